@@ -1,0 +1,66 @@
+"""The project's errors: one tree, so a caller catches what it can act on.
+
+::
+
+    DataRequestError
+    ├── ConfigError              a setting is missing or malformed (the operator's to fix)
+    ├── PrimeError               Buy with Prime did not do what was asked
+    │   ├── PrimeUnavailable     retryable (throttling, 5xx, timeout, network); retries ran out
+    │   └── PrimeRejected        not retryable (validation, access denied, not found, conflict)
+    └── RelayRejected            a relay request the sender got wrong (carries its 4xx status)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DataRequestError",
+    "PrimeError",
+    "PrimeRejected",
+    "PrimeUnavailable",
+    "RelayRejected",
+]
+
+
+class DataRequestError(Exception):
+    """Root of every error the bot raises on purpose."""
+
+
+class ConfigError(DataRequestError):
+    """A setting is missing or malformed; the message names it and says how to fix it."""
+
+
+class PrimeError(DataRequestError):
+    """Buy with Prime answered with an error, or could not be reached.
+
+    ``kind`` is Amazon's ``extensions.classification.type`` (or an HTTP-level
+    stand-in such as ``HTTP 503``), kept so that messages and logs can say which.
+    """
+
+    def __init__(self, message: str, *, kind: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class PrimeUnavailable(PrimeError):
+    """Worth trying again later: the same call may succeed (throttling, 5xx, network).
+
+    ``retry_after`` is the wait Amazon asked for (HTTP Retry-After), 0 when it asked none.
+    """
+
+    def __init__(self, message: str, *, kind: str = "", retry_after: float = 0.0) -> None:
+        super().__init__(message, kind=kind)
+        self.retry_after = retry_after
+
+
+class PrimeRejected(PrimeError):
+    """Trying again will not help: the request itself was refused."""
+
+
+class RelayRejected(DataRequestError):
+    """The relay request is the sender's fault; answer it with ``status`` (401, 400, 413)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason

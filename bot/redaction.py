@@ -1,0 +1,105 @@
+"""Log redaction: no shopper email, pre-signed link, token or secret in any log line.
+
+The filter sits on the root logger's handlers, not on the root logger itself:
+a logger's own filters never see records that propagate up from other loggers
+(slack_sdk, aiohttp, httpx), whereas a handler's filters see every record it
+writes. Redaction works on the fully formatted text, tracebacks included.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+
+__all__ = ["Redactor", "configure_logging", "redact"]
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Slack tokens of every kind (bot, user, app-level, refresh, config).
+    (re.compile(r"\bx(?:ox[abpres]|app)-[A-Za-z0-9-]+"), "[slack-token]"),
+    # Authorization headers and bearer tokens, wherever they are printed.
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 [redacted]"),
+    # The query string of any URL: pre-signed S3 links carry their signature there.
+    (re.compile(r"(https?://[^\s?\"'<>|]+)\?[^\s\"'<>|]*"), r"\1?[redacted]"),
+    # Slack response_url and incoming-webhook paths are bearer capabilities.
+    (re.compile(r"(https?://hooks\.[a-z.]*slack\.com/)[^\s\"'<>|]+"), r"\1[redacted]"),
+    # Anything left that still looks like a signed AWS request.
+    (re.compile(r"X-Amz-[A-Za-z-]+=[^\s&\"'<>|]+"), "X-Amz-[redacted]"),
+    # Email addresses, plain, percent-encoded (form bodies) or JSON-escaped.
+    (
+        re.compile(r"[A-Za-z0-9._%+-]+(?:@|%40|\\u0040)[A-Za-z0-9.-]+(?:\.|%2[Ee])[A-Za-z]{2,}"),
+        "[email]",
+    ),
+    # Secrets passed as key=value or "key": "value" by libraries at DEBUG.
+    (
+        re.compile(
+            r"(?i)((?:client_secret|access_token|refresh_token|password|api[_-]?key|token)"
+            r"[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"
+        ),
+        r"\1[redacted]",
+    ),
+)
+
+
+class Redactor:
+    """Replaces known secrets and sensitive shapes in text; secrets can be added at run time."""
+
+    def __init__(self) -> None:
+        self._secrets: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+
+    def add_secret(self, value: str | None) -> None:
+        """Treat ``value`` (an access token, a key) as a secret from now on."""
+        if value and len(value) >= 6:
+            with self._lock:
+                self._secrets = self._secrets | {value}
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "[secret]")
+        for pattern, replacement in _PATTERNS:
+            text = pattern.sub(replacement, text)
+        return text
+
+
+redact = Redactor()
+
+
+class _RedactingFilter(logging.Filter):
+    """Formats the record's message and exception once, redacted, so no handler sees the raw text."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self._redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a library's bad format string must not lose the line
+            message = f"{record.msg!r} {record.args!r}"
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.msg = self._redactor(message)
+        record.args = None
+        if record.exc_text:
+            record.exc_text = self._redactor(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._redactor(record.stack_info)
+        return True
+
+
+def configure_logging(level: str, *, secrets: list[str], redactor: Redactor = redact) -> None:
+    """Send logs to stderr through the redaction filter; register the configured secrets."""
+    for secret in secrets:
+        redactor.add_secret(secret)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_RedactingFilter(redactor))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.captureWarnings(True)

@@ -1,0 +1,31 @@
+"""Bounded exponential backoff with full jitter, for calls worth repeating.
+
+Small on purpose: the Buy with Prime client is its only user, and the sleep is
+injected so tests run the same loop without waiting out real delays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+
+__all__ = ["RetryPolicy", "Sleep"]
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how patiently to retry: ``attempts`` calls in all, waits capped at ``cap`` seconds."""
+
+    attempts: int = 5
+    base: float = 0.5
+    cap: float = 8.0
+    sleep: Sleep = asyncio.sleep
+
+    def delays(self) -> Iterator[float]:
+        """The wait before each retry: random in [0, min(cap, base * 2**n)] ("full jitter")."""
+        for attempt in range(self.attempts - 1):
+            yield random.uniform(0, min(self.cap, self.base * 2**attempt))

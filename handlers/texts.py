@@ -1,0 +1,277 @@
+"""Every text a Slack user sees, in one place so the bot speaks with one voice.
+
+Functions return Block Kit payload pieces (``text`` plus ``blocks``); none of
+them sends anything. Nothing here ever receives a shopper's email in the clear
+except ``invalid_email``, which answers the person who typed it, alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from store.records import Request, RequestStatus, TaskError
+
+__all__ = [
+    "COMMAND",
+    "DOWNLOAD_ACTION",
+    "Message",
+    "completion_reply",
+    "download_failed",
+    "failure_reply",
+    "help_message",
+    "invalid_email",
+    "link_message",
+    "not_allowed",
+    "not_in_channel",
+    "not_ready",
+    "rejected_reply",
+    "slack_trouble",
+    "start_trouble",
+    "status_message",
+    "thread_parent",
+    "unknown_request",
+    "usage_error",
+]
+
+COMMAND = "/data-request"
+DOWNLOAD_ACTION = "download_data"
+Message = dict[str, Any]
+
+_STATUS_LINES = {
+    RequestStatus.NEW: ":hourglass_flowing_sand: Starting…",
+    RequestStatus.STARTING: ":hourglass_flowing_sand: Starting the task at Buy with Prime…",
+    RequestStatus.IN_PROGRESS: ":hourglass_flowing_sand: In progress at Buy with Prime (Amazon allows up to 30 days)",
+    RequestStatus.COMPLETED: ":white_check_mark: Ready: the shopper's data can be downloaded from this thread",
+    RequestStatus.FAILED: ":x: Failed: see the reason in this thread",
+    RequestStatus.REJECTED: ":no_entry: Not started: Buy with Prime refused the request (see this thread)",
+    RequestStatus.ABANDONED: ":no_entry: Not started",
+}
+
+# What Amazon's error codes mean for the person who must answer the shopper.
+_ERROR_EXPLANATIONS = {
+    "DATA_SUBJECT_NOT_FOUND": (
+        "Buy with Prime holds no shopper with this email. Check the address with the shopper; "
+        "if it is right, you can answer that no Buy with Prime data is held about them."
+    ),
+    "ORDERS_NOT_CLOSED": (
+        "The shopper still has open Buy with Prime orders. Wait until they are closed, then run the request again."
+    ),
+}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
+
+
+def _date(epoch: float, fallback: str) -> str:
+    """A date Slack shows in each reader's own time zone."""
+    return f"<!date^{int(epoch)}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def _subject(request: Request) -> str:
+    return f"`{request.email_masked}`" if request.email_masked else "_(email erased)_"
+
+
+def thread_parent(request: Request) -> Message:
+    """The channel message that opens a request's thread and shows its status as it changes."""
+    status = _STATUS_LINES[request.status]
+    task = f"`{request.task_id}`" if request.task_id else "_not started yet_"
+    return {
+        "text": f"Data request for {request.email_masked} by <@{request.requester}>: {request.status.value}",
+        "blocks": [
+            _section(f"*Shopper data request* for {_subject(request)}"),
+            {
+                "type": "section",
+                "fields": [
+                    {"type": "mrkdwn", "text": f"*Requested by*\n<@{request.requester}>"},
+                    {"type": "mrkdwn", "text": f"*Requested*\n{_date(request.created_at, 'today')}"},
+                    {"type": "mrkdwn", "text": f"*Task*\n{task}"},
+                    {"type": "mrkdwn", "text": f"*Status*\n{status}"},
+                ],
+            },
+        ],
+    }
+
+
+def completion_reply(request: Request) -> Message:
+    """The thread reply that says the data is ready and carries the Download button."""
+    return {
+        "text": "The shopper's data is ready. Click Download for a link (it works for 60 seconds).",
+        "blocks": [
+            _section(
+                f"<@{request.requester}> The shopper's data is ready (task `{request.task_id}`). "
+                "*Download* gives you a link that works for 60 seconds, shown to you alone."
+            ),
+            {
+                "type": "actions",
+                "block_id": f"request-{request.id}",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": DOWNLOAD_ACTION,
+                        "text": {"type": "plain_text", "text": "Download"},
+                        "style": "primary",
+                        "value": str(request.id),
+                    }
+                ],
+            },
+        ],
+    }
+
+
+def _explain(errors: tuple[TaskError, ...] | list[TaskError]) -> str:
+    if not errors:
+        return "• Buy with Prime gave no reason."
+    lines = []
+    for error in errors:
+        code = error.code or "UNKNOWN"
+        meaning = _ERROR_EXPLANATIONS.get(code, "")
+        lines.append(f"• `{code}`: {error.message}" + (f"\n   {meaning}" if meaning else ""))
+    return "\n".join(lines)
+
+
+def failure_reply(request: Request) -> Message:
+    """The thread reply for a task Amazon ran and could not finish, with what to do next."""
+    codes = ", ".join(e.code or "UNKNOWN" for e in request.errors) or "no reason given"
+    return {
+        "text": f"The data request failed at Buy with Prime: {codes}",
+        "blocks": [
+            _section(f"<@{request.requester}> Buy with Prime could not retrieve the shopper's data:"),
+            _section(_explain(request.errors)),
+        ],
+    }
+
+
+def rejected_reply(request: Request) -> Message:
+    """The thread reply for a request Amazon refused to start at all."""
+    return {
+        "text": "Buy with Prime refused to start this data request.",
+        "blocks": [
+            _section(f"<@{request.requester}> Buy with Prime refused to start this request:"),
+            _section(_explain(request.errors)),
+            _context(f"Nothing was started. Fix the cause, then run `{COMMAND}` again."),
+        ],
+    }
+
+
+def link_message(link: str, expires_at: float) -> Message:
+    """The ephemeral answer to a Download click: the link, when it stops working, how to get another."""
+    return {
+        "text": "Your download link (works for 60 seconds; click Download again for a new one).",
+        "blocks": [
+            _section(f":arrow_down: <{link}|Download data_retrieval.zip>"),
+            _context(
+                f"Works until {_date(expires_at, 'one minute from now')} (60 seconds); a download that has "
+                "started by then completes. Shown to you alone. Click *Download* again for a new link."
+            ),
+        ],
+    }
+
+
+def not_ready(request: Request, amazon_status: str) -> Message:
+    if amazon_status == "FAILED" or request.status is RequestStatus.FAILED:
+        text = "This request failed, so there is nothing to download. The reason is in the thread."
+    else:
+        text = (
+            "The shopper's data is not ready yet: Buy with Prime is still working on it "
+            "(it can take up to 30 days). The thread will say when it is ready."
+        )
+    return {"text": text}
+
+
+def help_message(*, everyone_allowed: bool) -> Message:
+    who = "Anyone in this workspace may use it." if everyone_allowed else "Only allowed staff may use it."
+    return {
+        "text": f"How to use {COMMAND}",
+        "blocks": [
+            _section(
+                f"*`{COMMAND} <shopper email>`*: start a Buy with Prime personal-data retrieval "
+                f"(GDPR access, CCPA right to know). Example: `{COMMAND} jane@example.com`\n"
+                "The bot opens a thread in this channel (the email masked), posts there when the data "
+                "is ready, and *Download* shows a fresh 60-second link to whoever clicks it, alone.\n\n"
+                f"*`{COMMAND} status <email or task id>`*: where a request stands, shown to you alone. "
+                f"Example: `{COMMAND} status jane@example.com`\n"
+                f"*`{COMMAND} help`*: this message."
+            ),
+            _context(f"{who} The bot must be a member of the channel: `/invite @data-request`."),
+        ],
+    }
+
+
+def usage_error(what: str) -> Message:
+    return {"text": f"{what} Try `{COMMAND} jane@example.com`, or `{COMMAND} help` for every command."}
+
+
+def invalid_email(typed: str) -> Message:
+    shown = typed.strip()[:80] or "nothing"
+    return usage_error(f"`{shown}` is not an email address Buy with Prime accepts.")
+
+
+def not_allowed(reason: str = "") -> Message:
+    extra = f" ({reason})" if reason else ""
+    return {
+        "text": (
+            "You are not allowed to handle shopper data requests with this bot" + extra + ". "
+            "Ask your compliance lead to add you to ALLOWED_USERS or the allowed user group."
+        )
+    }
+
+
+def not_in_channel() -> Message:
+    return {
+        "text": (
+            "I'm not a member of this channel, so I can't keep the request's thread here. "
+            "Invite me with `/invite @data-request`, then run the command again. Nothing was started."
+        )
+    }
+
+
+def slack_trouble() -> Message:
+    return {
+        "text": (
+            "Slack did not accept the request's first message. The request is saved and I will keep "
+            "trying; its thread will appear in this channel."
+        )
+    }
+
+
+def start_trouble(request: Request) -> Message:
+    return {
+        "text": (
+            f"Buy with Prime is not answering right now. The request for `{request.email_masked}` is saved "
+            "and I will keep trying with the same request token (no duplicate task). The thread will update."
+        )
+    }
+
+
+def unknown_request(what: str) -> Message:
+    return {"text": f"I know of no data request for {what}. Check the email or task id."}
+
+
+def download_failed() -> Message:
+    return {
+        "text": (
+            "Buy with Prime did not give me a download link just now. Click *Download* again in a minute; "
+            "if it keeps failing, tell whoever runs the bot."
+        )
+    }
+
+
+def status_message(request: Request, *, permalink: str | None, now: float) -> Message:
+    """The answer to ``status``: where one request stands, for the asker alone."""
+    days = max(0, int((now - request.created_at) // 86_400))
+    thread = f"<{permalink}|the thread>" if permalink else "its thread"
+    return {
+        "text": f"Request for {request.email_masked}: {request.status.value}",
+        "blocks": [
+            _section(
+                f"*Request for {_subject(request)}*: {_STATUS_LINES[request.status]}\n"
+                f"Task `{request.task_id or 'not started'}` · requested by <@{request.requester}> "
+                f"on {_date(request.created_at, 'that day')} ({days} days ago) · see {thread}"
+            )
+        ],
+    }

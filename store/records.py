@@ -1,0 +1,99 @@
+"""The records the store hands out: frozen values, never live rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "AuditEntry",
+    "InboxEvent",
+    "OutboxEntry",
+    "OutboxMessage",
+    "Request",
+    "RequestStatus",
+    "TaskError",
+]
+
+
+class RequestStatus(StrEnum):
+    """Where a request stands. The first three are unfinished; the rest are final."""
+
+    NEW = "NEW"  # stored; its thread is not posted yet
+    STARTING = "STARTING"  # thread posted; Amazon has not (yet) confirmed the task
+    IN_PROGRESS = "IN_PROGRESS"  # Amazon is working on the task
+    COMPLETED = "COMPLETED"  # the data is ready to download
+    FAILED = "FAILED"  # Amazon ran the task and it failed
+    REJECTED = "REJECTED"  # Amazon refused to start the task
+    ABANDONED = "ABANDONED"  # never started: the bot could not post in the channel
+
+    @property
+    def unfinished(self) -> bool:
+        return self in (RequestStatus.NEW, RequestStatus.STARTING, RequestStatus.IN_PROGRESS)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskError:
+    """One of Amazon's reasons for a failed task (``DATA_SUBJECT_NOT_FOUND``, ``ORDERS_NOT_CLOSED``, …)."""
+
+    code: str | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A shopper's data request as stored: the email only masked, never in the clear."""
+
+    id: int
+    client_token: str
+    email_masked: str | None
+    requester: str
+    channel: str
+    thread_ts: str | None
+    task_id: str | None
+    status: RequestStatus
+    errors: tuple[TaskError, ...]
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """A Slack Web API call to make once the transaction that queued it has committed."""
+
+    method: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A queued Slack call, as the outbox worker sees it."""
+
+    id: int
+    request_id: int
+    method: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEvent:
+    """A relayed Buy with Prime event, stored before it was acknowledged."""
+
+    event_id: str
+    event_type: str
+    task_id: str
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One line of the append-only audit log: who did what to which request, and when."""
+
+    id: int
+    at: float
+    request_id: int | None
+    actor: str
+    action: str
+    detail: str

@@ -1,0 +1,94 @@
+"""Schema migrations, keyed on ``PRAGMA user_version``.
+
+Each entry moves the database one version up and runs in its own transaction,
+so a crash mid-migration leaves the previous version intact. Append new
+entries; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import aiosqlite
+
+__all__ = ["MIGRATIONS", "migrate"]
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: requests, the event inbox, the Slack outbox and the audit log.
+    """
+    CREATE TABLE requests (
+        id            INTEGER PRIMARY KEY,
+        client_token  TEXT    NOT NULL UNIQUE,
+        email_hash    BLOB,
+        email_sealed  BLOB,
+        email_masked  TEXT,
+        requester     TEXT    NOT NULL,
+        channel       TEXT    NOT NULL,
+        thread_ts     TEXT,
+        task_id       TEXT    UNIQUE,
+        status        TEXT    NOT NULL,
+        errors        TEXT    NOT NULL DEFAULT '[]',
+        created_at    REAL    NOT NULL,
+        updated_at    REAL    NOT NULL,
+        next_check_at REAL    NOT NULL
+    );
+    CREATE INDEX requests_by_email ON requests (email_hash);
+    CREATE INDEX requests_unfinished ON requests (next_check_at)
+        WHERE status IN ('NEW', 'STARTING', 'IN_PROGRESS');
+
+    CREATE TABLE inbox (
+        event_id     TEXT PRIMARY KEY,
+        event_type   TEXT NOT NULL,
+        task_id      TEXT NOT NULL,
+        received_at  REAL NOT NULL,
+        processed_at REAL
+    );
+    CREATE INDEX inbox_pending ON inbox (task_id) WHERE processed_at IS NULL;
+
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY,
+        request_id      INTEGER NOT NULL REFERENCES requests (id),
+        method          TEXT    NOT NULL,
+        payload         TEXT    NOT NULL,
+        created_at      REAL    NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL    NOT NULL,
+        last_error      TEXT,
+        sent_at         REAL,
+        gave_up_at      REAL
+    );
+    CREATE INDEX outbox_pending ON outbox (request_id, id) WHERE sent_at IS NULL AND gave_up_at IS NULL;
+
+    CREATE TABLE audit (
+        id         INTEGER PRIMARY KEY,
+        at         REAL    NOT NULL,
+        request_id INTEGER REFERENCES requests (id),
+        actor      TEXT    NOT NULL,
+        action     TEXT    NOT NULL,
+        detail     TEXT    NOT NULL DEFAULT ''
+    );
+    CREATE INDEX audit_by_request ON audit (request_id);
+    CREATE TRIGGER audit_is_append_only_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_is_append_only_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    """,
+)
+
+
+async def migrate(db: aiosqlite.Connection) -> int:
+    """Bring the database up to the newest version; return that version."""
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    version = int(row[0]) if row else 0
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"the database is at schema version {version}, newer than this bot knows ({len(MIGRATIONS)}): "
+            "run the newer bot, or restore a backup"
+        )
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        try:
+            await db.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+        except BaseException:
+            if db.in_transaction:
+                await db.rollback()
+            raise
+    return len(MIGRATIONS)

@@ -1,0 +1,400 @@
+"""The one place that reads and writes the database: one method per intent.
+
+aiosqlite gives one connection on one thread; a lock makes each method's
+statements a unit, so a transaction never interleaves with another coroutine's.
+State changes and the Slack posts they cause commit together (the outbox), and
+every change to a request leaves an audit entry in the same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from store.crypto import EmailCipher
+from store.records import (
+    AuditEntry,
+    InboxEvent,
+    OutboxEntry,
+    OutboxMessage,
+    Request,
+    RequestStatus,
+    TaskError,
+)
+from store.schema import migrate
+
+__all__ = ["Store"]
+
+Clock = Callable[[], float]
+_REQUEST_COLUMNS = (
+    "id, client_token, email_masked, requester, channel, thread_ts, task_id, status, errors, created_at, updated_at"
+)
+_UNFINISHED = tuple(s.value for s in RequestStatus if s.unfinished)
+
+
+class Store:
+    """Persistence for requests, the event inbox, the Slack outbox and the audit log."""
+
+    def __init__(self, db: aiosqlite.Connection, *, cipher: EmailCipher, clock: Clock = time.time) -> None:
+        self._db = db
+        self._cipher = cipher
+        self._clock = clock
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path, *, cipher: EmailCipher, clock: Clock = time.time) -> Store:
+        """Open (creating if needed) the database at ``path`` and migrate it."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await db.execute("PRAGMA foreign_keys = ON")
+            await db.execute("PRAGMA busy_timeout = 5000")
+            await db.execute("PRAGMA secure_delete = ON")  # purged emails are overwritten, not just unlinked
+            await migrate(db)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, cipher=cipher, clock=clock)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def ping(self) -> bool:
+        """The database answers a trivial query."""
+        try:
+            async with self._lock, self._db.execute("SELECT 1") as cursor:
+                return await cursor.fetchone() is not None
+        except (sqlite3.Error, ValueError):
+            return False
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.rollback()
+                raise
+            await self._db.commit()
+
+    async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        async with self._lock, self._db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    # ----------------------------------------------------------------- requests
+
+    async def create_request(self, *, email: str, email_masked: str, requester: str, channel: str) -> Request:
+        """Store a new request with its clientToken, before anything is sent anywhere."""
+        now = self._clock()
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO requests (client_token, email_hash, email_sealed, email_masked, requester, channel,"
+                " status, created_at, updated_at, next_check_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    str(uuid.uuid4()),
+                    self._cipher.lookup_hash(email),
+                    self._cipher.encrypt(email),
+                    email_masked,
+                    requester,
+                    channel,
+                    RequestStatus.NEW.value,
+                    now,
+                    now,
+                    now,
+                ),
+            )
+            request_id = cursor.lastrowid
+            assert request_id is not None
+            await self._audit(db, request_id=request_id, actor=requester, action="requested", at=now)
+            return await self._get(db, request_id)
+
+    async def get_request(self, request_id: int) -> Request | None:
+        rows = await self._fetch(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id = ?", (request_id,))
+        return _request(rows[0]) if rows else None
+
+    async def request_for_task(self, task_id: str) -> Request | None:
+        rows = await self._fetch(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE task_id = ?", (task_id,))
+        return _request(rows[0]) if rows else None
+
+    async def requests_for_email(self, email: str) -> list[Request]:
+        """Every request for this shopper, newest first, found by the keyed hash."""
+        rows = await self._fetch(
+            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE email_hash = ? ORDER BY id DESC",
+            (self._cipher.lookup_hash(email),),
+        )
+        return [_request(row) for row in rows]
+
+    async def unfinished_requests(self, *, due_by: float | None = None, limit: int = 100) -> list[Request]:
+        """Unfinished requests whose next check is due, oldest first."""
+        due = self._clock() if due_by is None else due_by
+        marks = ", ".join("?" for _ in _UNFINISHED)
+        rows = await self._fetch(
+            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE status IN ({marks}) AND next_check_at <= ?"
+            " ORDER BY created_at, id LIMIT ?",
+            (*_UNFINISHED, due, limit),
+        )
+        return [_request(row) for row in rows]
+
+    async def reveal_email(self, request_id: int) -> str | None:
+        """The shopper's email in the clear, for the call to Amazon; None once purged."""
+        rows = await self._fetch("SELECT email_sealed FROM requests WHERE id = ?", (request_id,))
+        if not rows or rows[0][0] is None:
+            return None
+        return self._cipher.decrypt(bytes(rows[0][0]))
+
+    async def schedule_check(self, request_id: int, *, at: float) -> None:
+        """When the reconciler should next look at this request."""
+        async with self._transaction() as db:
+            await db.execute("UPDATE requests SET next_check_at = ? WHERE id = ?", (at, request_id))
+
+    async def record_thread(self, request_id: int, thread_ts: str) -> Request:
+        """The thread's first message is posted: the request may now start at Amazon."""
+        return await self._move(
+            request_id,
+            from_={RequestStatus.NEW},
+            to=RequestStatus.STARTING,
+            extra={"thread_ts": thread_ts},
+        )
+
+    async def abandon(self, request_id: int, *, actor: str, reason: str) -> Request:
+        """The request cannot go on (for instance the bot is not in the channel); nothing was started."""
+        return await self._move(
+            request_id,
+            from_={RequestStatus.NEW},
+            to=RequestStatus.ABANDONED,
+            audit=("abandoned", actor, reason),
+        )
+
+    async def record_task_started(
+        self, request_id: int, task_id: str, *, render: Callable[[Request], Iterable[OutboxMessage]]
+    ) -> Request:
+        """Amazon accepted the task; queue the thread's update in the same transaction."""
+        return await self._move(
+            request_id,
+            from_={RequestStatus.NEW, RequestStatus.STARTING},
+            to=RequestStatus.IN_PROGRESS,
+            extra={"task_id": task_id},
+            audit=("task started", "amazon", f"task {task_id}"),
+            render=render,
+        )
+
+    async def record_start_rejected(
+        self,
+        request_id: int,
+        errors: Sequence[TaskError],
+        *,
+        render: Callable[[Request], Iterable[OutboxMessage]],
+    ) -> Request:
+        """Amazon refused to start the task; nothing will happen at Amazon for this request."""
+        return await self._move(
+            request_id,
+            from_={RequestStatus.NEW, RequestStatus.STARTING},
+            to=RequestStatus.REJECTED,
+            extra={"errors": _errors_json(errors)},
+            audit=("start rejected", "amazon", "; ".join(e.code or e.message for e in errors)),
+            render=render,
+        )
+
+    async def apply_task_state(
+        self,
+        request_id: int,
+        status: RequestStatus,
+        errors: Sequence[TaskError],
+        *,
+        render: Callable[[Request], Iterable[OutboxMessage]],
+    ) -> Request | None:
+        """Move an in-progress request to Amazon's final state, once; None when nothing changed."""
+        if status not in (RequestStatus.COMPLETED, RequestStatus.FAILED):
+            return None
+        action = "completed" if status is RequestStatus.COMPLETED else "failed"
+        detail = "; ".join(e.code or e.message for e in errors)
+        try:
+            return await self._move(
+                request_id,
+                from_={RequestStatus.IN_PROGRESS},
+                to=status,
+                extra={"errors": _errors_json(errors)},
+                audit=(action, "amazon", detail),
+                render=render,
+            )
+        except _NotMoved:
+            return None
+
+    async def _move(
+        self,
+        request_id: int,
+        *,
+        from_: set[RequestStatus],
+        to: RequestStatus,
+        extra: dict[str, Any] | None = None,
+        audit: tuple[str, str, str] | None = None,
+        render: Callable[[Request], Iterable[OutboxMessage]] | None = None,
+    ) -> Request:
+        """The single way a request changes status: conditional on where it stands, with its side effects."""
+        now = self._clock()
+        columns = {"status": to.value, "updated_at": now, **(extra or {})}
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        marks = ", ".join("?" for _ in from_)
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                f"UPDATE requests SET {assignments} WHERE id = ? AND status IN ({marks})",
+                (*columns.values(), request_id, *(s.value for s in from_)),
+            )
+            if cursor.rowcount != 1:
+                raise _NotMoved(request_id)
+            if audit is not None:
+                action, actor, detail = audit
+                await self._audit(db, request_id=request_id, actor=actor, action=action, detail=detail, at=now)
+            request = await self._get(db, request_id)
+            for message in render(request) if render else ():
+                await db.execute(
+                    "INSERT INTO outbox (request_id, method, payload, created_at, next_attempt_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (request_id, message.method, json.dumps(message.payload), now, now),
+                )
+            return request
+
+    async def _get(self, db: aiosqlite.Connection, request_id: int) -> Request:
+        async with db.execute(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id = ?", (request_id,)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            raise LookupError(f"no request {request_id}")
+        return _request(row)
+
+    # ----------------------------------------------------------------- inbox
+
+    async def add_event(self, *, event_id: str, event_type: str, task_id: str) -> bool:
+        """Store a relayed event durably; False when this event id was stored before."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO inbox (event_id, event_type, task_id, received_at) VALUES (?, ?, ?, ?)",
+                (event_id, event_type, task_id, self._clock()),
+            )
+            return cursor.rowcount == 1
+
+    async def pending_events(self, *, limit: int = 100) -> list[InboxEvent]:
+        """Unprocessed events whose task the bot knows, oldest first."""
+        rows = await self._fetch(
+            "SELECT i.event_id, i.event_type, i.task_id, i.received_at FROM inbox i"
+            " JOIN requests r ON r.task_id = i.task_id"
+            " WHERE i.processed_at IS NULL ORDER BY i.received_at LIMIT ?",
+            (limit,),
+        )
+        return [InboxEvent(row[0], row[1], row[2], row[3]) for row in rows]
+
+    async def mark_events_processed(self, task_id: str) -> None:
+        """Every pending event of this task has been acted on (the task's state was applied)."""
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE inbox SET processed_at = ? WHERE task_id = ? AND processed_at IS NULL",
+                (self._clock(), task_id),
+            )
+
+    # ----------------------------------------------------------------- outbox
+
+    async def due_outbox(self, *, limit: int = 50) -> list[OutboxEntry]:
+        """The oldest unsent entry of each request, if due: posts for one request stay in order."""
+        rows = await self._fetch(
+            "SELECT o.id, o.request_id, o.method, o.payload, o.attempts FROM outbox o"
+            " WHERE o.sent_at IS NULL AND o.gave_up_at IS NULL AND o.next_attempt_at <= ?"
+            " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.request_id = o.request_id AND p.id < o.id"
+            "                 AND p.sent_at IS NULL AND p.gave_up_at IS NULL)"
+            " ORDER BY o.id LIMIT ?",
+            (self._clock(), limit),
+        )
+        return [OutboxEntry(row[0], row[1], row[2], json.loads(row[3]), row[4]) for row in rows]
+
+    async def next_outbox_due(self) -> float | None:
+        """When the earliest unsent entry is due, or None if none is waiting."""
+        rows = await self._fetch("SELECT MIN(next_attempt_at) FROM outbox WHERE sent_at IS NULL AND gave_up_at IS NULL")
+        return float(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    async def outbox_attempting(self, entry_id: int) -> None:
+        """Record, before the call, that it is being made: a crash after this may have sent it."""
+        async with self._transaction() as db:
+            await db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", (entry_id,))
+
+    async def outbox_sent(self, entry_id: int) -> None:
+        async with self._transaction() as db:
+            await db.execute("UPDATE outbox SET sent_at = ?, last_error = NULL WHERE id = ?", (self._clock(), entry_id))
+
+    async def outbox_retry(self, entry_id: int, *, at: float, error: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE outbox SET next_attempt_at = ?, last_error = ? WHERE id = ?", (at, error, entry_id)
+            )
+
+    async def outbox_give_up(self, entry: OutboxEntry, *, error: str) -> None:
+        """Slack refused the call for good; keep the reason in the audit log."""
+        now = self._clock()
+        async with self._transaction() as db:
+            await db.execute("UPDATE outbox SET gave_up_at = ?, last_error = ? WHERE id = ?", (now, error, entry.id))
+            await self._audit(
+                db,
+                request_id=entry.request_id,
+                actor="bot",
+                action="slack post abandoned",
+                detail=f"{entry.method}: {error}",
+                at=now,
+            )
+
+    # ----------------------------------------------------------------- audit
+
+    async def audit(self, *, request_id: int | None, actor: str, action: str, detail: str = "") -> None:
+        """Append one entry to the audit log."""
+        async with self._transaction() as db:
+            await self._audit(db, request_id=request_id, actor=actor, action=action, detail=detail, at=self._clock())
+
+    async def audit_entries(self, *, request_id: int | None = None) -> list[AuditEntry]:
+        """The audit log, oldest first, for one request or for all."""
+        where, params = ("WHERE request_id = ?", (request_id,)) if request_id is not None else ("", ())
+        rows = await self._fetch(
+            f"SELECT id, at, request_id, actor, action, detail FROM audit {where} ORDER BY id", params
+        )
+        return [AuditEntry(*row) for row in rows]
+
+    @staticmethod
+    async def _audit(
+        db: aiosqlite.Connection, *, request_id: int | None, actor: str, action: str, at: float, detail: str = ""
+    ) -> None:
+        await db.execute(
+            "INSERT INTO audit (at, request_id, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
+            (at, request_id, actor, action, detail),
+        )
+
+
+class _NotMoved(LookupError):
+    """The request was not in a state the change applies to (already moved, or unknown)."""
+
+
+def _errors_json(errors: Sequence[TaskError]) -> str:
+    return json.dumps([{"code": e.code, "message": e.message} for e in errors])
+
+
+def _request(row: sqlite3.Row | tuple[Any, ...]) -> Request:
+    errors = tuple(TaskError(e.get("code"), e.get("message", "")) for e in json.loads(row[8] or "[]"))
+    return Request(
+        id=row[0],
+        client_token=row[1],
+        email_masked=row[2],
+        requester=row[3],
+        channel=row[4],
+        thread_ts=row[5],
+        task_id=row[6],
+        status=RequestStatus(row[7]),
+        errors=errors,
+        created_at=row[9],
+        updated_at=row[10],
+    )
