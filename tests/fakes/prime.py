@@ -23,11 +23,10 @@ from aiohttp import web
 from graphql import (
     DocumentNode,
     GraphQLError,
-    GraphQLResolveInfo,
     StringValueNode,
     Visitor,
     build_schema,
-    execute,
+    execute_sync,
     get_operation_ast,
     parse,
     validate,
@@ -289,8 +288,7 @@ class FakePrime(LoopbackServer):
             kind, message = _GRAPHQL_FAILURES[mode]
             return 200, {"data": {name: None}, "errors": [amazon_error(kind, message, [name])]}
         root = {START: self._start, QUERY: self._query}
-        result = execute(SCHEMA, document, root, variable_values=variables, operation_name=operation_name)
-        assert not asyncio.iscoroutine(result) and not isinstance(result, asyncio.Future)
+        result = execute_sync(SCHEMA, document, root, variable_values=variables, operation_name=operation_name)
         if result.errors and result.data is None and all(e.path is None for e in result.errors):
             return 400, "; ".join(e.message for e in result.errors)  # bad variables: a request error
         answer: dict[str, Any] = {"data": result.data}
@@ -305,7 +303,7 @@ class FakePrime(LoopbackServer):
         return 200, answer
 
     # ------------------------------------------------------------------ resolvers
-    def _start(self, _info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, str]:  # noqa: A002
+    def _start(self, _info: object, input: dict[str, Any]) -> dict[str, str]:
         email = input["dataSubject"].get("email") or ""
         if not EMAIL.match(email):
             raise _raise("ValidationError", "Input request is not valid: dataSubject.email")
@@ -323,7 +321,7 @@ class FakePrime(LoopbackServer):
         self.by_client_token[client_token] = task.task_id
         return {"taskId": task.task_id}
 
-    def _query(self, _info: GraphQLResolveInfo, taskId: str) -> dict[str, Any]:  # noqa: N803
+    def _query(self, _info: object, taskId: str) -> dict[str, Any]:  # noqa: N803
         task = self.tasks.get(taskId)
         if task is None:
             raise _raise("ResourceNotFoundError", f"Task {taskId} not found")

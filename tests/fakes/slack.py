@@ -8,6 +8,7 @@ method, which arguments, and what Slack answered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import socket
@@ -93,7 +94,7 @@ class LoopbackServer:
     def _describe(self) -> str:
         return ""
 
-    async def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
+    async def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:  # noqa: ASYNC109 (a test helper)
         """Return predicate()'s first truthy value, re-checked at each recorded request.
 
         A predicate that raises LookupError (``posts()[1]`` too early) counts as
@@ -270,9 +271,7 @@ class FakeSlack(LoopbackServer):
 
     def posts(self, channel: str | None = None) -> list[dict[str, Any]]:
         """Return the arguments of successful chat.postMessage calls (with their ``ts``)."""
-        return [
-            c.args for c in self.calls_to("chat.postMessage") if c.ok and channel in (None, c.args.get("channel"))
-        ]
+        return [c.args for c in self.calls_to("chat.postMessage") if c.ok and channel in (None, c.args.get("channel"))]
 
     def updates(self) -> list[dict[str, Any]]:
         """Return the arguments of successful chat.update calls."""
@@ -342,16 +341,18 @@ class FakeSlack(LoopbackServer):
                     "team_id": TEAM_ID, "user_id": BOT_USER, "bot_id": BOT_ID}  # fmt: skip
         if method == "chat.postMessage":
             args["ts"] = ts = self._next_ts()
-            message = {"type": "message", "user": BOT_USER, "bot_id": BOT_ID, "ts": ts}
-            message.update({k: args[k] for k in ("text", "blocks", "attachments", "thread_ts", "metadata") if k in args})
+            message: dict[str, Any] = {"type": "message", "user": BOT_USER, "bot_id": BOT_ID, "ts": ts}
+            message.update(
+                {k: args[k] for k in ("text", "blocks", "attachments", "thread_ts", "metadata") if k in args}
+            )
             self._messages.setdefault(channel, {})[ts] = message
             return {"ok": True, "channel": channel, "ts": ts, "message": message}
         if method == "chat.update":
-            message = self._messages.get(channel, {}).get(str(args.get("ts", "")))
-            if message is None:
+            stored = self._messages.get(channel, {}).get(str(args.get("ts", "")))
+            if stored is None:
                 return {"ok": False, "error": "message_not_found"}
-            message.update({k: args[k] for k in ("text", "blocks", "attachments", "metadata") if k in args})
-            return {"ok": True, "channel": channel, "ts": message["ts"], "text": message.get("text", "")}
+            stored.update({k: args[k] for k in ("text", "blocks", "attachments", "metadata") if k in args})
+            return {"ok": True, "channel": channel, "ts": stored["ts"], "text": stored.get("text", "")}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self._next_ts()}
         if method == "chat.getPermalink":
@@ -415,8 +416,6 @@ async def _read_args(request: web.Request) -> dict[str, Any]:
             args.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
     for key in ("blocks", "attachments", "view", "metadata"):
         if isinstance(args.get(key), str):
-            try:
+            with contextlib.suppress(ValueError):  # else leave it as sent; block_problems reports it
                 args[key] = json.loads(args[key])
-            except ValueError:
-                pass  # leave it as sent; block_problems reports it
     return args

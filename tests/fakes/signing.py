@@ -1,0 +1,117 @@
+"""Requests as Slack sends them in HTTP mode: signed, form-encoded, field for field.
+
+The bot verifies every request with Bolt, so tests sign theirs with
+``slack_sdk``'s own ``SignatureVerifier`` rather than skipping verification.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from slack_sdk.signature import SignatureVerifier
+
+from .slack import BOT_ID, BOT_USER, TEAM_ID
+
+__all__ = ["APP_ID", "block_actions_body", "slack_headers", "slash_body"]
+
+APP_ID = "A0TEST"
+_TEAM_DOMAIN = "fake"
+
+
+def slack_headers(
+    body: str,
+    signing_secret: str,
+    *,
+    timestamp: int | None = None,
+    content_type: str = "application/x-www-form-urlencoded",
+) -> dict[str, str]:
+    """Return the headers Slack sends with ``body``: content type, timestamp and v0 signature."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(signing_secret).generate_signature(timestamp=stamp, body=body)
+    assert signature is not None  # None only without a secret
+    return {"Content-Type": content_type, "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature}
+
+
+def _trigger_id() -> str:
+    return f"{int(time.time())}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}"
+
+
+def slash_body(text: str, *, user: str, channel: str, response_url: str, command: str = "/data-request") -> str:
+    """Return a slash command body, urlencoded with the fields Slack sends."""
+    return urlencode(
+        {
+            "token": "deprecated-verification-token",
+            "team_id": TEAM_ID,
+            "team_domain": _TEAM_DOMAIN,
+            "channel_id": channel,
+            "channel_name": "compliance",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": APP_ID,
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": _trigger_id(),
+        }
+    )
+
+
+def block_actions_body(
+    *,
+    user: str,
+    channel: str,
+    message_ts: str,
+    action_id: str,
+    value: str,
+    block_id: str,
+    response_url: str,
+    thread_ts: str | None = None,
+    message: dict[str, Any] | None = None,
+) -> str:
+    """Return a button click body: ``payload=<json>`` as Slack sends block_actions.
+
+    ``message`` is the clicked message as posted (e.g. from ``FakeSlack.posts()``);
+    without it a minimal bot message with that ts stands in.
+    """
+    container: dict[str, Any] = {
+        "type": "message",
+        "message_ts": message_ts,
+        "channel_id": channel,
+        "is_ephemeral": False,
+    }
+    shown: dict[str, Any] = {"type": "message", "user": BOT_USER, "bot_id": BOT_ID, "text": "", "ts": message_ts}
+    if message:
+        shown.update({k: v for k, v in message.items() if k not in ("channel", "token")})
+    if thread_ts:
+        container["thread_ts"] = shown["thread_ts"] = thread_ts
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM_ID},
+        "api_app_id": APP_ID,
+        "token": "deprecated-verification-token",
+        "container": container,
+        "trigger_id": _trigger_id(),
+        "team": {"id": TEAM_ID, "domain": _TEAM_DOMAIN},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel, "name": "compliance"},
+        "message": shown,
+        "state": {"values": {}},
+        "response_url": response_url,
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": block_id,
+                "text": {"type": "plain_text", "text": "Download", "emoji": True},
+                "value": value,
+                "type": "button",
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)})

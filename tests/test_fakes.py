@@ -1,0 +1,252 @@
+"""The fakes behave like the services they stand in for, so tests built on them mean something."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+from fakes import FakePrime, FakeSlack, block_actions_body, slack_headers, slash_body
+from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+TOKEN = "xoxb-test"
+START = """
+mutation Start($email: String!, $clientToken: String!) {
+  startPersonalDataRetrievalTask(
+    input: {clientToken: {token: $clientToken}, dataSubject: {type: SHOPPER, email: $email}}
+  ) { taskId }
+}"""
+QUERY = """
+query Task($taskId: String!) {
+  personalDataRetrievalTask(taskId: $taskId) { taskId status dataRetrievalLink errors { code message } }
+}"""
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack(token=TOKEN, usergroups={"S0STAFF": ["U1"]}, retry_after="0") as fake:
+        yield fake
+
+
+@pytest.fixture
+async def prime() -> AsyncIterator[FakePrime]:
+    async with FakePrime("cid", "secret", "amzn1.bp.test") as fake:
+        yield fake
+
+
+class Amazon:
+    """A minimal client: fetches a token once, then posts documents with the required headers."""
+
+    def __init__(self, prime: FakePrime, http: httpx.AsyncClient) -> None:
+        self.prime, self.http, self.token = prime, http, ""
+
+    async def post(self, query: str, **variables: Any) -> httpx.Response:
+        if not self.token:
+            r = await self.http.post(
+                self.prime.token_url, data={"grant_type": "client_credentials"}, auth=("cid", "secret")
+            )
+            self.token = r.json()["access_token"]
+        headers = {"Authorization": f"Bearer {self.token}", "x-api-target-id": "amzn1.bp.test", "x-api-version": "v"}
+        return await self.http.post(self.prime.api_url, json={"query": query, "variables": variables}, headers=headers)
+
+
+@pytest.fixture
+async def amazon(prime: FakePrime) -> AsyncIterator[Amazon]:
+    async with httpx.AsyncClient(timeout=5) as http:
+        yield Amazon(prime, http)
+
+
+def client_token() -> str:
+    return str(uuid.uuid4())
+
+
+async def start(amazon: Amazon, email: str = "a@example.com") -> str:
+    """Start a task and return its id."""
+    r = await amazon.post(START, email=email, clientToken=client_token())
+    return str(r.json()["data"]["startPersonalDataRetrievalTask"]["taskId"])
+
+
+async def test_prime_rejects_document_invalid_against_schema(prime: FakePrime, amazon: Amazon) -> None:
+    """A document asking for a field the schema lacks is answered 400 and recorded as invalid."""
+    r = await amazon.post("query($t: String!) { personalDataRetrievalTask(taskId: $t) { downloadUrl } }", t="x")
+    assert r.status_code == 400
+    assert "downloadUrl" in prime.invalid[0]
+    assert prime.requests == []
+
+
+async def test_prime_rejects_user_input_written_into_the_document(prime: FakePrime, amazon: Amazon) -> None:
+    """An email formatted into the query text instead of passed as a variable is refused."""
+    inlined = START.replace("$email: String!, ", "").replace("email: $email", 'email: "a@example.com"')
+    r = await amazon.post(inlined, clientToken=client_token())
+    assert r.status_code == 400
+    assert "a@example.com" in prime.invalid[0]
+
+
+async def test_token_endpoint_checks_credentials(prime: FakePrime) -> None:
+    """Bad client credentials get 401 invalid_client; good ones as form fields get a token."""
+    async with httpx.AsyncClient() as http:
+        bad = await http.post(prime.token_url, data={"grant_type": "client_credentials"}, auth=("cid", "nope"))
+        form = {"grant_type": "client_credentials", "client_id": "cid", "client_secret": "secret"}
+        good = await http.post(prime.token_url, data=form)
+    assert (bad.status_code, bad.json()) == (401, {"error": "invalid_client"})
+    assert good.json()["expires_in"] == 900 and good.json()["access_token"].startswith("tok-")
+    assert prime.token_requests == 2
+
+
+async def test_same_client_token_returns_same_task(prime: FakePrime, amazon: Amazon) -> None:
+    """Two starts with one clientToken name one task, as Amazon's idempotency promises."""
+    token = client_token()
+    first = await amazon.post(START, email="a@example.com", clientToken=token)
+    second = await amazon.post(START, email="a@example.com", clientToken=token)
+    task_id = first.json()["data"]["startPersonalDataRetrievalTask"]["taskId"]
+    assert second.json()["data"]["startPersonalDataRetrievalTask"]["taskId"] == task_id
+    assert list(prime.tasks) == [task_id]
+    assert prime.starts()[0]["variables"] == {"email": "a@example.com", "clientToken": token}
+
+
+async def test_bad_email_and_short_client_token_are_validation_errors(amazon: Amazon) -> None:
+    """Amazon's input rules come back as ValidationError with data nulls beside them."""
+    for email, token in (("not-an-email", client_token()), ("a@example.com", "short")):
+        body = (await amazon.post(START, email=email, clientToken=token)).json()
+        assert body["data"] == {"startPersonalDataRetrievalTask": None}
+        assert body["errors"][0]["extensions"]["classification"]["type"] == "ValidationError"
+
+
+async def test_injected_throttle_then_success(prime: FakePrime, amazon: Amazon) -> None:
+    """A queued "throttle" answers one ThrottlingError, then the next call goes through."""
+    prime.fail_next["startPersonalDataRetrievalTask"] = ["throttle"]
+    throttled = (await amazon.post(START, email="a@example.com", clientToken=client_token())).json()
+    assert throttled["data"] is None
+    assert throttled["errors"][0]["extensions"]["classification"]["errorCode"] == 429
+    assert await start(amazon) in prime.tasks
+
+
+async def test_task_then_500_keeps_the_task_for_the_retry(prime: FakePrime, amazon: Amazon) -> None:
+    """A 500 after the task exists is healed by retrying with the same clientToken."""
+    prime.fail_next["startPersonalDataRetrievalTask"] = ["task-then-500"]
+    token = client_token()
+    failed = await amazon.post(START, email="a@example.com", clientToken=token)
+    retried = await amazon.post(START, email="a@example.com", clientToken=token)
+    assert failed.status_code == 500
+    assert [retried.json()["data"]["startPersonalDataRetrievalTask"]["taskId"]] == list(prime.tasks)
+
+
+async def test_timeout_holds_the_answer_until_released(prime: FakePrime, amazon: Amazon) -> None:
+    """A "timeout" answer waits on a gate, so tests can act while the call is in flight."""
+    prime.fail_next["startPersonalDataRetrievalTask"] = ["timeout"]
+    call = asyncio.create_task(amazon.post(START, email="a@example.com", clientToken=client_token()))
+    await prime.wait_for(lambda: prime.holding)
+    assert not call.done() and len(prime.tasks) == 1
+    prime.release()
+    assert (await call).status_code == 200
+
+
+async def test_completed_task_gets_a_fresh_link_per_query(prime: FakePrime, amazon: Amazon) -> None:
+    """Each query of a COMPLETED task issues a new 60-second link; FAILED carries Amazon's errors."""
+    done, failed = await start(amazon, "a@example.com"), await start(amazon, "b@example.com")
+    prime.complete(done)
+    prime.fail(failed, code="ORDERS_NOT_CLOSED")
+    links = [(await amazon.post(QUERY, taskId=done)).json()["data"]["personalDataRetrievalTask"] for _ in range(2)]
+    assert links[0]["dataRetrievalLink"] != links[1]["dataRetrievalLink"]
+    assert [link for _, link in prime.links] == [t["dataRetrievalLink"] for t in links]
+    assert "X-Amz-Expires=60" in prime.links[0][1]
+    failure = (await amazon.post(QUERY, taskId=failed)).json()["data"]["personalDataRetrievalTask"]
+    assert failure["status"] == "FAILED" and failure["errors"][0]["code"] == "ORDERS_NOT_CLOSED"
+    missing = (await amazon.post(QUERY, taskId="nope")).json()
+    assert missing["errors"][0]["extensions"]["classification"]["type"] == "ResourceNotFoundError"
+
+
+async def test_slack_records_and_waits(slack: FakeSlack) -> None:
+    """A post is recorded with its ts, wakes a waiter, and shows up in the thread with its metadata."""
+    client = AsyncWebClient(token=TOKEN, base_url=slack.api_url)
+    waiter = asyncio.create_task(slack.wait_for(lambda: slack.posts("C1")[1]))
+    parent = await client.chat_postMessage(channel="C1", text="Request started")
+    metadata = {"event_type": "data_request", "event_payload": {"id": "r1"}}
+    await client.chat_postMessage(channel="C1", text="Done", thread_ts=parent["ts"], metadata=metadata)
+    reply = await waiter
+    assert reply["thread_ts"] == parent["ts"] and float(reply["ts"]) > float(parent["ts"])
+    thread = await client.conversations_replies(channel="C1", ts=parent["ts"])
+    assert [m["text"] for m in thread["messages"]] == ["Request started", "Done"]
+    assert thread["messages"][1]["metadata"] == metadata
+    assert "Done" in slack.public_text()
+    assert (await client.usergroups_users_list(usergroup="S0STAFF"))["users"] == ["U1"]
+
+
+async def test_slack_failure_knobs(slack: FakeSlack) -> None:
+    """Injected 429 carries Retry-After, an injected code answers ok false, and not_in refuses posts."""
+    client = AsyncWebClient(token=TOKEN, base_url=slack.api_url)
+    slack.fail["chat.postMessage"] = [429, "channel_not_found"]
+    slack.not_in.add("C2")
+    for channel in ("C1", "C1", "C2"):
+        with pytest.raises(SlackApiError):
+            await client.chat_postMessage(channel=channel, text="hi")
+    assert [(c.status, c.response["error"]) for c in slack.calls] == [
+        (429, "ratelimited"),
+        (200, "channel_not_found"),
+        (200, "not_in_channel"),
+    ]
+    assert slack.posts() == []
+    with pytest.raises(SlackApiError, match="invalid_auth"):
+        await AsyncWebClient(token="xoxb-wrong", base_url=slack.api_url).auth_test()
+
+
+async def test_wait_for_timeout_says_what_was_recorded(slack: FakeSlack) -> None:
+    """A wait that never comes true fails with the recorded calls, not a bare timeout."""
+    await AsyncWebClient(token=TOKEN, base_url=slack.api_url).auth_test()
+    with pytest.raises(AssertionError, match=r"auth\.test 200"):
+        await slack.wait_for(lambda: slack.posts(), timeout=0.05)
+
+
+async def test_response_url_posts_count_as_ephemeral_to_their_user(slack: FakeSlack) -> None:
+    """A private response_url post reaches only the user the URL was handed to."""
+    url = slack.response_url("U1")
+    async with httpx.AsyncClient() as http:
+        await http.post(url, json={"response_type": "ephemeral", "text": "Only you"})
+        await http.post(url, json={"response_type": "in_channel", "text": "Everyone"})
+    assert [m["text"] for m in slack.ephemerals_to("U1")] == ["Only you"]
+    assert slack.ephemerals_to("U2") == []
+    assert "Everyone" in slack.public_text() and "Only you" not in slack.public_text()
+
+
+def test_signature_headers_verify() -> None:
+    """Headers from slack_headers pass slack_sdk's verifier, and fail with another secret."""
+    body = slash_body("a@example.com", user="U1", channel="C1", response_url="http://127.0.0.1/r")
+    headers = slack_headers(body, "s3cret")
+    assert SignatureVerifier("s3cret").is_valid_request(body, headers)
+    assert not SignatureVerifier("other").is_valid_request(body, headers)
+    assert parse_qs(body)["command"] == ["/data-request"]
+
+
+def test_block_actions_body_carries_the_click() -> None:
+    """A click body names the button, the message and the thread the way Bolt reads them."""
+    body = block_actions_body(
+        user="U1",
+        channel="C1",
+        message_ts="1.2",
+        action_id="download",
+        value="task-1",
+        block_id="b",
+        response_url="http://127.0.0.1/r",
+        thread_ts="1.1",
+    )
+    payload = json.loads(parse_qs(body)["payload"][0])
+    assert payload["actions"][0]["value"] == "task-1"
+    assert payload["container"]["thread_ts"] == payload["message"]["thread_ts"] == "1.1"
+
+
+async def test_start_gate_lets_the_task_exist_before_the_start_returns(prime: FakePrime, amazon: Amazon) -> None:
+    """With start_gate unset, the task is there (and can finish) while the start answer is held."""
+    prime.start_gate = asyncio.Event()
+    call = asyncio.create_task(start(amazon))
+    await prime.wait_for(lambda: prime.holding)
+    (task_id,) = prime.tasks
+    prime.complete(task_id)
+    prime.start_gate.set()
+    assert await call == task_id
