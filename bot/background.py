@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-__all__ = ["Background"]
+__all__ = ["Background", "Wakeup", "supervise"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,3 +54,35 @@ class Background:
         if pending:
             await asyncio.wait(pending, timeout=1.0)
         return len(pending)
+
+
+class Wakeup:
+    """A worker's doorbell: ``ring()`` from anywhere, ``wait(at_most)`` in the worker's loop."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def ring(self) -> None:
+        self._event.set()
+
+    async def wait(self, at_most: float) -> None:
+        """Return when rung (since the last wait) or after ``at_most`` seconds, whichever is first."""
+        try:
+            async with asyncio.timeout(at_most):
+                await self._event.wait()
+        except TimeoutError:
+            pass
+        finally:
+            self._event.clear()
+
+
+async def supervise(name: str, run: Callable[[], Awaitable[None]], *, pause: float = 1.0) -> None:
+    """Run a worker loop forever: an unexpected error is logged and the loop starts again after ``pause``."""
+    while True:
+        try:
+            await run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("worker %s failed; restarting in %.0f s", name, pause)
+            await asyncio.sleep(pause)

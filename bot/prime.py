@@ -28,10 +28,8 @@ __all__ = ["START_RETRIEVAL", "TASK_QUERY", "PrimeClient", "TaskState"]
 logger = logging.getLogger(__name__)
 
 START_RETRIEVAL = """
-mutation StartPersonalDataRetrieval($email: String!, $clientToken: String!) {
-  startPersonalDataRetrievalTask(
-    input: {clientToken: {token: $clientToken}, dataSubject: {type: SHOPPER, email: $email}}
-  ) {
+mutation StartPersonalDataRetrieval($input: StartPersonalDataRetrievalTaskInput!) {
+  startPersonalDataRetrievalTask(input: $input) {
     taskId
   }
 }
@@ -104,7 +102,10 @@ class PrimeClient:
 
     async def start_retrieval(self, *, email: str, client_token: str) -> str:
         """Start (or, with a token used before, find again) the retrieval task; return its id."""
-        data = await self._call(START_RETRIEVAL, {"email": email, "clientToken": client_token})
+        subject = {"type": "SHOPPER", "email": email}
+        data = await self._call(
+            START_RETRIEVAL, {"input": {"clientToken": {"token": client_token}, "dataSubject": subject}}
+        )
         started = data.get("startPersonalDataRetrievalTask") or {}
         task_id = started.get("taskId")
         if not isinstance(task_id, str) or not task_id:

@@ -23,7 +23,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # The query string of any URL: pre-signed S3 links carry their signature there.
     (re.compile(r"(https?://[^\s?\"'<>|]+)\?[^\s\"'<>|]*"), r"\1?[redacted]"),
     # Slack response_url and incoming-webhook paths are bearer capabilities.
-    (re.compile(r"(https?://hooks\.[a-z.]*slack\.com/)[^\s\"'<>|]+"), r"\1[redacted]"),
+    (re.compile(r"(hooks\.[a-z.]*slack\.com(?:/|%2F))[^\s\"'<>|&]+"), r"\1[redacted]"),
     # Anything left that still looks like a signed AWS request.
     (re.compile(r"X-Amz-[A-Za-z-]+=[^\s&\"'<>|]+"), "X-Amz-[redacted]"),
     # Email addresses, plain, percent-encoded (form bodies) or JSON-escaped.
@@ -102,4 +102,6 @@ def configure_logging(level: str, *, secrets: list[str], redactor: Redactor = re
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # aiosqlite logs every statement twice at DEBUG: noise that buries the bot's own debug lines.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))
     logging.captureWarnings(True)

@@ -10,8 +10,9 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from bot.errors import ConfigError
@@ -72,6 +73,9 @@ class Settings:
         return [v for v in values if v]
 
 
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Settings)}
+
+
 def load_settings(env: Mapping[str, str], *, sandbox: bool = False) -> Settings:
     """Build settings from ``env``; raise ConfigError naming every bad setting, one per line."""
     reader = _Reader(env)
@@ -100,21 +104,21 @@ def load_settings(env: Mapping[str, str], *, sandbox: bool = False) -> Settings:
         slack_bot_token=bot_token,
         slack_signing_secret=signing_secret,
         slack_app_token=app_token,
-        slack_api_url=reader.url("SLACK_API_URL", Settings.slack_api_url),
-        bwp_api_url=reader.url("BWP_API_URL", Settings.bwp_api_url),
-        bwp_token_url=reader.url("BWP_TOKEN_URL", Settings.bwp_token_url),
+        slack_api_url=reader.url("SLACK_API_URL", _DEFAULTS["slack_api_url"]),
+        bwp_api_url=reader.url("BWP_API_URL", _DEFAULTS["bwp_api_url"]),
+        bwp_token_url=reader.url("BWP_TOKEN_URL", _DEFAULTS["bwp_token_url"]),
         bwp_client_id=credentials["BWP_CLIENT_ID"],
         bwp_client_secret=credentials["BWP_CLIENT_SECRET"],
         bwp_target_id=credentials["BWP_TARGET_ID"],
-        bwp_api_version=reader.optional("BWP_API_VERSION") or Settings.bwp_api_version,
+        bwp_api_version=reader.optional("BWP_API_VERSION") or _DEFAULTS["bwp_api_version"],
         relay_api_key=reader.optional("RELAY_API_KEY"),
-        database_path=Path(reader.optional("DATABASE_PATH") or Settings.database_path),
+        database_path=Path(reader.optional("DATABASE_PATH") or _DEFAULTS["database_path"]),
         encryption_key=reader.encryption_key("ENCRYPTION_KEY"),
         allowed_users=reader.user_ids("ALLOWED_USERS"),
         allowed_usergroup=reader.usergroup("ALLOWED_USERGROUP"),
-        reconcile_interval=reader.seconds("RECONCILE_INTERVAL", Settings.reconcile_interval),
-        port=reader.port("PORT", Settings.port),
-        log_level=reader.log_level("LOG_LEVEL", Settings.log_level),
+        reconcile_interval=reader.seconds("RECONCILE_INTERVAL", _DEFAULTS["reconcile_interval"]),
+        port=reader.port("PORT", _DEFAULTS["port"]),
+        log_level=reader.log_level("LOG_LEVEL", _DEFAULTS["log_level"]),
         sandbox=sandbox,
     )
     reader.raise_problems()

@@ -67,6 +67,7 @@ class Authorizer:
         return Decision(user_id in members)
 
     async def _group_members(self) -> frozenset[str] | None:
+        assert self._usergroup is not None
         if self._members is not None and self._clock() - self._fetched_at < self._ttl:
             return self._members
         async with self._lock:

@@ -1,0 +1,70 @@
+"""The ``data-request-bot`` command: serve, check.
+
+Configuration mistakes end the program with one line per problem and no
+traceback: the operator needs the name of the setting and the fix, not a stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from bot.errors import ConfigError, DataRequestError
+from bot.redaction import configure_logging
+from bot.settings import Settings, load_settings
+
+__all__ = ["main"]
+
+logger = logging.getLogger("bot")
+PROG = "data-request-bot"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit status."""
+    parser = argparse.ArgumentParser(prog=PROG, description="Slack bot for Buy with Prime shopper data requests.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the bot until SIGTERM or SIGINT")
+    serve.add_argument(
+        "--sandbox", action="store_true", help="use the built-in Buy with Prime sandbox (no Amazon credentials)"
+    )
+    commands.add_parser("check", help="validate the configuration and reach Slack and Buy with Prime once")
+    args = parser.parse_args(argv)
+    sandbox = bool(getattr(args, "sandbox", False))
+    if args.command == "check":
+        from bot.check import run_check
+
+        return asyncio.run(run_check(os.environ, sandbox=sandbox, out=sys.stdout))
+    try:
+        settings = load_settings(os.environ, sandbox=sandbox)
+    except ConfigError as error:
+        for line in str(error).splitlines():
+            print(f"{PROG}: {line}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, secrets=settings.secrets())
+    try:
+        return asyncio.run(_serve(settings))
+    except DataRequestError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # the port is taken, the database folder is not writable, …
+        print(f"{PROG}: cannot start: {error.strerror or error}", file=sys.stderr)
+        return 1
+
+
+async def _serve(settings: Settings) -> int:
+    from bot.runtime import Runtime
+
+    runtime = await Runtime.start(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    logger.info("stopping")
+    await runtime.stop()
+    return 0

@@ -1,0 +1,129 @@
+"""The Slack outbox sender: every queued thread post and update, sent once, in order per request.
+
+Entries are written in the same transaction as the state change that caused
+them, so a crash never loses one. The sender honours Retry-After on 429, backs
+off on 5xx and network errors, and gives up (with an audit entry) on errors
+that another try cannot fix, such as an archived channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.background import Wakeup
+from store.records import OutboxEntry
+from store.store import Store
+
+__all__ = ["OutboxSender"]
+
+logger = logging.getLogger(__name__)
+
+# Slack errors another attempt cannot fix: give up, and say so in the audit log.
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "is_archived",
+        "not_in_channel",
+        "message_not_found",
+        "cant_update_message",
+        "edit_window_closed",
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "msg_too_long",
+        "no_text",
+        "restricted_action",
+        "invalid_auth",
+        "account_inactive",
+        "token_revoked",
+        "missing_scope",
+        "not_authed",
+    }
+)
+
+
+class OutboxSender:
+    """Sends due outbox entries until cancelled; ``wake()`` says new ones are waiting."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        slack: AsyncWebClient,
+        concurrency: int = 8,
+        max_backoff: float = 300.0,
+        idle_wait: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._slack = slack
+        self._slots = asyncio.Semaphore(concurrency)
+        self._max_backoff = max_backoff
+        self._idle_wait = idle_wait
+        self._clock = clock
+        self._wakeup = Wakeup()
+
+    def wake(self) -> None:
+        self._wakeup.ring()
+
+    async def run(self) -> None:
+        while True:
+            sent = await self.send_due()
+            if sent:
+                continue
+            next_due = await self._store.next_outbox_due()
+            wait = self._idle_wait if next_due is None else max(0.0, min(self._idle_wait, next_due - self._clock()))
+            await self._wakeup.wait(wait)
+
+    async def send_due(self) -> int:
+        """Send what is due now (the head entry of each request); return how many were tried."""
+        entries = await self._store.due_outbox(limit=64)
+        await asyncio.gather(*(self._send(entry) for entry in entries))
+        return len(entries)
+
+    async def _send(self, entry: OutboxEntry) -> None:
+        async with self._slots:
+            await self._store.outbox_attempting(entry.id)
+            try:
+                await self._slack.api_call(entry.method, json=entry.payload)
+            except SlackApiError as error:
+                await self._failed(entry, error)
+            except (aiohttp.ClientError, OSError, TimeoutError) as error:
+                await self._retry_later(entry, type(error).__name__)
+            else:
+                await self._store.outbox_sent(entry.id)
+
+    async def _failed(self, entry: OutboxEntry, error: SlackApiError) -> None:
+        status = error.response.status_code
+        code = str(error.response.get("error") or f"HTTP {status}")
+        if status == 429:
+            headers = error.response.headers
+            retry_after = _seconds(headers.get("Retry-After") or headers.get("retry-after"))
+            logger.info("outbox %s: Slack rate limit, retrying in %.0f s", entry.id, retry_after)
+            await self._store.outbox_retry(entry.id, at=self._clock() + retry_after, error=code)
+        elif code in PERMANENT_ERRORS:
+            logger.error("outbox %s: Slack refused %s for good (%s); giving up", entry.id, entry.method, code)
+            await self._store.outbox_give_up(entry, error=code)
+        else:
+            await self._retry_later(entry, code)
+
+    async def _retry_later(self, entry: OutboxEntry, reason: str) -> None:
+        delay = min(self._max_backoff, 2.0 ** min(entry.attempts + 1, 16)) * random.uniform(0.5, 1.0)
+        logger.warning("outbox %s: %s failed (%s); retrying in %.1f s", entry.id, entry.method, reason, delay)
+        await self._store.outbox_retry(entry.id, at=self._clock() + delay, error=reason)
+
+
+def _seconds(value: object) -> float:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        return max(0.0, min(float(str(value)), 3600.0))
+    except (TypeError, ValueError):
+        return 1.0

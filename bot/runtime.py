@@ -1,0 +1,221 @@
+"""Wiring: builds every part from the settings, runs them together, and stops them in order.
+
+``Runtime.start`` is what ``serve`` runs and what the tests start in-process
+against their loopback fakes, so both exercise the same assembly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.background import Background, Wakeup, supervise
+from bot.outbox import OutboxSender
+from bot.prime import PrimeClient
+from bot.retry import RetryPolicy
+from bot.server import build_web_app
+from bot.settings import Settings
+from handlers.access import Authorizer
+from handlers.commands import handle_command
+from handlers.deps import Deps
+from handlers.download import handle_download
+from handlers.events import InboxWorker
+from handlers.reconcile import Reconciler
+from handlers.texts import COMMAND, DOWNLOAD_ACTION
+from store.crypto import EmailCipher, load_or_create_key
+from store.store import Store
+
+__all__ = ["Runtime", "build_slack_client"]
+
+logger = logging.getLogger(__name__)
+
+
+def build_slack_client(settings: Settings) -> AsyncWebClient:
+    """Slack's Web API client, with slack_sdk's retries for 429, 5xx and connection errors."""
+    return AsyncWebClient(
+        token=settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        timeout=10,
+        logger=logging.getLogger("slack_sdk.web.async_client"),
+        retry_handlers=[
+            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+class _BoltTokenNotice(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN itself and warns that our client's token wins: true, and not news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+def _bolt_app(settings: Settings, slack: AsyncWebClient, deps: Deps) -> AsyncApp:
+    bolt_logger = logging.getLogger("slack_bolt")
+    bolt_logger.addFilter(_BoltTokenNotice())
+    app = AsyncApp(
+        client=slack,
+        signing_secret=settings.slack_signing_secret or "",
+        request_verification_enabled=not settings.socket_mode,
+        logger=bolt_logger,
+    )
+
+    async def on_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
+        await handle_command(deps, ack=ack, command=command, respond=respond)
+
+    async def on_download(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await handle_download(deps, ack=ack, body=body, respond=respond)
+
+    app.command(COMMAND)(on_command)
+    app.action(DOWNLOAD_ACTION)(on_download)
+    return app
+
+
+@dataclass
+class Runtime:
+    """Every running part of the bot, so they can be stopped in the right order."""
+
+    settings: Settings
+    store: Store
+    http: httpx.AsyncClient
+    slack: AsyncWebClient
+    deps: Deps
+    bolt: AsyncApp
+    outbox: OutboxSender
+    inbox: InboxWorker
+    reconciler: Reconciler
+    runner: web.AppRunner
+    port: int
+    socket_mode: AsyncSocketModeHandler | None = None
+    workers: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    async def start(
+        cls,
+        settings: Settings,
+        *,
+        host: str = "0.0.0.0",
+        clock: Callable[[], float] = time.time,
+        prime_retry: RetryPolicy | None = None,
+        reconcile_spacing: float = 0.2,
+    ) -> Runtime:
+        """Open the store, build the clients, start the workers and the HTTP server."""
+        key = load_or_create_key(
+            settings.encryption_key, settings.database_path.with_name(settings.database_path.name + ".key")
+        )
+        store = await Store.open(settings.database_path, cipher=EmailCipher(key), clock=clock)
+        http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
+        slack = build_slack_client(settings)
+        prime = PrimeClient(
+            http=http,
+            api_url=settings.bwp_api_url,
+            token_url=settings.bwp_token_url,
+            client_id=settings.bwp_client_id,
+            client_secret=settings.bwp_client_secret,
+            target_id=settings.bwp_target_id,
+            api_version=settings.bwp_api_version,
+            retry=prime_retry,
+            clock=clock,
+        )
+        outbox = OutboxSender(store=store, slack=slack, clock=clock)
+        inbox_wakeup = Wakeup()
+        deps = Deps(
+            store=store,
+            prime=prime,
+            slack=slack,
+            authorizer=Authorizer(
+                allowed_users=settings.allowed_users, usergroup=settings.allowed_usergroup, slack=slack
+            ),
+            background=Background(),
+            reconcile_interval=settings.reconcile_interval,
+            wake_outbox=outbox.wake,
+            wake_inbox=inbox_wakeup.ring,
+            clock=clock,
+        )
+        inbox = InboxWorker(deps, wakeup=inbox_wakeup)
+        bolt = _bolt_app(settings, slack, deps)
+        web_app = build_web_app(
+            store=store,
+            bolt=None if settings.socket_mode else bolt,
+            relay_api_key=settings.relay_api_key,
+            on_event=inbox_wakeup.ring,
+        )
+        runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=3.0, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, host, settings.port)
+        await site.start()
+        port = runner.addresses[0][1] if runner.addresses else settings.port
+        runtime = cls(
+            settings,
+            store,
+            http,
+            slack,
+            deps,
+            bolt,
+            outbox,
+            inbox,
+            Reconciler(deps, interval=settings.reconcile_interval, spacing=reconcile_spacing),
+            runner,
+            port,
+        )
+        runtime.workers = [
+            asyncio.create_task(supervise(name, run), name=name)
+            for name, run in (("outbox", outbox.run), ("inbox", inbox.run), ("reconciler", runtime.reconciler.run))
+        ]
+        if settings.socket_mode:
+            runtime.socket_mode = AsyncSocketModeHandler(bolt, settings.slack_app_token)
+            await runtime.socket_mode.connect_async()  # type: ignore[no-untyped-call]
+        _warn_about(settings)
+        logger.info(
+            "serving on port %s (%s mode)%s",
+            port,
+            "Socket" if settings.socket_mode else "HTTP",
+            "" if settings.relay_api_key else "; the relay is off (RELAY_API_KEY unset)",
+        )
+        return runtime
+
+    async def stop(self, *, grace: float = 8.0) -> None:
+        """Stop taking work, let in-flight work finish (bounded), flush the outbox, close everything."""
+        if self.socket_mode is not None:
+            with contextlib.suppress(Exception):
+                await self.socket_mode.close_async()  # type: ignore[no-untyped-call]
+        await self.runner.cleanup()
+        cancelled = await self.deps.background.drain(grace)
+        if cancelled:
+            logger.warning("shutdown: %d unfinished jobs parked; they resume at the next start", cancelled)
+        for task in self.workers:
+            task.cancel()
+        await asyncio.gather(*self.workers, return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(3.0):
+                await self.outbox.send_due()  # what in-flight work just queued
+        await self.http.aclose()
+        await self.store.close()
+        logger.info("stopped")
+
+
+def _warn_about(settings: Settings) -> None:
+    if settings.everyone_allowed:
+        logger.warning(
+            "neither ALLOWED_USERS nor ALLOWED_USERGROUP is set: every member of the workspace may request "
+            "shopper data and download it"
+        )

@@ -1,0 +1,89 @@
+"""The HTTP face of the bot: Slack's requests, Amazon's relayed events, and health.
+
+The relay answers 2xx only after the event is stored (EventBridge retries
+anything else for 24 hours), and 4xx, never 5xx, for anything the sender got
+wrong: a bad key (401), a body that is too large (413) or malformed (400).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+
+from bot.errors import RelayRejected
+from handlers.relay import authorized, parse_event
+from store.store import Store
+
+__all__ = ["RELAY_MAX_BYTES", "build_web_app"]
+
+logger = logging.getLogger(__name__)
+
+RELAY_MAX_BYTES = 256 * 1024  # EventBridge's own limit on one event
+SLACK_MAX_BYTES = 1024 * 1024
+
+
+def build_web_app(
+    *,
+    store: Store,
+    bolt: AsyncApp | None,
+    relay_api_key: str | None,
+    on_event: Callable[[], None],
+) -> web.Application:
+    """Routes: ``POST /slack/events`` (HTTP mode only), ``POST /buy-with-prime/events``, ``GET /healthz``."""
+    app = web.Application(client_max_size=SLACK_MAX_BYTES)
+
+    async def healthz(_: web.Request) -> web.Response:
+        if not await store.ping():
+            return web.json_response({"ok": False, "database": "unreachable"}, status=503)
+        return web.json_response({"ok": True})
+
+    async def slack_events(request: web.Request) -> web.StreamResponse:
+        assert bolt is not None
+        try:
+            bolt_request = await to_bolt_request(request)
+        except UnicodeDecodeError:
+            return web.json_response({"error": "the body could not be read"}, status=400)
+        return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+
+    async def relay(request: web.Request) -> web.Response:
+        if relay_api_key is None:
+            raise web.HTTPNotFound()
+        try:
+            if not authorized(dict(request.headers), relay_api_key):
+                raise RelayRejected(401, "missing or wrong API key")
+            event = parse_event(await _read_limited(request, RELAY_MAX_BYTES))
+        except RelayRejected as rejected:
+            logger.info("relay: refused with %s (%s)", rejected.status, rejected.reason)
+            return web.json_response({"error": rejected.reason}, status=rejected.status)
+        if event.task_id is None:
+            logger.info("relay: event %s of type %s ignored", event.event_id, event.event_type)
+            return web.json_response({"status": "ignored"})
+        stored = await store.add_event(event_id=event.event_id, event_type=event.event_type, task_id=event.task_id)
+        if stored:
+            logger.info("relay: event %s stored (%s, task %s)", event.event_id, event.event_type, event.task_id)
+            on_event()
+        return web.json_response({"status": "stored" if stored else "duplicate"})
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_post("/buy-with-prime/events", relay)
+    if bolt is not None:
+        app.router.add_post("/slack/events", slack_events)
+    return app
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes:
+    """The body, or RelayRejected(413) as soon as it is known to exceed ``limit``."""
+    if request.content_length is not None and request.content_length > limit:
+        raise RelayRejected(413, f"the body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise RelayRejected(413, f"the body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

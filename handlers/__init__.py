@@ -1,0 +1,1 @@
+"""What happens for each input: slash command, button click, relayed event, timer."""

@@ -1,0 +1,64 @@
+"""What the handlers need from the outside world, passed in rather than reached for."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.background import Background
+from bot.prime import TaskState
+from handlers.access import Authorizer
+from store.store import Store
+
+__all__ = ["Deps", "RequestLocks", "TaskSource"]
+
+
+class TaskSource(Protocol):
+    """The part of Buy with Prime the handlers use (the real client, or anything shaped like it)."""
+
+    async def start_retrieval(self, *, email: str, client_token: str) -> str: ...
+
+    async def retrieval_task(self, task_id: str) -> TaskState: ...
+
+
+class RequestLocks:
+    """One lock per request id, so a command, an event and the reconciler never advance it at once."""
+
+    def __init__(self) -> None:
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    def busy(self, request_id: int) -> bool:
+        lock = self._locks.get(request_id)
+        return lock is not None and lock.locked()
+
+    @asynccontextmanager
+    async def hold(self, request_id: int) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(request_id, asyncio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and self._locks.get(request_id) is lock:
+                del self._locks[request_id]
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    """The handlers' edges: store, Buy with Prime, Slack, authorization, background work, wake-ups."""
+
+    store: Store
+    prime: TaskSource
+    slack: AsyncWebClient
+    authorizer: Authorizer
+    background: Background
+    reconcile_interval: float
+    wake_outbox: Callable[[], None] = lambda: None
+    wake_inbox: Callable[[], None] = lambda: None
+    clock: Callable[[], float] = time.time
+    locks: RequestLocks = field(default_factory=RequestLocks)

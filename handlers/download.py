@@ -1,0 +1,90 @@
+"""The Download button: a fresh pre-signed link, asked for at click time, shown to the clicker alone.
+
+The link is never stored and never logged; it lives only in the ephemeral
+message. Who was shown a link, and when, goes to the audit log first.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+
+from bot.errors import PrimeError
+from handlers import texts
+from handlers.deps import Deps
+from handlers.lifecycle import Reply, apply_task_state
+from store.records import RequestStatus
+
+__all__ = ["handle_download"]
+
+logger = logging.getLogger(__name__)
+
+
+async def handle_download(deps: Deps, *, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    """Acknowledge the click, then authorize, ask Amazon and answer in the background."""
+    await ack()
+    user = str((body.get("user") or {}).get("id", ""))
+    action = (body.get("actions") or [{}])[0]
+    channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
+    thread_ts = (body.get("container") or {}).get("thread_ts") or (body.get("message") or {}).get("thread_ts")
+
+    async def reply(message: texts.Message) -> None:
+        await _ephemeral(deps, respond, channel=channel, user=user, thread_ts=thread_ts, message=message)
+
+    deps.background.spawn(_download(deps, str(action.get("value", "")), user=user, reply=reply), name="download")
+
+
+async def _download(deps: Deps, value: str, *, user: str, reply: Reply) -> None:
+    request = await deps.store.get_request(int(value)) if value.isdigit() else None
+    decision = await deps.authorizer.check(user)
+    if not decision.allowed:
+        await deps.store.audit(
+            request_id=request.id if request else None, actor=user, action="refused", detail="download: not allowed"
+        )
+        await reply(texts.not_allowed(decision.reason))
+        return
+    if request is None or not request.task_id:
+        await reply(texts.unknown_request("this button"))
+        return
+    try:
+        state = await deps.prime.retrieval_task(request.task_id)
+    except PrimeError as error:
+        logger.warning("request %s: no link from Buy with Prime (%s)", request.id, error.kind)
+        await reply(texts.download_failed())
+        return
+    if request.status is not RequestStatus.COMPLETED:
+        request = await apply_task_state(deps, request, state)
+    if state.status != "COMPLETED" or not state.link or state.link_expires_at is None:
+        await reply(texts.not_ready(request, state.status))
+        return
+    await deps.store.audit(request_id=request.id, actor=user, action="link shown", detail=f"task {request.task_id}")
+    logger.info("request %s: download link shown to %s", request.id, user)
+    await reply(texts.link_message(state.link, state.link_expires_at))
+
+
+async def _ephemeral(
+    deps: Deps, respond: AsyncRespond, *, channel: str, user: str, thread_ts: str | None, message: texts.Message
+) -> None:
+    """Show ``message`` to ``user`` alone: in the thread if the bot can, else through the response_url."""
+    try:
+        await deps.slack.chat_postEphemeral(
+            channel=channel,
+            user=user,
+            thread_ts=thread_ts,
+            unfurl_links=False,
+            unfurl_media=False,
+            **message,
+        )
+        return
+    except SlackApiError as error:
+        logger.info("ephemeral message refused (%s); answering through response_url", error.response.get("error"))
+    except (OSError, TimeoutError) as error:
+        logger.info("ephemeral message failed (%s); answering through response_url", type(error).__name__)
+    try:
+        await respond(response_type="ephemeral", replace_original=False, **message)
+    except Exception as error:  # nothing is left to tell the user through
+        logger.warning("could not answer the click through response_url: %s", type(error).__name__)

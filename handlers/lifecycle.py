@@ -1,0 +1,163 @@
+"""One request, one state machine: every input moves a request through ``advance``.
+
+A slash command, a relayed event, the reconciler and a Download click all end
+here: ask Amazon for the task's state, then apply it. Applying is idempotent
+(the store moves a request only from the state the change applies to), so
+duplicate events, retries, races and the poller cannot disagree.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from slack_sdk.errors import SlackApiError
+
+from bot.errors import PrimeRejected, PrimeUnavailable
+from bot.prime import TaskState
+from handlers import texts
+from handlers.deps import Deps
+from store.records import OutboxMessage, Request, RequestStatus, TaskError
+
+__all__ = ["Reply", "advance", "apply_task_state", "sync_task"]
+
+logger = logging.getLogger(__name__)
+
+Reply = Callable[[texts.Message], Awaitable[None]]
+# Slack errors that mean the bot cannot post in this channel until someone acts.
+_CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
+
+
+async def advance(deps: Deps, request_id: int, *, reply: Reply | None = None) -> Request | None:
+    """Take a request as far as it can go now; ``reply`` tells the person who asked, if anyone did."""
+    async with deps.locks.hold(request_id):
+        request = await deps.store.get_request(request_id)
+        if request is not None and request.status is RequestStatus.NEW:
+            request = await _open_thread(deps, request, reply)
+        if request is not None and request.status is RequestStatus.STARTING:
+            request = await _start_task(deps, request, reply)
+        if request is not None and request.status is RequestStatus.IN_PROGRESS:
+            request, _ = await _sync(deps, request)
+        return request
+
+
+async def sync_task(deps: Deps, request_id: int) -> bool:
+    """Ask Amazon for an in-progress request's task and apply it; False if Amazon could not be asked."""
+    async with deps.locks.hold(request_id):
+        request = await deps.store.get_request(request_id)
+        if request is None or request.status is not RequestStatus.IN_PROGRESS:
+            return True
+        _, answered = await _sync(deps, request)
+        return answered
+
+
+async def _sync(deps: Deps, request: Request) -> tuple[Request, bool]:
+    if not request.task_id:
+        return request, True
+    try:
+        state = await deps.prime.retrieval_task(request.task_id)
+    except PrimeUnavailable as error:
+        logger.info("request %s: task state not available now (%s)", request.id, error.kind)
+        return request, False
+    except PrimeRejected as error:
+        logger.warning("request %s: Buy with Prime refused the task query (%s)", request.id, error.kind)
+        return request, True
+    return await apply_task_state(deps, request, state), True
+
+
+async def apply_task_state(deps: Deps, request: Request, state: TaskState) -> Request:
+    """Apply Amazon's view of the task to the stored request; posts once however often it is called."""
+    status = {"COMPLETED": RequestStatus.COMPLETED, "FAILED": RequestStatus.FAILED}.get(state.status)
+    if status is None:
+        if state.status != "IN_PROGRESS":
+            logger.warning("request %s: Buy with Prime reported unknown status %r", request.id, state.status)
+        return request
+    errors = state.errors if status is RequestStatus.FAILED else ()
+    reply = texts.completion_reply if status is RequestStatus.COMPLETED else texts.failure_reply
+    moved = await deps.store.apply_task_state(request.id, status, errors, render=_thread_update(reply))
+    if moved is None:
+        return await deps.store.get_request(request.id) or request
+    logger.info("request %s: task %s %s", moved.id, moved.task_id, status.value)
+    deps.wake_outbox()
+    return moved
+
+
+def _thread_update(reply: Callable[[Request], texts.Message] | None) -> Callable[[Request], list[OutboxMessage]]:
+    """The Slack calls a state change causes: refresh the thread's first message, and maybe reply in it."""
+
+    def render(request: Request) -> list[OutboxMessage]:
+        messages = [
+            OutboxMessage(
+                "chat.update", {"channel": request.channel, "ts": request.thread_ts, **texts.thread_parent(request)}
+            )
+        ]
+        if reply is not None:
+            messages.append(
+                OutboxMessage(
+                    "chat.postMessage",
+                    {
+                        "channel": request.channel,
+                        "thread_ts": request.thread_ts,
+                        "unfurl_links": False,
+                        "unfurl_media": False,
+                        **reply(request),
+                    },
+                )
+            )
+        return messages
+
+    return render
+
+
+async def _open_thread(deps: Deps, request: Request, reply: Reply | None) -> Request | None:
+    """Post the message that opens the thread; without it, nothing is started at Amazon."""
+    try:
+        response = await deps.slack.chat_postMessage(
+            channel=request.channel, unfurl_links=False, unfurl_media=False, **texts.thread_parent(request)
+        )
+    except SlackApiError as error:
+        code = str(error.response.get("error", ""))
+        if code in _CANNOT_POST:
+            logger.info("request %s: cannot post in channel %s (%s)", request.id, request.channel, code)
+            abandoned = await deps.store.abandon(request.id, actor="bot", reason=f"cannot post in channel: {code}")
+            if reply is not None:
+                await reply(texts.not_in_channel())
+            return abandoned
+        logger.warning("request %s: Slack refused the thread message (%s); will retry", request.id, code)
+    except (OSError, TimeoutError) as error:
+        logger.warning("request %s: Slack unreachable (%s); will retry", request.id, type(error).__name__)
+    else:
+        return await deps.store.record_thread(request.id, str(response["ts"]))
+    await deps.store.schedule_check(request.id, at=deps.clock() + min(60.0, deps.reconcile_interval))
+    if reply is not None:
+        await reply(texts.slack_trouble())
+    return await deps.store.get_request(request.id)
+
+
+async def _start_task(deps: Deps, request: Request, reply: Reply | None) -> Request | None:
+    """Start the task at Amazon with the request's stored clientToken, so any retry finds the same task."""
+    email = await deps.store.reveal_email(request.id)
+    if email is None:
+        logger.error("request %s: the email is no longer stored; it cannot be started", request.id)
+        return request
+    try:
+        task_id = await deps.prime.start_retrieval(email=email, client_token=request.client_token)
+    except PrimeRejected as error:
+        logger.warning("request %s: Buy with Prime refused the start (%s)", request.id, error.kind)
+        rejected = await deps.store.record_start_rejected(
+            request.id, [TaskError(error.kind or None, str(error))], render=_thread_update(texts.rejected_reply)
+        )
+        deps.wake_outbox()
+        return rejected
+    except PrimeUnavailable as error:
+        logger.warning("request %s: Buy with Prime unavailable at start (%s); will retry", request.id, error.kind)
+        await deps.store.schedule_check(request.id, at=deps.clock() + min(60.0, deps.reconcile_interval))
+        if reply is not None:
+            await reply(texts.start_trouble(request))
+        return request
+    started = await deps.store.record_task_started(request.id, task_id, render=_thread_update(None))
+    await deps.store.schedule_check(request.id, at=deps.clock() + deps.reconcile_interval)
+    logger.info("request %s: task %s started", request.id, task_id)
+    deps.wake_outbox()
+    deps.wake_inbox()  # its completion event may have arrived before Amazon's answer did
+    return started

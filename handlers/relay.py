@@ -1,0 +1,115 @@
+"""The event relay: Amazon's events, checked strictly and stored before they are acknowledged.
+
+Accepted shapes (see buy-with-prime/README.md):
+
+- an EventBridge API destination envelope (``id``, ``detail-type``, ``resources``),
+  whose ``detail`` may be empty or hold a webhook body;
+- a Buy with Prime webhook body (``eventId``, ``eventDescriptor``, ``resources``).
+
+Events are thin: they only name the task. This module finds the task id and
+stores the event; the inbox worker asks Amazon for the task's state.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bot.errors import RelayRejected
+
+__all__ = ["RETRIEVAL_EVENTS", "RelayEvent", "authorized", "parse_event"]
+
+RETRIEVAL_EVENTS = frozenset({"PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED", "PERSONAL_DATA_RETRIEVAL_TASK_FAILED"})
+_TASK_MARKER = "/personalDataRetrievalTask/"
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:/@+=-]{1,200}$")
+_SAFE_TYPE = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
+
+
+@dataclass(frozen=True, slots=True)
+class RelayEvent:
+    """What the bot keeps of an event: its id (to deduplicate), its type, and the task it names.
+
+    ``task_id`` is None for event types the bot does not act on (answered 2xx, not stored).
+    """
+
+    event_id: str
+    event_type: str
+    task_id: str | None
+
+
+def authorized(headers: dict[str, str], api_key: str) -> bool:
+    """The request carries the relay key as ``x-api-key`` or as the HTTP Basic password."""
+    presented = headers.get("x-api-key")
+    if presented is None:
+        scheme, _, credentials = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                presented = base64.b64decode(credentials, validate=True).decode().partition(":")[2]
+            except (binascii.Error, UnicodeDecodeError):
+                presented = None
+    if presented is None:
+        return False
+    return hmac.compare_digest(presented.encode(), api_key.encode())
+
+
+def parse_event(raw: bytes) -> RelayEvent:
+    """Read one relayed event; RelayRejected(400) for anything that is not one."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RelayRejected(400, "the body is not JSON") from error
+    if not isinstance(body, dict):
+        raise RelayRejected(400, "the body is not a JSON object")
+    if "detail-type" in body:
+        return _envelope(body)
+    if "eventDescriptor" in body:
+        return _webhook(body, event_id=None)
+    raise RelayRejected(400, "neither an EventBridge envelope nor a Buy with Prime webhook body")
+
+
+def _envelope(body: dict[str, Any]) -> RelayEvent:
+    event_id = _string(body, "id", _SAFE_ID)
+    event_type = _string(body, "detail-type", _SAFE_TYPE)
+    detail = body.get("detail", {})
+    if not isinstance(detail, dict):
+        raise RelayRejected(400, "'detail' must be an object")
+    resources = body.get("resources")
+    if not resources and "eventDescriptor" in detail:
+        # API version 2024-11-01 may carry the webhook body in detail; EventBridge's id still deduplicates.
+        resources = detail.get("resources")
+    return RelayEvent(event_id, event_type, _task_id(resources, event_type))
+
+
+def _webhook(body: dict[str, Any], *, event_id: str | None) -> RelayEvent:
+    event_type = _string(body, "eventDescriptor", _SAFE_TYPE)
+    if event_id is None:
+        key = "eventId" if "eventId" in body else "idempotencyKey"
+        event_id = _string(body, key, _SAFE_ID)
+    return RelayEvent(event_id, event_type, _task_id(body.get("resources"), event_type))
+
+
+def _string(body: dict[str, Any], key: str, pattern: re.Pattern[str]) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not pattern.match(value):
+        raise RelayRejected(400, f"'{key}' is missing or malformed")
+    return value
+
+
+def _task_id(resources: Any, event_type: str) -> str | None:
+    """The retrieval task id from ``businessProduct/<id>/personalDataRetrievalTask/<taskId>``."""
+    if event_type not in RETRIEVAL_EVENTS:
+        return None
+    if not isinstance(resources, list) or not all(isinstance(r, str) for r in resources):
+        raise RelayRejected(400, "'resources' must be a list of strings")
+    for resource in resources:
+        assert isinstance(resource, str)
+        if resource.startswith("businessProduct/") and _TASK_MARKER in resource:
+            task_id = resource.split(_TASK_MARKER, 1)[1].split("/", 1)[0]
+            if _SAFE_ID.match(task_id) and "/" not in task_id:
+                return task_id
+    raise RelayRejected(400, "no personalDataRetrievalTask in 'resources'")

@@ -1,0 +1,1 @@
+"""Persistence: aiosqlite, schema migrations, field encryption and the append-only audit log."""
