@@ -47,9 +47,9 @@ class EmailCipher:
         self._lookup_key = _derive(master_key, b"email lookup")
 
     def encrypt(self, email: str) -> bytes:
-        """Seal the normalised email; a fresh nonce each time, so equal emails differ at rest."""
+        """Seal the email as typed (Amazon gets it so); a fresh nonce each time, so equal emails differ at rest."""
         nonce = os.urandom(_NONCE_BYTES)
-        return _VERSION + nonce + self._aead.encrypt(nonce, normalise_email(email).encode(), _VERSION)
+        return _VERSION + nonce + self._aead.encrypt(nonce, email.strip().encode(), _VERSION)
 
     def decrypt(self, sealed: bytes) -> str:
         """Open what ``encrypt`` sealed; ValueError if it was sealed under another key or altered."""

@@ -81,13 +81,17 @@ class Store:
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
+            if self._db.in_transaction:
+                # A caller was cancelled between BEGIN and COMMIT: its work never committed, so drop it.
                 await self._db.rollback()
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+                yield self._db
+                await self._db.commit()
+            except BaseException:
+                if self._db.in_transaction:
+                    await self._db.rollback()
                 raise
-            await self._db.commit()
 
     async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         async with self._lock, self._db.execute(sql, params) as cursor:

@@ -1,0 +1,185 @@
+"""The bot, assembled exactly as ``serve`` assembles it, running in-process against the loopback fakes.
+
+Tests drive it the way Slack and Amazon do, over HTTP: signed slash commands
+and clicks to ``/slack/events``, relayed events to ``/buy-with-prime/events``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fakes import FakePrime, FakeSlack, block_actions_body, buttons, slack_headers, slash_body, text_of
+
+from bot.retry import RetryPolicy
+from bot.runtime import Runtime
+from bot.settings import Settings
+
+__all__ = ["CHANNEL", "Harness", "ack_text", "envelope", "running_bot", "webhook"]
+
+CHANNEL = "C0COMPLY"
+SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
+RELAY_KEY = "test-relay-key-0123456789abcdef"
+
+
+async def _no_sleep(_: float) -> None:
+    """Retries in tests go round at once: the fakes decide when a call succeeds, not the clock."""
+
+
+def make_settings(slack: FakeSlack, prime: FakePrime, workdir: Path, **overrides: Any) -> Settings:
+    settings = Settings(
+        slack_bot_token=slack.token,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=slack.api_url,
+        bwp_api_url=prime.api_url,
+        bwp_token_url=prime.token_url,
+        bwp_client_id=prime.client_id,
+        bwp_client_secret=prime.client_secret,
+        bwp_target_id=prime.target_id,
+        relay_api_key=RELAY_KEY,
+        database_path=workdir / "data-requests.db",
+        encryption_key=os.urandom(32),
+        allowed_users=frozenset({"U0ALICE", "U0BOB"}),
+        reconcile_interval=3600,
+        port=0,
+    )
+    return replace(settings, **overrides)
+
+
+@dataclass
+class Harness:
+    """One running bot and the two parties it talks to."""
+
+    slack: FakeSlack
+    prime: FakePrime
+    runtime: Runtime
+    http: httpx.AsyncClient
+    settings: Settings
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.runtime.port}"
+
+    async def slash(self, text: str, *, user: str = "U0ALICE", channel: str = CHANNEL, sign: bool = True) -> httpx.Response:
+        """Send ``/data-request <text>`` as Slack does (signed unless ``sign`` is False)."""
+        body = slash_body(text, user=user, channel=channel, response_url=self.slack.response_url(user))
+        headers = slack_headers(body, SIGNING_SECRET if sign else "wrong-secret")
+        return await self.http.post(self.url + "/slack/events", content=body, headers=headers)
+
+    async def click(self, message: dict[str, Any], *, user: str = "U0ALICE", channel: str = CHANNEL) -> httpx.Response:
+        """Click the first button of a posted ``message`` as ``user``."""
+        button = buttons(message)[0]
+        body = block_actions_body(
+            user=user,
+            channel=channel,
+            message_ts=message["ts"],
+            action_id=button["action_id"],
+            value=button.get("value", ""),
+            block_id=button["block_id"],
+            response_url=self.slack.response_url(user),
+            thread_ts=message.get("thread_ts"),
+            message=message,
+        )
+        return await self.http.post(self.url + "/slack/events", content=body, headers=slack_headers(body, SIGNING_SECRET))
+
+    async def relay(
+        self, body: dict[str, Any] | bytes | str, *, key: str | None = RELAY_KEY, basic: bool = False
+    ) -> httpx.Response:
+        """POST to the relay the way an EventBridge API destination does."""
+        content = body if isinstance(body, bytes | str) else json.dumps(body)
+        headers = {"content-type": "application/json"}
+        if key is not None and basic:
+            headers["authorization"] = "Basic " + base64.b64encode(f"eventbridge:{key}".encode()).decode()
+        elif key is not None:
+            headers["x-api-key"] = key
+        return await self.http.post(self.url + "/buy-with-prime/events", content=content, headers=headers)
+
+    # ----------------------------------------------------------------- what Slack shows
+
+    def parents(self, channel: str = CHANNEL) -> list[dict[str, Any]]:
+        return [p for p in self.slack.posts(channel) if not p.get("thread_ts")]
+
+    def replies(self, thread_ts: str, channel: str = CHANNEL) -> list[dict[str, Any]]:
+        return [p for p in self.slack.posts(channel) if p.get("thread_ts") == thread_ts]
+
+    async def request(
+        self, text: str, *, user: str = "U0ALICE", email: str | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """Run the command and wait until the task is started and the thread names it: (task id, parent).
+
+        ``email`` is what Amazon should receive, when ``text`` is not simply that address.
+        """
+        email = email or text
+        before = len(self.parents())
+        response = await self.slash(text, user=user)
+        assert response.status_code == 200, response.text
+        parent = await self.slack.wait_for(lambda: self.parents()[before])
+        task = await self.prime.wait_for(lambda: [t for t in self.prime.tasks.values() if t.email == email][-1])
+        await self.slack.wait_for(
+            lambda: [u for u in self.slack.updates() if u.get("ts") == parent["ts"] and task.task_id in json.dumps(u)]
+        )
+        return task.task_id, parent
+
+
+def ack_text(response: httpx.Response) -> str:
+    """What the user sees of a command's acknowledgement: Bolt sends plain text, or JSON with blocks."""
+    try:
+        return text_of(response.json())
+    except ValueError:
+        return response.text
+
+
+def envelope(detail_type: str, task_id: str, event_id: str | None = None) -> dict[str, Any]:
+    """An EventBridge API destination body, as the Buy with Prime partner source emits it."""
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": "aws.partner/buywithprime/test-events",
+        "account": "123456789012",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": "us-east-1",
+        "resources": [f"businessProduct/amzn1.bp.test/personalDataRetrievalTask/{task_id}"],
+        "detail": {},
+    }
+
+
+def webhook(event_type: str, task_id: str, event_id: str | None = None) -> dict[str, Any]:
+    """A Buy with Prime webhook body (API version 2024-11-01)."""
+    event_id = event_id or str(uuid.uuid4())
+    return {
+        "idempotencyKey": event_id,
+        "eventDescriptor": event_type,
+        "eventId": event_id,
+        "apiVersion": "2024-11-01",
+        "subscriptionId": "sub-test",
+        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "resources": [f"businessProduct/amzn1.bp.test/personalDataRetrievalTask/{task_id}"],
+        "data": {},
+    }
+
+
+@asynccontextmanager
+async def running_bot(workdir: Path, **overrides: Any) -> AsyncIterator[Harness]:
+    """Fakes up, bot up; everything down afterwards, with the fakes checked for invalid traffic."""
+    async with FakeSlack(usergroups={"S0COMPLY": ["U0CAROL"]}) as slack, FakePrime() as prime:
+        settings = make_settings(slack, prime, workdir, **overrides)
+        runtime = await Runtime.start(
+            settings, host="127.0.0.1", prime_retry=RetryPolicy(attempts=4, sleep=_no_sleep), reconcile_spacing=0
+        )
+        try:
+            async with httpx.AsyncClient(timeout=10) as http:
+                yield Harness(slack, prime, runtime, http, settings)
+        finally:
+            await runtime.stop(grace=2)
+        assert not prime.invalid, prime.invalid
+        assert not slack.invalid_blocks, slack.invalid_blocks
