@@ -69,7 +69,9 @@ class Harness:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.runtime.port}"
 
-    async def slash(self, text: str, *, user: str = "U0ALICE", channel: str = CHANNEL, sign: bool = True) -> httpx.Response:
+    async def slash(
+        self, text: str, *, user: str = "U0ALICE", channel: str = CHANNEL, sign: bool = True
+    ) -> httpx.Response:
         """Send ``/data-request <text>`` as Slack does (signed unless ``sign`` is False)."""
         body = slash_body(text, user=user, channel=channel, response_url=self.slack.response_url(user))
         headers = slack_headers(body, SIGNING_SECRET if sign else "wrong-secret")
@@ -89,7 +91,8 @@ class Harness:
             thread_ts=message.get("thread_ts"),
             message=message,
         )
-        return await self.http.post(self.url + "/slack/events", content=body, headers=slack_headers(body, SIGNING_SECRET))
+        headers = slack_headers(body, SIGNING_SECRET)
+        return await self.http.post(self.url + "/slack/events", content=body, headers=headers)
 
     async def relay(
         self, body: dict[str, Any] | bytes | str, *, key: str | None = RELAY_KEY, basic: bool = False
@@ -110,6 +113,13 @@ class Harness:
 
     def replies(self, thread_ts: str, channel: str = CHANNEL) -> list[dict[str, Any]]:
         return [p for p in self.slack.posts(channel) if p.get("thread_ts") == thread_ts]
+
+    async def download_reply(self, parent: dict[str, Any]) -> dict[str, Any]:
+        """Wait for the thread reply that carries the Download button."""
+        replies: dict[str, Any] = await self.slack.wait_for(
+            lambda: next((p for p in self.replies(parent["ts"]) if buttons(p)), None)
+        )
+        return replies
 
     async def request(
         self, text: str, *, user: str = "U0ALICE", email: str | None = None

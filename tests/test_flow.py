@@ -37,7 +37,7 @@ async def test_completion_event_posts_download_once_and_click_shows_fresh_link(b
     bot.prime.complete(task_id)
     event = envelope(COMPLETED, task_id)
     assert (await bot.relay(event)).status_code == 200
-    reply = await bot.slack.wait_for(lambda: [p for p in bot.replies(parent["ts"]) if buttons(p)][0])
+    reply = await bot.download_reply(parent)
     assert (await bot.relay(event)).json()["status"] == "duplicate"
 
     links_before = len(bot.prime.links)
@@ -86,7 +86,7 @@ async def test_click_before_completion_explains_and_shows_no_link(bot: Harness) 
     task_id, parent = await bot.request("early@example.com")
     bot.prime.complete(task_id)
     await bot.relay(envelope(COMPLETED, task_id))
-    reply = await bot.slack.wait_for(lambda: [p for p in bot.replies(parent["ts"]) if buttons(p)][0])
+    reply = await bot.download_reply(parent)
     bot.prime.tasks[task_id].status = "IN_PROGRESS"  # Amazon's answer at click time is what counts
     await bot.click(reply)
     answer = await bot.slack.wait_for(lambda: bot.slack.ephemerals_to("U0ALICE")[0])
@@ -99,7 +99,7 @@ async def test_click_by_someone_not_allowed_is_refused_and_audited(bot: Harness)
     task_id, parent = await bot.request("jane@example.com")
     bot.prime.complete(task_id)
     await bot.relay(envelope(COMPLETED, task_id))
-    reply = await bot.slack.wait_for(lambda: [p for p in bot.replies(parent["ts"]) if buttons(p)][0])
+    reply = await bot.download_reply(parent)
     queries_before = len(bot.prime.queries())
     await bot.click(reply, user="U0MALLORY")
     refusal = await bot.slack.wait_for(lambda: bot.slack.ephemerals_to("U0MALLORY")[0])
