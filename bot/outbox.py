@@ -26,6 +26,7 @@ __all__ = ["OutboxSender"]
 
 logger = logging.getLogger(__name__)
 
+METADATA_EVENT = "data_request_outbox"
 # Slack errors another attempt cannot fix: give up, and say so in the audit log.
 PERMANENT_ERRORS = frozenset(
     {
@@ -90,15 +91,41 @@ class OutboxSender:
 
     async def _send(self, entry: OutboxEntry) -> None:
         async with self._slots:
+            if entry.attempts and await self._already_posted(entry):
+                logger.info("outbox %s: found already posted before a restart; not posting again", entry.id)
+                await self._store.outbox_sent(entry.id)
+                return
             await self._store.outbox_attempting(entry.id)
             try:
-                await self._slack.api_call(entry.method, json=entry.payload)
+                await self._slack.api_call(entry.method, json=_tagged(entry))
             except SlackApiError as error:
                 await self._failed(entry, error)
             except (aiohttp.ClientError, OSError, TimeoutError) as error:
                 await self._retry_later(entry, type(error).__name__)
             else:
                 await self._store.outbox_sent(entry.id)
+
+    async def _already_posted(self, entry: OutboxEntry) -> bool:
+        """Was this thread reply posted by an attempt whose success was never recorded (a crash)?
+
+        Replies carry their outbox id in message metadata; reading the thread back needs the
+        channels:history / groups:history scopes. Without them the answer is "no" and the reply
+        is posted again: at least once, not exactly once (see the README).
+        """
+        if entry.method != "chat.postMessage" or not entry.payload.get("thread_ts"):
+            return False  # chat.update is idempotent: sending it twice shows the same message
+        try:
+            response = await self._slack.conversations_replies(
+                channel=entry.payload["channel"], ts=entry.payload["thread_ts"], include_all_metadata=True, limit=200
+            )
+        except (SlackApiError, aiohttp.ClientError, OSError, TimeoutError) as error:
+            logger.debug("outbox %s: cannot read the thread back (%s)", entry.id, type(error).__name__)
+            return False
+        for message in response.get("messages") or []:
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("outbox_id") == entry.id:
+                return True
+        return False
 
     async def _failed(self, entry: OutboxEntry, error: SlackApiError) -> None:
         status = error.response.status_code
@@ -118,6 +145,13 @@ class OutboxSender:
         delay = min(self._max_backoff, 2.0 ** min(entry.attempts + 1, 16)) * random.uniform(0.5, 1.0)
         logger.warning("outbox %s: %s failed (%s); retrying in %.1f s", entry.id, entry.method, reason, delay)
         await self._store.outbox_retry(entry.id, at=self._clock() + delay, error=reason)
+
+
+def _tagged(entry: OutboxEntry) -> dict[str, object]:
+    """Thread replies carry their outbox id, so a resend after a crash can find them first."""
+    if entry.method != "chat.postMessage":
+        return entry.payload
+    return {**entry.payload, "metadata": {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": entry.id}}}
 
 
 def _seconds(value: object) -> float:

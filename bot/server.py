@@ -33,13 +33,22 @@ def build_web_app(
     relay_api_key: str | None,
     on_event: Callable[[], None],
 ) -> web.Application:
-    """Routes: ``POST /slack/events`` (HTTP mode only), ``POST /buy-with-prime/events``, ``GET /healthz``."""
+    """Routes: ``POST /slack/events`` (HTTP mode only), ``POST /buy-with-prime/events``, ``GET /healthz``,
+    and ``GET /readyz`` (the inbox and outbox backlog, for alarms)."""
     app = web.Application(client_max_size=SLACK_MAX_BYTES)
 
     async def healthz(_: web.Request) -> web.Response:
         if not await store.ping():
             return web.json_response({"ok": False, "database": "unreachable"}, status=503)
         return web.json_response({"ok": True})
+
+    async def readyz(_: web.Request) -> web.Response:
+        try:
+            backlog = await store.backlog()
+        except Exception:  # the database is unreachable: that is the answer
+            logger.exception("readiness: the database did not answer")
+            return web.json_response({"ok": False, "database": "unreachable"}, status=503)
+        return web.json_response({"ok": True, **backlog})
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
         assert bolt is not None
@@ -69,6 +78,7 @@ def build_web_app(
         return web.json_response({"status": "stored" if stored else "duplicate"})
 
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_post("/buy-with-prime/events", relay)
     if bolt is not None:
         app.router.add_post("/slack/events", slack_events)

@@ -25,6 +25,11 @@ __all__ = ["Help", "Invalid", "Start", "Status", "handle_command", "parse_comman
 
 logger = logging.getLogger(__name__)
 
+NEW_FLAG = "--new"
+# Amazon returns the same task for the same clientToken within 8 hours; the bot refuses a second
+# request for the same shopper within that window (or while one is open) unless asked with --new.
+DUPLICATE_WINDOW = 8 * 3600.0
+
 
 @dataclass(frozen=True, slots=True)
 class Help:
@@ -34,6 +39,7 @@ class Help:
 @dataclass(frozen=True, slots=True)
 class Start:
     email: str
+    force_new: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,16 +64,20 @@ def parse_command(text: str) -> Intent:
         if len(words) != 2:
             return Invalid(texts.usage_error("`status` takes one email or task id."))
         return Status(words[1])
-    if len(words) > 1:
+    flags = {w.lower() for w in words if w.startswith("--")}
+    addresses = [w for w in words if not w.startswith("--")]
+    if flags - {NEW_FLAG}:
+        return Invalid(texts.usage_error(f"I don't know the option `{sorted(flags - {NEW_FLAG})[0]}`."))
+    if len(addresses) != 1:
         return Invalid(texts.usage_error("Give one shopper email per request."))
-    email = parse_email(words[0])
+    email = parse_email(addresses[0])
     if email is None:
-        return Invalid(texts.invalid_email(words[0]))
-    return Start(email)
+        return Invalid(texts.invalid_email(addresses[0]))
+    return Start(email, force_new=NEW_FLAG in flags)
 
 
 async def handle_command(deps: Deps, *, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
-    """Acknowledge at once, then do the slow part in the background."""
+    """Answer within Slack's 3 seconds; a new request is stored before it is acknowledged."""
     intent = parse_command(str(command.get("text") or ""))
     if isinstance(intent, Help):
         await ack(**texts.help_message(everyone_allowed=deps.authorizer.everyone_allowed))
@@ -75,13 +85,38 @@ async def handle_command(deps: Deps, *, ack: AsyncAck, command: dict[str, Any], 
     if isinstance(intent, Invalid):
         await ack(**intent.message)
         return
-    await ack()
     user, channel = str(command.get("user_id")), str(command.get("channel_id"))
     reply = _replier(respond)
-    if isinstance(intent, Start):
-        deps.background.spawn(_start(deps, intent, user=user, channel=channel, reply=reply), name="command start")
-    else:
+    if isinstance(intent, Status):
+        await ack()
         deps.background.spawn(_status(deps, intent, user=user, reply=reply), name="command status")
+        return
+    decision = await deps.authorizer.check(user)
+    if not decision.allowed:
+        await deps.store.audit(request_id=None, actor=user, action="refused", detail="request: not allowed")
+        await ack(**texts.not_allowed(decision.reason))
+        return
+    request, created = await deps.store.create_request(
+        email=intent.email,
+        email_masked=mask_email(intent.email),
+        requester=user,
+        channel=channel,
+        duplicate_window=None if intent.force_new else DUPLICATE_WINDOW,
+        note=f"{NEW_FLAG}: another request for this shopper was open or recent" if intent.force_new else "",
+    )
+    await ack()
+    if created:
+        logger.info("request %s: created by %s in %s", request.id, user, channel)
+        deps.background.spawn(advance(deps, request.id, reply=reply), name="command start")
+    else:
+        deps.background.spawn(_duplicate(deps, request, user=user, reply=reply), name="command duplicate")
+
+
+async def _duplicate(deps: Deps, existing: Request, *, user: str, reply: Reply) -> None:
+    await deps.store.audit(
+        request_id=existing.id, actor=user, action="refused", detail="request: duplicate of an open or recent request"
+    )
+    await reply(texts.duplicate_request(existing, permalink=await _permalink(deps, existing)))
 
 
 def _replier(respond: AsyncRespond) -> Reply:
@@ -92,19 +127,6 @@ def _replier(respond: AsyncRespond) -> Reply:
             logger.warning("could not answer through response_url: %s", type(error).__name__)
 
     return reply
-
-
-async def _start(deps: Deps, intent: Start, *, user: str, channel: str, reply: Reply) -> None:
-    decision = await deps.authorizer.check(user)
-    if not decision.allowed:
-        await deps.store.audit(request_id=None, actor=user, action="refused", detail="request: not allowed")
-        await reply(texts.not_allowed(decision.reason))
-        return
-    request = await deps.store.create_request(
-        email=intent.email, email_masked=mask_email(intent.email), requester=user, channel=channel
-    )
-    logger.info("request %s: created by %s in %s", request.id, user, channel)
-    await advance(deps, request.id, reply=reply)
 
 
 async def _status(deps: Deps, intent: Status, *, user: str, reply: Reply) -> None:

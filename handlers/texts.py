@@ -17,6 +17,7 @@ __all__ = [
     "Message",
     "completion_reply",
     "download_failed",
+    "duplicate_request",
     "failure_reply",
     "help_message",
     "invalid_email",
@@ -193,6 +194,8 @@ def help_message(*, everyone_allowed: bool) -> Message:
                 f"(GDPR access, CCPA right to know). Example: `{COMMAND} jane@example.com`\n"
                 "The bot opens a thread in this channel (the email masked), posts there when the data "
                 "is ready, and *Download* shows a fresh 60-second link to whoever clicks it, alone.\n\n"
+                f"*`{COMMAND} <shopper email> --new`*: start another request although one for this shopper "
+                "is open or was made in the last 8 hours (the bot otherwise points you to the existing thread).\n"
                 f"*`{COMMAND} status <email or task id>`*: where a request stands, shown to you alone. "
                 f"Example: `{COMMAND} status jane@example.com`\n"
                 f"*`{COMMAND} help`*: this message."
@@ -244,6 +247,18 @@ def start_trouble(request: Request) -> Message:
         "text": (
             f"Buy with Prime is not answering right now. The request for `{request.email_masked}` is saved "
             "and I will keep trying with the same request token (no duplicate task). The thread will update."
+        )
+    }
+
+
+def duplicate_request(existing: Request, *, permalink: str | None) -> Message:
+    thread = f"<{permalink}|its thread>" if permalink else "its thread in <#" + existing.channel + ">"
+    state = "is still open" if existing.status.unfinished else "was made in the last 8 hours"
+    return {
+        "text": (
+            f"A request for `{existing.email_masked}` {state} (by <@{existing.requester}>, "
+            f"{_date(existing.created_at, 'recently')}): follow {thread}. Nothing new was started. "
+            f"To start another one anyway, add `--new`: `{COMMAND} <email> --new`."
         )
     }
 

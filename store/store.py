@@ -99,16 +99,43 @@ class Store:
 
     # ----------------------------------------------------------------- requests
 
-    async def create_request(self, *, email: str, email_masked: str, requester: str, channel: str) -> Request:
-        """Store a new request with its clientToken, before anything is sent anywhere."""
+    async def create_request(
+        self,
+        *,
+        email: str,
+        email_masked: str,
+        requester: str,
+        channel: str,
+        duplicate_window: float | None = None,
+        first_check_after: float = 60.0,
+        note: str = "",
+    ) -> tuple[Request, bool]:
+        """Store a new request with its clientToken, before anything is sent anywhere.
+
+        With ``duplicate_window``, a request for the same shopper that is unfinished, or was made
+        within that many seconds, is returned instead, with False: check and insert are one
+        transaction, so two commands at once cannot both start a task.
+        """
         now = self._clock()
+        lookup = self._cipher.lookup_hash(email)
         async with self._transaction() as db:
+            if duplicate_window is not None:
+                unfinished = ", ".join("?" for _ in _UNFINISHED)
+                async with db.execute(
+                    f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE email_hash = ?"
+                    f" AND status NOT IN ('ABANDONED', 'REJECTED')"
+                    f" AND (status IN ({unfinished}) OR created_at >= ?) ORDER BY id DESC LIMIT 1",
+                    (lookup, *_UNFINISHED, now - duplicate_window),
+                ) as cursor:
+                    row = await cursor.fetchone()
+                if row is not None:
+                    return _request(row), False
             cursor = await db.execute(
                 "INSERT INTO requests (client_token, email_hash, email_sealed, email_masked, requester, channel,"
                 " status, created_at, updated_at, next_check_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     str(uuid.uuid4()),
-                    self._cipher.lookup_hash(email),
+                    lookup,
                     self._cipher.encrypt(email),
                     email_masked,
                     requester,
@@ -116,13 +143,13 @@ class Store:
                     RequestStatus.NEW.value,
                     now,
                     now,
-                    now,
+                    now + first_check_after,
                 ),
             )
             request_id = cursor.lastrowid
             assert request_id is not None
-            await self._audit(db, request_id=request_id, actor=requester, action="requested", at=now)
-            return await self._get(db, request_id)
+            await self._audit(db, request_id=request_id, actor=requester, action="requested", detail=note, at=now)
+            return await self._get(db, request_id), True
 
     async def get_request(self, request_id: int) -> Request | None:
         rows = await self._fetch(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id = ?", (request_id,))
@@ -353,6 +380,39 @@ class Store:
                 detail=f"{entry.method}: {error}",
                 at=now,
             )
+
+    # ----------------------------------------------------------------- readiness
+
+    async def backlog(self) -> dict[str, float | int | None]:
+        """What is waiting, and for how long: for an operator's alarms, not for users."""
+        now = self._clock()
+        marks = ", ".join("?" for _ in _UNFINISHED)
+        rows = await self._fetch(
+            "SELECT"
+            " (SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL),"
+            " (SELECT MIN(received_at) FROM inbox WHERE processed_at IS NULL"
+            "    AND task_id IN (SELECT task_id FROM requests WHERE task_id IS NOT NULL)),"
+            " (SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND gave_up_at IS NULL),"
+            " (SELECT MIN(created_at) FROM outbox WHERE sent_at IS NULL AND gave_up_at IS NULL),"
+            " (SELECT COUNT(*) FROM outbox WHERE gave_up_at IS NOT NULL),"
+            f" (SELECT COUNT(*) FROM requests WHERE status IN ({marks})),"
+            f" (SELECT MIN(created_at) FROM requests WHERE status IN ({marks}))",
+            (*_UNFINISHED, *_UNFINISHED),
+        )
+        inbox, inbox_oldest, outbox, outbox_oldest, gave_up, unfinished, unfinished_oldest = rows[0]
+
+        def age(since: float | None) -> float | None:
+            return round(now - since, 3) if since is not None else None
+
+        return {
+            "inbox_pending": inbox,
+            "inbox_oldest_age_seconds": age(inbox_oldest),
+            "outbox_pending": outbox,
+            "outbox_oldest_age_seconds": age(outbox_oldest),
+            "outbox_abandoned": gave_up,
+            "requests_unfinished": unfinished,
+            "requests_oldest_unfinished_age_seconds": age(unfinished_oldest),
+        }
 
     # ----------------------------------------------------------------- audit
 

@@ -135,10 +135,10 @@ async def test_help_lists_commands_ephemerally(bot: Harness) -> None:
 
 async def test_requester_not_allowed_is_refused_and_nothing_starts(bot: Harness) -> None:
     """A user outside ALLOWED_USERS gets an ephemeral refusal; no thread, no task."""
-    await bot.slash("jane@example.com", user="U0MALLORY")
-    refusal = await bot.slack.wait_for(lambda: bot.slack.ephemerals_to("U0MALLORY")[0])
-    assert "not allowed" in text_of(refusal)
+    response = await bot.slash("jane@example.com", user="U0MALLORY")
+    assert "not allowed" in ack_text(response)
     assert not bot.parents() and not bot.prime.starts()
+    assert [e.action for e in await bot.runtime.store.audit_entries()] == ["refused"]
 
 
 async def test_bot_not_in_channel_tells_requester_to_invite_it(bot: Harness) -> None:
