@@ -59,14 +59,16 @@ class OutboxSender:
         store: Store,
         slack: AsyncWebClient,
         concurrency: int = 8,
-        max_backoff: float = 300.0,
+        base_delay: float = 1.0,
+        max_delay: float = 300.0,
         idle_wait: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._slack = slack
         self._slots = asyncio.Semaphore(concurrency)
-        self._max_backoff = max_backoff
+        self._base_delay = base_delay
+        self._max_delay = max_delay
         self._idle_wait = idle_wait
         self._clock = clock
         self._wakeup = Wakeup()
@@ -142,7 +144,7 @@ class OutboxSender:
             await self._retry_later(entry, code)
 
     async def _retry_later(self, entry: OutboxEntry, reason: str) -> None:
-        delay = min(self._max_backoff, 2.0 ** min(entry.attempts + 1, 16)) * random.uniform(0.5, 1.0)
+        delay = min(self._max_delay, self._base_delay * 2.0 ** min(entry.attempts, 16)) * random.uniform(0.5, 1.0)
         logger.warning("outbox %s: %s failed (%s); retrying in %.1f s", entry.id, entry.method, reason, delay)
         await self._store.outbox_retry(entry.id, at=self._clock() + delay, error=reason)
 

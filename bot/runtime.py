@@ -24,14 +24,19 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.builtin_interval_calculators import (
+    BackoffRetryIntervalCalculator,
+    FixedValueRetryIntervalCalculator,
+)
+from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.background import Background, Wakeup, supervise
 from bot.outbox import OutboxSender
 from bot.prime import PrimeClient
-from bot.retry import RetryPolicy
 from bot.server import build_web_app
 from bot.settings import Settings
+from bot.tuning import Tuning
 from handlers.access import Authorizer
 from handlers.commands import handle_command
 from handlers.deps import Deps
@@ -47,8 +52,11 @@ __all__ = ["Runtime", "build_slack_client"]
 logger = logging.getLogger(__name__)
 
 
-def build_slack_client(settings: Settings) -> AsyncWebClient:
+def build_slack_client(settings: Settings, *, retry_interval: float | None = None) -> AsyncWebClient:
     """Slack's Web API client, with slack_sdk's retries for 429, 5xx and connection errors."""
+    interval: RetryIntervalCalculator = BackoffRetryIntervalCalculator()
+    if retry_interval is not None:
+        interval = FixedValueRetryIntervalCalculator(retry_interval)
     return AsyncWebClient(
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
@@ -56,8 +64,8 @@ def build_slack_client(settings: Settings) -> AsyncWebClient:
         logger=logging.getLogger("slack_sdk.web.async_client"),
         retry_handlers=[
             AsyncRateLimitErrorRetryHandler(max_retry_count=2),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncServerErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
+            AsyncConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
         ],
     )
 
@@ -115,16 +123,16 @@ class Runtime:
         *,
         host: str = "0.0.0.0",
         clock: Callable[[], float] = time.time,
-        prime_retry: RetryPolicy | None = None,
-        reconcile_spacing: float = 0.2,
+        tuning: Tuning | None = None,
     ) -> Runtime:
         """Open the store, build the clients, start the workers and the HTTP server."""
+        tuning = tuning or Tuning()
         key = load_or_create_key(
             settings.encryption_key, settings.database_path.with_name(settings.database_path.name + ".key")
         )
         store = await Store.open(settings.database_path, cipher=EmailCipher(key), clock=clock)
         http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
-        slack = build_slack_client(settings)
+        slack = build_slack_client(settings, retry_interval=tuning.slack_retry_interval)
         prime = PrimeClient(
             http=http,
             api_url=settings.bwp_api_url,
@@ -133,10 +141,16 @@ class Runtime:
             client_secret=settings.bwp_client_secret,
             target_id=settings.bwp_target_id,
             api_version=settings.bwp_api_version,
-            retry=prime_retry,
+            retry=tuning.prime_retry,
             clock=clock,
         )
-        outbox = OutboxSender(store=store, slack=slack, clock=clock)
+        outbox = OutboxSender(
+            store=store,
+            slack=slack,
+            base_delay=tuning.outbox_base_delay,
+            max_delay=tuning.outbox_max_delay,
+            clock=clock,
+        )
         inbox_wakeup = Wakeup()
         deps = Deps(
             store=store,
@@ -147,11 +161,12 @@ class Runtime:
             ),
             background=Background(),
             reconcile_interval=settings.reconcile_interval,
+            retry_soon=tuning.retry_soon,
             wake_outbox=outbox.wake,
             wake_inbox=inbox_wakeup.ring,
             clock=clock,
         )
-        inbox = InboxWorker(deps, wakeup=inbox_wakeup)
+        inbox = InboxWorker(deps, wakeup=inbox_wakeup, max_backoff=tuning.inbox_max_backoff)
         bolt = _bolt_app(settings, slack, deps)
         web_app = build_web_app(
             store=store,
@@ -165,17 +180,18 @@ class Runtime:
         await site.start()
         port = runner.addresses[0][1] if runner.addresses else settings.port
         runtime = cls(
-            settings,
-            store,
-            http,
-            slack,
-            deps,
-            bolt,
-            outbox,
-            inbox,
-            Reconciler(deps, interval=settings.reconcile_interval, spacing=reconcile_spacing),
-            runner,
-            port,
+            settings=settings,
+            store=store,
+            http=http,
+            slack=slack,
+            deps=deps,
+            bolt=bolt,
+            outbox=outbox,
+            inbox=inbox,
+            reconciler=Reconciler(deps, interval=settings.reconcile_interval, spacing=tuning.reconcile_spacing),
+            runner=runner,
+            port=port,
+            tuning=tuning,
         )
         runtime.workers = [
             asyncio.create_task(supervise(name, run), name=name)
@@ -193,13 +209,15 @@ class Runtime:
         )
         return runtime
 
-    async def stop(self, *, grace: float = 8.0) -> None:
+    tuning: Tuning = field(default_factory=Tuning)
+
+    async def stop(self) -> None:
         """Stop taking work, let in-flight work finish (bounded), flush the outbox, close everything."""
         if self.socket_mode is not None:
             with contextlib.suppress(Exception):
                 await self.socket_mode.close_async()  # type: ignore[no-untyped-call]
         await self.runner.cleanup()
-        cancelled = await self.deps.background.drain(grace)
+        cancelled = await self.deps.background.drain(self.tuning.shutdown_grace)
         if cancelled:
             logger.warning("shutdown: %d unfinished jobs parked; they resume at the next start", cancelled)
         for task in self.workers:

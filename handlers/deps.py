@@ -58,6 +58,7 @@ class Deps:
     authorizer: Authorizer
     background: Background
     reconcile_interval: float
+    retry_soon: float = 60.0
     wake_outbox: Callable[[], None] = lambda: None
     wake_inbox: Callable[[], None] = lambda: None
     clock: Callable[[], float] = time.time

@@ -128,7 +128,7 @@ async def _open_thread(deps: Deps, request: Request, reply: Reply | None) -> Req
         logger.warning("request %s: Slack unreachable (%s); will retry", request.id, type(error).__name__)
     else:
         return await deps.store.record_thread(request.id, str(response["ts"]))
-    await deps.store.schedule_check(request.id, at=deps.clock() + min(60.0, deps.reconcile_interval))
+    await deps.store.schedule_check(request.id, at=deps.clock() + deps.retry_soon)
     if reply is not None:
         await reply(texts.slack_trouble())
     return await deps.store.get_request(request.id)
@@ -151,7 +151,7 @@ async def _start_task(deps: Deps, request: Request, reply: Reply | None) -> Requ
         return rejected
     except PrimeUnavailable as error:
         logger.warning("request %s: Buy with Prime unavailable at start (%s); will retry", request.id, error.kind)
-        await deps.store.schedule_check(request.id, at=deps.clock() + min(60.0, deps.reconcile_interval))
+        await deps.store.schedule_check(request.id, at=deps.clock() + deps.retry_soon)
         if reply is not None:
             await reply(texts.start_trouble(request))
         return request

@@ -20,19 +20,15 @@ from typing import Any
 import httpx
 from fakes import FakePrime, FakeSlack, block_actions_body, buttons, slack_headers, slash_body, text_of
 
-from bot.retry import RetryPolicy
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.tuning import Tuning
 
 __all__ = ["CHANNEL", "Harness", "ack_text", "envelope", "running_bot", "webhook"]
 
 CHANNEL = "C0COMPLY"
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 RELAY_KEY = "test-relay-key-0123456789abcdef"
-
-
-async def _no_sleep(_: float) -> None:
-    """Retries in tests go round at once: the fakes decide when a call succeeds, not the clock."""
 
 
 def make_settings(slack: FakeSlack, prime: FakePrime, workdir: Path, **overrides: Any) -> Settings:
@@ -183,13 +179,11 @@ async def running_bot(workdir: Path, **overrides: Any) -> AsyncIterator[Harness]
     """Fakes up, bot up; everything down afterwards, with the fakes checked for invalid traffic."""
     async with FakeSlack(usergroups={"S0COMPLY": ["U0CAROL"]}) as slack, FakePrime() as prime:
         settings = make_settings(slack, prime, workdir, **overrides)
-        runtime = await Runtime.start(
-            settings, host="127.0.0.1", prime_retry=RetryPolicy(attempts=4, sleep=_no_sleep), reconcile_spacing=0
-        )
+        runtime = await Runtime.start(settings, host="127.0.0.1", tuning=Tuning.fast())
         try:
             async with httpx.AsyncClient(timeout=10) as http:
                 yield Harness(slack, prime, runtime, http, settings)
         finally:
-            await runtime.stop(grace=2)
+            await runtime.stop()
         assert not prime.invalid, prime.invalid
         assert not slack.invalid_blocks, slack.invalid_blocks

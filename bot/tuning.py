@@ -1,0 +1,45 @@
+"""Timings that are not operator settings: production defaults, and a fast profile.
+
+The fast profile is how tests (and the offline demo) run the very same loops
+without waiting out real backoffs: a built-in mode, not patched sleeps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.retry import RetryPolicy
+
+__all__ = ["Tuning"]
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """How patient the bot is with Slack and Amazon, and how it paces its background work."""
+
+    prime_retry: RetryPolicy = field(default_factory=RetryPolicy)
+    slack_retry_interval: float | None = None  # None: slack_sdk's own exponential backoff
+    outbox_base_delay: float = 1.0  # first outbox retry after about 2 × this, doubling each time
+    outbox_max_delay: float = 300.0
+    inbox_max_backoff: float = 60.0
+    retry_soon: float = 60.0  # a request whose thread or start failed is looked at again after this
+    reconcile_spacing: float = 0.2  # between two polls of Amazon in one reconciler pass (5 per second)
+    shutdown_grace: float = 8.0  # how long SIGTERM waits for in-flight work
+
+    @classmethod
+    def fast(cls) -> Tuning:
+        """Every wait near zero: for tests and the demo, where the fakes decide what fails."""
+
+        async def no_sleep(_: float) -> None:
+            return None
+
+        return cls(
+            prime_retry=RetryPolicy(attempts=4, base=0.001, cap=0.01, sleep=no_sleep),
+            slack_retry_interval=0.0,
+            outbox_base_delay=0.005,
+            outbox_max_delay=0.05,
+            inbox_max_backoff=0.05,
+            retry_soon=0.0,
+            reconcile_spacing=0.0,
+            shutdown_grace=2.0,
+        )
