@@ -6,12 +6,13 @@ and clicks to ``/slack/events``, relayed events to ``/buy-with-prime/events``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,7 +25,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.tuning import Tuning
 
-__all__ = ["CHANNEL", "Harness", "ack_text", "envelope", "running_bot", "webhook"]
+__all__ = ["CHANNEL", "Harness", "ack_text", "envelope", "eventually", "running_bot", "webhook"]
 
 CHANNEL = "C0COMPLY"
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
@@ -60,6 +61,7 @@ class Harness:
     runtime: Runtime
     http: httpx.AsyncClient
     settings: Settings
+    crashed: bool = False
 
     @property
     def url(self) -> str:
@@ -102,6 +104,23 @@ class Harness:
             headers["x-api-key"] = key
         return await self.http.post(self.url + "/buy-with-prime/events", content=content, headers=headers)
 
+    async def crash(self) -> None:
+        """Stop the bot the way kill -9 does: no drain, no outbox flush, in-flight work simply gone."""
+        runtime = self.runtime
+        self.crashed = True
+        for task in runtime.workers:
+            task.cancel()
+        await runtime.deps.background.drain(0)
+        await runtime.runner.cleanup()
+        await runtime.http.aclose()
+        await runtime.store.close()
+
+    async def restart(self, **overrides: Any) -> None:
+        """Start a new bot process (in-process) on the same database, key and fakes."""
+        self.settings = replace(self.settings, **overrides)
+        self.runtime = await Runtime.start(self.settings, host="127.0.0.1", tuning=Tuning.fast())
+        self.crashed = False
+
     # ----------------------------------------------------------------- what Slack shows
 
     def parents(self, channel: str = CHANNEL) -> list[dict[str, Any]]:
@@ -134,6 +153,13 @@ class Harness:
             lambda: [u for u in self.slack.updates() if u.get("ts") == parent["ts"] and task.task_id in json.dumps(u)]
         )
         return task.task_id, parent
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 5.0) -> None:
+    """Wait for a condition on the bot's own database, which announces nothing: re-checked every few ms."""
+    async with asyncio.timeout(within):
+        while not await check():  # noqa: ASYNC110 (no event exists to wait on; the store is polled)
+            await asyncio.sleep(0.005)
 
 
 def ack_text(response: httpx.Response) -> str:
@@ -180,10 +206,12 @@ async def running_bot(workdir: Path, **overrides: Any) -> AsyncIterator[Harness]
     async with FakeSlack(usergroups={"S0COMPLY": ["U0CAROL"]}) as slack, FakePrime() as prime:
         settings = make_settings(slack, prime, workdir, **overrides)
         runtime = await Runtime.start(settings, host="127.0.0.1", tuning=Tuning.fast())
-        try:
-            async with httpx.AsyncClient(timeout=10) as http:
-                yield Harness(slack, prime, runtime, http, settings)
-        finally:
-            await runtime.stop()
+        async with httpx.AsyncClient(timeout=10) as http:
+            harness = Harness(slack, prime, runtime, http, settings)
+            try:
+                yield harness
+            finally:
+                if not harness.crashed:
+                    await harness.runtime.stop()
         assert not prime.invalid, prime.invalid
         assert not slack.invalid_blocks, slack.invalid_blocks
