@@ -60,7 +60,7 @@ class OutboxSender:
         slack: AsyncWebClient,
         concurrency: int = 8,
         base_delay: float = 1.0,
-        max_delay: float = 300.0,
+        max_delay: float = 60.0,
         idle_wait: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -72,6 +72,7 @@ class OutboxSender:
         self._idle_wait = idle_wait
         self._clock = clock
         self._wakeup = Wakeup()
+        self._failed_rounds = 0  # consecutive rounds in which Slack failed and nothing got through
 
     def wake(self) -> None:
         self._wakeup.ring()
@@ -86,26 +87,43 @@ class OutboxSender:
             await self._wakeup.wait(wait)
 
     async def send_due(self) -> int:
-        """Send what is due now (the head entry of each request); return how many were tried."""
+        """Send what is due now (the head entry of each request); return how many were tried.
+
+        When Slack is failing (5xx, network) every entry waits the same growing delay, shared by
+        the whole outbox: Slack is down for all of them, and the first round after it recovers
+        sends everything. The delay is capped (``max_delay``), which bounds how long a thread
+        lags behind once Slack is back.
+        """
         entries = await self._store.due_outbox(limit=64)
-        await asyncio.gather(*(self._send(entry) for entry in entries))
+        outcomes = await asyncio.gather(*(self._send(entry) for entry in entries))
+        failed = [(entry, reason) for entry, reason in zip(entries, outcomes, strict=True) if reason is not None]
+        if not failed:
+            self._failed_rounds = 0
+            return len(entries)
+        self._failed_rounds = self._failed_rounds + 1 if len(failed) == len(entries) else 1
+        delay = min(self._max_delay, self._base_delay * 2.0 ** min(self._failed_rounds, 16)) * random.uniform(0.5, 1)
+        logger.warning("outbox: %d Slack calls failed (%s); retrying in %.1f s", len(failed), failed[0][1], delay)
+        for entry, reason in failed:
+            await self._store.outbox_retry(entry.id, at=self._clock() + delay, error=reason)
         return len(entries)
 
-    async def _send(self, entry: OutboxEntry) -> None:
+    async def _send(self, entry: OutboxEntry) -> str | None:
+        """Make the call; None when it is settled (sent, given up, or rescheduled by Slack's Retry-After),
+        else the reason it should be tried again."""
         async with self._slots:
             if entry.attempts and await self._already_posted(entry):
                 logger.info("outbox %s: found already posted before a restart; not posting again", entry.id)
                 await self._store.outbox_sent(entry.id)
-                return
+                return None
             await self._store.outbox_attempting(entry.id)
             try:
                 await self._slack.api_call(entry.method, json=_tagged(entry))
             except SlackApiError as error:
-                await self._failed(entry, error)
+                return await self._failed(entry, error)
             except (aiohttp.ClientError, OSError, TimeoutError) as error:
-                await self._retry_later(entry, type(error).__name__)
-            else:
-                await self._store.outbox_sent(entry.id)
+                return type(error).__name__
+            await self._store.outbox_sent(entry.id)
+            return None
 
     async def _already_posted(self, entry: OutboxEntry) -> bool:
         """Was this thread reply posted by an attempt whose success was never recorded (a crash)?
@@ -129,7 +147,7 @@ class OutboxSender:
                 return True
         return False
 
-    async def _failed(self, entry: OutboxEntry, error: SlackApiError) -> None:
+    async def _failed(self, entry: OutboxEntry, error: SlackApiError) -> str | None:
         status = error.response.status_code
         code = str(error.response.get("error") or f"HTTP {status}")
         if status == 429:
@@ -137,16 +155,12 @@ class OutboxSender:
             retry_after = _seconds(headers.get("Retry-After") or headers.get("retry-after"))
             logger.info("outbox %s: Slack rate limit, retrying in %.0f s", entry.id, retry_after)
             await self._store.outbox_retry(entry.id, at=self._clock() + retry_after, error=code)
-        elif code in PERMANENT_ERRORS:
+            return None
+        if code in PERMANENT_ERRORS:
             logger.error("outbox %s: Slack refused %s for good (%s); giving up", entry.id, entry.method, code)
             await self._store.outbox_give_up(entry, error=code)
-        else:
-            await self._retry_later(entry, code)
-
-    async def _retry_later(self, entry: OutboxEntry, reason: str) -> None:
-        delay = min(self._max_delay, self._base_delay * 2.0 ** min(entry.attempts, 16)) * random.uniform(0.5, 1.0)
-        logger.warning("outbox %s: %s failed (%s); retrying in %.1f s", entry.id, entry.method, reason, delay)
-        await self._store.outbox_retry(entry.id, at=self._clock() + delay, error=reason)
+            return None
+        return code
 
 
 def _tagged(entry: OutboxEntry) -> dict[str, object]:

@@ -19,8 +19,8 @@ class Tuning:
 
     prime_retry: RetryPolicy = field(default_factory=RetryPolicy)
     slack_retry_interval: float | None = None  # None: slack_sdk's own exponential backoff
-    outbox_base_delay: float = 1.0  # first outbox retry after about 2 × this, doubling each time
-    outbox_max_delay: float = 300.0
+    outbox_base_delay: float = 1.0  # Slack failing: first retry after about 2 × this, doubling each round
+    outbox_max_delay: float = 60.0  # ... at most this: the lag of a thread once Slack is back
     inbox_max_backoff: float = 60.0
     retry_soon: float = 60.0  # a request whose thread or start failed is looked at again after this
     reconcile_spacing: float = 0.2  # between two polls of Amazon in one reconciler pass (5 per second)
