@@ -16,21 +16,21 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from fakes import FakePrime, FakeSlack, buttons  # noqa: E402
-from harness import Harness, envelope, make_settings  # noqa: E402
+from fakes import FakePrime, FakeSlack, buttons
+from harness import Harness, envelope, make_settings
 
-from bot.runtime import Runtime  # noqa: E402
-from bot.tuning import Tuning  # noqa: E402
+from bot.runtime import Runtime
+from bot.tuning import Tuning
 
 COMPLETED = "PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED"
 
 
 async def _reply_posted(bot: Harness, parent: dict[str, object]) -> float:
-    await bot.slack.wait_for(
-        lambda: [p for p in bot.replies(str(parent["ts"])) if buttons(p)], timeout=600
-    )
+    await bot.slack.wait_for(lambda: [p for p in bot.replies(str(parent["ts"])) if buttons(p)], timeout=600)
     return time.monotonic()
 
 
@@ -40,7 +40,6 @@ async def after_slack_returns(outage: float) -> float:
         async with FakeSlack() as slack, FakePrime() as prime:
             settings = make_settings(slack, prime, Path(tmp))
             runtime = await Runtime.start(settings, host="127.0.0.1", tuning=Tuning())
-            import httpx
 
             async with httpx.AsyncClient(timeout=10) as http:
                 bot = Harness(slack, prime, runtime, http, settings)
@@ -62,7 +61,6 @@ async def after_restart() -> tuple[float, float]:
         async with FakeSlack() as slack, FakePrime() as prime:
             settings = replace(make_settings(slack, prime, Path(tmp)), encryption_key=os.urandom(32))
             runtime = await Runtime.start(settings, host="127.0.0.1", tuning=Tuning())
-            import httpx
 
             async with httpx.AsyncClient(timeout=10) as http:
                 bot = Harness(slack, prime, runtime, http, settings)
