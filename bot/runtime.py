@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
+import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -34,6 +36,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.background import Background, Wakeup, supervise
 from bot.outbox import OutboxSender
 from bot.prime import PrimeClient
+from bot.redaction import redact
+from bot.sandbox import Sandbox
 from bot.server import build_web_app
 from bot.settings import Settings
 from bot.tuning import Tuning
@@ -115,6 +119,8 @@ class Runtime:
     port: int
     socket_mode: AsyncSocketModeHandler | None = None
     workers: list[asyncio.Task[None]] = field(default_factory=list)
+    sandbox: Sandbox | None = None
+    sandbox_http: httpx.AsyncClient | None = None
 
     @classmethod
     async def start(
@@ -127,6 +133,13 @@ class Runtime:
     ) -> Runtime:
         """Open the store, build the clients, start the workers and the HTTP server."""
         tuning = tuning or Tuning()
+        # Bind first: the sandbox's URLs (and the port a test asked the OS for) need the real port.
+        sock = socket.create_server((host, settings.port))
+        port = int(sock.getsockname()[1])
+        sandbox_http = httpx.AsyncClient(timeout=10.0)
+        sandbox: Sandbox | None = None
+        if settings.sandbox:
+            settings, sandbox = _with_sandbox(settings, port=port, http=sandbox_http, clock=clock)
         key = load_or_create_key(
             settings.encryption_key, settings.database_path.with_name(settings.database_path.name + ".key")
         )
@@ -174,11 +187,11 @@ class Runtime:
             relay_api_key=settings.relay_api_key,
             on_event=inbox_wakeup.ring,
         )
+        if sandbox is not None:
+            web_app.add_routes(sandbox.routes())
         runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=3.0, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, host, settings.port)
-        await site.start()
-        port = runner.addresses[0][1] if runner.addresses else settings.port
+        await web.SockSite(runner, sock).start()
         runtime = cls(
             settings=settings,
             store=store,
@@ -192,6 +205,8 @@ class Runtime:
             runner=runner,
             port=port,
             tuning=tuning,
+            sandbox=sandbox,
+            sandbox_http=sandbox_http,
         )
         runtime.workers = [
             asyncio.create_task(supervise(name, run), name=name)
@@ -216,6 +231,8 @@ class Runtime:
         if self.socket_mode is not None:
             with contextlib.suppress(Exception):
                 await self.socket_mode.close_async()  # type: ignore[no-untyped-call]
+        if self.sandbox is not None:
+            await self.sandbox.close()
         await self.runner.cleanup()
         cancelled = await self.deps.background.drain(self.tuning.shutdown_grace)
         if cancelled:
@@ -227,8 +244,42 @@ class Runtime:
             async with asyncio.timeout(3.0):
                 await self.outbox.send_due()  # what in-flight work just queued
         await self.http.aclose()
+        if self.sandbox_http is not None:
+            await self.sandbox_http.aclose()
         await self.store.close()
         logger.info("stopped")
+
+
+def _with_sandbox(
+    settings: Settings, *, port: int, http: httpx.AsyncClient, clock: Callable[[], float]
+) -> tuple[Settings, Sandbox]:
+    """Point the Buy with Prime client at the built-in sandbox on this server, and give the relay a key."""
+    relay_key = settings.relay_api_key or secrets.token_urlsafe(32)
+    redact.add_secret(relay_key)
+    local = f"http://127.0.0.1:{port}"
+    sandbox = Sandbox(
+        complete_after=settings.sandbox_complete_after,
+        public_url=settings.public_url or f"http://localhost:{port}",
+        relay_url=f"{local}/buy-with-prime/events",
+        relay_key=relay_key,
+        http=http,
+        clock=clock,
+    )
+    settings = replace(
+        settings,
+        bwp_api_url=f"{local}/sandbox/graphql",
+        bwp_token_url=f"{local}/sandbox/token",
+        bwp_client_id=settings.bwp_client_id or "sandbox",
+        bwp_client_secret=settings.bwp_client_secret or "sandbox",
+        bwp_target_id=settings.bwp_target_id or "amzn1.bp.sandbox",
+        relay_api_key=relay_key,
+    )
+    logger.warning(
+        "SANDBOX: Buy with Prime is simulated on this server; tasks end after %g s "
+        "(emails starting 'notfound' or 'openorders' fail). No real shopper data is involved.",
+        settings.sandbox_complete_after,
+    )
+    return settings, sandbox
 
 
 def _warn_about(settings: Settings) -> None:

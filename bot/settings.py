@@ -48,6 +48,8 @@ class Settings:
     port: int = 3000
     log_level: str = "INFO"
     sandbox: bool = False
+    sandbox_complete_after: float = 20.0
+    public_url: str | None = None
 
     @property
     def socket_mode(self) -> bool:
@@ -120,6 +122,8 @@ def load_settings(env: Mapping[str, str], *, sandbox: bool = False) -> Settings:
         port=reader.port("PORT", _DEFAULTS["port"]),
         log_level=reader.log_level("LOG_LEVEL", _DEFAULTS["log_level"]),
         sandbox=sandbox,
+        sandbox_complete_after=reader.seconds("SANDBOX_COMPLETE_AFTER", _DEFAULTS["sandbox_complete_after"], low=0),
+        public_url=reader.url("PUBLIC_URL", "https://bot.example.com") if reader.optional("PUBLIC_URL") else None,
     )
     reader.raise_problems()
     return settings
@@ -185,7 +189,7 @@ class _Reader:
             return None
         return value
 
-    def seconds(self, name: str, default: float) -> float:
+    def seconds(self, name: str, default: float, *, low: float = 1) -> float:
         value = self.optional(name)
         if value is None:
             return default
@@ -193,8 +197,8 @@ class _Reader:
             seconds = float(value)
         except ValueError:
             seconds = -1.0
-        if not 1 <= seconds <= 86_400:
-            self.problem(name, "must be a number of seconds between 1 and 86400")
+        if not low <= seconds <= 86_400:
+            self.problem(name, f"must be a number of seconds between {low:g} and 86400")
             return default
         return seconds
 

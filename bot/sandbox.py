@@ -1,0 +1,255 @@
+"""The built-in Buy with Prime sandbox: Amazon's token and GraphQL endpoints, on the bot's own server.
+
+It follows ``buy-with-prime/`` as the bot relies on it: documents are validated
+and executed against the privacy schema (graphql-core); the same clientToken
+within 8 hours returns the same task; a task is IN_PROGRESS, then COMPLETED or
+FAILED with Amazon's error shapes; each query issues a new link that works for
+60 seconds; and on completion the event is POSTed to the bot's relay with the
+relay key, as an EventBridge API destination would.
+
+Outcomes by email, so both paths can be seen: an address starting ``notfound``
+fails with DATA_SUBJECT_NOT_FOUND, one starting ``openorders`` with
+ORDERS_NOT_CLOSED; every other address completes. Task ids carry their start
+time and outcome, so a restarted bot still finds its sandbox tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import io
+import json
+import logging
+import re
+import secrets
+import time
+import uuid
+import zipfile
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import httpx
+from aiohttp import web
+from graphql import GraphQLError, build_schema, graphql, parse, validate
+
+__all__ = ["Sandbox", "sample_zip"]
+
+logger = logging.getLogger(__name__)
+
+SCHEMA = build_schema(resources.files("bot").joinpath("privacy.graphql").read_text())
+EMAIL = re.compile(r"^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+[.][a-zA-Z]{2,}$")
+TOKEN_WINDOW = 8 * 3600  # Amazon: the same clientToken within 8 hours returns the same task
+LINK_LIFETIME = 60
+_TASK_ID = re.compile(r"^sbx-([0-9a-f]+)-([cno])-[0-9a-f]{12}$")
+_OUTCOMES = {
+    "n": ("DATA_SUBJECT_NOT_FOUND", "The shopper email for this request does not exist"),
+    "o": ("ORDERS_NOT_CLOSED", "The shopper has Buy with Prime orders that are not closed"),
+}
+
+
+def _error(message: str, kind: str, error_type: str, code: int) -> GraphQLError:
+    return GraphQLError(
+        message,
+        extensions={
+            "classification": {"type": kind, "code": "UnspecifiedError", "errorType": error_type, "errorCode": code}
+        },
+    )
+
+
+def sample_zip() -> bytes:
+    """A small ``data_retrieval.zip`` shaped like a real one, with made-up data."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            "README.txt",
+            "Sample personal data retrieval from the data-request bot's Buy with Prime sandbox.\n"
+            "Every value in it is made up; a real retrieval comes from Amazon.\n",
+        )
+        archive.writestr(
+            "shopper_profile.json",
+            json.dumps({"shopperId": "amzn1.sandbox.shopper.0001", "name": "Sample Shopper", "country": "US"}),
+        )
+        archive.writestr(
+            "orders.csv",
+            "orderId,date,item,quantity,total\n"
+            "SBX-1001,2026-09-14,Organic cotton t-shirt,2,39.90\n"
+            "SBX-1002,2026-10-02,Ceramic pour-over set,1,54.00\n",
+        )
+    return buffer.getvalue()
+
+
+class Sandbox:
+    """Stand-in for Buy with Prime's token and GraphQL endpoints, mounted under ``/sandbox``."""
+
+    def __init__(
+        self,
+        *,
+        complete_after: float,
+        public_url: str,
+        relay_url: str,
+        relay_key: str,
+        http: httpx.AsyncClient,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._complete_after = complete_after
+        self._public_url = public_url.rstrip("/")
+        self._relay_url = relay_url
+        self._relay_key = relay_key
+        self._http = http
+        self._clock = clock
+        self._secret = secrets.token_bytes(32)
+        self._tokens: set[str] = set()
+        self._by_client_token: dict[str, tuple[str, float]] = {}
+        self._emails: dict[str, str] = {}
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self._zip = sample_zip()
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/sandbox/token", self._token),
+            web.post("/sandbox/graphql", self._graphql),
+            web.get("/sandbox/download/{task_id}/data_retrieval.zip", self._download),
+        ]
+
+    async def close(self) -> None:
+        for task in self._deliveries:
+            task.cancel()
+        await asyncio.gather(*self._deliveries, return_exceptions=True)
+
+    # ----------------------------------------------------------------- endpoints
+
+    async def _token(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        if form.get("grant_type") != "client_credentials":
+            return web.json_response({"error": "unsupported_grant_type"}, status=400)
+        token = "sbx-" + secrets.token_urlsafe(24)
+        self._tokens.add(token)
+        return web.json_response({"access_token": token, "token_type": "bearer", "expires_in": 900})
+
+    async def _graphql(self, request: web.Request) -> web.Response:
+        auth = request.headers.get("authorization", "")
+        if not auth.lower().startswith("bearer ") or auth[7:] not in self._tokens:
+            return web.json_response({"message": "Unauthorized"}, status=401)
+        if not request.headers.get("x-api-version"):
+            denied = _error("x-api-version is required", "AccessDeniedError", "AccessDeniedException", 403)
+            return web.json_response({"data": None, "errors": [denied.formatted]})
+        try:
+            body = await request.json()
+            source, variables = str(body.get("query", "")), body.get("variables") or {}
+            problems = validate(SCHEMA, parse(source))
+        except (ValueError, AttributeError, GraphQLError) as error:
+            return web.json_response({"errors": [{"message": f"Invalid request: {error}"}]}, status=400)
+        if problems:
+            return web.json_response({"errors": [p.formatted for p in problems]}, status=400)
+        result = await graphql(SCHEMA, source, root_value=self, variable_values=variables)
+        out: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            out["errors"] = [e.formatted for e in result.errors]
+        return web.json_response(out)
+
+    async def _download(self, request: web.Request) -> web.Response:
+        task_id = request.match_info["task_id"]
+        issued = request.query.get("X-Amz-Date", "")
+        signature = request.query.get("X-Amz-Signature", "")
+        if not issued.isdigit() or not hmac.compare_digest(signature, self._sign(task_id, int(issued))):
+            return web.Response(status=403, text="SignatureDoesNotMatch", content_type="application/xml")
+        if self._clock() > int(issued) + LINK_LIFETIME:
+            return web.Response(status=403, text="Request has expired", content_type="application/xml")
+        return web.Response(
+            body=self._zip,
+            content_type="application/zip",
+            headers={"Content-Disposition": 'attachment; filename="data_retrieval.zip"'},
+        )
+
+    # ----------------------------------------------------------------- resolvers (graphql-core calls them by name)
+
+    def startPersonalDataRetrievalTask(self, info: Any, input: dict[str, Any]) -> dict[str, str]:  # noqa: N802
+        email = (input.get("dataSubject") or {}).get("email") or ""
+        if not EMAIL.match(email):
+            raise _error("Input request is not valid: dataSubject.email", "ValidationError", "ValidationException", 400)
+        token = (input.get("clientToken") or {}).get("token") or str(uuid.uuid4())
+        if not 36 <= len(token) <= 64:
+            raise _error("Input request is not valid: clientToken.token", "ValidationError", "ValidationException", 400)
+        now = self._clock()
+        known = self._by_client_token.get(token)
+        if known is not None and now - known[1] < TOKEN_WINDOW:
+            return {"taskId": known[0]}
+        local = email.lower()
+        outcome = "n" if local.startswith("notfound") else "o" if local.startswith("openorders") else "c"
+        task_id = f"sbx-{int(now):x}-{outcome}-{secrets.token_hex(6)}"
+        self._by_client_token[token] = (task_id, now)
+        self._emails[task_id] = email
+        delivery = asyncio.get_running_loop().create_task(self._deliver(task_id))
+        self._deliveries.add(delivery)
+        delivery.add_done_callback(self._deliveries.discard)
+        return {"taskId": task_id}
+
+    def personalDataRetrievalTask(self, info: Any, taskId: str) -> dict[str, Any]:  # noqa: N802, N803
+        match = _TASK_ID.match(taskId)
+        if match is None:
+            raise _error(f"Task {taskId} not found", "ResourceNotFoundError", "ResourceNotFoundException", 404)
+        started, outcome = int(match.group(1), 16), match.group(2)
+        now = self._clock()
+        done = now >= started + self._complete_after
+        status = "IN_PROGRESS" if not done else "COMPLETED" if outcome == "c" else "FAILED"
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
+        updated = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started + self._complete_after if done else started))
+        return {
+            "taskId": taskId,
+            "status": status,
+            "submissionDate": stamp,
+            "lastUpdatedDate": updated,
+            "dataSubject": {"type": "SHOPPER", "email": self._emails.get(taskId)},
+            "dataRetrievalLink": self._link(taskId, int(now)) if status == "COMPLETED" else None,
+            "errors": [dict(zip(("code", "message"), _OUTCOMES[outcome], strict=True))] if status == "FAILED" else [],
+        }
+
+    def startPersonalDataDeletionTask(self, info: Any, input: dict[str, Any]) -> None:  # noqa: N802
+        raise _error("The sandbox does not run deletion tasks", "ValidationError", "ValidationException", 400)
+
+    def personalDataDeletionTask(self, info: Any, taskId: str) -> None:  # noqa: N802, N803
+        raise _error(f"Task {taskId} not found", "ResourceNotFoundError", "ResourceNotFoundException", 404)
+
+    def cancelPersonalDataDeletionTask(self, info: Any, taskId: str) -> None:  # noqa: N802, N803
+        raise _error(f"Task {taskId} not found", "ResourceNotFoundError", "ResourceNotFoundException", 404)
+
+    # ----------------------------------------------------------------- internals
+
+    def _sign(self, task_id: str, issued: int) -> str:
+        return hmac.new(self._secret, f"{task_id}:{issued}".encode(), hashlib.sha256).hexdigest()
+
+    def _link(self, task_id: str, issued: int) -> str:
+        return (
+            f"{self._public_url}/sandbox/download/{task_id}/data_retrieval.zip"
+            f"?X-Amz-Date={issued}&X-Amz-Expires={LINK_LIFETIME}&X-Amz-Signature={self._sign(task_id, issued)}"
+        )
+
+    async def _deliver(self, task_id: str) -> None:
+        """When the task ends, POST its event to the bot's relay, retrying as EventBridge does (briefly)."""
+        await asyncio.sleep(self._complete_after)
+        outcome = _TASK_ID.match(task_id)
+        failed = outcome is not None and outcome.group(2) != "c"
+        envelope = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": f"PERSONAL_DATA_RETRIEVAL_TASK_{'FAILED' if failed else 'COMPLETED'}",
+            "source": "aws.partner/buywithprime/sandbox",
+            "account": "000000000000",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._clock())),
+            "region": "us-east-1",
+            "resources": [f"businessProduct/amzn1.bp.sandbox/personalDataRetrievalTask/{task_id}"],
+            "detail": {},
+        }
+        for attempt in range(6):
+            try:
+                response = await self._http.post(
+                    self._relay_url, json=envelope, headers={"x-api-key": self._relay_key}, timeout=5
+                )
+                if response.status_code < 300:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(min(30.0, 0.5 * 2**attempt))
+        logger.warning("sandbox: could not deliver the event for task %s; the reconciler will find it", task_id)
