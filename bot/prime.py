@@ -171,7 +171,8 @@ class PrimeClient:
         except httpx.TransportError as error:
             raise PrimeUnavailable("Buy with Prime could not be reached", kind=type(error).__name__) from error
         if response.status_code == 401:
-            self._token = None  # expired or revoked early: the next attempt fetches a new one
+            if self._token == token:  # expired or revoked early; a newer token from another call stays
+                self._token = None
             raise PrimeUnavailable("Buy with Prime refused the access token", kind="HTTP 401")
         body = _json(response)
         errors = body.get("errors") if isinstance(body, dict) else None
@@ -236,11 +237,18 @@ def _json(response: httpx.Response) -> Any:
 
 
 def _retry_after(response: httpx.Response) -> float:
-    value = response.headers.get("retry-after", "")
-    if value.isdigit():
-        return min(float(value), 60.0)
-    parsed = email.utils.parsedate_to_datetime(value) if value else None
-    return max(0.0, min(parsed.timestamp() - time.time(), 60.0)) if parsed else 0.0
+    """Seconds Amazon asked us to wait (Retry-After as seconds or an HTTP date); 0 when absent or unreadable."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError):
+            return 0.0
+    return max(0.0, min(seconds, 60.0)) if seconds == seconds else 0.0  # NaN: unreadable
 
 
 def _unavailable(message: str, response: httpx.Response) -> PrimeUnavailable:

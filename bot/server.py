@@ -62,7 +62,7 @@ def build_web_app(
         if relay_api_key is None:
             raise web.HTTPNotFound()
         try:
-            if not authorized(dict(request.headers), relay_api_key):
+            if not authorized(request.headers, relay_api_key):
                 raise RelayRejected(401, "missing or wrong API key")
             event = parse_event(await _read_limited(request, RELAY_MAX_BYTES))
         except RelayRejected as rejected:

@@ -17,6 +17,7 @@ import binascii
 import hmac
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +27,8 @@ __all__ = ["RETRIEVAL_EVENTS", "RelayEvent", "authorized", "parse_event"]
 
 RETRIEVAL_EVENTS = frozenset({"PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED", "PERSONAL_DATA_RETRIEVAL_TASK_FAILED"})
 _TASK_MARKER = "/personalDataRetrievalTask/"
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:/@+=-]{1,200}$")
-_SAFE_TYPE = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:/@+=-]{1,200}")
+_SAFE_TYPE = re.compile(r"[A-Za-z0-9._:-]{1,200}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,27 +43,31 @@ class RelayEvent:
     task_id: str | None
 
 
-def authorized(headers: dict[str, str], api_key: str) -> bool:
-    """The request carries the relay key as ``x-api-key`` or as the HTTP Basic password."""
+def authorized(headers: Mapping[str, str], api_key: str) -> bool:
+    """The request carries the relay key as ``x-api-key`` or as the HTTP Basic password.
+
+    ``headers`` must look names up case-insensitively, as aiohttp's request headers do.
+    """
     presented = headers.get("x-api-key")
     if presented is None:
         scheme, _, credentials = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "basic":
             try:
                 presented = base64.b64decode(credentials, validate=True).decode().partition(":")[2]
-            except (binascii.Error, UnicodeDecodeError):
+            except (binascii.Error, ValueError):  # not base64, not ASCII, not UTF-8
                 presented = None
     if presented is None:
         return False
-    return hmac.compare_digest(presented.encode(), api_key.encode())
+    # surrogateescape: a header that is not UTF-8 is simply a wrong key, never an error.
+    return hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), api_key.encode())
 
 
 def parse_event(raw: bytes) -> RelayEvent:
     """Read one relayed event; RelayRejected(400) for anything that is not one."""
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise RelayRejected(400, "the body is not JSON") from error
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        raise RelayRejected(400, "the body is not JSON (or is nested too deeply)") from error
     if not isinstance(body, dict):
         raise RelayRejected(400, "the body is not a JSON object")
     if "detail-type" in body:
@@ -95,7 +100,7 @@ def _webhook(body: dict[str, Any], *, event_id: str | None) -> RelayEvent:
 
 def _string(body: dict[str, Any], key: str, pattern: re.Pattern[str]) -> str:
     value = body.get(key)
-    if not isinstance(value, str) or not pattern.match(value):
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise RelayRejected(400, f"'{key}' is missing or malformed")
     return value
 
@@ -110,6 +115,6 @@ def _task_id(resources: Any, event_type: str) -> str | None:
         assert isinstance(resource, str)
         if resource.startswith("businessProduct/") and _TASK_MARKER in resource:
             task_id = resource.split(_TASK_MARKER, 1)[1].split("/", 1)[0]
-            if _SAFE_ID.match(task_id) and "/" not in task_id:
+            if _SAFE_ID.fullmatch(task_id) and "/" not in task_id:
                 return task_id
     raise RelayRejected(400, "no personalDataRetrievalTask in 'resources'")
