@@ -14,7 +14,7 @@ from typing import TextIO
 import httpx
 from slack_sdk.errors import SlackApiError
 
-from bot.errors import ConfigError, PrimeError, PrimeRejected
+from bot.errors import ConfigError, PrimeError, PrimeRejected, slack_error_code
 from bot.prime import PrimeClient
 from bot.retry import RetryPolicy
 from bot.settings import Settings, load_settings
@@ -75,7 +75,7 @@ async def _check_slack(settings: Settings, report: _Report) -> None:
     try:
         identity = await slack.auth_test()
     except SlackApiError as error:
-        code = error.response.get("error")
+        code = slack_error_code(error)
         report.fail(f"Slack: auth.test failed ({code})", "copy the Bot User OAuth Token (xoxb-…) into SLACK_BOT_TOKEN")
         return
     except (OSError, TimeoutError) as error:
@@ -87,7 +87,7 @@ async def _check_slack(settings: Settings, report: _Report) -> None:
             members = await slack.usergroups_users_list(usergroup=settings.allowed_usergroup)
         except SlackApiError as error:
             report.fail(
-                f"Slack: cannot read ALLOWED_USERGROUP {settings.allowed_usergroup} ({error.response.get('error')})",
+                f"Slack: cannot read ALLOWED_USERGROUP {settings.allowed_usergroup} ({slack_error_code(error)})",
                 "add the usergroups:read scope and reinstall the app, and check the group id",
             )
         else:

@@ -33,8 +33,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--sandbox", action="store_true", help="use the built-in Buy with Prime sandbox (no Amazon credentials)"
     )
     commands.add_parser("check", help="validate the configuration and reach Slack and Buy with Prime once")
+    commands.add_parser("demo", help="run the whole flow offline and print what staff would see in Slack")
     args = parser.parse_args(argv)
     sandbox = bool(getattr(args, "sandbox", False))
+    if args.command == "demo":
+        from bot.demo import run_demo
+
+        return asyncio.run(run_demo(sys.stdout))
     if args.command == "check":
         from bot.check import run_check
 

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from slack_sdk.errors import SlackApiError
+
 __all__ = [
     "ConfigError",
     "DataRequestError",
@@ -19,6 +21,7 @@ __all__ = [
     "PrimeRejected",
     "PrimeUnavailable",
     "RelayRejected",
+    "slack_error_code",
 ]
 
 
@@ -64,3 +67,10 @@ class RelayRejected(DataRequestError):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+def slack_error_code(error: SlackApiError) -> str:
+    """Slack's error code (``not_in_channel``, …), or ``HTTP <status>`` when the body was not Slack's JSON."""
+    data = error.response.data
+    code = data.get("error") if isinstance(data, dict) else None
+    return str(code) if code else f"HTTP {error.response.status_code}"

@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.background import Wakeup
+from bot.errors import slack_error_code
 from store.records import OutboxEntry
 from store.store import Store
 
@@ -149,7 +150,7 @@ class OutboxSender:
 
     async def _failed(self, entry: OutboxEntry, error: SlackApiError) -> str | None:
         status = error.response.status_code
-        code = str(error.response.get("error") or f"HTTP {status}")
+        code = slack_error_code(error)
         if status == 429:
             headers = error.response.headers
             retry_after = _seconds(headers.get("Retry-After") or headers.get("retry-after"))

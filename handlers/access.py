@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.errors import slack_error_code
+
 __all__ = ["Authorizer", "Decision"]
 
 logger = logging.getLogger(__name__)
@@ -79,7 +81,7 @@ class Authorizer:
                 logger.warning(
                     "cannot read ALLOWED_USERGROUP %s: %s (does the app have usergroups:read?)",
                     self._usergroup,
-                    error.response.get("error"),
+                    slack_error_code(error),
                 )
                 return None
             except (TimeoutError, OSError) as error:

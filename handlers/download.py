@@ -13,7 +13,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 
-from bot.errors import PrimeError
+from bot.errors import PrimeError, slack_error_code
 from handlers import texts
 from handlers.deps import Deps
 from handlers.lifecycle import Reply, apply_task_state
@@ -81,7 +81,7 @@ async def _ephemeral(
         )
         return
     except SlackApiError as error:
-        logger.info("ephemeral message refused (%s); answering through response_url", error.response.get("error"))
+        logger.info("ephemeral message refused (%s); answering through response_url", slack_error_code(error))
     except (OSError, TimeoutError) as error:
         logger.info("ephemeral message failed (%s); answering through response_url", type(error).__name__)
     try:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from slack_sdk.errors import SlackApiError
 
-from bot.errors import PrimeRejected, PrimeUnavailable
+from bot.errors import PrimeRejected, PrimeUnavailable, slack_error_code
 from bot.prime import TaskState
 from handlers import texts
 from handlers.deps import Deps
@@ -116,7 +116,7 @@ async def _open_thread(deps: Deps, request: Request, reply: Reply | None) -> Req
             channel=request.channel, unfurl_links=False, unfurl_media=False, **texts.thread_parent(request)
         )
     except SlackApiError as error:
-        code = str(error.response.get("error", ""))
+        code = slack_error_code(error)
         if code in _CANNOT_POST:
             logger.info("request %s: cannot post in channel %s (%s)", request.id, request.channel, code)
             abandoned = await deps.store.abandon(request.id, actor="bot", reason=f"cannot post in channel: {code}")

@@ -1,0 +1,214 @@
+"""``data-request-bot demo``: the whole flow, offline, printed as the people in Slack would see it.
+
+The real app runs (Bolt handlers, store, relay, workers) on a temporary
+database, against the built-in Buy with Prime sandbox and a local stand-in for
+Slack. Requests reach it as Slack sends them: signed, over HTTP.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import secrets
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlencode
+
+import httpx
+from slack_sdk.signature import SignatureVerifier
+
+from bot.localslack import LocalSlack, Posted, render
+from bot.redaction import configure_logging
+from bot.runtime import Runtime
+from bot.settings import Settings
+from handlers.texts import COMMAND, DOWNLOAD_ACTION
+
+__all__ = ["run_demo"]
+
+CHANNEL = "C0COMPLY"
+NAMES = {"U0ALICE": "alice", "U0BOB": "bob", "U0MALLORY": "mallory", "U0BOT": "data-request"}
+_HEADINGS = {
+    "post": "data-request (bot) posted in #compliance:",
+    "update": "the thread's first message now reads:",
+    "reply": "data-request (bot) replied in the thread:",
+}
+
+
+class _Transcript:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def say(self, text: str = "") -> None:
+        try:
+            print(text, file=self.out, flush=True)
+        except BrokenPipeError:  # the reader (| head) has gone; the scene still ends cleanly
+            pass
+
+    def act(self, who: str, what: str) -> None:
+        self.say(f"\n▶ @{NAMES[who]} {what}")
+
+    def show(self, kind: str, message: Posted) -> None:
+        heading = _HEADINGS.get(kind) or f"only @{NAMES.get(message.visible_to or '', '?')} sees:"
+        self.say(f"  {heading}")
+        for line in render(message, NAMES):
+            self.say(f"    │ {line}")
+
+
+async def run_demo(out: TextIO = sys.stdout) -> int:
+    """Play the scene; return 0 when every step showed what it should."""
+    configure_logging("ERROR", secrets=[])
+    transcript = _Transcript(out)
+    token = "xoxb-demo-" + secrets.token_hex(8)
+    signing_secret = secrets.token_hex(16)
+    slack = LocalSlack(token=token, show=transcript.show)
+    await slack.start()
+    with tempfile.TemporaryDirectory(prefix="data-request-demo-") as workdir:
+        settings = Settings(
+            slack_bot_token=token,
+            slack_signing_secret=signing_secret,
+            slack_api_url=slack.base_url + "/api/",
+            database_path=Path(workdir) / "demo.db",
+            encryption_key=os.urandom(32),
+            allowed_users=frozenset({"U0ALICE", "U0BOB"}),
+            port=0,
+            sandbox=True,
+            sandbox_complete_after=2.0,
+            log_level="ERROR",
+        )
+        runtime = await Runtime.start(settings, host="127.0.0.1")
+        try:
+            async with httpx.AsyncClient(timeout=15) as http:
+                scene = _Scene(runtime, slack, http, SignatureVerifier(signing_secret), transcript)
+                await scene.play()
+        finally:
+            await runtime.stop()
+            await slack.stop()
+    transcript.say("\nDemo finished: no Slack workspace, no Amazon account and no network were used.")
+    return 0
+
+
+class _Scene:
+    def __init__(
+        self, runtime: Runtime, slack: LocalSlack, http: httpx.AsyncClient, signer: SignatureVerifier, t: _Transcript
+    ) -> None:
+        self.runtime, self.slack, self.http, self.signer, self.t = runtime, slack, http, signer, t
+        self.url = f"http://127.0.0.1:{runtime.port}/slack/events"
+
+    async def play(self) -> None:
+        t = self.t
+        t.say("A compliance team handles a shopper's GDPR access request in #compliance.")
+        wait = self.runtime.settings.sandbox_complete_after
+        t.say(f"(Buy with Prime is the built-in sandbox: tasks finish after {wait:g} s.)")
+
+        t.act("U0ALICE", f"types  {COMMAND} jane.doe@example.com")
+        await self.command("U0ALICE", "jane.doe@example.com")
+        parent = await self.slack.wait_for(lambda: self._parent(0))
+        t.say("\n… Amazon works on the task; when it is done, its event reaches the bot's relay …")
+        reply = await self.slack.wait_for(lambda: self._reply_with_button(parent.ts))
+
+        t.act("U0ALICE", "clicks Download")
+        before = len(self.slack.messages)
+        shown = await self.click("U0ALICE", reply)
+        link = next(u for u in _urls(shown) if "X-Amz-Signature" in u)
+        async with httpx.AsyncClient(timeout=10) as browser:
+            download = await browser.get(link)
+        names = zipfile.ZipFile(io.BytesIO(download.content)).namelist()
+        t.say(
+            f"  (the browser downloads data_retrieval.zip: HTTP {download.status_code}, {len(download.content)} bytes,"
+            f" files: {', '.join(names)})"
+        )
+        assert len(self.slack.messages) == before, "a link must never be posted in the channel"
+
+        t.act("U0MALLORY", "(not on the allow-list) clicks Download too")
+        await self.click("U0MALLORY", reply)
+
+        t.act("U0BOB", f"types  {COMMAND} notfound.shopper@example.com")
+        await self.command("U0BOB", "notfound.shopper@example.com")
+        parent2 = await self.slack.wait_for(lambda: self._parent(1))
+        await self.slack.wait_for(lambda: [m for m in self.slack.messages.values() if m.thread_ts == parent2.ts])
+
+        t.say("\nThe audit log (who touched which shopper's data, and when):")
+        for entry in await self.runtime.store.audit_entries():
+            stamp = time.strftime("%H:%M:%S", time.gmtime(entry.at))
+            who = NAMES.get(entry.actor, entry.actor)
+            t.say(f"    {stamp}  request {entry.request_id or '-'}  {who:<13} {entry.action}  {entry.detail}".rstrip())
+
+    # ----------------------------------------------------------------- what Slack sends
+
+    def _signed(self, body: str) -> dict[str, str]:
+        stamp = str(int(time.time()))
+        signature = self.signer.generate_signature(timestamp=stamp, body=body) or ""
+        return {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": signature,
+        }
+
+    async def command(self, user: str, text: str) -> None:
+        body = urlencode(
+            {
+                "command": COMMAND,
+                "text": text,
+                "user_id": user,
+                "user_name": NAMES[user],
+                "channel_id": CHANNEL,
+                "channel_name": "compliance",
+                "team_id": "T0DEMO",
+                "response_url": self.slack.response_url(user, CHANNEL),
+                "trigger_id": "demo",
+            }
+        )
+        response = await self.http.post(self.url, content=body, headers=self._signed(body))
+        if response.content:
+            self.t.show("ephemeral", Posted(CHANNEL, "", [], response.text, visible_to=user))
+
+    async def click(self, user: str, message: Posted) -> Posted:
+        """Click the message's button as ``user``; return what that user alone is then shown."""
+        button = next(e for b in message.blocks if b.get("type") == "actions" for e in b["elements"])
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": {"id": user, "username": NAMES[user]},
+            "team": {"id": "T0DEMO"},
+            "channel": {"id": CHANNEL},
+            "container": {
+                "type": "message",
+                "channel_id": CHANNEL,
+                "message_ts": message.ts,
+                "thread_ts": message.thread_ts,
+            },
+            "message": {"ts": message.ts, "thread_ts": message.thread_ts, "text": message.text},
+            "response_url": self.slack.response_url(user, CHANNEL),
+            "trigger_id": "demo",
+            "actions": [{"action_id": DOWNLOAD_ACTION, "block_id": "demo", "value": button["value"], "type": "button"}],
+        }
+        body = urlencode({"payload": json.dumps(payload)})
+        already = len(self.slack.seen)
+        await self.http.post(self.url, content=body, headers=self._signed(body))
+        shown: Posted = await self.slack.wait_for(
+            lambda: next((m for m in self.slack.seen[already:] if m.visible_to == user), None)
+        )
+        return shown
+
+    def _parent(self, index: int) -> Posted | None:
+        tops = [m for m in self.slack.messages.values() if m.thread_ts is None]
+        return tops[index] if len(tops) > index else None
+
+    def _reply_with_button(self, thread_ts: str) -> Posted | None:
+        return next(
+            (
+                m
+                for m in self.slack.messages.values()
+                if m.thread_ts == thread_ts and any(b.get("type") == "actions" for b in m.blocks)
+            ),
+            None,
+        )
+
+
+def _urls(message: Posted) -> list[str]:
+    return re.findall(r"https?://[^|>\s\"]+", json.dumps(message.blocks))
