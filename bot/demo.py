@@ -7,6 +7,7 @@ Slack. Requests reach it as Slack sends them: signed, over HTTP.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -45,10 +46,8 @@ class _Transcript:
         self.out = out
 
     def say(self, text: str = "") -> None:
-        try:
+        with contextlib.suppress(BrokenPipeError):  # the reader (| head) has gone; the scene still ends
             print(text, file=self.out, flush=True)
-        except BrokenPipeError:  # the reader (| head) has gone; the scene still ends cleanly
-            pass
 
     def act(self, who: str, what: str) -> None:
         self.say(f"\n▶ @{NAMES[who]} {what}")
