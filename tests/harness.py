@@ -144,11 +144,15 @@ class Harness:
         ``email`` is what Amazon should receive, when ``text`` is not simply that address.
         """
         email = email or text
-        before = len(self.parents())
+
+        def tasks() -> list[Any]:
+            return [t for t in self.prime.tasks.values() if t.email == email]
+
+        before, tasks_before = len(self.parents()), len(tasks())
         response = await self.slash(text, user=user)
         assert response.status_code == 200, response.text
         parent = await self.slack.wait_for(lambda: self.parents()[before])
-        task = await self.prime.wait_for(lambda: [t for t in self.prime.tasks.values() if t.email == email][-1])
+        task = await self.prime.wait_for(lambda: tasks()[tasks_before])
         await self.slack.wait_for(
             lambda: [u for u in self.slack.updates() if u.get("ts") == parent["ts"] and task.task_id in json.dumps(u)]
         )
