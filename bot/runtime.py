@@ -42,12 +42,13 @@ from bot.server import build_web_app
 from bot.settings import Settings
 from bot.tuning import Tuning
 from handlers.access import Authorizer
+from handlers.cases import HomeTab, Reminders, Retention, handle_close
 from handlers.commands import handle_command
 from handlers.deps import Deps
 from handlers.download import handle_download
 from handlers.events import InboxWorker
 from handlers.reconcile import Reconciler
-from handlers.texts import COMMAND, DOWNLOAD_ACTION
+from handlers.texts import CLOSE_ACTION, COMMAND, DOWNLOAD_ACTION
 from store.crypto import EmailCipher, load_or_create_key
 from store.store import Store
 
@@ -81,7 +82,7 @@ class _BoltTokenNotice(logging.Filter):
         return record.getMessage() != warning_client_prioritized_and_token_skipped()
 
 
-def _bolt_app(settings: Settings, slack: AsyncWebClient, deps: Deps) -> AsyncApp:
+def _bolt_app(settings: Settings, slack: AsyncWebClient, deps: Deps, home: HomeTab) -> AsyncApp:
     bolt_logger = logging.getLogger("slack_bolt")
     bolt_logger.addFilter(_BoltTokenNotice())
     app = AsyncApp(
@@ -97,8 +98,17 @@ def _bolt_app(settings: Settings, slack: AsyncWebClient, deps: Deps) -> AsyncApp
     async def on_download(ack: Any, body: dict[str, Any], respond: Any) -> None:
         await handle_download(deps, ack=ack, body=body, respond=respond)
 
+    async def on_close(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await handle_close(deps, ack=ack, body=body, respond=respond)
+
+    async def on_home_opened(event: dict[str, Any]) -> None:
+        if event.get("tab", "home") == "home" and event.get("user"):
+            deps.background.spawn(home.opened(str(event["user"])), name="home opened")
+
     app.command(COMMAND)(on_command)
     app.action(DOWNLOAD_ACTION)(on_download)
+    app.action(CLOSE_ACTION)(on_close)
+    app.event("app_home_opened")(on_home_opened)
     return app
 
 
@@ -115,6 +125,9 @@ class Runtime:
     outbox: OutboxSender
     inbox: InboxWorker
     reconciler: Reconciler
+    reminders: Reminders
+    retention: Retention
+    home: HomeTab
     runner: web.AppRunner
     port: int
     socket_mode: AsyncSocketModeHandler | None = None
@@ -165,22 +178,25 @@ class Runtime:
             clock=clock,
         )
         inbox_wakeup = Wakeup()
+        authorizer = Authorizer(allowed_users=settings.allowed_users, usergroup=settings.allowed_usergroup, slack=slack)
+        background = Background()
+        home = HomeTab(store=store, slack=slack, authorizer=authorizer, background=background, clock=clock)
         deps = Deps(
             store=store,
             prime=prime,
             slack=slack,
-            authorizer=Authorizer(
-                allowed_users=settings.allowed_users, usergroup=settings.allowed_usergroup, slack=slack
-            ),
-            background=Background(),
+            authorizer=authorizer,
+            background=background,
             reconcile_interval=settings.reconcile_interval,
             retry_soon=tuning.retry_soon,
+            deadline_days=settings.response_deadline_days,
             wake_outbox=outbox.wake,
             wake_inbox=inbox_wakeup.ring,
+            home_changed=home.changed,
             clock=clock,
         )
         inbox = InboxWorker(deps, wakeup=inbox_wakeup, max_backoff=tuning.inbox_max_backoff)
-        bolt = _bolt_app(settings, slack, deps)
+        bolt = _bolt_app(settings, slack, deps, home)
         web_app = build_web_app(
             store=store,
             bolt=None if settings.socket_mode else bolt,
@@ -202,16 +218,23 @@ class Runtime:
             outbox=outbox,
             inbox=inbox,
             reconciler=Reconciler(deps, interval=settings.reconcile_interval, spacing=tuning.reconcile_spacing),
+            reminders=Reminders(deps),
+            retention=Retention(deps, retention_days=settings.retention_days),
+            home=home,
             runner=runner,
             port=port,
             tuning=tuning,
             sandbox=sandbox,
             sandbox_http=sandbox_http,
         )
-        runtime.workers = [
-            asyncio.create_task(supervise(name, run), name=name)
-            for name, run in (("outbox", outbox.run), ("inbox", inbox.run), ("reconciler", runtime.reconciler.run))
-        ]
+        workers = {
+            "outbox": outbox.run,
+            "inbox": inbox.run,
+            "reconciler": runtime.reconciler.run,
+            "reminders": runtime.reminders.run,
+            "retention": runtime.retention.run,
+        }
+        runtime.workers = [asyncio.create_task(supervise(name, run), name=name) for name, run in workers.items()]
         if settings.socket_mode:
             runtime.socket_mode = AsyncSocketModeHandler(bolt, settings.slack_app_token)
             await runtime.socket_mode.connect_async()  # type: ignore[no-untyped-call]

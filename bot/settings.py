@@ -48,6 +48,8 @@ class Settings:
     port: int = 3000
     log_level: str = "INFO"
     sandbox: bool = False
+    response_deadline_days: int = 30
+    retention_days: int = 365
     sandbox_complete_after: float = 20.0
     public_url: str | None = None
 
@@ -122,6 +124,8 @@ def load_settings(env: Mapping[str, str], *, sandbox: bool = False) -> Settings:
         port=reader.port("PORT", _DEFAULTS["port"]),
         log_level=reader.log_level("LOG_LEVEL", _DEFAULTS["log_level"]),
         sandbox=sandbox,
+        response_deadline_days=reader.days("RESPONSE_DEADLINE_DAYS", _DEFAULTS["response_deadline_days"]),
+        retention_days=reader.days("RETENTION_DAYS", _DEFAULTS["retention_days"], high=3650),
         sandbox_complete_after=reader.seconds("SANDBOX_COMPLETE_AFTER", _DEFAULTS["sandbox_complete_after"], low=0),
         public_url=reader.url("PUBLIC_URL", "https://bot.example.com") if reader.optional("PUBLIC_URL") else None,
     )
@@ -201,6 +205,15 @@ class _Reader:
             self.problem(name, f"must be a number of seconds between {low:g} and 86400")
             return default
         return seconds
+
+    def days(self, name: str, default: int, *, high: int = 365) -> int:
+        value = self.optional(name)
+        if value is None:
+            return default
+        if not value.isdigit() or not 1 <= int(value) <= high:
+            self.problem(name, f"must be a whole number of days between 1 and {high}")
+            return default
+        return int(value)
 
     def port(self, name: str, default: int) -> int:
         value = self.optional(name)

@@ -8,24 +8,26 @@ the thread, the call to Amazon) runs after ``ack()`` in tracked background work.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
-from slack_sdk.errors import SlackApiError
 
-from handlers import texts
+from handlers import case_texts, texts
+from handlers.deadlines import JURISDICTIONS, DeadlineSpec, parse_deadline_days
 from handlers.deps import Deps
 from handlers.emails import mask_email, parse_email
 from handlers.lifecycle import Reply, advance
 from store.records import Request
 
-__all__ = ["Help", "Invalid", "Start", "Status", "handle_command", "parse_command"]
+__all__ = ["Help", "Invalid", "ListOpen", "Start", "Status", "handle_command", "parse_command"]
 
 logger = logging.getLogger(__name__)
 
 NEW_FLAG = "--new"
+DEADLINE_FLAG = "--deadline"
+LIST_LIMIT = 20
 # Amazon returns the same task for the same clientToken within 8 hours; the bot refuses a second
 # request for the same shopper within that window (or while one is open) unless asked with --new.
 DUPLICATE_WINDOW = 8 * 3600.0
@@ -40,6 +42,7 @@ class Help:
 class Start:
     email: str
     force_new: bool = False
+    deadline: DeadlineSpec = field(default_factory=DeadlineSpec)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,32 +51,62 @@ class Status:
 
 
 @dataclass(frozen=True, slots=True)
+class ListOpen:
+    whole_team: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Invalid:
     message: texts.Message
 
 
-Intent = Help | Start | Status | Invalid
+Intent = Help | Start | Status | ListOpen | Invalid
 
 
 def parse_command(text: str) -> Intent:
     """Read the command's text into what the user meant."""
     words = text.split()
-    if not words or words[0].lower() in ("help", "-h", "--help"):
+    first = words[0].lower() if words else "help"
+    if first in ("help", "-h", "--help"):
         return Help()
-    if words[0].lower() == "status":
+    if first == "status":
         if len(words) != 2:
             return Invalid(texts.usage_error("`status` takes one email or task id."))
         return Status(words[1])
-    flags = {w.lower() for w in words if w.startswith("--")}
-    addresses = [w for w in words if not w.startswith("--")]
-    if flags - {NEW_FLAG}:
-        return Invalid(texts.usage_error(f"I don't know the option `{sorted(flags - {NEW_FLAG})[0]}`."))
+    if first == "list":
+        if len(words) > 2 or (len(words) == 2 and words[1].lower() != "all"):
+            return Invalid(texts.usage_error("`list` shows your open requests; `list all` shows the team's."))
+        return ListOpen(whole_team=len(words) == 2)
+    return _parse_start(words)
+
+
+def _parse_start(words: list[str]) -> Intent:
+    force_new, jurisdiction, days, addresses = False, None, None, []
+    rest = iter(words)
+    for word in rest:
+        lowered = word.lower()
+        if lowered == NEW_FLAG:
+            force_new = True
+        elif lowered == DEADLINE_FLAG:
+            days = parse_deadline_days(next(rest, ""))
+            if days is None:
+                return Invalid(
+                    texts.usage_error(f"`{DEADLINE_FLAG}` takes a number of days from 1 to 365, like `45d`.")
+                )
+        elif lowered in JURISDICTIONS:
+            jurisdiction = lowered
+        elif word.startswith("--"):
+            return Invalid(texts.usage_error(f"I don't know the option `{word[:40]}`."))
+        else:
+            addresses.append(word)
     if len(addresses) != 1:
         return Invalid(texts.usage_error("Give one shopper email per request."))
+    if jurisdiction and days:
+        return Invalid(texts.usage_error(f"Give either `{jurisdiction}` or `{DEADLINE_FLAG}`, not both."))
     email = parse_email(addresses[0])
     if email is None:
         return Invalid(texts.invalid_email(addresses[0]))
-    return Start(email, force_new=NEW_FLAG in flags)
+    return Start(email, force_new=force_new, deadline=DeadlineSpec(jurisdiction=jurisdiction, days=days))
 
 
 async def handle_command(deps: Deps, *, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
@@ -91,16 +124,23 @@ async def handle_command(deps: Deps, *, ack: AsyncAck, command: dict[str, Any], 
         await ack()
         deps.background.spawn(_status(deps, intent, user=user, reply=reply), name="command status")
         return
+    if isinstance(intent, ListOpen):
+        await ack()
+        deps.background.spawn(_list(deps, intent, user=user, reply=reply), name="command list")
+        return
     decision = await deps.authorizer.check(user)
     if not decision.allowed:
         await deps.store.audit(request_id=None, actor=user, action="refused", detail="request: not allowed")
         await ack(**texts.not_allowed(decision.reason))
         return
+    deadline = intent.deadline.resolve(deps.clock(), default_days=deps.deadline_days)
     request, created = await deps.store.create_request(
         email=intent.email,
         email_masked=mask_email(intent.email),
         requester=user,
         channel=channel,
+        due_at=deadline.due_at,
+        deadline=deadline.label,
         duplicate_window=None if intent.force_new else DUPLICATE_WINDOW,
         note=f"{NEW_FLAG}: another request for this shopper was open or recent" if intent.force_new else "",
     )
@@ -116,7 +156,7 @@ async def _duplicate(deps: Deps, existing: Request, *, user: str, reply: Reply) 
     await deps.store.audit(
         request_id=existing.id, actor=user, action="refused", detail="request: duplicate of an open or recent request"
     )
-    await reply(texts.duplicate_request(existing, permalink=await _permalink(deps, existing)))
+    await reply(texts.duplicate_request(existing, permalink=await deps.permalink(existing)))
 
 
 def _replier(respond: AsyncRespond) -> Reply:
@@ -149,15 +189,20 @@ async def _status(deps: Deps, intent: Status, *, user: str, reply: Reply) -> Non
     if request.status.unfinished:
         request = await advance(deps, request.id) or request
     await deps.store.audit(request_id=request.id, actor=user, action="status viewed")
-    await reply(texts.status_message(request, permalink=await _permalink(deps, request), now=deps.clock()))
+    await reply(texts.status_message(request, permalink=await deps.permalink(request), now=deps.clock()))
 
 
-async def _permalink(deps: Deps, request: Request) -> str | None:
-    if not request.thread_ts:
-        return None
-    try:
-        response = await deps.slack.chat_getPermalink(channel=request.channel, message_ts=request.thread_ts)
-    except (SlackApiError, OSError, TimeoutError):
-        return None
-    link = response.get("permalink")
-    return str(link) if link else None
+async def _list(deps: Deps, intent: ListOpen, *, user: str, reply: Reply) -> None:
+    decision = await deps.authorizer.check(user)
+    if not decision.allowed:
+        await deps.store.audit(request_id=None, actor=user, action="refused", detail="list: not allowed")
+        await reply(texts.not_allowed(decision.reason))
+        return
+    requester = None if intent.whole_team else user
+    cases = await deps.store.open_cases(requester=requester, limit=LIST_LIMIT + 1, newest_first=True)
+    shown = cases[:LIST_LIMIT]
+    permalinks = {r.id: link for r in shown if (link := await deps.permalink(r))}
+    message = case_texts.open_cases_message(
+        shown, whole_team=intent.whole_team, more=len(cases) > LIST_LIMIT, now=deps.clock(), permalinks=permalinks
+    )
+    await reply(message)

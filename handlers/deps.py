@@ -9,14 +9,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.background import Background
 from bot.prime import TaskState
 from handlers.access import Authorizer
+from store.records import Request
 from store.store import Store
 
-__all__ = ["Deps", "RequestLocks", "TaskSource"]
+__all__ = ["Deps", "RequestLocks", "TaskSource", "thread_permalink"]
 
 
 class TaskSource(Protocol):
@@ -59,7 +61,25 @@ class Deps:
     background: Background
     reconcile_interval: float
     retry_soon: float = 60.0
+    deadline_days: int = 30
     wake_outbox: Callable[[], None] = lambda: None
     wake_inbox: Callable[[], None] = lambda: None
+    home_changed: Callable[[], None] = lambda: None
     clock: Callable[[], float] = time.time
     locks: RequestLocks = field(default_factory=RequestLocks)
+
+    async def permalink(self, request: Request) -> str | None:
+        """A link to the request's thread, or None when Slack cannot give one."""
+        return await thread_permalink(self.slack, request)
+
+
+async def thread_permalink(slack: AsyncWebClient, request: Request) -> str | None:
+    """A link to the request's thread, or None when Slack cannot give one (best effort, never raises)."""
+    if not request.thread_ts:
+        return None
+    try:
+        response = await slack.chat_getPermalink(channel=request.channel, message_ts=request.thread_ts)
+    except (SlackApiError, OSError, TimeoutError):
+        return None
+    link = response.get("permalink")
+    return str(link) if link else None

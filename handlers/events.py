@@ -64,5 +64,5 @@ class InboxWorker:
             request = await self._deps.store.request_for_task(task_id)
             if request is not None and not await sync_task(self._deps, request.id):
                 return False
-            await self._deps.store.mark_events_processed(task_id)
+            await self._deps.store.mark_events_processed(task_id, request_id=request.id if request else None)
             return True

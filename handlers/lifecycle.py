@@ -19,7 +19,7 @@ from handlers import texts
 from handlers.deps import Deps
 from store.records import OutboxMessage, Request, RequestStatus, TaskError
 
-__all__ = ["Reply", "advance", "apply_task_state", "sync_task"]
+__all__ = ["Reply", "advance", "apply_task_state", "sync_task", "thread_update"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,23 +74,25 @@ async def apply_task_state(deps: Deps, request: Request, state: TaskState) -> Re
         return request
     errors = state.errors if status is RequestStatus.FAILED else ()
     reply = texts.completion_reply if status is RequestStatus.COMPLETED else texts.failure_reply
-    moved = await deps.store.apply_task_state(request.id, status, errors, render=_thread_update(reply))
+    moved = await deps.store.apply_task_state(request.id, status, errors, render=thread_update(reply))
     if moved is None:
         return await deps.store.get_request(request.id) or request
     logger.info("request %s: task %s %s", moved.id, moved.task_id, status.value)
     deps.wake_outbox()
+    deps.home_changed()
     return moved
 
 
-def _thread_update(reply: Callable[[Request], texts.Message] | None) -> Callable[[Request], list[OutboxMessage]]:
+def thread_update(
+    reply: Callable[[Request], texts.Message] | None, *, update_parent: bool = True
+) -> Callable[[Request], list[OutboxMessage]]:
     """The Slack calls a state change causes: refresh the thread's first message, and maybe reply in it."""
 
     def render(request: Request) -> list[OutboxMessage]:
-        messages = [
-            OutboxMessage(
-                "chat.update", {"channel": request.channel, "ts": request.thread_ts, **texts.thread_parent(request)}
-            )
-        ]
+        messages = []
+        if update_parent:
+            parent = {"channel": request.channel, "ts": request.thread_ts, **texts.thread_parent(request)}
+            messages.append(OutboxMessage("chat.update", parent))
         if reply is not None:
             messages.append(
                 OutboxMessage(
@@ -145,7 +147,7 @@ async def _start_task(deps: Deps, request: Request, reply: Reply | None) -> Requ
     except PrimeRejected as error:
         logger.warning("request %s: Buy with Prime refused the start (%s)", request.id, error.kind)
         rejected = await deps.store.record_start_rejected(
-            request.id, [TaskError(error.kind or None, str(error))], render=_thread_update(texts.rejected_reply)
+            request.id, [TaskError(error.kind or None, str(error))], render=thread_update(texts.rejected_reply)
         )
         deps.wake_outbox()
         return rejected
@@ -155,7 +157,7 @@ async def _start_task(deps: Deps, request: Request, reply: Reply | None) -> Requ
         if reply is not None:
             await reply(texts.start_trouble(request))
         return request
-    started = await deps.store.record_task_started(request.id, task_id, render=_thread_update(None))
+    started = await deps.store.record_task_started(request.id, task_id, render=thread_update(None))
     await deps.store.schedule_check(request.id, at=deps.clock() + deps.reconcile_interval)
     logger.info("request %s: task %s started", request.id, task_id)
     deps.wake_outbox()

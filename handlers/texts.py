@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from handlers.blocks import button, context, date, fields, section, subject
 from store.records import Request, RequestStatus, TaskError
 
 __all__ = [
+    "CLOSE_ACTION",
     "COMMAND",
     "DOWNLOAD_ACTION",
     "Message",
@@ -36,6 +38,7 @@ __all__ = [
 
 COMMAND = "/data-request"
 DOWNLOAD_ACTION = "download_data"
+CLOSE_ACTION = "close_case"
 Message = dict[str, Any]
 
 _STATUS_LINES = {
@@ -60,40 +63,26 @@ _ERROR_EXPLANATIONS = {
 }
 
 
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
-
-
-def _date(epoch: float, fallback: str) -> str:
-    """A date Slack shows in each reader's own time zone."""
-    return f"<!date^{int(epoch)}^{{date_short_pretty}} {{time}}|{fallback}>"
-
-
-def _subject(request: Request) -> str:
-    return f"`{request.email_masked}`" if request.email_masked else "_(email erased)_"
-
-
 def thread_parent(request: Request) -> Message:
     """The channel message that opens a request's thread and shows its status as it changes."""
     status = _STATUS_LINES[request.status]
+    if request.closed_at is not None:
+        status = (
+            f":lock: Closed: answer sent to the shopper by <@{request.closed_by}> {date(request.closed_at, 'then')}"
+        )
     task = f"`{request.task_id}`" if request.task_id else "_not started yet_"
+    due = f"{date(request.due_at, 'the due date', time=False)} ({request.deadline})" if request.due_at else "_none_"
     return {
         "text": f"Data request for {request.email_masked} by <@{request.requester}>: {request.status.value}",
         "blocks": [
-            _section(f"*Shopper data request* for {_subject(request)}"),
-            {
-                "type": "section",
-                "fields": [
-                    {"type": "mrkdwn", "text": f"*Requested by*\n<@{request.requester}>"},
-                    {"type": "mrkdwn", "text": f"*Requested*\n{_date(request.created_at, 'today')}"},
-                    {"type": "mrkdwn", "text": f"*Task*\n{task}"},
-                    {"type": "mrkdwn", "text": f"*Status*\n{status}"},
-                ],
-            },
+            section(f"*Shopper data request* for {subject(request)}"),
+            fields(
+                ("Requested by", f"<@{request.requester}>"),
+                ("Requested", date(request.created_at, "today")),
+                ("Task", task),
+                ("Answer due", due),
+                ("Status", status),
+            ),
         ],
     }
 
@@ -103,7 +92,7 @@ def completion_reply(request: Request) -> Message:
     return {
         "text": "The shopper's data is ready. Click Download for a link (it works for 60 seconds).",
         "blocks": [
-            _section(
+            section(
                 f"<@{request.requester}> The shopper's data is ready (task `{request.task_id}`). "
                 "*Download* gives you a link that works for 60 seconds, shown to you alone."
             ),
@@ -111,15 +100,11 @@ def completion_reply(request: Request) -> Message:
                 "type": "actions",
                 "block_id": f"request-{request.id}",
                 "elements": [
-                    {
-                        "type": "button",
-                        "action_id": DOWNLOAD_ACTION,
-                        "text": {"type": "plain_text", "text": "Download"},
-                        "style": "primary",
-                        "value": str(request.id),
-                    }
+                    button("Download", action_id=DOWNLOAD_ACTION, value=str(request.id), style="primary"),
+                    button("Mark as sent to shopper", action_id=CLOSE_ACTION, value=str(request.id)),
                 ],
             },
+            context("When the shopper has their answer, *Mark as sent to shopper* closes the case and its reminders."),
         ],
     }
 
@@ -141,8 +126,13 @@ def failure_reply(request: Request) -> Message:
     return {
         "text": f"The data request failed at Buy with Prime: {codes}",
         "blocks": [
-            _section(f"<@{request.requester}> Buy with Prime could not retrieve the shopper's data:"),
-            _section(_explain(request.errors)),
+            section(f"<@{request.requester}> Buy with Prime could not retrieve the shopper's data:"),
+            section(_explain(request.errors)),
+            {
+                "type": "actions",
+                "block_id": f"request-{request.id}",
+                "elements": [button("Mark as answered to shopper", action_id=CLOSE_ACTION, value=str(request.id))],
+            },
         ],
     }
 
@@ -152,9 +142,9 @@ def rejected_reply(request: Request) -> Message:
     return {
         "text": "Buy with Prime refused to start this data request.",
         "blocks": [
-            _section(f"<@{request.requester}> Buy with Prime refused to start this request:"),
-            _section(_explain(request.errors)),
-            _context(f"Nothing was started. Fix the cause, then run `{COMMAND}` again."),
+            section(f"<@{request.requester}> Buy with Prime refused to start this request:"),
+            section(_explain(request.errors)),
+            context(f"Nothing was started. Fix the cause, then run `{COMMAND}` again."),
         ],
     }
 
@@ -164,9 +154,9 @@ def link_message(link: str, expires_at: float) -> Message:
     return {
         "text": "Your download link (works for 60 seconds; click Download again for a new one).",
         "blocks": [
-            _section(f":arrow_down: <{link}|Download data_retrieval.zip>"),
-            _context(
-                f"Works until {_date(expires_at, 'one minute from now')} (60 seconds); a download that has "
+            section(f":arrow_down: <{link}|Download data_retrieval.zip>"),
+            context(
+                f"Works until {date(expires_at, 'one minute from now')} (60 seconds); a download that has "
                 "started by then completes. Shown to you alone. Click *Download* again for a new link."
             ),
         ],
@@ -189,18 +179,21 @@ def help_message(*, everyone_allowed: bool) -> Message:
     return {
         "text": f"How to use {COMMAND}",
         "blocks": [
-            _section(
+            section(
                 f"*`{COMMAND} <shopper email>`*: start a Buy with Prime personal-data retrieval "
                 f"(GDPR access, CCPA right to know). Example: `{COMMAND} jane@example.com`\n"
                 "The bot opens a thread in this channel (the email masked), posts there when the data "
                 "is ready, and *Download* shows a fresh 60-second link to whoever clicks it, alone.\n\n"
                 f"*`{COMMAND} <shopper email> --new`*: start another request although one for this shopper "
                 "is open or was made in the last 8 hours (the bot otherwise points you to the existing thread).\n"
+                f"*`{COMMAND} <shopper email> gdpr`* (one month) or *`ccpa`* (45 days) or *`--deadline 45d`*: "
+                "set the answer's due date (default: RESPONSE_DEADLINE_DAYS). Reminders come 7 and 2 days before.\n"
+                f"*`{COMMAND} list`*: your open requests; *`{COMMAND} list all`*: the team's.\n"
                 f"*`{COMMAND} status <email or task id>`*: where a request stands, shown to you alone. "
                 f"Example: `{COMMAND} status jane@example.com`\n"
                 f"*`{COMMAND} help`*: this message."
             ),
-            _context(f"{who} The bot must be a member of the channel: `/invite @data-request`."),
+            context(f"{who} The bot must be a member of the channel: `/invite @data-request`."),
         ],
     }
 
@@ -257,7 +250,7 @@ def duplicate_request(existing: Request, *, permalink: str | None) -> Message:
     return {
         "text": (
             f"A request for `{existing.email_masked}` {state} (by <@{existing.requester}>, "
-            f"{_date(existing.created_at, 'recently')}): follow {thread}. Nothing new was started. "
+            f"{date(existing.created_at, 'recently')}): follow {thread}. Nothing new was started. "
             f"To start another one anyway, add `--new`: `{COMMAND} <email> --new`."
         )
     }
@@ -283,10 +276,10 @@ def status_message(request: Request, *, permalink: str | None, now: float) -> Me
     return {
         "text": f"Request for {request.email_masked}: {request.status.value}",
         "blocks": [
-            _section(
-                f"*Request for {_subject(request)}*: {_STATUS_LINES[request.status]}\n"
+            section(
+                f"*Request for {subject(request)}*: {_STATUS_LINES[request.status]}\n"
                 f"Task `{request.task_id or 'not started'}` · requested by <@{request.requester}> "
-                f"on {_date(request.created_at, 'that day')} ({days} days ago) · see {thread}"
+                f"on {date(request.created_at, 'that day')} ({days} days ago) · see {thread}"
             )
         ],
     }

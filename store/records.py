@@ -56,6 +56,17 @@ class Request:
     errors: tuple[TaskError, ...]
     created_at: float
     updated_at: float
+    due_at: float = 0.0
+    deadline: str = ""  # how the due date was set: "30 days", "GDPR: 30 days", "CCPA: 45 days", …
+    reminders_sent: frozenset[str] = frozenset()
+    closed_at: float | None = None
+    closed_by: str | None = None
+    purged_at: float | None = None
+
+    @property
+    def is_open_case(self) -> bool:
+        """Staff still owe the shopper an answer: not closed, and not a request that never started."""
+        return self.closed_at is None and self.status not in (RequestStatus.REJECTED, RequestStatus.ABANDONED)
 
 
 @dataclass(frozen=True, slots=True)

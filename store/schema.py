@@ -71,6 +71,18 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER audit_is_append_only_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     """,
+    # 2: compliance cases — a due date per request, reminders sent, who closed it, when its email was purged.
+    """
+    ALTER TABLE requests ADD COLUMN due_at REAL;
+    ALTER TABLE requests ADD COLUMN deadline TEXT NOT NULL DEFAULT '';
+    ALTER TABLE requests ADD COLUMN reminders_sent TEXT NOT NULL DEFAULT '';
+    ALTER TABLE requests ADD COLUMN closed_at REAL;
+    ALTER TABLE requests ADD COLUMN closed_by TEXT;
+    ALTER TABLE requests ADD COLUMN purged_at REAL;
+    UPDATE requests SET due_at = created_at + 30 * 86400, deadline = '30 days';
+    CREATE INDEX requests_open_cases ON requests (due_at) WHERE closed_at IS NULL;
+    CREATE INDEX audit_by_time ON audit (at);
+    """,
 )
 
 

@@ -8,19 +8,18 @@ every change to a request leaves an audit entry in the same transaction.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
+from store.cases import CaseQueries
 from store.crypto import EmailCipher
+from store.db import Database
 from store.records import (
     AuditEntry,
     InboxEvent,
@@ -30,72 +29,35 @@ from store.records import (
     RequestStatus,
     TaskError,
 )
-from store.schema import migrate
+from store.rows import REQUEST_COLUMNS, UNFINISHED, append_audit, enqueue, errors_json, fetch_request, request_from_row
 
 __all__ = ["Store"]
 
 Clock = Callable[[], float]
-_REQUEST_COLUMNS = (
-    "id, client_token, email_masked, requester, channel, thread_ts, task_id, status, errors, created_at, updated_at"
-)
-_UNFINISHED = tuple(s.value for s in RequestStatus if s.unfinished)
 
 
-class Store:
+class Store(CaseQueries):
     """Persistence for requests, the event inbox, the Slack outbox and the audit log."""
 
-    def __init__(self, db: aiosqlite.Connection, *, cipher: EmailCipher, clock: Clock = time.time) -> None:
-        self._db = db
+    def __init__(self, database: Database, *, cipher: EmailCipher, clock: Clock = time.time) -> None:
+        self.database = database
+        self._db = database.connection  # raw access, for tests that check what the database refuses
         self._cipher = cipher
         self._clock = clock
-        self._lock = asyncio.Lock()
+        self._transaction = database.transaction
+        self._fetch = database.fetch
 
     @classmethod
     async def open(cls, path: Path, *, cipher: EmailCipher, clock: Clock = time.time) -> Store:
         """Open (creating if needed) the database at ``path`` and migrate it."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path, isolation_level=None)
-        try:
-            await db.execute("PRAGMA journal_mode = WAL")
-            await db.execute("PRAGMA synchronous = NORMAL")
-            await db.execute("PRAGMA foreign_keys = ON")
-            await db.execute("PRAGMA busy_timeout = 5000")
-            await db.execute("PRAGMA secure_delete = ON")  # purged emails are overwritten, not just unlinked
-            await migrate(db)
-        except BaseException:
-            await db.close()
-            raise
-        return cls(db, cipher=cipher, clock=clock)
+        return cls(await Database.open(path), cipher=cipher, clock=clock)
 
     async def close(self) -> None:
-        await self._db.close()
+        await self.database.close()
 
     async def ping(self) -> bool:
         """The database answers a trivial query."""
-        try:
-            async with self._lock, self._db.execute("SELECT 1") as cursor:
-                return await cursor.fetchone() is not None
-        except (sqlite3.Error, ValueError):
-            return False
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
-            if self._db.in_transaction:
-                # A caller was cancelled between BEGIN and COMMIT: its work never committed, so drop it.
-                await self._db.rollback()
-            try:
-                await self._db.execute("BEGIN IMMEDIATE")
-                yield self._db
-                await self._db.commit()
-            except BaseException:
-                if self._db.in_transaction:
-                    await self._db.rollback()
-                raise
-
-    async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        async with self._lock, self._db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return await self.database.ping()
 
     # ----------------------------------------------------------------- requests
 
@@ -106,6 +68,8 @@ class Store:
         email_masked: str,
         requester: str,
         channel: str,
+        due_at: float,
+        deadline: str,
         duplicate_window: float | None = None,
         first_check_after: float = 60.0,
         note: str = "",
@@ -120,19 +84,20 @@ class Store:
         lookup = self._cipher.lookup_hash(email)
         async with self._transaction() as db:
             if duplicate_window is not None:
-                unfinished = ", ".join("?" for _ in _UNFINISHED)
+                unfinished = ", ".join("?" for _ in UNFINISHED)
                 async with db.execute(
-                    f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE email_hash = ?"
+                    f"SELECT {REQUEST_COLUMNS} FROM requests WHERE email_hash = ?"
                     f" AND status NOT IN ('ABANDONED', 'REJECTED')"
                     f" AND (status IN ({unfinished}) OR created_at >= ?) ORDER BY id DESC LIMIT 1",
-                    (lookup, *_UNFINISHED, now - duplicate_window),
+                    (lookup, *UNFINISHED, now - duplicate_window),
                 ) as cursor:
                     row = await cursor.fetchone()
                 if row is not None:
-                    return _request(row), False
+                    return request_from_row(row), False
             cursor = await db.execute(
                 "INSERT INTO requests (client_token, email_hash, email_sealed, email_masked, requester, channel,"
-                " status, created_at, updated_at, next_check_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " status, created_at, updated_at, next_check_at, due_at, deadline)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     str(uuid.uuid4()),
                     lookup,
@@ -144,39 +109,41 @@ class Store:
                     now,
                     now,
                     now + first_check_after,
+                    due_at,
+                    deadline,
                 ),
             )
             request_id = cursor.lastrowid
             assert request_id is not None
-            await self._audit(db, request_id=request_id, actor=requester, action="requested", detail=note, at=now)
+            await append_audit(db, request_id=request_id, actor=requester, action="requested", detail=note, at=now)
             return await self._get(db, request_id), True
 
     async def get_request(self, request_id: int) -> Request | None:
-        rows = await self._fetch(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id = ?", (request_id,))
-        return _request(rows[0]) if rows else None
+        rows = await self._fetch(f"SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?", (request_id,))
+        return request_from_row(rows[0]) if rows else None
 
     async def request_for_task(self, task_id: str) -> Request | None:
-        rows = await self._fetch(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE task_id = ?", (task_id,))
-        return _request(rows[0]) if rows else None
+        rows = await self._fetch(f"SELECT {REQUEST_COLUMNS} FROM requests WHERE task_id = ?", (task_id,))
+        return request_from_row(rows[0]) if rows else None
 
     async def requests_for_email(self, email: str) -> list[Request]:
         """Every request for this shopper, newest first, found by the keyed hash."""
         rows = await self._fetch(
-            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE email_hash = ? ORDER BY id DESC",
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE email_hash = ? ORDER BY id DESC",
             (self._cipher.lookup_hash(email),),
         )
-        return [_request(row) for row in rows]
+        return [request_from_row(row) for row in rows]
 
     async def unfinished_requests(self, *, due_by: float | None = None, limit: int = 100) -> list[Request]:
         """Unfinished requests whose next check is due, oldest first."""
         due = self._clock() if due_by is None else due_by
-        marks = ", ".join("?" for _ in _UNFINISHED)
+        marks = ", ".join("?" for _ in UNFINISHED)
         rows = await self._fetch(
-            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE status IN ({marks}) AND next_check_at <= ?"
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE status IN ({marks}) AND next_check_at <= ?"
             " ORDER BY created_at, id LIMIT ?",
-            (*_UNFINISHED, due, limit),
+            (*UNFINISHED, due, limit),
         )
-        return [_request(row) for row in rows]
+        return [request_from_row(row) for row in rows]
 
     async def reveal_email(self, request_id: int) -> str | None:
         """The shopper's email in the clear, for the call to Amazon; None once purged."""
@@ -233,7 +200,7 @@ class Store:
             request_id,
             from_={RequestStatus.NEW, RequestStatus.STARTING},
             to=RequestStatus.REJECTED,
-            extra={"errors": _errors_json(errors)},
+            extra={"errors": errors_json(errors)},
             audit=("start rejected", "amazon", "; ".join(e.code or e.message for e in errors)),
             render=render,
         )
@@ -256,7 +223,7 @@ class Store:
                 request_id,
                 from_={RequestStatus.IN_PROGRESS},
                 to=status,
-                extra={"errors": _errors_json(errors)},
+                extra={"errors": errors_json(errors)},
                 audit=(action, "amazon", detail),
                 render=render,
             )
@@ -287,22 +254,18 @@ class Store:
                 raise _NotMoved(request_id)
             if audit is not None:
                 action, actor, detail = audit
-                await self._audit(db, request_id=request_id, actor=actor, action=action, detail=detail, at=now)
+                await append_audit(db, request_id=request_id, actor=actor, action=action, detail=detail, at=now)
             request = await self._get(db, request_id)
-            for message in render(request) if render else ():
-                await db.execute(
-                    "INSERT INTO outbox (request_id, method, payload, created_at, next_attempt_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (request_id, message.method, json.dumps(message.payload), now, now),
-                )
+            if render is not None:
+                await enqueue(db, request, render, now)
             return request
 
-    async def _get(self, db: aiosqlite.Connection, request_id: int) -> Request:
-        async with db.execute(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id = ?", (request_id,)) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
+    @staticmethod
+    async def _get(db: aiosqlite.Connection, request_id: int) -> Request:
+        request = await fetch_request(db, request_id)
+        if request is None:
             raise LookupError(f"no request {request_id}")
-        return _request(row)
+        return request
 
     # ----------------------------------------------------------------- inbox
 
@@ -325,13 +288,26 @@ class Store:
         )
         return [InboxEvent(row[0], row[1], row[2], row[3]) for row in rows]
 
-    async def mark_events_processed(self, task_id: str) -> None:
-        """Every pending event of this task has been acted on (the task's state was applied)."""
+    async def mark_events_processed(self, task_id: str, *, request_id: int | None) -> None:
+        """Every pending event of this task has been acted on; each is noted in the audit log."""
+        now = self._clock()
         async with self._transaction() as db:
+            async with db.execute(
+                "SELECT event_id, event_type FROM inbox WHERE task_id = ? AND processed_at IS NULL", (task_id,)
+            ) as cursor:
+                events = list(await cursor.fetchall())
             await db.execute(
-                "UPDATE inbox SET processed_at = ? WHERE task_id = ? AND processed_at IS NULL",
-                (self._clock(), task_id),
+                "UPDATE inbox SET processed_at = ? WHERE task_id = ? AND processed_at IS NULL", (now, task_id)
             )
+            for event_id, event_type in events:
+                await append_audit(
+                    db,
+                    at=now,
+                    request_id=request_id,
+                    actor="amazon",
+                    action="event received",
+                    detail=f"{event_type} ({event_id})",
+                )
 
     # ----------------------------------------------------------------- outbox
 
@@ -372,7 +348,7 @@ class Store:
         now = self._clock()
         async with self._transaction() as db:
             await db.execute("UPDATE outbox SET gave_up_at = ?, last_error = ? WHERE id = ?", (now, error, entry.id))
-            await self._audit(
+            await append_audit(
                 db,
                 request_id=entry.request_id,
                 actor="bot",
@@ -386,7 +362,7 @@ class Store:
     async def backlog(self) -> dict[str, float | int | None]:
         """What is waiting, and for how long: for an operator's alarms, not for users."""
         now = self._clock()
-        marks = ", ".join("?" for _ in _UNFINISHED)
+        marks = ", ".join("?" for _ in UNFINISHED)
         rows = await self._fetch(
             "SELECT"
             " (SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL),"
@@ -397,7 +373,7 @@ class Store:
             " (SELECT COUNT(*) FROM outbox WHERE gave_up_at IS NOT NULL),"
             f" (SELECT COUNT(*) FROM requests WHERE status IN ({marks})),"
             f" (SELECT MIN(created_at) FROM requests WHERE status IN ({marks}))",
-            (*_UNFINISHED, *_UNFINISHED),
+            (*UNFINISHED, *UNFINISHED),
         )
         inbox, inbox_oldest, outbox, outbox_oldest, gave_up, unfinished, unfinished_oldest = rows[0]
 
@@ -419,7 +395,7 @@ class Store:
     async def audit(self, *, request_id: int | None, actor: str, action: str, detail: str = "") -> None:
         """Append one entry to the audit log."""
         async with self._transaction() as db:
-            await self._audit(db, request_id=request_id, actor=actor, action=action, detail=detail, at=self._clock())
+            await append_audit(db, request_id=request_id, actor=actor, action=action, detail=detail, at=self._clock())
 
     async def audit_entries(self, *, request_id: int | None = None) -> list[AuditEntry]:
         """The audit log, oldest first, for one request or for all."""
@@ -429,36 +405,6 @@ class Store:
         )
         return [AuditEntry(*row) for row in rows]
 
-    @staticmethod
-    async def _audit(
-        db: aiosqlite.Connection, *, request_id: int | None, actor: str, action: str, at: float, detail: str = ""
-    ) -> None:
-        await db.execute(
-            "INSERT INTO audit (at, request_id, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
-            (at, request_id, actor, action, detail),
-        )
-
 
 class _NotMoved(LookupError):
     """The request was not in a state the change applies to (already moved, or unknown)."""
-
-
-def _errors_json(errors: Sequence[TaskError]) -> str:
-    return json.dumps([{"code": e.code, "message": e.message} for e in errors])
-
-
-def _request(row: sqlite3.Row | tuple[Any, ...]) -> Request:
-    errors = tuple(TaskError(e.get("code"), e.get("message", "")) for e in json.loads(row[8] or "[]"))
-    return Request(
-        id=row[0],
-        client_token=row[1],
-        email_masked=row[2],
-        requester=row[3],
-        channel=row[4],
-        thread_ts=row[5],
-        task_id=row[6],
-        status=RequestStatus(row[7]),
-        errors=errors,
-        created_at=row[9],
-        updated_at=row[10],
-    )

@@ -49,7 +49,7 @@ async def test_completion_event_posts_download_once_and_click_shows_fresh_link(b
     assert "X-Amz" not in bot.slack.public_text()
     assert len([p for p in bot.replies(parent["ts"]) if buttons(p)]) == 1
     actions = [e.action for e in await bot.runtime.store.audit_entries()]
-    assert actions == ["requested", "task started", "completed", "link shown"]
+    assert actions == ["requested", "task started", "completed", "event received", "link shown"]
 
 
 async def test_webhook_body_and_envelope_with_webhook_detail_are_both_understood(bot: Harness) -> None:

@@ -1,0 +1,109 @@
+"""What staff see about cases as a whole: reminders, closing, their lists and the Home tab."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.blocks import Block, context, date, section, subject
+from handlers.texts import COMMAND, Message
+from store.records import Request
+
+__all__ = [
+    "REMINDERS",
+    "already_closed",
+    "cannot_close_yet",
+    "closed_ack",
+    "home_view",
+    "open_cases_message",
+    "reminder_message",
+]
+
+DAY = 86_400.0
+# (kind, seconds before the due date): a reminder 7 days before, 2 days before, and on the day.
+REMINDERS: tuple[tuple[str, float], ...] = (("7d", 7 * DAY), ("2d", 2 * DAY), ("overdue", 0.0))
+
+
+def reminder_message(request: Request, kind: str) -> Message:
+    """A thread reply that nudges the requester before (or at) the due date."""
+    due = date(request.due_at, "the due date", time=False)
+    if kind == "overdue":
+        text = (
+            f":rotating_light: <@{request.requester}> The answer to this shopper is due today ({due}) and not sent yet."
+        )
+    else:
+        days = "7 days" if kind == "7d" else "2 days"
+        text = f":alarm_clock: <@{request.requester}> Reminder: the answer to this shopper is due in {days} ({due})."
+    return {
+        "text": text,
+        "blocks": [
+            section(text),
+            context(
+                f"Deadline: {request.deadline}. Close the case with *Mark as sent to shopper* when it is answered."
+            ),
+        ],
+    }
+
+
+def closed_ack(request: Request) -> Message:
+    return {"text": f"Closed: the request for `{request.email_masked}` is marked as answered. Reminders stop."}
+
+
+def already_closed(request: Request) -> Message:
+    when = date(request.closed_at or 0, "earlier")
+    return {"text": f"This case was already closed by <@{request.closed_by}> {when}. Nothing changed."}
+
+
+def cannot_close_yet(request: Request) -> Message:
+    return {
+        "text": (
+            "This request has not ended at Buy with Prime yet, so there is no answer to send. "
+            f"It can be closed once it is ready or has failed (`{COMMAND} status` shows where it stands)."
+        )
+    }
+
+
+def _case_line(request: Request, now: float, permalink: str | None) -> str:
+    overdue = now >= request.due_at
+    flag = ":rotating_light: *overdue* " if overdue else ""
+    thread = f" · <{permalink}|thread>" if permalink else ""
+    return (
+        f"{flag}{subject(request)} · {request.status.value.replace('_', ' ').lower()} · by <@{request.requester}>"
+        f" · due {date(request.due_at, 'soon', time=False)}{thread}"
+    )
+
+
+def open_cases_message(
+    cases: list[Request], *, whole_team: bool, more: bool, now: float, permalinks: dict[int, str] | None = None
+) -> Message:
+    """The answer to ``list``: open cases, newest first, for the asker alone."""
+    whose = "The team's" if whole_team else "Your"
+    if not cases:
+        return {"text": f"{whose} open data requests: none. :tada:"}
+    links = permalinks or {}
+    lines = "\n".join(f"• {_case_line(r, now, links.get(r.id))}" for r in cases)
+    blocks: list[Block] = [section(f"*{whose} open data requests* ({len(cases)}{'+' if more else ''})"), section(lines)]
+    if more:
+        blocks.append(context("Showing the newest 20."))
+    return {"text": f"{whose} open data requests: {len(cases)}", "blocks": blocks}
+
+
+def home_view(
+    mine: list[Request], team: list[Request] | None, *, now: float, permalinks: dict[int, str]
+) -> dict[str, Any]:
+    """The Home tab: the viewer's open cases and, for allowed users, the team's; overdue first."""
+
+    def listing(cases: list[Request], empty: str) -> list[Block]:
+        if not cases:
+            return [context(empty)]
+        ordered = sorted(cases, key=lambda r: r.due_at)[:40]
+        return [section("\n".join(f"• {_case_line(r, now, permalinks.get(r.id))}" for r in ordered))]
+
+    blocks: list[Block] = [
+        {"type": "header", "text": {"type": "plain_text", "text": "Shopper data requests"}},
+        section("*Your open requests*"),
+        *listing(mine, "You have no open requests."),
+    ]
+    if team is not None:
+        blocks += [{"type": "divider"}, section("*The team's open requests*"), *listing(team, "No open requests.")]
+    blocks.append(context(f"Start one in any channel with `{COMMAND} <shopper email>`; `{COMMAND} help` for more."))
+    return {"type": "home", "blocks": blocks[:100]}

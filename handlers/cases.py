@@ -1,0 +1,167 @@
+"""Running a case to its close: the close button, reminders, retention, and the Home tab.
+
+Reminders and retention are timers; both read the injected clock and keep
+their progress in the database, so they survive restarts and never repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.background import Background
+from bot.errors import slack_error_code
+from handlers import case_texts, texts
+from handlers.access import Authorizer
+from handlers.deps import Deps, thread_permalink
+from handlers.lifecycle import thread_update
+from store.records import Request
+from store.store import Store
+
+__all__ = ["HomeTab", "Reminders", "Retention", "handle_close"]
+
+logger = logging.getLogger(__name__)
+
+
+async def handle_close(deps: Deps, *, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    """**Mark as sent to shopper**: allowed users only; a second press changes nothing."""
+    await ack()
+    user = str((body.get("user") or {}).get("id", ""))
+    value = str(((body.get("actions") or [{}])[0]).get("value", ""))
+
+    async def reply(message: texts.Message) -> None:
+        try:
+            await respond(response_type="ephemeral", replace_original=False, **message)
+        except Exception as error:  # the response_url may have expired; nothing else to tell them through
+            logger.warning("could not answer the close click: %s", type(error).__name__)
+
+    deps.background.spawn(_close(deps, value, user=user, reply=reply), name="close case")
+
+
+async def _close(deps: Deps, value: str, *, user: str, reply: Any) -> None:
+    request = await deps.store.get_request(int(value)) if value.isdigit() else None
+    decision = await deps.authorizer.check(user)
+    if not decision.allowed:
+        await deps.store.audit(
+            request_id=request.id if request else None, actor=user, action="refused", detail="close: not allowed"
+        )
+        await reply(texts.not_allowed(decision.reason))
+        return
+    if request is None:
+        await reply(texts.unknown_request("this button"))
+        return
+    closed, changed = await deps.store.close_case(request.id, user=user, render=thread_update(None))
+    if changed and closed is not None:
+        deps.wake_outbox()
+        deps.home_changed()
+        await reply(case_texts.closed_ack(closed))
+    elif closed is not None and closed.closed_at is not None:
+        await reply(case_texts.already_closed(closed))
+    else:
+        await reply(case_texts.cannot_close_yet(request))
+
+
+class Reminders:
+    """Posts each due reminder once into its thread: 7 and 2 days before the due date, and on it."""
+
+    def __init__(self, deps: Deps, *, every: float = 60.0) -> None:
+        self._deps = deps
+        self._every = every
+
+    async def run(self) -> None:
+        while True:
+            await self.send_due()
+            await asyncio.sleep(self._every)
+
+    async def send_due(self) -> int:
+        """Queue every reminder due now; after downtime only the most urgent is posted. Returns how many."""
+        sent = 0
+        for request, kinds in await self._deps.store.reminders_due(case_texts.REMINDERS):
+            announce = kinds[-1]
+
+            def render(r: Request, kind: str = announce) -> list[Any]:
+                return thread_update(lambda rr: case_texts.reminder_message(rr, kind), update_parent=False)(r)
+
+            if await self._deps.store.record_reminder(request, kinds, render=render):
+                sent += 1
+        if sent:
+            self._deps.wake_outbox()
+        return sent
+
+
+class Retention:
+    """Erases shopper emails from cases closed or finished more than ``retention_days`` ago, daily."""
+
+    def __init__(self, deps: Deps, *, retention_days: int, every: float = 86_400.0) -> None:
+        self._deps = deps
+        self._retention = retention_days * 86_400.0
+        self._every = every
+
+    async def run(self) -> None:
+        while True:
+            await self.purge()
+            await asyncio.sleep(self._every)
+
+    async def purge(self) -> list[int]:
+        purged = await self._deps.store.purge_expired(older_than=self._deps.clock() - self._retention)
+        if purged:
+            await self._deps.store.database.checkpoint()
+            logger.info("retention: erased the email of %d requests", len(purged))
+        return purged
+
+
+class HomeTab:
+    """The bot's Home tab, published when a user opens it and again when a request changes."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        slack: AsyncWebClient,
+        authorizer: Authorizer,
+        background: Background,
+        clock: Callable[[], float],
+        debounce: float = 1.0,
+    ) -> None:
+        self._store = store
+        self._slack = slack
+        self._authorizer = authorizer
+        self._background = background
+        self._clock = clock
+        self._debounce = debounce
+        self._viewers: set[str] = set()
+        self._pending: asyncio.Task[None] | None = None
+
+    async def opened(self, user: str) -> None:
+        self._viewers.add(user)
+        await self.publish(user)
+
+    def changed(self) -> None:
+        """A request changed: refresh the tab of everyone who has opened it (once per burst of changes)."""
+        if self._viewers and (self._pending is None or self._pending.done()):
+            self._pending = self._background.spawn(self._refresh_soon(), name="home refresh")
+
+    async def _refresh_soon(self) -> None:
+        await asyncio.sleep(self._debounce)
+        for user in list(self._viewers):
+            await self.publish(user)
+
+    async def publish(self, user: str) -> None:
+        mine = await self._store.open_cases(requester=user)
+        restricted = not self._authorizer.everyone_allowed
+        allowed = (await self._authorizer.check(user)).allowed
+        team = await self._store.open_cases() if restricted and allowed else None
+        cases = mine + (team or [])
+        permalinks = {r.id: link for r in cases if (link := await thread_permalink(self._slack, r))}
+        view = case_texts.home_view(mine, team, now=self._clock(), permalinks=permalinks)
+        try:
+            await self._slack.views_publish(user_id=user, view=view)
+        except SlackApiError as error:
+            logger.warning("home tab for %s not published: %s", user, slack_error_code(error))

@@ -1,0 +1,159 @@
+"""Compliance cases: due dates, reminders, closing, retention and the audit export.
+
+A mixin of ``Store``: the same connection and transactions, kept in its own
+module so that each file stays about one job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from store.crypto import EmailCipher
+from store.records import OutboxMessage, Request, RequestStatus
+from store.rows import REQUEST_COLUMNS, UNFINISHED, append_audit, enqueue, fetch_request, request_from_row
+
+__all__ = ["AuditRow", "CaseQueries"]
+
+_NEVER_STARTED = (RequestStatus.REJECTED.value, RequestStatus.ABANDONED.value)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """One audit entry with what an auditor needs beside it: the task, and the shopper (masked or revealed)."""
+
+    at: float
+    request_id: int | None
+    task_id: str | None
+    actor: str
+    action: str
+    detail: str
+    email_masked: str | None
+    email: str | None  # only when revealed with the key; None once purged
+
+
+class CaseQueries:
+    """Queries and changes on cases; mixed into ``Store``, which provides the attributes below."""
+
+    _clock: Callable[[], float]
+    _cipher: EmailCipher
+    _transaction: Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
+    _fetch: Callable[..., Awaitable[list[Any]]]
+
+    async def open_cases(
+        self, *, requester: str | None = None, limit: int = 100, newest_first: bool = False
+    ) -> list[Request]:
+        """Cases staff still owe a shopper an answer on, soonest due (or newest) first; one requester's, or all."""
+        where = "closed_at IS NULL AND status NOT IN (?, ?)"
+        params: list[Any] = list(_NEVER_STARTED)
+        if requester is not None:
+            where += " AND requester = ?"
+            params.append(requester)
+        order = "created_at DESC, id DESC" if newest_first else "due_at, id"
+        rows = await self._fetch(
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE {where} ORDER BY {order} LIMIT ?", (*params, limit)
+        )
+        return [request_from_row(row) for row in rows]
+
+    async def close_case(
+        self, request_id: int, *, user: str, render: Callable[[Request], Iterable[OutboxMessage]]
+    ) -> tuple[Request | None, bool]:
+        """Record that the shopper was answered; (request, False) when it was closed already or cannot be."""
+        now = self._clock()
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE requests SET closed_at = ?, closed_by = ?, updated_at = ?"
+                " WHERE id = ? AND closed_at IS NULL AND status IN (?, ?)",
+                (now, user, now, request_id, RequestStatus.COMPLETED.value, RequestStatus.FAILED.value),
+            )
+            request = await fetch_request(db, request_id)
+            if cursor.rowcount != 1 or request is None:
+                return request, False
+            await append_audit(
+                db, at=now, request_id=request_id, actor=user, action="closed", detail="answer sent to shopper"
+            )
+            await enqueue(db, request, render, now)
+            return request, True
+
+    async def reminders_due(self, schedule: Sequence[tuple[str, float]]) -> list[tuple[Request, list[str]]]:
+        """Open cases with reminders now due: each with the kinds due (``schedule``: (kind, seconds before due))."""
+        now = self._clock()
+        earliest = max(before for _, before in schedule)
+        rows = await self._fetch(
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE closed_at IS NULL AND status NOT IN (?, ?)"
+            " AND thread_ts IS NOT NULL AND due_at - ? <= ? ORDER BY due_at LIMIT 500",
+            (*_NEVER_STARTED, earliest, now),
+        )
+        due = []
+        for request in map(request_from_row, rows):
+            kinds = [k for k, before in schedule if now >= request.due_at - before and k not in request.reminders_sent]
+            if kinds:
+                due.append((request, kinds))
+        return due
+
+    async def record_reminder(
+        self, request: Request, kinds: Sequence[str], *, render: Callable[[Request], Iterable[OutboxMessage]]
+    ) -> bool:
+        """Mark ``kinds`` sent and queue the reminder, once: False if another pass or a close came first."""
+        now = self._clock()
+        sent = ",".join(sorted(request.reminders_sent | set(kinds)))
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE requests SET reminders_sent = ? WHERE id = ? AND closed_at IS NULL AND reminders_sent = ?",
+                (sent, request.id, ",".join(sorted(request.reminders_sent))),
+            )
+            if cursor.rowcount != 1:
+                return False
+            fresh = await fetch_request(db, request.id)
+            assert fresh is not None
+            await append_audit(db, at=now, request_id=request.id, actor="bot", action="reminder sent", detail=kinds[-1])
+            await enqueue(db, fresh, render, now)
+            return True
+
+    async def purge_expired(self, *, older_than: float) -> list[int]:
+        """Erase the email of every request finished or closed before ``older_than``; return their ids.
+
+        The skeleton stays for the audit trail: task id, dates, who did what. Sent Slack payloads
+        of those requests are emptied too, since they carry the masked email.
+        """
+        now = self._clock()
+        marks = ", ".join("?" for _ in UNFINISHED)
+        async with self._transaction() as db:
+            async with db.execute(
+                f"SELECT id FROM requests WHERE purged_at IS NULL AND status NOT IN ({marks})"
+                " AND COALESCE(closed_at, updated_at) < ?",
+                (*UNFINISHED, older_than),
+            ) as cursor:
+                ids = [int(row[0]) for row in await cursor.fetchall()]
+            for request_id in ids:
+                await db.execute(
+                    "UPDATE requests SET email_hash = NULL, email_sealed = NULL, email_masked = NULL, purged_at = ?"
+                    " WHERE id = ?",
+                    (now, request_id),
+                )
+                await db.execute(
+                    "UPDATE outbox SET payload = '{}' WHERE request_id = ?"
+                    " AND (sent_at IS NOT NULL OR gave_up_at IS NOT NULL)",
+                    (request_id,),
+                )
+                await append_audit(
+                    db, at=now, request_id=request_id, actor="bot", action="purged", detail="email erased (retention)"
+                )
+        return ids
+
+    async def audit_export(self, *, since: float, reveal: bool = False) -> list[AuditRow]:
+        """The audit log from ``since`` on, oldest first, with each request's task and shopper."""
+        rows = await self._fetch(
+            "SELECT a.at, a.request_id, r.task_id, a.actor, a.action, a.detail, r.email_masked, r.email_sealed"
+            " FROM audit a LEFT JOIN requests r ON r.id = a.request_id WHERE a.at >= ? ORDER BY a.id",
+            (since,),
+        )
+        out = []
+        for at, request_id, task_id, actor, action, detail, masked, sealed in rows:
+            email = self._cipher.decrypt(bytes(sealed)) if reveal and sealed is not None else None
+            out.append(AuditRow(at, request_id, task_id, actor, action, detail, masked, email))
+        return out

@@ -1,0 +1,80 @@
+"""The one SQLite connection: WAL, migrations, and transactions that never interleave.
+
+aiosqlite gives one connection on one thread; a lock makes each unit of work
+(a transaction, or a read) whole, so coroutines never see each other's halves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from store.schema import migrate
+
+__all__ = ["Database"]
+
+
+class Database:
+    """An open, migrated database; every read and write of the store goes through it."""
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self.connection = connection
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> Database:
+        """Open (creating if needed) the database at ``path`` and migrate it to the newest schema."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await connection.execute("PRAGMA journal_mode = WAL")
+            await connection.execute("PRAGMA synchronous = NORMAL")
+            await connection.execute("PRAGMA foreign_keys = ON")
+            await connection.execute("PRAGMA busy_timeout = 5000")
+            await connection.execute("PRAGMA secure_delete = ON")  # purged emails are overwritten, not unlinked
+            await migrate(connection)
+        except BaseException:
+            await connection.close()
+            raise
+        return cls(connection)
+
+    async def close(self) -> None:
+        await self.connection.close()
+
+    async def ping(self) -> bool:
+        """The database answers a trivial query."""
+        try:
+            return bool(await self.fetch("SELECT 1"))
+        except (sqlite3.Error, ValueError):
+            return False
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any error or cancellation."""
+        async with self._lock:
+            if self.connection.in_transaction:
+                # A caller was cancelled between BEGIN and COMMIT: its work never committed, so drop it.
+                await self.connection.rollback()
+            try:
+                await self.connection.execute("BEGIN IMMEDIATE")
+                yield self.connection
+                await self.connection.commit()
+            except BaseException:
+                if self.connection.in_transaction:
+                    await self.connection.rollback()
+                raise
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        async with self._lock, self.connection.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file, so erased data leaves the WAL too."""
+        async with self._lock:
+            await self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")

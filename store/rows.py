@@ -1,0 +1,83 @@
+"""How a request row becomes a ``Request`` record: one column list, one mapping, for every query."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import aiosqlite
+
+from store.records import OutboxMessage, Request, RequestStatus, TaskError
+
+__all__ = [
+    "REQUEST_COLUMNS",
+    "UNFINISHED",
+    "append_audit",
+    "enqueue",
+    "errors_json",
+    "fetch_request",
+    "request_from_row",
+]
+
+REQUEST_COLUMNS = (
+    "id, client_token, email_masked, requester, channel, thread_ts, task_id, status, errors, created_at,"
+    " updated_at, due_at, deadline, reminders_sent, closed_at, closed_by, purged_at"
+)
+UNFINISHED = tuple(s.value for s in RequestStatus if s.unfinished)
+
+
+def errors_json(errors: Sequence[TaskError]) -> str:
+    return json.dumps([{"code": e.code, "message": e.message} for e in errors])
+
+
+def request_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Request:
+    errors = tuple(TaskError(e.get("code"), e.get("message", "")) for e in json.loads(row[8] or "[]"))
+    return Request(
+        id=row[0],
+        client_token=row[1],
+        email_masked=row[2],
+        requester=row[3],
+        channel=row[4],
+        thread_ts=row[5],
+        task_id=row[6],
+        status=RequestStatus(row[7]),
+        errors=errors,
+        created_at=row[9],
+        updated_at=row[10],
+        due_at=row[11] if row[11] is not None else row[9] + 30 * 86_400,
+        deadline=row[12] or "",
+        reminders_sent=frozenset(filter(None, (row[13] or "").split(","))),
+        closed_at=row[14],
+        closed_by=row[15],
+        purged_at=row[16],
+    )
+
+
+async def fetch_request(db: aiosqlite.Connection, request_id: int) -> Request | None:
+    """The request as the current transaction sees it."""
+    async with db.execute(f"SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?", (request_id,)) as cursor:
+        row = await cursor.fetchone()
+    return request_from_row(row) if row is not None else None
+
+
+async def append_audit(
+    db: aiosqlite.Connection, *, at: float, request_id: int | None, actor: str, action: str, detail: str = ""
+) -> None:
+    """One audit entry, inside the caller's transaction (the table refuses updates and deletes)."""
+    await db.execute(
+        "INSERT INTO audit (at, request_id, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
+        (at, request_id, actor, action, detail),
+    )
+
+
+async def enqueue(
+    db: aiosqlite.Connection, request: Request, render: Callable[[Request], Iterable[OutboxMessage]], now: float
+) -> None:
+    """Queue the Slack calls a change causes, in the transaction of that change."""
+    for message in render(request):
+        await db.execute(
+            "INSERT INTO outbox (request_id, method, payload, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
+            (request.id, message.method, json.dumps(message.payload), now, now),
+        )
