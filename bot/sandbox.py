@@ -39,10 +39,10 @@ __all__ = ["Sandbox", "sample_zip"]
 logger = logging.getLogger(__name__)
 
 SCHEMA = build_schema(resources.files("bot").joinpath("privacy.graphql").read_text())
-EMAIL = re.compile(r"^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+[.][a-zA-Z]{2,}$")
+EMAIL = re.compile(r"[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+[.][a-zA-Z]{2,}")  # Amazon's pattern, matched whole
 TOKEN_WINDOW = 8 * 3600  # Amazon: the same clientToken within 8 hours returns the same task
 LINK_LIFETIME = 60
-_TASK_ID = re.compile(r"^sbx-([0-9a-f]+)-([cno])-[0-9a-f]{12}$")
+_TASK_ID = re.compile(r"sbx-([0-9a-f]+)-([cno])-[0-9a-f]{12}")  # start time in milliseconds, outcome, nonce
 _OUTCOMES = {
     "n": ("DATA_SUBJECT_NOT_FOUND", "The shopper email for this request does not exist"),
     "o": ("ORDERS_NOT_CLOSED", "The shopper has Buy with Prime orders that are not closed"),
@@ -138,9 +138,12 @@ class Sandbox:
         try:
             body = await request.json()
             source, variables = str(body.get("query", "")), body.get("variables") or {}
+            if not isinstance(variables, dict):
+                raise ValueError("variables must be an object")
             problems = validate(SCHEMA, parse(source))
-        except (ValueError, AttributeError, GraphQLError) as error:
-            return web.json_response({"errors": [{"message": f"Invalid request: {error}"}]}, status=400)
+        except (ValueError, AttributeError, RecursionError, GraphQLError) as error:
+            message = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+            return web.json_response({"errors": [{"message": f"Invalid request: {message}"}]}, status=400)
         if problems:
             return web.json_response({"errors": [p.formatted for p in problems]}, status=400)
         result = await graphql(SCHEMA, source, root_value=self, variable_values=variables)
@@ -152,10 +155,12 @@ class Sandbox:
     async def _download(self, request: web.Request) -> web.Response:
         task_id = request.match_info["task_id"]
         issued = request.query.get("X-Amz-Date", "")
-        signature = request.query.get("X-Amz-Signature", "")
-        if not issued.isdigit() or not hmac.compare_digest(signature, self._sign(task_id, int(issued))):
+        nonce = request.query.get("X-Amz-Nonce", "")
+        signature = request.query.get("X-Amz-Signature", "").encode("utf-8", "surrogateescape")
+        valid = issued.isascii() and issued.isdigit()
+        if not valid or not hmac.compare_digest(signature, self._sign(task_id, int(issued), nonce).encode()):
             return web.Response(status=403, text="SignatureDoesNotMatch", content_type="application/xml")
-        if self._clock() > int(issued) + LINK_LIFETIME:
+        if self._clock() > int(issued) / 1000 + LINK_LIFETIME:
             return web.Response(status=403, text="Request has expired", content_type="application/xml")
         return web.Response(
             body=self._zip,
@@ -167,7 +172,7 @@ class Sandbox:
 
     def startPersonalDataRetrievalTask(self, info: Any, input: dict[str, Any]) -> dict[str, str]:  # noqa: N802
         email = (input.get("dataSubject") or {}).get("email") or ""
-        if not EMAIL.match(email):
+        if not EMAIL.fullmatch(email):
             raise _error("Input request is not valid: dataSubject.email", "ValidationError", "ValidationException", 400)
         token = (input.get("clientToken") or {}).get("token") or str(uuid.uuid4())
         if not 36 <= len(token) <= 64:
@@ -178,7 +183,7 @@ class Sandbox:
             return {"taskId": known[0]}
         local = email.lower()
         outcome = "n" if local.startswith("notfound") else "o" if local.startswith("openorders") else "c"
-        task_id = f"sbx-{int(now):x}-{outcome}-{secrets.token_hex(6)}"
+        task_id = f"sbx-{int(now * 1000):x}-{outcome}-{secrets.token_hex(6)}"
         self._by_client_token[token] = (task_id, now)
         self._emails[task_id] = email
         delivery = asyncio.get_running_loop().create_task(self._deliver(task_id))
@@ -187,10 +192,10 @@ class Sandbox:
         return {"taskId": task_id}
 
     def personalDataRetrievalTask(self, info: Any, taskId: str) -> dict[str, Any]:  # noqa: N802, N803
-        match = _TASK_ID.match(taskId)
+        match = _TASK_ID.fullmatch(taskId)
         if match is None:
             raise _error(f"Task {taskId} not found", "ResourceNotFoundError", "ResourceNotFoundException", 404)
-        started, outcome = int(match.group(1), 16), match.group(2)
+        started, outcome = int(match.group(1), 16) / 1000, match.group(2)
         now = self._clock()
         done = now >= started + self._complete_after
         status = "IN_PROGRESS" if not done else "COMPLETED" if outcome == "c" else "FAILED"
@@ -202,7 +207,7 @@ class Sandbox:
             "submissionDate": stamp,
             "lastUpdatedDate": updated,
             "dataSubject": {"type": "SHOPPER", "email": self._emails.get(taskId)},
-            "dataRetrievalLink": self._link(taskId, int(now)) if status == "COMPLETED" else None,
+            "dataRetrievalLink": self._link(taskId, now) if status == "COMPLETED" else None,
             "errors": [dict(zip(("code", "message"), _OUTCOMES[outcome], strict=True))] if status == "FAILED" else [],
         }
 
@@ -217,19 +222,21 @@ class Sandbox:
 
     # ----------------------------------------------------------------- internals
 
-    def _sign(self, task_id: str, issued: int) -> str:
-        return hmac.new(self._secret, f"{task_id}:{issued}".encode(), hashlib.sha256).hexdigest()
+    def _sign(self, task_id: str, issued_ms: int, nonce: str) -> str:
+        return hmac.new(self._secret, f"{task_id}:{issued_ms}:{nonce}".encode(), hashlib.sha256).hexdigest()
 
-    def _link(self, task_id: str, issued: int) -> str:
+    def _link(self, task_id: str, now: float) -> str:
+        """A new link per query (the nonce), valid 60 s from this very moment (milliseconds)."""
+        issued, nonce = int(now * 1000), secrets.token_hex(4)
         return (
-            f"{self._public_url}/sandbox/download/{task_id}/data_retrieval.zip"
-            f"?X-Amz-Date={issued}&X-Amz-Expires={LINK_LIFETIME}&X-Amz-Signature={self._sign(task_id, issued)}"
+            f"{self._public_url}/sandbox/download/{task_id}/data_retrieval.zip?X-Amz-Date={issued}"
+            f"&X-Amz-Expires={LINK_LIFETIME}&X-Amz-Nonce={nonce}&X-Amz-Signature={self._sign(task_id, issued, nonce)}"
         )
 
     async def _deliver(self, task_id: str) -> None:
         """When the task ends, POST its event to the bot's relay, retrying as EventBridge does (briefly)."""
         await asyncio.sleep(self._complete_after)
-        outcome = _TASK_ID.match(task_id)
+        outcome = _TASK_ID.fullmatch(task_id)
         failed = outcome is not None and outcome.group(2) != "c"
         envelope = {
             "version": "0",
