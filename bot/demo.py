@@ -28,7 +28,7 @@ from bot.localslack import LocalSlack, Posted, render
 from bot.redaction import configure_logging
 from bot.runtime import Runtime
 from bot.settings import Settings
-from handlers.texts import COMMAND, DOWNLOAD_ACTION
+from handlers.texts import CLOSE_ACTION, COMMAND, DOWNLOAD_ACTION
 
 __all__ = ["run_demo"]
 
@@ -127,6 +127,10 @@ class _Scene:
         t.act("U0MALLORY", "(not on the allow-list) clicks Download too")
         await self.click("U0MALLORY", reply)
 
+        t.act("U0ALICE", "sends the shopper their data, then clicks Mark as sent to shopper")
+        await self.click("U0ALICE", reply, action=CLOSE_ACTION)
+        await self.slack.wait_for(lambda: "Closed" in json.dumps(self.slack.messages[parent.ts].blocks))
+
         t.act("U0BOB", f"types  {COMMAND} notfound.shopper@example.com")
         await self.command("U0BOB", "notfound.shopper@example.com")
         parent2 = await self.slack.wait_for(lambda: self._parent(1))
@@ -167,9 +171,11 @@ class _Scene:
         if response.content:
             self.t.show("ephemeral", Posted(CHANNEL, "", [], response.text, visible_to=user))
 
-    async def click(self, user: str, message: Posted) -> Posted:
-        """Click the message's button as ``user``; return what that user alone is then shown."""
-        button = next(e for b in message.blocks if b.get("type") == "actions" for e in b["elements"])
+    async def click(self, user: str, message: Posted, action: str = DOWNLOAD_ACTION) -> Posted:
+        """Click the message's ``action`` button as ``user``; return what that user alone is then shown."""
+        button = next(
+            e for b in message.blocks if b.get("type") == "actions" for e in b["elements"] if e["action_id"] == action
+        )
         payload: dict[str, Any] = {
             "type": "block_actions",
             "user": {"id": user, "username": NAMES[user]},
@@ -184,7 +190,7 @@ class _Scene:
             "message": {"ts": message.ts, "thread_ts": message.thread_ts, "text": message.text},
             "response_url": self.slack.response_url(user, CHANNEL),
             "trigger_id": "demo",
-            "actions": [{"action_id": DOWNLOAD_ACTION, "block_id": "demo", "value": button["value"], "type": "button"}],
+            "actions": [{"action_id": action, "block_id": "demo", "value": button["value"], "type": "button"}],
         }
         body = urlencode({"payload": json.dumps(payload)})
         already = len(self.slack.seen)

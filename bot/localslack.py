@@ -32,6 +32,10 @@ _EMOJI = {
     ":x:": "❌",
     ":no_entry:": "⛔",
     ":arrow_down:": "⬇",
+    ":lock:": "🔒",
+    ":alarm_clock:": "⏰",
+    ":rotating_light:": "🚨",
+    ":tada:": "🎉",
 }
 
 

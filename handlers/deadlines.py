@@ -42,7 +42,7 @@ class DeadlineSpec:
             return Deadline((received + timedelta(days=45)).timestamp(), "CCPA: 45 days")
         if self.days is not None:
             return Deadline((received + timedelta(days=self.days)).timestamp(), f"{self.days} days")
-        return Deadline((received + timedelta(days=default_days)).timestamp(), f"{default_days} days (default)")
+        return Deadline((received + timedelta(days=default_days)).timestamp(), f"{default_days} days, the default")
 
 
 def parse_deadline_days(text: str) -> int | None:
