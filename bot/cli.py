@@ -34,12 +34,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     commands.add_parser("check", help="validate the configuration and reach Slack and Buy with Prime once")
     commands.add_parser("demo", help="run the whole flow offline and print what staff would see in Slack")
+    audit = commands.add_parser("audit", help="export the audit log (CSV or JSON lines), emails masked")
+    audit.add_argument("--since", default="1970-01-01", help="first day to include, e.g. 2026-11-01 (UTC)")
+    audit.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    audit.add_argument("--reveal", action="store_true", help="show shoppers' emails in full (needs the key)")
+    commands.add_parser("purge", help="erase emails of requests closed or finished over RETENTION_DAYS ago")
     args = parser.parse_args(argv)
     sandbox = bool(getattr(args, "sandbox", False))
     if args.command == "demo":
         from bot.demo import run_demo
 
         return asyncio.run(run_demo(sys.stdout))
+    if args.command in ("audit", "purge"):
+        return _offline_command(args)
     if args.command == "check":
         from bot.check import run_check
 
@@ -59,6 +66,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:  # the port is taken, the database folder is not writable, …
         print(f"{PROG}: cannot start: {error.strerror or error}", file=sys.stderr)
         return 1
+
+
+def _offline_command(args: argparse.Namespace) -> int:
+    from bot.admin import parse_since, run_audit, run_purge
+
+    try:
+        if args.command == "audit":
+            since = parse_since(args.since)
+            return asyncio.run(run_audit(os.environ, since=since, fmt=args.format, reveal=args.reveal, out=sys.stdout))
+        return asyncio.run(run_purge(os.environ, out=sys.stdout))
+    except ConfigError as error:
+        for line in str(error).splitlines():
+            print(f"{PROG}: {line}", file=sys.stderr)
+        return 2
 
 
 async def _serve(settings: Settings) -> int:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from bot.errors import ConfigError
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["Settings", "StorageSettings", "load_settings", "load_storage_settings"]
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -77,6 +77,15 @@ class Settings:
         return [v for v in values if v]
 
 
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    """What the offline commands (audit, purge) need: the database, its key, the retention period."""
+
+    database_path: Path
+    encryption_key: bytes | None = field(repr=False)
+    retention_days: int
+
+
 _DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Settings)}
 
 
@@ -128,6 +137,18 @@ def load_settings(env: Mapping[str, str], *, sandbox: bool = False) -> Settings:
         retention_days=reader.days("RETENTION_DAYS", _DEFAULTS["retention_days"], high=3650),
         sandbox_complete_after=reader.seconds("SANDBOX_COMPLETE_AFTER", _DEFAULTS["sandbox_complete_after"], low=0),
         public_url=reader.url("PUBLIC_URL", "https://bot.example.com") if reader.optional("PUBLIC_URL") else None,
+    )
+    reader.raise_problems()
+    return settings
+
+
+def load_storage_settings(env: Mapping[str, str]) -> StorageSettings:
+    """Only the storage settings: the audit and purge commands run without Slack or Amazon credentials."""
+    reader = _Reader(env)
+    settings = StorageSettings(
+        database_path=Path(reader.optional("DATABASE_PATH") or _DEFAULTS["database_path"]),
+        encryption_key=reader.encryption_key("ENCRYPTION_KEY"),
+        retention_days=reader.days("RETENTION_DAYS", _DEFAULTS["retention_days"], high=3650),
     )
     reader.raise_problems()
     return settings

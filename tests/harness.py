@@ -25,7 +25,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.tuning import Tuning
 
-__all__ = ["CHANNEL", "Harness", "ack_text", "envelope", "eventually", "running_bot", "webhook"]
+__all__ = ["CHANNEL", "Harness", "SettableClock", "ack_text", "envelope", "eventually", "running_bot", "webhook"]
 
 CHANNEL = "C0COMPLY"
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
@@ -62,6 +62,7 @@ class Harness:
     http: httpx.AsyncClient
     settings: Settings
     crashed: bool = False
+    clock: Callable[[], float] = time.time
 
     @property
     def url(self) -> str:
@@ -118,7 +119,7 @@ class Harness:
     async def restart(self, **overrides: Any) -> None:
         """Start a new bot process (in-process) on the same database, key and fakes."""
         self.settings = replace(self.settings, **overrides)
-        self.runtime = await Runtime.start(self.settings, host="127.0.0.1", tuning=Tuning.fast())
+        self.runtime = await Runtime.start(self.settings, host="127.0.0.1", tuning=Tuning.fast(), clock=self.clock)
         self.crashed = False
 
     # ----------------------------------------------------------------- what Slack shows
@@ -204,14 +205,29 @@ def webhook(event_type: str, task_id: str, event_id: str | None = None) -> dict[
     }
 
 
+class SettableClock:
+    """A clock the test moves: reminders, deadlines and retention are tested without waiting days."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @asynccontextmanager
-async def running_bot(workdir: Path, **overrides: Any) -> AsyncIterator[Harness]:
+async def running_bot(
+    workdir: Path, *, clock: Callable[[], float] = time.time, **overrides: Any
+) -> AsyncIterator[Harness]:
     """Fakes up, bot up; everything down afterwards, with the fakes checked for invalid traffic."""
     async with FakeSlack(usergroups={"S0COMPLY": ["U0CAROL"]}) as slack, FakePrime() as prime:
         settings = make_settings(slack, prime, workdir, **overrides)
-        runtime = await Runtime.start(settings, host="127.0.0.1", tuning=Tuning.fast())
+        runtime = await Runtime.start(settings, host="127.0.0.1", tuning=Tuning.fast(), clock=clock)
         async with httpx.AsyncClient(timeout=10) as http:
-            harness = Harness(slack, prime, runtime, http, settings)
+            harness = Harness(slack, prime, runtime, http, settings, clock=clock)
             try:
                 yield harness
             finally:

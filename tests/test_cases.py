@@ -1,0 +1,252 @@
+"""Compliance operations: deadlines, reminders, closing, list, audit export, retention, App Home."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+from fakes import buttons, slack_headers, text_of
+from harness import SIGNING_SECRET, Harness, SettableClock, ack_text, envelope, eventually, running_bot
+
+from bot.admin import run_audit, run_purge
+from handlers.texts import CLOSE_ACTION
+
+DAY = 86_400.0
+COMPLETED = "PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED"
+
+
+async def completed(bot: Harness, email: str, *, user: str = "U0ALICE") -> tuple[str, dict, dict]:
+    """A request whose task completed: (task id, thread parent, the reply with the buttons)."""
+    task_id, parent = await bot.request(email, user=user)
+    bot.prime.complete(task_id)
+    await bot.relay(envelope(COMPLETED, task_id))
+    return task_id, parent, await bot.download_reply(parent)
+
+
+def close_button(reply: dict) -> dict:
+    return {
+        **reply,
+        "blocks": [b for b in reply["blocks"] if b.get("type") == "actions"]
+        and [
+            {
+                "type": "actions",
+                "block_id": b["block_id"],
+                "elements": [e for e in b["elements"] if e["action_id"] == CLOSE_ACTION],
+            }
+            for b in reply["blocks"]
+            if b.get("type") == "actions"
+        ],
+    }
+
+
+def reminders(bot: Harness, parent: dict) -> list[str]:
+    return [text_of(p) for p in bot.replies(parent["ts"]) if "due" in text_of(p) and not buttons(p)]
+
+
+async def test_jurisdiction_and_explicit_deadlines_set_the_due_date_shown_in_the_thread(tmp_path: Path) -> None:
+    """gdpr is one calendar month, ccpa 45 days, --deadline N days, and the default RESPONSE_DEADLINE_DAYS."""
+    clock = SettableClock(1_767_139_200.0)  # 2025-12-31 00:00 UTC: one month later is 31 January
+    async with running_bot(tmp_path, clock=clock, response_deadline_days=20) as bot:
+        for text, email in (
+            ("a@example.com gdpr", "a@example.com"),
+            ("b@example.com ccpa", "b@example.com"),
+            ("c@example.com --deadline 10d", "c@example.com"),
+            ("d@example.com", "d@example.com"),
+        ):
+            await bot.request(text, email=email)
+        cases = {r.email_masked: r for r in await bot.runtime.store.open_cases()}
+        assert cases["a***@example.com"].due_at == clock.now + 31 * DAY
+        assert cases["a***@example.com"].deadline == "GDPR: one month"
+        assert cases["b***@example.com"].due_at == clock.now + 45 * DAY
+        assert cases["c***@example.com"].due_at == clock.now + 10 * DAY
+        assert cases["d***@example.com"].deadline == "20 days, the default"
+        assert "GDPR: one month" in json.dumps(bot.slack.updates())
+
+
+async def test_bad_deadline_options_are_refused(bot: Harness) -> None:
+    """A deadline that is not 1-365 days, or two deadlines at once, is answered and starts nothing."""
+    for text in ("x@example.com --deadline 0d", "x@example.com --deadline soon", "x@example.com gdpr --deadline 9"):
+        assert "Try `/data-request" in ack_text(await bot.slash(text))
+    assert not bot.prime.starts()
+
+
+async def test_reminders_come_at_seven_and_two_days_and_on_the_day_once_each(tmp_path: Path) -> None:
+    """Each reminder is posted once in the thread, mentioning the requester, and survives a restart."""
+    clock = SettableClock()
+    async with running_bot(tmp_path, clock=clock) as bot:
+        _, parent = await bot.request("late@example.com --deadline 10d", email="late@example.com")
+        sender = bot.runtime.reminders
+        assert await sender.send_due() == 0
+        clock.advance(3 * DAY + 1)  # 7 days before the due date
+        assert await sender.send_due() == 1
+        assert await sender.send_due() == 0
+        await bot.slack.wait_for(lambda: len(reminders(bot, parent)) == 1)
+        assert "<@U0ALICE>" in reminders(bot, parent)[0] and "7 days" in reminders(bot, parent)[0]
+        await bot.crash()
+        await bot.restart()
+        clock.advance(5 * DAY)  # 2 days before
+        assert await bot.runtime.reminders.send_due() == 1
+        clock.advance(2 * DAY)  # the due date
+        assert await bot.runtime.reminders.send_due() == 1
+        assert await bot.runtime.reminders.send_due() == 0
+        said = await bot.slack.wait_for(lambda: reminders(bot, parent) if len(reminders(bot, parent)) == 3 else None)
+        assert "2 days" in said[1] and "due today" in said[2]
+
+
+async def test_after_downtime_only_the_most_urgent_reminder_is_posted(tmp_path: Path) -> None:
+    """A bot that was down past two thresholds posts one reminder, not a burst of stale ones."""
+    clock = SettableClock()
+    async with running_bot(tmp_path, clock=clock) as bot:
+        _, parent = await bot.request("gone@example.com --deadline 5d", email="gone@example.com")
+        clock.advance(6 * DAY)
+        assert await bot.runtime.reminders.send_due() == 1
+        said = await bot.slack.wait_for(lambda: reminders(bot, parent))
+        assert "due today" in said[0]
+        assert await bot.runtime.reminders.send_due() == 0
+
+
+async def test_closing_stops_reminders_and_updates_the_thread_and_twice_changes_nothing(tmp_path: Path) -> None:
+    """Mark as sent to shopper records who and when, shows Closed, stops reminders; a second press is a no-op."""
+    clock = SettableClock()
+    async with running_bot(tmp_path, clock=clock) as bot:
+        _, _, reply = await completed(bot, "close@example.com")
+        await bot.click(close_button(reply), user="U0BOB")
+        ack = await bot.slack.wait_for(lambda: bot.slack.ephemerals_to("U0BOB")[0])
+        assert "marked as answered" in text_of(ack)
+        await bot.slack.wait_for(lambda: [u for u in bot.slack.updates() if "Closed" in json.dumps(u)])
+        await bot.click(close_button(reply), user="U0ALICE")
+        again = await bot.slack.wait_for(lambda: bot.slack.ephemerals_to("U0ALICE")[0])
+        assert "already closed by <@U0BOB>" in text_of(again)
+        clock.advance(40 * DAY)
+        assert await bot.runtime.reminders.send_due() == 0
+        closes = [e for e in await bot.runtime.store.audit_entries() if e.action == "closed"]
+        assert [(e.actor, e.request_id) for e in closes] == [("U0BOB", 1)]
+
+
+async def test_a_user_who_is_not_allowed_cannot_close(bot: Harness) -> None:
+    """Closing is for allowed users: anyone else is refused and the refusal is audited."""
+    _, _, reply = await completed(bot, "noclose@example.com")
+    await bot.click(close_button(reply), user="U0MALLORY")
+    refusal = await bot.slack.wait_for(lambda: bot.slack.ephemerals_to("U0MALLORY")[0])
+    assert "not allowed" in text_of(refusal)
+    assert (await bot.runtime.store.open_cases())[0].closed_at is None
+    assert any(e.actor == "U0MALLORY" and "close" in e.detail for e in await bot.runtime.store.audit_entries())
+
+
+async def test_list_shows_my_open_requests_and_list_all_the_teams(bot: Harness) -> None:
+    """`list` is the asker's own open cases; `list all` everyone's; closed cases drop out."""
+    await bot.request("mine@example.com", user="U0ALICE")
+    await bot.request("theirs@example.com", user="U0BOB")
+    await bot.slash("list", user="U0ALICE")
+    mine = text_of(await bot.slack.wait_for(lambda: bot.slack.ephemerals_to("U0ALICE")[0]))
+    assert "m***@example.com" in mine and "t***@example.com" not in mine
+    await bot.slash("list all", user="U0ALICE")
+    team = text_of(await bot.slack.wait_for(lambda: bot.slack.ephemerals_to("U0ALICE")[1]))
+    assert "m***@example.com" in team and "t***@example.com" in team
+
+
+async def test_audit_export_masks_emails_unless_revealed_and_records_the_reveal(bot: Harness) -> None:
+    """The CSV names every action with masked emails; --reveal shows them and is itself audited."""
+    _, _, reply = await completed(bot, "export@example.com")
+    await bot.click(reply, user="U0ALICE")
+    await bot.slack.wait_for(lambda: bot.slack.ephemerals_to("U0ALICE"))
+    await eventually(lambda: _has(bot, "link shown"))
+    env = {"DATABASE_PATH": str(bot.settings.database_path)}
+    out = io.StringIO()
+    assert await run_audit(env, since=0, fmt="csv", reveal=False, out=out) == 0
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [r["action"] for r in rows][:3] == ["requested", "task started", "completed"]
+    assert {r["shopper"] for r in rows} == {"e***@example.com"}
+    assert "export@example.com" not in out.getvalue()
+    key = bot.settings.encryption_key
+    assert key is not None
+    env["ENCRYPTION_KEY"] = base64.urlsafe_b64encode(key).decode()
+    revealed = io.StringIO()
+    await run_audit(env, since=0, fmt="jsonl", reveal=True, out=revealed)
+    assert all(json.loads(line)["shopper"] == "export@example.com" for line in revealed.getvalue().splitlines())
+    assert (await bot.runtime.store.audit_entries())[-1].action == "audit exported"
+
+
+async def _has(bot: Harness, action: str) -> bool:
+    return any(e.action == action for e in await bot.runtime.store.audit_entries())
+
+
+async def test_the_database_refuses_to_change_or_delete_audit_rows(bot: Harness) -> None:
+    """Append-only is enforced by the database itself, not by convention."""
+    import sqlite3
+
+    await bot.request("append@example.com")
+    with sqlite3.connect(bot.settings.database_path) as db:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            db.execute("UPDATE audit SET actor = 'someone else'")
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            db.execute("DELETE FROM audit")
+
+
+async def test_retention_erases_the_email_of_old_closed_cases_and_keeps_the_audit_trail(tmp_path: Path) -> None:
+    """After RETENTION_DAYS the email is gone from the database; task id, dates and actions remain."""
+    clock = SettableClock()
+    async with running_bot(tmp_path, clock=clock, retention_days=30) as bot:
+        task_id, _, reply = await completed(bot, "forget.me@example.com")
+        await bot.click(close_button(reply))
+        await eventually(lambda: _has(bot, "closed"))
+        _, _ = await bot.request("still.open@example.com")
+        assert await bot.runtime.retention.purge() == []
+        clock.advance(31 * DAY)
+        purged = await bot.runtime.retention.purge()
+        assert purged == [1]
+        request = await bot.runtime.store.get_request(1)
+        assert request is not None and request.email_masked is None and request.task_id == task_id
+        assert await bot.runtime.store.reveal_email(1) is None
+        assert await bot.runtime.store.requests_for_email("forget.me@example.com") == []
+        actions = [e.action for e in await bot.runtime.store.audit_entries(request_id=1)]
+        assert actions[0] == "requested" and actions[-1] == "purged" and "closed" in actions
+        stored = b"".join(p.read_bytes() for p in tmp_path.glob("data-requests.db*"))
+        assert b"f***@example.com" not in stored
+
+
+async def test_purge_command_uses_retention_days(bot: Harness) -> None:
+    """`data-request-bot purge` erases nothing that is recent, and says so."""
+    await completed(bot, "recent@example.com")
+    out = io.StringIO()
+    env = {"DATABASE_PATH": str(bot.settings.database_path), "RETENTION_DAYS": "1"}
+    assert await run_purge(env, out=out) == 0
+    assert "0 request(s)" in out.getvalue()
+
+
+async def test_home_tab_shows_my_and_the_teams_open_requests_and_refreshes_on_change(bot: Harness) -> None:
+    """Opening Home publishes the viewer's cases (overdue first) and the team's; a change republishes it."""
+    await bot.request("home@example.com", user="U0BOB")
+    await bot.runtime.home.opened("U0ALICE")
+    view = (await bot.slack.wait_for(lambda: bot.slack.calls_to("views.publish")))[-1].args["view"]
+    shown = text_of(view)
+    assert "You have no open requests" in shown and "h***@example.com" in shown
+    before = len(bot.slack.calls_to("views.publish"))
+    await completed(bot, "second@example.com")
+    await bot.slack.wait_for(lambda: len(bot.slack.calls_to("views.publish")) > before, timeout=5)
+
+
+async def test_home_opened_event_is_signed_and_routed(bot: Harness) -> None:
+    """Slack's app_home_opened event reaches the Home tab through /slack/events."""
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": "T0TEST",
+            "api_app_id": "A0TEST",
+            "event": {"type": "app_home_opened", "user": "U0ALICE", "tab": "home", "channel": "D0"},
+            "event_id": "Ev" + os.urandom(4).hex(),
+            "event_time": 1,
+        }
+    )
+    response = await bot.http.post(
+        bot.url + "/slack/events",
+        content=body,
+        headers=slack_headers(body, SIGNING_SECRET, content_type="application/json"),
+    )
+    assert response.status_code == 200
+    await bot.slack.wait_for(lambda: bot.slack.calls_to("views.publish"))
