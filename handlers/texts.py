@@ -73,7 +73,7 @@ def thread_parent(request: Request) -> Message:
     task = f"`{request.task_id}`" if request.task_id else "_not started yet_"
     due = f"{date(request.due_at, 'the due date', time=False)} ({request.deadline})" if request.due_at else "_none_"
     return {
-        "text": f"Data request for {request.email_masked} by <@{request.requester}>: {request.status.value}",
+        "text": f"Shopper data request for {request.email_masked} by <@{request.requester}>: {_short_status(request)}",
         "blocks": [
             section(f"*Shopper data request* for {subject(request)}"),
             fields(
@@ -85,6 +85,18 @@ def thread_parent(request: Request) -> Message:
             ),
         ],
     }
+
+
+def _short_status(request: Request) -> str:
+    if request.closed_at is not None:
+        return "closed"
+    return {
+        RequestStatus.IN_PROGRESS: "in progress",
+        RequestStatus.COMPLETED: "ready to download",
+        RequestStatus.FAILED: "failed",
+        RequestStatus.REJECTED: "not started",
+        RequestStatus.ABANDONED: "not started",
+    }.get(request.status, "starting")
 
 
 def completion_reply(request: Request) -> Message:
