@@ -1,0 +1,291 @@
+"""The command line as an operator runs it: ``python -m bot serve`` and ``check``, in a real subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sqlite3
+import stat
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from fakes import FakePrime, FakeSlack
+
+from store.schema import MIGRATIONS
+
+PROG = "data-request-bot:"
+REQUIRED = ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "BWP_CLIENT_ID", "BWP_CLIENT_SECRET", "BWP_TARGET_ID"]
+# Only what a process needs to run; no setting of the bot leaks in from the outer environment.
+PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SYSTEMROOT")
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    """The outer environment minus anything the bot reads, plus ``settings``."""
+    env = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
+    return {**env, **settings}
+
+
+@dataclass
+class Finished:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def lines(self) -> list[str]:
+        return self.stdout.splitlines()
+
+
+async def run_bot(*args: str, env: dict[str, str], cwd: Path) -> Finished:
+    """Run ``python -m bot <args>`` to the end while this event loop keeps serving the fakes."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(60):
+            stdout, stderr = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return Finished(process.returncode, stdout.decode(), stderr.decode())
+
+
+@dataclass
+class Fakes:
+    slack: FakeSlack
+    prime: FakePrime
+
+    def env(self, workdir: Path, **overrides: str) -> dict[str, str]:
+        """A complete HTTP-mode configuration pointing at the fakes."""
+        settings = {
+            "SLACK_BOT_TOKEN": self.slack.token,
+            "SLACK_SIGNING_SECRET": "cli-test-signing-secret",
+            "SLACK_API_URL": self.slack.api_url,
+            "BWP_API_URL": self.prime.api_url,
+            "BWP_TOKEN_URL": self.prime.token_url,
+            "BWP_CLIENT_ID": self.prime.client_id,
+            "BWP_CLIENT_SECRET": self.prime.client_secret,
+            "BWP_TARGET_ID": self.prime.target_id,
+            "DATABASE_PATH": str(workdir / "data" / "requests.db"),
+            "ALLOWED_USERS": "U0ALICE",
+        }
+        return clean_env(**{**settings, **overrides})
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[Fakes]:
+    async with FakeSlack(usergroups={"S0COMPLY": ["U0CAROL"]}) as slack, FakePrime() as prime:
+        yield Fakes(slack, prime)
+        assert not prime.invalid, prime.invalid
+
+
+def free_port() -> int:
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def assert_one_line_per_problem(stderr: str) -> list[str]:
+    """Every line is the program's name and a problem; no traceback."""
+    lines = stderr.splitlines()
+    assert lines, "expected at least one problem"
+    assert "Traceback" not in stderr
+    assert all(line.startswith(f"{PROG} ") for line in lines), lines
+    return lines
+
+
+# ----------------------------------------------------------------- serve
+
+
+def test_serve_with_an_empty_environment_names_each_missing_setting(tmp_path: Path) -> None:
+    """Nothing configured: exit 2, one line per missing setting, each naming it, and no traceback."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "serve"],
+        env=clean_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    lines = assert_one_line_per_problem(done.stderr)
+    assert [line.split()[1] for line in lines] == REQUIRED
+    assert done.stdout == ""
+    assert not list(tmp_path.iterdir()), "nothing is created before the configuration is valid"
+
+
+async def test_serve_becomes_healthy_creates_a_private_key_and_stops_on_sigterm(fakes: Fakes, tmp_path: Path) -> None:
+    """A real process: /healthz answers 200, the key file appears beside the database (0600), SIGTERM exits 0."""
+    port = free_port()
+    env = fakes.env(tmp_path, PORT=str(port), LOG_LEVEL="INFO")
+    database = tmp_path / "data" / "requests.db"
+    stderr_path = tmp_path / "serve.stderr"
+    with stderr_path.open("wb") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "serve", env=env, cwd=tmp_path, stdout=stderr, stderr=stderr
+        )
+        try:
+            await wait_until_healthy(process, f"http://127.0.0.1:{port}/healthz", stderr_path)
+            key_file = database.with_name(database.name + ".key")
+            assert key_file.exists(), sorted(p.name for p in database.parent.iterdir())
+            assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+            process.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(15):
+                returncode = await process.wait()
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    log = stderr_path.read_text()
+    assert returncode == 0, log
+    assert "Traceback" not in log
+    assert "ENCRYPTION_KEY is not set" in log
+
+
+async def wait_until_healthy(process: asyncio.subprocess.Process, url: str, log: Path) -> None:
+    """Poll /healthz for at most 20 s: the other process gives no signal to await, so short polls it is."""
+    async with httpx.AsyncClient(timeout=2) as http:
+        for _ in range(200):
+            if process.returncode is not None:
+                raise AssertionError(f"serve exited with {process.returncode}:\n{log.read_text()}")
+            try:
+                if (await http.get(url)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"serve was not healthy within 20 s:\n{log.read_text()}")
+
+
+async def test_serve_with_a_damaged_key_file_says_so_in_one_line(fakes: Fakes, tmp_path: Path) -> None:
+    """A key file that does not hold a key stops the start with exit 2 and a sentence, not a traceback."""
+    env = fakes.env(tmp_path, PORT=str(free_port()))
+    database = Path(env["DATABASE_PATH"])
+    database.parent.mkdir()
+    database.with_name(database.name + ".key").write_text("not a key\n")
+    done = await run_bot("serve", env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    (line,) = assert_one_line_per_problem(done.stderr)
+    assert "damaged" in line
+
+
+@pytest.mark.xfail(
+    reason="BUG: store/schema.py migrate raises RuntimeError, which bot/cli.py does not catch: a traceback",
+    strict=True,
+)
+async def test_serve_on_a_database_from_a_newer_bot_says_so_in_one_line(fakes: Fakes, tmp_path: Path) -> None:
+    """A database migrated by a newer version is refused with exit 2 and a sentence, not a traceback."""
+    env = fakes.env(tmp_path, PORT=str(free_port()))
+    database = Path(env["DATABASE_PATH"])
+    database.parent.mkdir()
+    with closing(sqlite3.connect(database)) as db:
+        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    done = await run_bot("serve", env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if "ENCRYPTION_KEY is not set" not in line]
+    (line,) = assert_one_line_per_problem("\n".join(lines))
+    assert "newer" in line
+
+
+async def test_serve_on_a_port_in_use_says_so_in_one_line(fakes: Fakes, tmp_path: Path) -> None:
+    """A taken port ends the start with exit 1 and the reason, not a traceback."""
+    with closing(socket.socket()) as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        env = fakes.env(tmp_path, PORT=str(taken.getsockname()[1]), ENCRYPTION_KEY="A" * 43)
+        done = await run_bot("serve", env=env, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert f"{PROG} cannot start:" in done.stderr
+
+
+# ----------------------------------------------------------------- check
+
+
+async def test_check_against_working_fakes_prints_ticks_and_exits_0(fakes: Fakes, tmp_path: Path) -> None:
+    """Every finding is a ✓ line; Slack's auth.test and a Buy with Prime token and probe were really made."""
+    (tmp_path / "data").mkdir()
+    done = await run_bot("check", env=fakes.env(tmp_path, ALLOWED_USERGROUP="S0COMPLY"), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    findings = [line for line in done.lines if line[:1] in "✓✗"]
+    assert findings and all(line.startswith("✓ ") for line in findings), done.stdout
+    said = done.stdout
+    assert "configuration" in said and "database" in said and "Slack" in said and "Buy with Prime" in said
+    assert "S0COMPLY has 1 members" in said
+    assert done.lines[-1] == "all good"
+    assert fakes.slack.calls_to("auth.test")
+    assert fakes.prime.token_requests >= 1 and fakes.prime.queries()
+    assert "Traceback" not in done.stderr
+
+
+def failures(done: Finished) -> list[tuple[str, str]]:
+    """Each ✗ line with the fix line under it."""
+    found = []
+    for number, line in enumerate(done.lines):
+        if line.startswith("✗ "):
+            following = done.lines[number + 1] if number + 1 < len(done.lines) else ""
+            found.append((line, following.strip()))
+    return found
+
+
+async def test_check_with_a_wrong_client_secret_says_what_to_fix(fakes: Fakes, tmp_path: Path) -> None:
+    """Buy with Prime refuses the credentials: a ✗ line naming the settings to check, and exit 1."""
+    (tmp_path / "data").mkdir()
+    done = await run_bot("check", env=fakes.env(tmp_path, BWP_CLIENT_SECRET="wrong-secret"), cwd=tmp_path)
+    assert done.returncode == 1
+    ((line, fix),) = failures(done)
+    assert "Buy with Prime" in line
+    assert fix.startswith("fix:") and "BWP_CLIENT_SECRET" in fix
+    assert "wrong-secret" not in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+
+
+async def test_check_with_a_wrong_slack_token_says_what_to_fix(fakes: Fakes, tmp_path: Path) -> None:
+    """Slack answers invalid_auth: a ✗ line with the error and where the right token is, and exit 1."""
+    (tmp_path / "data").mkdir()
+    wrong = "xoxb-0000-wrong-token-value"
+    done = await run_bot("check", env=fakes.env(tmp_path, SLACK_BOT_TOKEN=wrong), cwd=tmp_path)
+    assert done.returncode == 1
+    ((line, fix),) = failures(done)
+    assert "Slack" in line and "invalid_auth" in line
+    assert fix.startswith("fix:") and "SLACK_BOT_TOKEN" in fix
+    assert wrong not in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+
+
+async def test_check_with_an_unknown_usergroup_says_what_to_fix(fakes: Fakes, tmp_path: Path) -> None:
+    """A user group id Slack does not know is a ✗ with the fix, and exit 1."""
+    (tmp_path / "data").mkdir()
+    done = await run_bot("check", env=fakes.env(tmp_path, ALLOWED_USERGROUP="S0NOSUCH"), cwd=tmp_path)
+    assert done.returncode == 1
+    ((line, fix),) = failures(done)
+    assert "S0NOSUCH" in line
+    assert fix.startswith("fix:")
+    assert fakes.slack.calls_to("usergroups.users.list")
+
+
+async def test_check_with_bad_settings_lists_each_problem_without_calling_out(fakes: Fakes, tmp_path: Path) -> None:
+    """Malformed settings are ✗ lines, one per setting, and nothing is sent to Slack or Amazon."""
+    env = fakes.env(tmp_path, PORT="70000", LOG_LEVEL="LOUD")
+    done = await run_bot("check", env=env, cwd=tmp_path)
+    assert done.returncode == 1
+    assert sorted(line.split()[1] for line, _ in failures(done)) == ["LOG_LEVEL", "PORT"]
+    assert all(fix.startswith("fix:") for _, fix in failures(done))
+    assert not fakes.slack.calls and not fakes.prime.token_requests

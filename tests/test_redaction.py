@@ -1,0 +1,208 @@
+"""Log redaction: what an operator reads in the logs holds no shopper email, link, token or secret."""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fakes import FakePrime, FakeSlack, text_of
+from harness import RELAY_KEY, SIGNING_SECRET, envelope, running_bot
+
+from bot.redaction import Redactor, configure_logging
+
+EMAIL = "jane.shopper@example.com"
+LINK = (
+    "https://buy-with-prime-requested-data.s3.amazonaws.com/privacyRequest/t-1/result/data_retrieval.zip"
+    "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAEXAMPLE%2F20250101&X-Amz-Expires=60"
+    "&X-Amz-SignedHeaders=host&X-Amz-Signature=0123456789abcdef0123456789abcdef"
+)
+
+
+class LogCapture:
+    """Runs configure_logging with stderr swapped for a StringIO, so what the root handler writes can be read."""
+
+    def __init__(self) -> None:
+        self.stream = io.StringIO()
+
+    def configure(self, level: str, *, secrets: list[str], redactor: Redactor | None = None) -> None:
+        # pytest puts its own sys.stderr back before each test phase, so swap it only around the call.
+        real, sys.stderr = sys.stderr, self.stream
+        try:
+            if redactor is None:
+                configure_logging(level, secrets=secrets)
+            else:
+                configure_logging(level, secrets=secrets, redactor=redactor)
+        finally:
+            sys.stderr = real
+
+    @property
+    def written(self) -> str:
+        return self.stream.getvalue()
+
+
+@pytest.fixture
+def logs() -> Iterator[LogCapture]:
+    """A way to configure logging into a StringIO; the previous logging setup is restored afterwards."""
+    root = logging.getLogger()
+    quiet = logging.getLogger("aiosqlite")
+    saved_handlers, saved_level, saved_quiet = list(root.handlers), root.level, quiet.level
+    try:
+        yield LogCapture()
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved_handlers:
+            root.addHandler(handler)
+        root.setLevel(saved_level)
+        quiet.setLevel(saved_quiet)
+        logging.captureWarnings(False)
+
+
+# ----------------------------------------------------------------- the Redactor on its own
+
+
+@pytest.mark.parametrize(
+    ("text", "gone"),
+    [
+        (f"request for {EMAIL} stored", EMAIL),
+        ("text=jane.shopper%40example.com&command=%2Fdata-request", "jane.shopper%40example.com"),
+        ('{"text": "jane.shopper\\u0040example.com"}', "jane.shopper\\u0040example.com"),
+        ("MIXED.Case+tag@Example.CO.UK wrote", "MIXED.Case+tag@Example.CO.UK"),
+        (f"link: {LINK}", "X-Amz-Signature"),
+        (f"<{LINK}|Download>", "X-Amz-Credential"),
+        ("token=xoxb-1234-5678-AbCdEfGh", "xoxb-1234-5678-AbCdEfGh"),
+        ("app token xapp-1-A0123-456-abcdef", "xapp-1-A0123-456-abcdef"),
+        ("Authorization: Bearer tok-0123456789abcdef", "tok-0123456789abcdef"),
+        ("Authorization: Basic ZXZlbnRicmlkZ2U6c2VjcmV0", "ZXZlbnRicmlkZ2U6c2VjcmV0"),
+        ("grant_type=client_credentials&client_secret=hunter2hunter2", "hunter2hunter2"),
+        ('{"client_secret": "hunter2hunter2"}', "hunter2hunter2"),
+        ("response_url=https://hooks.slack.com/commands/T0/1234/AbCdEf", "1234/AbCdEf"),
+        ("response_url=https%3A%2F%2Fhooks.slack.com%2Factions%2FT0%2F1234%2FAbCdEf&x=1", "AbCdEf"),
+    ],
+)
+def test_redactor_removes_sensitive_shapes(text: str, gone: str) -> None:
+    """Emails in every encoding, pre-signed query strings, tokens, credentials and response_urls disappear."""
+    redacted = Redactor()(text)
+    assert gone not in redacted
+    assert redacted != text
+
+
+def test_redactor_keeps_the_text_around_what_it_removes() -> None:
+    """The line stays readable: only the sensitive part is replaced."""
+    redact = Redactor()
+    assert redact(f"request for {EMAIL} stored") == "request for [email] stored"
+    assert redact(f"link: {LINK}").startswith("link: https://buy-with-prime-requested-data.s3.amazonaws.com/")
+
+
+def test_added_secrets_are_removed_wherever_they_appear() -> None:
+    """A secret registered at run time (an access token, a key) is replaced even with no recognisable shape."""
+    redact = Redactor()
+    redact.add_secret("plain-looking-secret-value")
+    assert "plain-looking-secret-value" not in redact("sent plain-looking-secret-value in a body")
+    assert "plain-looking-secret-value" not in redact('{"x":"plain-looking-secret-value"}')
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "serving on port 3000 (HTTP mode)",
+        "task 3f1c2a9e-8d7b-4c6a-9e5f-1a2b3c4d5e6f moved from IN_PROGRESS to COMPLETED",
+        "request 12 by <@U0ALICE> in C0COMPLY for j***@example.com",
+        "POST https://slack.com/api/chat.postMessage 200",
+        "Buy with Prime unavailable (ThrottlingError); retrying in 0.50 s",
+    ],
+)
+def test_ordinary_text_is_left_alone(text: str) -> None:
+    """Lines without secrets, including masked emails and plain URLs, pass through unchanged."""
+    assert Redactor()(text) == text
+
+
+@pytest.mark.xfail(reason="BUG: JSON-escaped slashes (Slack's own payload encoding) hide response_url", strict=True)
+def test_response_url_with_json_escaped_slashes_is_removed() -> None:
+    """Slack escapes '/' in its JSON payloads; such a response_url is still a bearer capability."""
+    payload = '{"response_url":"https:\\/\\/hooks.slack.com\\/actions\\/T0\\/1234\\/AbCdEf"}'
+    assert "AbCdEf" not in Redactor()(payload)
+
+
+@pytest.mark.xfail(reason="BUG: a percent-encoded pre-signed link keeps its signature", strict=True)
+def test_percent_encoded_presigned_link_is_removed() -> None:
+    """A link that travels percent-encoded (a form body, a redirect parameter) still loses its signature."""
+    encoded = "url=https%3A%2F%2Fbucket.s3.amazonaws.com%2Fdata.zip%3FX-Amz-Signature%3D0123456789abcdef"
+    assert "0123456789abcdef" not in Redactor()(encoded)
+
+
+# ----------------------------------------------------------------- configure_logging
+
+
+def test_third_party_debug_lines_are_redacted(logs: LogCapture) -> None:
+    """A library's DEBUG record, its %-args and an exception text are all redacted before being written."""
+    logs.configure("DEBUG", secrets=["configured-secret-value"], redactor=Redactor())
+    sdk = logging.getLogger("slack_sdk.web.async_client")
+    sdk.debug("Sending a request - body: %s, link: %s", {"text": EMAIL}, LINK)
+    sdk.debug("headers: %r", {"x-api-key": "configured-secret-value"})
+    try:
+        raise ValueError(f"no shopper {EMAIL} at {LINK}")
+    except ValueError:
+        logging.getLogger("httpx").exception("call failed for %s", EMAIL)
+    written = logs.written
+    assert "Sending a request" in written and "ValueError: no shopper [email]" in written
+    assert "Traceback" in written
+    assert EMAIL not in written
+    assert "X-Amz-Signature" not in written
+    assert "configured-secret-value" not in written
+
+
+def test_stack_info_and_warnings_are_redacted(logs: LogCapture) -> None:
+    """Stack dumps and Python warnings go through the same filter."""
+    logs.configure("DEBUG", secrets=[], redactor=Redactor())
+    logging.getLogger("aiohttp.client").warning("retrying %s", EMAIL, stack_info=True)
+    warnings.warn(f"deprecated call for {EMAIL}", UserWarning, stacklevel=1)
+    written = logs.written
+    assert "Stack (most recent call last)" in written and "deprecated call for [email]" in written
+    assert EMAIL not in written
+
+
+def test_a_bad_format_string_does_not_lose_the_line(logs: LogCapture) -> None:
+    """A library's broken %-format still produces a (redacted) line instead of an error."""
+    logs.configure("INFO", secrets=[], redactor=Redactor())
+    logging.getLogger("somelib").info("only one %s here", EMAIL, "extra")
+    written = logs.written
+    assert "only one" in written and EMAIL not in written
+
+
+async def test_the_whole_flow_at_debug_logs_no_email_link_secret_or_token(tmp_path: Path, logs: LogCapture) -> None:
+    """Command, completion and Download at DEBUG: the log shows the work but none of what it must not."""
+    key = os.urandom(32)
+    secrets = [
+        FakeSlack().token,
+        SIGNING_SECRET,
+        FakePrime().client_secret,
+        RELAY_KEY,
+        base64.urlsafe_b64encode(key).decode(),
+    ]
+    logs.configure("DEBUG", secrets=secrets)
+    async with running_bot(tmp_path, encryption_key=key) as bot:
+        assert sorted(bot.settings.secrets()) == sorted(secrets)
+        task_id, parent = await bot.request(EMAIL)
+        bot.prime.complete(task_id)
+        assert (await bot.relay(envelope("PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED", task_id))).status_code == 200
+        reply = await bot.download_reply(parent)
+        await bot.click(reply, user="U0BOB")
+        await bot.slack.wait_for(lambda: [m for m in bot.slack.ephemerals_to("U0BOB") if "X-Amz" in text_of(m)])
+        access_tokens = list(bot.prime._tokens)
+        links = [link for _, link in bot.prime.links]
+    written = logs.written
+    assert "chat.postMessage" in written, "DEBUG lines from slack_sdk were expected"
+    assert access_tokens and links
+    assert "?[redacted]" in written, "the link shown to the clicker was expected in slack_sdk's DEBUG line, redacted"
+    assert "jane.shopper" not in written
+    assert "X-Amz-Signature" not in written
+    for value in [*secrets, *access_tokens, *links]:
+        assert value not in written
