@@ -23,9 +23,14 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # The query string of any URL: pre-signed S3 links carry their signature there.
     (re.compile(r"(https?://[^\s?\"'<>|]+)\?[^\s\"'<>|]*"), r"\1?[redacted]"),
     # Slack response_url and incoming-webhook paths are bearer capabilities.
-    (re.compile(r"(hooks\.[a-z.]*slack\.com(?:/|%2F))[^\s\"'<>|&]+"), r"\1[redacted]"),
+    (re.compile(r"(?i)(hooks\.[a-z.]*slack\.com(?:\\?/|%2F|%5C%2F))[^\s\"'<>|&]+"), r"\1[redacted]"),
     # Anything left that still looks like a signed AWS request.
-    (re.compile(r"X-Amz-[A-Za-z-]+=[^\s&\"'<>|]+"), "X-Amz-[redacted]"),
+    (re.compile(r"(?i)X-Amz-[A-Za-z-]+(?:=|%3D)[^\s&\"'<>|]+"), "X-Amz-[redacted]"),
+    # A percent-encoded query (a link inside an encoded form body).
+    (
+        re.compile(r"(?i)(https?(?::|%3A)(?:/|%2F){2}[^\s\"'<>|&?%]+(?:%2F[^\s\"'<>|&?%]*)*)%3F[^\s\"'<>|&]*"),
+        r"\1%3F[redacted]",
+    ),
     # Email addresses, plain, percent-encoded (form bodies) or JSON-escaped.
     (
         re.compile(r"[A-Za-z0-9._%+-]+(?:@|%40|\\u0040)[A-Za-z0-9.-]+(?:\.|%2[Ee])[A-Za-z]{2,}"),

@@ -66,8 +66,9 @@ class Database:
                 yield self.connection
                 await self.connection.commit()
             except BaseException:
-                if self.connection.in_transaction:
-                    await self.connection.rollback()
+                # Unconditionally: a BEGIN still queued on aiosqlite's thread is not yet visible to
+                # in_transaction, and ROLLBACK runs after it (a no-op when nothing is open).
+                await self.connection.rollback()
                 raise
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:

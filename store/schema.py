@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import aiosqlite
 
+from bot.errors import ConfigError
+
 __all__ = ["MIGRATIONS", "migrate"]
 
 MIGRATIONS: tuple[str, ...] = (
@@ -92,7 +94,7 @@ async def migrate(db: aiosqlite.Connection) -> int:
         row = await cursor.fetchone()
     version = int(row[0]) if row else 0
     if version > len(MIGRATIONS):
-        raise RuntimeError(
+        raise ConfigError(
             f"the database is at schema version {version}, newer than this bot knows ({len(MIGRATIONS)}): "
             "run the newer bot, or restore a backup"
         )

@@ -324,8 +324,12 @@ class Store(CaseQueries):
         return [OutboxEntry(row[0], row[1], row[2], json.loads(row[3]), row[4]) for row in rows]
 
     async def next_outbox_due(self) -> float | None:
-        """When the earliest unsent entry is due, or None if none is waiting."""
-        rows = await self._fetch("SELECT MIN(next_attempt_at) FROM outbox WHERE sent_at IS NULL AND gave_up_at IS NULL")
+        """When the earliest head entry (the next one of its request) is due, or None if none is waiting."""
+        rows = await self._fetch(
+            "SELECT MIN(o.next_attempt_at) FROM outbox o WHERE o.sent_at IS NULL AND o.gave_up_at IS NULL"
+            " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.request_id = o.request_id AND p.id < o.id"
+            "                 AND p.sent_at IS NULL AND p.gave_up_at IS NULL)"
+        )
         return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
     async def outbox_attempting(self, entry_id: int) -> None:

@@ -186,10 +186,6 @@ async def test_serve_with_a_damaged_key_file_says_so_in_one_line(fakes: Fakes, t
     assert "damaged" in line
 
 
-@pytest.mark.xfail(
-    reason="BUG: store/schema.py migrate raises RuntimeError, which bot/cli.py does not catch: a traceback",
-    strict=True,
-)
 async def test_serve_on_a_database_from_a_newer_bot_says_so_in_one_line(fakes: Fakes, tmp_path: Path) -> None:
     """A database migrated by a newer version is refused with exit 2 and a sentence, not a traceback."""
     env = fakes.env(tmp_path, PORT=str(free_port()))

@@ -270,10 +270,6 @@ async def test_due_outbox_returns_only_the_head_entry_per_request_when_due(store
     assert [e.payload for e in await store.due_outbox()] == [{"n": 2}]
 
 
-@pytest.mark.xfail(
-    reason="BUG: store.next_outbox_due counts entries queued behind a waiting head, so the outbox loop spins",
-    strict=True,
-)
 async def test_next_outbox_due_is_when_a_waiting_head_is_due(store: Store, clock: Clock) -> None:
     """While a request's first post waits out a Retry-After, the outbox's next wake-up is that time, not now."""
     request = await in_progress(store)
@@ -339,10 +335,6 @@ async def test_a_write_cancelled_inside_its_transaction_is_rolled_back(store: St
     assert not store._db.in_transaction
 
 
-@pytest.mark.xfail(
-    reason="BUG: store/db.py Database.transaction checks in_transaction before a cancelled BEGIN has run",
-    strict=True,
-)
 async def test_a_write_cancelled_while_waiting_to_begin_does_not_break_the_next_one(
     store: Store, tmp_path: Path
 ) -> None:
