@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import sqlite3
@@ -12,81 +11,16 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from fakes import FakePrime, FakeSlack
+from processes import Fakes, Finished, clean_env, free_port, run_bot, wait_until_healthy
 
 from store.schema import MIGRATIONS
 
 PROG = "data-request-bot:"
 REQUIRED = ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "BWP_CLIENT_ID", "BWP_CLIENT_SECRET", "BWP_TARGET_ID"]
-# Only what a process needs to run; no setting of the bot leaks in from the outer environment.
-PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SYSTEMROOT")
-
-
-def clean_env(**settings: str) -> dict[str, str]:
-    """The outer environment minus anything the bot reads, plus ``settings``."""
-    env = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
-    return {**env, **settings}
-
-
-@dataclass
-class Finished:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def lines(self) -> list[str]:
-        return self.stdout.splitlines()
-
-
-async def run_bot(*args: str, env: dict[str, str], cwd: Path) -> Finished:
-    """Run ``python -m bot <args>`` to the end while this event loop keeps serving the fakes."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        env=env,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        async with asyncio.timeout(60):
-            stdout, stderr = await process.communicate()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return Finished(process.returncode, stdout.decode(), stderr.decode())
-
-
-@dataclass
-class Fakes:
-    slack: FakeSlack
-    prime: FakePrime
-
-    def env(self, workdir: Path, **overrides: str) -> dict[str, str]:
-        """A complete HTTP-mode configuration pointing at the fakes."""
-        settings = {
-            "SLACK_BOT_TOKEN": self.slack.token,
-            "SLACK_SIGNING_SECRET": "cli-test-signing-secret",
-            "SLACK_API_URL": self.slack.api_url,
-            "BWP_API_URL": self.prime.api_url,
-            "BWP_TOKEN_URL": self.prime.token_url,
-            "BWP_CLIENT_ID": self.prime.client_id,
-            "BWP_CLIENT_SECRET": self.prime.client_secret,
-            "BWP_TARGET_ID": self.prime.target_id,
-            "DATABASE_PATH": str(workdir / "data" / "requests.db"),
-            "ALLOWED_USERS": "U0ALICE",
-        }
-        return clean_env(**{**settings, **overrides})
 
 
 @pytest.fixture
@@ -94,12 +28,6 @@ async def fakes() -> AsyncIterator[Fakes]:
     async with FakeSlack(usergroups={"S0COMPLY": ["U0CAROL"]}) as slack, FakePrime() as prime:
         yield Fakes(slack, prime)
         assert not prime.invalid, prime.invalid
-
-
-def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def assert_one_line_per_problem(stderr: str) -> list[str]:
@@ -157,21 +85,6 @@ async def test_serve_becomes_healthy_creates_a_private_key_and_stops_on_sigterm(
     assert returncode == 0, log
     assert "Traceback" not in log
     assert "ENCRYPTION_KEY is not set" in log
-
-
-async def wait_until_healthy(process: asyncio.subprocess.Process, url: str, log: Path) -> None:
-    """Poll /healthz for at most 20 s: the other process gives no signal to await, so short polls it is."""
-    async with httpx.AsyncClient(timeout=2) as http:
-        for _ in range(200):
-            if process.returncode is not None:
-                raise AssertionError(f"serve exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if (await http.get(url)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"serve was not healthy within 20 s:\n{log.read_text()}")
 
 
 async def test_serve_with_a_damaged_key_file_says_so_in_one_line(fakes: Fakes, tmp_path: Path) -> None:
