@@ -15,7 +15,6 @@ import httpx
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import ConfigError, PrimeError, PrimeRejected, slack_error_code
-from bot.prime import PrimeClient
 from bot.retry import RetryPolicy
 from bot.settings import Settings, load_settings
 
@@ -97,17 +96,10 @@ async def _check_slack(settings: Settings, report: _Report) -> None:
 
 
 async def _check_prime(settings: Settings, report: _Report) -> None:
+    from bot.runtime import build_prime_client
+
     async with httpx.AsyncClient(timeout=15.0) as http:
-        prime = PrimeClient(
-            http=http,
-            api_url=settings.bwp_api_url,
-            token_url=settings.bwp_token_url,
-            client_id=settings.bwp_client_id,
-            client_secret=settings.bwp_client_secret,
-            target_id=settings.bwp_target_id,
-            api_version=settings.bwp_api_version,
-            retry=RetryPolicy(attempts=2, base=0.5),
-        )
+        prime = build_prime_client(settings, http=http, retry=RetryPolicy(attempts=2, base=0.5))
         try:
             await prime.check_access()
         except PrimeError as error:

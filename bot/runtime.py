@@ -37,6 +37,7 @@ from bot.background import Background, Wakeup, supervise
 from bot.outbox import OutboxSender
 from bot.prime import PrimeClient
 from bot.redaction import redact
+from bot.retry import RetryPolicy
 from bot.sandbox import Sandbox
 from bot.server import build_web_app
 from bot.settings import Settings
@@ -52,7 +53,7 @@ from handlers.texts import CLOSE_ACTION, COMMAND, DOWNLOAD_ACTION
 from store.crypto import EmailCipher, load_or_create_key
 from store.store import Store
 
-__all__ = ["Runtime", "build_slack_client"]
+__all__ = ["Runtime", "build_prime_client", "build_slack_client"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,27 @@ class _BoltTokenNotice(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+def build_prime_client(
+    settings: Settings,
+    *,
+    http: httpx.AsyncClient,
+    retry: RetryPolicy | None = None,
+    clock: Callable[[], float] = time.time,
+) -> PrimeClient:
+    """The Buy with Prime client for these settings (the sandbox's URLs when --sandbox rewired them)."""
+    return PrimeClient(
+        http=http,
+        api_url=settings.bwp_api_url,
+        token_url=settings.bwp_token_url,
+        client_id=settings.bwp_client_id,
+        client_secret=settings.bwp_client_secret,
+        target_id=settings.bwp_target_id,
+        api_version=settings.bwp_api_version,
+        retry=retry,
+        clock=clock,
+    )
 
 
 def _bolt_app(settings: Settings, slack: AsyncWebClient, deps: Deps, home: HomeTab) -> AsyncApp:
@@ -159,17 +181,7 @@ class Runtime:
         store = await Store.open(settings.database_path, cipher=EmailCipher(key), clock=clock)
         http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
         slack = build_slack_client(settings, retry_interval=tuning.slack_retry_interval)
-        prime = PrimeClient(
-            http=http,
-            api_url=settings.bwp_api_url,
-            token_url=settings.bwp_token_url,
-            client_id=settings.bwp_client_id,
-            client_secret=settings.bwp_client_secret,
-            target_id=settings.bwp_target_id,
-            api_version=settings.bwp_api_version,
-            retry=tuning.prime_retry,
-            clock=clock,
-        )
+        prime = build_prime_client(settings, http=http, retry=tuning.prime_retry, clock=clock)
         outbox = OutboxSender(
             store=store,
             slack=slack,

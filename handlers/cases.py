@@ -21,7 +21,8 @@ from bot.errors import slack_error_code
 from handlers import case_texts, texts
 from handlers.access import Authorizer
 from handlers.deps import Deps, thread_permalink
-from handlers.lifecycle import thread_update
+from handlers.guard import allowed, ephemeral_reply
+from handlers.lifecycle import Reply, thread_update
 from store.records import Request
 from store.store import Store
 
@@ -35,24 +36,13 @@ async def handle_close(deps: Deps, *, ack: AsyncAck, body: dict[str, Any], respo
     await ack()
     user = str((body.get("user") or {}).get("id", ""))
     value = str(((body.get("actions") or [{}])[0]).get("value", ""))
-
-    async def reply(message: texts.Message) -> None:
-        try:
-            await respond(response_type="ephemeral", replace_original=False, **message)
-        except Exception as error:  # the response_url may have expired; nothing else to tell them through
-            logger.warning("could not answer the close click: %s", type(error).__name__)
-
+    reply = ephemeral_reply(respond)
     deps.background.spawn(_close(deps, value, user=user, reply=reply), name="close case")
 
 
-async def _close(deps: Deps, value: str, *, user: str, reply: Any) -> None:
+async def _close(deps: Deps, value: str, *, user: str, reply: Reply) -> None:
     request = await deps.store.get_request(int(value)) if value.isdigit() else None
-    decision = await deps.authorizer.check(user)
-    if not decision.allowed:
-        await deps.store.audit(
-            request_id=request.id if request else None, actor=user, action="refused", detail="close: not allowed"
-        )
-        await reply(texts.not_allowed(decision.reason))
+    if not await allowed(deps, user, action="close", reply=reply, request_id=request.id if request else None):
         return
     if request is None:
         await reply(texts.unknown_request("this button"))

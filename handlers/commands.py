@@ -18,6 +18,7 @@ from handlers import case_texts, texts
 from handlers.deadlines import JURISDICTIONS, DeadlineSpec, parse_deadline_days
 from handlers.deps import Deps
 from handlers.emails import mask_email, parse_email
+from handlers.guard import allowed, ephemeral_reply
 from handlers.lifecycle import Reply, advance
 from store.records import Request
 
@@ -119,7 +120,7 @@ async def handle_command(deps: Deps, *, ack: AsyncAck, command: dict[str, Any], 
         await ack(**intent.message)
         return
     user, channel = str(command.get("user_id")), str(command.get("channel_id"))
-    reply = _replier(respond)
+    reply = ephemeral_reply(respond)
     if isinstance(intent, Status):
         await ack()
         deps.background.spawn(_status(deps, intent, user=user, reply=reply), name="command status")
@@ -159,21 +160,8 @@ async def _duplicate(deps: Deps, existing: Request, *, user: str, reply: Reply) 
     await reply(texts.duplicate_request(existing, permalink=await deps.permalink(existing)))
 
 
-def _replier(respond: AsyncRespond) -> Reply:
-    async def reply(message: texts.Message) -> None:
-        try:
-            await respond(response_type="ephemeral", replace_original=False, **message)
-        except Exception as error:  # the response_url may have expired; nothing else to tell them through
-            logger.warning("could not answer through response_url: %s", type(error).__name__)
-
-    return reply
-
-
 async def _status(deps: Deps, intent: Status, *, user: str, reply: Reply) -> None:
-    decision = await deps.authorizer.check(user)
-    if not decision.allowed:
-        await deps.store.audit(request_id=None, actor=user, action="refused", detail="status: not allowed")
-        await reply(texts.not_allowed(decision.reason))
+    if not await allowed(deps, user, action="status", reply=reply):
         return
     email = parse_email(intent.query)
     if email is not None:
@@ -193,10 +181,7 @@ async def _status(deps: Deps, intent: Status, *, user: str, reply: Reply) -> Non
 
 
 async def _list(deps: Deps, intent: ListOpen, *, user: str, reply: Reply) -> None:
-    decision = await deps.authorizer.check(user)
-    if not decision.allowed:
-        await deps.store.audit(request_id=None, actor=user, action="refused", detail="list: not allowed")
-        await reply(texts.not_allowed(decision.reason))
+    if not await allowed(deps, user, action="list", reply=reply):
         return
     requester = None if intent.whole_team else user
     cases = await deps.store.open_cases(requester=requester, limit=LIST_LIMIT + 1, newest_first=True)

@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 from bot.errors import PrimeError, slack_error_code
 from handlers import texts
 from handlers.deps import Deps
+from handlers.guard import allowed
 from handlers.lifecycle import Reply, apply_task_state
 from store.records import RequestStatus
 
@@ -40,12 +41,7 @@ async def handle_download(deps: Deps, *, ack: AsyncAck, body: dict[str, Any], re
 
 async def _download(deps: Deps, value: str, *, user: str, reply: Reply) -> None:
     request = await deps.store.get_request(int(value)) if value.isdigit() else None
-    decision = await deps.authorizer.check(user)
-    if not decision.allowed:
-        await deps.store.audit(
-            request_id=request.id if request else None, actor=user, action="refused", detail="download: not allowed"
-        )
-        await reply(texts.not_allowed(decision.reason))
+    if not await allowed(deps, user, action="download", reply=reply, request_id=request.id if request else None):
         return
     if request is None or not request.task_id:
         await reply(texts.unknown_request("this button"))

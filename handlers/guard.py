@@ -1,0 +1,37 @@
+"""What every handler does first: check the user may act (auditing a refusal), and how to answer them alone."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt.context.respond.async_respond import AsyncRespond
+
+from handlers import texts
+from handlers.deps import Deps
+from handlers.lifecycle import Reply
+
+__all__ = ["allowed", "ephemeral_reply"]
+
+logger = logging.getLogger(__name__)
+
+
+async def allowed(deps: Deps, user: str, *, action: str, reply: Reply, request_id: int | None = None) -> bool:
+    """True if ``user`` may ``action`` now; otherwise the refusal is audited and explained to them."""
+    decision = await deps.authorizer.check(user)
+    if decision.allowed:
+        return True
+    await deps.store.audit(request_id=request_id, actor=user, action="refused", detail=f"{action}: not allowed")
+    await reply(texts.not_allowed(decision.reason))
+    return False
+
+
+def ephemeral_reply(respond: AsyncRespond) -> Reply:
+    """Answer through the request's response_url, to the person who acted alone."""
+
+    async def reply(message: texts.Message) -> None:
+        try:
+            await respond(response_type="ephemeral", replace_original=False, **message)
+        except Exception as error:  # the response_url may have expired; nothing else to tell them through
+            logger.warning("could not answer through response_url: %s", type(error).__name__)
+
+    return reply
