@@ -1,0 +1,163 @@
+"""`data-request-bot demo`: the whole flow offline, printed as the people in Slack would see it."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.demo import run_demo
+from bot.localslack import LocalSlack
+from bot.runtime import build_slack_client
+from bot.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+PRIVATE = re.compile(r"^  only @(\w+) sees:$")
+LINK = re.compile(r"https?://\S+X-Amz-Signature=[0-9a-f]+")
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    """run_demo configures the root logger as the CLI does; put pytest's logging back afterwards."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    logging.captureWarnings(False)
+
+
+def blocks(transcript: str) -> list[tuple[str, list[str]]]:
+    """The transcript as (heading, lines shown under it); a line outside any message is its own heading."""
+    found: list[tuple[str, list[str]]] = []
+    for line in transcript.splitlines():
+        if line.startswith("    │ ") and found:
+            found[-1][1].append(line.removeprefix("    │ "))
+        else:
+            found.append((line, []))
+    return found
+
+
+def shown_to(transcript: str, user: str) -> list[list[str]]:
+    """Every message only ``user`` saw, as its lines."""
+    return [lines for heading, lines in blocks(transcript) if heading == f"  only @{user} sees:"]
+
+
+def channel_visible(transcript: str) -> str:
+    """The transcript without the messages shown to one person alone."""
+    return "\n".join(
+        "\n".join([heading, *lines]) for heading, lines in blocks(transcript) if not PRIVATE.match(heading)
+    )
+
+
+@pytest.fixture(scope="module")
+def transcript_holder() -> dict[str, object]:
+    return {}
+
+
+@pytest.fixture
+async def demo(root_logging: None, transcript_holder: dict[str, object]) -> tuple[int, str]:
+    """Run the demo once per module (about five seconds) and share its exit status and transcript."""
+    if "result" not in transcript_holder:
+        out = io.StringIO()
+        transcript_holder["result"] = (await run_demo(out=out), out.getvalue())
+    result: tuple[int, str] = transcript_holder["result"]  # type: ignore[assignment]
+    return result
+
+
+async def test_demo_returns_0_and_finishes(demo: tuple[int, str]) -> None:
+    """The scene plays to its end and run_demo reports success."""
+    status, transcript = demo
+    assert status == 0
+    assert transcript.rstrip().endswith(
+        "Demo finished: no Slack workspace, no Amazon account and no network were used."
+    )
+
+
+async def test_demo_thread_masks_the_email_and_shows_task_and_status_as_they_change(demo: tuple[int, str]) -> None:
+    """The thread's first message masks the email, then is updated to name the task and its status."""
+    _, transcript = demo
+    posted = [lines for heading, lines in blocks(transcript) if heading.endswith("posted in #compliance:")]
+    assert "Shopper data request for j***@example.com" in posted[0]
+    assert "Task: not started yet" in posted[0]
+    assert not any("jane.doe@example.com" in line for _, lines in blocks(transcript) for line in lines)
+    updates = [lines for heading, lines in blocks(transcript) if heading == "  the thread's first message now reads:"]
+    tasks = [line for lines in updates for line in lines if re.fullmatch(r"Task: sbx-[0-9a-f]+-c-[0-9a-f]{12}", line)]
+    assert tasks, updates
+    statuses = [line for lines in updates for line in lines if line.startswith("Status:")]
+    assert any("In progress" in s for s in statuses) and any("Ready" in s for s in statuses)
+
+
+async def test_demo_shows_download_button_and_the_link_to_the_clicker_alone(demo: tuple[int, str]) -> None:
+    """The reply has Download; the link is shown only to @alice, and the browser gets the zip with HTTP 200."""
+    _, transcript = demo
+    replies = [lines for heading, lines in blocks(transcript) if heading.endswith("replied in the thread:")]
+    assert any("[ Download ]" in line for line in replies[0])
+    assert re.search(r"\n  only @alice sees:\n    │ .*X-Amz-Signature=", transcript)
+    assert any(LINK.search(line) for lines in shown_to(transcript, "alice") for line in lines)
+    assert re.search(r"downloads data_retrieval\.zip: HTTP 200, \d+ bytes, files: README\.txt", transcript)
+
+
+async def test_demo_refuses_mallory_and_shows_the_failure_and_the_audit_log(demo: tuple[int, str]) -> None:
+    """Mallory is refused privately; the notfound request fails with DATA_SUBJECT_NOT_FOUND; the audit log shows all."""
+    _, transcript = demo
+    assert any("not allowed" in line for lines in shown_to(transcript, "mallory") for line in lines)
+    assert not any(LINK.search(line) for lines in shown_to(transcript, "mallory") for line in lines)
+    replies = [lines for heading, lines in blocks(transcript) if heading.endswith("replied in the thread:")]
+    assert any("DATA_SUBJECT_NOT_FOUND" in line for line in replies[-1])
+    audit = transcript.split("The audit log", 1)[1]
+    for action in ("requested", "task started", "completed", "link shown", "refused", "failed  DATA_SUBJECT_NOT_FOUND"):
+        assert action in audit, action
+    assert "mallory" in audit and "X-Amz" not in audit
+
+
+async def test_demo_never_shows_a_presigned_link_where_the_channel_sees_it(demo: tuple[int, str]) -> None:
+    """Outside the messages shown to one person alone, no X-Amz-Signature appears anywhere."""
+    _, transcript = demo
+    assert "X-Amz-Signature" in transcript  # the private block really carries it
+    assert "X-Amz-Signature" not in channel_visible(transcript)
+
+
+def test_python_m_bot_demo_runs_offline_without_any_slack_or_bwp_setting(tmp_path: Path) -> None:
+    """`python -m bot demo` with no SLACK_ or BWP_ variables exits 0 within 60 s and prints "Demo finished"."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "BWP_", "RELAY_", "DATABASE_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Demo finished" in done.stdout
+    assert "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []  # the temporary database lived elsewhere and is gone
+
+
+@pytest.mark.xfail(
+    reason="BUG: bot/runtime.py build_slack_client: slack_sdk takes HTTPS_PROXY/HTTP_PROXY and ignores NO_PROXY, "
+    "so behind a proxy the demo's loopback Slack is unreachable (the demo dies with TimeoutError after 30 s)",
+    strict=True,
+)
+async def test_a_proxy_in_the_environment_does_not_capture_the_demos_loopback_slack(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """With HTTPS_PROXY set and NO_PROXY naming loopback, the Slack client the demo builds still reaches 127.0.0.1."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    slack = LocalSlack(token="xoxb-demo", show=lambda kind, message: None)
+    await slack.start()
+    try:
+        settings = Settings(slack_bot_token="xoxb-demo", slack_api_url=slack.base_url + "/api/")
+        client = build_slack_client(settings, retry_interval=0.0)
+        assert (await client.auth_test())["ok"]
+    finally:
+        await slack.stop()
