@@ -45,7 +45,7 @@ from bot.tuning import Tuning
 from handlers.access import Authorizer
 from handlers.cases import HomeTab, Reminders, Retention, handle_close
 from handlers.commands import handle_command
-from handlers.deps import Deps
+from handlers.deps import Deps, Permalinks
 from handlers.download import handle_download
 from handlers.events import InboxWorker
 from handlers.reconcile import Reconciler
@@ -192,7 +192,10 @@ class Runtime:
         inbox_wakeup = Wakeup()
         authorizer = Authorizer(allowed_users=settings.allowed_users, usergroup=settings.allowed_usergroup, slack=slack)
         background = Background()
-        home = HomeTab(store=store, slack=slack, authorizer=authorizer, background=background, clock=clock)
+        permalinks = Permalinks(slack)
+        home = HomeTab(
+            store=store, slack=slack, permalinks=permalinks, authorizer=authorizer, background=background, clock=clock
+        )
         deps = Deps(
             store=store,
             prime=prime,
@@ -205,6 +208,7 @@ class Runtime:
             wake_outbox=outbox.wake,
             wake_inbox=inbox_wakeup.ring,
             home_changed=home.changed,
+            permalinks=permalinks,
             clock=clock,
         )
         inbox = InboxWorker(deps, wakeup=inbox_wakeup, max_backoff=tuning.inbox_max_backoff)

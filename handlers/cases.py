@@ -20,7 +20,7 @@ from bot.background import Background
 from bot.errors import slack_error_code
 from handlers import case_texts, texts
 from handlers.access import Authorizer
-from handlers.deps import Deps, thread_permalink
+from handlers.deps import Deps, Permalinks
 from handlers.guard import allowed, ephemeral_reply
 from handlers.lifecycle import Reply, thread_update
 from store.records import Request
@@ -115,6 +115,7 @@ class HomeTab:
         *,
         store: Store,
         slack: AsyncWebClient,
+        permalinks: Permalinks,
         authorizer: Authorizer,
         background: Background,
         clock: Callable[[], float],
@@ -122,6 +123,7 @@ class HomeTab:
     ) -> None:
         self._store = store
         self._slack = slack
+        self._permalinks = permalinks
         self._authorizer = authorizer
         self._background = background
         self._clock = clock
@@ -149,7 +151,7 @@ class HomeTab:
         allowed = (await self._authorizer.check(user)).allowed
         team = await self._store.open_cases() if restricted and allowed else None
         cases = mine + (team or [])
-        permalinks = {r.id: link for r in cases if (link := await thread_permalink(self._slack, r))}
+        permalinks = {r.id: link for r in cases if (link := await self._permalinks.get(r))}
         view = case_texts.home_view(mine, team, now=self._clock(), permalinks=permalinks)
         try:
             await self._slack.views_publish(user_id=user, view=view)

@@ -18,7 +18,7 @@ from handlers.access import Authorizer
 from store.records import Request
 from store.store import Store
 
-__all__ = ["Deps", "RequestLocks", "TaskSource", "thread_permalink"]
+__all__ = ["Deps", "Permalinks", "RequestLocks", "TaskSource"]
 
 
 class TaskSource(Protocol):
@@ -59,6 +59,7 @@ class Deps:
     slack: AsyncWebClient
     authorizer: Authorizer
     background: Background
+    permalinks: Permalinks
     reconcile_interval: float
     retry_soon: float = 60.0
     deadline_days: int = 30
@@ -70,16 +71,32 @@ class Deps:
 
     async def permalink(self, request: Request) -> str | None:
         """A link to the request's thread, or None when Slack cannot give one."""
-        return await thread_permalink(self.slack, request)
+        return await self.permalinks.get(request)
 
 
-async def thread_permalink(slack: AsyncWebClient, request: Request) -> str | None:
-    """A link to the request's thread, or None when Slack cannot give one (best effort, never raises)."""
-    if not request.thread_ts:
-        return None
-    try:
-        response = await slack.chat_getPermalink(channel=request.channel, message_ts=request.thread_ts)
-    except (SlackApiError, OSError, TimeoutError):
-        return None
-    link = response.get("permalink")
-    return str(link) if link else None
+class Permalinks:
+    """Links to request threads, asked of Slack once each: a thread's permalink never changes."""
+
+    def __init__(self, slack: AsyncWebClient, *, size: int = 2048) -> None:
+        self._slack = slack
+        self._known: dict[tuple[str, str], str] = {}
+        self._size = size
+
+    async def get(self, request: Request) -> str | None:
+        """The thread's permalink, or None when Slack cannot give one (best effort, never raises)."""
+        if not request.thread_ts:
+            return None
+        key = (request.channel, request.thread_ts)
+        if key in self._known:
+            return self._known[key]
+        try:
+            response = await self._slack.chat_getPermalink(channel=request.channel, message_ts=request.thread_ts)
+        except (SlackApiError, OSError, TimeoutError):
+            return None
+        link = response.get("permalink")
+        if not link:
+            return None
+        if len(self._known) >= self._size:
+            self._known.pop(next(iter(self._known)))
+        self._known[key] = str(link)
+        return str(link)
