@@ -12,9 +12,11 @@ import logging
 import secrets
 import socket
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from aiohttp import web
@@ -63,7 +65,7 @@ def build_slack_client(settings: Settings, *, retry_interval: float | None = Non
     interval: RetryIntervalCalculator = BackoffRetryIntervalCalculator()
     if retry_interval is not None:
         interval = FixedValueRetryIntervalCalculator(retry_interval)
-    return AsyncWebClient(
+    client = AsyncWebClient(
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
         timeout=10,
@@ -74,6 +76,10 @@ def build_slack_client(settings: Settings, *, retry_interval: float | None = Non
             AsyncConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
         ],
     )
+    host = urlsplit(settings.slack_api_url).hostname or ""
+    if host in ("127.0.0.1", "::1", "localhost") or urllib.request.proxy_bypass(host):
+        client.proxy = None  # slack_sdk takes HTTPS_PROXY from the environment but ignores NO_PROXY
+    return client
 
 
 class _BoltTokenNotice(logging.Filter):

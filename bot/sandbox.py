@@ -256,6 +256,9 @@ class Sandbox:
                 )
                 if response.status_code < 300:
                     return
+                if response.status_code < 500 and response.status_code != 429:
+                    logger.warning("sandbox: the relay refused the event for %s (%s)", task_id, response.status_code)
+                    return  # like EventBridge: only 429 and 5xx are retried
             except httpx.HTTPError:
                 pass
             await asyncio.sleep(min(30.0, 0.5 * 2**attempt))

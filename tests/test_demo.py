@@ -141,11 +141,6 @@ def test_python_m_bot_demo_runs_offline_without_any_slack_or_bwp_setting(tmp_pat
     assert list(tmp_path.iterdir()) == []  # the temporary database lived elsewhere and is gone
 
 
-@pytest.mark.xfail(
-    reason="BUG: bot/runtime.py build_slack_client: slack_sdk takes HTTPS_PROXY/HTTP_PROXY and ignores NO_PROXY, "
-    "so behind a proxy the demo's loopback Slack is unreachable (the demo dies with TimeoutError after 30 s)",
-    strict=True,
-)
 async def test_a_proxy_in_the_environment_does_not_capture_the_demos_loopback_slack(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
