@@ -8,7 +8,6 @@ every change to a request leaves an audit entry in the same transaction.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -20,10 +19,9 @@ import aiosqlite
 from store.cases import CaseQueries
 from store.crypto import EmailCipher
 from store.db import Database
+from store.queues import QueueQueries
 from store.records import (
     AuditEntry,
-    InboxEvent,
-    OutboxEntry,
     OutboxMessage,
     Request,
     RequestStatus,
@@ -36,7 +34,7 @@ __all__ = ["Store"]
 Clock = Callable[[], float]
 
 
-class Store(CaseQueries):
+class Store(CaseQueries, QueueQueries):
     """Persistence for requests, the event inbox, the Slack outbox and the audit log."""
 
     def __init__(self, database: Database, *, cipher: EmailCipher, clock: Clock = time.time) -> None:
@@ -266,133 +264,6 @@ class Store(CaseQueries):
         if request is None:
             raise LookupError(f"no request {request_id}")
         return request
-
-    # ----------------------------------------------------------------- inbox
-
-    async def add_event(self, *, event_id: str, event_type: str, task_id: str) -> bool:
-        """Store a relayed event durably; False when this event id was stored before."""
-        async with self._transaction() as db:
-            cursor = await db.execute(
-                "INSERT OR IGNORE INTO inbox (event_id, event_type, task_id, received_at) VALUES (?, ?, ?, ?)",
-                (event_id, event_type, task_id, self._clock()),
-            )
-            return cursor.rowcount == 1
-
-    async def pending_events(self, *, limit: int = 100) -> list[InboxEvent]:
-        """Unprocessed events whose task the bot knows, oldest first."""
-        rows = await self._fetch(
-            "SELECT i.event_id, i.event_type, i.task_id, i.received_at FROM inbox i"
-            " JOIN requests r ON r.task_id = i.task_id"
-            " WHERE i.processed_at IS NULL ORDER BY i.received_at LIMIT ?",
-            (limit,),
-        )
-        return [InboxEvent(row[0], row[1], row[2], row[3]) for row in rows]
-
-    async def mark_events_processed(self, task_id: str, *, request_id: int | None) -> None:
-        """Every pending event of this task has been acted on; each is noted in the audit log."""
-        now = self._clock()
-        async with self._transaction() as db:
-            async with db.execute(
-                "SELECT event_id, event_type FROM inbox WHERE task_id = ? AND processed_at IS NULL", (task_id,)
-            ) as cursor:
-                events = list(await cursor.fetchall())
-            await db.execute(
-                "UPDATE inbox SET processed_at = ? WHERE task_id = ? AND processed_at IS NULL", (now, task_id)
-            )
-            for event_id, event_type in events:
-                await append_audit(
-                    db,
-                    at=now,
-                    request_id=request_id,
-                    actor="amazon",
-                    action="event received",
-                    detail=f"{event_type} ({event_id})",
-                )
-
-    # ----------------------------------------------------------------- outbox
-
-    async def due_outbox(self, *, limit: int = 50) -> list[OutboxEntry]:
-        """The oldest unsent entry of each request, if due: posts for one request stay in order."""
-        rows = await self._fetch(
-            "SELECT o.id, o.request_id, o.method, o.payload, o.attempts FROM outbox o"
-            " WHERE o.sent_at IS NULL AND o.gave_up_at IS NULL AND o.next_attempt_at <= ?"
-            " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.request_id = o.request_id AND p.id < o.id"
-            "                 AND p.sent_at IS NULL AND p.gave_up_at IS NULL)"
-            " ORDER BY o.id LIMIT ?",
-            (self._clock(), limit),
-        )
-        return [OutboxEntry(row[0], row[1], row[2], json.loads(row[3]), row[4]) for row in rows]
-
-    async def next_outbox_due(self) -> float | None:
-        """When the earliest head entry (the next one of its request) is due, or None if none is waiting."""
-        rows = await self._fetch(
-            "SELECT MIN(o.next_attempt_at) FROM outbox o WHERE o.sent_at IS NULL AND o.gave_up_at IS NULL"
-            " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.request_id = o.request_id AND p.id < o.id"
-            "                 AND p.sent_at IS NULL AND p.gave_up_at IS NULL)"
-        )
-        return float(rows[0][0]) if rows and rows[0][0] is not None else None
-
-    async def outbox_attempting(self, entry_id: int) -> None:
-        """Record, before the call, that it is being made: a crash after this may have sent it."""
-        async with self._transaction() as db:
-            await db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", (entry_id,))
-
-    async def outbox_sent(self, entry_id: int) -> None:
-        async with self._transaction() as db:
-            await db.execute("UPDATE outbox SET sent_at = ?, last_error = NULL WHERE id = ?", (self._clock(), entry_id))
-
-    async def outbox_retry(self, entry_id: int, *, at: float, error: str) -> None:
-        async with self._transaction() as db:
-            await db.execute(
-                "UPDATE outbox SET next_attempt_at = ?, last_error = ? WHERE id = ?", (at, error, entry_id)
-            )
-
-    async def outbox_give_up(self, entry: OutboxEntry, *, error: str) -> None:
-        """Slack refused the call for good; keep the reason in the audit log."""
-        now = self._clock()
-        async with self._transaction() as db:
-            await db.execute("UPDATE outbox SET gave_up_at = ?, last_error = ? WHERE id = ?", (now, error, entry.id))
-            await append_audit(
-                db,
-                request_id=entry.request_id,
-                actor="bot",
-                action="slack post abandoned",
-                detail=f"{entry.method}: {error}",
-                at=now,
-            )
-
-    # ----------------------------------------------------------------- readiness
-
-    async def backlog(self) -> dict[str, float | int | None]:
-        """What is waiting, and for how long: for an operator's alarms, not for users."""
-        now = self._clock()
-        marks = ", ".join("?" for _ in UNFINISHED)
-        rows = await self._fetch(
-            "SELECT"
-            " (SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL),"
-            " (SELECT MIN(received_at) FROM inbox WHERE processed_at IS NULL"
-            "    AND task_id IN (SELECT task_id FROM requests WHERE task_id IS NOT NULL)),"
-            " (SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND gave_up_at IS NULL),"
-            " (SELECT MIN(created_at) FROM outbox WHERE sent_at IS NULL AND gave_up_at IS NULL),"
-            " (SELECT COUNT(*) FROM outbox WHERE gave_up_at IS NOT NULL),"
-            f" (SELECT COUNT(*) FROM requests WHERE status IN ({marks})),"
-            f" (SELECT MIN(created_at) FROM requests WHERE status IN ({marks}))",
-            (*UNFINISHED, *UNFINISHED),
-        )
-        inbox, inbox_oldest, outbox, outbox_oldest, gave_up, unfinished, unfinished_oldest = rows[0]
-
-        def age(since: float | None) -> float | None:
-            return round(now - since, 3) if since is not None else None
-
-        return {
-            "inbox_pending": inbox,
-            "inbox_oldest_age_seconds": age(inbox_oldest),
-            "outbox_pending": outbox,
-            "outbox_oldest_age_seconds": age(outbox_oldest),
-            "outbox_abandoned": gave_up,
-            "requests_unfinished": unfinished,
-            "requests_oldest_unfinished_age_seconds": age(unfinished_oldest),
-        }
 
     # ----------------------------------------------------------------- audit
 
