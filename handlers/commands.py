@@ -148,9 +148,14 @@ async def handle_command(deps: Deps, *, ack: AsyncAck, command: dict[str, Any], 
     await ack()
     if created:
         logger.info("request %s: created by %s in %s", request.id, user, channel)
-        deps.background.spawn(advance(deps, request.id, reply=reply), name="command start")
+        deps.background.spawn(_start(deps, request.id, reply=reply), name="command start")
     else:
         deps.background.spawn(_duplicate(deps, request, user=user, reply=reply), name="command duplicate")
+
+
+async def _start(deps: Deps, request_id: int, *, reply: Reply) -> None:
+    async with deps.start_slots:
+        await advance(deps, request_id, reply=reply)
 
 
 async def _duplicate(deps: Deps, existing: Request, *, user: str, reply: Reply) -> None:

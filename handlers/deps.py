@@ -68,6 +68,9 @@ class Deps:
     home_changed: Callable[[], None] = lambda: None
     clock: Callable[[], float] = time.time
     locks: RequestLocks = field(default_factory=RequestLocks)
+    # How many new requests open their thread and start at Amazon at once: a burst of commands
+    # must not queue so much background work that the next acknowledgement waits behind it.
+    start_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
 
     async def permalink(self, request: Request) -> str | None:
         """A link to the request's thread, or None when Slack cannot give one."""

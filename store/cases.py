@@ -41,7 +41,7 @@ class CaseQueries:
 
     _clock: Callable[[], float]
     _cipher: EmailCipher
-    _transaction: Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
+    _transaction: Callable[..., AbstractAsyncContextManager[aiosqlite.Connection]]
     _fetch: Callable[..., Awaitable[list[Any]]]
 
     async def open_cases(
@@ -123,12 +123,12 @@ class CaseQueries:
         now = self._clock()
         marks = ", ".join("?" for _ in UNFINISHED)
         async with self._transaction() as db:
-            async with db.execute(
+            rows = await db.execute_fetchall(
                 f"SELECT id FROM requests WHERE purged_at IS NULL AND status NOT IN ({marks})"
                 " AND COALESCE(closed_at, updated_at) < ?",
                 (*UNFINISHED, older_than),
-            ) as cursor:
-                ids = [int(row[0]) for row in await cursor.fetchall()]
+            )
+            ids = [int(row[0]) for row in rows]
             for request_id in ids:
                 await db.execute(
                     "UPDATE requests SET email_hash = NULL, email_sealed = NULL, email_masked = NULL, purged_at = ?"

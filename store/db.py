@@ -6,7 +6,6 @@ aiosqlite gives one connection on one thread; a lock makes each unit of work
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -15,6 +14,7 @@ from typing import Any
 
 import aiosqlite
 
+from store.priority import PriorityLock
 from store.schema import migrate
 
 __all__ = ["Database"]
@@ -25,7 +25,7 @@ class Database:
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self.connection = connection
-        self._lock = asyncio.Lock()
+        self._lock = PriorityLock()
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -55,9 +55,12 @@ class Database:
             return False
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any error or cancellation."""
-        async with self._lock:
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any error or cancellation.
+
+        ``urgent``: someone waits on it (an acknowledgement to Slack or EventBridge); it goes first.
+        """
+        async with self._lock.hold(urgent=urgent):
             if self.connection.in_transaction:
                 # A caller was cancelled between BEGIN and COMMIT: its work never committed, so drop it.
                 await self.connection.rollback()
@@ -72,10 +75,17 @@ class Database:
                 raise
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        async with self._lock, self.connection.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        """Rows of one query, in one round trip to aiosqlite's thread (execute, fetch and close together)."""
+        async with self._lock.hold():
+            return list(await self.connection.execute_fetchall(sql, params))
+
+    async def write_once(self, sql: str, params: Sequence[Any] = (), *, urgent: bool = False) -> int:
+        """One statement in its own implicit transaction (one round trip); return how many rows it changed."""
+        async with self._lock.hold(urgent=urgent):
+            cursor = await self.connection.execute(sql, params)
+            return int(cursor.rowcount)
 
     async def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file, so erased data leaves the WAL too."""
-        async with self._lock:
+        async with self._lock.hold():
             await self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")

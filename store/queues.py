@@ -23,19 +23,23 @@ class QueueQueries:
     """Queries and changes on the inbox and outbox; mixed into ``Store``, which provides the attributes below."""
 
     _clock: Callable[[], float]
-    _transaction: Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
+    _transaction: Callable[..., AbstractAsyncContextManager[aiosqlite.Connection]]
     _fetch: Callable[..., Awaitable[list[Any]]]
+    _write_once: Callable[..., Awaitable[int]]
 
     # ----------------------------------------------------------------- inbox
 
     async def add_event(self, *, event_id: str, event_type: str, task_id: str) -> bool:
-        """Store a relayed event durably; False when this event id was stored before."""
-        async with self._transaction() as db:
-            cursor = await db.execute(
-                "INSERT OR IGNORE INTO inbox (event_id, event_type, task_id, received_at) VALUES (?, ?, ?, ?)",
-                (event_id, event_type, task_id, self._clock()),
-            )
-            return cursor.rowcount == 1
+        """Store a relayed event durably; False when this event id was stored before.
+
+        One statement in one round trip, ahead of background work: EventBridge waits for the answer.
+        """
+        changed = await self._write_once(
+            "INSERT OR IGNORE INTO inbox (event_id, event_type, task_id, received_at) VALUES (?, ?, ?, ?)",
+            (event_id, event_type, task_id, self._clock()),
+            urgent=True,
+        )
+        return changed == 1
 
     async def pending_events(self, *, limit: int = 100) -> list[InboxEvent]:
         """Unprocessed events whose task the bot knows, oldest first."""
@@ -51,10 +55,9 @@ class QueueQueries:
         """Every pending event of this task has been acted on; each is noted in the audit log."""
         now = self._clock()
         async with self._transaction() as db:
-            async with db.execute(
+            events = await db.execute_fetchall(
                 "SELECT event_id, event_type FROM inbox WHERE task_id = ? AND processed_at IS NULL", (task_id,)
-            ) as cursor:
-                events = list(await cursor.fetchall())
+            )
             await db.execute(
                 "UPDATE inbox SET processed_at = ? WHERE task_id = ? AND processed_at IS NULL", (now, task_id)
             )

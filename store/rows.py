@@ -57,9 +57,8 @@ def request_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Request:
 
 async def fetch_request(db: aiosqlite.Connection, request_id: int) -> Request | None:
     """The request as the current transaction sees it."""
-    async with db.execute(f"SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?", (request_id,)) as cursor:
-        row = await cursor.fetchone()
-    return request_from_row(row) if row is not None else None
+    rows = list(await db.execute_fetchall(f"SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?", (request_id,)))
+    return request_from_row(rows[0]) if rows else None
 
 
 async def append_audit(

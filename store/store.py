@@ -44,6 +44,7 @@ class Store(CaseQueries, QueueQueries):
         self._clock = clock
         self._transaction = database.transaction
         self._fetch = database.fetch
+        self._write_once = database.write_once
 
     @classmethod
     async def open(cls, path: Path, *, cipher: EmailCipher, clock: Clock = time.time) -> Store:
@@ -80,24 +81,24 @@ class Store(CaseQueries, QueueQueries):
         """
         now = self._clock()
         lookup = self._cipher.lookup_hash(email)
-        async with self._transaction() as db:
+        client_token = str(uuid.uuid4())
+        async with self._transaction(urgent=True) as db:  # the command is acknowledged once this commits
             if duplicate_window is not None:
                 unfinished = ", ".join("?" for _ in UNFINISHED)
-                async with db.execute(
+                rows = await db.execute_fetchall(
                     f"SELECT {REQUEST_COLUMNS} FROM requests WHERE email_hash = ?"
                     f" AND status NOT IN ('ABANDONED', 'REJECTED')"
                     f" AND (status IN ({unfinished}) OR created_at >= ?) ORDER BY id DESC LIMIT 1",
                     (lookup, *UNFINISHED, now - duplicate_window),
-                ) as cursor:
-                    row = await cursor.fetchone()
-                if row is not None:
-                    return request_from_row(row), False
+                )
+                if rows:
+                    return request_from_row(next(iter(rows))), False
             cursor = await db.execute(
                 "INSERT INTO requests (client_token, email_hash, email_sealed, email_masked, requester, channel,"
                 " status, created_at, updated_at, next_check_at, due_at, deadline)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    str(uuid.uuid4()),
+                    client_token,
                     lookup,
                     self._cipher.encrypt(email),
                     email_masked,
@@ -114,7 +115,22 @@ class Store(CaseQueries, QueueQueries):
             request_id = cursor.lastrowid
             assert request_id is not None
             await append_audit(db, request_id=request_id, actor=requester, action="requested", detail=note, at=now)
-            return await self._get(db, request_id), True
+        request = Request(
+            id=request_id,
+            client_token=client_token,
+            email_masked=email_masked,
+            requester=requester,
+            channel=channel,
+            thread_ts=None,
+            task_id=None,
+            status=RequestStatus.NEW,
+            errors=(),
+            created_at=now,
+            updated_at=now,
+            due_at=due_at,
+            deadline=deadline,
+        )
+        return request, True
 
     async def get_request(self, request_id: int) -> Request | None:
         rows = await self._fetch(f"SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?", (request_id,))
