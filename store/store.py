@@ -8,6 +8,7 @@ every change to a request leaves an audit entry in the same transaction.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -45,6 +46,7 @@ class Store(CaseQueries, QueueQueries):
         self._transaction = database.transaction
         self._fetch = database.fetch
         self._write_once = database.write_once
+        self._run = database.run
 
     @classmethod
     async def open(cls, path: Path, *, cipher: EmailCipher, clock: Clock = time.time) -> Store:
@@ -82,25 +84,27 @@ class Store(CaseQueries, QueueQueries):
         now = self._clock()
         lookup = self._cipher.lookup_hash(email)
         client_token = str(uuid.uuid4())
-        async with self._transaction(urgent=True) as db:  # the command is acknowledged once this commits
+        sealed = self._cipher.encrypt(email)
+
+        def insert(db: sqlite3.Connection) -> Request | int:
             if duplicate_window is not None:
                 unfinished = ", ".join("?" for _ in UNFINISHED)
-                rows = await db.execute_fetchall(
+                row = db.execute(
                     f"SELECT {REQUEST_COLUMNS} FROM requests WHERE email_hash = ?"
                     f" AND status NOT IN ('ABANDONED', 'REJECTED')"
                     f" AND (status IN ({unfinished}) OR created_at >= ?) ORDER BY id DESC LIMIT 1",
                     (lookup, *UNFINISHED, now - duplicate_window),
-                )
-                if rows:
-                    return request_from_row(next(iter(rows))), False
-            cursor = await db.execute(
+                ).fetchone()
+                if row is not None:
+                    return request_from_row(row)
+            cursor = db.execute(
                 "INSERT INTO requests (client_token, email_hash, email_sealed, email_masked, requester, channel,"
                 " status, created_at, updated_at, next_check_at, due_at, deadline)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     client_token,
                     lookup,
-                    self._cipher.encrypt(email),
+                    sealed,
                     email_masked,
                     requester,
                     channel,
@@ -112,9 +116,18 @@ class Store(CaseQueries, QueueQueries):
                     deadline,
                 ),
             )
-            request_id = cursor.lastrowid
-            assert request_id is not None
-            await append_audit(db, request_id=request_id, actor=requester, action="requested", detail=note, at=now)
+            new_id = int(cursor.lastrowid or 0)
+            db.execute(
+                "INSERT INTO audit (at, request_id, actor, action, detail) VALUES (?, ?, ?, 'requested', ?)",
+                (now, new_id, requester, note),
+            )
+            return new_id
+
+        # The command is acknowledged once this commits: one round trip, ahead of background work.
+        outcome = await self._run(insert, urgent=True)
+        if isinstance(outcome, Request):
+            return outcome, False
+        request_id = outcome
         request = Request(
             id=request_id,
             client_token=client_token,
