@@ -6,14 +6,13 @@ module so that each file stays about one job.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
 from store.crypto import EmailCipher
+from store.db import Database
 from store.records import OutboxMessage, Request, RequestStatus
 from store.rows import REQUEST_COLUMNS, UNFINISHED, append_audit, enqueue, fetch_request, request_from_row
 
@@ -41,7 +40,7 @@ class CaseQueries:
 
     _clock: Callable[[], float]
     _cipher: EmailCipher
-    _transaction: Callable[..., AbstractAsyncContextManager[aiosqlite.Connection]]
+    database: Database
     _fetch: Callable[..., Awaitable[list[Any]]]
 
     async def open_cases(
@@ -64,20 +63,23 @@ class CaseQueries:
     ) -> tuple[Request | None, bool]:
         """Record that the shopper was answered; (request, False) when it was closed already or cannot be."""
         now = self._clock()
-        async with self._transaction() as db:
-            cursor = await db.execute(
+
+        def close(db: sqlite3.Connection) -> tuple[Request | None, bool]:
+            cursor = db.execute(
                 "UPDATE requests SET closed_at = ?, closed_by = ?, updated_at = ?"
                 " WHERE id = ? AND closed_at IS NULL AND status IN (?, ?)",
                 (now, user, now, request_id, RequestStatus.COMPLETED.value, RequestStatus.FAILED.value),
             )
-            request = await fetch_request(db, request_id)
+            request = fetch_request(db, request_id)
             if cursor.rowcount != 1 or request is None:
                 return request, False
-            await append_audit(
+            append_audit(
                 db, at=now, request_id=request_id, actor=user, action="closed", detail="answer sent to shopper"
             )
-            await enqueue(db, request, render, now)
+            enqueue(db, request, render, now)
             return request, True
+
+        return await self.database.run(close)
 
     async def reminders_due(self, schedule: Sequence[tuple[str, float]]) -> list[tuple[Request, list[str]]]:
         """Open cases with reminders now due: each with the kinds due (``schedule``: (kind, seconds before due))."""
@@ -101,18 +103,20 @@ class CaseQueries:
         """Mark ``kinds`` sent and queue the reminder, once: False if another pass or a close came first."""
         now = self._clock()
         sent = ",".join(sorted(request.reminders_sent | set(kinds)))
-        async with self._transaction() as db:
-            cursor = await db.execute(
+
+        def remind(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
                 "UPDATE requests SET reminders_sent = ? WHERE id = ? AND closed_at IS NULL AND reminders_sent = ?",
                 (sent, request.id, ",".join(sorted(request.reminders_sent))),
             )
-            if cursor.rowcount != 1:
+            fresh = fetch_request(db, request.id)
+            if cursor.rowcount != 1 or fresh is None:
                 return False
-            fresh = await fetch_request(db, request.id)
-            assert fresh is not None
-            await append_audit(db, at=now, request_id=request.id, actor="bot", action="reminder sent", detail=kinds[-1])
-            await enqueue(db, fresh, render, now)
+            append_audit(db, at=now, request_id=request.id, actor="bot", action="reminder sent", detail=kinds[-1])
+            enqueue(db, fresh, render, now)
             return True
+
+        return await self.database.run(remind)
 
     async def purge_expired(self, *, older_than: float) -> list[int]:
         """Erase the email of every request finished or closed before ``older_than``; return their ids.
@@ -122,28 +126,31 @@ class CaseQueries:
         """
         now = self._clock()
         marks = ", ".join("?" for _ in UNFINISHED)
-        async with self._transaction() as db:
-            rows = await db.execute_fetchall(
-                f"SELECT id FROM requests WHERE purged_at IS NULL AND status NOT IN ({marks})"
-                " AND COALESCE(closed_at, updated_at) < ?",
-                (*UNFINISHED, older_than),
-            )
-            ids = [int(row[0]) for row in rows]
+
+        def purge(db: sqlite3.Connection) -> list[int]:
+            ids = [
+                int(row[0])
+                for row in db.execute(
+                    f"SELECT id FROM requests WHERE purged_at IS NULL AND status NOT IN ({marks})"
+                    " AND COALESCE(closed_at, updated_at) < ?",
+                    (*UNFINISHED, older_than),
+                )
+            ]
             for request_id in ids:
-                await db.execute(
+                db.execute(
                     "UPDATE requests SET email_hash = NULL, email_sealed = NULL, email_masked = NULL, purged_at = ?"
                     " WHERE id = ?",
                     (now, request_id),
                 )
-                await db.execute(
+                db.execute(
                     "UPDATE outbox SET payload = '{}' WHERE request_id = ?"
                     " AND (sent_at IS NOT NULL OR gave_up_at IS NOT NULL)",
                     (request_id,),
                 )
-                await append_audit(
-                    db, at=now, request_id=request_id, actor="bot", action="purged", detail="email erased (retention)"
-                )
-        return ids
+                append_audit(db, at=now, request_id=request_id, actor="bot", action="purged", detail="email erased")
+            return ids
+
+        return await self.database.run(purge)
 
     async def audit_export(self, *, since: float, reveal: bool = False) -> list[AuditRow]:
         """The audit log from ``since`` on, oldest first, with each request's task and shopper."""

@@ -1,14 +1,17 @@
-"""The one SQLite connection: WAL, migrations, and transactions that never interleave.
+"""The one SQLite connection: WAL, migrations, and units of work that never interleave.
 
-aiosqlite gives one connection on one thread; a lock makes each unit of work
-(a transaction, or a read) whole, so coroutines never see each other's halves.
+aiosqlite gives one connection on one thread. Every write is one unit of work
+sent to that thread in a single round trip (``run``: BEGIN … COMMIT around
+plain sqlite3 code; ``write_once``: one statement), so a change is whole or
+absent, whatever happens to the coroutine that asked for it, and a busy event
+loop is crossed once per change rather than once per statement. A two-lane
+lock orders the units: what someone waits on goes first (store/priority.py).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -66,26 +69,6 @@ class Database:
             return bool(await self.fetch("SELECT 1"))
         except (sqlite3.Error, ValueError):
             return False
-
-    @asynccontextmanager
-    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[aiosqlite.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any error or cancellation.
-
-        ``urgent``: someone waits on it (an acknowledgement to Slack or EventBridge); it goes first.
-        """
-        async with self._lock.hold(urgent=urgent):
-            if self.connection.in_transaction:
-                # A caller was cancelled between BEGIN and COMMIT: its work never committed, so drop it.
-                await self.connection.rollback()
-            try:
-                await self.connection.execute("BEGIN IMMEDIATE")
-                yield self.connection
-                await self.connection.commit()
-            except BaseException:
-                # Unconditionally: a BEGIN still queued on aiosqlite's thread is not yet visible to
-                # in_transaction, and ROLLBACK runs after it (a no-op when nothing is open).
-                await self.connection.rollback()
-                raise
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Rows of one query, in one round trip to aiosqlite's thread (execute, fetch and close together)."""

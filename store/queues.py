@@ -7,12 +7,11 @@ module so that each file stays about one job.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import aiosqlite
-
+from store.db import Database
 from store.records import InboxEvent, OutboxEntry
 from store.rows import UNFINISHED, append_audit
 
@@ -23,9 +22,8 @@ class QueueQueries:
     """Queries and changes on the inbox and outbox; mixed into ``Store``, which provides the attributes below."""
 
     _clock: Callable[[], float]
-    _transaction: Callable[..., AbstractAsyncContextManager[aiosqlite.Connection]]
+    database: Database
     _fetch: Callable[..., Awaitable[list[Any]]]
-    _write_once: Callable[..., Awaitable[int]]
 
     # ----------------------------------------------------------------- inbox
 
@@ -34,7 +32,7 @@ class QueueQueries:
 
         One statement in one round trip, ahead of background work: EventBridge waits for the answer.
         """
-        changed = await self._write_once(
+        changed = await self.database.write_once(
             "INSERT OR IGNORE INTO inbox (event_id, event_type, task_id, received_at) VALUES (?, ?, ?, ?)",
             (event_id, event_type, task_id, self._clock()),
             urgent=True,
@@ -54,22 +52,17 @@ class QueueQueries:
     async def mark_events_processed(self, task_id: str, *, request_id: int | None) -> None:
         """Every pending event of this task has been acted on; each is noted in the audit log."""
         now = self._clock()
-        async with self._transaction() as db:
-            events = await db.execute_fetchall(
+
+        def mark(db: sqlite3.Connection) -> None:
+            events = db.execute(
                 "SELECT event_id, event_type FROM inbox WHERE task_id = ? AND processed_at IS NULL", (task_id,)
-            )
-            await db.execute(
-                "UPDATE inbox SET processed_at = ? WHERE task_id = ? AND processed_at IS NULL", (now, task_id)
-            )
+            ).fetchall()
+            db.execute("UPDATE inbox SET processed_at = ? WHERE task_id = ? AND processed_at IS NULL", (now, task_id))
             for event_id, event_type in events:
-                await append_audit(
-                    db,
-                    at=now,
-                    request_id=request_id,
-                    actor="amazon",
-                    action="event received",
-                    detail=f"{event_type} ({event_id})",
-                )
+                detail = f"{event_type} ({event_id})"
+                append_audit(db, at=now, request_id=request_id, actor="amazon", action="event received", detail=detail)
+
+        await self.database.run(mark)
 
     # ----------------------------------------------------------------- outbox
 
@@ -96,32 +89,30 @@ class QueueQueries:
 
     async def outbox_attempting(self, entry_id: int) -> None:
         """Record, before the call, that it is being made: a crash after this may have sent it."""
-        async with self._transaction() as db:
-            await db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", (entry_id,))
+        await self.database.write_once("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", (entry_id,))
 
     async def outbox_sent(self, entry_id: int) -> None:
-        async with self._transaction() as db:
-            await db.execute("UPDATE outbox SET sent_at = ?, last_error = NULL WHERE id = ?", (self._clock(), entry_id))
+        await self.database.write_once(
+            "UPDATE outbox SET sent_at = ?, last_error = NULL WHERE id = ?", (self._clock(), entry_id)
+        )
 
     async def outbox_retry(self, entry_id: int, *, at: float, error: str) -> None:
-        async with self._transaction() as db:
-            await db.execute(
-                "UPDATE outbox SET next_attempt_at = ?, last_error = ? WHERE id = ?", (at, error, entry_id)
-            )
+        await self.database.write_once(
+            "UPDATE outbox SET next_attempt_at = ?, last_error = ? WHERE id = ?", (at, error, entry_id)
+        )
 
     async def outbox_give_up(self, entry: OutboxEntry, *, error: str) -> None:
         """Slack refused the call for good; keep the reason in the audit log."""
         now = self._clock()
-        async with self._transaction() as db:
-            await db.execute("UPDATE outbox SET gave_up_at = ?, last_error = ? WHERE id = ?", (now, error, entry.id))
-            await append_audit(
-                db,
-                request_id=entry.request_id,
-                actor="bot",
-                action="slack post abandoned",
-                detail=f"{entry.method}: {error}",
-                at=now,
+
+        def give_up(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE outbox SET gave_up_at = ?, last_error = ? WHERE id = ?", (now, error, entry.id))
+            detail = f"{entry.method}: {error}"
+            append_audit(
+                db, at=now, request_id=entry.request_id, actor="bot", action="slack post abandoned", detail=detail
             )
+
+        await self.database.run(give_up)
 
     # ----------------------------------------------------------------- readiness
 

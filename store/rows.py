@@ -7,8 +7,6 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-import aiosqlite
-
 from store.records import OutboxMessage, Request, RequestStatus, TaskError
 
 __all__ = [
@@ -55,28 +53,27 @@ def request_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Request:
     )
 
 
-async def fetch_request(db: aiosqlite.Connection, request_id: int) -> Request | None:
+def fetch_request(db: sqlite3.Connection, request_id: int) -> Request | None:
     """The request as the current transaction sees it."""
-    rows = list(await db.execute_fetchall(f"SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?", (request_id,)))
-    return request_from_row(rows[0]) if rows else None
+    row = db.execute(f"SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?", (request_id,)).fetchone()
+    return request_from_row(row) if row is not None else None
 
 
-async def append_audit(
-    db: aiosqlite.Connection, *, at: float, request_id: int | None, actor: str, action: str, detail: str = ""
+def append_audit(
+    db: sqlite3.Connection, *, at: float, request_id: int | None, actor: str, action: str, detail: str = ""
 ) -> None:
     """One audit entry, inside the caller's transaction (the table refuses updates and deletes)."""
-    await db.execute(
+    db.execute(
         "INSERT INTO audit (at, request_id, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
         (at, request_id, actor, action, detail),
     )
 
 
-async def enqueue(
-    db: aiosqlite.Connection, request: Request, render: Callable[[Request], Iterable[OutboxMessage]], now: float
+def enqueue(
+    db: sqlite3.Connection, request: Request, render: Callable[[Request], Iterable[OutboxMessage]], now: float
 ) -> None:
     """Queue the Slack calls a change causes, in the transaction of that change."""
-    for message in render(request):
-        await db.execute(
-            "INSERT INTO outbox (request_id, method, payload, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
-            (request.id, message.method, json.dumps(message.payload), now, now),
-        )
+    db.executemany(
+        "INSERT INTO outbox (request_id, method, payload, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
+        [(request.id, m.method, json.dumps(m.payload), now, now) for m in render(request)],
+    )

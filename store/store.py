@@ -1,8 +1,6 @@
 """The one place that reads and writes the database: one method per intent.
 
-aiosqlite gives one connection on one thread; a lock makes each method's
-statements a unit, so a transaction never interleaves with another coroutine's.
-State changes and the Slack posts they cause commit together (the outbox), and
+Each method is one unit of work on the database (see store/db.py). State changes and the Slack posts they cause commit together (the outbox), and
 every change to a request leaves an audit entry in the same transaction.
 """
 
@@ -14,8 +12,6 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
-
-import aiosqlite
 
 from store.cases import CaseQueries
 from store.crypto import EmailCipher
@@ -43,10 +39,7 @@ class Store(CaseQueries, QueueQueries):
         self._db = database.connection  # raw access, for tests that check what the database refuses
         self._cipher = cipher
         self._clock = clock
-        self._transaction = database.transaction
         self._fetch = database.fetch
-        self._write_once = database.write_once
-        self._run = database.run
 
     @classmethod
     async def open(cls, path: Path, *, cipher: EmailCipher, clock: Clock = time.time) -> Store:
@@ -117,14 +110,11 @@ class Store(CaseQueries, QueueQueries):
                 ),
             )
             new_id = int(cursor.lastrowid or 0)
-            db.execute(
-                "INSERT INTO audit (at, request_id, actor, action, detail) VALUES (?, ?, ?, 'requested', ?)",
-                (now, new_id, requester, note),
-            )
+            append_audit(db, at=now, request_id=new_id, actor=requester, action="requested", detail=note)
             return new_id
 
         # The command is acknowledged once this commits: one round trip, ahead of background work.
-        outcome = await self._run(insert, urgent=True)
+        outcome = await self.database.run(insert, urgent=True)
         if isinstance(outcome, Request):
             return outcome, False
         request_id = outcome
@@ -181,8 +171,7 @@ class Store(CaseQueries, QueueQueries):
 
     async def schedule_check(self, request_id: int, *, at: float) -> None:
         """When the reconciler should next look at this request."""
-        async with self._transaction() as db:
-            await db.execute("UPDATE requests SET next_check_at = ? WHERE id = ?", (at, request_id))
+        await self.database.write_once("UPDATE requests SET next_check_at = ? WHERE id = ?", (at, request_id))
 
     async def record_thread(self, request_id: int, thread_ts: str) -> Request:
         """The thread's first message is posted: the request may now start at Amazon."""
@@ -272,34 +261,33 @@ class Store(CaseQueries, QueueQueries):
         columns = {"status": to.value, "updated_at": now, **(extra or {})}
         assignments = ", ".join(f"{name} = ?" for name in columns)
         marks = ", ".join("?" for _ in from_)
-        async with self._transaction() as db:
-            cursor = await db.execute(
+
+        def move(db: sqlite3.Connection) -> Request:
+            cursor = db.execute(
                 f"UPDATE requests SET {assignments} WHERE id = ? AND status IN ({marks})",
                 (*columns.values(), request_id, *(s.value for s in from_)),
             )
-            if cursor.rowcount != 1:
+            request = fetch_request(db, request_id)
+            if cursor.rowcount != 1 or request is None:
                 raise _NotMoved(request_id)
             if audit is not None:
                 action, actor, detail = audit
-                await append_audit(db, request_id=request_id, actor=actor, action=action, detail=detail, at=now)
-            request = await self._get(db, request_id)
+                append_audit(db, request_id=request_id, actor=actor, action=action, detail=detail, at=now)
             if render is not None:
-                await enqueue(db, request, render, now)
+                enqueue(db, request, render, now)
             return request
 
-    @staticmethod
-    async def _get(db: aiosqlite.Connection, request_id: int) -> Request:
-        request = await fetch_request(db, request_id)
-        if request is None:
-            raise LookupError(f"no request {request_id}")
-        return request
+        result: Request = await self.database.run(move)
+        return result
 
     # ----------------------------------------------------------------- audit
 
     async def audit(self, *, request_id: int | None, actor: str, action: str, detail: str = "") -> None:
         """Append one entry to the audit log."""
-        async with self._transaction() as db:
-            await append_audit(db, request_id=request_id, actor=actor, action=action, detail=detail, at=self._clock())
+        await self.database.write_once(
+            "INSERT INTO audit (at, request_id, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
+            (self._clock(), request_id, actor, action, detail),
+        )
 
     async def audit_entries(self, *, request_id: int | None = None) -> list[AuditEntry]:
         """The audit log, oldest first, for one request or for all."""

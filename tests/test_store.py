@@ -313,22 +313,20 @@ def test_a_damaged_key_file_is_a_config_error(tmp_path: Path, content: bytes) ->
 # ----------------------------------------------------------------- cancellation
 
 
-async def test_a_write_cancelled_inside_its_transaction_is_rolled_back(store: Store) -> None:
-    """A task cancelled between BEGIN and COMMIT leaves no half-change and no open transaction behind."""
+async def test_a_change_that_fails_half_way_is_rolled_back_whole(store: Store) -> None:
+    """An error inside a change (here: building its Slack posts) leaves no half-change and no open transaction."""
     request = await new_request(store)
     await store.record_thread(request.id, "1700000000.000100")
 
-    def cancel_mid_way(started: Request) -> list[OutboxMessage]:
-        task = asyncio.current_task()
-        assert task is not None
-        task.cancel()  # the next await inside the transaction raises CancelledError
-        return thread_update(started)
+    def broken(started: Request) -> list[OutboxMessage]:
+        raise RuntimeError("the posts could not be built")
 
-    with pytest.raises(asyncio.CancelledError):
-        await asyncio.create_task(store.record_task_started(request.id, "task-1", render=cancel_mid_way))
+    with pytest.raises(RuntimeError):
+        await store.record_task_started(request.id, "task-1", render=broken)
     assert not store._db.in_transaction
     assert (await store.get_request(request.id)).status is RequestStatus.STARTING  # type: ignore[union-attr]
     assert await scalar(store, "SELECT COUNT(*) FROM outbox") == 0
+    assert "task started" not in [e.action for e in await store.audit_entries()]
 
     started = await store.record_task_started(request.id, "task-1", render=thread_update)
     assert started.status is RequestStatus.IN_PROGRESS
