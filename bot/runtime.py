@@ -236,6 +236,7 @@ class Runtime:
             bolt=None if settings.socket_mode else bolt,
             relay_api_key=settings.relay_api_key,
             on_event=inbox_wakeup.ring,
+            pressure=deps.pressure,
         )
         if sandbox is not None:
             web_app.add_routes(sandbox.routes())

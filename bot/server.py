@@ -14,6 +14,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
+from bot.background import AckPressure
 from bot.errors import RelayRejected
 from handlers.relay import authorized, parse_event
 from store.store import Store
@@ -32,6 +33,7 @@ def build_web_app(
     bolt: AsyncApp | None,
     relay_api_key: str | None,
     on_event: Callable[[], None],
+    pressure: AckPressure | None = None,
 ) -> web.Application:
     """Routes: ``POST /slack/events`` (HTTP mode only), ``POST /buy-with-prime/events``, ``GET /healthz``,
     and ``GET /readyz`` (the inbox and outbox backlog, for alarms)."""
@@ -52,11 +54,17 @@ def build_web_app(
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
         assert bolt is not None
+        if pressure is not None:
+            pressure.enter()
         try:
-            bolt_request = await to_bolt_request(request)
-        except UnicodeDecodeError:
-            return web.json_response({"error": "the body could not be read"}, status=400)
-        return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+            try:
+                bolt_request = await to_bolt_request(request)
+            except UnicodeDecodeError:
+                return web.json_response({"error": "the body could not be read"}, status=400)
+            return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+        finally:
+            if pressure is not None:
+                pressure.leave()
 
     async def relay(request: web.Request) -> web.Response:
         if relay_api_key is None:

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 NEW_FLAG = "--new"
 DEADLINE_FLAG = "--deadline"
 LIST_LIMIT = 20
+START_DELAY_LIMIT = 1.0  # seconds a new request's thread may wait for a burst of commands to pass
 # Amazon returns the same task for the same clientToken within 8 hours; the bot refuses a second
 # request for the same shopper within that window (or while one is open) unless asked with --new.
 DUPLICATE_WINDOW = 8 * 3600.0
@@ -155,6 +156,7 @@ async def handle_command(deps: Deps, *, ack: AsyncAck, command: dict[str, Any], 
 
 async def _start(deps: Deps, request_id: int, *, reply: Reply) -> None:
     async with deps.start_slots:
+        await deps.pressure.calm(at_most=START_DELAY_LIMIT)  # in a burst, acknowledge the others first
         await advance(deps, request_id, reply=reply)
 
 

@@ -12,7 +12,7 @@ from typing import Protocol
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.background import Background
+from bot.background import AckPressure, Background
 from bot.prime import TaskState
 from handlers.access import Authorizer
 from store.records import Request
@@ -71,6 +71,7 @@ class Deps:
     # How many new requests open their thread and start at Amazon at once: a burst of commands
     # must not queue so much background work that the next acknowledgement waits behind it.
     start_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    pressure: AckPressure = field(default_factory=AckPressure)
 
     async def permalink(self, request: Request) -> str | None:
         """A link to the request's thread, or None when Slack cannot give one."""

@@ -10,8 +10,10 @@ lock orders the units: what someone waits on goes first (store/priority.py).
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +25,22 @@ from store.schema import migrate
 __all__ = ["Database"]
 
 T = TypeVar("T")
+
+
+def _each_in_a_savepoint(
+    units: list[Callable[[sqlite3.Connection], Any]], connection: sqlite3.Connection
+) -> list[tuple[bool, Any]]:
+    """Run each unit in its own savepoint: one unit's error undoes that unit alone."""
+    outcomes: list[tuple[bool, Any]] = []
+    for unit in units:
+        connection.execute("SAVEPOINT unit")
+        try:
+            outcomes.append((True, unit(connection)))
+        except Exception as error:
+            connection.execute("ROLLBACK TO unit")
+            outcomes.append((False, error))
+        connection.execute("RELEASE unit")
+    return outcomes
 
 
 def _transaction(connection: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -42,6 +60,8 @@ class Database:
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self.connection = connection
         self._lock = PriorityLock()
+        self._waiting: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._committer: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -88,6 +108,35 @@ class Database:
             execute = self.connection._execute  # the one door to aiosqlite's thread
             result: T = await execute(_transaction, self.connection._conn, work)  # type: ignore[no-untyped-call]
             return result
+
+    async def run_grouped(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Like ``run(urgent=True)``, but units that arrive together commit together (group commit).
+
+        For bursts of acknowledgements (32 commands at once): each unit still succeeds or fails
+        alone (a savepoint each), but the burst crosses to aiosqlite's thread and commits once,
+        instead of queueing 32 round trips one behind the other.
+        """
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._waiting.append((work, done))
+        if self._committer is None or self._committer.done():
+            # A task of its own: a caller cancelled while waiting must not strand the others' units.
+            self._committer = asyncio.create_task(self._commit_waiting(), name="group commit")
+        return await asyncio.shield(done)
+
+    async def _commit_waiting(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                outcomes = await self.run(partial(_each_in_a_savepoint, [work for work, _ in group]), urgent=True)
+            except BaseException as error:  # the group's transaction itself failed: every unit did
+                outcomes = [(False, error)] * len(group)
+            for (ok, value), (_, done) in zip(outcomes, group, strict=True):
+                if done.done():
+                    continue
+                if ok:
+                    done.set_result(value)
+                else:
+                    done.set_exception(value)
 
     async def write_once(self, sql: str, params: Sequence[Any] = (), *, urgent: bool = False) -> int:
         """One statement in its own implicit transaction (one round trip); return how many rows it changed."""

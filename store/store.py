@@ -1,6 +1,7 @@
 """The one place that reads and writes the database: one method per intent.
 
-Each method is one unit of work on the database (see store/db.py). State changes and the Slack posts they cause commit together (the outbox), and
+Each method is one unit of work on the database (see store/db.py). State
+changes and the Slack posts they cause commit together (the outbox), and
 every change to a request leaves an audit entry in the same transaction.
 """
 
@@ -114,7 +115,7 @@ class Store(CaseQueries, QueueQueries):
             return new_id
 
         # The command is acknowledged once this commits: one round trip, ahead of background work.
-        outcome = await self.database.run(insert, urgent=True)
+        outcome = await self.database.run_grouped(insert)
         if isinstance(outcome, Request):
             return outcome, False
         request_id = outcome

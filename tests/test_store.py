@@ -355,3 +355,18 @@ async def test_a_write_cancelled_while_waiting_to_begin_does_not_break_the_next_
     assert [e.action for e in await store.audit_entries()].count("requested") == 1 + len(
         await store.requests_for_email("a@example.com")
     )
+
+
+async def test_units_that_arrive_together_commit_together_and_fail_alone(store: Store) -> None:
+    """Group commit: thirty inserts at once all land; a unit that fails in the group undoes only itself."""
+
+    def failing(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO audit (at, request_id, actor, action) VALUES (0, NULL, 'x', 'half')")
+        raise RuntimeError("this unit fails")
+
+    creations = [new_request(store, f"shopper{i}@example.com") for i in range(30)]
+    results = await asyncio.gather(*creations, store.database.run_grouped(failing), return_exceptions=True)
+    assert isinstance(results[-1], RuntimeError)
+    assert len({r.id for r in results[:-1] if isinstance(r, Request)}) == 30
+    actions = [e.action for e in await store.audit_entries()]
+    assert actions.count("requested") == 30 and "half" not in actions
