@@ -149,6 +149,7 @@ async def handle_command(deps: Deps, *, ack: AsyncAck, command: dict[str, Any], 
     await ack()
     if created:
         logger.info("request %s: created by %s in %s", request.id, user, channel)
+        deps.home_changed()
         deps.background.spawn(_start(deps, request.id, reply=reply), name="command start")
     else:
         deps.background.spawn(_duplicate(deps, request, user=user, reply=reply), name="command duplicate")

@@ -285,13 +285,20 @@ def status_message(request: Request, *, permalink: str | None, now: float) -> Me
     """The answer to ``status``: where one request stands, for the asker alone."""
     days = max(0, int((now - request.created_at) // 86_400))
     thread = f"<{permalink}|the thread>" if permalink else "its thread"
+    if request.closed_at is not None:
+        answer = f"answered: closed by <@{request.closed_by}> {date(request.closed_at, 'then')}"
+    else:
+        left = int((request.due_at - now) // 86_400)
+        when = f"in {left} days" if left >= 0 else f"*{-left} days overdue*"
+        answer = f"answer due {date(request.due_at, 'soon', time=False)} ({when}; {request.deadline})"
     return {
-        "text": f"Request for {request.email_masked}: {request.status.value}",
+        "text": f"Request for {request.email_masked}: {_short_status(request)}",
         "blocks": [
             section(
                 f"*Request for {subject(request)}*: {_STATUS_LINES[request.status]}\n"
                 f"Task `{request.task_id or 'not started'}` · requested by <@{request.requester}> "
-                f"on {date(request.created_at, 'that day')} ({days} days ago) · see {thread}"
+                f"on {date(request.created_at, 'that day')} ({days} days ago) · see {thread}\n"
+                f"The shopper's {answer}"
             )
         ],
     }

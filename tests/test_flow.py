@@ -156,6 +156,7 @@ async def test_status_by_email_and_by_task_id(bot: Harness) -> None:
     await bot.slash("status JANE@example.com")
     by_email = await bot.slack.wait_for(lambda: bot.slack.ephemerals_to("U0ALICE")[0])
     assert task_id in text_of(by_email) and "j***@example.com" in text_of(by_email)
+    assert "answer due" in text_of(by_email) and "30 days, the default" in text_of(by_email)
     await bot.slash(f"status {task_id}", user="U0BOB")
     by_task = await bot.slack.wait_for(lambda: bot.slack.ephemerals_to("U0BOB")[0])
     assert "In progress" in text_of(by_task)
