@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from bot.redaction import Redactor, redact
 from bot.retry import RetryPolicy
 from store.records import TaskError
 
-__all__ = ["START_RETRIEVAL", "TASK_QUERY", "PrimeClient", "TaskState"]
+__all__ = ["START_RETRIEVAL", "TASK_QUERY", "PrimeClient", "TaskState", "scrub"]
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ class PrimeClient:
             submitted=str(task.get("submissionDate") or ""),
             updated=str(task.get("lastUpdatedDate") or ""),
             errors=tuple(
-                TaskError(code=e.get("code"), message=str(e.get("message") or ""))
+                TaskError(code=e.get("code"), message=scrub(str(e.get("message") or "")))
                 for e in task.get("errors") or ()
                 if isinstance(e, dict)
             ),
@@ -229,6 +230,14 @@ class PrimeClient:
         return token, self._clock() + lifetime
 
 
+_EMAIL_IN_TEXT = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+
+
+def scrub(text: str) -> str:
+    """Mask any email address in Amazon's words: they are stored, and shown in the request's thread."""
+    return _EMAIL_IN_TEXT.sub(r"\1***@\2", text)
+
+
 def _json(response: httpx.Response) -> Any:
     try:
         return response.json()
@@ -261,7 +270,7 @@ def _graphql_error(errors: Any, response: httpx.Response) -> PrimeError:
     classification = (first.get("extensions") or {}).get("classification") or {}
     kind = str(classification.get("type") or "")
     code = classification.get("errorCode")
-    message = str(first.get("message") or "unknown error")
+    message = scrub(str(first.get("message") or "unknown error"))
     text = f"Buy with Prime: {message}" + (f" ({kind})" if kind else "")
     retryable = kind in _RETRYABLE_TYPES or (
         not kind and (response.status_code == 429 or response.status_code >= 500 or code in (429, 500, 502, 503))

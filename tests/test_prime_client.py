@@ -398,3 +398,15 @@ async def test_target_id_and_api_version_headers_are_sent_and_checked(prime: Fak
             await other.start()
     assert caught.value.kind == "AccessDeniedError"
     assert other.sleeps == []
+
+
+def test_amazon_messages_are_scrubbed_of_email_addresses() -> None:
+    """Amazon's error words are stored and posted in the thread, so any email in them is masked first."""
+    from bot.prime import scrub
+
+    assert scrub("Input request is not valid: email jane.doe@example.com") == (
+        "Input request is not valid: email j***@example.com"
+    )
+    assert scrub("The shopper email for this request does not exist") == (
+        "The shopper email for this request does not exist"
+    )
