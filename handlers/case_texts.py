@@ -13,6 +13,7 @@ __all__ = [
     "already_closed",
     "cannot_close_yet",
     "closed_ack",
+    "deadline_extended",
     "home_view",
     "open_cases_message",
     "reminder_message",
@@ -41,6 +42,16 @@ def reminder_message(request: Request, kind: str) -> Message:
                 f"Deadline: {request.deadline}. Close the case with *Mark as sent to shopper* when it is answered."
             ),
         ],
+    }
+
+
+def deadline_extended(request: Request, *, days: int) -> Message:
+    due = date(request.due_at, "the new due date", time=False)
+    return {
+        "text": (
+            f"Extended by {days} days: the answer to `{request.email_masked}` is now due {due}. "
+            "Reminders start over from the new date. Tell the shopper about the extension and why."
+        )
     }
 
 

@@ -30,6 +30,8 @@ __all__ = ["HomeTab", "Reminders", "Retention", "handle_close"]
 
 logger = logging.getLogger(__name__)
 
+INBOX_KEEP = 7 * 86_400.0  # relayed events are remembered (to spot re-deliveries) for a week
+
 
 async def handle_close(deps: Deps, *, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
     """**Mark as sent to shopper**: allowed users only; a second press changes nothing."""
@@ -100,7 +102,9 @@ class Retention:
             await asyncio.sleep(self._every)
 
     async def purge(self) -> list[int]:
-        purged = await self._deps.store.purge_expired(older_than=self._deps.clock() - self._retention)
+        now = self._deps.clock()
+        await self._deps.store.prune_inbox(older_than=now - INBOX_KEEP)
+        purged = await self._deps.store.purge_expired(older_than=now - self._retention)
         if purged:
             await self._deps.store.database.checkpoint()
             logger.info("retention: erased the email of %d requests", len(purged))

@@ -19,10 +19,10 @@ from handlers.deadlines import JURISDICTIONS, DeadlineSpec, parse_deadline_days
 from handlers.deps import Deps
 from handlers.emails import mask_email, parse_email
 from handlers.guard import allowed, ephemeral_reply
-from handlers.lifecycle import Reply, advance
+from handlers.lifecycle import Reply, advance, thread_update
 from store.records import Request
 
-__all__ = ["Help", "Invalid", "ListOpen", "Start", "Status", "handle_command", "parse_command"]
+__all__ = ["Extend", "Help", "Invalid", "ListOpen", "Start", "Status", "handle_command", "parse_command"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,12 @@ class Status:
 
 
 @dataclass(frozen=True, slots=True)
+class Extend:
+    query: str
+    days: int
+
+
+@dataclass(frozen=True, slots=True)
 class ListOpen:
     whole_team: bool = False
 
@@ -62,7 +68,7 @@ class Invalid:
     message: texts.Message
 
 
-Intent = Help | Start | Status | ListOpen | Invalid
+Intent = Help | Start | Status | Extend | ListOpen | Invalid
 
 
 def parse_command(text: str) -> Intent:
@@ -75,6 +81,11 @@ def parse_command(text: str) -> Intent:
         if len(words) != 2:
             return Invalid(texts.usage_error("`status` takes one email or task id."))
         return Status(words[1])
+    if first == "extend":
+        days = parse_deadline_days(words[2]) if len(words) == 3 else None
+        if days is None:
+            return Invalid(texts.usage_error("`extend` takes an email or task id and a number of days, like `45d`."))
+        return Extend(words[1], days)
     if first == "list":
         if len(words) > 2 or (len(words) == 2 and words[1].lower() != "all"):
             return Invalid(texts.usage_error("`list` shows your open requests; `list all` shows the team's."))
@@ -126,6 +137,10 @@ async def handle_command(deps: Deps, *, ack: AsyncAck, command: dict[str, Any], 
         await ack()
         deps.background.spawn(_status(deps, intent, user=user, reply=reply), name="command status")
         return
+    if isinstance(intent, Extend):
+        await ack()
+        deps.background.spawn(_extend(deps, intent, user=user, reply=reply), name="command extend")
+        return
     if isinstance(intent, ListOpen):
         await ack()
         deps.background.spawn(_list(deps, intent, user=user, reply=reply), name="command list")
@@ -168,17 +183,19 @@ async def _duplicate(deps: Deps, existing: Request, *, user: str, reply: Reply) 
     await reply(texts.duplicate_request(existing, permalink=await deps.permalink(existing)))
 
 
+async def _find(deps: Deps, query: str) -> tuple[Request | None, str]:
+    """The newest request for an email, or the request of a task id; and how to name what was asked."""
+    email = parse_email(query)
+    if email is not None:
+        found = await deps.store.requests_for_email(email)
+        return (found[0] if found else None), f"`{mask_email(email)}`"
+    return await deps.store.request_for_task(query), "that task id"
+
+
 async def _status(deps: Deps, intent: Status, *, user: str, reply: Reply) -> None:
     if not await allowed(deps, user, action="status", reply=reply):
         return
-    email = parse_email(intent.query)
-    if email is not None:
-        found = await deps.store.requests_for_email(email)
-        request: Request | None = found[0] if found else None
-        what = f"`{mask_email(email)}`"
-    else:
-        request = await deps.store.request_for_task(intent.query)
-        what = "that task id"
+    request, what = await _find(deps, intent.query)
     if request is None:
         await reply(texts.unknown_request(what))
         return
@@ -186,6 +203,22 @@ async def _status(deps: Deps, intent: Status, *, user: str, reply: Reply) -> Non
         request = await advance(deps, request.id) or request
     await deps.store.audit(request_id=request.id, actor=user, action="status viewed")
     await reply(texts.status_message(request, permalink=await deps.permalink(request), now=deps.clock()))
+
+
+async def _extend(deps: Deps, intent: Extend, *, user: str, reply: Reply) -> None:
+    request, what = await _find(deps, intent.query)
+    if not await allowed(deps, user, action="extend", reply=reply, request_id=request.id if request else None):
+        return
+    if request is None:
+        await reply(texts.unknown_request(what))
+        return
+    extended = await deps.store.extend_deadline(request.id, days=intent.days, user=user, render=thread_update(None))
+    if extended is None:
+        await reply(case_texts.already_closed(request))
+        return
+    deps.wake_outbox()
+    deps.home_changed()
+    await reply(case_texts.deadline_extended(extended, days=intent.days))
 
 
 async def _list(deps: Deps, intent: ListOpen, *, user: str, reply: Reply) -> None:

@@ -200,6 +200,8 @@ def help_message(*, everyone_allowed: bool) -> Message:
                 "is open or was made in the last 8 hours (the bot otherwise points you to the existing thread).\n"
                 f"*`{COMMAND} <shopper email> gdpr`* (one month) or *`ccpa`* (45 days) or *`--deadline 45d`*: "
                 "set the answer's due date (default: RESPONSE_DEADLINE_DAYS). Reminders come 7 and 2 days before.\n"
+                f"*`{COMMAND} extend <email or task id> 45d`*: push an open request's due date back "
+                "(CCPA allows one 45-day extension).\n"
                 f"*`{COMMAND} list`*: your open requests; *`{COMMAND} list all`*: the team's.\n"
                 f"*`{COMMAND} status <email or task id>`*: where a request stands, shown to you alone. "
                 f"Example: `{COMMAND} status jane@example.com`\n"

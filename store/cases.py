@@ -81,6 +81,29 @@ class CaseQueries:
 
         return await self.database.run(close)
 
+    async def extend_deadline(
+        self, request_id: int, *, days: int, user: str, render: Callable[[Request], Iterable[OutboxMessage]]
+    ) -> Request | None:
+        """Push an open case's due date back by ``days``; its reminders start over. None if it is closed."""
+        now = self._clock()
+
+        def extend(db: sqlite3.Connection) -> Request | None:
+            cursor = db.execute(
+                "UPDATE requests SET due_at = due_at + ?, deadline = deadline || ?, reminders_sent = '', updated_at = ?"
+                " WHERE id = ? AND closed_at IS NULL",
+                (days * 86_400.0, f", extended by {days} days", now, request_id),
+            )
+            request = fetch_request(db, request_id)
+            if cursor.rowcount != 1 or request is None:
+                return None
+            append_audit(
+                db, at=now, request_id=request_id, actor=user, action="deadline extended", detail=f"+{days} days"
+            )
+            enqueue(db, request, render, now)
+            return request
+
+        return await self.database.run(extend)
+
     async def reminders_due(self, schedule: Sequence[tuple[str, float]]) -> list[tuple[Request, list[str]]]:
         """Open cases with reminders now due: each with the kinds due (``schedule``: (kind, seconds before due))."""
         now = self._clock()

@@ -64,6 +64,18 @@ class QueueQueries:
 
         await self.database.run(mark)
 
+    async def prune_inbox(self, *, older_than: float) -> int:
+        """Forget events received before ``older_than``: processed ones, and ones naming a task never ours.
+
+        Their ids only matter while a sender may still retry (EventBridge: 24 hours); an event for a
+        task the bot never learns of would otherwise wait for it forever.
+        """
+        return await self.database.write_once(
+            "DELETE FROM inbox WHERE received_at < ? AND (processed_at IS NOT NULL"
+            " OR task_id NOT IN (SELECT task_id FROM requests WHERE task_id IS NOT NULL))",
+            (older_than,),
+        )
+
     # ----------------------------------------------------------------- outbox
 
     async def due_outbox(self, *, limit: int = 50) -> list[OutboxEntry]:

@@ -250,3 +250,49 @@ async def test_home_opened_event_is_signed_and_routed(bot: Harness) -> None:
     )
     assert response.status_code == 200
     await bot.slack.wait_for(lambda: bot.slack.calls_to("views.publish"))
+
+
+async def test_extend_pushes_the_due_date_back_restarts_reminders_and_is_audited(tmp_path: Path) -> None:
+    """`extend <email> 45d` moves the due date, shows it in the thread, and reminders count from the new date."""
+    clock = SettableClock()
+    async with running_bot(tmp_path, clock=clock) as bot:
+        _, parent = await bot.request("slow@example.com --deadline 10d", email="slow@example.com")
+        clock.advance(4 * DAY)
+        assert await bot.runtime.reminders.send_due() == 1  # the 7-day reminder
+        await bot.slash("extend slow@example.com 45d", user="U0BOB")
+        said = await bot.slack.wait_for(lambda: bot.slack.ephemerals_to("U0BOB")[0])
+        assert "Extended by 45 days" in text_of(said)
+        case = (await bot.runtime.store.open_cases())[0]
+        assert case.due_at == pytest.approx(case.created_at + 55 * DAY)
+        assert "extended by 45 days" in case.deadline
+        await bot.slack.wait_for(lambda: [u for u in bot.slack.updates() if "extended by 45 days" in json.dumps(u)])
+        assert await bot.runtime.reminders.send_due() == 0
+        clock.advance(45 * DAY)  # 6 days before the new date
+        assert await bot.runtime.reminders.send_due() == 1
+        assert any(
+            e.action == "deadline extended" and e.actor == "U0BOB" for e in await bot.runtime.store.audit_entries()
+        )
+        assert "7 days" in reminders(bot, parent)[-1] if len(reminders(bot, parent)) == 2 else True
+
+
+async def test_extend_is_refused_for_users_not_allowed_and_for_bad_input(bot: Harness) -> None:
+    """Only allowed users may extend; a missing or odd number of days is answered at once."""
+    await bot.request("keep@example.com")
+    assert "Try `/data-request" in ack_text(await bot.slash("extend keep@example.com"))
+    assert "Try `/data-request" in ack_text(await bot.slash("extend keep@example.com soon"))
+    await bot.slash("extend keep@example.com 10d", user="U0MALLORY")
+    refusal = await bot.slack.wait_for(lambda: bot.slack.ephemerals_to("U0MALLORY")[0])
+    assert "not allowed" in text_of(refusal)
+
+
+async def test_old_events_are_forgotten_but_recent_ones_still_deduplicate(tmp_path: Path) -> None:
+    """Processed or orphaned events older than a week leave the inbox; a week-old re-delivery is then new again."""
+    clock = SettableClock()
+    async with running_bot(tmp_path, clock=clock) as bot:
+        _, parent, _ = await completed(bot, "old@example.com")
+        orphan = envelope(COMPLETED, "a-task-that-is-not-ours")
+        assert (await bot.relay(orphan)).json()["status"] == "stored"
+        clock.advance(8 * DAY)
+        await bot.runtime.retention.purge()
+        assert (await bot.relay(orphan)).json()["status"] == "stored"  # forgotten, so stored anew
+        assert len([p for p in bot.replies(parent["ts"]) if buttons(p)]) == 1
