@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in str(error).splitlines():
             print(f"{PROG}: {line}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, secrets=settings.secrets())
+    configure_logging(settings.log_level, secrets=settings.secrets(), fmt=settings.log_format)
     try:
         return asyncio.run(_serve(settings))
     except DataRequestError as error:

@@ -13,6 +13,8 @@ import re
 import sys
 import threading
 
+from bot.logformat import CONTEXT_FIELDS, TEXT_FORMAT, JsonFormatter, LevelPolicy
+
 __all__ = ["Redactor", "configure_logging", "redact"]
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -92,15 +94,21 @@ class _RedactingFilter(logging.Filter):
             record.exc_text = self._redactor(record.exc_text)
         if record.stack_info:
             record.stack_info = self._redactor(record.stack_info)
+        for name in CONTEXT_FIELDS:  # ids, but one that came from outside is text like any other
+            value = getattr(record, name, None)
+            if isinstance(value, str):
+                setattr(record, name, self._redactor(value))
         return True
 
 
-def configure_logging(level: str, *, secrets: list[str], redactor: Redactor = redact) -> None:
-    """Send logs to stderr through the redaction filter; register the configured secrets."""
+def configure_logging(level: str, *, secrets: list[str], fmt: str = "text", redactor: Redactor = redact) -> None:
+    """Send logs to stderr, as text or JSON lines (``fmt``), through the redaction filter; register the secrets."""
     for secret in secrets:
         redactor.add_secret(secret)
+    threshold = logging.getLevelName(level)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.addFilter(LevelPolicy(threshold))  # first: a dropped line is never formatted
     handler.addFilter(_RedactingFilter(redactor))
     root = logging.getLogger()
     for old in list(root.handlers):

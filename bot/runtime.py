@@ -38,6 +38,7 @@ from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.background import Background, Wakeup, supervise
+from bot.logformat import make_raised_records
 from bot.outbox import OutboxSender
 from bot.prime import PrimeClient
 from bot.redaction import redact
@@ -130,6 +131,7 @@ def _bolt_app(settings: Settings, slack: AsyncWebClient, deps: Deps, home: HomeT
         process_before_response=True,
         logger=bolt_logger,
     )
+    make_raised_records()
 
     async def on_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
         await handle_command(deps, ack=ack, command=command, respond=respond)

@@ -16,6 +16,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.background import AckPressure
 from bot.errors import RelayRejected
+from bot.logformat import log_ids
 from handlers.relay import authorized, parse_event
 from store.store import Store
 
@@ -81,7 +82,13 @@ def build_web_app(
             return web.json_response({"status": "ignored"})
         stored = await store.add_event(event_id=event.event_id, event_type=event.event_type, task_id=event.task_id)
         if stored:
-            logger.info("relay: event %s stored (%s, task %s)", event.event_id, event.event_type, event.task_id)
+            logger.info(
+                "relay: event %s stored (%s, task %s)",
+                event.event_id,
+                event.event_type,
+                event.task_id,
+                extra={"event_id": event.event_id, **log_ids(task_id=event.task_id)},
+            )
             on_event()
         return web.json_response({"status": "stored" if stored else "duplicate"})
 

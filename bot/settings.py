@@ -20,6 +20,7 @@ from bot.errors import ConfigError
 __all__ = ["Settings", "StorageSettings", "load_settings", "load_storage_settings"]
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_LOG_FORMATS = ("text", "json")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _USERGROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 _MAKE_KEY = 'python3 -c "import base64,os;print(base64.urlsafe_b64encode(os.urandom(32)).decode())"'
@@ -47,6 +48,7 @@ class Settings:
     reconcile_interval: float = 300.0
     port: int = 3000
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one JSON object per line
     sandbox: bool = False
     response_deadline_days: int = 30
     retention_days: int = 365
@@ -132,6 +134,7 @@ def load_settings(env: Mapping[str, str], *, sandbox: bool = False) -> Settings:
         reconcile_interval=reader.seconds("RECONCILE_INTERVAL", _DEFAULTS["reconcile_interval"]),
         port=reader.port("PORT", _DEFAULTS["port"]),
         log_level=reader.log_level("LOG_LEVEL", _DEFAULTS["log_level"]),
+        log_format=reader.choice("LOG_FORMAT", _LOG_FORMATS, _DEFAULTS["log_format"]),
         sandbox=sandbox,
         response_deadline_days=reader.days("RESPONSE_DEADLINE_DAYS", _DEFAULTS["response_deadline_days"]),
         retention_days=reader.days("RETENTION_DAYS", _DEFAULTS["retention_days"], high=3650),
@@ -244,6 +247,13 @@ class _Reader:
             self.problem(name, "must be a TCP port number between 0 and 65535")
             return default
         return int(value)
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value = (self.optional(name) or default).lower()
+        if value not in choices:
+            self.problem(name, f"must be one of {', '.join(choices)}")
+            return default
+        return value
 
     def log_level(self, name: str, default: str) -> str:
         value = (self.optional(name) or default).upper()

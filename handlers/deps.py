@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.background import AckPressure, Background
+from bot.logformat import case_context
 from bot.prime import TaskState
 from handlers.access import Authorizer
 from store.records import Request
@@ -44,7 +45,8 @@ class RequestLocks:
         lock = self._locks.setdefault(request_id, asyncio.Lock())
         try:
             async with lock:
-                yield
+                with case_context(request_id=request_id):  # the log lines of this work name the request
+                    yield
         finally:
             if not lock.locked() and self._locks.get(request_id) is lock:
                 del self._locks[request_id]

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import PrimeRejected, PrimeUnavailable, slack_error_code
+from bot.logformat import log_ids
 from bot.prime import TaskState
 from handlers import texts
 from handlers.deps import Deps
@@ -77,7 +78,7 @@ async def apply_task_state(deps: Deps, request: Request, state: TaskState) -> Re
     moved = await deps.store.apply_task_state(request.id, status, errors, render=thread_update(reply))
     if moved is None:
         return await deps.store.get_request(request.id) or request
-    logger.info("request %s: task %s %s", moved.id, moved.task_id, status.value)
+    logger.info("request %s: task %s %s", moved.id, moved.task_id, status.value, extra=log_ids(task_id=moved.task_id))
     deps.wake_outbox()
     deps.home_changed()
     return moved
@@ -159,7 +160,7 @@ async def _start_task(deps: Deps, request: Request, reply: Reply | None) -> Requ
         return request
     started = await deps.store.record_task_started(request.id, task_id, render=thread_update(None))
     await deps.store.schedule_check(request.id, at=deps.clock() + deps.reconcile_interval)
-    logger.info("request %s: task %s started", request.id, task_id)
+    logger.info("request %s: task %s started", request.id, task_id, extra=log_ids(task_id=task_id))
     deps.wake_outbox()
     deps.wake_inbox()  # its completion event may have arrived before Amazon's answer did
     return started

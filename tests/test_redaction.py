@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
 import os
 import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakes import FakePrime, FakeSlack, text_of
 from harness import RELAY_KEY, SIGNING_SECRET, envelope, running_bot
 
+from bot.logformat import case_context, log_ids
 from bot.redaction import Redactor, configure_logging
 
 EMAIL = "jane.shopper@example.com"
@@ -31,16 +34,20 @@ class LogCapture:
     def __init__(self) -> None:
         self.stream = io.StringIO()
 
-    def configure(self, level: str, *, secrets: list[str], redactor: Redactor | None = None) -> None:
+    def configure(self, level: str, *, secrets: list[str], redactor: Redactor | None = None, fmt: str = "text") -> None:
         # pytest puts its own sys.stderr back before each test phase, so swap it only around the call.
         real, sys.stderr = sys.stderr, self.stream
         try:
             if redactor is None:
-                configure_logging(level, secrets=secrets)
+                configure_logging(level, secrets=secrets, fmt=fmt)
             else:
-                configure_logging(level, secrets=secrets, redactor=redactor)
+                configure_logging(level, secrets=secrets, fmt=fmt, redactor=redactor)
         finally:
             sys.stderr = real
+
+    def records(self) -> list[dict[str, Any]]:
+        """The JSON lines written so far; each line must be one JSON object."""
+        return [json.loads(line) for line in self.written.splitlines()]
 
     @property
     def written(self) -> str:
@@ -139,9 +146,10 @@ def test_percent_encoded_presigned_link_is_removed() -> None:
 # ----------------------------------------------------------------- configure_logging
 
 
-def test_third_party_debug_lines_are_redacted(logs: LogCapture) -> None:
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_third_party_debug_lines_are_redacted(logs: LogCapture, fmt: str) -> None:
     """A library's DEBUG record, its %-args and an exception text are all redacted before being written."""
-    logs.configure("DEBUG", secrets=["configured-secret-value"], redactor=Redactor())
+    logs.configure("DEBUG", secrets=["configured-secret-value"], redactor=Redactor(), fmt=fmt)
     sdk = logging.getLogger("slack_sdk.web.async_client")
     sdk.debug("Sending a request - body: %s, link: %s", {"text": EMAIL}, LINK)
     sdk.debug("headers: %r", {"x-api-key": "configured-secret-value"})
@@ -175,8 +183,12 @@ def test_a_bad_format_string_does_not_lose_the_line(logs: LogCapture) -> None:
     assert "only one" in written and EMAIL not in written
 
 
-async def test_the_whole_flow_at_debug_logs_no_email_link_secret_or_token(tmp_path: Path, logs: LogCapture) -> None:
-    """Command, completion and Download at DEBUG: the log shows the work but none of what it must not."""
+@pytest.mark.parametrize("fmt", ["text", "json"])
+async def test_the_whole_flow_at_debug_logs_no_email_link_secret_or_token(
+    tmp_path: Path, logs: LogCapture, fmt: str
+) -> None:
+    """Command, completion and Download at DEBUG, as text or JSON: the log shows the work but none of what it
+    must not."""
     key = os.urandom(32)
     secrets = [
         FakeSlack().token,
@@ -185,7 +197,7 @@ async def test_the_whole_flow_at_debug_logs_no_email_link_secret_or_token(tmp_pa
         RELAY_KEY,
         base64.urlsafe_b64encode(key).decode(),
     ]
-    logs.configure("DEBUG", secrets=secrets)
+    logs.configure("DEBUG", secrets=secrets, fmt=fmt)
     async with running_bot(tmp_path, encryption_key=key) as bot:
         assert sorted(bot.settings.secrets()) == sorted(secrets)
         task_id, parent = await bot.request(EMAIL)
@@ -204,3 +216,59 @@ async def test_the_whole_flow_at_debug_logs_no_email_link_secret_or_token(tmp_pa
     assert "X-Amz-Signature" not in written
     for value in [*secrets, *access_tokens, *links]:
         assert value not in written
+    if fmt == "json":  # and every line a collector reads is one whole JSON object
+        assert all(record["message"] is not None for record in logs.records())
+
+
+# ----------------------------------------------------------------- LOG_FORMAT=json and what is logged at all
+
+
+def test_json_lines_carry_time_level_logger_message_and_the_case_ids(logs: LogCapture) -> None:
+    """LOG_FORMAT=json: one object per line with the fixed keys, the case's ids as fields, tracebacks inside."""
+    logs.configure("INFO", secrets=[], redactor=Redactor(), fmt="json")
+    with case_context(request_id=7):
+        logging.getLogger("handlers.lifecycle").info("request 7: task t-1 started", extra=log_ids(task_id="t-1"))
+    try:
+        raise RuntimeError(f"boom for {EMAIL}")
+    except RuntimeError:
+        logging.getLogger("bot.background").exception("worker failed")
+    started, failed = logs.records()
+    assert set(started) == {"time", "level", "logger", "message", "request_id", "task_id"}
+    assert (started["level"], started["logger"], started["request_id"], started["task_id"]) == (
+        "INFO",
+        "handlers.lifecycle",
+        7,
+        "t-1",
+    )
+    assert started["time"].endswith("+00:00")
+    assert "request_id" not in failed, "the ids belong to the work inside case_context alone"
+    assert failed["level"] == "ERROR" and "RuntimeError: boom for [email]" in failed["exception"]
+
+
+def test_outside_call_and_retry_lines_are_debug_detail(logs: LogCapture) -> None:
+    """At INFO, httpx's line per request and slack_sdk's retry notices are not written; at DEBUG they are."""
+    logs.configure("INFO", secrets=[], redactor=Redactor())
+    logging.getLogger("httpx").info('HTTP Request: POST https://api.example/graphql "HTTP/1.1 200 OK"')
+    logging.getLogger("slack_sdk.web.async_client").info("A retry handler found: RateLimitErrorRetryHandler")
+    logging.getLogger("bot.runtime").info("serving on port 3000 (HTTP mode)")
+    assert logs.written.splitlines()[-1].endswith("serving on port 3000 (HTTP mode)")
+    assert len(logs.written.splitlines()) == 1
+    logs.configure("DEBUG", secrets=[], redactor=Redactor())
+    logging.getLogger("httpx").info('HTTP Request: POST https://api.example/graphql "HTTP/1.1 200 OK"')
+    assert " DEBUG httpx: HTTP Request: POST" in logs.written
+
+
+@pytest.mark.parametrize("level", ["INFO", "WARNING"])
+async def test_a_bad_slack_signature_is_one_warning_without_the_body(
+    tmp_path: Path, logs: LogCapture, level: str
+) -> None:
+    """An unsigned command is refused with 401 and one WARNING line that carries none of what was sent."""
+    logs.configure(level, secrets=[], fmt="json")
+    async with running_bot(tmp_path) as bot:
+        before = len(logs.records())
+        response = await bot.slash(EMAIL, sign=False)
+        assert response.status_code == 401
+        lines = logs.records()[before:]
+    refused = [r for r in lines if "signature" in r["message"]]
+    assert [r["level"] for r in refused] == ["WARNING"], logs.written
+    assert "U0ALICE" not in json.dumps(lines) and "[email]" not in json.dumps(lines)

@@ -56,6 +56,7 @@ def test_minimal_http_mode_environment_gives_the_documented_defaults() -> None:
     assert settings.reconcile_interval == 300
     assert settings.port == 3000
     assert settings.log_level == "INFO"
+    assert settings.log_format == "text"
 
 
 def test_app_token_without_signing_secret_means_socket_mode() -> None:
@@ -91,6 +92,7 @@ def test_every_optional_setting_is_read() -> None:
         "RECONCILE_INTERVAL": "60",
         "PORT": "8080",
         "LOG_LEVEL": "debug",
+        "LOG_FORMAT": "JSON",
     }
     settings = load_settings(env)
     assert settings.slack_api_url == "https://slack-gov.com/api/"
@@ -103,6 +105,7 @@ def test_every_optional_setting_is_read() -> None:
     assert settings.allowed_usergroup == "S012ABCDEF"
     assert not settings.everyone_allowed
     assert (settings.reconcile_interval, settings.port, settings.log_level) == (60, 8080, "DEBUG")
+    assert settings.log_format == "json"
 
 
 @pytest.mark.parametrize(
@@ -119,6 +122,7 @@ def test_every_optional_setting_is_read() -> None:
         ("PORT", "70000"),
         ("PORT", "http"),
         ("LOG_LEVEL", "LOUD"),
+        ("LOG_FORMAT", "xml"),
         ("SLACK_API_URL", "slack.com/api"),
         ("BWP_API_URL", "ftp://api.buywithprime.amazon.com/graphql"),
         ("BWP_TOKEN_URL", "not a url"),

@@ -1,0 +1,131 @@
+"""How a log line looks (text for people, one JSON object per line for collectors) and which lines are noise.
+
+The redaction filter (bot/redaction.py) runs before either format, so both carry
+the same redacted message. Ids that tie a line to a case (request, task) are
+fields of the record: set for a stretch of work with ``case_context`` (every
+line logged inside it, a library's too, carries them) or for one call with
+``extra=log_ids(...)``; the JSON format gives them fields of their own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = [
+    "CONTEXT_FIELDS",
+    "TEXT_FORMAT",
+    "JsonFormatter",
+    "LevelPolicy",
+    "case_context",
+    "log_ids",
+    "make_raised_records",
+]
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+# Attributes a log call may attach with ``extra=``; ids only, never personal data.
+CONTEXT_FIELDS = ("request_id", "task_id", "event_id", "outbox_id")
+
+# (logger name prefix, message prefix, new level, new message or None to keep it).
+# httpx logs every request at INFO and slack_sdk every retry: one line per outside call is DEBUG detail.
+# Bolt logs a bad Slack signature at INFO with the whole body: a refusal is a warning, and the body is
+# the sender's business (a form post that may carry a shopper's email).
+_RELEVELLED: tuple[tuple[str, str, int, str | None], ...] = (
+    ("httpx", "HTTP Request:", logging.DEBUG, None),
+    ("slack_sdk", "A retry handler found", logging.DEBUG, None),
+    (
+        "slack_bolt.RequestVerification",
+        "Invalid request signature",
+        logging.WARNING,
+        "Slack request refused: invalid or missing signature (HTTP 401)",
+    ),
+)
+# Loggers whose records must exist whatever LOG_LEVEL says, because a rule above raises their level.
+_RAISED_LOGGERS = ("slack_bolt.RequestVerification",)
+
+
+_CASE: ContextVar[dict[str, Any]] = ContextVar("log_case", default={})  # noqa: B039 (never mutated)
+
+
+@contextmanager
+def case_context(*, request_id: int | None = None, task_id: str | None = None) -> Iterator[None]:
+    """Every record logged inside (in this task and tasks it starts) carries these ids."""
+    token = _CASE.set({**_CASE.get(), **log_ids(request_id=request_id, task_id=task_id)})
+    try:
+        yield
+    finally:
+        _CASE.reset(token)
+
+
+def log_ids(*, request_id: int | None = None, task_id: str | None = None) -> dict[str, Any]:
+    """``extra=`` for a log call about one case: its request id and, once known, its task id."""
+    ids: dict[str, Any] = {}
+    if request_id is not None:
+        ids["request_id"] = request_id
+    if task_id is not None:
+        ids["task_id"] = task_id
+    return ids
+
+
+def make_raised_records() -> None:
+    """Let the loggers whose lines are raised to WARNING make their INFO records at any LOG_LEVEL.
+
+    Call it after Bolt is built: Bolt copies its base logger's level onto these loggers. What is
+    made is still dropped below LOG_LEVEL by ``LevelPolicy``.
+    """
+    for name in _RAISED_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
+class LevelPolicy(logging.Filter):
+    """A handler filter: adds the case's ids, moves the records in ``_RELEVELLED`` to their level,
+    then applies LOG_LEVEL itself.
+
+    A handler sees records propagated from any logger without the root's level being checked again,
+    so the threshold is applied here, after a record's level may have changed.
+    """
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, value in _CASE.get().items():
+            if getattr(record, name, None) is None:
+                setattr(record, name, value)
+        for prefix, starts, level, message in _RELEVELLED:
+            if record.name.startswith(prefix) and str(record.msg).startswith(starts):
+                record.levelno, record.levelname = level, logging.getLevelName(level)
+                if message is not None:
+                    record.msg, record.args = message, None
+                break
+        return record.levelno >= self.level
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, message, ids, exception text."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in CONTEXT_FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                line[name] = value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = record.stack_info
+        return json.dumps(line, ensure_ascii=False, default=str)
