@@ -1,4 +1,4 @@
-"""``data-request-bot audit`` and ``purge``: the audit trail out, expired personal data gone.
+"""``data-request-bot audit``, ``purge`` and ``backup``: the audit trail out, expired data gone, a safe copy.
 
 Both work on the database alone (no Slack, no Amazon), so a compliance officer
 or an operator can run them from a shell or a cron job.
@@ -12,14 +12,16 @@ import json
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TextIO
 
 from bot.errors import ConfigError
 from bot.settings import StorageSettings, load_storage_settings
+from store.backup import backup_database
 from store.crypto import EmailCipher
 from store.store import Store
 
-__all__ = ["parse_since", "run_audit", "run_purge"]
+__all__ = ["parse_since", "run_audit", "run_backup", "run_purge"]
 
 COLUMNS = ("time", "request", "task", "actor", "action", "detail", "shopper")
 
@@ -106,6 +108,30 @@ async def run_purge(env: Mapping[str, str], *, out: TextIO) -> int:
         file=out,
     )
     return 0
+
+
+def run_backup(env: Mapping[str, str], *, target: Path, out: TextIO) -> int:
+    """Copy the database to ``target`` while the bot runs, verify the copy, and say what it holds."""
+    settings = load_storage_settings(env)
+    report = backup_database(settings.database_path, target)
+    key_file = settings.database_path.with_name(settings.database_path.name + ".key")
+    key_source = "ENCRYPTION_KEY" if settings.encryption_key is not None else f"the key file {key_file}"
+    print(
+        f"backup written to {report.path} (owner-only): {_size(report.size)}, {report.cases} cases "
+        f"({report.open_cases} open), {report.audit_entries} audit entries, schema version "
+        f"{report.schema_version}, integrity ok\n"
+        f"the key is not in the backup: keep {key_source} as safely; a restore needs the same key",
+        file=out,
+    )
+    return 0
+
+
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
 
 
 def _iso(epoch: float) -> str:

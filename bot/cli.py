@@ -1,4 +1,4 @@
-"""The ``data-request-bot`` command: serve, check.
+"""The ``data-request-bot`` command: serve, check, demo, audit, purge, backup.
 
 Configuration mistakes end the program with one line per problem and no
 traceback: the operator needs the name of the setting and the fix, not a stack.
@@ -13,8 +13,9 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from bot.errors import ConfigError, DataRequestError
+from bot.errors import BackupFailed, ConfigError, DataRequestError
 from bot.redaction import configure_logging
 from bot.settings import Settings, load_settings
 
@@ -39,13 +40,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     audit.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     audit.add_argument("--reveal", action="store_true", help="show shoppers' emails in full (needs the key)")
     commands.add_parser("purge", help="erase emails of requests closed or finished over RETENTION_DAYS ago")
+    backup = commands.add_parser("backup", help="a consistent, verified, owner-only copy of the database")
+    backup.add_argument("path", metavar="PATH", help="the file to write, or a folder for a time-stamped file")
     args = parser.parse_args(argv)
     sandbox = bool(getattr(args, "sandbox", False))
     if args.command == "demo":
         from bot.demo import run_demo
 
         return asyncio.run(run_demo(sys.stdout))
-    if args.command in ("audit", "purge"):
+    if args.command in ("audit", "purge", "backup"):
         return _offline_command(args)
     if args.command == "check":
         from bot.check import run_check
@@ -69,9 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _offline_command(args: argparse.Namespace) -> int:
-    from bot.admin import parse_since, run_audit, run_purge
+    from bot.admin import parse_since, run_audit, run_backup, run_purge
 
     try:
+        if args.command == "backup":
+            return run_backup(os.environ, target=Path(args.path), out=sys.stdout)
         if args.command == "audit":
             since = parse_since(args.since)
             return asyncio.run(run_audit(os.environ, since=since, fmt=args.format, reveal=args.reveal, out=sys.stdout))
@@ -80,6 +85,9 @@ def _offline_command(args: argparse.Namespace) -> int:
         for line in str(error).splitlines():
             print(f"{PROG}: {line}", file=sys.stderr)
         return 2
+    except BackupFailed as error:
+        print(f"{PROG}: backup failed, nothing was written: {error}", file=sys.stderr)
+        return 1
 
 
 async def _serve(settings: Settings) -> int:

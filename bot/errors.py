@@ -7,7 +7,8 @@
     ├── PrimeError               Buy with Prime did not do what was asked
     │   ├── PrimeUnavailable     retryable (throttling, 5xx, timeout, network); retries ran out
     │   └── PrimeRejected        not retryable (validation, access denied, not found, conflict)
-    └── RelayRejected            a relay request the sender got wrong (carries its 4xx status)
+    ├── RelayRejected            a relay request the sender got wrong (carries its 4xx status)
+    └── BackupFailed             a backup copy did not verify; nothing was written
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from slack_sdk.errors import SlackApiError
 
 __all__ = [
+    "BackupFailed",
     "ConfigError",
     "DataRequestError",
     "PrimeError",
@@ -67,6 +69,10 @@ class RelayRejected(DataRequestError):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+class BackupFailed(DataRequestError):
+    """The copy of the database did not verify (integrity check); the destination was left as it was."""
 
 
 def slack_error_code(error: SlackApiError) -> str:
