@@ -13,13 +13,15 @@ import email.utils
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from bot.errors import PrimeError, PrimeRejected, PrimeUnavailable
+from bot.metrics import Metrics
 from bot.redaction import Redactor, redact
 from bot.retry import RetryPolicy
 from store.records import TaskError
@@ -86,6 +88,7 @@ class PrimeClient:
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
         redactor: Redactor = redact,
+        metrics: Metrics | None = None,
     ) -> None:
         self._http = http
         self._api_url = api_url
@@ -97,6 +100,7 @@ class PrimeClient:
         self._retry = retry or RetryPolicy()
         self._clock = clock
         self._redactor = redactor
+        self._metrics = metrics
         self._token: str | None = None
         self._token_expires_at = 0.0
         self._token_lock = asyncio.Lock()
@@ -157,6 +161,27 @@ class PrimeClient:
 
     async def _call_once(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
         token = await self._access_token()
+        with self._observed(_operation(document)):
+            return await self._post_document(token, document, variables)
+
+    @contextmanager
+    def _observed(self, operation: str) -> Iterator[None]:
+        """Count one HTTP call to Amazon and time it, for /metrics: ok, throttled, unavailable or refused."""
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            yield
+        except PrimeUnavailable as error:
+            outcome = "throttled" if error.kind in ("ThrottlingError", "HTTP 429") else "unavailable"
+            raise
+        except PrimeRejected:
+            outcome = "refused"
+            raise
+        finally:
+            if self._metrics is not None:
+                self._metrics.observe_amazon(operation, outcome, time.perf_counter() - started)
+
+    async def _post_document(self, token: str, document: str, variables: dict[str, Any]) -> dict[str, Any]:
         try:
             response = await self._http.post(
                 self._api_url,
@@ -195,7 +220,8 @@ class PrimeClient:
         async with self._token_lock:
             if not force and self._token and self._clock() < self._token_expires_at - _TOKEN_MARGIN:
                 return self._token
-            self._token, self._token_expires_at = await self._fetch_token()
+            with self._observed("token"):
+                self._token, self._token_expires_at = await self._fetch_token()
             return self._token
 
     async def _fetch_token(self) -> tuple[str, float]:
@@ -231,6 +257,15 @@ class PrimeClient:
 
 
 _EMAIL_IN_TEXT = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+
+
+_OPERATION = re.compile(r"\{\s*(\w+)")
+
+
+def _operation(document: str) -> str:
+    """The GraphQL field a document asks for (``startPersonalDataRetrievalTask``): a fixed name, safe as a label."""
+    found = _OPERATION.search(document)
+    return found.group(1) if found else "graphql"
 
 
 def scrub(text: str) -> str:

@@ -39,6 +39,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.background import Background, Wakeup, supervise
 from bot.logformat import make_raised_records
+from bot.metrics import Metrics
 from bot.outbox import OutboxSender
 from bot.prime import PrimeClient
 from bot.redaction import redact
@@ -46,6 +47,7 @@ from bot.retry import RetryPolicy
 from bot.sandbox import Sandbox
 from bot.server import build_web_app
 from bot.settings import Settings
+from bot.slackmetrics import MeteredWebClient
 from bot.tuning import Tuning
 from handlers.access import Authorizer
 from handlers.cases import HomeTab, Reminders, Retention, handle_close
@@ -64,16 +66,22 @@ logger = logging.getLogger(__name__)
 
 
 def build_slack_client(
-    settings: Settings, *, retry_interval: float | None = None, session: aiohttp.ClientSession | None = None
+    settings: Settings,
+    *,
+    retry_interval: float | None = None,
+    session: aiohttp.ClientSession | None = None,
+    metrics: Metrics | None = None,
 ) -> AsyncWebClient:
     """Slack's Web API client, with slack_sdk's retries for 429, 5xx and connection errors.
 
     Pass a ``session`` to reuse connections: without one, slack_sdk opens a new one per call.
+    With ``metrics``, every call is counted by method and outcome.
     """
     interval: RetryIntervalCalculator = BackoffRetryIntervalCalculator()
     if retry_interval is not None:
         interval = FixedValueRetryIntervalCalculator(retry_interval)
-    client = AsyncWebClient(
+    client = MeteredWebClient(
+        metrics=metrics,
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
         session=session,
@@ -104,6 +112,7 @@ def build_prime_client(
     http: httpx.AsyncClient,
     retry: RetryPolicy | None = None,
     clock: Callable[[], float] = time.time,
+    metrics: Metrics | None = None,
 ) -> PrimeClient:
     """The Buy with Prime client for these settings (the sandbox's URLs when --sandbox rewired them)."""
     return PrimeClient(
@@ -116,6 +125,7 @@ def build_prime_client(
         api_version=settings.bwp_api_version,
         retry=retry,
         clock=clock,
+        metrics=metrics,
     )
 
 
@@ -201,8 +211,11 @@ class Runtime:
         store = await Store.open(settings.database_path, cipher=EmailCipher(key), clock=clock)
         http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
         slack_session = aiohttp.ClientSession()
-        slack = build_slack_client(settings, retry_interval=tuning.slack_retry_interval, session=slack_session)
-        prime = build_prime_client(settings, http=http, retry=tuning.prime_retry, clock=clock)
+        metrics = Metrics()
+        slack = build_slack_client(
+            settings, retry_interval=tuning.slack_retry_interval, session=slack_session, metrics=metrics
+        )
+        prime = build_prime_client(settings, http=http, retry=tuning.prime_retry, clock=clock, metrics=metrics)
         outbox = OutboxSender(
             store=store,
             slack=slack,
@@ -231,6 +244,7 @@ class Runtime:
             home_changed=home.changed,
             permalinks=permalinks,
             clock=clock,
+            metrics=metrics,
         )
         inbox = InboxWorker(deps, wakeup=inbox_wakeup, max_backoff=tuning.inbox_max_backoff)
         bolt = _bolt_app(settings, slack, deps, home)
@@ -240,6 +254,7 @@ class Runtime:
             relay_api_key=settings.relay_api_key,
             on_event=inbox_wakeup.ring,
             pressure=deps.pressure,
+            metrics=metrics,
         )
         if sandbox is not None:
             web_app.add_routes(sandbox.routes())

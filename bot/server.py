@@ -17,6 +17,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.background import AckPressure
 from bot.errors import RelayRejected
 from bot.logformat import log_ids
+from bot.metrics import CONTENT_TYPE, Metrics
 from handlers.relay import authorized, parse_event
 from store.store import Store
 
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 RELAY_MAX_BYTES = 256 * 1024  # EventBridge's own limit on one event
 SLACK_MAX_BYTES = 1024 * 1024
+_REFUSED = {401: "unauthorized", 400: "malformed", 413: "too_large"}
 
 
 def build_web_app(
@@ -35,9 +37,11 @@ def build_web_app(
     relay_api_key: str | None,
     on_event: Callable[[], None],
     pressure: AckPressure | None = None,
+    metrics: Metrics | None = None,
 ) -> web.Application:
     """Routes: ``POST /slack/events`` (HTTP mode only), ``POST /buy-with-prime/events``, ``GET /healthz``,
-    and ``GET /readyz`` (the inbox and outbox backlog, for alarms)."""
+    ``GET /readyz`` (the inbox and outbox backlog, for alarms) and ``GET /metrics`` (Prometheus)."""
+    metrics = metrics or Metrics()
     app = web.Application(client_max_size=SLACK_MAX_BYTES)
 
     async def healthz(_: web.Request) -> web.Response:
@@ -52,6 +56,18 @@ def build_web_app(
             logger.exception("readiness: the database did not answer")
             return web.json_response({"ok": False, "database": "unreachable"}, status=503)
         return web.json_response({"ok": True, **backlog})
+
+    async def metrics_route(_: web.Request) -> web.Response:
+        try:
+            backlog = await store.backlog()
+            counts = await store.case_counts()
+        except Exception:  # the database is unreachable: say so rather than export stale numbers
+            logger.exception("metrics: the database did not answer")
+            return web.json_response({"ok": False, "database": "unreachable"}, status=503)
+        body = metrics.render(
+            cases=counts.by_status, open_cases=counts.open, overdue_cases=counts.overdue, backlog=backlog
+        )
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
         assert bolt is not None
@@ -75,12 +91,15 @@ def build_web_app(
                 raise RelayRejected(401, "missing or wrong API key")
             event = parse_event(await _read_limited(request, RELAY_MAX_BYTES))
         except RelayRejected as rejected:
+            metrics.relay_events.labels(_REFUSED.get(rejected.status, "refused")).inc()
             logger.info("relay: refused with %s (%s)", rejected.status, rejected.reason)
             return web.json_response({"error": rejected.reason}, status=rejected.status)
         if event.task_id is None:
+            metrics.relay_events.labels("ignored").inc()
             logger.info("relay: event %s of type %s ignored", event.event_id, event.event_type)
             return web.json_response({"status": "ignored"})
         stored = await store.add_event(event_id=event.event_id, event_type=event.event_type, task_id=event.task_id)
+        metrics.relay_events.labels("stored" if stored else "duplicate").inc()
         if stored:
             logger.info(
                 "relay: event %s stored (%s, task %s)",
@@ -94,6 +113,7 @@ def build_web_app(
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_route)
     app.router.add_post("/buy-with-prime/events", relay)
     if bolt is not None:
         app.router.add_post("/slack/events", slack_events)

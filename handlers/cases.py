@@ -83,6 +83,7 @@ class Reminders:
 
             if await self._deps.store.record_reminder(request, kinds, render=render):
                 sent += 1
+                self._deps.metrics.reminders_sent.inc()
         if sent:
             self._deps.wake_outbox()
         return sent

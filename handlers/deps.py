@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.background import AckPressure, Background
 from bot.logformat import case_context
+from bot.metrics import Metrics
 from bot.prime import TaskState
 from handlers.access import Authorizer
 from store.records import Request
@@ -74,6 +75,7 @@ class Deps:
     # must not queue so much background work that the next acknowledgement waits behind it.
     start_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     pressure: AckPressure = field(default_factory=AckPressure)
+    metrics: Metrics = field(default_factory=Metrics)
 
     async def permalink(self, request: Request) -> str | None:
         """A link to the request's thread, or None when Slack cannot give one."""

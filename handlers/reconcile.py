@@ -52,8 +52,10 @@ class Reconciler:
                 await deps.store.schedule_check(request.id, at=deps.clock() + self._interval)
                 if not answered:
                     logger.info("reconciler: Buy with Prime unavailable; pass ended after %d requests", seen)
+                    deps.metrics.reconciler_passes.labels("amazon_unavailable").inc()
                     return seen
             else:
                 await advance(deps, request.id)
             await asyncio.sleep(self._spacing)
+        deps.metrics.reconciler_passes.labels("complete").inc()
         return seen

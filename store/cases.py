@@ -16,9 +16,19 @@ from store.db import Database
 from store.records import OutboxMessage, Request, RequestStatus
 from store.rows import REQUEST_COLUMNS, UNFINISHED, append_audit, enqueue, fetch_request, request_from_row
 
-__all__ = ["AuditRow", "CaseQueries"]
+__all__ = ["CASE_KIND", "AuditRow", "CaseCounts", "CaseQueries"]
 
 _NEVER_STARTED = (RequestStatus.REJECTED.value, RequestStatus.ABANDONED.value)
+CASE_KIND = "retrieval"  # every stored case is a data retrieval (GDPR access, CCPA right to know)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseCounts:
+    """How many cases there are, for the metrics: by (kind, status), open, and open past their due date."""
+
+    by_status: dict[tuple[str, str], int]
+    open: int
+    overdue: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +67,19 @@ class CaseQueries:
             f"SELECT {REQUEST_COLUMNS} FROM requests WHERE {where} ORDER BY {order} LIMIT ?", (*params, limit)
         )
         return [request_from_row(row) for row in rows]
+
+    async def case_counts(self) -> CaseCounts:
+        """Counts for monitoring, in one read: no personal data, only statuses and numbers."""
+        rows = await self._fetch(
+            "SELECT status, COUNT(*), SUM(closed_at IS NULL AND status NOT IN (?, ?)),"
+            " SUM(closed_at IS NULL AND status NOT IN (?, ?) AND due_at < ?) FROM requests GROUP BY status",
+            (*_NEVER_STARTED, *_NEVER_STARTED, self._clock()),
+        )
+        return CaseCounts(
+            by_status={(CASE_KIND, str(status)): int(count) for status, count, _, _ in rows},
+            open=sum(int(open_ or 0) for _, _, open_, _ in rows),
+            overdue=sum(int(late or 0) for _, _, _, late in rows),
+        )
 
     async def close_case(
         self, request_id: int, *, user: str, render: Callable[[Request], Iterable[OutboxMessage]]

@@ -1,0 +1,118 @@
+"""``GET /metrics``: the bot's numbers in Prometheus's text format, with prometheus-client.
+
+Each runtime has a registry of its own (never the process-wide default), so two
+bots in one process (the tests) never count into each other. Counters move as
+the bot works; the case and queue numbers are read from the database at each
+scrape, so they are true after a restart too. Labels carry names of operations,
+methods and outcomes only: never an email, a task id or a user id.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["CONTENT_TYPE", "Metrics", "outcome_label"]
+
+# What generate_latest writes is the classic text format; say so, as every Prometheus version understands it
+# (newer prometheus-client versions label it 1.0.0, which older servers refuse).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_PREFIX = "data_request_bot"
+_LABEL = re.compile(r"^[A-Za-z0-9_.]{1,48}$")
+
+
+def outcome_label(text: str) -> str:
+    """A bounded, safe label value for an outcome (``not_in_channel``, ``HTTP 503`` → ``http_503``)."""
+    value = text.strip().lower().replace(" ", "_")
+    return value if _LABEL.match(value) else "other"
+
+
+def _name_label(text: str) -> str:
+    """A method's name as Slack spells it (``chat.postMessage``), or ``other`` if it is not a plain name."""
+    return text if _LABEL.match(text) else "other"
+
+
+class Metrics:
+    """Every metric the bot exports, registered in this runtime's own registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.amazon_calls = Counter(
+            f"{_PREFIX}_amazon_calls",
+            "Calls to Buy with Prime, by operation and outcome",
+            ["operation", "outcome"],
+            registry=r,
+        )
+        self.amazon_seconds = Histogram(
+            f"{_PREFIX}_amazon_call_seconds",
+            "How long a call to Buy with Prime took, by operation",
+            ["operation"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            registry=r,
+        )
+        self.slack_calls = Counter(
+            f"{_PREFIX}_slack_calls",
+            "Calls to Slack's Web API, by method and outcome",
+            ["method", "outcome"],
+            registry=r,
+        )
+        self.relay_events = Counter(
+            f"{_PREFIX}_relay_events", "Requests to the event relay, by result", ["result"], registry=r
+        )
+        self.reminders_sent = Counter(f"{_PREFIX}_reminders_sent", "Deadline reminders queued for a thread", registry=r)
+        self.reconciler_passes = Counter(
+            f"{_PREFIX}_reconciler_passes",
+            "Reconciler passes over unfinished requests, by result",
+            ["result"],
+            registry=r,
+        )
+        # Read from the database at each scrape.
+        self.cases = Gauge(f"{_PREFIX}_cases", "Cases stored, by kind and status", ["kind", "status"], registry=r)
+        self.cases_open = Gauge(f"{_PREFIX}_cases_open", "Cases staff still owe a shopper an answer on", registry=r)
+        self.cases_overdue = Gauge(f"{_PREFIX}_cases_overdue", "Open cases past their answer's due date", registry=r)
+        self.requests_unfinished = Gauge(
+            f"{_PREFIX}_requests_unfinished", "Requests whose task has not ended at Amazon", registry=r
+        )
+        self.inbox_pending = Gauge(f"{_PREFIX}_inbox_pending", "Relayed events stored, not yet applied", registry=r)
+        self.outbox_pending = Gauge(f"{_PREFIX}_outbox_pending", "Slack posts queued, not yet sent", registry=r)
+        self.outbox_oldest_age = Gauge(
+            f"{_PREFIX}_outbox_oldest_age_seconds", "Age of the oldest queued Slack post (0 when none)", registry=r
+        )
+        self.outbox_abandoned = Gauge(
+            f"{_PREFIX}_slack_posts_abandoned",
+            "Slack posts given up on for good (each is in the audit log)",
+            registry=r,
+        )
+
+    def observe_amazon(self, operation: str, outcome: str, seconds: float) -> None:
+        """One HTTP call to Buy with Prime (an attempt: retries count once each)."""
+        self.amazon_calls.labels(operation, outcome).inc()
+        self.amazon_seconds.labels(operation).observe(seconds)
+
+    def observe_slack(self, method: str, outcome: str) -> None:
+        """One call to Slack's Web API (slack_sdk's own retries inside it included)."""
+        self.slack_calls.labels(_name_label(method), outcome_label(outcome)).inc()
+
+    def render(
+        self,
+        *,
+        cases: Mapping[tuple[str, str], int],
+        open_cases: int,
+        overdue_cases: int,
+        backlog: Mapping[str, float | int | None],
+    ) -> bytes:
+        """The exposition text, with the database's numbers of this moment."""
+        self.cases.clear()  # a status with no case left disappears rather than keeping its last count
+        for (kind, status), count in cases.items():
+            self.cases.labels(kind, status).set(count)
+        self.cases_open.set(open_cases)
+        self.cases_overdue.set(overdue_cases)
+        self.requests_unfinished.set(backlog.get("requests_unfinished") or 0)
+        self.inbox_pending.set(backlog.get("inbox_pending") or 0)
+        self.outbox_pending.set(backlog.get("outbox_pending") or 0)
+        self.outbox_oldest_age.set(backlog.get("outbox_oldest_age_seconds") or 0)
+        self.outbox_abandoned.set(backlog.get("outbox_abandoned") or 0)
+        return generate_latest(self.registry)
