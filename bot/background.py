@@ -13,6 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from bot.errors import StoreUnavailable
+
 __all__ = ["AckPressure", "Background", "Wakeup", "supervise"]
 
 logger = logging.getLogger(__name__)
@@ -38,8 +40,13 @@ class Background:
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("background task %s failed", task.get_name(), exc_info=task.exception())
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        if isinstance(error, StoreUnavailable):  # said once per episode where writes are watched (store.db)
+            logger.warning("background task %s stopped: %s", task.get_name(), error)
+        else:
+            logger.error("background task %s failed", task.get_name(), exc_info=error)
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -84,6 +91,9 @@ async def supervise(name: str, run: Callable[[], Awaitable[None]], *, pause: flo
             await run()
         except asyncio.CancelledError:
             raise
+        except StoreUnavailable as error:  # said once per episode where writes are watched (store.db)
+            logger.debug("worker %s: %s; restarting in %.0f s", name, error, pause)
+            await asyncio.sleep(pause)
         except Exception:
             logger.exception("worker %s failed; restarting in %.0f s", name, pause)
             await asyncio.sleep(pause)

@@ -8,7 +8,8 @@
     │   ├── PrimeUnavailable     retryable (throttling, 5xx, timeout, network); retries ran out
     │   └── PrimeRejected        not retryable (validation, access denied, not found, conflict)
     ├── RelayRejected            a relay request the sender got wrong (carries its 4xx status)
-    └── BackupFailed             a backup copy did not verify; nothing was written
+    ├── BackupFailed             a backup copy did not verify; nothing was written
+    └── StoreUnavailable         the database refused a write (disk full, read-only, I/O error)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "PrimeRejected",
     "PrimeUnavailable",
     "RelayRejected",
+    "StoreUnavailable",
     "slack_error_code",
 ]
 
@@ -73,6 +75,10 @@ class RelayRejected(DataRequestError):
 
 class BackupFailed(DataRequestError):
     """The copy of the database did not verify (integrity check); the destination was left as it was."""
+
+
+class StoreUnavailable(DataRequestError):
+    """The database cannot take writes now; nothing was saved. Tell the person, report not ready, retry later."""
 
 
 def slack_error_code(error: SlackApiError) -> str:

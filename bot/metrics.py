@@ -81,6 +81,11 @@ class Metrics:
         self.outbox_oldest_age = Gauge(
             f"{_PREFIX}_outbox_oldest_age_seconds", "Age of the oldest queued Slack post (0 when none)", registry=r
         )
+        self.database_writes_failing = Gauge(
+            f"{_PREFIX}_database_writes_failing",
+            "1 while the database refuses writes (disk full, read-only), from a refused write until one commits",
+            registry=r,
+        )
         self.outbox_abandoned = Gauge(
             f"{_PREFIX}_slack_posts_abandoned",
             "Slack posts given up on for good (each is in the audit log)",
@@ -103,6 +108,7 @@ class Metrics:
         open_cases: int,
         overdue_cases: int,
         backlog: Mapping[str, float | int | None],
+        writes_failing: bool = False,
     ) -> bytes:
         """The exposition text, with the database's numbers of this moment."""
         self.cases.clear()  # a status with no case left disappears rather than keeping its last count
@@ -115,4 +121,5 @@ class Metrics:
         self.outbox_pending.set(backlog.get("outbox_pending") or 0)
         self.outbox_oldest_age.set(backlog.get("outbox_oldest_age_seconds") or 0)
         self.outbox_abandoned.set(backlog.get("outbox_abandoned") or 0)
+        self.database_writes_failing.set(1 if writes_failing else 0)
         return generate_latest(self.registry)

@@ -256,7 +256,8 @@ class PrimeClient:
         return token, self._clock() + lifetime
 
 
-_EMAIL_IN_TEXT = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+# ``@`` plain or percent-encoded (``bob%40shop.example``, as a URL or form body would carry it).
+_EMAIL_IN_TEXT = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*?(?:@|%40)([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 
 
 _OPERATION = re.compile(r"\{\s*(\w+)")

@@ -8,6 +8,7 @@ wrong: a bad key (401), a body that is too large (413) or malformed (400).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 
 from aiohttp import web
@@ -15,7 +16,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
 from bot.background import AckPressure
-from bot.errors import RelayRejected
+from bot.errors import RelayRejected, StoreUnavailable
 from bot.logformat import log_ids
 from bot.metrics import CONTENT_TYPE, Metrics
 from handlers.relay import authorized, parse_event
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 RELAY_MAX_BYTES = 256 * 1024  # EventBridge's own limit on one event
 SLACK_MAX_BYTES = 1024 * 1024
 _REFUSED = {401: "unauthorized", 400: "malformed", 413: "too_large"}
+_SLACK_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # Slack sends whole Unix seconds
 
 
 def build_web_app(
@@ -55,7 +57,12 @@ def build_web_app(
         except Exception:  # the database is unreachable: that is the answer
             logger.exception("readiness: the database did not answer")
             return web.json_response({"ok": False, "database": "unreachable"}, status=503)
-        return web.json_response({"ok": True, **backlog})
+        writes = store.writes
+        ok = not writes.failing
+        body: dict[str, object] = {"ok": ok, **backlog, "database_writes_failing": writes.failing}
+        if writes.failing:
+            body["database_write_error"] = writes.last_error
+        return web.json_response(body, status=200 if ok else 503)
 
     async def metrics_route(_: web.Request) -> web.Response:
         try:
@@ -65,12 +72,21 @@ def build_web_app(
             logger.exception("metrics: the database did not answer")
             return web.json_response({"ok": False, "database": "unreachable"}, status=503)
         body = metrics.render(
-            cases=counts.by_status, open_cases=counts.open, overdue_cases=counts.overdue, backlog=backlog
+            cases=counts.by_status,
+            open_cases=counts.open,
+            overdue_cases=counts.overdue,
+            backlog=backlog,
+            writes_failing=store.writes.failing,
         )
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
         assert bolt is not None
+        stamp = request.headers.get("X-Slack-Request-Timestamp")
+        if stamp is not None and not _SLACK_TIMESTAMP.fullmatch(stamp):
+            # slack_sdk's verifier calls int() on it and raises; a signature over it cannot be Slack's anyway.
+            logger.info("slack: refused a request whose timestamp is not whole seconds")
+            return web.json_response({"error": "invalid request"}, status=401)
         if pressure is not None:
             pressure.enter()
         try:
@@ -98,7 +114,12 @@ def build_web_app(
             metrics.relay_events.labels("ignored").inc()
             logger.info("relay: event %s of type %s ignored", event.event_id, event.event_type)
             return web.json_response({"status": "ignored"})
-        stored = await store.add_event(event_id=event.event_id, event_type=event.event_type, task_id=event.task_id)
+        try:
+            stored = await store.add_event(event_id=event.event_id, event_type=event.event_type, task_id=event.task_id)
+        except StoreUnavailable:  # a 5xx is right here: the sender keeps the event and retries (EventBridge: 24 h)
+            logger.warning("relay: event %s not stored (the database refused the write); answered 500", event.event_id)
+            metrics.relay_events.labels("not_stored").inc()
+            return web.json_response({"error": "the event could not be stored; retry later"}, status=500)
         metrics.relay_events.labels("stored" if stored else "duplicate").inc()
         if stored:
             logger.info(

@@ -6,9 +6,18 @@ from typing import Any
 
 from store.records import Request
 
-__all__ = ["Block", "button", "context", "date", "fields", "section", "subject"]
+__all__ = ["Block", "button", "context", "date", "escape", "fields", "section", "subject"]
 
 Block = dict[str, Any]
+
+
+def escape(text: object) -> str:
+    """Outside text (Amazon's words, what a user typed) as inert mrkdwn: no mention, channel ping or link.
+
+    Slack reads ``<…>`` as a control sequence (``<!channel>``, ``<@U…>``, ``<https://…|label>``) and
+    ``&`` as the start of an entity; escaping these three, as Slack asks, leaves only literal text.
+    """
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def section(text: str) -> Block:

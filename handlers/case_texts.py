@@ -6,14 +6,17 @@ from typing import Any
 
 from handlers.blocks import Block, context, date, section, subject
 from handlers.texts import COMMAND, Message
-from store.records import Request
+from store.cases import Extension
+from store.records import Request, RequestStatus
 
 __all__ = [
     "REMINDERS",
     "already_closed",
     "cannot_close_yet",
+    "cannot_extend_unstarted",
     "closed_ack",
     "deadline_extended",
+    "extended_before",
     "home_view",
     "open_cases_message",
     "reminder_message",
@@ -51,6 +54,31 @@ def deadline_extended(request: Request, *, days: int) -> Message:
         "text": (
             f"Extended by {days} days: the answer to `{request.email_masked}` is now due {due}. "
             "Reminders start over from the new date. Tell the shopper about the extension and why."
+        )
+    }
+
+
+def cannot_extend_unstarted(request: Request) -> Message:
+    state = (
+        "was never started"
+        if request.status in (RequestStatus.ABANDONED, RequestStatus.REJECTED)
+        else ("has not started yet")
+    )
+    return {
+        "text": (
+            f"The request for `{request.email_masked}` {state} at Buy with Prime, so it has no deadline to extend. "
+            "Nothing changed."
+        )
+    }
+
+
+def extended_before(extension: Extension, *, flag: str) -> Message:
+    when = date(extension.before_at or 0, "earlier", time=False)
+    return {
+        "text": (
+            f"This request's deadline was already extended (by <@{extension.before_by}> {when}), and CCPA allows "
+            f"one extension. Nothing changed. To extend it again anyway, add `{flag}`: "
+            f"`{COMMAND} extend <email or task id> 45d {flag}` (the audit log records it)."
         )
     }
 

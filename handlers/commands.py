@@ -14,19 +14,21 @@ from typing import Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
+from bot.errors import StoreUnavailable
 from handlers import case_texts, texts
 from handlers.deadlines import JURISDICTIONS, DeadlineSpec, parse_deadline_days
 from handlers.deps import Deps
 from handlers.emails import mask_email, parse_email
-from handlers.guard import allowed, ephemeral_reply
+from handlers.guard import allowed, ephemeral_reply, saving
 from handlers.lifecycle import Reply, advance, thread_update
-from store.records import Request
+from store.records import Request, RequestStatus
 
 __all__ = ["Extend", "Help", "Invalid", "ListOpen", "Start", "Status", "handle_command", "parse_command"]
 
 logger = logging.getLogger(__name__)
 
 NEW_FLAG = "--new"
+AGAIN_FLAG = "--again"  # extend a deadline that was extended before (CCPA allows one extension)
 DEADLINE_FLAG = "--deadline"
 LIST_LIMIT = 20
 START_DELAY_LIMIT = 1.0  # seconds a new request's thread may wait for a burst of commands to pass
@@ -56,6 +58,7 @@ class Status:
 class Extend:
     query: str
     days: int
+    again: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +85,17 @@ def parse_command(text: str) -> Intent:
             return Invalid(texts.usage_error("`status` takes one email or task id."))
         return Status(words[1])
     if first == "extend":
-        days = parse_deadline_days(words[2]) if len(words) == 3 else None
+        again = any(word.lower() == AGAIN_FLAG for word in words[1:])
+        rest = [word for word in words[1:] if word.lower() != AGAIN_FLAG]
+        days = parse_deadline_days(rest[1]) if len(rest) == 2 else None
         if days is None:
-            return Invalid(texts.usage_error("`extend` takes an email or task id and a number of days, like `45d`."))
-        return Extend(words[1], days)
+            return Invalid(
+                texts.usage_error(
+                    f"`extend` takes an email or task id and a number of days, like `45d` (and `{AGAIN_FLAG}` "
+                    "for a second extension)."
+                )
+            )
+        return Extend(rest[0], days, again=again)
     if first == "list":
         if len(words) > 2 or (len(words) == 2 and words[1].lower() != "all"):
             return Invalid(texts.usage_error("`list` shows your open requests; `list all` shows the team's."))
@@ -109,7 +119,7 @@ def _parse_start(words: list[str]) -> Intent:
         elif lowered in JURISDICTIONS:
             jurisdiction = lowered
         elif word.startswith("--"):
-            return Invalid(texts.usage_error(f"I don't know the option `{word[:40]}`."))
+            return Invalid(texts.unknown_option(word))
         else:
             addresses.append(word)
     if len(addresses) != 1:
@@ -135,32 +145,37 @@ async def handle_command(deps: Deps, *, ack: AsyncAck, command: dict[str, Any], 
     reply = ephemeral_reply(respond)
     if isinstance(intent, Status):
         await ack()
-        deps.background.spawn(_status(deps, intent, user=user, reply=reply), name="command status")
+        deps.background.spawn(saving(_status(deps, intent, user=user, reply=reply), reply=reply), name="command status")
         return
     if isinstance(intent, Extend):
         await ack()
-        deps.background.spawn(_extend(deps, intent, user=user, reply=reply), name="command extend")
+        deps.background.spawn(saving(_extend(deps, intent, user=user, reply=reply), reply=reply), name="command extend")
         return
     if isinstance(intent, ListOpen):
         await ack()
-        deps.background.spawn(_list(deps, intent, user=user, reply=reply), name="command list")
+        deps.background.spawn(saving(_list(deps, intent, user=user, reply=reply), reply=reply), name="command list")
         return
     decision = await deps.authorizer.check(user)
     if not decision.allowed:
-        await deps.store.audit(request_id=None, actor=user, action="refused", detail="request: not allowed")
         await ack(**texts.not_allowed(decision.reason))
+        await _audit_refusal(deps, user)
         return
     deadline = intent.deadline.resolve(deps.clock(), default_days=deps.deadline_days)
-    request, created = await deps.store.create_request(
-        email=intent.email,
-        email_masked=mask_email(intent.email),
-        requester=user,
-        channel=channel,
-        due_at=deadline.due_at,
-        deadline=deadline.label,
-        duplicate_window=None if intent.force_new else DUPLICATE_WINDOW,
-        note=f"{NEW_FLAG}: another request for this shopper was open or recent" if intent.force_new else "",
-    )
+    try:
+        request, created = await deps.store.create_request(
+            email=intent.email,
+            email_masked=mask_email(intent.email),
+            requester=user,
+            channel=channel,
+            due_at=deadline.due_at,
+            deadline=deadline.label,
+            duplicate_window=None if intent.force_new else DUPLICATE_WINDOW,
+            note=f"{NEW_FLAG}: another request for this shopper was open or recent" if intent.force_new else "",
+        )
+    except StoreUnavailable:
+        logger.warning("a request by %s was not saved: the database refused the write", user)
+        await ack(**texts.cannot_save())
+        return
     await ack()
     if created:
         logger.info("request %s: created by %s in %s", request.id, user, channel)
@@ -168,6 +183,13 @@ async def handle_command(deps: Deps, *, ack: AsyncAck, command: dict[str, Any], 
         deps.background.spawn(_start(deps, request.id, reply=reply), name="command start")
     else:
         deps.background.spawn(_duplicate(deps, request, user=user, reply=reply), name="command duplicate")
+
+
+async def _audit_refusal(deps: Deps, user: str) -> None:
+    try:
+        await deps.store.audit(request_id=None, actor=user, action="refused", detail="request: not allowed")
+    except StoreUnavailable:  # the refusal stands; the log keeps what the audit log could not
+        logger.warning("refused a request by %s (not allowed); the audit entry could not be saved", user)
 
 
 async def _start(deps: Deps, request_id: int, *, reply: Reply) -> None:
@@ -199,7 +221,7 @@ async def _status(deps: Deps, intent: Status, *, user: str, reply: Reply) -> Non
     if request is None:
         await reply(texts.unknown_request(what))
         return
-    if request.status.unfinished:
+    if request.status.unfinished or request.status is RequestStatus.COMPLETED:  # a completed task can still fail
         request = await advance(deps, request.id) or request
     await deps.store.audit(request_id=request.id, actor=user, action="status viewed")
     await reply(texts.status_message(request, permalink=await deps.permalink(request), now=deps.clock()))
@@ -212,13 +234,20 @@ async def _extend(deps: Deps, intent: Extend, *, user: str, reply: Reply) -> Non
     if request is None:
         await reply(texts.unknown_request(what))
         return
-    extended = await deps.store.extend_deadline(request.id, days=intent.days, user=user, render=thread_update(None))
-    if extended is None:
-        await reply(case_texts.already_closed(request))
-        return
-    deps.wake_outbox()
-    deps.home_changed()
-    await reply(case_texts.deadline_extended(extended, days=intent.days))
+    done = await deps.store.extend_deadline(
+        request.id, days=intent.days, user=user, again=intent.again, render=thread_update(None)
+    )
+    if done.outcome == "closed":
+        await reply(case_texts.already_closed(done.request or request))
+    elif done.outcome == "not started":
+        await reply(case_texts.cannot_extend_unstarted(done.request or request))
+    elif done.outcome == "extended before":
+        await reply(case_texts.extended_before(done, flag=AGAIN_FLAG))
+    else:
+        assert done.request is not None
+        deps.wake_outbox()
+        deps.home_changed()
+        await reply(case_texts.deadline_extended(done.request, days=intent.days))
 
 
 async def _list(deps: Deps, intent: ListOpen, *, user: str, reply: Reply) -> None:

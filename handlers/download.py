@@ -18,7 +18,6 @@ from handlers import texts
 from handlers.deps import Deps
 from handlers.guard import allowed
 from handlers.lifecycle import Reply, apply_task_state
-from store.records import RequestStatus
 
 __all__ = ["handle_download"]
 
@@ -52,8 +51,7 @@ async def _download(deps: Deps, value: str, *, user: str, reply: Reply) -> None:
         logger.warning("request %s: no link from Buy with Prime (%s)", request.id, error.kind)
         await reply(texts.download_failed())
         return
-    if request.status is not RequestStatus.COMPLETED:
-        request = await apply_task_state(deps, request, state)
+    request = await apply_task_state(deps, request, state)  # Amazon's word now: even a completed task can fail
     if state.status != "COMPLETED" or not state.link or state.link_expires_at is None:
         await reply(texts.not_ready(request, state.status))
         return

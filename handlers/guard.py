@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
+from bot.errors import StoreUnavailable
 from handlers import texts
 from handlers.deps import Deps
 from handlers.lifecycle import Reply
 
-__all__ = ["allowed", "ephemeral_reply"]
+__all__ = ["allowed", "ephemeral_reply", "saving"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,3 +37,11 @@ def ephemeral_reply(respond: AsyncRespond) -> Reply:
             logger.warning("could not answer through response_url: %s", type(error).__name__)
 
     return reply
+
+
+async def saving(work: Awaitable[None], *, reply: Reply) -> None:
+    """Run a person's action; if the database refuses a write, tell them so rather than going quiet."""
+    try:
+        await work
+    except StoreUnavailable:
+        await reply(texts.cannot_save())

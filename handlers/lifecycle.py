@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 Reply = Callable[[texts.Message], Awaitable[None]]
 # Slack errors that mean the bot cannot post in this channel until someone acts.
 _CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
+# Where Amazon's answer can still move a request: running, or completed (a completed task can still fail).
+_ASK_AMAZON = frozenset({RequestStatus.IN_PROGRESS, RequestStatus.COMPLETED})
 
 
 async def advance(deps: Deps, request_id: int, *, reply: Reply | None = None) -> Request | None:
@@ -37,16 +39,16 @@ async def advance(deps: Deps, request_id: int, *, reply: Reply | None = None) ->
             request = await _open_thread(deps, request, reply)
         if request is not None and request.status is RequestStatus.STARTING:
             request = await _start_task(deps, request, reply)
-        if request is not None and request.status is RequestStatus.IN_PROGRESS:
+        if request is not None and request.status in _ASK_AMAZON:
             request, _ = await _sync(deps, request)
         return request
 
 
 async def sync_task(deps: Deps, request_id: int) -> bool:
-    """Ask Amazon for an in-progress request's task and apply it; False if Amazon could not be asked."""
+    """Ask Amazon for a started request's task and apply it; False if Amazon could not be asked."""
     async with deps.locks.hold(request_id):
         request = await deps.store.get_request(request_id)
-        if request is None or request.status is not RequestStatus.IN_PROGRESS:
+        if request is None or request.status not in _ASK_AMAZON:
             return True
         _, answered = await _sync(deps, request)
         return answered
@@ -75,6 +77,8 @@ async def apply_task_state(deps: Deps, request: Request, state: TaskState) -> Re
         return request
     errors = state.errors if status is RequestStatus.FAILED else ()
     reply = texts.completion_reply if status is RequestStatus.COMPLETED else texts.failure_reply
+    if status is RequestStatus.FAILED and request.status is RequestStatus.COMPLETED:
+        reply = texts.failed_after_completion
     moved = await deps.store.apply_task_state(request.id, status, errors, render=thread_update(reply))
     if moved is None:
         return await deps.store.get_request(request.id) or request

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.blocks import button, context, date, fields, section, subject
+from handlers.blocks import button, context, date, escape, fields, section, subject
 from store.records import Request, RequestStatus, TaskError
 
 __all__ = [
@@ -17,9 +17,11 @@ __all__ = [
     "COMMAND",
     "DOWNLOAD_ACTION",
     "Message",
+    "cannot_save",
     "completion_reply",
     "download_failed",
     "duplicate_request",
+    "failed_after_completion",
     "failure_reply",
     "help_message",
     "invalid_email",
@@ -32,6 +34,7 @@ __all__ = [
     "start_trouble",
     "status_message",
     "thread_parent",
+    "unknown_option",
     "unknown_request",
     "usage_error",
 ]
@@ -70,7 +73,7 @@ def thread_parent(request: Request) -> Message:
         status = (
             f":lock: Closed: answer sent to the shopper by <@{request.closed_by}> {date(request.closed_at, 'then')}"
         )
-    task = f"`{request.task_id}`" if request.task_id else "_not started yet_"
+    task = f"`{escape(request.task_id)}`" if request.task_id else "_not started yet_"
     due = f"{date(request.due_at, 'the due date', time=False)} ({request.deadline})" if request.due_at else "_none_"
     return {
         "text": f"Shopper data request for {request.email_masked} by <@{request.requester}>: {_short_status(request)}",
@@ -105,7 +108,7 @@ def completion_reply(request: Request) -> Message:
         "text": "The shopper's data is ready. Click Download for a link (it works for 60 seconds).",
         "blocks": [
             section(
-                f"<@{request.requester}> The shopper's data is ready (task `{request.task_id}`). "
+                f"<@{request.requester}> The shopper's data is ready (task `{escape(request.task_id)}`). "
                 "*Download* gives you a link that works for 60 seconds, shown to you alone."
             ),
             {
@@ -126,15 +129,15 @@ def _explain(errors: tuple[TaskError, ...] | list[TaskError]) -> str:
         return "• Buy with Prime gave no reason."
     lines = []
     for error in errors:
-        code = error.code or "UNKNOWN"
+        code = str(error.code or "UNKNOWN")
         meaning = _ERROR_EXPLANATIONS.get(code, "")
-        lines.append(f"• `{code}`: {error.message}" + (f"\n   {meaning}" if meaning else ""))
+        lines.append(f"• `{escape(code)}`: {escape(error.message)}" + (f"\n   {meaning}" if meaning else ""))
     return "\n".join(lines)
 
 
 def failure_reply(request: Request) -> Message:
     """The thread reply for a task Amazon ran and could not finish, with what to do next."""
-    codes = ", ".join(e.code or "UNKNOWN" for e in request.errors) or "no reason given"
+    codes = escape(", ".join(str(e.code or "UNKNOWN") for e in request.errors) or "no reason given")
     return {
         "text": f"The data request failed at Buy with Prime: {codes}",
         "blocks": [
@@ -143,6 +146,26 @@ def failure_reply(request: Request) -> Message:
             {
                 "type": "actions",
                 "block_id": f"request-{request.id}",
+                "elements": [button("Mark as answered to shopper", action_id=CLOSE_ACTION, value=str(request.id))],
+            },
+        ],
+    }
+
+
+def failed_after_completion(request: Request) -> Message:
+    """The thread reply for a task Amazon reported complete and now reports failed: Download no longer works."""
+    codes = escape(", ".join(str(e.code or "UNKNOWN") for e in request.errors) or "no reason given")
+    return {
+        "text": f"The data request now failed at Buy with Prime: {codes}. Download no longer works.",
+        "blocks": [
+            section(
+                f"<@{request.requester}> Buy with Prime now reports this task as *failed*, after it was ready. "
+                "*Download* no longer gives a link. Amazon's reason:"
+            ),
+            section(_explain(request.errors)),
+            {
+                "type": "actions",
+                "block_id": f"request-{request.id}-failed",
                 "elements": [button("Mark as answered to shopper", action_id=CLOSE_ACTION, value=str(request.id))],
             },
         ],
@@ -201,7 +224,7 @@ def help_message(*, everyone_allowed: bool) -> Message:
                 f"*`{COMMAND} <shopper email> gdpr`* (one month) or *`ccpa`* (45 days) or *`--deadline 45d`*: "
                 "set the answer's due date (default: RESPONSE_DEADLINE_DAYS). Reminders come 7 and 2 days before.\n"
                 f"*`{COMMAND} extend <email or task id> 45d`*: push an open request's due date back "
-                "(CCPA allows one 45-day extension).\n"
+                "(CCPA allows one 45-day extension; a second one needs `--again`).\n"
                 f"*`{COMMAND} list`*: your open requests; *`{COMMAND} list all`*: the team's.\n"
                 f"*`{COMMAND} status <email or task id>`*: where a request stands, shown to you alone. "
                 f"Example: `{COMMAND} status jane@example.com`\n"
@@ -216,8 +239,12 @@ def usage_error(what: str) -> Message:
     return {"text": f"{what} Try `{COMMAND} jane@example.com`, or `{COMMAND} help` for every command."}
 
 
+def unknown_option(typed: str) -> Message:
+    return usage_error(f"I don't know the option `{escape(typed[:40])}`.")
+
+
 def invalid_email(typed: str) -> Message:
-    shown = typed.strip()[:80] or "nothing"
+    shown = escape(typed.strip()[:80] or "nothing")
     return usage_error(f"`{shown}` is not an email address Buy with Prime accepts.")
 
 
@@ -236,6 +263,15 @@ def not_in_channel() -> Message:
         "text": (
             "I'm not a member of this channel, so I can't keep the request's thread here. "
             "Invite me with `/invite @data-request`, then run the command again. Nothing was started."
+        )
+    }
+
+
+def cannot_save() -> Message:
+    return {
+        "text": (
+            "I cannot save requests right now (the bot's database is not taking writes), so nothing was "
+            "started. Tell whoever runs the bot, and run the command again later."
         )
     }
 
@@ -298,7 +334,7 @@ def status_message(request: Request, *, permalink: str | None, now: float) -> Me
         "blocks": [
             section(
                 f"*Request for {subject(request)}*: {_STATUS_LINES[request.status]}\n"
-                f"Task `{request.task_id or 'not started'}` · requested by <@{request.requester}> "
+                f"Task `{escape(request.task_id or 'not started')}` · requested by <@{request.requester}> "
                 f"on {date(request.created_at, 'that day')} ({days} days ago) · see {thread}\n"
                 f"The shopper's {answer}"
             )

@@ -9,17 +9,27 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from store.crypto import EmailCipher
 from store.db import Database
-from store.records import OutboxMessage, Request, RequestStatus
-from store.rows import REQUEST_COLUMNS, UNFINISHED, append_audit, enqueue, fetch_request, request_from_row
+from store.records import OutboxMessage, Request, RequestStatus, TaskError
+from store.rows import (
+    REQUEST_COLUMNS,
+    UNFINISHED,
+    append_audit,
+    enqueue,
+    errors_json,
+    fetch_request,
+    request_from_row,
+)
 
-__all__ = ["CASE_KIND", "AuditRow", "CaseCounts", "CaseQueries"]
+__all__ = ["CASE_KIND", "EXTENDED", "AuditRow", "CaseCounts", "CaseQueries", "Extension"]
 
 _NEVER_STARTED = (RequestStatus.REJECTED.value, RequestStatus.ABANDONED.value)
+_STARTED = frozenset(s.value for s in (RequestStatus.IN_PROGRESS, RequestStatus.COMPLETED, RequestStatus.FAILED))
 CASE_KIND = "retrieval"  # every stored case is a data retrieval (GDPR access, CCPA right to know)
+EXTENDED = "deadline extended"  # the audit action; a second one needs --again
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +39,16 @@ class CaseCounts:
     by_status: dict[tuple[str, str], int]
     open: int
     overdue: int
+
+
+@dataclass(frozen=True, slots=True)
+class Extension:
+    """What ``extend`` did: ``extended``, or why not (``not started``, ``closed``, ``extended before``)."""
+
+    outcome: Literal["extended", "not started", "closed", "extended before"]
+    request: Request | None
+    before_at: float | None = None  # the earlier extension, when there was one
+    before_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,25 +125,45 @@ class CaseQueries:
         return await self.database.run(close)
 
     async def extend_deadline(
-        self, request_id: int, *, days: int, user: str, render: Callable[[Request], Iterable[OutboxMessage]]
-    ) -> Request | None:
-        """Push an open case's due date back by ``days``; its reminders start over. None if it is closed."""
+        self,
+        request_id: int,
+        *,
+        days: int,
+        user: str,
+        again: bool = False,
+        render: Callable[[Request], Iterable[OutboxMessage]],
+    ) -> Extension:
+        """Push an open, started case's due date back by ``days``; its reminders start over.
+
+        Only a case with a task at Amazon and a thread (IN_PROGRESS, COMPLETED, FAILED) and not closed
+        has a deadline to extend. CCPA allows one extension: a second needs ``again``, and says so in
+        the audit log. Check and change are one transaction.
+        """
         now = self._clock()
 
-        def extend(db: sqlite3.Connection) -> Request | None:
-            cursor = db.execute(
+        def extend(db: sqlite3.Connection) -> Extension:
+            request = fetch_request(db, request_id)
+            if request is None or request.status.value not in _STARTED or not request.thread_ts:
+                return Extension("not started", request)
+            if request.closed_at is not None:
+                return Extension("closed", request)
+            before = db.execute(
+                "SELECT at, actor FROM audit WHERE request_id = ? AND action = ? ORDER BY id DESC LIMIT 1",
+                (request_id, EXTENDED),
+            ).fetchone()
+            if before is not None and not again:
+                return Extension("extended before", request, before_at=before[0], before_by=before[1])
+            db.execute(
                 "UPDATE requests SET due_at = due_at + ?, deadline = deadline || ?, reminders_sent = '', updated_at = ?"
-                " WHERE id = ? AND closed_at IS NULL",
+                " WHERE id = ?",
                 (days * 86_400.0, f", extended by {days} days", now, request_id),
             )
-            request = fetch_request(db, request_id)
-            if cursor.rowcount != 1 or request is None:
-                return None
-            append_audit(
-                db, at=now, request_id=request_id, actor=user, action="deadline extended", detail=f"+{days} days"
-            )
-            enqueue(db, request, render, now)
-            return request
+            extended = fetch_request(db, request_id)
+            assert extended is not None
+            detail = f"+{days} days" + (" (a further extension, asked with --again)" if before is not None else "")
+            append_audit(db, at=now, request_id=request_id, actor=user, action=EXTENDED, detail=detail)
+            enqueue(db, extended, render, now)
+            return Extension("extended", extended)
 
         return await self.database.run(extend)
 
@@ -167,8 +207,9 @@ class CaseQueries:
     async def purge_expired(self, *, older_than: float) -> list[int]:
         """Erase the email of every request finished or closed before ``older_than``; return their ids.
 
-        The skeleton stays for the audit trail: task id, dates, who did what. Sent Slack payloads
-        of those requests are emptied too, since they carry the masked email.
+        The skeleton stays for the audit trail: task id, dates, who did what, Amazon's error codes.
+        Amazon's error messages go, and sent Slack payloads of those requests are emptied, since
+        either may carry the shopper's (masked) email or name.
         """
         now = self._clock()
         marks = ", ".join("?" for _ in UNFINISHED)
@@ -183,10 +224,13 @@ class CaseQueries:
                 )
             ]
             for request_id in ids:
+                # Amazon's error words go too (they may name the shopper); the codes stay for the audit trail.
+                stored = fetch_request(db, request_id)
+                codes_only = errors_json([TaskError(e.code, "") for e in stored.errors]) if stored else "[]"
                 db.execute(
-                    "UPDATE requests SET email_hash = NULL, email_sealed = NULL, email_masked = NULL, purged_at = ?"
-                    " WHERE id = ?",
-                    (now, request_id),
+                    "UPDATE requests SET email_hash = NULL, email_sealed = NULL, email_masked = NULL, errors = ?,"
+                    " purged_at = ? WHERE id = ?",
+                    (codes_only, now, request_id),
                 )
                 db.execute(
                     "UPDATE outbox SET payload = '{}' WHERE request_id = ?"

@@ -11,7 +11,9 @@ lock orders the units: what someone waits on goes first (store/priority.py).
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -19,12 +21,47 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from bot.errors import ConfigError, StoreUnavailable
 from store.priority import PriorityLock
 from store.schema import migrate
 
-__all__ = ["Database"]
+__all__ = ["Database", "WriteHealth"]
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+class WriteHealth:
+    """Whether the database takes writes: failing from a refused write (disk full, read-only) until one commits.
+
+    ``/readyz`` reports not ready while ``failing``; the log says so once per episode, not per write.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self.failing_since: float | None = None
+        self.last_error = ""
+        self.failures = 0  # refused writes since start, for /metrics
+
+    @property
+    def failing(self) -> bool:
+        return self.failing_since is not None
+
+    def failed(self, error: sqlite3.Error) -> StoreUnavailable:
+        """Record a refused write; the error to raise in its place."""
+        self.failures += 1
+        self.last_error = str(error)
+        if self.failing_since is None:
+            self.failing_since = self._clock()
+            logger.error("database: writes are failing (%s); requests cannot be saved until this is fixed", error)
+        return StoreUnavailable(f"the database refused a write: {error}")
+
+    def committed(self) -> None:
+        """A write went through: the episode, if any, is over."""
+        if self.failing_since is not None:
+            logger.warning("database: writes work again")
+            self.failing_since = None
 
 
 def _each_in_a_savepoint(
@@ -54,19 +91,42 @@ def _transaction(connection: sqlite3.Connection, work: Callable[[sqlite3.Connect
     return result
 
 
+def _try_open(path: Path) -> None:
+    sqlite3.connect(path).close()
+
+
 class Database:
     """An open, migrated database; every read and write of the store goes through it."""
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self.connection = connection
+        self.writes = WriteHealth()
         self._lock = PriorityLock()
         self._waiting: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._committer: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> Database:
-        """Open (creating if needed) the database at ``path`` and migrate it to the newest schema."""
+        """Open (creating if needed) the database at ``path`` and migrate it to the newest schema.
+
+        A database that cannot be opened or written (a read-only filesystem, a file owned by someone
+        else, a folder in its place) is the operator's to fix: ConfigError, naming DATABASE_PATH.
+        """
+        try:
+            return cls(await cls._connect(path))
+        except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            raise ConfigError(
+                f"DATABASE_PATH: cannot open the database at {path} ({reason}): point DATABASE_PATH at a file "
+                "in a folder the bot's user can write, or give that user the file and its folder"
+            ) from error
+
+    @staticmethod
+    async def _connect(path: Path) -> aiosqlite.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Try the file with plain sqlite3 first: when aiosqlite's own connect fails, its worker thread
+        # outlives the failure and prints a traceback once the event loop has closed.
+        await asyncio.to_thread(_try_open, path)
         connection = await aiosqlite.connect(path, isolation_level=None)
         try:
             await connection.execute("PRAGMA journal_mode = WAL")
@@ -78,7 +138,7 @@ class Database:
         except BaseException:
             await connection.close()
             raise
-        return cls(connection)
+        return connection
 
     async def close(self) -> None:
         await self.connection.close()
@@ -106,7 +166,14 @@ class Database:
         """
         async with self._lock.hold(urgent=urgent):
             execute = self.connection._execute  # the one door to aiosqlite's thread
-            result: T = await execute(_transaction, self.connection._conn, work)  # type: ignore[no-untyped-call]
+            raw: sqlite3.Connection = self.connection._conn
+            before = raw.total_changes
+            try:
+                result: T = await execute(_transaction, raw, work)  # type: ignore[no-untyped-call]
+            except sqlite3.OperationalError as error:
+                raise self.writes.failed(error) from error
+            if raw.total_changes != before:
+                self.writes.committed()
             return result
 
     async def run_grouped(self, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -133,6 +200,8 @@ class Database:
             for (ok, value), (_, done) in zip(outcomes, group, strict=True):
                 if done.done():
                     continue
+                if isinstance(value, sqlite3.OperationalError):  # this unit's write was refused
+                    value = self.writes.failed(value)
                 if ok:
                     done.set_result(value)
                 else:
@@ -141,7 +210,12 @@ class Database:
     async def write_once(self, sql: str, params: Sequence[Any] = (), *, urgent: bool = False) -> int:
         """One statement in its own implicit transaction (one round trip); return how many rows it changed."""
         async with self._lock.hold(urgent=urgent):
-            cursor = await self.connection.execute(sql, params)
+            try:
+                cursor = await self.connection.execute(sql, params)
+            except sqlite3.OperationalError as error:
+                raise self.writes.failed(error) from error
+            if cursor.rowcount > 0:
+                self.writes.committed()
             return int(cursor.rowcount)
 
     async def checkpoint(self) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from store.cases import CaseQueries
 from store.crypto import EmailCipher
-from store.db import Database
+from store.db import Database, WriteHealth
 from store.queues import QueueQueries
 from store.records import (
     AuditEntry,
@@ -49,6 +49,11 @@ class Store(CaseQueries, QueueQueries):
 
     async def close(self) -> None:
         await self.database.close()
+
+    @property
+    def writes(self) -> WriteHealth:
+        """Whether the database takes writes now (for /readyz and /metrics)."""
+        return self.database.writes
 
     async def ping(self) -> bool:
         """The database answers a trivial query."""
@@ -218,7 +223,7 @@ class Store(CaseQueries, QueueQueries):
             from_={RequestStatus.NEW, RequestStatus.STARTING},
             to=RequestStatus.REJECTED,
             extra={"errors": errors_json(errors)},
-            audit=("start rejected", "amazon", "; ".join(e.code or e.message for e in errors)),
+            audit=("start rejected", "amazon", _error_codes(errors)),
             render=render,
         )
 
@@ -230,15 +235,22 @@ class Store(CaseQueries, QueueQueries):
         *,
         render: Callable[[Request], Iterable[OutboxMessage]],
     ) -> Request | None:
-        """Move an in-progress request to Amazon's final state, once; None when nothing changed."""
+        """Move a request to Amazon's final state, once; None when nothing changed.
+
+        A completed task can still fail at Amazon (its data could not be kept): COMPLETED moves
+        on to FAILED, so the thread, ``status`` and Download all say so. Nothing leaves FAILED.
+        """
         if status not in (RequestStatus.COMPLETED, RequestStatus.FAILED):
             return None
+        from_ = {RequestStatus.IN_PROGRESS}
+        if status is RequestStatus.FAILED:
+            from_.add(RequestStatus.COMPLETED)
         action = "completed" if status is RequestStatus.COMPLETED else "failed"
-        detail = "; ".join(e.code or e.message for e in errors)
+        detail = _error_codes(errors)
         try:
             return await self._move(
                 request_id,
-                from_={RequestStatus.IN_PROGRESS},
+                from_=from_,
                 to=status,
                 extra={"errors": errors_json(errors)},
                 audit=(action, "amazon", detail),
@@ -297,6 +309,11 @@ class Store(CaseQueries, QueueQueries):
             f"SELECT id, at, request_id, actor, action, detail FROM audit {where} ORDER BY id", params
         )
         return [AuditEntry(*row) for row in rows]
+
+
+def _error_codes(errors: Sequence[TaskError]) -> str:
+    """Amazon's error codes for the audit log, never its messages: the log is append-only, never purged."""
+    return "; ".join(str(e.code or "no code") for e in errors)
 
 
 class _NotMoved(LookupError):

@@ -214,7 +214,7 @@ async def test_a_database_from_a_newer_bot_is_refused_and_left_alone(tmp_path: P
 
 
 async def test_apply_task_state_completes_once(store: Store) -> None:
-    """COMPLETED applied twice moves the request and queues its posts once; the second call returns None."""
+    """COMPLETED applied twice moves the request and queues its posts once; a later FAILED moves it on, once."""
     request = await in_progress(store)
     posts = 0
 
@@ -227,11 +227,15 @@ async def test_apply_task_state_completes_once(store: Store) -> None:
     assert done is not None and done.status is RequestStatus.COMPLETED
     queued = await scalar(store, "SELECT COUNT(*) FROM outbox")
     again = await store.apply_task_state(request.id, RequestStatus.COMPLETED, [], render=reply)
-    failed = await store.apply_task_state(request.id, RequestStatus.FAILED, [TaskError("X", "late")], render=reply)
-    assert again is None and failed is None
-    assert posts == 1
+    assert again is None and posts == 1
     assert await scalar(store, "SELECT COUNT(*) FROM outbox") == queued == 3
     assert [e.action for e in await store.audit_entries(request_id=request.id)].count("completed") == 1
+    # Amazon can fail a completed task later: that moves it once; nothing leaves FAILED.
+    failed = await store.apply_task_state(request.id, RequestStatus.FAILED, [TaskError("X", "late")], render=reply)
+    assert failed is not None and failed.status is RequestStatus.FAILED
+    assert await store.apply_task_state(request.id, RequestStatus.FAILED, [], render=reply) is None
+    assert await store.apply_task_state(request.id, RequestStatus.COMPLETED, [], render=reply) is None
+    assert posts == 2
 
 
 async def test_apply_task_state_ignores_unfinished_states_and_unstarted_requests(store: Store) -> None:
