@@ -23,7 +23,7 @@ from store.store import Store
 
 __all__ = ["parse_since", "run_audit", "run_backup", "run_purge"]
 
-COLUMNS = ("time", "request", "task", "actor", "action", "detail", "shopper")
+COLUMNS = ("time", "request", "task", "actor", "actor_name", "action", "detail", "shopper")
 
 
 def parse_since(text: str) -> float:
@@ -74,6 +74,7 @@ async def run_audit(env: Mapping[str, str], *, since: float, fmt: str, reveal: b
                     r.request_id or "",
                     r.task_id or "",
                     r.actor,
+                    r.actor_name,
                     r.action,
                     r.detail,
                     (r.email if reveal else r.email_masked) or ("(erased)" if r.request_id else ""),

@@ -27,6 +27,17 @@ PROG = "data-request-bot"
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
+    try:
+        status = _run(argv)
+        sys.stdout.flush()  # here, not at exit: a closed pipe is handled below, not printed as a traceback
+    except BrokenPipeError:
+        # The reader went away (``audit | head``): stop quietly, as ``yes | head`` does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    return status
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description="Slack bot for Buy with Prime shopper data requests.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the bot until SIGTERM or SIGINT")

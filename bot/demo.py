@@ -138,9 +138,9 @@ class _Scene:
 
         t.say("\nThe audit log (who touched which shopper's data, and when):")
         for entry in await self.runtime.store.audit_entries():
-            stamp = time.strftime("%H:%M:%S", time.gmtime(entry.at))
-            who = NAMES.get(entry.actor, entry.actor)
-            t.say(f"    {stamp}  request {entry.request_id or '-'}  {who:<13} {entry.action}  {entry.detail}".rstrip())
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(entry.at))
+            who = f"@{entry.actor_name} ({entry.actor})" if entry.actor_name else entry.actor
+            t.say(f"    {stamp}  request {entry.request_id or '-'}  {who:<20} {entry.action}  {entry.detail}".rstrip())
 
     # ----------------------------------------------------------------- what Slack sends
 

@@ -21,7 +21,7 @@ from bot.errors import slack_error_code
 from handlers import case_texts, texts
 from handlers.access import Authorizer
 from handlers.deps import Deps, Permalinks
-from handlers.guard import allowed, ephemeral_reply
+from handlers.guard import allowed, clicked_by, ephemeral_reply
 from handlers.lifecycle import Reply, thread_update
 from store.records import Request
 from store.store import Store
@@ -36,7 +36,7 @@ INBOX_KEEP = 7 * 86_400.0  # relayed events are remembered (to spot re-deliverie
 async def handle_close(deps: Deps, *, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
     """**Mark as sent to shopper**: allowed users only; a second press changes nothing."""
     await ack()
-    user = str((body.get("user") or {}).get("id", ""))
+    user = clicked_by(deps, body)
     value = str(((body.get("actions") or [{}])[0]).get("value", ""))
     reply = ephemeral_reply(respond)
     deps.background.spawn(_close(deps, value, user=user, reply=reply), name="close case")

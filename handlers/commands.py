@@ -142,6 +142,7 @@ async def handle_command(deps: Deps, *, ack: AsyncAck, command: dict[str, Any], 
         await ack(**intent.message)
         return
     user, channel = str(command.get("user_id")), str(command.get("channel_id"))
+    deps.store.know_name(user, str(command.get("user_name") or ""))
     reply = ephemeral_reply(respond)
     if isinstance(intent, Status):
         await ack()

@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from bot.errors import PrimeError, slack_error_code
 from handlers import texts
 from handlers.deps import Deps
-from handlers.guard import allowed
+from handlers.guard import allowed, clicked_by
 from handlers.lifecycle import Reply, apply_task_state
 
 __all__ = ["handle_download"]
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 async def handle_download(deps: Deps, *, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
     """Acknowledge the click, then authorize, ask Amazon and answer in the background."""
     await ack()
-    user = str((body.get("user") or {}).get("id", ""))
+    user = clicked_by(deps, body)
     action = (body.get("actions") or [{}])[0]
     channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
     thread_ts = (body.get("container") or {}).get("thread_ts") or (body.get("message") or {}).get("thread_ts")

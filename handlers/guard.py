@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
+from typing import Any
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
@@ -12,7 +13,7 @@ from handlers import texts
 from handlers.deps import Deps
 from handlers.lifecycle import Reply
 
-__all__ = ["allowed", "ephemeral_reply", "saving"]
+__all__ = ["allowed", "clicked_by", "ephemeral_reply", "saving"]
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,14 @@ async def allowed(deps: Deps, user: str, *, action: str, reply: Reply, request_i
     await deps.store.audit(request_id=request_id, actor=user, action="refused", detail=f"{action}: not allowed")
     await reply(texts.not_allowed(decision.reason))
     return False
+
+
+def clicked_by(deps: Deps, body: dict[str, Any]) -> str:
+    """The id of the user who clicked; their Slack name, sent in the same payload, is kept for the audit log."""
+    clicker = body.get("user") or {}
+    user = str(clicker.get("id", ""))
+    deps.store.know_name(user, str(clicker.get("username") or clicker.get("name") or ""))
+    return user
 
 
 def ephemeral_reply(respond: AsyncRespond) -> Reply:

@@ -59,6 +59,7 @@ class AuditRow:
     request_id: int | None
     task_id: str | None
     actor: str
+    actor_name: str
     action: str
     detail: str
     email_masked: str | None
@@ -72,6 +73,7 @@ class CaseQueries:
     _cipher: EmailCipher
     database: Database
     _fetch: Callable[..., Awaitable[list[Any]]]
+    _actor_name: Callable[[str], str]
 
     async def open_cases(
         self, *, requester: str | None = None, limit: int = 100, newest_first: bool = False
@@ -117,7 +119,13 @@ class CaseQueries:
             if cursor.rowcount != 1 or request is None:
                 return request, False
             append_audit(
-                db, at=now, request_id=request_id, actor=user, action="closed", detail="answer sent to shopper"
+                db,
+                at=now,
+                request_id=request_id,
+                actor=user,
+                action="closed",
+                detail="answer sent to shopper",
+                actor_name=self._actor_name(user),
             )
             enqueue(db, request, render, now)
             return request, True
@@ -161,7 +169,15 @@ class CaseQueries:
             extended = fetch_request(db, request_id)
             assert extended is not None
             detail = f"+{days} days" + (" (a further extension, asked with --again)" if before is not None else "")
-            append_audit(db, at=now, request_id=request_id, actor=user, action=EXTENDED, detail=detail)
+            append_audit(
+                db,
+                at=now,
+                request_id=request_id,
+                actor=user,
+                action=EXTENDED,
+                detail=detail,
+                actor_name=self._actor_name(user),
+            )
             enqueue(db, extended, render, now)
             return Extension("extended", extended)
 
@@ -245,12 +261,13 @@ class CaseQueries:
     async def audit_export(self, *, since: float, reveal: bool = False) -> list[AuditRow]:
         """The audit log from ``since`` on, oldest first, with each request's task and shopper."""
         rows = await self._fetch(
-            "SELECT a.at, a.request_id, r.task_id, a.actor, a.action, a.detail, r.email_masked, r.email_sealed"
+            "SELECT a.at, a.request_id, r.task_id, a.actor, a.actor_name, a.action, a.detail, r.email_masked,"
+            " r.email_sealed"
             " FROM audit a LEFT JOIN requests r ON r.id = a.request_id WHERE a.at >= ? ORDER BY a.id",
             (since,),
         )
         out = []
-        for at, request_id, task_id, actor, action, detail, masked, sealed in rows:
+        for at, request_id, task_id, actor, actor_name, action, detail, masked, sealed in rows:
             email = self._cipher.decrypt(bytes(sealed)) if reveal and sealed is not None else None
-            out.append(AuditRow(at, request_id, task_id, actor, action, detail, masked, email))
+            out.append(AuditRow(at, request_id, task_id, actor, actor_name, action, detail, masked, email))
         return out

@@ -108,3 +108,4 @@ class AuditEntry:
     actor: str
     action: str
     detail: str
+    actor_name: str = ""  # the actor's Slack name when the action was taken ("" for the bot, Amazon, the CLI)

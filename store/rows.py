@@ -60,12 +60,19 @@ def fetch_request(db: sqlite3.Connection, request_id: int) -> Request | None:
 
 
 def append_audit(
-    db: sqlite3.Connection, *, at: float, request_id: int | None, actor: str, action: str, detail: str = ""
+    db: sqlite3.Connection,
+    *,
+    at: float,
+    request_id: int | None,
+    actor: str,
+    action: str,
+    detail: str = "",
+    actor_name: str = "",
 ) -> None:
     """One audit entry, inside the caller's transaction (the table refuses updates and deletes)."""
     db.execute(
-        "INSERT INTO audit (at, request_id, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
-        (at, request_id, actor, action, detail),
+        "INSERT INTO audit (at, request_id, actor, action, detail, actor_name) VALUES (?, ?, ?, ?, ?, ?)",
+        (at, request_id, actor, action, detail, actor_name),
     )
 
 

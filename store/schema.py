@@ -85,6 +85,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX requests_open_cases ON requests (due_at) WHERE closed_at IS NULL;
     CREATE INDEX audit_by_time ON audit (at);
     """,
+    # 3: the actor's Slack name beside their id, as Slack sent it with the action, so an auditor reads people.
+    """
+    ALTER TABLE audit ADD COLUMN actor_name TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 

@@ -7,6 +7,7 @@ every change to a request leaves an audit entry in the same transaction.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 import uuid
@@ -30,6 +31,7 @@ from store.rows import REQUEST_COLUMNS, UNFINISHED, append_audit, enqueue, error
 __all__ = ["Store"]
 
 Clock = Callable[[], float]
+_NAME_UNSAFE = re.compile(r"[^\w.\- ]")  # a Slack name is letters, digits, dots, dashes; nothing that formats
 
 
 class Store(CaseQueries, QueueQueries):
@@ -41,6 +43,7 @@ class Store(CaseQueries, QueueQueries):
         self._cipher = cipher
         self._clock = clock
         self._fetch = database.fetch
+        self._names: dict[str, str] = {}
 
     @classmethod
     async def open(cls, path: Path, *, cipher: EmailCipher, clock: Clock = time.time) -> Store:
@@ -54,6 +57,21 @@ class Store(CaseQueries, QueueQueries):
     def writes(self) -> WriteHealth:
         """Whether the database takes writes now (for /readyz and /metrics)."""
         return self.database.writes
+
+    def know_name(self, user_id: str, name: str) -> None:
+        """The Slack name that came with ``user_id``'s latest action: audit entries record it beside the id.
+
+        Held in memory only (Slack sends it with every command and click, so no call is made for it).
+        """
+        name = _NAME_UNSAFE.sub("", name)[:80]
+        if not name or self._names.get(user_id) == name:
+            return
+        if len(self._names) >= 10_000:
+            self._names.pop(next(iter(self._names)))
+        self._names[user_id] = name
+
+    def _actor_name(self, actor: str) -> str:
+        return self._names.get(actor, "")
 
     async def ping(self) -> bool:
         """The database answers a trivial query."""
@@ -116,7 +134,15 @@ class Store(CaseQueries, QueueQueries):
                 ),
             )
             new_id = int(cursor.lastrowid or 0)
-            append_audit(db, at=now, request_id=new_id, actor=requester, action="requested", detail=note)
+            append_audit(
+                db,
+                at=now,
+                request_id=new_id,
+                actor=requester,
+                action="requested",
+                detail=note,
+                actor_name=self._actor_name(requester),
+            )
             return new_id
 
         # The command is acknowledged once this commits: one round trip, ahead of background work.
@@ -285,7 +311,15 @@ class Store(CaseQueries, QueueQueries):
                 raise _NotMoved(request_id)
             if audit is not None:
                 action, actor, detail = audit
-                append_audit(db, request_id=request_id, actor=actor, action=action, detail=detail, at=now)
+                append_audit(
+                    db,
+                    request_id=request_id,
+                    actor=actor,
+                    action=action,
+                    detail=detail,
+                    at=now,
+                    actor_name=self._actor_name(actor),
+                )
             if render is not None:
                 enqueue(db, request, render, now)
             return request
@@ -298,15 +332,15 @@ class Store(CaseQueries, QueueQueries):
     async def audit(self, *, request_id: int | None, actor: str, action: str, detail: str = "") -> None:
         """Append one entry to the audit log."""
         await self.database.write_once(
-            "INSERT INTO audit (at, request_id, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
-            (self._clock(), request_id, actor, action, detail),
+            "INSERT INTO audit (at, request_id, actor, action, detail, actor_name) VALUES (?, ?, ?, ?, ?, ?)",
+            (self._clock(), request_id, actor, action, detail, self._actor_name(actor)),
         )
 
     async def audit_entries(self, *, request_id: int | None = None) -> list[AuditEntry]:
         """The audit log, oldest first, for one request or for all."""
         where, params = ("WHERE request_id = ?", (request_id,)) if request_id is not None else ("", ())
         rows = await self._fetch(
-            f"SELECT id, at, request_id, actor, action, detail FROM audit {where} ORDER BY id", params
+            f"SELECT id, at, request_id, actor, action, detail, actor_name FROM audit {where} ORDER BY id", params
         )
         return [AuditEntry(*row) for row in rows]
 

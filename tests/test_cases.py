@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import io
 import json
 import os
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from fakes import buttons, slack_headers, text_of
 from harness import SIGNING_SECRET, Harness, SettableClock, ack_text, envelope, eventually, running_bot
+from processes import clean_env
 
 from bot.admin import run_audit, run_purge
 from handlers.texts import CLOSE_ACTION
+from store.crypto import EmailCipher
+from store.rows import append_audit
+from store.store import Store
 
 DAY = 86_400.0
 COMPLETED = "PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED"
@@ -296,3 +304,52 @@ async def test_old_events_are_forgotten_but_recent_ones_still_deduplicate(tmp_pa
         await bot.runtime.retention.purge()
         assert (await bot.relay(orphan)).json()["status"] == "stored"  # forgotten, so stored anew
         assert len([p for p in bot.replies(parent["ts"]) if buttons(p)]) == 1
+
+
+async def test_audit_records_and_exports_each_actors_slack_name_beside_the_id(bot: Harness) -> None:
+    """The name Slack sent with the command or click is stored with the entry and exported in its own column."""
+    _, _, reply = await completed(bot, "names@example.com")
+    await bot.click(reply, user="U0BOB")
+    await eventually(lambda: _has(bot, "link shown"))
+    entries = {e.action: e for e in await bot.runtime.store.audit_entries()}
+    assert (entries["requested"].actor, entries["requested"].actor_name) == ("U0ALICE", "u0alice")
+    assert (entries["link shown"].actor, entries["link shown"].actor_name) == ("U0BOB", "u0bob")
+    assert entries["task started"].actor_name == ""  # Amazon, not a person
+    out = io.StringIO()
+    assert (
+        await run_audit({"DATABASE_PATH": str(bot.settings.database_path)}, since=0, fmt="csv", reveal=False, out=out)
+        == 0
+    )
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert ("U0BOB", "u0bob", "link shown") in {(r["actor"], r["actor_name"], r["action"]) for r in rows}
+
+
+def test_audit_into_head_ends_without_a_broken_pipe_traceback(tmp_path: Path) -> None:
+    """`audit | head -n 3`: the reader leaves early; the command stops quietly (no traceback, no 'Exception
+    ignored'), like `yes | head`."""
+    database = tmp_path / "requests.db"
+
+    async def fill() -> None:
+        store = await Store.open(database, cipher=EmailCipher(os.urandom(32)))
+        for start in range(0, 5000, 1000):
+            await store.database.run(
+                lambda db, start=start: [
+                    append_audit(db, at=1.0e9 + i, request_id=None, actor="U0ALICE", action="status viewed")
+                    for i in range(start, start + 1000)
+                ]
+            )
+        await store.close()
+
+    asyncio.run(fill())
+    done = subprocess.run(
+        f"{shlex.quote(sys.executable)} -m bot audit | head -n 3",
+        shell=True,
+        env=clean_env(DATABASE_PATH=str(database)),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.splitlines()[0] == "time,request,task,actor,actor_name,action,detail,shopper"
+    assert len(done.stdout.splitlines()) == 3
+    assert done.stderr == ""

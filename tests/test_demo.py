@@ -109,7 +109,8 @@ async def test_demo_shows_download_button_and_the_link_to_the_clicker_alone(demo
 
 
 async def test_demo_refuses_mallory_and_shows_the_failure_and_the_audit_log(demo: tuple[int, str]) -> None:
-    """Mallory is refused privately; the notfound request fails with DATA_SUBJECT_NOT_FOUND; the audit log shows all."""
+    """Mallory is refused privately; the notfound request fails with DATA_SUBJECT_NOT_FOUND; the audit log shows all,
+    with dates and people's Slack names beside their ids."""
     _, transcript = demo
     assert any("not allowed" in line for lines in shown_to(transcript, "mallory") for line in lines)
     assert not any(LINK.search(line) for lines in shown_to(transcript, "mallory") for line in lines)
@@ -119,6 +120,9 @@ async def test_demo_refuses_mallory_and_shows_the_failure_and_the_audit_log(demo
     for action in ("requested", "task started", "completed", "link shown", "refused", "failed  DATA_SUBJECT_NOT_FOUND"):
         assert action in audit, action
     assert "mallory" in audit and "X-Amz" not in audit
+    assert re.search(
+        r"\n    \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC  request 1  @alice \(U0ALICE\) +requested", audit
+    ), audit
 
 
 async def test_demo_never_shows_a_presigned_link_where_the_channel_sees_it(demo: tuple[int, str]) -> None:
