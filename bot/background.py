@@ -84,9 +84,18 @@ class Wakeup:
             self._event.clear()
 
 
-async def supervise(name: str, run: Callable[[], Awaitable[None]], *, pause: float = 1.0) -> None:
-    """Run a worker loop forever: an unexpected error is logged and the loop starts again after ``pause``."""
+async def supervise(
+    name: str, run: Callable[[], Awaitable[None]], *, pause: float = 1.0, max_pause: float = 60.0
+) -> None:
+    """Run a worker loop forever: an unexpected error is logged and the loop starts again after a pause.
+
+    The pause doubles while the loop keeps failing (up to ``max_pause``), so a loop that fails at
+    once never spins; a loop that ran for longer than ``max_pause`` before failing starts over at ``pause``.
+    """
+    wait = pause
+    loop = asyncio.get_running_loop()
     while True:
+        began = loop.time()
         try:
             await run()
         except asyncio.CancelledError:
@@ -95,8 +104,11 @@ async def supervise(name: str, run: Callable[[], Awaitable[None]], *, pause: flo
             logger.debug("worker %s: %s; restarting in %.0f s", name, error, pause)
             await asyncio.sleep(pause)
         except Exception:
-            logger.exception("worker %s failed; restarting in %.0f s", name, pause)
-            await asyncio.sleep(pause)
+            if loop.time() - began > max_pause:
+                wait = pause
+            logger.exception("worker %s failed; restarting in %.0f s", name, wait)
+            await asyncio.sleep(wait)
+            wait = min(max_pause, wait * 2)
 
 
 class AckPressure:

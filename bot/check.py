@@ -14,7 +14,8 @@ from typing import TextIO
 import httpx
 from slack_sdk.errors import SlackApiError
 
-from bot.errors import ConfigError, PrimeError, PrimeRejected, slack_error_code
+from bot.errors import ConfigError, PrimeError, PrimeRejected, PrimeUnavailable, slack_error_code
+from bot.prime_answers import UNEXPECTED
 from bot.retry import RetryPolicy
 from bot.settings import Settings, load_settings
 
@@ -118,9 +119,13 @@ async def _check_prime(settings: Settings, report: _Report) -> None:
                     f"Buy with Prime: the privacy API refused the probe ({error.kind})",
                     "check BWP_TARGET_ID and that the credentials have the 'Manage Shopper Privacy Requests' scope",
                 )
-        except PrimeError as error:
-            report.fail(
-                f"Buy with Prime: the privacy API is unavailable ({error})", "check BWP_API_URL, or try again later"
-            )
+        except PrimeUnavailable as error:
+            if error.kind == UNEXPECTED:
+                fix = "something other than Buy with Prime answered: check BWP_API_URL and any proxy or gateway"
+            elif error.needs_operator:
+                fix = "check BWP_TARGET_ID and that the credentials have the 'Manage Shopper Privacy Requests' scope"
+            else:
+                fix = "check BWP_API_URL, or try again later"
+            report.fail(f"Buy with Prime: the privacy API is unavailable ({error})", fix)
         else:
             report.ok("Buy with Prime: the privacy API answers")

@@ -5,8 +5,9 @@
     DataRequestError
     ├── ConfigError              a setting is missing or malformed (the operator's to fix)
     ├── PrimeError               Buy with Prime did not do what was asked
-    │   ├── PrimeUnavailable     retryable (throttling, 5xx, timeout, network); retries ran out
-    │   └── PrimeRejected        not retryable (validation, access denied, not found, conflict)
+    │   ├── PrimeUnavailable     try again later: throttling, 5xx, network, an answer of the wrong shape,
+    │   │                        or an outage the operator fixes (credentials refused, access denied)
+    │   └── PrimeRejected        Amazon's verdict on this call (validation, conflict, unknown task): final
     ├── RelayRejected            a relay request the sender got wrong (carries its 4xx status)
     ├── BackupFailed             a backup copy did not verify; nothing was written
     └── StoreUnavailable         the database refused a write (disk full, read-only, I/O error)
@@ -50,14 +51,28 @@ class PrimeError(DataRequestError):
 
 
 class PrimeUnavailable(PrimeError):
-    """Worth trying again later: the same call may succeed (throttling, 5xx, network).
+    """Worth trying again later: the same call may succeed (throttling, 5xx, network, an odd answer).
 
     ``retry_after`` is the wait Amazon asked for (HTTP Retry-After), 0 when it asked none.
+    ``needs_operator``: waiting alone will not end it; someone must act (credentials refused,
+    access denied, a gateway answering instead of Amazon), so the operator is alerted.
+    ``reached``: the call may have been carried out at Amazon (a start may have created its task),
+    False when it certainly was not (no token, refused at the door, throttled).
     """
 
-    def __init__(self, message: str, *, kind: str = "", retry_after: float = 0.0) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str = "",
+        retry_after: float = 0.0,
+        needs_operator: bool = False,
+        reached: bool = True,
+    ) -> None:
         super().__init__(message, kind=kind)
         self.retry_after = retry_after
+        self.needs_operator = needs_operator
+        self.reached = reached
 
 
 class PrimeRejected(PrimeError):

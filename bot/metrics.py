@@ -10,7 +10,7 @@ methods and outcomes only: never an email, a task id or a user id.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -91,11 +91,28 @@ class Metrics:
             "Slack posts given up on for good (each is in the audit log)",
             registry=r,
         )
+        # From the outage board (bot/outages.py): what someone must fix, now and so far.
+        self.outage_active = Gauge(
+            f"{_PREFIX}_outage_active",
+            "1 while Slack or Buy with Prime refuses the bot for a reason an operator fixes, by source and code",
+            ["source", "code"],
+            registry=r,
+        )
+        self.outage_episodes = Counter(
+            f"{_PREFIX}_outage_episodes",
+            "Outages an operator fixes that began, by source and code",
+            ["source", "code"],
+            registry=r,
+        )
 
     def observe_amazon(self, operation: str, outcome: str, seconds: float) -> None:
         """One HTTP call to Buy with Prime (an attempt: retries count once each)."""
         self.amazon_calls.labels(operation, outcome).inc()
         self.amazon_seconds.labels(operation).observe(seconds)
+
+    def outage_began(self, source: str, code: str) -> None:
+        """An outage someone must fix began (the outage board calls this once per episode)."""
+        self.outage_episodes.labels(outcome_label(source), outcome_label(code)).inc()
 
     def observe_slack(self, method: str, outcome: str) -> None:
         """One call to Slack's Web API (slack_sdk's own retries inside it included)."""
@@ -109,6 +126,7 @@ class Metrics:
         overdue_cases: int,
         backlog: Mapping[str, float | int | None],
         writes_failing: bool = False,
+        outages: Iterable[tuple[str, str]] = (),
     ) -> bytes:
         """The exposition text, with the database's numbers of this moment."""
         self.cases.clear()  # a status with no case left disappears rather than keeping its last count
@@ -122,4 +140,7 @@ class Metrics:
         self.outbox_oldest_age.set(backlog.get("outbox_oldest_age_seconds") or 0)
         self.outbox_abandoned.set(backlog.get("outbox_abandoned") or 0)
         self.database_writes_failing.set(1 if writes_failing else 0)
+        self.outage_active.clear()  # an outage that ended disappears
+        for source, code in outages:
+            self.outage_active.labels(outcome_label(source), outcome_label(code)).set(1)
         return generate_latest(self.registry)

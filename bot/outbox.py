@@ -125,6 +125,9 @@ class OutboxSender:
                 return await self._failed(entry, error)
             except (aiohttp.ClientError, OSError, TimeoutError) as error:
                 return type(error).__name__
+            except Exception as error:  # an odd answer from Slack: this entry backs off, the others go on
+                logger.exception("outbox %s: %s failed unexpectedly", entry.id, entry.method)
+                return type(error).__name__
             await self._store.outbox_sent(entry.id)
             return None
 

@@ -15,18 +15,37 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from bot.errors import PrimeError, PrimeRejected, PrimeUnavailable
 from bot.metrics import Metrics
+from bot.outages import Outages
+from bot.prime_answers import (
+    UNEXPECTED,
+    GraphQLErrorInfo,
+    TaskState,
+    read_data,
+    read_errors,
+    read_start,
+    read_task,
+    read_token,
+    scrub,
+    unexpected,
+)
 from bot.redaction import Redactor, redact
 from bot.retry import RetryPolicy
-from store.records import TaskError
 
-__all__ = ["START_RETRIEVAL", "TASK_QUERY", "PrimeClient", "TaskState", "scrub"]
+__all__ = [
+    "CLIENT_TOKEN_WINDOW",
+    "CREDENTIALS_REFUSED",
+    "START_RETRIEVAL",
+    "TASK_QUERY",
+    "PrimeClient",
+    "TaskState",
+    "scrub",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -55,21 +74,12 @@ query PersonalDataRetrievalTask($taskId: String!) {
 """.strip()
 
 _RETRYABLE_TYPES = frozenset({"ThrottlingError", "InternalServerError", "ServiceUnavailableError"})
+# Amazon's verdicts on the call itself: final, never retried. Anything else is an outage of some kind.
+_START_VERDICTS = frozenset({"ValidationError", "ConflictError"})
+_QUERY_VERDICTS = frozenset({"ValidationError", "ResourceNotFoundError"})
 _TOKEN_MARGIN = 60.0  # refresh this many seconds before the token expires
-_LINK_LIFETIME = 60.0  # Amazon: each pre-signed link works for 60 seconds
-
-
-@dataclass(frozen=True, slots=True)
-class TaskState:
-    """A retrieval task as Amazon reports it at one moment. ``link`` is never stored or logged."""
-
-    task_id: str
-    status: str
-    submitted: str
-    updated: str
-    errors: tuple[TaskError, ...] = ()
-    link: str | None = field(default=None, repr=False)
-    link_expires_at: float | None = None
+CREDENTIALS_REFUSED = "CredentialsRefused"
+CLIENT_TOKEN_WINDOW = 8 * 3600.0  # Amazon returns the same task for the same clientToken for this long
 
 
 class PrimeClient:
@@ -89,6 +99,7 @@ class PrimeClient:
         clock: Callable[[], float] = time.time,
         redactor: Redactor = redact,
         metrics: Metrics | None = None,
+        outages: Outages | None = None,
     ) -> None:
         self._http = http
         self._api_url = api_url
@@ -101,6 +112,7 @@ class PrimeClient:
         self._clock = clock
         self._redactor = redactor
         self._metrics = metrics
+        self._outages = outages
         self._token: str | None = None
         self._token_expires_at = 0.0
         self._token_lock = asyncio.Lock()
@@ -108,61 +120,65 @@ class PrimeClient:
     async def start_retrieval(self, *, email: str, client_token: str) -> str:
         """Start (or, with a token used before, find again) the retrieval task; return its id."""
         subject = {"type": "SHOPPER", "email": email}
-        data = await self._call(
-            START_RETRIEVAL, {"input": {"clientToken": {"token": client_token}, "dataSubject": subject}}
-        )
-        started = data.get("startPersonalDataRetrievalTask") or {}
-        task_id = started.get("taskId")
-        if not isinstance(task_id, str) or not task_id:
-            raise PrimeUnavailable("Buy with Prime answered the start without a task id", kind="EmptyResponse")
-        return task_id
+        variables = {"input": {"clientToken": {"token": client_token}, "dataSubject": subject}}
+        return read_start(await self._call(START_RETRIEVAL, variables, verdicts=_START_VERDICTS))
 
     async def retrieval_task(self, task_id: str) -> TaskState:
         """The task's current state; a completed task comes with a new 60-second link."""
         asked_at = self._clock()
-        data = await self._call(TASK_QUERY, {"taskId": task_id})
-        task = data.get("personalDataRetrievalTask")
-        if not isinstance(task, dict):
-            raise PrimeRejected(f"Buy with Prime knows no task {task_id}", kind="ResourceNotFoundError")
-        link = task.get("dataRetrievalLink") or None
-        return TaskState(
-            task_id=str(task.get("taskId") or task_id),
-            status=str(task.get("status") or ""),
-            submitted=str(task.get("submissionDate") or ""),
-            updated=str(task.get("lastUpdatedDate") or ""),
-            errors=tuple(
-                TaskError(code=e.get("code"), message=scrub(str(e.get("message") or "")))
-                for e in task.get("errors") or ()
-                if isinstance(e, dict)
-            ),
-            link=link,
-            link_expires_at=asked_at + _LINK_LIFETIME if link else None,
-        )
+        data = await self._call(TASK_QUERY, {"taskId": task_id}, verdicts=_QUERY_VERDICTS)
+        return read_task(data, task_id=task_id, asked_at=asked_at)
 
     async def check_access(self) -> None:
         """Obtain a token: proves the credentials, without touching any shopper's data."""
-        await self._access_token(force=True)
+        try:
+            await self._access_token(force=True)
+        except PrimeUnavailable as error:
+            self._note(error)
+            raise
 
     # ----------------------------------------------------------------- internals
 
-    async def _call(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
-        """POST one GraphQL document, retrying what may succeed on a second try."""
+    async def _call(self, document: str, variables: dict[str, Any], *, verdicts: frozenset[str]) -> dict[str, Any]:
+        """POST one GraphQL document, retrying what may succeed on a second try.
+
+        An outage someone must fix (credentials refused, access denied) and an answer of the wrong
+        shape are not retried here: the caller backs off on its own schedule. The error says whether
+        any attempt may have been carried out at Amazon (``reached``): the clientToken window needs it.
+        """
         delays = self._retry.delays()
+        reached = False
         while True:
             try:
-                return await self._call_once(document, variables)
+                data = await self._call_once(document, variables, verdicts=verdicts)
             except PrimeUnavailable as error:
-                delay = next(delays, None)
+                reached = reached or error.reached
+                # Asking again at once would get the same odd answer or refusal: the caller's backoff decides.
+                delay = None if error.needs_operator or error.kind == UNEXPECTED else next(delays, None)
                 if delay is None:
+                    error.reached = reached
+                    self._note(error)
                     raise
                 wait = max(delay, error.retry_after)
                 logger.info("Buy with Prime unavailable (%s); retrying in %.2f s", error.kind, wait)
                 await self._retry.sleep(wait)
+            else:
+                self._note(None)
+                return data
 
-    async def _call_once(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
+    def _note(self, error: PrimeUnavailable | None) -> None:
+        """Tell the outage board: an outage someone must fix began (or goes on), or calls work again."""
+        if self._outages is None:
+            return
+        if error is None:
+            self._outages.recovered("buy_with_prime")
+        elif error.needs_operator:
+            self._outages.failing("buy_with_prime", error.kind, str(error))
+
+    async def _call_once(self, document: str, variables: dict[str, Any], *, verdicts: frozenset[str]) -> dict[str, Any]:
         token = await self._access_token()
         with self._observed(_operation(document)):
-            return await self._post_document(token, document, variables)
+            return await self._post_document(token, document, variables, verdicts=verdicts)
 
     @contextmanager
     def _observed(self, operation: str) -> Iterator[None]:
@@ -181,7 +197,9 @@ class PrimeClient:
             if self._metrics is not None:
                 self._metrics.observe_amazon(operation, outcome, time.perf_counter() - started)
 
-    async def _post_document(self, token: str, document: str, variables: dict[str, Any]) -> dict[str, Any]:
+    async def _post_document(
+        self, token: str, document: str, variables: dict[str, Any], *, verdicts: frozenset[str]
+    ) -> dict[str, Any]:
         try:
             response = await self._http.post(
                 self._api_url,
@@ -192,26 +210,31 @@ class PrimeClient:
                     "x-api-version": self._api_version,
                 },
             )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            raise PrimeUnavailable(
+                "Buy with Prime could not be reached", kind=type(error).__name__, reached=False
+            ) from error
         except httpx.TimeoutException as error:
             raise PrimeUnavailable("Buy with Prime did not answer in time", kind="Timeout") from error
         except httpx.TransportError as error:
             raise PrimeUnavailable("Buy with Prime could not be reached", kind=type(error).__name__) from error
-        if response.status_code == 401:
+        status = response.status_code
+        if status == 401:
             if self._token == token:  # expired or revoked early; a newer token from another call stays
                 self._token = None
-            raise PrimeUnavailable("Buy with Prime refused the access token", kind="HTTP 401")
+            raise PrimeUnavailable("Buy with Prime refused the access token", kind="HTTP 401", reached=False)
         body = _json(response)
-        errors = body.get("errors") if isinstance(body, dict) else None
-        if errors:
-            raise _graphql_error(errors, response)
-        if response.status_code == 429 or response.status_code >= 500:
-            raise _unavailable(f"Buy with Prime answered HTTP {response.status_code}", response)
-        if response.status_code >= 400 or not isinstance(body, dict) or not isinstance(body.get("data"), dict):
-            raise PrimeRejected(
-                f"Buy with Prime answered HTTP {response.status_code} without data", kind=f"HTTP {response.status_code}"
+        if isinstance(body, dict) and body.get("errors"):
+            raise _graphql_error(read_errors(body["errors"]), response, verdicts=verdicts)
+        if status == 429 or status >= 500:
+            raise _unavailable(f"Buy with Prime answered HTTP {status}", response, reached=status != 429)
+        if status >= 400:  # 403/404 at the door: a wrong URL, target id or grant; nothing was carried out
+            raise PrimeUnavailable(
+                f"Buy with Prime answered HTTP {status}", kind=f"HTTP {status}", needs_operator=True, reached=False
             )
-        data: dict[str, Any] = body["data"]
-        return data
+        if not isinstance(body, dict):  # HTML from a gateway or a proxy's login page: not Amazon at all
+            raise unexpected(f"HTTP {status} that is not JSON", needs_operator=True, reached=False)
+        return read_data(body)
 
     async def _access_token(self, *, force: bool = False) -> str:
         """A cached OAuth token, refreshed before it expires; concurrent callers share one refresh."""
@@ -232,32 +255,34 @@ class PrimeClient:
                 auth=(self._client_id, self._client_secret),
             )
         except httpx.TimeoutException as error:
-            raise PrimeUnavailable("the token endpoint did not answer in time", kind="Timeout") from error
+            raise PrimeUnavailable(
+                "the token endpoint did not answer in time", kind="Timeout", reached=False
+            ) from error
         except httpx.TransportError as error:
             raise PrimeUnavailable(
-                "the Buy with Prime token endpoint could not be reached", kind=type(error).__name__
+                "the Buy with Prime token endpoint could not be reached", kind=type(error).__name__, reached=False
             ) from error
-        if response.status_code in (400, 401, 403):
-            raise PrimeRejected(
+        status = response.status_code
+        if status in (400, 401, 403):  # credentials being rotated, or wrong: an outage the operator ends
+            raise PrimeUnavailable(
                 "Buy with Prime refused the API credentials: check BWP_CLIENT_ID and BWP_CLIENT_SECRET",
-                kind=f"HTTP {response.status_code}",
+                kind=CREDENTIALS_REFUSED,
+                needs_operator=True,
+                reached=False,
             )
-        if response.status_code == 429 or response.status_code >= 500:
-            raise _unavailable(f"the Buy with Prime token endpoint answered HTTP {response.status_code}", response)
+        if status == 429 or status >= 500:
+            raise _unavailable(f"the Buy with Prime token endpoint answered HTTP {status}", response, reached=False)
         body = _json(response)
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            raise PrimeUnavailable("the Buy with Prime token endpoint answered without a token", kind="EmptyResponse")
-        self._redactor.add_secret(token)
+        if status >= 300 or not isinstance(body, dict):
+            what = f"the token endpoint answered HTTP {status} without JSON"
+            raise unexpected(what, needs_operator=True, reached=False)
         try:
-            lifetime = float(body.get("expires_in", 900))
-        except (TypeError, ValueError):
-            lifetime = 900.0
+            token, lifetime = read_token(body)
+        except PrimeUnavailable as error:
+            error.reached = False
+            raise
+        self._redactor.add_secret(token)
         return token, self._clock() + lifetime
-
-
-# ``@`` plain or percent-encoded (``bob%40shop.example``, as a URL or form body would carry it).
-_EMAIL_IN_TEXT = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*?(?:@|%40)([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 
 
 _OPERATION = re.compile(r"\{\s*(\w+)")
@@ -267,11 +292,6 @@ def _operation(document: str) -> str:
     """The GraphQL field a document asks for (``startPersonalDataRetrievalTask``): a fixed name, safe as a label."""
     found = _OPERATION.search(document)
     return found.group(1) if found else "graphql"
-
-
-def scrub(text: str) -> str:
-    """Mask any email address in Amazon's words: they are stored, and shown in the request's thread."""
-    return _EMAIL_IN_TEXT.sub(r"\1***@\2", text)
 
 
 def _json(response: httpx.Response) -> Any:
@@ -296,21 +316,31 @@ def _retry_after(response: httpx.Response) -> float:
     return max(0.0, min(seconds, 60.0)) if seconds == seconds else 0.0  # NaN: unreadable
 
 
-def _unavailable(message: str, response: httpx.Response) -> PrimeUnavailable:
-    return PrimeUnavailable(message, kind=f"HTTP {response.status_code}", retry_after=_retry_after(response))
-
-
-def _graphql_error(errors: Any, response: httpx.Response) -> PrimeError:
-    """Turn Amazon's ``errors[]`` into the error a caller can act on, by ``classification.type``."""
-    first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
-    classification = (first.get("extensions") or {}).get("classification") or {}
-    kind = str(classification.get("type") or "")
-    code = classification.get("errorCode")
-    message = scrub(str(first.get("message") or "unknown error"))
-    text = f"Buy with Prime: {message}" + (f" ({kind})" if kind else "")
-    retryable = kind in _RETRYABLE_TYPES or (
-        not kind and (response.status_code == 429 or response.status_code >= 500 or code in (429, 500, 502, 503))
+def _unavailable(message: str, response: httpx.Response, *, reached: bool = True) -> PrimeUnavailable:
+    return PrimeUnavailable(
+        message, kind=f"HTTP {response.status_code}", retry_after=_retry_after(response), reached=reached
     )
-    if retryable:
-        return PrimeUnavailable(text, kind=kind or f"HTTP {response.status_code}", retry_after=_retry_after(response))
-    return PrimeRejected(text, kind=kind or f"HTTP {response.status_code}")
+
+
+def _graphql_error(info: GraphQLErrorInfo, response: httpx.Response, *, verdicts: frozenset[str]) -> PrimeError:
+    """Turn Amazon's first error into what a caller can act on, by its ``classification.type``.
+
+    Only Amazon's verdict on this very call (``verdicts``: validation, conflict, unknown task) is
+    final; throttling and 5xx are transient; anything else (access denied, a type Amazon never
+    documented) is an outage the operator must look at.
+    """
+    status = response.status_code
+    text = f"Buy with Prime: {info.message}" + (f" ({info.kind})" if info.kind else "")
+    if info.kind in verdicts:
+        return PrimeRejected(text, kind=info.kind)
+    transient = info.kind in _RETRYABLE_TYPES or (
+        not info.kind and (status == 429 or status >= 500 or info.code in (429, 500, 502, 503))
+    )
+    throttled = info.kind == "ThrottlingError" or status == 429 or info.code == 429
+    return PrimeUnavailable(
+        text,
+        kind=info.kind or f"HTTP {status}",
+        retry_after=_retry_after(response),
+        needs_operator=not transient,
+        reached=not throttled and info.kind != "AccessDeniedError",
+    )

@@ -11,9 +11,18 @@ import random
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
-__all__ = ["RetryPolicy", "Sleep"]
+__all__ = ["RetryPolicy", "Sleep", "backoff"]
 
 Sleep = Callable[[float], Awaitable[None]]
+
+
+def backoff(failures: int, *, base: float, cap: float) -> float:
+    """The wait after ``failures`` failures in a row of one item: doubling from ``base``, capped, jittered.
+
+    Each failing item (a request, an event) waits on its own schedule, so one that keeps failing
+    never holds back the others, and never comes round faster than ``base``.
+    """
+    return min(cap, base * 2.0 ** min(max(failures, 0), 30) * random.uniform(1.0, 1.5))
 
 
 @dataclass(frozen=True, slots=True)

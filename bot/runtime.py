@@ -40,6 +40,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.background import Background, Wakeup, supervise
 from bot.logformat import make_raised_records
 from bot.metrics import Metrics
+from bot.outages import Outages
 from bot.outbox import OutboxSender
 from bot.prime import PrimeClient
 from bot.redaction import redact
@@ -113,6 +114,7 @@ def build_prime_client(
     retry: RetryPolicy | None = None,
     clock: Callable[[], float] = time.time,
     metrics: Metrics | None = None,
+    outages: Outages | None = None,
 ) -> PrimeClient:
     """The Buy with Prime client for these settings (the sandbox's URLs when --sandbox rewired them)."""
     return PrimeClient(
@@ -126,6 +128,7 @@ def build_prime_client(
         retry=retry,
         clock=clock,
         metrics=metrics,
+        outages=outages,
     )
 
 
@@ -186,6 +189,7 @@ class Runtime:
     sandbox: Sandbox | None = None
     sandbox_http: httpx.AsyncClient | None = None
     slack_session: aiohttp.ClientSession | None = None
+    outages: Outages = field(default_factory=Outages)  # what is failing now, for /readyz and /metrics
 
     @classmethod
     async def start(
@@ -215,7 +219,10 @@ class Runtime:
         slack = build_slack_client(
             settings, retry_interval=tuning.slack_retry_interval, session=slack_session, metrics=metrics
         )
-        prime = build_prime_client(settings, http=http, retry=tuning.prime_retry, clock=clock, metrics=metrics)
+        outages = Outages(clock=clock, on_begin=metrics.outage_began)
+        prime = build_prime_client(
+            settings, http=http, retry=tuning.prime_retry, clock=clock, metrics=metrics, outages=outages
+        )
         outbox = OutboxSender(
             store=store,
             slack=slack,
@@ -238,6 +245,7 @@ class Runtime:
             background=background,
             reconcile_interval=settings.reconcile_interval,
             retry_soon=tuning.retry_soon,
+            retry_cap=tuning.retry_cap,
             deadline_days=settings.response_deadline_days,
             wake_outbox=outbox.wake,
             wake_inbox=inbox_wakeup.ring,
@@ -246,7 +254,9 @@ class Runtime:
             clock=clock,
             metrics=metrics,
         )
-        inbox = InboxWorker(deps, wakeup=inbox_wakeup, max_backoff=tuning.inbox_max_backoff)
+        inbox = InboxWorker(
+            deps, wakeup=inbox_wakeup, base_backoff=tuning.inbox_base_backoff, max_backoff=tuning.inbox_max_backoff
+        )
         bolt = _bolt_app(settings, slack, deps, home)
         web_app = build_web_app(
             store=store,
@@ -255,6 +265,7 @@ class Runtime:
             on_event=inbox_wakeup.ring,
             pressure=deps.pressure,
             metrics=metrics,
+            outages=outages,
         )
         if sandbox is not None:
             web_app.add_routes(sandbox.routes())
@@ -280,6 +291,7 @@ class Runtime:
             sandbox=sandbox,
             sandbox_http=sandbox_http,
             slack_session=slack_session,
+            outages=outages,
         )
         workers = {
             "outbox": outbox.run,

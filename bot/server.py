@@ -19,6 +19,7 @@ from bot.background import AckPressure
 from bot.errors import RelayRejected, StoreUnavailable
 from bot.logformat import log_ids
 from bot.metrics import CONTENT_TYPE, Metrics
+from bot.outages import Outages
 from handlers.relay import authorized, parse_event
 from store.store import Store
 
@@ -40,9 +41,15 @@ def build_web_app(
     on_event: Callable[[], None],
     pressure: AckPressure | None = None,
     metrics: Metrics | None = None,
+    outages: Outages | None = None,
 ) -> web.Application:
     """Routes: ``POST /slack/events`` (HTTP mode only), ``POST /buy-with-prime/events``, ``GET /healthz``,
-    ``GET /readyz`` (the inbox and outbox backlog, for alarms) and ``GET /metrics`` (Prometheus)."""
+    ``GET /readyz`` (the inbox and outbox backlog, and what is failing, for alarms) and ``GET /metrics``
+    (Prometheus).
+
+    ``/readyz`` answers 503 while an outage someone must fix goes on (``outages``): Slack refusing
+    the bot's token, Buy with Prime refusing its credentials. Work is kept meanwhile, not lost.
+    """
     metrics = metrics or Metrics()
     app = web.Application(client_max_size=SLACK_MAX_BYTES)
 
@@ -58,8 +65,14 @@ def build_web_app(
             logger.exception("readiness: the database did not answer")
             return web.json_response({"ok": False, "database": "unreachable"}, status=503)
         writes = store.writes
-        ok = not writes.failing
-        body: dict[str, object] = {"ok": ok, **backlog, "database_writes_failing": writes.failing}
+        failing = outages.snapshot() if outages is not None else []
+        ok = not writes.failing and not failing
+        body: dict[str, object] = {
+            "ok": ok,
+            **backlog,
+            "database_writes_failing": writes.failing,
+            "failing": failing,
+        }
         if writes.failing:
             body["database_write_error"] = writes.last_error
         return web.json_response(body, status=200 if ok else 503)
@@ -77,6 +90,7 @@ def build_web_app(
             overdue_cases=counts.overdue,
             backlog=backlog,
             writes_failing=store.writes.failing,
+            outages=outages.keys() if outages is not None else (),
         )
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 

@@ -21,8 +21,10 @@ class Tuning:
     slack_retry_interval: float | None = None  # None: slack_sdk's own exponential backoff
     outbox_base_delay: float = 1.0  # Slack failing: first retry after about 2 × this, doubling each round
     outbox_max_delay: float = 60.0  # ... at most this: the lag of a thread once Slack is back
+    inbox_base_backoff: float = 1.0  # a failing task's events: first retry after this, doubling
     inbox_max_backoff: float = 60.0
-    retry_soon: float = 60.0  # a request whose thread or start failed is looked at again after this
+    retry_soon: float = 60.0  # a request whose thread or start failed is looked at again after this, doubling
+    retry_cap: float = 900.0  # ... up to this
     reconcile_spacing: float = 0.2  # between two polls of Amazon in one reconciler pass (5 per second)
     shutdown_grace: float = 8.0  # how long SIGTERM waits for in-flight work
 
@@ -38,8 +40,10 @@ class Tuning:
             slack_retry_interval=0.0,
             outbox_base_delay=0.005,
             outbox_max_delay=0.05,
+            inbox_base_backoff=0.005,
             inbox_max_backoff=0.05,
             retry_soon=0.0,
+            retry_cap=0.0,
             reconcile_spacing=0.0,
             shutdown_grace=2.0,
         )

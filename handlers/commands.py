@@ -15,6 +15,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.errors import StoreUnavailable
+from bot.prime import CLIENT_TOKEN_WINDOW
 from handlers import case_texts, texts
 from handlers.deadlines import JURISDICTIONS, DeadlineSpec, parse_deadline_days
 from handlers.deps import Deps
@@ -34,7 +35,7 @@ LIST_LIMIT = 20
 START_DELAY_LIMIT = 1.0  # seconds a new request's thread may wait for a burst of commands to pass
 # Amazon returns the same task for the same clientToken within 8 hours; the bot refuses a second
 # request for the same shopper within that window (or while one is open) unless asked with --new.
-DUPLICATE_WINDOW = 8 * 3600.0
+DUPLICATE_WINDOW = CLIENT_TOKEN_WINDOW
 
 
 @dataclass(frozen=True, slots=True)

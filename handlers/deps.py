@@ -16,6 +16,7 @@ from bot.background import AckPressure, Background
 from bot.logformat import case_context
 from bot.metrics import Metrics
 from bot.prime import TaskState
+from bot.retry import backoff
 from handlers.access import Authorizer
 from store.records import Request
 from store.store import Store
@@ -65,6 +66,7 @@ class Deps:
     permalinks: Permalinks
     reconcile_interval: float
     retry_soon: float = 60.0
+    retry_cap: float = 900.0  # the longest a failing request waits before Amazon is asked again
     deadline_days: int = 30
     wake_outbox: Callable[[], None] = lambda: None
     wake_inbox: Callable[[], None] = lambda: None
@@ -76,6 +78,10 @@ class Deps:
     start_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     pressure: AckPressure = field(default_factory=AckPressure)
     metrics: Metrics = field(default_factory=Metrics)
+
+    def retry_delay(self, failures: int) -> float:
+        """How long a request that failed ``failures`` times in a row waits before the next try."""
+        return backoff(failures, base=self.retry_soon, cap=max(self.retry_soon, self.retry_cap))
 
     async def permalink(self, request: Request) -> str | None:
         """A link to the request's thread, or None when Slack cannot give one."""

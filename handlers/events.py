@@ -11,8 +11,9 @@ import asyncio
 import logging
 
 from bot.background import Wakeup
+from bot.retry import backoff
 from handlers.deps import Deps
-from handlers.lifecycle import sync_task
+from handlers.lifecycle import Synced, sync_task
 
 __all__ = ["InboxWorker"]
 
@@ -20,7 +21,11 @@ logger = logging.getLogger(__name__)
 
 
 class InboxWorker:
-    """Processes pending inbox events until cancelled; ``wake()`` says new ones are waiting."""
+    """Processes pending inbox events until cancelled; ``wake()`` says new ones are waiting.
+
+    The events of a task whose answer fails (Amazon unavailable, an answer of the wrong shape, a bug)
+    back off on their own schedule, doubling up to ``max_backoff``; the other tasks go on.
+    """
 
     def __init__(
         self,
@@ -29,40 +34,50 @@ class InboxWorker:
         wakeup: Wakeup,
         concurrency: int = 8,
         idle_wait: float = 60.0,
+        base_backoff: float = 1.0,
         max_backoff: float = 60.0,
     ) -> None:
         self._deps = deps
         self._slots = asyncio.Semaphore(concurrency)
         self._idle_wait = idle_wait
+        self._base_backoff = min(base_backoff, max_backoff)
         self._max_backoff = max_backoff
-        self._backoff = 0.0
         self._wakeup = wakeup
 
     async def run(self) -> None:
         while True:
-            processed, unavailable = await self.process_pending()
-            if processed and not unavailable:
-                self._backoff = 0.0
+            handled, _ = await self.process_pending()
+            if handled:
                 continue
-            if unavailable:
-                self._backoff = min(self._max_backoff, max(1.0, self._backoff * 2))
-                logger.info("inbox: Buy with Prime unavailable; next try in %.0f s", self._backoff)
-                await asyncio.sleep(self._backoff)  # Amazon asked us to slow down: a wake-up must not cut it short
-                continue
-            await self._wakeup.wait(self._idle_wait)
+            next_due = await self._deps.store.next_event_due()
+            now = self._deps.clock()
+            wait = self._idle_wait if next_due is None else min(self._idle_wait, max(0.0, next_due - now))
+            if next_due is not None and next_due > now:
+                await asyncio.sleep(wait)  # failing events wait their backoff: a wake-up must not cut it short
+            else:
+                await self._wakeup.wait(wait)
 
     async def process_pending(self) -> tuple[int, int]:
-        """Apply the tasks of pending events once each; return (tasks handled, tasks Amazon could not answer)."""
+        """Apply the tasks of due events once each; return (tasks handled, tasks that failed and back off)."""
         events = await self._deps.store.pending_events(limit=256)
-        task_ids = list(dict.fromkeys(event.task_id for event in events))
-        results = await asyncio.gather(*(self._process(task_id) for task_id in task_ids))
+        attempts: dict[str, int] = {}
+        for event in events:
+            attempts[event.task_id] = max(attempts.get(event.task_id, 0), event.attempts)
+        results = await asyncio.gather(*(self._process(task_id, tries) for task_id, tries in attempts.items()))
         handled = sum(1 for ok in results if ok)
         return handled, len(results) - handled
 
-    async def _process(self, task_id: str) -> bool:
+    async def _process(self, task_id: str, attempts: int) -> bool:
         async with self._slots:
-            request = await self._deps.store.request_for_task(task_id)
-            if request is not None and not await sync_task(self._deps, request.id):
-                return False
-            await self._deps.store.mark_events_processed(task_id, request_id=request.id if request else None)
-            return True
+            deps = self._deps
+            try:
+                request = await deps.store.request_for_task(task_id)
+                if request is None or await sync_task(deps, request.id) is Synced.ANSWERED:
+                    await deps.store.mark_events_processed(task_id, request_id=request.id if request else None)
+                    return True
+            except Exception:
+                logger.exception("inbox: the events of task %s failed; they back off, the others go on", task_id)
+            delay = backoff(attempts, base=self._base_backoff, cap=self._max_backoff)
+            logger.info("inbox: task %s not settled; its events wait %.1f s", task_id, delay)
+            await deps.store.events_retry(task_id, at=deps.clock() + delay)
+            return False

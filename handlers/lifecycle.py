@@ -10,21 +10,36 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from enum import Enum
 
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import PrimeRejected, PrimeUnavailable, slack_error_code
 from bot.logformat import log_ids
-from bot.prime import TaskState
+from bot.prime import CLIENT_TOKEN_WINDOW, TaskState
+from bot.prime_answers import UNEXPECTED
 from handlers import texts
 from handlers.deps import Deps
 from store.records import OutboxMessage, Request, RequestStatus, TaskError
 
-__all__ = ["Reply", "advance", "apply_task_state", "sync_task", "thread_update"]
+__all__ = ["START_WINDOW", "Reply", "Synced", "advance", "apply_task_state", "sync_task", "thread_update"]
 
 logger = logging.getLogger(__name__)
 
 Reply = Callable[[texts.Message], Awaitable[None]]
+# A start is retried under its clientToken only while Amazon would still answer with the same task:
+# past this (the 8-hour window, less room for the call itself), a retry could start a second task.
+START_WINDOW = CLIENT_TOKEN_WINDOW - 15 * 60.0
+
+
+class Synced(Enum):
+    """How asking Amazon about one task went: answered, this task's answer failed, or Amazon is down."""
+
+    ANSWERED = "answered"
+    ITEM_FAILED = "item failed"  # an answer of the wrong shape for this task: the others may be fine
+    AMAZON_DOWN = "amazon down"  # throttling, 5xx, network, credentials: the same for every task
+
+
 # Slack errors that mean the bot cannot post in this channel until someone acts.
 _CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
 # Where Amazon's answer can still move a request: running, or completed (a completed task can still fail).
@@ -44,28 +59,35 @@ async def advance(deps: Deps, request_id: int, *, reply: Reply | None = None) ->
         return request
 
 
-async def sync_task(deps: Deps, request_id: int) -> bool:
-    """Ask Amazon for a started request's task and apply it; False if Amazon could not be asked."""
+async def sync_task(deps: Deps, request_id: int) -> Synced:
+    """Ask Amazon for a started request's task and apply it; say how asking went."""
     async with deps.locks.hold(request_id):
         request = await deps.store.get_request(request_id)
         if request is None or request.status not in _ASK_AMAZON:
-            return True
-        _, answered = await _sync(deps, request)
-        return answered
+            return Synced.ANSWERED
+        _, synced = await _sync(deps, request)
+        return synced
 
 
-async def _sync(deps: Deps, request: Request) -> tuple[Request, bool]:
+async def _sync(deps: Deps, request: Request) -> tuple[Request, Synced]:
+    """Query and apply; a failure backs this request off on its own schedule (``check_failures``)."""
     if not request.task_id:
-        return request, True
+        return request, Synced.ANSWERED
     try:
         state = await deps.prime.retrieval_task(request.task_id)
     except PrimeUnavailable as error:
-        logger.info("request %s: task state not available now (%s)", request.id, error.kind)
-        return request, False
+        delay = deps.retry_delay(request.check_failures)
+        logger.info("request %s: task state not available (%s); next try in %.0f s", request.id, error.kind, delay)
+        await deps.store.schedule_check(request.id, at=deps.clock() + delay, failed=True)
+        return request, Synced.ITEM_FAILED if error.kind == UNEXPECTED else Synced.AMAZON_DOWN
     except PrimeRejected as error:
         logger.warning("request %s: Buy with Prime refused the task query (%s)", request.id, error.kind)
-        return request, True
-    return await apply_task_state(deps, request, state), True
+        await deps.store.schedule_check(request.id, at=deps.clock() + deps.reconcile_interval)
+        return request, Synced.ANSWERED
+    applied = await apply_task_state(deps, request, state)
+    if applied.status.unfinished:
+        await deps.store.schedule_check(request.id, at=deps.clock() + deps.reconcile_interval)
+    return applied, Synced.ANSWERED
 
 
 async def apply_task_state(deps: Deps, request: Request, state: TaskState) -> Request:
@@ -147,6 +169,13 @@ async def _start_task(deps: Deps, request: Request, reply: Reply | None) -> Requ
     if email is None:
         logger.error("request %s: the email is no longer stored; it cannot be started", request.id)
         return request
+    if request.start_sent_at is not None and deps.clock() - request.start_sent_at >= START_WINDOW:
+        logger.warning("request %s: not started within the clientToken's window; not retrying", request.id)
+        expired = await deps.store.record_start_expired(request.id, render=thread_update(texts.start_window_passed))
+        deps.wake_outbox()
+        deps.home_changed()
+        return expired
+    earlier_mark = await deps.store.mark_start_attempt(request.id)
     try:
         task_id = await deps.prime.start_retrieval(email=email, client_token=request.client_token)
     except PrimeRejected as error:
@@ -157,12 +186,22 @@ async def _start_task(deps: Deps, request: Request, reply: Reply | None) -> Requ
         deps.wake_outbox()
         return rejected
     except PrimeUnavailable as error:
-        logger.warning("request %s: Buy with Prime unavailable at start (%s); will retry", request.id, error.kind)
-        await deps.store.schedule_check(request.id, at=deps.clock() + deps.retry_soon)
+        if not error.reached and earlier_mark is None:
+            await deps.store.clear_start_attempt(request.id)  # nothing reached Amazon: its window has not begun
+        delay = deps.retry_delay(request.check_failures)
+        logger.warning(
+            "request %s: Buy with Prime unavailable at start (%s); next try in %.0f s", request.id, error.kind, delay
+        )
+        operator = error.needs_operator
+        render = thread_update(lambda r: texts.waiting_for_prime(r, needs_operator=operator))
+        reason = f"{error.kind}: {error}"
+        if await deps.store.record_start_waiting(request.id, at=deps.clock() + delay, reason=reason, render=render):
+            deps.wake_outbox()
         if reply is not None:
             await reply(texts.start_trouble(request))
-        return request
-    started = await deps.store.record_task_started(request.id, task_id, render=thread_update(None))
+        return await deps.store.get_request(request.id)
+    reply_in_thread = texts.started_after_wait if request.waiting_since is not None else None
+    started = await deps.store.record_task_started(request.id, task_id, render=thread_update(reply_in_thread))
     await deps.store.schedule_check(request.id, at=deps.clock() + deps.reconcile_interval)
     logger.info("request %s: task %s started", request.id, task_id, extra=log_ids(task_id=task_id))
     deps.wake_outbox()

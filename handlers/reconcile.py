@@ -3,8 +3,9 @@
 It covers a lost event, a bot that was down when Amazon sent one, and a
 deployment with no public relay at all (Socket Mode). It also resumes what a
 restart interrupted: a request whose thread or start call never happened.
-Polls are spaced so a large backlog never bursts the API, and a throttled
-answer ends the pass early.
+Polls are spaced so a large backlog never bursts the API. A request that fails
+backs off on its own schedule and the pass goes on; when Amazon as a whole is
+unavailable the pass ends early. Whatever fails, passes start ``interval`` apart.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import logging
 import math
 
 from handlers.deps import Deps
-from handlers.lifecycle import advance, sync_task
-from store.records import RequestStatus
+from handlers.lifecycle import Synced, advance, sync_task
+from store.records import Request, RequestStatus
 
 __all__ = ["Reconciler"]
 
@@ -32,10 +33,14 @@ class Reconciler:
         self._batch = batch
 
     async def run(self) -> None:
-        await self.reconcile(resume=True)
+        resume = True
         while True:
+            try:
+                await self.reconcile(resume=resume)
+                resume = False
+            except Exception:  # the database failed the pass: the next one comes at the usual pace
+                logger.exception("reconciler: the pass failed; next pass in %.0f s", self._interval)
             await asyncio.sleep(self._interval)
-            await self.reconcile()
 
     async def reconcile(self, *, resume: bool = False) -> int:
         """One pass; ``resume`` takes every unfinished request, due or not (at start). Returns requests seen."""
@@ -47,15 +52,24 @@ class Reconciler:
             if deps.locks.busy(request.id):
                 continue  # a command or an event is moving it right now
             seen += 1
-            if request.status is RequestStatus.IN_PROGRESS:
-                answered = await sync_task(deps, request.id)
-                await deps.store.schedule_check(request.id, at=deps.clock() + self._interval)
-                if not answered:
-                    logger.info("reconciler: Buy with Prime unavailable; pass ended after %d requests", seen)
-                    deps.metrics.reconciler_passes.labels("amazon_unavailable").inc()
-                    return seen
-            else:
-                await advance(deps, request.id)
+            if await self._one(request) is Synced.AMAZON_DOWN:
+                logger.info("reconciler: Buy with Prime unavailable; pass ended after %d requests", seen)
+                deps.metrics.reconciler_passes.labels("amazon_unavailable").inc()
+                return seen
             await asyncio.sleep(self._spacing)
         deps.metrics.reconciler_passes.labels("complete").inc()
         return seen
+
+    async def _one(self, request: Request) -> Synced:
+        """Move one request on; whatever goes wrong with it stays with it (it backs off alone)."""
+        deps = self._deps
+        try:
+            if request.status is RequestStatus.IN_PROGRESS:
+                return await sync_task(deps, request.id)
+            await advance(deps, request.id)
+            return Synced.ANSWERED
+        except Exception:
+            delay = deps.retry_delay(request.check_failures)
+            logger.exception("reconciler: request %s failed; next try in %.0f s, the pass goes on", request.id, delay)
+            await deps.store.schedule_check(request.id, at=deps.clock() + delay, failed=True)
+            return Synced.ITEM_FAILED

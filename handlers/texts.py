@@ -32,11 +32,14 @@ __all__ = [
     "rejected_reply",
     "slack_trouble",
     "start_trouble",
+    "start_window_passed",
+    "started_after_wait",
     "status_message",
     "thread_parent",
     "unknown_option",
     "unknown_request",
     "usage_error",
+    "waiting_for_prime",
 ]
 
 COMMAND = "/data-request"
@@ -69,6 +72,8 @@ _ERROR_EXPLANATIONS = {
 def thread_parent(request: Request) -> Message:
     """The channel message that opens a request's thread and shows its status as it changes."""
     status = _STATUS_LINES[request.status]
+    if request.status is RequestStatus.STARTING and request.waiting_since is not None:
+        status = ":hourglass_flowing_sand: Waiting for Buy with Prime, which is not accepting requests right now"
     if request.closed_at is not None:
         status = (
             f":lock: Closed: answer sent to the shopper by <@{request.closed_by}> {date(request.closed_at, 'then')}"
@@ -291,6 +296,47 @@ def start_trouble(request: Request) -> Message:
             f"Buy with Prime is not answering right now. The request for `{request.email_masked}` is saved "
             "and I will keep trying with the same request token (no duplicate task). The thread will update."
         )
+    }
+
+
+def waiting_for_prime(request: Request, *, needs_operator: bool) -> Message:
+    """The thread reply, once, when Amazon cannot be asked to start the task: nothing is lost, nobody must act here."""
+    why = (
+        "Buy with Prime is refusing the bot's access right now (its credentials are probably being changed); "
+        "whoever runs the bot has been alerted."
+        if needs_operator
+        else "Buy with Prime is not answering right now."
+    )
+    return {
+        "text": "Waiting for Buy with Prime: the request is saved and will start by itself.",
+        "blocks": [
+            section(
+                f":hourglass_flowing_sand: <@{request.requester}> Waiting for Buy with Prime. {why} "
+                "The request is saved and the bot keeps trying with the same request token, so Amazon "
+                "will start exactly one task. This thread will say when it has started."
+            )
+        ],
+    }
+
+
+def started_after_wait(request: Request) -> Message:
+    """The thread reply when a start that had to wait for Buy with Prime went through."""
+    return {"text": f"Buy with Prime answered: the task `{escape(request.task_id or '')}` has started."}
+
+
+def start_window_passed(request: Request) -> Message:
+    """The thread reply when Buy with Prime stayed unavailable past the clientToken's 8-hour window."""
+    return {
+        "text": "This request could not be started: Buy with Prime stayed unavailable for too long.",
+        "blocks": [
+            section(
+                f":no_entry: <@{request.requester}> Buy with Prime did not confirm this request within 8 hours, "
+                "the time during which a retry is certain to find the same task instead of starting a second one. "
+                "The bot has stopped trying, so no duplicate task can start. An earlier attempt may still have "
+                "reached Amazon. When Buy with Prime answers again, run "
+                f"`{COMMAND} <shopper email> --new` to start a new request."
+            )
+        ],
     }
 
 

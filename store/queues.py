@@ -40,14 +40,29 @@ class QueueQueries:
         return changed == 1
 
     async def pending_events(self, *, limit: int = 100) -> list[InboxEvent]:
-        """Unprocessed events whose task the bot knows, oldest first."""
+        """Unprocessed events whose task the bot knows and that are due (not backing off), oldest first."""
         rows = await self._fetch(
-            "SELECT i.event_id, i.event_type, i.task_id, i.received_at FROM inbox i"
+            "SELECT i.event_id, i.event_type, i.task_id, i.received_at, i.attempts FROM inbox i"
             " JOIN requests r ON r.task_id = i.task_id"
-            " WHERE i.processed_at IS NULL ORDER BY i.received_at LIMIT ?",
-            (limit,),
+            " WHERE i.processed_at IS NULL AND i.next_attempt_at <= ? ORDER BY i.received_at LIMIT ?",
+            (self._clock(), limit),
         )
-        return [InboxEvent(row[0], row[1], row[2], row[3]) for row in rows]
+        return [InboxEvent(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+
+    async def next_event_due(self) -> float | None:
+        """When the earliest pending event of a known task is due, or None if none waits."""
+        rows = await self._fetch(
+            "SELECT MIN(i.next_attempt_at) FROM inbox i JOIN requests r ON r.task_id = i.task_id"
+            " WHERE i.processed_at IS NULL"
+        )
+        return float(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    async def events_retry(self, task_id: str, *, at: float) -> None:
+        """Acting on this task's events failed: they wait until ``at`` (their own backoff), the others do not."""
+        await self.database.write_once(
+            "UPDATE inbox SET attempts = attempts + 1, next_attempt_at = ? WHERE task_id = ? AND processed_at IS NULL",
+            (at, task_id),
+        )
 
     async def mark_events_processed(self, task_id: str, *, request_id: int | None) -> None:
         """Every pending event of this task has been acted on; each is noted in the audit log."""

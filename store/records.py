@@ -62,6 +62,9 @@ class Request:
     closed_at: float | None = None
     closed_by: str | None = None
     purged_at: float | None = None
+    check_failures: int = 0  # Amazon could not be asked about it this many times in a row (its backoff)
+    waiting_since: float | None = None  # the thread was told "waiting for Buy with Prime" at this time
+    start_sent_at: float | None = None  # a start call may have reached Amazon from then on (clientToken window)
 
     @property
     def is_open_case(self) -> bool:
@@ -96,6 +99,7 @@ class InboxEvent:
     event_type: str
     task_id: str
     received_at: float
+    attempts: int = 0  # failed tries so far: its backoff
 
 
 @dataclass(frozen=True, slots=True)

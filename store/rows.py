@@ -21,7 +21,8 @@ __all__ = [
 
 REQUEST_COLUMNS = (
     "id, client_token, email_masked, requester, channel, thread_ts, task_id, status, errors, created_at,"
-    " updated_at, due_at, deadline, reminders_sent, closed_at, closed_by, purged_at"
+    " updated_at, due_at, deadline, reminders_sent, closed_at, closed_by, purged_at,"
+    " check_failures, waiting_since, start_sent_at"
 )
 UNFINISHED = tuple(s.value for s in RequestStatus if s.unfinished)
 
@@ -31,7 +32,10 @@ def errors_json(errors: Sequence[TaskError]) -> str:
 
 
 def request_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Request:
-    errors = tuple(TaskError(e.get("code"), e.get("message", "")) for e in json.loads(row[8] or "[]"))
+    errors = tuple(
+        TaskError(str(e["code"]) if e.get("code") is not None else None, str(e.get("message") or ""))
+        for e in json.loads(row[8] or "[]")
+    )
     return Request(
         id=row[0],
         client_token=row[1],
@@ -50,6 +54,9 @@ def request_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Request:
         closed_at=row[14],
         closed_by=row[15],
         purged_at=row[16],
+        check_failures=row[17],
+        waiting_since=row[18],
+        start_sent_at=row[19],
     )
 
 

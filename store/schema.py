@@ -89,6 +89,15 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE audit ADD COLUMN actor_name TEXT NOT NULL DEFAULT '';
     """,
+    # 4: per-item backoff (a failing request or event waits on its own schedule), and what the
+    # thread was told while Buy with Prime was unavailable, and when a start may first have reached it.
+    """
+    ALTER TABLE requests ADD COLUMN check_failures INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE requests ADD COLUMN waiting_since REAL;
+    ALTER TABLE requests ADD COLUMN start_sent_at REAL;
+    ALTER TABLE inbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE inbox ADD COLUMN next_attempt_at REAL NOT NULL DEFAULT 0;
+    """,
 )
 
 

@@ -201,9 +201,75 @@ class Store(CaseQueries, QueueQueries):
             return None
         return self._cipher.decrypt(bytes(rows[0][0]))
 
-    async def schedule_check(self, request_id: int, *, at: float) -> None:
-        """When the reconciler should next look at this request."""
-        await self.database.write_once("UPDATE requests SET next_check_at = ? WHERE id = ?", (at, request_id))
+    async def schedule_check(self, request_id: int, *, at: float, failed: bool = False) -> None:
+        """When the reconciler should next look at this request; ``failed`` counts one more failure in a row
+        (its backoff grows), else the count starts over."""
+        failures = "check_failures + 1" if failed else "0"
+        await self.database.write_once(
+            f"UPDATE requests SET next_check_at = ?, check_failures = {failures} WHERE id = ?", (at, request_id)
+        )
+
+    async def mark_start_attempt(self, request_id: int) -> float | None:
+        """Note, before calling, that a start may reach Amazon from now on; return the earlier mark, if any.
+
+        Set before the call so that a crash during it still counts: the clientToken's 8-hour window
+        runs from the first start that may have been carried out.
+        """
+
+        def mark(db: sqlite3.Connection) -> float | None:
+            row = db.execute("SELECT start_sent_at FROM requests WHERE id = ?", (request_id,)).fetchone()
+            db.execute(
+                "UPDATE requests SET start_sent_at = COALESCE(start_sent_at, ?) WHERE id = ?",
+                (self._clock(), request_id),
+            )
+            return float(row[0]) if row and row[0] is not None else None
+
+        result: float | None = await self.database.run(mark)
+        return result
+
+    async def clear_start_attempt(self, request_id: int) -> None:
+        """The start certainly did not reach Amazon (refused at the door): the window has not begun."""
+        await self.database.write_once("UPDATE requests SET start_sent_at = NULL WHERE id = ?", (request_id,))
+
+    async def record_start_waiting(
+        self, request_id: int, *, at: float, reason: str, render: Callable[[Request], Iterable[OutboxMessage]]
+    ) -> bool:
+        """Amazon could not be asked to start: back off until ``at``; the first time, tell the thread. True if told."""
+        now = self._clock()
+
+        def wait(db: sqlite3.Connection) -> bool:
+            db.execute(
+                "UPDATE requests SET next_check_at = ?, check_failures = check_failures + 1 WHERE id = ?",
+                (at, request_id),
+            )
+            cursor = db.execute(
+                "UPDATE requests SET waiting_since = ?, updated_at = ? WHERE id = ? AND waiting_since IS NULL"
+                " AND status = ?",
+                (now, now, request_id, RequestStatus.STARTING.value),
+            )
+            request = fetch_request(db, request_id)
+            if cursor.rowcount != 1 or request is None:
+                return False
+            append_audit(
+                db, at=now, request_id=request_id, actor="bot", action="waiting for Buy with Prime", detail=reason
+            )
+            enqueue(db, request, render, now)
+            return True
+
+        told: bool = await self.database.run(wait)
+        return told
+
+    async def record_start_expired(
+        self, request_id: int, *, render: Callable[[Request], Iterable[OutboxMessage]]
+    ) -> Request:
+        """The clientToken's window passed before Amazon confirmed a start: stop, rather than risk a second task."""
+        return await self._move(
+            request_id,
+            from_={RequestStatus.STARTING},
+            to=RequestStatus.ABANDONED,
+            audit=("abandoned", "bot", "not started within the clientToken's 8-hour window"),
+            render=render,
+        )
 
     async def record_thread(self, request_id: int, thread_ts: str) -> Request:
         """The thread's first message is posted: the request may now start at Amazon."""
@@ -231,7 +297,7 @@ class Store(CaseQueries, QueueQueries):
             request_id,
             from_={RequestStatus.NEW, RequestStatus.STARTING},
             to=RequestStatus.IN_PROGRESS,
-            extra={"task_id": task_id},
+            extra={"task_id": task_id, "waiting_since": None, "check_failures": 0},
             audit=("task started", "amazon", f"task {task_id}"),
             render=render,
         )

@@ -220,12 +220,12 @@ class SettableClock:
 
 @asynccontextmanager
 async def running_bot(
-    workdir: Path, *, clock: Callable[[], float] = time.time, **overrides: Any
+    workdir: Path, *, clock: Callable[[], float] = time.time, tuning: Tuning | None = None, **overrides: Any
 ) -> AsyncIterator[Harness]:
     """Fakes up, bot up; everything down afterwards, with the fakes checked for invalid traffic."""
     async with FakeSlack(usergroups={"S0COMPLY": ["U0CAROL"]}) as slack, FakePrime() as prime:
         settings = make_settings(slack, prime, workdir, **overrides)
-        runtime = await Runtime.start(settings, host="127.0.0.1", tuning=Tuning.fast(), clock=clock)
+        runtime = await Runtime.start(settings, host="127.0.0.1", tuning=tuning or Tuning.fast(), clock=clock)
         async with httpx.AsyncClient(timeout=10) as http:
             harness = Harness(slack, prime, runtime, http, settings, clock=clock)
             try:

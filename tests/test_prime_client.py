@@ -197,13 +197,15 @@ async def test_a_late_401_for_a_replaced_token_keeps_the_new_token(prime: FakePr
     assert len(issued) == 2, issued
 
 
-async def test_wrong_client_secret_is_rejected_at_once(prime: FakePrime) -> None:
-    """Bad credentials are not retried, and the message names the settings to fix."""
+async def test_wrong_client_secret_is_an_outage_for_the_operator_not_retried_in_the_call(prime: FakePrime) -> None:
+    """Refused credentials (rotated, or wrong) are not a verdict on the request: PrimeUnavailable that needs
+    the operator, raised after one token request (the caller backs off), naming the settings to fix."""
     async with make_rig(prime, client_secret="not-the-secret") as rig:
-        with pytest.raises(PrimeRejected, match="BWP_CLIENT_SECRET"):
+        with pytest.raises(PrimeUnavailable, match="BWP_CLIENT_SECRET") as caught:
             await rig.start()
+    assert caught.value.needs_operator and not caught.value.reached
     assert prime.token_requests == 1
-    assert rig.sleeps == []
+    assert rig.sleeps == [] and not prime.starts()
 
 
 async def test_access_token_is_registered_with_the_log_redactor(prime: FakePrime, rig: Rig) -> None:
@@ -319,14 +321,13 @@ async def test_odd_retry_after_is_still_a_retryable_503(prime: FakePrime, value:
     ("mode", "email", "kind", "message"),
     [
         ("validation", EMAIL, "ValidationError", "Input request is not valid"),
-        ("denied", EMAIL, "AccessDeniedError", "Access denied"),
         (None, "not-an-email", "ValidationError", "dataSubject.email"),  # Amazon's own check of the email
     ],
 )
 async def test_refusals_are_prime_rejected_after_one_request(
     prime: FakePrime, rig: Rig, mode: str | None, email: str, kind: str, message: str
 ) -> None:
-    """Validation and access errors are not retried, and the caller can read what Amazon said."""
+    """Amazon's verdict on the request (validation) is not retried, and the caller can read what Amazon said."""
     prime.fail_next[START] = [mode] if mode else []
     with pytest.raises(PrimeRejected) as caught:
         await rig.start(email)
@@ -394,9 +395,9 @@ async def test_target_id_and_api_version_headers_are_sent_and_checked(prime: Fak
     assert request.headers["x-api-target-id"] == prime.target_id
     assert request.headers["x-api-version"] == "2024-11-01"
     async with make_rig(prime, target_id="amzn1.bp.someone-else") as other:
-        with pytest.raises(PrimeRejected) as caught:
+        with pytest.raises(PrimeUnavailable) as caught:
             await other.start()
-    assert caught.value.kind == "AccessDeniedError"
+    assert caught.value.kind == "AccessDeniedError" and caught.value.needs_operator
     assert other.sleeps == []
 
 

@@ -112,6 +112,9 @@ class FakePrime(LoopbackServer):
     "timeout" (answer held until ``release()`` or the client gives up) and
     "task-then-500" (the task is created, then the answer is a 500).
     ``start_gate``: an unset Event holds every start answer after the task exists.
+    Any other three-digit mode answers that HTTP status; "html" answers 200 with a gateway's HTML page;
+    a dict mode is sent as the JSON answer itself (an answer of the wrong shape). ``odd_tasks`` maps a
+    task id to the JSON answer every query for it gets.
     """
 
     def __init__(
@@ -133,7 +136,8 @@ class FakePrime(LoopbackServer):
         self.requests: list[dict[str, Any]] = []
         self.invalid: list[str] = []
         self.links: list[tuple[str, str]] = []
-        self.fail_next: dict[str, list[str]] = {}
+        self.fail_next: dict[str, list[Any]] = {}
+        self.odd_tasks: dict[str, dict[str, Any]] = {}
         self.start_gate: asyncio.Event | None = None
         self.holding = 0
         self._tokens: dict[str, float] = {}  # access token -> monotonic expiry
@@ -216,6 +220,8 @@ class FakePrime(LoopbackServer):
         if mode := _pop(self.fail_next, "token"):
             if mode == "timeout":
                 await self._hold(self._release)
+            elif mode == "html":
+                return web.Response(text="<html><body>Gateway: please sign in</body></html>", content_type="text/html")
             elif mode.isdigit():
                 return web.json_response({"error": "server_error"}, status=int(mode))
         form = await request.post()
@@ -249,7 +255,15 @@ class FakePrime(LoopbackServer):
         entry: dict[str, Any] = {"query": query, "variables": variables, "operation": field_name}
         entry["operation_name"] = body.get("operationName")
         entry["failure"] = mode = _pop(self.fail_next, field_name)
+        if mode is None and field_name == QUERY and variables.get("taskId") in self.odd_tasks:
+            entry["failure"] = mode = self.odd_tasks[variables["taskId"]]
         self.requests.append(entry)
+        if isinstance(mode, dict) or mode == "html":
+            entry["status"] = 200
+            await self._notify()
+            if mode == "html":
+                return web.Response(text="<html><body>Gateway: please sign in</body></html>", content_type="text/html")
+            return web.json_response(mode)
         status, answer = await self._respond(document, variables, body.get("operationName"), field_name, mode)
         entry["status"] = status
         await self._notify()
@@ -282,6 +296,8 @@ class FakePrime(LoopbackServer):
         """Answer one valid request, applying the injected failure mode if any."""
         if mode in ("500", "502", "503", "429"):
             return int(mode), {"message": "Too Many Requests" if mode == "429" else "Internal Server Error"}
+        if isinstance(mode, str) and mode.isdigit():
+            return int(mode), {"message": "Forbidden" if mode == "403" else "Not Found"}
         if mode == "throttle":
             return 200, {"data": None, "errors": [amazon_error("ThrottlingError", "Rate exceeded", [name])]}
         if mode in _GRAPHQL_FAILURES:
@@ -345,6 +361,6 @@ class FakePrime(LoopbackServer):
         }
 
 
-def _pop(queues: dict[str, list[str]], key: str) -> str | None:
+def _pop(queues: dict[str, list[Any]], key: str) -> Any:
     queue = queues.get(key)
     return queue.pop(0) if queue else None
