@@ -24,8 +24,12 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 [redacted]"),
     # The query string of any URL: pre-signed S3 links carry their signature there.
     (re.compile(r"(https?://[^\s?\"'<>|]+)\?[^\s\"'<>|]*"), r"\1?[redacted]"),
-    # Slack response_url and incoming-webhook paths are bearer capabilities.
-    (re.compile(r"(?i)(hooks\.[a-z.]*slack\.com(?:\\?/|%2F|%5C%2F))[^\s\"'<>|&]+"), r"\1[redacted]"),
+    # Slack response_url and incoming-webhook paths are bearer capabilities, on every host Slack sends them
+    # from: hooks.slack.com, GovSlack's hooks.slack-gov.com, and any regional hooks.*.slack.com.
+    (
+        re.compile(r"(?i)(hooks\.(?:[a-z0-9-]+\.)*slack(?:-gov)?\.com(?:\\?/|%2F|%5C%2F))[^\s\"'<>|&]+"),
+        r"\1[redacted]",
+    ),
     # Anything left that still looks like a signed AWS request.
     (re.compile(r"(?i)X-Amz-[A-Za-z-]+(?:=|%3D)[^\s&\"'<>|]+"), "X-Amz-[redacted]"),
     # A percent-encoded query (a link inside an encoded form body).

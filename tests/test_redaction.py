@@ -92,6 +92,10 @@ def logs() -> Iterator[LogCapture]:
         ('{"client_secret": "hunter2hunter2"}', "hunter2hunter2"),
         ("response_url=https://hooks.slack.com/commands/T0/1234/AbCdEf", "1234/AbCdEf"),
         ("response_url=https%3A%2F%2Fhooks.slack.com%2Factions%2FT0%2F1234%2FAbCdEf&x=1", "AbCdEf"),
+        # GovSlack sends its response_url from hooks.slack-gov.com, in every encoding Slack uses.
+        ("response_url=https://hooks.slack-gov.com/commands/T0/1234/AbCdEf", "1234/AbCdEf"),
+        ("response_url=https%3A%2F%2Fhooks.slack-gov.com%2Factions%2FT0%2F1234%2FAbCdEf&x=1", "AbCdEf"),
+        ('{"response_url":"https:\\/\\/hooks.slack-gov.com\\/actions\\/T0\\/1234\\/AbCdEf"}', "AbCdEf"),
     ],
 )
 def test_redactor_removes_sensitive_shapes(text: str, gone: str) -> None:
