@@ -1,7 +1,8 @@
 """``data-request-bot audit``, ``purge`` and ``backup``: the audit trail out, expired data gone, a safe copy.
 
-Both work on the database alone (no Slack, no Amazon), so a compliance officer
-or an operator can run them from a shell or a cron job.
+All three work on the database alone (no Slack, no Amazon), after checking that
+the key opens it, so a compliance officer or an operator can run them from a
+shell or a cron job, beside the running bot.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import csv
 import getpass
 import json
+import sqlite3
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -18,7 +20,7 @@ from typing import TextIO
 from bot.errors import ConfigError
 from bot.settings import StorageSettings, load_storage_settings
 from store.backup import backup_database
-from store.crypto import EmailCipher
+from store.keycheck import inspect_key, key_file_for, open_verified
 from store.store import Store
 
 __all__ = ["parse_since", "run_audit", "run_backup", "run_purge"]
@@ -36,19 +38,22 @@ def parse_since(text: str) -> float:
 
 
 async def _open(settings: StorageSettings, *, need_key: bool) -> Store:
+    """Open an existing database with its verified key; ``need_key`` when emails will be decrypted."""
     path = settings.database_path
     if not path.exists():
-        raise ConfigError(f"there is no database at {path}: set DATABASE_PATH to the bot's database")
-    key = settings.encryption_key
-    key_file = path.with_name(path.name + ".key")
-    if key is None and key_file.exists():
-        from store.crypto import load_or_create_key
-
-        key = load_or_create_key(None, key_file)
-    if key is None and need_key:
-        raise ConfigError(f"--reveal needs the key: set ENCRYPTION_KEY (there is no key file at {key_file})")
-    # Without --reveal nothing is decrypted; a throwaway key keeps the store's shape.
-    return await Store.open(path, cipher=EmailCipher(key or bytes(32)))
+        raise ConfigError(
+            (f"DATABASE_PATH {path} does not exist", "point DATABASE_PATH at the bot's database (serve creates it)")
+        )
+    store = await open_verified(path, configured=settings.encryption_key, create_key=False)
+    if need_key and settings.encryption_key is None and not key_file_for(path).exists():
+        await store.close()
+        raise ConfigError(
+            (
+                f"--reveal needs the key, and ENCRYPTION_KEY is unset with no key file at {key_file_for(path)}",
+                "set ENCRYPTION_KEY to the bot's key",
+            )
+        )
+    return store
 
 
 async def run_audit(env: Mapping[str, str], *, since: float, fmt: str, reveal: bool, out: TextIO) -> int:
@@ -114,8 +119,9 @@ async def run_purge(env: Mapping[str, str], *, out: TextIO) -> int:
 def run_backup(env: Mapping[str, str], *, target: Path, out: TextIO) -> int:
     """Copy the database to ``target`` while the bot runs, verify the copy, and say what it holds."""
     settings = load_storage_settings(env)
+    _verify_key(settings)
     report = backup_database(settings.database_path, target)
-    key_file = settings.database_path.with_name(settings.database_path.name + ".key")
+    key_file = key_file_for(settings.database_path)
     key_source = "ENCRYPTION_KEY" if settings.encryption_key is not None else f"the key file {key_file}"
     print(
         f"backup written to {report.path} (owner-only): {_size(report.size)}, {report.cases} cases "
@@ -125,6 +131,16 @@ def run_backup(env: Mapping[str, str], *, target: Path, out: TextIO) -> int:
         file=out,
     )
     return 0
+
+
+def _verify_key(settings: StorageSettings) -> None:
+    """The key must open the data before a copy is made: a backup whose key is unknown restores nothing."""
+    try:
+        problem = inspect_key(settings.database_path, configured=settings.encryption_key)
+    except sqlite3.DatabaseError:
+        return  # not a database at all: backup_database says so in its own words
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def _size(size: int) -> str:

@@ -1,4 +1,4 @@
-"""The ``data-request-bot`` command: serve, check, demo, audit, purge, backup.
+"""The ``data-request-bot`` command: serve, check, demo, audit, purge, backup, rotate-key.
 
 Configuration mistakes end the program with one line per problem and no
 traceback: the operator needs the name of the setting and the fix, not a stack.
@@ -44,7 +44,10 @@ def _run(argv: Sequence[str] | None) -> int:
     serve.add_argument(
         "--sandbox", action="store_true", help="use the built-in Buy with Prime sandbox (no Amazon credentials)"
     )
-    commands.add_parser("check", help="validate the configuration and reach Slack and Buy with Prime once")
+    check = commands.add_parser("check", help="validate the configuration and reach Slack and Buy with Prime once")
+    check.add_argument(
+        "--sandbox", action="store_true", help="check everything but Buy with Prime (for serve --sandbox)"
+    )
     commands.add_parser("demo", help="run the whole flow offline and print what staff would see in Slack")
     audit = commands.add_parser("audit", help="export the audit log (CSV or JSON lines), emails masked")
     audit.add_argument("--since", default="1970-01-01", help="first day to include, e.g. 2026-11-01 (UTC)")
@@ -53,13 +56,14 @@ def _run(argv: Sequence[str] | None) -> int:
     commands.add_parser("purge", help="erase emails of requests closed or finished over RETENTION_DAYS ago")
     backup = commands.add_parser("backup", help="a consistent, verified, owner-only copy of the database")
     backup.add_argument("path", metavar="PATH", help="the file to write, or a folder for a time-stamped file")
+    commands.add_parser("rotate-key", help="re-encrypt every stored email under NEW_ENCRYPTION_KEY (bot stopped)")
     args = parser.parse_args(argv)
     sandbox = bool(getattr(args, "sandbox", False))
     if args.command == "demo":
         from bot.demo import run_demo
 
         return asyncio.run(run_demo(sys.stdout))
-    if args.command in ("audit", "purge", "backup"):
+    if args.command in ("audit", "purge", "backup", "rotate-key"):
         return _offline_command(args)
     if args.command == "check":
         from bot.check import run_check
@@ -68,15 +72,12 @@ def _run(argv: Sequence[str] | None) -> int:
     try:
         settings = load_settings(os.environ, sandbox=sandbox)
     except ConfigError as error:
-        for line in str(error).splitlines():
-            print(f"{PROG}: {line}", file=sys.stderr)
-        return 2
+        return _refuse(error)
     configure_logging(settings.log_level, secrets=settings.secrets(), fmt=settings.log_format)
     try:
         return asyncio.run(_serve(settings))
     except DataRequestError as error:
-        print(f"{PROG}: {error}", file=sys.stderr)
-        return 2
+        return _refuse(error)
     except OSError as error:  # the port is taken, the database folder is not writable, …
         print(f"{PROG}: cannot start: {error.strerror or error}", file=sys.stderr)
         return 1
@@ -84,6 +85,7 @@ def _run(argv: Sequence[str] | None) -> int:
 
 def _offline_command(args: argparse.Namespace) -> int:
     from bot.admin import parse_since, run_audit, run_backup, run_purge
+    from bot.rotate import run_rotate_key
 
     try:
         if args.command == "backup":
@@ -91,14 +93,21 @@ def _offline_command(args: argparse.Namespace) -> int:
         if args.command == "audit":
             since = parse_since(args.since)
             return asyncio.run(run_audit(os.environ, since=since, fmt=args.format, reveal=args.reveal, out=sys.stdout))
+        if args.command == "rotate-key":
+            return asyncio.run(run_rotate_key(os.environ, out=sys.stdout))
         return asyncio.run(run_purge(os.environ, out=sys.stdout))
     except ConfigError as error:
-        for line in str(error).splitlines():
-            print(f"{PROG}: {line}", file=sys.stderr)
-        return 2
+        return _refuse(error)
     except BackupFailed as error:
         print(f"{PROG}: backup failed, nothing was written: {error}", file=sys.stderr)
         return 1
+
+
+def _refuse(error: DataRequestError) -> int:
+    """Exit status 2, one line per problem on stderr, each under the program's name; no traceback."""
+    for line in str(error).splitlines():
+        print(f"{PROG}: {line}", file=sys.stderr)
+    return 2
 
 
 async def _serve(settings: Settings) -> int:

@@ -35,7 +35,17 @@ class DataRequestError(Exception):
 
 
 class ConfigError(DataRequestError):
-    """A setting is missing or malformed; the message names it and says how to fix it."""
+    """A setting or the environment is wrong; one line per problem, naming the setting and the fix.
+
+    Each problem is ``(what is wrong, how to fix it)``; ``str()`` gives one line per problem,
+    and ``check`` prints the two halves apart. A plain string is a problem whose fix is in it.
+    """
+
+    def __init__(self, *problems: str | tuple[str, str]) -> None:
+        self.problems: tuple[tuple[str, str], ...] = tuple(
+            (problem, "") if isinstance(problem, str) else problem for problem in problems
+        )
+        super().__init__("\n".join(f"{what}: {fix}" if fix else what for what, fix in self.problems))
 
 
 class PrimeError(DataRequestError):

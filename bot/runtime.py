@@ -58,7 +58,10 @@ from handlers.download import handle_download
 from handlers.events import InboxWorker
 from handlers.reconcile import Reconciler
 from handlers.texts import CLOSE_ACTION, COMMAND, DOWNLOAD_ACTION
-from store.crypto import EmailCipher, load_or_create_key
+from store.db import cannot_open
+from store.files import others_can_read, private_folder
+from store.instance import InstanceLock
+from store.keycheck import open_verified
 from store.store import Store
 
 __all__ = ["Runtime", "build_prime_client", "build_slack_client"]
@@ -190,6 +193,7 @@ class Runtime:
     sandbox_http: httpx.AsyncClient | None = None
     slack_session: aiohttp.ClientSession | None = None
     outages: Outages = field(default_factory=Outages)  # what is failing now, for /readyz and /metrics
+    instance_lock: InstanceLock | None = None
 
     @classmethod
     async def start(
@@ -200,8 +204,22 @@ class Runtime:
         clock: Callable[[], float] = time.time,
         tuning: Tuning | None = None,
     ) -> Runtime:
-        """Open the store, build the clients, start the workers and the HTTP server."""
-        tuning = tuning or Tuning()
+        """Hold the database's lock, open the store, build the clients, start the workers and the HTTP server."""
+        try:
+            private_folder(settings.database_path.parent)
+            lock = InstanceLock.acquire(settings.database_path)  # first: a second serve must change nothing
+        except OSError as error:
+            raise cannot_open(settings.database_path, error) from error
+        try:
+            runtime = await cls._assemble(settings, host=host, clock=clock, tuning=tuning or Tuning())
+        except BaseException:
+            lock.release()
+            raise
+        runtime.instance_lock = lock
+        return runtime
+
+    @classmethod
+    async def _assemble(cls, settings: Settings, *, host: str, clock: Callable[[], float], tuning: Tuning) -> Runtime:
         # Bind first: the sandbox's URLs (and the port a test asked the OS for) need the real port.
         sock = socket.create_server((host, settings.port))
         port = int(sock.getsockname()[1])
@@ -209,10 +227,14 @@ class Runtime:
         sandbox: Sandbox | None = None
         if settings.sandbox:
             settings, sandbox = _with_sandbox(settings, port=port, http=sandbox_http, clock=clock)
-        key = load_or_create_key(
-            settings.encryption_key, settings.database_path.with_name(settings.database_path.name + ".key")
-        )
-        store = await Store.open(settings.database_path, cipher=EmailCipher(key), clock=clock)
+        try:
+            store = await open_verified(
+                settings.database_path, configured=settings.encryption_key, create_key=True, clock=clock
+            )
+        except BaseException:
+            sock.close()
+            await sandbox_http.aclose()
+            raise
         http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
         slack_session = aiohttp.ClientSession()
         metrics = Metrics()
@@ -231,7 +253,12 @@ class Runtime:
             clock=clock,
         )
         inbox_wakeup = Wakeup()
-        authorizer = Authorizer(allowed_users=settings.allowed_users, usergroup=settings.allowed_usergroup, slack=slack)
+        authorizer = Authorizer(
+            allowed_users=settings.allowed_users,
+            usergroup=settings.allowed_usergroup,
+            everyone=settings.everyone_allowed,
+            slack=slack,
+        )
         background = Background()
         permalinks = Permalinks(slack)
         home = HomeTab(
@@ -342,6 +369,8 @@ class Runtime:
         if self.sandbox_http is not None:
             await self.sandbox_http.aclose()
         await self.store.close()
+        if self.instance_lock is not None:
+            self.instance_lock.release()
         logger.info("stopped")
 
 
@@ -380,6 +409,11 @@ def _with_sandbox(
 def _warn_about(settings: Settings) -> None:
     if settings.everyone_allowed:
         logger.warning(
-            "neither ALLOWED_USERS nor ALLOWED_USERGROUP is set: every member of the workspace may request "
-            "shopper data and download it"
+            "every member of the workspace may request shopper data and download it "
+            "(ALLOWED_USERS=*, or --sandbox without ALLOWED_USERS or ALLOWED_USERGROUP)"
+        )
+    if others_can_read(settings.database_path):
+        logger.warning(
+            "the database %s can be read by users other than its owner: chmod 600 it (and its -wal and -shm files)",
+            settings.database_path,
         )

@@ -17,13 +17,27 @@ from urllib.parse import urlsplit
 
 from bot.errors import ConfigError
 
-__all__ = ["Settings", "StorageSettings", "load_settings", "load_storage_settings"]
+__all__ = [
+    "MAKE_KEY",
+    "MAKE_RELAY_KEY",
+    "RELAY_KEY_MIN_LENGTH",
+    "SLACK_API_URL",
+    "Settings",
+    "StorageSettings",
+    "load_new_key",
+    "load_settings",
+    "load_storage_settings",
+]
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _LOG_FORMATS = ("text", "json")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _USERGROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
-_MAKE_KEY = 'python3 -c "import base64,os;print(base64.urlsafe_b64encode(os.urandom(32)).decode())"'
+MAKE_KEY = 'python3 -c "import base64,os;print(base64.urlsafe_b64encode(os.urandom(32)).decode())"'
+MAKE_RELAY_KEY = 'python3 -c "import secrets;print(secrets.token_urlsafe(32))"'
+RELAY_KEY_MIN_LENGTH = 24  # a shared secret on a public URL: long enough that guessing is hopeless
+EVERYONE = "*"
+SLACK_API_URL = "https://slack.com/api/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +47,7 @@ class Settings:
     slack_bot_token: str = field(repr=False)
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_app_token: str | None = field(default=None, repr=False)
-    slack_api_url: str = "https://slack.com/api/"
+    slack_api_url: str = SLACK_API_URL
     bwp_api_url: str = "https://api.buywithprime.amazon.com/graphql"
     bwp_token_url: str = "https://api.buywithprime.amazon.com/token"
     bwp_client_id: str = ""
@@ -45,6 +59,7 @@ class Settings:
     encryption_key: bytes | None = field(default=None, repr=False)
     allowed_users: frozenset[str] = frozenset()
     allowed_usergroup: str | None = None
+    allow_everyone: bool = False
     reconcile_interval: float = 300.0
     port: int = 3000
     log_level: str = "INFO"
@@ -62,8 +77,8 @@ class Settings:
 
     @property
     def everyone_allowed(self) -> bool:
-        """Neither an allow-list nor a user group restricts who may use the bot."""
-        return not self.allowed_users and self.allowed_usergroup is None
+        """Every workspace member may use the bot: ``ALLOWED_USERS=*``, or the sandbox without an allow-list."""
+        return self.allow_everyone
 
     def secrets(self) -> list[str]:
         """Every secret value configured, for the log redaction filter."""
@@ -94,18 +109,28 @@ _DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Settings)}
 def load_settings(env: Mapping[str, str], *, sandbox: bool = False) -> Settings:
     """Build settings from ``env``; raise ConfigError naming every bad setting, one per line."""
     reader = _Reader(env)
-    bot_token = reader.required("SLACK_BOT_TOKEN", "the bot token from the Slack app's OAuth page")
+    bot_token = reader.required(
+        "SLACK_BOT_TOKEN", "copy the Bot User OAuth Token (xoxb-…) from the Slack app's OAuth & Permissions page"
+    )
     if bot_token and not bot_token.startswith("xoxb-"):
-        reader.problem("SLACK_BOT_TOKEN", "must be a bot token starting with xoxb- (OAuth & Permissions page)")
+        reader.problem(
+            "SLACK_BOT_TOKEN",
+            "is not a bot token (it does not start with xoxb-)",
+            "copy the Bot User OAuth Token from the Slack app's OAuth & Permissions page, not a user or app token",
+        )
     app_token = reader.optional("SLACK_APP_TOKEN")
     if app_token is not None and not app_token.startswith("xapp-"):
-        reader.problem("SLACK_APP_TOKEN", "must be an app-level token starting with xapp- (Basic Information page)")
+        reader.problem(
+            "SLACK_APP_TOKEN",
+            "is not an app-level token (it does not start with xapp-)",
+            "create one with the connections:write scope under Basic Information → App-Level Tokens",
+        )
     signing_secret = reader.optional("SLACK_SIGNING_SECRET")
     if signing_secret is None and app_token is None:
         reader.problem(
             "SLACK_SIGNING_SECRET",
-            "is required in HTTP mode: copy it from the Slack app's Basic Information page "
-            "(or set SLACK_APP_TOKEN for Socket Mode)",
+            "is not set, and HTTP mode needs it to verify Slack's requests",
+            "copy it from the Slack app's Basic Information page (or set SLACK_APP_TOKEN for Socket Mode)",
         )
     credentials = {}
     for name in ("BWP_CLIENT_ID", "BWP_CLIENT_SECRET", "BWP_TARGET_ID"):
@@ -113,7 +138,20 @@ def load_settings(env: Mapping[str, str], *, sandbox: bool = False) -> Settings:
             credentials[name] = reader.optional(name) or ""
         else:
             credentials[name] = reader.required(
-                name, "from the Buy with Prime merchant console (or run with --sandbox to try the bot without it)"
+                name,
+                "take it from the Buy with Prime merchant console (or run with --sandbox to try the bot without it)",
+            )
+    allowed_users, everyone = reader.user_ids("ALLOWED_USERS")
+    usergroup = reader.usergroup("ALLOWED_USERGROUP")
+    if reader.optional("ALLOWED_USERS") is None and reader.optional("ALLOWED_USERGROUP") is None:
+        if sandbox:
+            everyone = True  # the sandbox holds no real shopper data; the start warns instead
+        else:
+            reader.problem(
+                "ALLOWED_USERS",
+                "and ALLOWED_USERGROUP are both unset, so anyone in the workspace could download shopper data",
+                "set ALLOWED_USERS to Slack user ids or ALLOWED_USERGROUP to a user group id "
+                f"(ALLOWED_USERS={EVERYONE} lets every workspace member in, on purpose)",
             )
     settings = Settings(
         slack_bot_token=bot_token,
@@ -126,11 +164,12 @@ def load_settings(env: Mapping[str, str], *, sandbox: bool = False) -> Settings:
         bwp_client_secret=credentials["BWP_CLIENT_SECRET"],
         bwp_target_id=credentials["BWP_TARGET_ID"],
         bwp_api_version=reader.optional("BWP_API_VERSION") or _DEFAULTS["bwp_api_version"],
-        relay_api_key=reader.optional("RELAY_API_KEY"),
+        relay_api_key=reader.relay_key("RELAY_API_KEY"),
         database_path=Path(reader.optional("DATABASE_PATH") or _DEFAULTS["database_path"]),
         encryption_key=reader.encryption_key("ENCRYPTION_KEY"),
-        allowed_users=reader.user_ids("ALLOWED_USERS"),
-        allowed_usergroup=reader.usergroup("ALLOWED_USERGROUP"),
+        allowed_users=allowed_users,
+        allowed_usergroup=usergroup,
+        allow_everyone=everyone,
         reconcile_interval=reader.seconds("RECONCILE_INTERVAL", _DEFAULTS["reconcile_interval"]),
         port=reader.port("PORT", _DEFAULTS["port"]),
         log_level=reader.log_level("LOG_LEVEL", _DEFAULTS["log_level"]),
@@ -157,28 +196,42 @@ def load_storage_settings(env: Mapping[str, str]) -> StorageSettings:
     return settings
 
 
+def load_new_key(env: Mapping[str, str]) -> bytes:
+    """``NEW_ENCRYPTION_KEY``, for ``rotate-key``: required, and in the same form as ``ENCRYPTION_KEY``."""
+    reader = _Reader(env)
+    key = reader.encryption_key("NEW_ENCRYPTION_KEY")
+    if reader.optional("NEW_ENCRYPTION_KEY") is None:
+        reader.problem(
+            "NEW_ENCRYPTION_KEY", "is not set: rotate-key re-encrypts the data under it", f"make one with: {MAKE_KEY}"
+        )
+    reader.raise_problems()
+    assert key is not None
+    return key
+
+
 class _Reader:
     """Reads and checks one setting at a time, collecting what is wrong instead of stopping."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self._env = env
-        self._problems: list[str] = []
+        self._problems: list[tuple[str, str]] = []
 
-    def problem(self, name: str, how: str) -> None:
-        self._problems.append(f"{name} {how}")
+    def problem(self, name: str, what: str, fix: str) -> None:
+        """Record that ``name`` ``what`` (is wrong how), and ``fix``: something the first half did not say."""
+        self._problems.append((f"{name} {what}", fix))
 
     def raise_problems(self) -> None:
         if self._problems:
-            raise ConfigError("\n".join(self._problems))
+            raise ConfigError(*self._problems)
 
     def optional(self, name: str) -> str | None:
         value = self._env.get(name, "").strip()
         return value or None
 
-    def required(self, name: str, where: str) -> str:
+    def required(self, name: str, fix: str) -> str:
         value = self.optional(name)
         if value is None:
-            self.problem(name, f"is not set: {where}")
+            self.problem(name, "is not set", fix)
             return ""
         return value
 
@@ -186,7 +239,7 @@ class _Reader:
         value = self.optional(name) or default
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            self.problem(name, f"must be an http(s) URL such as {default}")
+            self.problem(name, "is not an http(s) URL", f"write it whole, scheme and host, such as {default}")
         return value
 
     def encryption_key(self, name: str) -> bytes | None:
@@ -198,22 +251,45 @@ class _Reader:
         except (binascii.Error, ValueError):
             key = b""
         if len(key) != 32:
-            self.problem(name, f"must be 32 random bytes in urlsafe base64; make one with: {_MAKE_KEY}")
+            self.problem(name, "is not 32 bytes in urlsafe base64", f"make a new key with: {MAKE_KEY}")
             return None
         return key
 
-    def user_ids(self, name: str) -> frozenset[str]:
+    def relay_key(self, name: str) -> str | None:
+        value = self.optional(name)
+        if value is not None and len(value) < RELAY_KEY_MIN_LENGTH:
+            self.problem(
+                name,
+                f"is {len(value)} characters long; the relay needs at least {RELAY_KEY_MIN_LENGTH}",
+                f"make one with: {MAKE_RELAY_KEY}",
+            )
+            return None
+        return value
+
+    def user_ids(self, name: str) -> tuple[frozenset[str], bool]:
+        """The listed user ids, and whether the list is ``*`` (every workspace member)."""
         value = self.optional(name) or ""
+        if value == EVERYONE:
+            return frozenset(), True
         ids = frozenset(part.strip() for part in value.split(",") if part.strip())
         bad = sorted(i for i in ids if not _USER_ID.match(i))
         if bad:
-            self.problem(name, f"must list Slack user ids such as U012ABCDEF, comma-separated (not {bad[0]!r})")
-        return ids
+            self.problem(
+                name,
+                f"holds {bad[0]!r}, which is not a Slack user id",
+                "list member ids such as U012ABCDEF, comma-separated (profile → ⋮ → Copy member ID), "
+                f"or {EVERYONE} alone for every workspace member",
+            )
+        return ids, False
 
     def usergroup(self, name: str) -> str | None:
         value = self.optional(name)
         if value is not None and not _USERGROUP_ID.match(value):
-            self.problem(name, "must be a Slack user group id such as S012ABCDEF (not its @handle)")
+            self.problem(
+                name,
+                "is not a Slack user group id",
+                "use the group's id such as S012ABCDEF (the last part of the group's URL), not its @handle",
+            )
             return None
         return value
 
@@ -226,7 +302,11 @@ class _Reader:
         except ValueError:
             seconds = -1.0
         if not low <= seconds <= 86_400:
-            self.problem(name, f"must be a number of seconds between {low:g} and 86400")
+            self.problem(
+                name,
+                f"must be a number of seconds between {low:g} and 86400",
+                f"set it in that range, or unset it for the default ({default:g})",
+            )
             return default
         return seconds
 
@@ -235,7 +315,11 @@ class _Reader:
         if value is None:
             return default
         if not value.isdigit() or not 1 <= int(value) <= high:
-            self.problem(name, f"must be a whole number of days between 1 and {high}")
+            self.problem(
+                name,
+                f"must be a whole number of days between 1 and {high}",
+                f"set it in that range, or unset it for the default ({default})",
+            )
             return default
         return int(value)
 
@@ -244,20 +328,22 @@ class _Reader:
         if value is None:
             return default
         if not value.isdigit() or not 0 <= int(value) <= 65_535:
-            self.problem(name, "must be a TCP port number between 0 and 65535")
+            self.problem(
+                name, "must be a TCP port number between 0 and 65535", f"set a free port, or unset it for {default}"
+            )
             return default
         return int(value)
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
         value = (self.optional(name) or default).lower()
         if value not in choices:
-            self.problem(name, f"must be one of {', '.join(choices)}")
+            self.problem(name, f"must be one of {', '.join(choices)}", f"set one of them, or unset it for {default}")
             return default
         return value
 
     def log_level(self, name: str, default: str) -> str:
         value = (self.optional(name) or default).upper()
         if value not in _LOG_LEVELS:
-            self.problem(name, f"must be one of {', '.join(_LOG_LEVELS)}")
+            self.problem(name, f"must be one of {', '.join(_LOG_LEVELS)}", "INFO is the usual; DEBUG shows more")
             return default
         return value

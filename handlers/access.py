@@ -1,5 +1,7 @@
 """Who may request, ask status and download: checked at the time of each action.
 
+Closed by default: with no list, no group and no explicit ``everyone``, nobody may.
+
 ``ALLOWED_USERS`` is a fixed list; ``ALLOWED_USERGROUP`` is read from Slack and
 cached briefly, so a person removed from the group loses access within a minute
 without the bot asking Slack at every click. When Slack cannot say who is in
@@ -40,12 +42,14 @@ class Authorizer:
         *,
         allowed_users: frozenset[str],
         usergroup: str | None,
+        everyone: bool = False,
         slack: AsyncWebClient,
         ttl: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._allowed_users = allowed_users
         self._usergroup = usergroup
+        self._everyone = everyone
         self._slack = slack
         self._ttl = ttl
         self._clock = clock
@@ -55,7 +59,8 @@ class Authorizer:
 
     @property
     def everyone_allowed(self) -> bool:
-        return not self._allowed_users and self._usergroup is None
+        """Every workspace member may act (``ALLOWED_USERS=*``, or the sandbox without a list)."""
+        return self._everyone
 
     async def check(self, user_id: str) -> Decision:
         """Decide for ``user_id`` now."""

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from bot.errors import ConfigError
 
-__all__ = ["EmailCipher", "load_or_create_key", "normalise_email"]
+__all__ = ["EmailCipher", "create_key_file", "normalise_email", "read_key_file"]
 
 logger = logging.getLogger(__name__)
 _NONCE_BYTES = 12
@@ -45,6 +45,12 @@ class EmailCipher:
             raise ValueError("the master key must be 32 bytes")
         self._aead = AESGCM(_derive(master_key, b"email encryption"))
         self._lookup_key = _derive(master_key, b"email lookup")
+        self._fingerprint = _derive(master_key, b"key fingerprint")[:6].hex()
+
+    @property
+    def fingerprint(self) -> str:
+        """A short name for the key, safe to show: operators compare keys by it, it reveals nothing of the key."""
+        return self._fingerprint
 
     def encrypt(self, email: str) -> bytes:
         """Seal the email as typed (Amazon gets it so); a fresh nonce each time, so equal emails differ at rest."""
@@ -66,31 +72,41 @@ class EmailCipher:
         return hmac.new(self._lookup_key, normalise_email(email).encode(), hashlib.sha256).digest()
 
 
-def load_or_create_key(configured: bytes | None, key_path: Path) -> bytes:
-    """The configured key, else the key file beside the database, created (mode 0600) on first start."""
-    if configured is not None:
-        return configured
+def read_key_file(key_path: Path) -> bytes | None:
+    """The key in the key file beside the database, None when there is no file; ConfigError if it is damaged."""
     try:
         encoded = key_path.read_bytes().strip()
     except FileNotFoundError:
-        key = os.urandom(32)
-        key_path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process created it between our read and our write
-            return load_or_create_key(None, key_path)
-        with os.fdopen(fd, "wb") as file:
-            file.write(base64.urlsafe_b64encode(key) + b"\n")
-        logger.warning(
-            "ENCRYPTION_KEY is not set: created a key file at %s (mode 0600). Back it up: "
-            "without it the stored shopper emails cannot be read. Set ENCRYPTION_KEY to silence this.",
-            key_path,
-        )
-        return key
+        return None
     try:
         key = base64.urlsafe_b64decode(encoded + b"=" * (-len(encoded) % 4))
     except ValueError:
         key = b""
     if len(key) != 32:
-        raise ConfigError(f"the key file {key_path} is damaged: restore it from backup, or set ENCRYPTION_KEY")
+        raise ConfigError(
+            (
+                f"ENCRYPTION_KEY is unset and the key file {key_path} is damaged",
+                "restore the key file from backup, or set ENCRYPTION_KEY to the key the database was created with",
+            )
+        )
+    return key
+
+
+def create_key_file(key_path: Path) -> bytes:
+    """Make a new key and write it to ``key_path`` (mode 0600); another process's file, if it won the race."""
+    key = os.urandom(32)
+    try:
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it between our read and our write
+        existing = read_key_file(key_path)
+        assert existing is not None
+        return existing
+    with os.fdopen(fd, "wb") as file:
+        file.write(base64.urlsafe_b64encode(key) + b"\n")
+    logger.warning(
+        "ENCRYPTION_KEY is not set: created a key file at %s (mode 0600). Copy its contents into ENCRYPTION_KEY "
+        "and keep a copy apart from the database: the stored shopper emails open with this key only "
+        "(a newly made key will not open them).",
+        key_path,
+    )
     return key

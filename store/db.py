@@ -22,10 +22,11 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from bot.errors import ConfigError, StoreUnavailable
+from store.files import create_private, private_folder
 from store.priority import PriorityLock
 from store.schema import migrate
 
-__all__ = ["Database", "WriteHealth"]
+__all__ = ["Database", "WriteHealth", "cannot_open"]
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,15 @@ def _try_open(path: Path) -> None:
     sqlite3.connect(path).close()
 
 
+def cannot_open(path: Path, error: Exception) -> ConfigError:
+    """The one line for a database (or the files beside it) that cannot be opened or written."""
+    reason = getattr(error, "strerror", None) or str(error)
+    return ConfigError(
+        f"DATABASE_PATH: cannot open the database at {path} ({reason}): point DATABASE_PATH at a file "
+        "in a folder the bot's user can write, or give that user the file and its folder"
+    )
+
+
 class Database:
     """An open, migrated database; every read and write of the store goes through it."""
 
@@ -115,15 +125,12 @@ class Database:
         try:
             return cls(await cls._connect(path))
         except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as error:
-            reason = getattr(error, "strerror", None) or str(error)
-            raise ConfigError(
-                f"DATABASE_PATH: cannot open the database at {path} ({reason}): point DATABASE_PATH at a file "
-                "in a folder the bot's user can write, or give that user the file and its folder"
-            ) from error
+            raise cannot_open(path, error) from error
 
     @staticmethod
     async def _connect(path: Path) -> aiosqlite.Connection:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
+        create_private(path)  # before SQLite creates it: the WAL and SHM then get its owner-only mode too
         # Try the file with plain sqlite3 first: when aiosqlite's own connect fails, its worker thread
         # outlives the failure and prints a traceback once the event loop has closed.
         await asyncio.to_thread(_try_open, path)

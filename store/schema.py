@@ -98,6 +98,15 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE inbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE inbox ADD COLUMN next_attempt_at REAL NOT NULL DEFAULT 0;
     """,
+    # 5: the key check — a constant sealed under the database's key, so a wrong key is refused at start.
+    """
+    CREATE TABLE key_check (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        sealed      BLOB    NOT NULL,
+        fingerprint TEXT    NOT NULL,
+        recorded_at REAL    NOT NULL
+    );
+    """,
 )
 
 

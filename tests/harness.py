@@ -115,6 +115,8 @@ class Harness:
         await runtime.runner.cleanup()
         await runtime.http.aclose()
         await runtime.store.close()
+        if runtime.instance_lock is not None:
+            runtime.instance_lock.release()  # the kernel frees a dead process's flock
 
     async def restart(self, **overrides: Any) -> None:
         """Start a new bot process (in-process) on the same database, key and fakes."""

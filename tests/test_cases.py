@@ -164,20 +164,23 @@ async def test_audit_export_masks_emails_unless_revealed_and_records_the_reveal(
     await bot.click(reply, user="U0ALICE")
     await bot.slack.wait_for(lambda: bot.slack.ephemerals_to("U0ALICE"))
     await eventually(lambda: _has(bot, "link shown"))
-    env = {"DATABASE_PATH": str(bot.settings.database_path)}
+    env = {"DATABASE_PATH": str(bot.settings.database_path), "ENCRYPTION_KEY": key_of(bot)}
     out = io.StringIO()
     assert await run_audit(env, since=0, fmt="csv", reveal=False, out=out) == 0
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert [r["action"] for r in rows][:3] == ["requested", "task started", "completed"]
     assert {r["shopper"] for r in rows} == {"e***@example.com"}
     assert "export@example.com" not in out.getvalue()
-    key = bot.settings.encryption_key
-    assert key is not None
-    env["ENCRYPTION_KEY"] = base64.urlsafe_b64encode(key).decode()
     revealed = io.StringIO()
     await run_audit(env, since=0, fmt="jsonl", reveal=True, out=revealed)
     assert all(json.loads(line)["shopper"] == "export@example.com" for line in revealed.getvalue().splitlines())
     assert (await bot.runtime.store.audit_entries())[-1].action == "audit exported"
+
+
+def key_of(bot: Harness) -> str:
+    """The running bot's ENCRYPTION_KEY, as an operator would set it for the offline commands."""
+    assert bot.settings.encryption_key is not None
+    return base64.urlsafe_b64encode(bot.settings.encryption_key).decode()
 
 
 async def _has(bot: Harness, action: str) -> bool:
@@ -222,7 +225,7 @@ async def test_purge_command_uses_retention_days(bot: Harness) -> None:
     """`data-request-bot purge` erases nothing that is recent, and says so."""
     await completed(bot, "recent@example.com")
     out = io.StringIO()
-    env = {"DATABASE_PATH": str(bot.settings.database_path), "RETENTION_DAYS": "1"}
+    env = {"DATABASE_PATH": str(bot.settings.database_path), "RETENTION_DAYS": "1", "ENCRYPTION_KEY": key_of(bot)}
     assert await run_purge(env, out=out) == 0
     assert "0 request(s)" in out.getvalue()
 
@@ -317,7 +320,13 @@ async def test_audit_records_and_exports_each_actors_slack_name_beside_the_id(bo
     assert entries["task started"].actor_name == ""  # Amazon, not a person
     out = io.StringIO()
     assert (
-        await run_audit({"DATABASE_PATH": str(bot.settings.database_path)}, since=0, fmt="csv", reveal=False, out=out)
+        await run_audit(
+            {"DATABASE_PATH": str(bot.settings.database_path), "ENCRYPTION_KEY": key_of(bot)},
+            since=0,
+            fmt="csv",
+            reveal=False,
+            out=out,
+        )
         == 0
     )
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))

@@ -20,7 +20,14 @@ from processes import Fakes, Finished, clean_env, free_port, run_bot, wait_until
 from store.schema import MIGRATIONS
 
 PROG = "data-request-bot:"
-REQUIRED = ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "BWP_CLIENT_ID", "BWP_CLIENT_SECRET", "BWP_TARGET_ID"]
+REQUIRED = [
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "BWP_CLIENT_ID",
+    "BWP_CLIENT_SECRET",
+    "BWP_TARGET_ID",
+    "ALLOWED_USERS",
+]
 
 
 @pytest.fixture

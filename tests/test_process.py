@@ -16,7 +16,7 @@ from processes import Fakes, free_port, start_bot
 
 CHANNEL = "C0COMPLY"
 SECRET = "process-test-signing-secret"
-RELAY_KEY = "process-test-relay-key"
+RELAY_KEY = "process-test-relay-key-0123456789"
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ HTTP_MODE = {
     "BWP_CLIENT_ID": "amzn1.application-oa2-client.test",
     "BWP_CLIENT_SECRET": SECRETS["BWP_CLIENT_SECRET"],
     "BWP_TARGET_ID": "amzn1.bp.test",
+    "ALLOWED_USERS": "U0ALICE",
 }
 
 
@@ -37,7 +38,7 @@ def problems(env: dict[str, str], *, sandbox: bool = False) -> list[str]:
 
 
 def test_minimal_http_mode_environment_gives_the_documented_defaults() -> None:
-    """The five required names alone give HTTP mode with every default exactly as CONTRACT.md lists it."""
+    """The five required names and an allow-list give HTTP mode with every default exactly as CONTRACT.md lists it."""
     settings = load_settings(HTTP_MODE)
     assert not settings.socket_mode and not settings.sandbox
     assert settings.slack_bot_token == HTTP_MODE["SLACK_BOT_TOKEN"]
@@ -51,8 +52,8 @@ def test_minimal_http_mode_environment_gives_the_documented_defaults() -> None:
     assert settings.relay_api_key is None
     assert settings.database_path == Path("data-requests.db")
     assert settings.encryption_key is None
-    assert settings.allowed_users == frozenset() and settings.allowed_usergroup is None
-    assert settings.everyone_allowed
+    assert settings.allowed_users == {"U0ALICE"} and settings.allowed_usergroup is None
+    assert not settings.everyone_allowed
     assert settings.reconcile_interval == 300
     assert settings.port == 3000
     assert settings.log_level == "INFO"
@@ -145,7 +146,14 @@ def test_missing_required_settings_each_get_a_line() -> None:
     """An empty environment names every required setting, one per line, and says where to find it."""
     lines = problems({})
     names = [line.split(" ", 1)[0] for line in lines]
-    assert names == ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "BWP_CLIENT_ID", "BWP_CLIENT_SECRET", "BWP_TARGET_ID"]
+    assert names == [
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "BWP_CLIENT_ID",
+        "BWP_CLIENT_SECRET",
+        "BWP_TARGET_ID",
+        "ALLOWED_USERS",
+    ]
     assert all("--sandbox" in line for line in lines if line.startswith("BWP_"))
 
 
@@ -176,3 +184,58 @@ def test_a_rejected_token_is_not_echoed() -> None:
     user_token = "xoxp-9999-live-user-token-value"
     (line,) = problems({**HTTP_MODE, "SLACK_BOT_TOKEN": user_token})
     assert user_token not in line
+
+
+# ----------------------------------------------------------------- closed by default, strong secrets
+
+
+def test_no_allow_list_is_refused_in_one_line_naming_both_settings_and_the_opt_in() -> None:
+    """Closed by default: neither ALLOWED_USERS nor ALLOWED_USERGROUP set is one problem that names both and `*`."""
+    env = {k: v for k, v in HTTP_MODE.items() if k != "ALLOWED_USERS"}
+    (line,) = problems(env)
+    assert line.startswith("ALLOWED_USERS ") and "ALLOWED_USERGROUP" in line and "ALLOWED_USERS=*" in line
+
+
+def test_allowed_users_star_opens_the_bot_to_everyone_on_purpose() -> None:
+    """`ALLOWED_USERS=*` is the explicit opt-in: everyone allowed, no user list."""
+    settings = load_settings({**HTTP_MODE, "ALLOWED_USERS": "*"})
+    assert settings.everyone_allowed and settings.allowed_users == frozenset()
+
+
+def test_a_user_group_alone_is_an_allow_list() -> None:
+    """ALLOWED_USERGROUP without ALLOWED_USERS is enough, and does not open the bot to everyone."""
+    env = {k: v for k, v in HTTP_MODE.items() if k != "ALLOWED_USERS"}
+    settings = load_settings({**env, "ALLOWED_USERGROUP": "S012ABCDEF"})
+    assert not settings.everyone_allowed
+
+
+def test_the_sandbox_runs_without_an_allow_list_open_to_everyone() -> None:
+    """--sandbox holds no real shopper data: no allow-list is allowed, and means everyone (the start warns)."""
+    env = {k: HTTP_MODE[k] for k in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")}
+    assert load_settings(env, sandbox=True).everyone_allowed
+    assert not load_settings({**env, "ALLOWED_USERS": "U0ALICE"}, sandbox=True).everyone_allowed
+
+
+@pytest.mark.parametrize("length", [1, 23])
+def test_a_short_relay_key_is_refused_with_how_to_make_one(length: int) -> None:
+    """RELAY_API_KEY shorter than 24 characters is one line naming it, its length, and a command that makes one."""
+    (line,) = problems({**HTTP_MODE, "RELAY_API_KEY": "k" * length})
+    assert line.startswith("RELAY_API_KEY ") and f"{length} characters" in line and "24" in line
+    assert "secrets.token_urlsafe" in line
+    assert load_settings({**HTTP_MODE, "RELAY_API_KEY": "k" * 24}).relay_api_key == "k" * 24
+
+
+def test_every_problem_has_a_fix_that_adds_something() -> None:
+    """Each problem's fix half is not empty and is not just the first half again (check prints them apart)."""
+    env = {
+        "SLACK_BOT_TOKEN": "xoxp-1",
+        "SLACK_APP_TOKEN": "bad",
+        "PORT": "x",
+        "LOG_LEVEL": "LOUD",
+        "RELAY_API_KEY": "a",
+    }
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**env, "ALLOWED_USERS": "alice", "RECONCILE_INTERVAL": "0", "SLACK_API_URL": "nope"})
+    assert len(caught.value.problems) >= 8
+    for what, fix in caught.value.problems:
+        assert fix and fix not in what and what not in fix, (what, fix)

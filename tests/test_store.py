@@ -16,7 +16,7 @@ from fakes import text_of
 from harness import envelope, running_bot
 
 from bot.errors import ConfigError, DataRequestError
-from store.crypto import EmailCipher, load_or_create_key
+from store.crypto import EmailCipher, create_key_file, read_key_file
 from store.records import OutboxMessage, Request, RequestStatus, TaskError
 from store.schema import MIGRATIONS, migrate
 from store.store import Store
@@ -287,21 +287,16 @@ async def test_next_outbox_due_is_when_a_waiting_head_is_due(store: Store, clock
 # ----------------------------------------------------------------- the key file
 
 
-def test_load_or_create_key_creates_a_private_key_file_then_reuses_it(tmp_path: Path) -> None:
+def test_a_created_key_file_is_private_and_reads_back_unchanged(tmp_path: Path) -> None:
     """No ENCRYPTION_KEY: a 32-byte key is written with mode 0600 and read back unchanged next time."""
-    path = tmp_path / "data" / "requests.db.key"
-    key = load_or_create_key(None, path)
+    path = tmp_path / "requests.db.key"
+    assert read_key_file(path) is None
+    key = create_key_file(path)
     assert len(key) == 32
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert load_or_create_key(None, path) == key
+    assert read_key_file(path) == key
+    assert create_key_file(path) == key, "a second creator keeps the first one's key"
     assert base64.urlsafe_b64decode(path.read_bytes().strip()) == key
-
-
-def test_a_configured_key_wins_and_writes_no_file(tmp_path: Path, key: bytes) -> None:
-    """With ENCRYPTION_KEY set, no key file appears."""
-    path = tmp_path / "requests.db.key"
-    assert load_or_create_key(key, path) == key
-    assert not path.exists()
 
 
 @pytest.mark.parametrize("content", [b"", b"not base64 at all!!", base64.urlsafe_b64encode(os.urandom(16))])
@@ -310,7 +305,7 @@ def test_a_damaged_key_file_is_a_config_error(tmp_path: Path, content: bytes) ->
     path = tmp_path / "requests.db.key"
     path.write_bytes(content)
     with pytest.raises(ConfigError, match="damaged"):
-        load_or_create_key(None, path)
+        read_key_file(path)
     assert path.read_bytes() == content
 
 

@@ -1,0 +1,61 @@
+"""One ``serve`` per database: an OS lock on a file beside it, held for the process's life.
+
+Two bots on one database each poll and each post, so every reply would appear
+twice. ``fcntl.flock`` is released by the kernel when the holder dies, even by
+kill -9, so there is no stale PID to guess about; the PID written in the file
+only tells the operator whom to stop.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from bot.errors import ConfigError
+from store.files import PRIVATE_FILE
+
+__all__ = ["InstanceLock", "lock_path_for"]
+
+
+def lock_path_for(database: Path) -> Path:
+    """The lock file that belongs to ``database``."""
+    return database.with_name(database.name + ".lock")
+
+
+class InstanceLock:
+    """An exclusive lock on a database; ``release`` (or the process ending) frees it."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd: int | None = fd
+
+    @classmethod
+    def acquire(cls, database: Path, *, command: str = "serve") -> InstanceLock:
+        """Take the lock at once or raise ConfigError naming the database and the holder's PID."""
+        path = lock_path_for(database)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid, _, holder = os.pread(fd, 64, 0).decode(errors="replace").strip().partition(" ")
+            os.close(fd)
+            raise ConfigError(
+                (
+                    f"DATABASE_PATH {database} is in use by data-request-bot {holder or 'serve'} (PID {pid or '?'})",
+                    f"stop that one before {command}: one instance per database, "
+                    "since two would each poll Amazon and post every reply twice",
+                )
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {command}\n".encode(), 0)
+        return cls(path, fd)
+
+    def release(self) -> None:
+        """Let the next process have the database (the file stays: deleting it would race a new holder)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

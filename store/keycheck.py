@@ -1,0 +1,208 @@
+"""The key check: a database opens only with the key its data was sealed under.
+
+A constant sealed under the key (and the key's fingerprint) is stored on first
+start. Every start, and ``check``, ``audit``, ``purge``, ``backup`` and
+``rotate-key``, open it again first: a wrong key, or no key for a database that
+holds data, is refused in one line rather than found later as "no such
+request", a missed duplicate or a traceback. A database from before the check
+is verified against one of its sealed emails, then given a check.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from bot.errors import ConfigError
+from store.crypto import EmailCipher, create_key_file, read_key_file
+from store.db import Database
+from store.rows import append_audit
+from store.store import Store
+
+__all__ = [
+    "KeyState",
+    "inspect_key",
+    "key_file_for",
+    "key_problem",
+    "open_verified",
+    "read_key_state",
+    "rotate",
+]
+
+_CHECK_TEXT = "data-request-bot key check"
+
+
+def key_file_for(database: Path) -> Path:
+    """The key file that belongs to ``database`` (used when ENCRYPTION_KEY is unset)."""
+    return database.with_name(database.name + ".key")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyState:
+    """What a database says about its key: its stored check, or else one email sealed under it."""
+
+    sealed: bytes | None = None
+    fingerprint: str | None = None
+    sample: bytes | None = None
+
+    @property
+    def has_data(self) -> bool:
+        """Something in the database was sealed under a key, so only that key will do."""
+        return self.sealed is not None or self.sample is not None
+
+    def opens(self, cipher: EmailCipher) -> bool:
+        """``cipher`` opens what the database holds (trivially so when it holds nothing)."""
+        sealed = self.sealed if self.sealed is not None else self.sample
+        if sealed is None:
+            return True
+        try:
+            opened = cipher.decrypt(sealed)
+        except ValueError:
+            return False
+        return self.sealed is None or opened == _CHECK_TEXT
+
+
+def read_key_state(db: sqlite3.Connection) -> KeyState:
+    """Read the key check (or, without one, the oldest sealed email); works on an unmigrated file too."""
+    try:
+        row = db.execute("SELECT sealed, fingerprint FROM key_check WHERE id = 1").fetchone()
+    except sqlite3.OperationalError:  # no such table: a database from before the check, or an empty file
+        row = None
+    if row is not None:
+        return KeyState(sealed=bytes(row[0]), fingerprint=str(row[1]))
+    try:
+        sample = db.execute(
+            "SELECT email_sealed FROM requests WHERE email_sealed IS NOT NULL ORDER BY id LIMIT 1"
+        ).fetchone()
+    except sqlite3.OperationalError:
+        sample = None
+    return KeyState(sample=bytes(sample[0]) if sample else None)
+
+
+def _record(db: sqlite3.Connection, *, cipher: EmailCipher, at: float) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO key_check (id, sealed, fingerprint, recorded_at) VALUES (1, ?, ?, ?)",
+        (cipher.encrypt(_CHECK_TEXT), cipher.fingerprint, at),
+    )
+
+
+def key_problem(
+    state: KeyState, *, configured: bytes | None, file_key: bytes | None, key_file: Path, database: Path
+) -> tuple[str, str] | None:
+    """What is wrong with the key for ``state`` (one problem: what, fix), or None when the key opens the data."""
+    held = f" (key {state.fingerprint})" if state.fingerprint else ""
+    if configured is None and file_key is None:
+        if not state.has_data:
+            return None
+        return (
+            f"ENCRYPTION_KEY is not set and there is no key file at {key_file}, "
+            f"but {database} holds data sealed under a key{held}",
+            "set ENCRYPTION_KEY to that key, or restore the key file from backup (a new key cannot open the data)",
+        )
+    if configured is not None:
+        if state.opens(EmailCipher(configured)):
+            return None
+        if file_key is not None and state.opens(EmailCipher(file_key)):
+            return (
+                f"ENCRYPTION_KEY does not open the data in {database}",
+                f"copy the contents of {key_file} into ENCRYPTION_KEY: that file holds the database's key",
+            )
+        return (
+            f"ENCRYPTION_KEY (key {EmailCipher(configured).fingerprint}) does not open the data in {database}{held}",
+            "set ENCRYPTION_KEY to the key this database was created with "
+            "(or point DATABASE_PATH at the database this key belongs to)",
+        )
+    assert file_key is not None
+    if state.opens(EmailCipher(file_key)):
+        return None
+    return (
+        f"ENCRYPTION_KEY is unset and the key file {key_file} does not open the data in {database}{held}",
+        "set ENCRYPTION_KEY to the key this database was created with, or restore the key file from backup",
+    )
+
+
+def inspect_key(database: Path, *, configured: bytes | None) -> tuple[str, str] | None:
+    """What is wrong with the key for ``database``, read-only (``check`` changes nothing), or None."""
+    key_file = key_file_for(database)
+    try:
+        file_key = read_key_file(key_file)
+    except ConfigError as error:
+        if configured is None:
+            return error.problems[0]
+        file_key = None
+    state = KeyState()
+    if database.exists():
+        with closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            state = read_key_state(db)
+    return key_problem(state, configured=configured, file_key=file_key, key_file=key_file, database=database)
+
+
+async def open_verified(
+    path: Path,
+    *,
+    configured: bytes | None,
+    create_key: bool,
+    clock: Callable[[], float] = time.time,
+) -> Store:
+    """Open the store at ``path`` with its key, or raise ConfigError saying why the key is wrong or missing.
+
+    The key is ``configured`` (ENCRYPTION_KEY), else the key file beside the database; with neither,
+    ``create_key`` makes a key file for a database that holds no data yet (serve's first start).
+    """
+    key_file = key_file_for(path)
+    file_key = read_key_file(key_file) if configured is None else _quietly(key_file)
+    database = await Database.open(path)
+    try:
+        state = await database.run(read_key_state)
+        problem = key_problem(state, configured=configured, file_key=file_key, key_file=key_file, database=path)
+        if problem is not None:
+            raise ConfigError(problem)
+        key = configured or file_key
+        if key is None and not create_key:
+            # Nothing sealed here and no key to seal with: read-only commands need none, and record none.
+            return Store(database, cipher=EmailCipher(bytes(32)), clock=clock)
+        cipher = EmailCipher(key or create_key_file(key_file))
+        if state.sealed is None:
+            await database.run(partial(_record, cipher=cipher, at=clock()))
+    except BaseException:
+        await database.close()
+        raise
+    return Store(database, cipher=cipher, clock=clock)
+
+
+def _quietly(key_file: Path) -> bytes | None:
+    """The key file's key for a better message; a damaged file does not matter when ENCRYPTION_KEY is set."""
+    try:
+        return read_key_file(key_file)
+    except ConfigError:
+        return None
+
+
+def rotate(db: sqlite3.Connection, *, old: EmailCipher, new: EmailCipher, actor: str, at: float) -> int:
+    """Re-seal every email and recompute every lookup hash under ``new``, update the check, audit it.
+
+    Runs inside one transaction (``Database.run``): it all commits, or none of it does.
+    Returns how many emails were re-sealed.
+    """
+    rows = db.execute("SELECT id, email_sealed FROM requests WHERE email_sealed IS NOT NULL ORDER BY id").fetchall()
+    for request_id, sealed in rows:
+        email = old.decrypt(bytes(sealed))
+        db.execute(
+            "UPDATE requests SET email_sealed = ?, email_hash = ? WHERE id = ?",
+            (new.encrypt(email), new.lookup_hash(email), request_id),
+        )
+    _record(db, cipher=new, at=at)
+    append_audit(
+        db,
+        at=at,
+        request_id=None,
+        actor=actor,
+        action="encryption key rotated",
+        detail=f"{len(rows)} shopper emails re-encrypted; key {old.fingerprint} replaced by {new.fingerprint}",
+    )
+    return len(rows)

@@ -1,0 +1,282 @@
+"""Refuse to run wrong: each refusal as an operator meets it, in a real process (exit 2, one line, no traceback).
+
+Closed by default, a key that does not open the data (or none for a database that has data), a second
+``serve`` on one database; and the files the bot creates are its owner's alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import signal
+import stat
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from fakes import FakePrime, FakeSlack
+from processes import Fakes, clean_env, free_port, run_bot, wait_until_healthy
+
+from store.crypto import EmailCipher
+from store.keycheck import open_verified
+
+PROG = "data-request-bot:"
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[Fakes]:
+    async with FakeSlack() as slack, FakePrime() as prime:
+        yield Fakes(slack, prime)
+
+
+def one_line(stderr: str) -> str:
+    """The single problem line, checked to carry the program's name and no traceback."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert "Traceback" not in stderr, stderr
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{PROG} "), lines
+    return lines[0]
+
+
+def encoded(key: bytes) -> str:
+    return base64.urlsafe_b64encode(key).decode()
+
+
+async def seed(database: Path, key: bytes, emails: int = 1) -> None:
+    """A database with ``emails`` requests sealed under ``key``, as a bot with that key would leave it."""
+    store = await open_verified(database, configured=key, create_key=False)
+    try:
+        for n in range(emails):
+            await store.create_request(
+                email=f"shopper{n}@example.com",
+                email_masked="s***@example.com",
+                requester="U0ALICE",
+                channel="C0COMPLY",
+                due_at=0.0,
+                deadline="30 days",
+            )
+    finally:
+        await store.close()
+
+
+class Serving:
+    """A real ``serve`` process; stopped with SIGTERM at the end."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, umask: int | None = None) -> None:
+        self.env, self.cwd, self.umask = env, cwd, umask
+        self.log = cwd / f"serve-{env['PORT']}.log"
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> asyncio.subprocess.Process:
+        umask = self.umask
+        with self.log.open("ab") as out:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot",
+                "serve",
+                env=self.env,
+                cwd=self.cwd,
+                stdout=out,
+                stderr=out,
+                preexec_fn=(lambda: os.umask(umask)) if umask is not None else None,
+            )
+        await wait_until_healthy(self.process, f"http://127.0.0.1:{self.env['PORT']}/healthz", self.log)
+        return self.process
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.process is not None
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(15):
+                await self.process.wait()
+
+
+# ----------------------------------------------------------------- closed by default
+
+
+async def test_serve_without_an_allow_list_refuses_naming_both_settings_and_the_opt_in(
+    fakes: Fakes, tmp_path: Path
+) -> None:
+    """No ALLOWED_USERS and no ALLOWED_USERGROUP: exit 2, one line naming both and ALLOWED_USERS=*; nothing created."""
+    env = fakes.env(tmp_path, PORT=str(free_port()))
+    del env["ALLOWED_USERS"]
+    done = await run_bot("serve", env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    line = one_line(done.stderr)
+    assert "ALLOWED_USERS" in line and "ALLOWED_USERGROUP" in line and "ALLOWED_USERS=*" in line
+    assert not (tmp_path / "data").exists()
+
+
+async def test_serve_with_allowed_users_star_starts_and_warns(fakes: Fakes, tmp_path: Path) -> None:
+    """ALLOWED_USERS=* is the explicit opt-in: the bot serves, and its log says everyone may download."""
+    env = fakes.env(tmp_path, PORT=str(free_port()), ALLOWED_USERS="*")
+    async with Serving(env, tmp_path):
+        pass
+    log = (tmp_path / f"serve-{env['PORT']}.log").read_text()
+    assert "every member of the workspace may request shopper data" in log
+
+
+async def test_serve_sandbox_without_an_allow_list_starts_with_a_warning(tmp_path: Path) -> None:
+    """`serve --sandbox` holds no real shopper data: it starts without an allow-list, and warns."""
+    async with FakeSlack() as slack:
+        port = free_port()
+        env = clean_env(
+            SLACK_BOT_TOKEN=slack.token,
+            SLACK_SIGNING_SECRET="sandbox-signing-secret",
+            SLACK_API_URL=slack.api_url,
+            DATABASE_PATH=str(tmp_path / "sandbox.db"),
+            PORT=str(port),
+        )
+        log = tmp_path / "sandbox.log"
+        with log.open("wb") as out:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "serve", "--sandbox", env=env, cwd=tmp_path, stdout=out, stderr=out
+            )
+        try:
+            await wait_until_healthy(process, f"http://127.0.0.1:{port}/healthz", log)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert await process.wait() == 0
+    assert "every member of the workspace may request shopper data" in log.read_text()
+
+
+# ----------------------------------------------------------------- the key check
+
+
+async def test_serve_with_a_new_encryption_key_on_a_populated_database_refuses(fakes: Fakes, tmp_path: Path) -> None:
+    """A freshly made ENCRYPTION_KEY does not open the stored emails: exit 2 and one line naming ENCRYPTION_KEY."""
+    env = fakes.env(tmp_path, PORT=str(free_port()), ENCRYPTION_KEY=encoded(os.urandom(32)))
+    await seed(Path(env["DATABASE_PATH"]), os.urandom(32))
+    done = await run_bot("serve", env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    line = one_line(done.stderr)
+    assert "ENCRYPTION_KEY" in line and "does not open the data" in line
+
+
+async def test_a_new_key_beside_the_key_file_is_told_to_copy_the_key_file(fakes: Fakes, tmp_path: Path) -> None:
+    """The first start made a key file; setting a new ENCRYPTION_KEY names the file whose contents to copy."""
+    env = fakes.env(tmp_path, PORT=str(free_port()))
+    async with Serving(env, tmp_path):  # first start: creates the key file and records the key check
+        pass
+    key_file = Path(env["DATABASE_PATH"] + ".key")
+    assert key_file.exists()
+    done = await run_bot("serve", env={**env, "ENCRYPTION_KEY": encoded(os.urandom(32))}, cwd=tmp_path)
+    assert done.returncode == 2
+    line = one_line(done.stderr)
+    assert "ENCRYPTION_KEY" in line and f"copy the contents of {key_file}" in line
+    assert "Copy its contents into ENCRYPTION_KEY" in (tmp_path / f"serve-{env['PORT']}.log").read_text()
+
+
+async def test_a_lost_key_file_on_a_populated_database_refuses_rather_than_making_a_new_key(
+    fakes: Fakes, tmp_path: Path
+) -> None:
+    """ENCRYPTION_KEY unset and the key file gone: exit 2 naming ENCRYPTION_KEY, and no new key file appears."""
+    env = fakes.env(tmp_path, PORT=str(free_port()))
+    database = Path(env["DATABASE_PATH"])
+    await seed(database, os.urandom(32))
+    done = await run_bot("serve", env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    line = one_line(done.stderr)
+    assert "ENCRYPTION_KEY is not set" in line and "holds data" in line
+    assert not Path(env["DATABASE_PATH"] + ".key").exists()
+
+
+async def test_a_database_from_before_the_key_check_is_verified_against_its_emails(tmp_path: Path) -> None:
+    """No stored check yet (an older database): the right key is accepted and recorded, a wrong one refused."""
+    database, key = tmp_path / "old.db", os.urandom(32)
+    await seed(database, key, emails=3)
+    import sqlite3
+
+    with sqlite3.connect(database) as db:
+        db.execute("DELETE FROM key_check")  # as a database from before the check was introduced
+    from bot.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="does not open the data"):
+        await open_verified(database, configured=os.urandom(32), create_key=False)
+    store = await open_verified(database, configured=key, create_key=False)
+    await store.close()
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT fingerprint FROM key_check").fetchone()[0] == EmailCipher(key).fingerprint
+
+
+@pytest.mark.parametrize("command", [["audit"], ["audit", "--reveal"], ["purge"], ["backup", "copy.db"]])
+async def test_offline_commands_with_the_wrong_key_refuse_in_one_line(tmp_path: Path, command: list[str]) -> None:
+    """audit (with or without --reveal), purge and backup verify the key first: exit 2 and one line, no traceback."""
+    database = tmp_path / "requests.db"
+    await seed(database, os.urandom(32))
+    env = clean_env(DATABASE_PATH=str(database), ENCRYPTION_KEY=encoded(os.urandom(32)))
+    done = await run_bot(*command, env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "ENCRYPTION_KEY" in one_line(done.stderr)
+    assert done.stdout == ""
+    assert not (tmp_path / "copy.db").exists(), "no backup is made with a key that does not open it"
+
+
+# ----------------------------------------------------------------- one instance per database
+
+
+async def test_a_second_serve_on_the_same_database_exits_2_naming_it_and_the_holders_pid(
+    fakes: Fakes, tmp_path: Path
+) -> None:
+    """A real first process holds the lock; a second serve (another port) exits 2 with the database and the PID."""
+    env = fakes.env(tmp_path, PORT=str(free_port()), ENCRYPTION_KEY=encoded(os.urandom(32)))
+    async with Serving(env, tmp_path) as first:
+        done = await run_bot("serve", env={**env, "PORT": str(free_port())}, cwd=tmp_path)
+        assert done.returncode == 2
+        line = one_line(done.stderr)
+        assert env["DATABASE_PATH"] in line and f"PID {first.pid}" in line
+        assert first.returncode is None, "the first bot keeps running"
+
+
+async def test_offline_commands_keep_working_beside_a_running_bot(fakes: Fakes, tmp_path: Path) -> None:
+    """audit, purge, check and backup do not take the lock: each exits 0 while serve runs; rotate-key waits."""
+    env = fakes.env(tmp_path, PORT=str(free_port()), ENCRYPTION_KEY=encoded(os.urandom(32)))
+    async with Serving(env, tmp_path) as first:
+        for command in (["audit"], ["purge"], ["check"], ["backup", str(tmp_path / "copy.db")]):
+            done = await run_bot(*command, env=env, cwd=tmp_path)
+            assert done.returncode == 0, (command, done.stdout, done.stderr)
+        rotated = await run_bot("rotate-key", env={**env, "NEW_ENCRYPTION_KEY": encoded(os.urandom(32))}, cwd=tmp_path)
+        assert rotated.returncode == 2
+        assert f"PID {first.pid}" in one_line(rotated.stderr)
+
+
+async def test_the_lock_is_freed_when_the_holder_is_killed(fakes: Fakes, tmp_path: Path) -> None:
+    """kill -9 leaves no stale lock: the kernel frees it, and the next serve starts."""
+    env = fakes.env(tmp_path, PORT=str(free_port()), ENCRYPTION_KEY=encoded(os.urandom(32)))
+    async with Serving(env, tmp_path) as first:
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    async with Serving(env, tmp_path) as second:
+        assert second.returncode is None
+
+
+# ----------------------------------------------------------------- private files
+
+
+async def test_every_file_the_bot_creates_is_its_owners_alone_whatever_the_umask(fakes: Fakes, tmp_path: Path) -> None:
+    """Under umask 000: the folder it creates is 0700; database, WAL, SHM, key file and lock file are 0600."""
+    env = fakes.env(tmp_path, PORT=str(free_port()))
+    database = Path(env["DATABASE_PATH"])
+    async with Serving(env, tmp_path, umask=0):
+        files = {name: database.with_name(database.name + name) for name in ("", "-wal", "-shm", ".key", ".lock")}
+        modes = {name: stat.S_IMODE(path.stat().st_mode) for name, path in files.items()}
+        assert modes == dict.fromkeys(files, 0o600)
+        assert stat.S_IMODE(database.parent.stat().st_mode) == 0o700
+
+
+async def test_check_warns_about_a_database_others_can_read(fakes: Fakes, tmp_path: Path) -> None:
+    """An existing database with mode 0644: check prints a warning naming it and the chmod that fixes it."""
+    database = tmp_path / "data" / "requests.db"
+    key = os.urandom(32)
+    await seed(database, key)
+    database.chmod(0o644)
+    env = fakes.env(tmp_path, ENCRYPTION_KEY=encoded(key))
+    done = await run_bot("check", env=env, cwd=tmp_path)
+    warnings = [line for line in done.lines if line.startswith("! ")]
+    assert any(str(database) in line and "chmod 600" in line for line in warnings), done.stdout
+    database.chmod(0o600)
+    done = await run_bot("check", env=env, cwd=tmp_path)
+    assert not [line for line in done.lines if line.startswith("! ") and "chmod" in line], done.stdout
