@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# The bot as a container: docker build -t data-request-bot . (see README, "Run in production").
+
+# Build stage: the project's wheel, installed with its dependencies into a virtual environment.
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY handlers ./handlers
+COPY store ./store
+RUN python -m venv /opt/data-request-bot \
+    && /opt/data-request-bot/bin/pip wheel --no-deps --wheel-dir /wheels . \
+    && /opt/data-request-bot/bin/pip install /wheels/data_request_bot-*.whl
+
+# Run stage: the same slim Python, the virtual environment, a non-root user and a volume for the database.
+FROM python:3.11-slim
+RUN groupadd --system --gid 10001 bot \
+    && useradd --system --uid 10001 --gid bot --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin bot \
+    && mkdir /data \
+    && chown bot:bot /data \
+    && chmod 0700 /data
+COPY --from=build /opt/data-request-bot /opt/data-request-bot
+ENV PATH=/opt/data-request-bot/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    DATABASE_PATH=/data/data-requests.db \
+    PORT=3000
+VOLUME ["/data"]
+USER 10001:10001
+EXPOSE 3000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, sys, urllib.request as r; o = r.build_opener(r.ProxyHandler({})); sys.exit(o.open('http://127.0.0.1:' + os.environ.get('PORT', '3000') + '/healthz', timeout=4).status != 200)"]
+ENTRYPOINT ["data-request-bot"]
+CMD ["serve"]

