@@ -12,7 +12,10 @@ signed requests and measures:
 2. click to link: a signed Download click to the ephemeral link arriving at Slack;
 3. relay ingest: distinct EventBridge envelopes at concurrency 32, the time until
    every task's completion reply is posted, then the same envelopes again;
-4. footprint: the bot's peak RSS, database bytes per request, start-up time.
+4. acknowledgement with ALLOWED_USERGROUP whose ``usergroups.users.list`` takes
+   5 s: a second bot, commands while its first read of the group is under way
+   (cold) and once it has the list (warm);
+5. footprint: the bot's peak RSS, database bytes per request, start-up time.
 
 Prints a table with the targets from the issue and writes JSON to
 ``benchmarks/results/<timestamp>.json``. Not a test: numbers for a person to
@@ -64,6 +67,8 @@ SIGNING_SECRET = "bench-signing-secret-0123456789abcdef"
 RELAY_KEY = "bench-relay-key-0123456789abcdef"
 SLACK_TOKEN = "xoxb-bench-token"
 USER = "U0BENCH"
+GROUP = "S0BENCH"
+GROUP_LOOKUP_SECONDS = 5.0  # how long the fake Slack takes to answer usergroups.users.list
 CHANNEL = "C0BENCH"
 DOWNLOAD_ACTION = "download_data"
 COMPLETED = "PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED"
@@ -87,7 +92,7 @@ class BenchSlack(FakeSlack):
     """FakeSlack, plus indexes the benchmark reads: completion replies per task, ephemeral links per task."""
 
     def __init__(self) -> None:
-        super().__init__(token=SLACK_TOKEN)
+        super().__init__(token=SLACK_TOKEN, usergroups={GROUP: [USER]})
         self.parents = 0
         self.total = 0
         self.replies: dict[str, list[float]] = {}  # task id -> arrival of each completion reply
@@ -115,6 +120,11 @@ class BenchSlack(FakeSlack):
             if (waiter := self.waiters.pop(task_id, None)) is not None and not waiter.done():
                 waiter.set_result(now)
         return answer
+
+    async def _api(self, request: Any) -> Any:
+        if request.match_info["method"] == "usergroups.users.list":
+            await asyncio.sleep(GROUP_LOOKUP_SECONDS)  # a slow Slack: no acknowledgement may wait for this
+        return await super()._api(request)
 
     async def _response(self, request: Any) -> Any:
         # The benchmark makes response_urls up without asking; every one belongs to the benchmark's user.
@@ -671,6 +681,36 @@ async def phase_commands(driver: Driver, bot: Proc, bare: Proc, args: argparse.N
     return out
 
 
+async def phase_usergroup(driver: Driver, fakes: dict[str, str], workdir: Path, warm: int) -> dict[str, Any]:
+    """A bot allowed by ALLOWED_USERGROUP alone, whose group lookup takes 5 s: ack latency cold and warm.
+
+    Cold: commands sent right after start-up, while the first read of the group is held (answered
+    first, decided after). Warm: commands once the list is known (decided on the last known list).
+    """
+    port = free_port()
+    env = bot_env(fakes, workdir, port)
+    env.pop("ALLOWED_USERS")
+    env.update(ALLOWED_USERGROUP=GROUP, DATABASE_PATH=str(workdir / "usergroup.db"))
+    proc = await launch("usergroup_bot", [sys.executable, "-m", "bot", "serve"], env, workdir, port)
+    started = time.monotonic()
+    try:
+
+        def answered(response: Reply) -> str | None:
+            return None if response.status == 200 else f"{response.status} {response.text[:120]!r}"
+
+        cold = await drive(20, 1, lambda i: driver.slash(proc.url, f"group-cold-{i}@example.com"), answered)
+        cold_within = time.monotonic() - started
+        await asyncio.sleep(max(0.0, GROUP_LOOKUP_SECONDS + 1.0 - (time.monotonic() - started)))
+        hot = await drive(warm, 1, lambda i: driver.slash(proc.url, f"group-warm-{i}@example.com"), plain_ack)
+    finally:
+        proc.stop()
+    return {
+        "lookup_seconds": GROUP_LOOKUP_SECONDS,
+        "cold": {**dist_ms(cold.latencies), "sent_within_s": round(cold_within, 2), "not_200": len(cold.bad)},
+        "warm": {**dist_ms(hot.latencies), "not_plain_ack": len(hot.bad)},
+    }
+
+
 async def phase_clicks(driver: Driver, bot: Proc, clicks: int) -> dict[str, Any]:
     task_ids = (await driver.post("/complete", {"count": clicks}))["task_ids"]
     await drive(len(task_ids), 8, lambda i: relay(driver, bot, envelope(task_ids[i])), relay_status("stored"))
@@ -854,6 +894,16 @@ def verdicts(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
             applied is not None and applied <= 30,
         )
     )
+    if ug := r.get("usergroup"):
+        worst = max(ug["cold"]["p99_ms"], ug["warm"]["p99_ms"])
+        rows.append(
+            (
+                f"command ack p99, {ug['lookup_seconds']:.0f} s group lookup",
+                f"cold {ug['cold']['p99_ms']:.1f} ms, warm {ug['warm']['p99_ms']:.1f} ms",
+                "< 20 ms (no wait on Slack)",
+                worst < 20 and not ug["cold"]["not_200"] and not ug["warm"]["not_plain_ack"],
+            )
+        )
     fp = r["footprint"]
     rows.append(
         (
@@ -948,6 +998,14 @@ async def run(args: argparse.Namespace, fakes: dict[str, str], workdir: Path, pr
             f" every request: {rl['all_requests']}"
         )
         stats = await driver.get("/stats")
+
+        print(f"4. acknowledgement with ALLOWED_USERGROUP and a {GROUP_LOOKUP_SECONDS:.0f} s group lookup")
+        results["usergroup"] = await phase_usergroup(driver, fakes, workdir, warm=50 if args.quick else 200)
+        ug = results["usergroup"]
+        print(
+            f"  cold (first read under way): p99 {ug['cold']['p99_ms']:.2f} ms, max {ug['cold']['max_ms']:.2f} ms;"
+            f" warm: p99 {ug['warm']['p99_ms']:.2f} ms"
+        )
     results["footprint"] = footprint(bot, bare, workdir, stats["tasks"])
     return results
 

@@ -113,11 +113,11 @@ def _refuse(error: DataRequestError) -> int:
 async def _serve(settings: Settings) -> int:
     from bot.runtime import Runtime
 
-    runtime = await Runtime.start(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT):  # before starting: a SIGTERM during start-up still stops cleanly
         loop.add_signal_handler(sig, stop.set)
+    runtime = await Runtime.start(settings)
     await stop.wait()
     logger.info("stopping")
     await runtime.stop()

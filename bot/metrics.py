@@ -86,6 +86,11 @@ class Metrics:
             "1 while the database refuses writes (disk full, read-only), from a refused write until one commits",
             registry=r,
         )
+        self.slack_socket_connected = Gauge(
+            f"{_PREFIX}_slack_socket_mode_connected",
+            "Socket Mode only: 1 while the connection to Slack is up",
+            registry=r,
+        )
         self.outbox_abandoned = Gauge(
             f"{_PREFIX}_slack_posts_abandoned",
             "Slack posts given up on for good (each is in the audit log)",
@@ -127,6 +132,7 @@ class Metrics:
         backlog: Mapping[str, float | int | None],
         writes_failing: bool = False,
         outages: Iterable[tuple[str, str]] = (),
+        socket_connected: bool | None = None,
     ) -> bytes:
         """The exposition text, with the database's numbers of this moment."""
         self.cases.clear()  # a status with no case left disappears rather than keeping its last count
@@ -143,4 +149,6 @@ class Metrics:
         self.outage_active.clear()  # an outage that ended disappears
         for source, code in outages:
             self.outage_active.labels(outcome_label(source), outcome_label(code)).set(1)
+        if socket_connected is not None:
+            self.slack_socket_connected.set(1 if socket_connected else 0)
         return generate_latest(self.registry)

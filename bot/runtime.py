@@ -22,9 +22,9 @@ from urllib.parse import urlsplit
 import aiohttp
 import httpx
 from aiohttp import web
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped, warning_token_skipped
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -49,6 +49,7 @@ from bot.sandbox import Sandbox
 from bot.server import build_web_app
 from bot.settings import Settings
 from bot.slackmetrics import MeteredWebClient
+from bot.socket_link import SocketModeLink, SocketModeState
 from bot.tuning import Tuning
 from handlers.access import Authorizer
 from handlers.cases import HomeTab, Reminders, Retention, handle_close
@@ -107,7 +108,7 @@ class _BoltTokenNotice(logging.Filter):
     """Bolt reads SLACK_BOT_TOKEN itself and warns that our client's token wins: true, and not news."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+        return record.getMessage() not in (warning_client_prioritized_and_token_skipped(), warning_token_skipped())
 
 
 def build_prime_client(
@@ -138,8 +139,16 @@ def build_prime_client(
 def _bolt_app(settings: Settings, slack: AsyncWebClient, deps: Deps, home: HomeTab) -> AsyncApp:
     bolt_logger = logging.getLogger("slack_bolt")
     bolt_logger.addFilter(_BoltTokenNotice())
+
+    async def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
+        # Bolt's default asks auth.test at the first request: with Slack unreachable, that command answered
+        # 500 after 2.7 s and was lost. One workspace, one known token: nothing to ask before acknowledging.
+        token = settings.slack_bot_token
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token=token)
+
     app = AsyncApp(
         client=slack,
+        authorize=authorize,
         signing_secret=settings.slack_signing_secret or "",
         request_verification_enabled=not settings.socket_mode,
         # Listeners return right after ack() (slow work is spawned), so answer when they return: the
@@ -187,7 +196,7 @@ class Runtime:
     home: HomeTab
     runner: web.AppRunner
     port: int
-    socket_mode: AsyncSocketModeHandler | None = None
+    socket_mode: SocketModeLink | None = None
     workers: list[asyncio.Task[None]] = field(default_factory=list)
     sandbox: Sandbox | None = None
     sandbox_http: httpx.AsyncClient | None = None
@@ -258,6 +267,7 @@ class Runtime:
             usergroup=settings.allowed_usergroup,
             everyone=settings.everyone_allowed,
             slack=slack,
+            ttl=tuning.usergroup_ttl,
         )
         background = Background()
         permalinks = Permalinks(slack)
@@ -285,6 +295,7 @@ class Runtime:
             deps, wakeup=inbox_wakeup, base_backoff=tuning.inbox_base_backoff, max_backoff=tuning.inbox_max_backoff
         )
         bolt = _bolt_app(settings, slack, deps, home)
+        socket_state = SocketModeState() if settings.socket_mode else None
         web_app = build_web_app(
             store=store,
             bolt=None if settings.socket_mode else bolt,
@@ -293,6 +304,7 @@ class Runtime:
             pressure=deps.pressure,
             metrics=metrics,
             outages=outages,
+            socket_state=socket_state,
         )
         if sandbox is not None:
             web_app.add_routes(sandbox.routes())
@@ -327,10 +339,13 @@ class Runtime:
             "reminders": runtime.reminders.run,
             "retention": runtime.retention.run,
         }
+        if settings.allowed_usergroup:
+            workers["usergroup"] = authorizer.run  # read before anyone asks, refreshed in the background
+        if socket_state is not None and settings.slack_app_token:
+            # Connected by a worker, not awaited: HTTP serves at once, whatever Slack is doing.
+            runtime.socket_mode = SocketModeLink(bolt, settings.slack_app_token, state=socket_state)
+            workers["socket mode"] = runtime.socket_mode.run
         runtime.workers = [asyncio.create_task(supervise(name, run), name=name) for name, run in workers.items()]
-        if settings.socket_mode:
-            runtime.socket_mode = AsyncSocketModeHandler(bolt, settings.slack_app_token)
-            await runtime.socket_mode.connect_async()  # type: ignore[no-untyped-call]
         _warn_about(settings)
         # Everything built so far lives as long as the process: keep it out of the collector's way, so
         # a full collection under load scans only what requests create (a pause in the tail otherwise).
@@ -349,8 +364,11 @@ class Runtime:
     async def stop(self) -> None:
         """Stop taking work, let in-flight work finish (bounded), flush the outbox, close everything."""
         if self.socket_mode is not None:
+            for task in self.workers:
+                if task.get_name() == "socket mode":
+                    task.cancel()
             with contextlib.suppress(Exception):
-                await self.socket_mode.close_async()  # type: ignore[no-untyped-call]
+                await self.socket_mode.close()
         if self.sandbox is not None:
             await self.sandbox.close()
         await self.runner.cleanup()
@@ -360,6 +378,7 @@ class Runtime:
         for task in self.workers:
             task.cancel()
         await asyncio.gather(*self.workers, return_exceptions=True)
+        await self.deps.authorizer.close()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(3.0):
                 await self.outbox.send_due()  # what in-flight work just queued

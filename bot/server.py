@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 
 from aiohttp import web
@@ -20,6 +21,7 @@ from bot.errors import RelayRejected, StoreUnavailable
 from bot.logformat import log_ids
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.outages import Outages
+from bot.socket_link import SocketModeState
 from handlers.relay import authorized, parse_event
 from store.store import Store
 
@@ -42,6 +44,7 @@ def build_web_app(
     pressure: AckPressure | None = None,
     metrics: Metrics | None = None,
     outages: Outages | None = None,
+    socket_state: SocketModeState | None = None,
 ) -> web.Application:
     """Routes: ``POST /slack/events`` (HTTP mode only), ``POST /buy-with-prime/events``, ``GET /healthz``,
     ``GET /readyz`` (the inbox and outbox backlog, and what is failing, for alarms) and ``GET /metrics``
@@ -75,6 +78,10 @@ def build_web_app(
         }
         if writes.failing:
             body["database_write_error"] = writes.last_error
+        if socket_state is not None:  # Socket Mode: no connection, no command from Slack arrives
+            body["slack_socket_mode"] = socket_state.as_readiness(time.time())
+            ok = ok and socket_state.connected
+            body["ok"] = ok
         return web.json_response(body, status=200 if ok else 503)
 
     async def metrics_route(_: web.Request) -> web.Response:
@@ -91,6 +98,7 @@ def build_web_app(
             backlog=backlog,
             writes_failing=store.writes.failing,
             outages=outages.keys() if outages is not None else (),
+            socket_connected=None if socket_state is None else socket_state.connected,
         )
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 

@@ -27,6 +27,7 @@ class Tuning:
     retry_cap: float = 900.0  # ... up to this
     reconcile_spacing: float = 0.2  # between two polls of Amazon in one reconciler pass (5 per second)
     shutdown_grace: float = 8.0  # how long SIGTERM waits for in-flight work
+    usergroup_ttl: float = 60.0  # ALLOWED_USERGROUP's members are read again after this (in the background)
 
     @classmethod
     def fast(cls) -> Tuning:

@@ -157,30 +157,57 @@ async def handle_command(deps: Deps, *, ack: AsyncAck, command: dict[str, Any], 
         await ack()
         deps.background.spawn(saving(_list(deps, intent, user=user, reply=reply), reply=reply), name="command list")
         return
-    decision = await deps.authorizer.check(user)
+    decision = deps.authorizer.known(user)  # never waits: nothing before ack() may wait on the network
+    if decision is None:  # the allowed group's members are not known yet: answer first, decide after
+        await ack(**texts.checking_access())
+        deps.background.spawn(
+            saving(_decide_then_request(deps, intent, user=user, channel=channel, reply=reply), reply=reply),
+            name="command request",
+        )
+        return
     if not decision.allowed:
         await ack(**texts.not_allowed(decision.reason))
         await _audit_refusal(deps, user)
         return
-    deadline = intent.deadline.resolve(deps.clock(), default_days=deps.deadline_days)
     try:
-        request, created = await deps.store.create_request(
-            email=intent.email,
-            email_masked=mask_email(intent.email),
-            requester=user,
-            channel=channel,
-            due_at=deadline.due_at,
-            deadline=deadline.label,
-            duplicate_window=None if intent.force_new else DUPLICATE_WINDOW,
-            note=f"{NEW_FLAG}: another request for this shopper was open or recent" if intent.force_new else "",
-        )
+        request, created = await _save(deps, intent, user=user, channel=channel)
     except StoreUnavailable:
         logger.warning("a request by %s was not saved: the database refused the write", user)
         await ack(**texts.cannot_save())
         return
     await ack()
+    _follow_up(deps, request, created, user=user, reply=reply)
+
+
+async def _decide_then_request(deps: Deps, intent: Start, *, user: str, channel: str, reply: Reply) -> None:
+    """The cold-cache path: the command was acknowledged; decide, then store and start as usual."""
+    decision = await deps.authorizer.check(user)
+    if not decision.allowed:
+        await _audit_refusal(deps, user)
+        await reply(texts.not_allowed(decision.reason))
+        return
+    request, created = await _save(deps, intent, user=user, channel=channel)
+    _follow_up(deps, request, created, user=user, reply=reply)
+
+
+async def _save(deps: Deps, intent: Start, *, user: str, channel: str) -> tuple[Request, bool]:
+    """Store the request (or find the open or recent one for this shopper) before anything is sent anywhere."""
+    deadline = intent.deadline.resolve(deps.clock(), default_days=deps.deadline_days)
+    return await deps.store.create_request(
+        email=intent.email,
+        email_masked=mask_email(intent.email),
+        requester=user,
+        channel=channel,
+        due_at=deadline.due_at,
+        deadline=deadline.label,
+        duplicate_window=None if intent.force_new else DUPLICATE_WINDOW,
+        note=f"{NEW_FLAG}: another request for this shopper was open or recent" if intent.force_new else "",
+    )
+
+
+def _follow_up(deps: Deps, request: Request, created: bool, *, user: str, reply: Reply) -> None:
     if created:
-        logger.info("request %s: created by %s in %s", request.id, user, channel)
+        logger.info("request %s: created by %s in %s", request.id, user, request.channel)
         deps.home_changed()
         deps.background.spawn(_start(deps, request.id, reply=reply), name="command start")
     else:

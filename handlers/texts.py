@@ -18,6 +18,7 @@ __all__ = [
     "DOWNLOAD_ACTION",
     "Message",
     "cannot_save",
+    "checking_access",
     "completion_reply",
     "download_failed",
     "duplicate_request",
@@ -268,6 +269,15 @@ def not_in_channel() -> Message:
         "text": (
             "I'm not a member of this channel, so I can't keep the request's thread here. "
             "Invite me with `/invite @data-request`, then run the command again. Nothing was started."
+        )
+    }
+
+
+def checking_access() -> Message:
+    return {
+        "text": (
+            "Got it. I'm checking with Slack that you are in the allowed user group (I have not read it since "
+            "I started); the request's thread appears in this channel once that is done."
         )
     }
 

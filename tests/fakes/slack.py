@@ -65,17 +65,18 @@ class LoopbackServer:
         return f"http://127.0.0.1:{self._port}"
 
     async def start(self) -> None:
-        """Bind an ephemeral port and serve."""
+        """Bind an ephemeral port and serve; after ``stop()``, serve again on the same port (back online)."""
         # handler_cancellation: a client that gives up on a held request cancels it.
         self._runner = web.AppRunner(self._app(), access_log=None, handler_cancellation=True)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self._port or 0))
         self._port = sock.getsockname()[1]
         await web.SockSite(self._runner, sock).start()
 
     async def stop(self) -> None:
-        """Stop serving; safe to call twice."""
+        """Stop serving (connections are then refused, as when the host is unreachable); safe to call twice."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -218,6 +219,8 @@ class FakeSlack(LoopbackServer):
     """The Slack Web API (``/api/<method>``) and response_urls (``/response/<key>``).
 
     Knobs, all plain attributes a test may set at any time:
+    ``hold`` (method -> an asyncio.Event the call waits for before it is answered;
+    ``held`` lists the calls waiting now),
     ``not_in`` and ``archived`` (channel ids that refuse posts), ``fail``
     (per-method queue of injected failures: an int is an HTTP status, a str a
     Slack error code), ``down`` (every Web API call answers 503) and
@@ -238,6 +241,8 @@ class FakeSlack(LoopbackServer):
         self.not_in: set[str] = set()
         self.archived: set[str] = set()
         self.fail: dict[str, list[int | str]] = {}
+        self.hold: dict[str, asyncio.Event] = {}
+        self.held: list[str] = []
         self.down = False
         self.calls: list[Call] = []
         self.responses: list[ResponsePost] = []
@@ -298,6 +303,13 @@ class FakeSlack(LoopbackServer):
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await _read_args(request)
+        if (gate := self.hold.get(method)) is not None and not gate.is_set():
+            self.held.append(method)
+            await self._notify()
+            try:
+                await gate.wait()
+            finally:
+                self.held.remove(method)
         token = args.pop("token", None)
         status, headers, answer = self._answer(method, args, request.headers.get("Authorization"), token)
         self.calls.append(Call(method, args, status, answer))
