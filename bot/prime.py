@@ -188,7 +188,12 @@ class PrimeClient:
         try:
             yield
         except PrimeUnavailable as error:
-            outcome = "throttled" if error.kind in ("ThrottlingError", "HTTP 429") else "unavailable"
+            if error.kind == CREDENTIALS_REFUSED:
+                outcome = "credentials_refused"
+            elif error.needs_operator:
+                outcome = "needs_operator"
+            else:
+                outcome = "throttled" if error.kind in ("ThrottlingError", "HTTP 429") else "unavailable"
             raise
         except PrimeRejected:
             outcome = "refused"

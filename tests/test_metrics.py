@@ -99,3 +99,17 @@ async def test_an_abandoned_slack_post_shows_in_the_metrics(tmp_path: Path) -> N
         samples, _ = await scrape(bot)
     assert value(samples, "slack_posts_abandoned") == 1
     assert value(samples, "slack_calls_total", method="chat.postMessage", outcome="is_archived") >= 1
+
+
+async def test_refused_credentials_show_as_their_own_outcome_and_as_an_outage(bot: Harness) -> None:
+    """The token endpoint answering 401: the call counts as credentials_refused and the outage gauge is 1."""
+    bot.prime.fail_next["token"] = ["401"] * 50
+    assert (await bot.slash("refused@example.com")).status_code == 200
+
+    async def refused() -> bool:
+        samples, _ = await scrape(bot)
+        return value(samples, "amazon_calls_total", operation="token", outcome="credentials_refused") >= 1
+
+    await eventually(refused)
+    samples, _ = await scrape(bot)
+    assert value(samples, "outage_active", source="buy_with_prime", code="credentialsrefused") == 1
