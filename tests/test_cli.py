@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import signal
 import socket
 import sqlite3
@@ -205,3 +207,73 @@ async def test_check_with_bad_settings_lists_each_problem_without_calling_out(fa
     assert sorted(line.split()[1] for line, _ in failures(done)) == ["LOG_LEVEL", "PORT"]
     assert all(fix.startswith("fix:") for _, fix in failures(done))
     assert not fakes.slack.calls and not fakes.prime.token_requests
+
+
+async def test_check_sandbox_checks_slack_and_the_database_and_never_calls_amazon(fakes: Fakes, tmp_path: Path) -> None:
+    """`check --sandbox` is accepted, needs no BWP_* settings or allow-list, and makes no call to Buy with Prime."""
+    env = fakes.env(tmp_path)
+    for name in ("BWP_CLIENT_ID", "BWP_CLIENT_SECRET", "BWP_TARGET_ID", "ALLOWED_USERS"):
+        del env[name]
+    done = await run_bot("check", "--sandbox", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Buy with Prime: skipped (--sandbox" in done.stdout
+    assert "database" in done.stdout and fakes.slack.calls_to("auth.test")
+    assert not fakes.prime.token_requests and not fakes.prime.queries()
+    assert any(line.startswith("! every workspace member") for line in done.lines)
+
+
+async def test_check_without_an_allow_list_fails_naming_the_opt_in(fakes: Fakes, tmp_path: Path) -> None:
+    """What serve would refuse, check reports: a ✗ for the missing allow-list, whose fix names ALLOWED_USERS=*."""
+    env = fakes.env(tmp_path)
+    del env["ALLOWED_USERS"]
+    done = await run_bot("check", env=env, cwd=tmp_path)
+    assert done.returncode == 1
+    ((line, fix),) = failures(done)
+    assert "ALLOWED_USERGROUP" in line and "ALLOWED_USERS=*" in fix
+
+
+async def test_check_blames_the_network_not_the_token_when_dns_fails(fakes: Fakes, tmp_path: Path) -> None:
+    """A host that does not resolve: the ✗ says DNS, the fix names HTTPS_PROXY, and SLACK_BOT_TOKEN is not blamed."""
+    (tmp_path / "data").mkdir()
+    env = fakes.env(tmp_path, SLACK_API_URL="https://slack.nonexistent.invalid/api/", ALLOWED_USERS="*")
+    done = await run_bot("check", "--sandbox", env=env, cwd=tmp_path)
+    assert done.returncode == 1
+    ((line, fix),) = failures(done)
+    assert "DNS" in line and "slack.nonexistent.invalid" in line
+    assert "HTTPS_PROXY" in fix and "SLACK_BOT_TOKEN" not in fix
+
+
+async def test_check_says_a_404_is_the_url_not_the_token(fakes: Fakes, tmp_path: Path) -> None:
+    """SLACK_API_URL pointing at something that answers 404: the fix is about SLACK_API_URL, not the token."""
+    (tmp_path / "data").mkdir()
+    wrong = fakes.slack.api_url.replace("/api/", "/not-the-api/")
+    done = await run_bot("check", "--sandbox", env=fakes.env(tmp_path, SLACK_API_URL=wrong), cwd=tmp_path)
+    assert done.returncode == 1
+    ((line, fix),) = failures(done)
+    assert "404" in line and "SLACK_API_URL" in fix and "SLACK_BOT_TOKEN" not in fix
+
+
+async def test_check_finds_an_encryption_key_that_does_not_open_the_database(fakes: Fakes, tmp_path: Path) -> None:
+    """A new ENCRYPTION_KEY beside a key file the database was made with: ✗, and the fix names the file to copy."""
+    from store.keycheck import open_verified
+
+    database = tmp_path / "data" / "requests.db"
+    store = await open_verified(database, configured=None, create_key=True)
+    await store.close()
+    env = fakes.env(tmp_path, ENCRYPTION_KEY=base64.urlsafe_b64encode(os.urandom(32)).decode())
+    done = await run_bot("check", "--sandbox", env=env, cwd=tmp_path)
+    assert done.returncode == 1
+    ((line, fix),) = failures(done)
+    assert line.startswith("✗ ENCRYPTION_KEY") and f"copy the contents of {database}.key" in fix
+    assert "Traceback" not in done.stderr
+
+
+async def test_each_check_fix_adds_something_the_finding_did_not_say(fakes: Fakes, tmp_path: Path) -> None:
+    """For bad settings, the fix line is never the finding again or an empty 'set it as described'."""
+    env = fakes.env(tmp_path, PORT="70000", RELAY_API_KEY="a", ALLOWED_USERS="alice")
+    done = await run_bot("check", env=env, cwd=tmp_path)
+    found = failures(done)
+    assert len(found) == 3
+    for line, fix in found:
+        assert fix.startswith("fix: ") and "as described" not in fix
+        assert fix.removeprefix("fix: ") not in line
