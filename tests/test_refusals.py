@@ -280,3 +280,16 @@ async def test_check_warns_about_a_database_others_can_read(fakes: Fakes, tmp_pa
     database.chmod(0o600)
     done = await run_bot("check", env=env, cwd=tmp_path)
     assert not [line for line in done.lines if line.startswith("! ") and "chmod" in line], done.stdout
+
+
+async def test_the_authorizer_is_closed_when_nothing_is_configured() -> None:
+    """No list, no group, no explicit everyone: nobody may act (the default was everyone before)."""
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from handlers.access import Authorizer
+
+    slack = AsyncWebClient(token="xoxb-unused", base_url="http://127.0.0.1:9/api/")
+    closed = Authorizer(allowed_users=frozenset(), usergroup=None, slack=slack)
+    assert not (await closed.check("U0ANYONE")).allowed and not closed.everyone_allowed
+    opened = Authorizer(allowed_users=frozenset(), usergroup=None, everyone=True, slack=slack)
+    assert (await opened.check("U0ANYONE")).allowed
