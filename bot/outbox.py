@@ -1,9 +1,13 @@
 """The Slack outbox sender: every queued thread post and update, sent once, in order per request.
 
 Entries are written in the same transaction as the state change that caused
-them, so a crash never loses one. The sender honours Retry-After on 429, backs
-off on 5xx and network errors, and gives up (with an audit entry) on errors
-that another try cannot fix, such as an archived channel.
+them, so a crash never loses one; the message that opens a request's thread is
+one of them. What a failure means comes from one table (bot/slack_errors.py):
+429 honours Retry-After; 5xx, timeouts and network errors back off; an error
+the operator must fix (a revoked token, the bot removed from the channel) keeps
+the entry and keeps retrying with capped backoff, with one log line per
+episode; only a message Slack finds wrong in itself is given up, audited, and
+handed to ``on_abandoned`` so that the requester is told.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -20,39 +25,38 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.background import Wakeup
 from bot.errors import slack_error_code
-from store.records import OutboxEntry
+from bot.outages import Outages
+from bot.slack_errors import SlackFault, classify, operator_hint
+from store.records import OPENS_THREAD, OutboxEntry
 from store.store import Store
 
-__all__ = ["OutboxSender"]
+__all__ = ["OutboxSender", "SendResult"]
 
 logger = logging.getLogger(__name__)
 
 METADATA_EVENT = "data_request_outbox"
-# Slack errors another attempt cannot fix: give up, and say so in the audit log.
-PERMANENT_ERRORS = frozenset(
-    {
-        "channel_not_found",
-        "is_archived",
-        "not_in_channel",
-        "message_not_found",
-        "cant_update_message",
-        "edit_window_closed",
-        "invalid_blocks",
-        "invalid_blocks_format",
-        "msg_too_long",
-        "no_text",
-        "restricted_action",
-        "invalid_auth",
-        "account_inactive",
-        "token_revoked",
-        "missing_scope",
-        "not_authed",
-    }
-)
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """How one attempt went: sent, or the Slack code it failed with and what kind of failure that is."""
+
+    sent: bool
+    code: str | None = None
+    fault: SlackFault | None = None
+
+    @property
+    def settled(self) -> bool:
+        """Nothing more to do in this round: sent, given up, or rescheduled by Slack's own Retry-After."""
+        return self.sent or self.fault is SlackFault.MESSAGE or self.code == "ratelimited"
 
 
 class OutboxSender:
-    """Sends due outbox entries until cancelled; ``wake()`` says new ones are waiting."""
+    """Sends due outbox entries until cancelled; ``wake()`` says new ones are waiting.
+
+    ``on_thread_opened(request_id)`` is called when the worker posted a thread's first message (the
+    request can now start); ``on_abandoned(entry, code)`` when a post is given up for good.
+    """
 
     def __init__(
         self,
@@ -64,6 +68,7 @@ class OutboxSender:
         max_delay: float = 60.0,
         idle_wait: float = 30.0,
         clock: Callable[[], float] = time.time,
+        outages: Outages | None = None,
     ) -> None:
         self._store = store
         self._slack = slack
@@ -72,8 +77,12 @@ class OutboxSender:
         self._max_delay = max_delay
         self._idle_wait = idle_wait
         self._clock = clock
+        self._outages = outages or Outages(clock=clock)
         self._wakeup = Wakeup()
         self._failed_rounds = 0  # consecutive rounds in which Slack failed and nothing got through
+        self._in_flight: set[int] = set()  # entry ids being sent now: never twice at once
+        self.on_thread_opened: Callable[[int], object] = lambda _: None
+        self.on_abandoned: Callable[[OutboxEntry, str], object] = lambda _entry, _code: None
 
     def wake(self) -> None:
         self._wakeup.ring()
@@ -90,46 +99,88 @@ class OutboxSender:
     async def send_due(self) -> int:
         """Send what is due now (the head entry of each request); return how many were tried.
 
-        When Slack is failing (5xx, network) every entry waits the same growing delay, shared by
-        the whole outbox: Slack is down for all of them, and the first round after it recovers
-        sends everything. The delay is capped (``max_delay``), which bounds how long a thread
-        lags behind once Slack is back.
+        When Slack is failing every entry waits the same growing delay, shared by the whole outbox:
+        Slack is down (or refusing the token) for all of them, and the first round after it recovers
+        sends everything. The delay is capped (``max_delay``), which bounds how long a thread lags
+        behind once Slack is back, or once the operator has fixed what Slack refused.
         """
-        entries = await self._store.due_outbox(limit=64)
+        entries = [e for e in await self._store.due_outbox(limit=64) if e.id not in self._in_flight]
         if not entries:
             return 0  # nothing was due: says nothing about whether Slack is back
-        outcomes = await asyncio.gather(*(self._send(entry) for entry in entries))
-        failed = [(entry, reason) for entry, reason in zip(entries, outcomes, strict=True) if reason is not None]
-        if not failed:
-            self._failed_rounds = 0
-            return len(entries)
-        self._failed_rounds = self._failed_rounds + 1 if len(failed) == len(entries) else 1
-        delay = min(self._max_delay, self._base_delay * 2.0 ** min(self._failed_rounds, 16)) * random.uniform(0.5, 1)
-        logger.warning("outbox: %d Slack calls failed (%s); retrying in %.1f s", len(failed), failed[0][1], delay)
-        for entry, reason in failed:
-            await self._store.outbox_retry(entry.id, at=self._clock() + delay, error=reason)
+        results = await asyncio.gather(*(self._send(entry) for entry in entries))
+        for entry, result in zip(entries, results, strict=True):
+            if result.sent and entry.purpose == OPENS_THREAD:
+                self.on_thread_opened(entry.request_id)
+        await self._reschedule([(e, r) for e, r in zip(entries, results, strict=True) if not r.settled], len(entries))
         return len(entries)
 
-    async def _send(self, entry: OutboxEntry) -> str | None:
-        """Make the call; None when it is settled (sent, given up, or rescheduled by Slack's Retry-After),
-        else the reason it should be tried again."""
-        async with self._slots:
-            if entry.attempts and await self._already_posted(entry):
-                logger.info("outbox %s: found already posted before a restart; not posting again", entry.id)
-                await self._store.outbox_sent(entry.id)
-                return None
-            await self._store.outbox_attempting(entry.id)
-            try:
-                await self._slack.api_call(entry.method, json=_tagged(entry))
-            except SlackApiError as error:
-                return await self._failed(entry, error)
-            except (aiohttp.ClientError, OSError, TimeoutError) as error:
-                return type(error).__name__
-            except Exception as error:  # an odd answer from Slack: this entry backs off, the others go on
-                logger.exception("outbox %s: %s failed unexpectedly", entry.id, entry.method)
-                return type(error).__name__
-            await self._store.outbox_sent(entry.id)
+    async def send_for(self, request_id: int) -> SendResult | None:
+        """Send the request's next due entry now (a new thread's first message); None if none is due.
+
+        The same attempt, table and backoff as the worker's: a failure waits like any other entry.
+        """
+        entries = [
+            e for e in await self._store.due_outbox(limit=1, request_id=request_id) if e.id not in self._in_flight
+        ]
+        if not entries:
             return None
+        result = await self._send(entries[0])
+        if not result.settled:
+            await self._reschedule([(entries[0], result)], 1)
+            self.wake()  # from now on the worker retries it, on the outbox's schedule
+        return result
+
+    async def _reschedule(self, failed: list[tuple[OutboxEntry, SendResult]], tried: int) -> None:
+        if not failed:
+            self._failed_rounds = 0
+            return
+        self._failed_rounds = self._failed_rounds + 1 if len(failed) == tried else 1
+        delay = min(self._max_delay, self._base_delay * 2.0 ** min(self._failed_rounds, 16)) * random.uniform(0.5, 1)
+        transient = [r.code for _, r in failed if r.fault is not SlackFault.OPERATOR]
+        if transient:  # operator faults are logged once per episode by the outage board instead
+            logger.warning(
+                "outbox: %d Slack calls failed (%s); retrying in %.1f s", len(transient), transient[0], delay
+            )
+        for entry, result in failed:
+            await self._store.outbox_retry(entry.id, at=self._clock() + delay, error=result.code or "unknown")
+
+    async def _send(self, entry: OutboxEntry) -> SendResult:
+        """Make the call once; record it if it is settled for good (sent, or given up)."""
+        self._in_flight.add(entry.id)
+        try:
+            async with self._slots:
+                return await self._attempt(entry)
+        finally:
+            self._in_flight.discard(entry.id)
+
+    async def _attempt(self, entry: OutboxEntry) -> SendResult:
+        if entry.attempts and await self._already_posted(entry):
+            logger.info("outbox %s: found already posted before a restart; not posting again", entry.id)
+            await self._store.outbox_sent(entry.id)
+            return SendResult(sent=True)
+        await self._store.outbox_attempting(entry.id)
+        try:
+            response = await self._slack.api_call(entry.method, json=_tagged(entry))
+        except SlackApiError as error:
+            return await self._failed(entry, error)
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            return SendResult(sent=False, code=type(error).__name__, fault=SlackFault.RETRY)
+        except Exception as error:  # an odd answer from Slack: this entry backs off, the others go on
+            logger.exception("outbox %s: %s failed unexpectedly", entry.id, entry.method)
+            return SendResult(sent=False, code=type(error).__name__, fault=SlackFault.RETRY)
+        if entry.purpose == OPENS_THREAD:
+            await self._store.outbox_thread_opened(entry, str(response["ts"]))
+        else:
+            await self._store.outbox_sent(entry.id)
+        await self._recovered(entry.last_error)
+        return SendResult(sent=True)
+
+    async def _recovered(self, previous_error: str | None) -> None:
+        """A post that had failed for an operator's reason got through: end the episode once none waits on it."""
+        if not previous_error or classify(previous_error) is not SlackFault.OPERATOR:
+            return
+        if not await self._store.outbox_waiting_on(previous_error):
+            self._outages.recovered("slack", previous_error)
 
     async def _already_posted(self, entry: OutboxEntry) -> bool:
         """Was this thread reply posted by an attempt whose success was never recorded (a crash)?
@@ -153,20 +204,26 @@ class OutboxSender:
                 return True
         return False
 
-    async def _failed(self, entry: OutboxEntry, error: SlackApiError) -> str | None:
+    async def _failed(self, entry: OutboxEntry, error: SlackApiError) -> SendResult:
         status = error.response.status_code
         code = slack_error_code(error)
         if status == 429:
             headers = error.response.headers
             retry_after = _seconds(headers.get("Retry-After") or headers.get("retry-after"))
             logger.info("outbox %s: Slack rate limit, retrying in %.0f s", entry.id, retry_after)
-            await self._store.outbox_retry(entry.id, at=self._clock() + retry_after, error=code)
-            return None
-        if code in PERMANENT_ERRORS:
-            logger.error("outbox %s: Slack refused %s for good (%s); giving up", entry.id, entry.method, code)
+            await self._store.outbox_retry(entry.id, at=self._clock() + retry_after, error="ratelimited")
+            return SendResult(sent=False, code="ratelimited", fault=SlackFault.RETRY)
+        fault = classify(code)
+        if fault is SlackFault.MESSAGE:
+            logger.error(
+                "outbox %s: Slack refused %s as wrong (%s); giving up, requester told", entry.id, entry.method, code
+            )
             await self._store.outbox_give_up(entry, error=code)
-            return None
-        return code
+            await self._recovered(entry.last_error)
+            self.on_abandoned(entry, code)
+        elif fault is SlackFault.OPERATOR:
+            self._outages.failing("slack", code, operator_hint(code))
+        return SendResult(sent=False, code=code, fault=fault)
 
 
 def _tagged(entry: OutboxEntry) -> dict[str, object]:

@@ -57,6 +57,7 @@ from handlers.commands import handle_command
 from handlers.deps import Deps, Permalinks
 from handlers.download import handle_download
 from handlers.events import InboxWorker
+from handlers.lifecycle import advance, post_abandoned
 from handlers.reconcile import Reconciler
 from handlers.texts import CLOSE_ACTION, COMMAND, DOWNLOAD_ACTION
 from store.db import cannot_open
@@ -260,6 +261,7 @@ class Runtime:
             base_delay=tuning.outbox_base_delay,
             max_delay=tuning.outbox_max_delay,
             clock=clock,
+            outages=outages,
         )
         inbox_wakeup = Wakeup()
         authorizer = Authorizer(
@@ -287,9 +289,14 @@ class Runtime:
             wake_outbox=outbox.wake,
             wake_inbox=inbox_wakeup.ring,
             home_changed=home.changed,
+            open_thread=outbox.send_for,
             permalinks=permalinks,
             clock=clock,
             metrics=metrics,
+        )
+        outbox.on_thread_opened = lambda request_id: background.spawn(advance(deps, request_id), name="thread opened")
+        outbox.on_abandoned = lambda entry, code: background.spawn(
+            post_abandoned(deps, entry, code), name="post abandoned"
         )
         inbox = InboxWorker(
             deps, wakeup=inbox_wakeup, base_backoff=tuning.inbox_base_backoff, max_backoff=tuning.inbox_max_backoff

@@ -21,7 +21,7 @@ from handlers.deadlines import JURISDICTIONS, DeadlineSpec, parse_deadline_days
 from handlers.deps import Deps
 from handlers.emails import mask_email, parse_email
 from handlers.guard import allowed, ephemeral_reply, saving
-from handlers.lifecycle import Reply, advance, thread_update
+from handlers.lifecycle import Reply, advance, thread_opener, thread_update
 from store.records import Request, RequestStatus
 
 __all__ = ["Extend", "Help", "Invalid", "ListOpen", "Start", "Status", "handle_command", "parse_command"]
@@ -202,6 +202,7 @@ async def _save(deps: Deps, intent: Start, *, user: str, channel: str) -> tuple[
         deadline=deadline.label,
         duplicate_window=None if intent.force_new else DUPLICATE_WINDOW,
         note=f"{NEW_FLAG}: another request for this shopper was open or recent" if intent.force_new else "",
+        render=thread_opener,
     )
 
 

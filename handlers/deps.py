@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.background import AckPressure, Background
 from bot.logformat import case_context
 from bot.metrics import Metrics
+from bot.outbox import SendResult
 from bot.prime import TaskState
 from bot.retry import backoff
 from handlers.access import Authorizer
@@ -54,6 +55,10 @@ class RequestLocks:
                 del self._locks[request_id]
 
 
+async def _nothing_to_send(_: int) -> SendResult | None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Deps:
     """The handlers' edges: store, Buy with Prime, Slack, authorization, background work, wake-ups."""
@@ -66,6 +71,8 @@ class Deps:
     permalinks: Permalinks
     reconcile_interval: float
     retry_soon: float = 60.0
+    # Send a request's next due outbox entry now (its thread's first message): the outbox's send_for.
+    open_thread: Callable[[int], Awaitable[SendResult | None]] = _nothing_to_send
     retry_cap: float = 900.0  # the longest a failing request waits before Amazon is asked again
     deadline_days: int = 30
     wake_outbox: Callable[[], None] = lambda: None

@@ -12,17 +12,26 @@ import logging
 from collections.abc import Awaitable, Callable
 from enum import Enum
 
-from slack_sdk.errors import SlackApiError
-
-from bot.errors import PrimeRejected, PrimeUnavailable, slack_error_code
+from bot.errors import PrimeRejected, PrimeUnavailable
 from bot.logformat import log_ids
 from bot.prime import CLIENT_TOKEN_WINDOW, TaskState
 from bot.prime_answers import UNEXPECTED
+from bot.slack_errors import SlackFault
 from handlers import texts
 from handlers.deps import Deps
-from store.records import OutboxMessage, Request, RequestStatus, TaskError
+from store.records import NOTICE, OPENS_THREAD, OutboxEntry, OutboxMessage, Request, RequestStatus, TaskError
 
-__all__ = ["START_WINDOW", "Reply", "Synced", "advance", "apply_task_state", "sync_task", "thread_update"]
+__all__ = [
+    "START_WINDOW",
+    "Reply",
+    "Synced",
+    "advance",
+    "apply_task_state",
+    "post_abandoned",
+    "sync_task",
+    "thread_opener",
+    "thread_update",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +50,6 @@ class Synced(Enum):
 
 
 # Slack errors that mean the bot cannot post in this channel until someone acts.
-_CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
 # Where Amazon's answer can still move a request: running, or completed (a completed task can still fail).
 _ASK_AMAZON = frozenset({RequestStatus.IN_PROGRESS, RequestStatus.COMPLETED})
 
@@ -138,29 +146,49 @@ def thread_update(
     return render
 
 
+def thread_opener(request: Request) -> list[OutboxMessage]:
+    """The message that opens a request's thread, queued with the request: the outbox sends it."""
+    payload = {"channel": request.channel, "unfurl_links": False, "unfurl_media": False, **texts.thread_parent(request)}
+    return [OutboxMessage("chat.postMessage", payload, purpose=OPENS_THREAD)]
+
+
 async def _open_thread(deps: Deps, request: Request, reply: Reply | None) -> Request | None:
-    """Post the message that opens the thread; without it, nothing is started at Amazon."""
-    try:
-        response = await deps.slack.chat_postMessage(
-            channel=request.channel, unfurl_links=False, unfurl_media=False, **texts.thread_parent(request)
-        )
-    except SlackApiError as error:
-        code = slack_error_code(error)
-        if code in _CANNOT_POST:
-            logger.info("request %s: cannot post in channel %s (%s)", request.id, request.channel, code)
-            abandoned = await deps.store.abandon(request.id, actor="bot", reason=f"cannot post in channel: {code}")
-            if reply is not None:
-                await reply(texts.not_in_channel())
-            return abandoned
-        logger.warning("request %s: Slack refused the thread message (%s); will retry", request.id, code)
-    except (OSError, TimeoutError) as error:
-        logger.warning("request %s: Slack unreachable (%s); will retry", request.id, type(error).__name__)
+    """Send the message that opens the thread now, through the outbox; without it nothing starts at Amazon.
+
+    If Slack refuses, the outbox keeps the message and retries it with its backoff (an operator's
+    fix, like inviting the bot, ends the wait); the person who asked is told what is going on.
+    """
+    if await deps.store.ensure_opener(request.id, render=thread_opener):
+        logger.info("request %s: its thread's first message was queued again", request.id)
+    result = await deps.open_thread(request.id)
+    current = await deps.store.get_request(request.id)
+    if result is None or result.sent or reply is None or current is None or current.status is not RequestStatus.NEW:
+        return current
+    if result.code in ("not_in_channel", "channel_not_found"):
+        await reply(texts.not_in_channel())
+    elif result.fault is SlackFault.MESSAGE:
+        await reply(texts.thread_refused(result.code or ""))
     else:
-        return await deps.store.record_thread(request.id, str(response["ts"]))
-    await deps.store.schedule_check(request.id, at=deps.clock() + deps.retry_soon)
-    if reply is not None:
         await reply(texts.slack_trouble())
-    return await deps.store.get_request(request.id)
+    return current
+
+
+async def post_abandoned(deps: Deps, entry: OutboxEntry, code: str) -> None:
+    """Slack refused a post of this request for good: never silently. The requester gets a direct message.
+
+    A refused first message means the request cannot go on (nothing was started at Amazon).
+    """
+    request = await deps.store.get_request(entry.request_id)
+    if request is None or entry.purpose == NOTICE:
+        return  # the notice itself was refused: the audit entry is what is left
+    if entry.purpose == OPENS_THREAD and request.status is RequestStatus.NEW:
+        request = await deps.store.abandon(request.id, actor="bot", reason=f"thread message refused by Slack: {code}")
+        deps.home_changed()
+    notice = {"channel": request.requester, "unfurl_links": False, "unfurl_media": False}
+    await deps.store.queue_notice(
+        request.id, OutboxMessage("chat.postMessage", {**notice, **texts.post_abandoned(request, code)}, purpose=NOTICE)
+    )
+    deps.wake_outbox()
 
 
 async def _start_task(deps: Deps, request: Request, reply: Reply | None) -> Request | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.blocks import button, context, date, escape, fields, section, subject
+from handlers.blocks import Block, button, context, date, escape, fields, section, subject
 from store.records import Request, RequestStatus, TaskError
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "not_allowed",
     "not_in_channel",
     "not_ready",
+    "post_abandoned",
     "rejected_reply",
     "slack_trouble",
     "start_trouble",
@@ -37,6 +38,7 @@ __all__ = [
     "started_after_wait",
     "status_message",
     "thread_parent",
+    "thread_refused",
     "unknown_option",
     "unknown_request",
     "usage_error",
@@ -267,8 +269,37 @@ def not_allowed(reason: str = "") -> Message:
 def not_in_channel() -> Message:
     return {
         "text": (
-            "I'm not a member of this channel, so I can't keep the request's thread here. "
-            "Invite me with `/invite @data-request`, then run the command again. Nothing was started."
+            "I'm not a member of this channel, so I can't open the request's thread here yet. "
+            "Invite me with `/invite @data-request`: the request is saved, and its thread opens (and the "
+            "request starts at Buy with Prime) once I'm in. Nothing was started yet."
+        )
+    }
+
+
+def thread_refused(code: str) -> Message:
+    """To the requester: Slack refused the thread's first message itself, so the request cannot go on."""
+    return {
+        "text": (
+            f"Slack refused the request's first message (`{escape(code)}`), so nothing was started. "
+            "Tell whoever runs the bot; run the command again once it is fixed."
+        )
+    }
+
+
+def post_abandoned(request: Request, code: str) -> Message:
+    """A direct message to the requester: a post in their request's thread was given up for good."""
+    what = f"`{escape(request.task_id)}`" if request.task_id else f"for `{request.email_masked}`"
+    started = request.status is not RequestStatus.ABANDONED
+    then = (
+        f"Nothing is lost: `{COMMAND} status {escape(request.task_id or 'the shopper email')}` shows where it stands "
+        "and offers *Download* when the data is ready."
+        if started
+        else f"Nothing was started at Buy with Prime; run `{COMMAND}` again once whoever runs the bot has looked."
+    )
+    return {
+        "text": (
+            f"I could not post in the thread of your data request {what}: Slack refused the message "
+            f"(`{escape(code)}`). {then}"
         )
     }
 
@@ -393,6 +424,15 @@ def status_message(request: Request, *, permalink: str | None, now: float) -> Me
                 f"Task `{escape(request.task_id or 'not started')}` · requested by <@{request.requester}> "
                 f"on {date(request.created_at, 'that day')} ({days} days ago) · see {thread}\n"
                 f"The shopper's {answer}"
-            )
+            ),
+            *_download_offer(request),
         ],
     }
+
+
+def _download_offer(request: Request) -> list[Block]:
+    """A completed request's Download button, so nothing depends on the thread's post having arrived."""
+    if request.status is not RequestStatus.COMPLETED:
+        return []
+    button_ = button("Download", action_id=DOWNLOAD_ACTION, value=str(request.id), style="primary")
+    return [{"type": "actions", "block_id": f"status-{request.id}", "elements": [button_]}]

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from store.db import Database
-from store.records import InboxEvent, OutboxEntry
-from store.rows import UNFINISHED, append_audit
+from store.records import OPENS_THREAD, InboxEvent, OutboxEntry, OutboxMessage, Request, RequestStatus
+from store.rows import UNFINISHED, append_audit, enqueue, fetch_request
 
-__all__ = ["QueueQueries"]
+__all__ = ["OPENER_GRACE", "QueueQueries"]
+
+OPENER_GRACE = 5.0  # seconds the worker leaves a new thread's first message to the command that queued it
+_DUE_FOR_WORKER = f"(o.purpose != '{OPENS_THREAD}' OR o.attempts > 0 OR o.created_at <= ?)"
 
 
 class QueueQueries:
@@ -93,24 +96,86 @@ class QueueQueries:
 
     # ----------------------------------------------------------------- outbox
 
-    async def due_outbox(self, *, limit: int = 50) -> list[OutboxEntry]:
-        """The oldest unsent entry of each request, if due: posts for one request stay in order."""
+    async def due_outbox(self, *, limit: int = 50, request_id: int | None = None) -> list[OutboxEntry]:
+        """The oldest unsent entry of each request (or of ``request_id`` alone), if due: posts for one
+        request stay in order.
+
+        A new thread's first message is the command's to send (it tells the person who typed it how
+        that went): the worker takes it only after that first attempt, or ``OPENER_GRACE`` later.
+        """
+        now = self._clock()
+        if request_id is None:
+            scope, params = f" AND {_DUE_FOR_WORKER}", (now - OPENER_GRACE,)
+        else:
+            scope, params = " AND o.request_id = ?", (request_id,)
         rows = await self._fetch(
-            "SELECT o.id, o.request_id, o.method, o.payload, o.attempts FROM outbox o"
-            " WHERE o.sent_at IS NULL AND o.gave_up_at IS NULL AND o.next_attempt_at <= ?"
+            "SELECT o.id, o.request_id, o.method, o.payload, o.attempts, o.purpose, o.last_error FROM outbox o"
+            f" WHERE o.sent_at IS NULL AND o.gave_up_at IS NULL AND o.next_attempt_at <= ?{scope}"
             " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.request_id = o.request_id AND p.id < o.id"
             "                 AND p.sent_at IS NULL AND p.gave_up_at IS NULL)"
             " ORDER BY o.id LIMIT ?",
-            (self._clock(), limit),
+            (now, *params, limit),
         )
-        return [OutboxEntry(row[0], row[1], row[2], json.loads(row[3]), row[4]) for row in rows]
+        return [OutboxEntry(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6]) for r in rows]
+
+    async def outbox_thread_opened(self, entry: OutboxEntry, thread_ts: str) -> None:
+        """The thread's first message is posted: mark it sent and let the request start, in one transaction."""
+        now = self._clock()
+
+        def opened(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE outbox SET sent_at = ?, last_error = NULL WHERE id = ?", (now, entry.id))
+            db.execute(
+                "UPDATE requests SET status = ?, thread_ts = ?, updated_at = ? WHERE id = ? AND status = ?",
+                (RequestStatus.STARTING.value, thread_ts, now, entry.request_id, RequestStatus.NEW.value),
+            )
+
+        await self.database.run(opened)
+
+    async def ensure_opener(self, request_id: int, *, render: Callable[[Request], Iterable[OutboxMessage]]) -> bool:
+        """Queue the thread's first message of a NEW request that has none waiting (one stored by an older
+        version of the bot); True if one was queued."""
+        now = self._clock()
+
+        def ensure(db: sqlite3.Connection) -> bool:
+            waiting = db.execute(
+                "SELECT 1 FROM outbox WHERE request_id = ? AND purpose = ? AND sent_at IS NULL AND gave_up_at IS NULL",
+                (request_id, OPENS_THREAD),
+            ).fetchone()
+            request = fetch_request(db, request_id)
+            if waiting is not None or request is None or request.status is not RequestStatus.NEW:
+                return False
+            enqueue(db, request, render, now)
+            return True
+
+        queued: bool = await self.database.run(ensure)
+        return queued
+
+    async def queue_notice(self, request_id: int, message: OutboxMessage) -> None:
+        """Queue a message for the requester (a direct message), after the request's other posts."""
+        now = self._clock()
+
+        def queue(db: sqlite3.Connection) -> None:
+            request = fetch_request(db, request_id)
+            if request is not None:
+                enqueue(db, request, lambda _: [message], now)
+
+        await self.database.run(queue)
+
+    async def outbox_waiting_on(self, error: str) -> int:
+        """How many unsent posts last failed with ``error``: an outage lasts while any does."""
+        rows = await self._fetch(
+            "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND gave_up_at IS NULL AND last_error = ?", (error,)
+        )
+        return int(rows[0][0])
 
     async def next_outbox_due(self) -> float | None:
         """When the earliest head entry (the next one of its request) is due, or None if none is waiting."""
         rows = await self._fetch(
-            "SELECT MIN(o.next_attempt_at) FROM outbox o WHERE o.sent_at IS NULL AND o.gave_up_at IS NULL"
+            "SELECT MIN(CASE WHEN o.purpose = ? AND o.attempts = 0 THEN MAX(o.next_attempt_at, o.created_at + ?)"
+            " ELSE o.next_attempt_at END) FROM outbox o WHERE o.sent_at IS NULL AND o.gave_up_at IS NULL"
             " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.request_id = o.request_id AND p.id < o.id"
-            "                 AND p.sent_at IS NULL AND p.gave_up_at IS NULL)"
+            "                 AND p.sent_at IS NULL AND p.gave_up_at IS NULL)",
+            (OPENS_THREAD, OPENER_GRACE),
         )
         return float(rows[0][0]) if rows and rows[0][0] is not None else None
 

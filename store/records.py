@@ -7,6 +7,8 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "NOTICE",
+    "OPENS_THREAD",
     "AuditEntry",
     "InboxEvent",
     "OutboxEntry",
@@ -78,6 +80,11 @@ class OutboxMessage:
 
     method: str
     payload: dict[str, Any]
+    purpose: str = ""  # OPENS_THREAD, NOTICE, or "" for any other post
+
+
+OPENS_THREAD = "thread"  # the post that opens a request's thread: its ts becomes the thread's
+NOTICE = "notice"  # a direct message to the requester that a thread post was abandoned
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,8 @@ class OutboxEntry:
     method: str
     payload: dict[str, Any]
     attempts: int
+    purpose: str = ""
+    last_error: str | None = None  # why the previous attempt failed, if it did
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,6 +88,7 @@ def enqueue(
 ) -> None:
     """Queue the Slack calls a change causes, in the transaction of that change."""
     db.executemany(
-        "INSERT INTO outbox (request_id, method, payload, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
-        [(request.id, m.method, json.dumps(m.payload), now, now) for m in render(request)],
+        "INSERT INTO outbox (request_id, method, payload, created_at, next_attempt_at, purpose)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [(request.id, m.method, json.dumps(m.payload), now, now, m.purpose) for m in render(request)],
     )

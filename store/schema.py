@@ -107,6 +107,11 @@ MIGRATIONS: tuple[str, ...] = (
         recorded_at REAL    NOT NULL
     );
     """,
+    # 6: what an outbox entry is for: "thread" opens a request's thread (its ts becomes the thread's),
+    # "notice" tells the requester directly that a thread post was abandoned; "" is any other post.
+    """
+    ALTER TABLE outbox ADD COLUMN purpose TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 

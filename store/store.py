@@ -91,6 +91,7 @@ class Store(CaseQueries, QueueQueries):
         duplicate_window: float | None = None,
         first_check_after: float = 60.0,
         note: str = "",
+        render: Callable[[Request], Iterable[OutboxMessage]] | None = None,
     ) -> tuple[Request, bool]:
         """Store a new request with its clientToken, before anything is sent anywhere.
 
@@ -143,6 +144,10 @@ class Store(CaseQueries, QueueQueries):
                 detail=note,
                 actor_name=self._actor_name(requester),
             )
+            if render is not None:  # the thread's first message, sent by the outbox like every other post
+                stored = fetch_request(db, new_id)
+                assert stored is not None
+                enqueue(db, stored, render, now)
             return new_id
 
         # The command is acknowledged once this commits: one round trip, ahead of background work.

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from fakes import buttons, text_of
-from harness import CHANNEL, Harness, ack_text, envelope, eventually, running_bot
+from harness import Harness, ack_text, envelope, eventually, running_bot
 
 COMPLETED = "PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED"
 FAILED = "PERSONAL_DATA_RETRIEVAL_TASK_FAILED"
@@ -56,11 +56,10 @@ async def test_slack_429_and_5xx_on_the_thread_reply_still_post_it_once(bot: Har
     assert len(download_replies(bot, parent)) == 1
 
 
-async def test_a_permanent_slack_error_is_given_up_with_an_audit_entry(bot: Harness) -> None:
-    """An archived channel cannot be fixed by retrying: the bot stops and says so in the audit log."""
+async def test_a_message_slack_finds_wrong_is_given_up_with_an_audit_entry(bot: Harness) -> None:
+    """A reply Slack refuses as too long cannot be fixed by retrying: the bot stops and says so in the audit log."""
     task_id, parent = await bot.request("archived@example.com")
-    bot.slack.archived.add(CHANNEL)
-    bot.slack.fail["chat.update"] = ["is_archived"]
+    bot.slack.fail["chat.postMessage"] = ["msg_too_long"]
     bot.prime.complete(task_id)
     await bot.relay(envelope(COMPLETED, task_id))
     store = bot.runtime.store

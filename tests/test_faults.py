@@ -126,11 +126,11 @@ async def _audited(bot: Harness, action: str) -> bool:
 
 
 async def test_extend_is_only_for_started_open_requests(bot: Harness) -> None:
-    """An ABANDONED request (the bot was not in the channel) is not extended, and no thread update is queued."""
-    bot.slack.not_in.add(CHANNEL)
+    """An ABANDONED request (Slack refused its first message) is not extended, and no thread update is queued."""
+    bot.slack.fail["chat.postMessage"] = ["msg_too_long"]
     await bot.slash("abandoned@example.com")
     await eventually(lambda: _status_is(bot, 1, RequestStatus.ABANDONED))
-    bot.slack.not_in.clear()
+    await bot.slack.wait_for(lambda: bot.slack.posts("U0ALICE"))  # the requester is told directly
     await bot.slash("extend abandoned@example.com 45d")
     said = await bot.slack.wait_for(lambda: [e for e in bot.slack.ephemerals_to("U0ALICE") if "extend" in text_of(e)])
     assert "never started" in text_of(said[-1])

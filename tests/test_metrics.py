@@ -85,10 +85,10 @@ async def test_two_bots_in_one_process_count_apart(tmp_path: Path) -> None:
 
 
 async def test_an_abandoned_slack_post_shows_in_the_metrics(tmp_path: Path) -> None:
-    """A thread reply Slack refuses for good (archived channel) is counted among abandoned posts."""
+    """A thread reply Slack refuses for good (the message itself is wrong) is counted among abandoned posts."""
     async with running_bot(tmp_path) as bot:
         task_id, _ = await bot.request(EMAIL)
-        bot.slack.archived.add("C0COMPLY")
+        bot.slack.fail["chat.postMessage"] = ["msg_too_long"]
         bot.prime.complete(task_id)
         assert (await bot.relay(envelope("PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED", task_id))).status_code == 200
 
@@ -98,7 +98,7 @@ async def test_an_abandoned_slack_post_shows_in_the_metrics(tmp_path: Path) -> N
         await eventually(given_up)
         samples, _ = await scrape(bot)
     assert value(samples, "slack_posts_abandoned") == 1
-    assert value(samples, "slack_calls_total", method="chat.postMessage", outcome="is_archived") >= 1
+    assert value(samples, "slack_calls_total", method="chat.postMessage", outcome="msg_too_long") >= 1
 
 
 async def test_refused_credentials_show_as_their_own_outcome_and_as_an_outage(bot: Harness) -> None:
