@@ -164,12 +164,14 @@ async def test_the_images_install_entrypoint_path_and_healthcheck_work_for_a_non
     venv = workspace / "venv"
     made = as_user(python_for_user(), "-m", "venv", str(venv))
     assert made.returncode == 0, made.stderr
-    # The dependencies are this test venv's (no network here); the project itself is the wheel, nothing else.
-    purelib = Path(sysconfig.get_paths()["purelib"])
+    # The project itself is the wheel, installed first: were the test venv already on the path, pip would find the
+    # project installed there (CI installs it non-editable) and install nothing. Then the dependencies are this test
+    # venv's (no network here), behind the venv's own site-packages on sys.path.
     (site,) = venv.glob("lib/python3*/site-packages")
-    as_user("sh", "-c", f"echo {purelib} > {site}/test-dependencies.pth")
     installed = as_user(str(venv / "bin" / "pip"), "install", "-q", "--no-deps", "--no-index", str(wheel))
     assert installed.returncode == 0, installed.stderr
+    purelib = Path(sysconfig.get_paths()["purelib"])
+    as_user("sh", "-c", f"echo {purelib} > {site}/test-dependencies.pth")
     checked = as_user(str(venv / "bin" / "pip"), "check")
     assert checked.returncode == 0, checked.stdout
     where = as_user(str(venv / "bin" / "python"), "-c", "import bot, store; print(bot.__file__)")
