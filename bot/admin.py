@@ -20,6 +20,7 @@ from typing import TextIO
 from bot.errors import ConfigError
 from bot.settings import StorageSettings, load_storage_settings
 from store.backup import backup_database
+from store.cases import AuditRow
 from store.keycheck import inspect_key, key_file_for, open_verified
 from store.store import Store
 
@@ -56,6 +57,13 @@ async def _open(settings: StorageSettings, *, need_key: bool) -> Store:
     return store
 
 
+def _shopper(row: AuditRow, *, reveal: bool) -> str:
+    """The shopper column: the email (revealed or masked), or why there is none."""
+    if row.unreadable:
+        return f"(cannot be decrypted; masked {row.email_masked})"
+    return (row.email if reveal else row.email_masked) or ("(erased)" if row.request_id else "")
+
+
 async def run_audit(env: Mapping[str, str], *, since: float, fmt: str, reveal: bool, out: TextIO) -> int:
     """Write the audit log from ``since`` on as CSV or JSON lines; emails masked unless ``reveal``."""
     store = await _open(load_storage_settings(env), need_key=reveal)
@@ -82,7 +90,7 @@ async def run_audit(env: Mapping[str, str], *, since: float, fmt: str, reveal: b
                     r.actor_name,
                     r.action,
                     r.detail,
-                    (r.email if reveal else r.email_masked) or ("(erased)" if r.request_id else ""),
+                    _shopper(r, reveal=reveal),
                 ),
                 strict=True,
             )

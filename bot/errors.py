@@ -10,7 +10,8 @@
     │   └── PrimeRejected        Amazon's verdict on this call (validation, conflict, unknown task): final
     ├── RelayRejected            a relay request the sender got wrong (carries its 4xx status)
     ├── BackupFailed             a backup copy did not verify; nothing was written
-    └── StoreUnavailable         the database refused a write (disk full, read-only, I/O error)
+    ├── StoreUnavailable         the database refused a write (disk full, read-only, I/O error)
+    └── EmailUnreadable          one stored email does not open with the key (altered, or sealed under another)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "BackupFailed",
     "ConfigError",
     "DataRequestError",
+    "EmailUnreadable",
     "PrimeError",
     "PrimeRejected",
     "PrimeUnavailable",
@@ -104,6 +106,18 @@ class BackupFailed(DataRequestError):
 
 class StoreUnavailable(DataRequestError):
     """The database cannot take writes now; nothing was saved. Tell the person, report not ready, retry later."""
+
+
+class EmailUnreadable(DataRequestError):
+    """One request's stored email does not open with the key: that request waits alone, the others go on.
+
+    The key check at start proves the key is the database's, so this is one damaged row (altered, or
+    sealed under another key by a copy made elsewhere), not a wrong key: nothing to retry quickly.
+    """
+
+    def __init__(self, request_id: int) -> None:
+        super().__init__(f"request {request_id}: its stored email cannot be decrypted with this key")
+        self.request_id = request_id
 
 
 def slack_error_code(error: SlackApiError) -> str:

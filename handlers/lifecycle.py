@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from enum import Enum
 
-from bot.errors import PrimeRejected, PrimeUnavailable
+from bot.errors import EmailUnreadable, PrimeRejected, PrimeUnavailable
 from bot.logformat import log_ids
 from bot.prime import CLIENT_TOKEN_WINDOW, TaskState
 from bot.prime_answers import UNEXPECTED
@@ -193,7 +193,13 @@ async def post_abandoned(deps: Deps, entry: OutboxEntry, code: str) -> None:
 
 async def _start_task(deps: Deps, request: Request, reply: Reply | None) -> Request | None:
     """Start the task at Amazon with the request's stored clientToken, so any retry finds the same task."""
-    email = await deps.store.reveal_email(request.id)
+    try:
+        email = await deps.store.reveal_email(request.id)
+    except EmailUnreadable as error:  # one damaged row: it waits on its own backoff, no traceback, the rest go on
+        delay = deps.retry_delay(request.check_failures)
+        logger.error("%s (altered, or sealed under another key); next try in %.0f s", error, delay)
+        await deps.store.schedule_check(request.id, at=deps.clock() + delay, failed=True)
+        return request
     if email is None:
         logger.error("request %s: the email is no longer stored; it cannot be started", request.id)
         return request

@@ -63,7 +63,8 @@ class AuditRow:
     action: str
     detail: str
     email_masked: str | None
-    email: str | None  # only when revealed with the key; None once purged
+    email: str | None  # only when revealed with the key; None once purged, or when it does not open
+    unreadable: bool = False  # revealed, but this row's email does not open with the key (a damaged row)
 
 
 class CaseQueries:
@@ -268,6 +269,11 @@ class CaseQueries:
         )
         out = []
         for at, request_id, task_id, actor, actor_name, action, detail, masked, sealed in rows:
-            email = self._cipher.decrypt(bytes(sealed)) if reveal and sealed is not None else None
-            out.append(AuditRow(at, request_id, task_id, actor, actor_name, action, detail, masked, email))
+            email, unreadable = None, False
+            if reveal and sealed is not None:
+                try:
+                    email = self._cipher.decrypt(bytes(sealed))
+                except ValueError:  # one damaged row must not cost the auditor the whole export
+                    unreadable = True
+            out.append(AuditRow(at, request_id, task_id, actor, actor_name, action, detail, masked, email, unreadable))
         return out

@@ -191,7 +191,16 @@ def rotate(db: sqlite3.Connection, *, old: EmailCipher, new: EmailCipher, actor:
     """
     rows = db.execute("SELECT id, email_sealed FROM requests WHERE email_sealed IS NOT NULL ORDER BY id").fetchall()
     for request_id, sealed in rows:
-        email = old.decrypt(bytes(sealed))
+        try:
+            email = old.decrypt(bytes(sealed))
+        except ValueError as error:  # the key check passed, so this one row is damaged: stop, roll all back
+            raise ConfigError(
+                (
+                    f"request {request_id}'s stored email does not open with ENCRYPTION_KEY (the row is damaged); "
+                    "nothing was rotated",
+                    "restore the database from a backup made before the damage, then run rotate-key again",
+                )
+            ) from error
         db.execute(
             "UPDATE requests SET email_sealed = ?, email_hash = ? WHERE id = ?",
             (new.encrypt(email), new.lookup_hash(email), request_id),

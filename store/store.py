@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bot.errors import EmailUnreadable
 from store.cases import CaseQueries
 from store.crypto import EmailCipher
 from store.db import Database, WriteHealth
@@ -200,11 +201,17 @@ class Store(CaseQueries, QueueQueries):
         return [request_from_row(row) for row in rows]
 
     async def reveal_email(self, request_id: int) -> str | None:
-        """The shopper's email in the clear, for the call to Amazon; None once purged."""
+        """The shopper's email in the clear, for the call to Amazon; None once purged.
+
+        EmailUnreadable when this row's email does not open with the key (the others may be fine).
+        """
         rows = await self._fetch("SELECT email_sealed FROM requests WHERE id = ?", (request_id,))
         if not rows or rows[0][0] is None:
             return None
-        return self._cipher.decrypt(bytes(rows[0][0]))
+        try:
+            return self._cipher.decrypt(bytes(rows[0][0]))
+        except ValueError as error:
+            raise EmailUnreadable(request_id) from error
 
     async def schedule_check(self, request_id: int, *, at: float, failed: bool = False) -> None:
         """When the reconciler should next look at this request; ``failed`` counts one more failure in a row

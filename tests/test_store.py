@@ -15,7 +15,7 @@ import pytest
 from fakes import text_of
 from harness import envelope, running_bot
 
-from bot.errors import ConfigError, DataRequestError
+from bot.errors import ConfigError, DataRequestError, EmailUnreadable
 from store.crypto import EmailCipher, create_key_file, read_key_file
 from store.records import OutboxMessage, Request, RequestStatus, TaskError
 from store.schema import MIGRATIONS, migrate
@@ -140,14 +140,15 @@ async def test_reveal_email_returns_the_email_as_typed(store: Store) -> None:
 
 
 async def test_a_different_key_can_neither_read_nor_find_the_emails(tmp_path: Path, key: bytes) -> None:
-    """With another key the sealed email does not open (ValueError) and the lookup hash matches nothing."""
+    """With another key the sealed email does not open (EmailUnreadable, naming the request) and the lookup
+    hash matches nothing."""
     path = tmp_path / "requests.db"
     store = await Store.open(path, cipher=EmailCipher(key))
     request = await new_request(store)
     await store.close()
     other = await Store.open(path, cipher=EmailCipher(os.urandom(32)))
     try:
-        with pytest.raises(ValueError, match="cannot be decrypted"):
+        with pytest.raises(EmailUnreadable, match=f"request {request.id}: .* cannot be decrypted"):
             await other.reveal_email(request.id)
         assert await other.requests_for_email(EMAIL) == []
     finally:
