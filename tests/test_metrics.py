@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from fakes import text_of
@@ -113,3 +114,50 @@ async def test_refused_credentials_show_as_their_own_outcome_and_as_an_outage(bo
     await eventually(refused)
     samples, _ = await scrape(bot)
     assert value(samples, "outage_active", source="buy_with_prime", code="credentialsrefused") == 1
+
+
+def readme_alerts() -> dict[str, str]:
+    """The README's alert table (section "Monitoring"): {alert: PromQL expression}."""
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    section = text.split("### Monitoring", 1)[1].split("\n### ", 1)[0]
+    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| ") and "`data_request_bot" in line]
+    return {cells[0].strip("| "): cells[1].split("`")[1] for cells in rows}
+
+
+def firing(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], expression: str) -> bool:
+    """Whether ``name{label="v",label!="v"} == 1`` (or ``> 0``) holds for some sample of this scrape."""
+    selector, op, threshold = expression.rsplit(" ", 2)
+    name, _, matchers = selector.partition("{")
+    wanted = re.findall(r'(\w+)(!?=)"([^"]*)"', matchers)
+    for (sample, labels), number in samples.items():
+        have = dict(labels)
+        matches = sample == name and all((have.get(k) == v) == (eq == "=") for k, eq, v in wanted)
+        if matches and (number == float(threshold) if op == "==" else number > float(threshold)):
+            return True
+    return False
+
+
+async def test_the_readme_alerts_name_exported_metrics_and_fire_on_refused_credentials_and_slack(bot: Harness) -> None:
+    """Every metric the README tells operators to alert on is exported; with Amazon refusing the credentials
+    and Slack refusing the token, exactly those two outage alerts fire, the other Amazon one does not."""
+    alerts = readme_alerts()
+    bot.prime.fail_next["token"] = ["401"] * 200
+    await bot.slash("refused@example.com")
+    parent = await bot.slack.wait_for(lambda: bot.parents()[0])
+    await bot.slack.wait_for(lambda: bot.replies(parent["ts"])[0])  # "waiting for Buy with Prime"
+    bot.slack.token = "xoxb-revoked"
+    await bot.slash("second@example.com")
+
+    async def both_refused() -> bool:
+        samples, _ = await scrape(bot)
+        return value(samples, "outage_active", source="slack", code="invalid_auth") == 1
+
+    await eventually(both_refused)
+    samples, text = await scrape(bot)
+    for expression in alerts.values():
+        assert f"# TYPE {expression.split('{')[0].split(' ')[0]} " in text, expression
+    credentials, other_amazon, slack = (
+        next(e for a, e in alerts.items() if a.startswith(start))
+        for start in ("Amazon refuses the credentials", "Amazon refuses the bot for another", "Slack refuses the bot")
+    )
+    assert firing(samples, credentials) and firing(samples, slack) and not firing(samples, other_amazon)
