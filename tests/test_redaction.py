@@ -276,3 +276,25 @@ async def test_a_bad_slack_signature_is_one_warning_without_the_body(
     refused = [r for r in lines if "signature" in r["message"]]
     assert [r["level"] for r in refused] == ["WARNING"], logs.written
     assert "U0ALICE" not in json.dumps(lines) and "[email]" not in json.dumps(lines)
+
+
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+async def test_a_working_bot_at_info_writes_no_line_per_outside_call_or_slack_retry(
+    tmp_path: Path, logs: LogCapture, level: str
+) -> None:
+    """A request through Amazon and Slack, with Slack answering 429 and 503 first: at INFO no httpx line per call
+    and no slack_sdk retry notice is written; at DEBUG both are (so the INFO run did make them)."""
+    logs.configure(level, secrets=[])
+    async with running_bot(tmp_path) as bot:
+        task_id, parent = await bot.request(EMAIL)
+        bot.slack.retry_after = "0"
+        bot.slack.fail["chat.postMessage"] = [429, 503]
+        bot.prime.complete(task_id)
+        await bot.relay(envelope("PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED", task_id))
+        await bot.download_reply(parent)
+    per_call = [line for line in logs.written.splitlines() if "HTTP Request:" in line]
+    retries = [line for line in logs.written.splitlines() if "A retry handler found" in line]
+    if level == "INFO":
+        assert not per_call and not retries, logs.written
+    else:
+        assert len(per_call) >= 3 and retries and all(" DEBUG " in line for line in per_call + retries)
