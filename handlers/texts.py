@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.prime import CLIENT_TOKEN_WINDOW
 from handlers.blocks import Block, button, context, date, escape, fields, section, subject
 from store.records import Request, RequestStatus, TaskError
 
@@ -371,7 +372,8 @@ def start_window_passed(request: Request) -> Message:
         "text": "This request could not be started: Buy with Prime stayed unavailable for too long.",
         "blocks": [
             section(
-                f":no_entry: <@{request.requester}> Buy with Prime did not confirm this request within 8 hours, "
+                f":no_entry: <@{request.requester}> Buy with Prime did not confirm this request within "
+                f"{CLIENT_TOKEN_WINDOW / 3600:.0f} hours, "
                 "the time during which a retry is certain to find the same task instead of starting a second one. "
                 "The bot has stopped trying, so no duplicate task can start. An earlier attempt may still have "
                 "reached Amazon. When Buy with Prime answers again, run "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +25,7 @@ STRING_EXTENSIONS = {"data": None, "errors": [{"message": "boom", "extensions": 
 
 def slow_retries() -> Tuning:
     """The fast profile, except that a failing item waits 10 s before its next try (a pace the test can see)."""
-    fast = Tuning.fast()
-    return Tuning(
-        prime_retry=fast.prime_retry,
-        slack_retry_interval=0.0,
-        outbox_base_delay=fast.outbox_base_delay,
-        outbox_max_delay=fast.outbox_max_delay,
-        inbox_base_backoff=10.0,
-        inbox_max_backoff=60.0,
-        retry_soon=10.0,
-        retry_cap=60.0,
-        reconcile_spacing=0.0,
-        shutdown_grace=2.0,
-    )
+    return replace(Tuning.fast(), inbox_base_backoff=10.0, inbox_max_backoff=60.0, retry_soon=10.0, retry_cap=60.0)
 
 
 @pytest.mark.parametrize(

@@ -44,13 +44,13 @@ def encoded(key: bytes) -> str:
     return base64.urlsafe_b64encode(key).decode()
 
 
-async def seed(database: Path, key: bytes, emails: int = 1) -> None:
+async def seed(database: Path, key: bytes, emails: int = 1, *, pattern: str = "shopper{n}@example.com") -> None:
     """A database with ``emails`` requests sealed under ``key``, as a bot with that key would leave it."""
     store = await open_verified(database, configured=key, create_key=False)
     try:
         for n in range(emails):
             await store.create_request(
-                email=f"shopper{n}@example.com",
+                email=pattern.format(n=n),
                 email_masked="s***@example.com",
                 requester="U0ALICE",
                 channel="C0COMPLY",

@@ -14,6 +14,7 @@ from unittest import mock
 
 import pytest
 from processes import clean_env, run_bot
+from test_refusals import encoded, seed
 
 from bot.errors import ConfigError
 from bot.rotate import run_rotate_key
@@ -24,28 +25,11 @@ CASES = 300
 HERE = Path(__file__).parent
 
 
-def encoded(key: bytes) -> str:
-    return base64.urlsafe_b64encode(key).decode()
-
-
 async def populate(database: Path, key: bytes, cases: int = CASES) -> None:
     """``cases`` requests sealed under ``key``, then one purged (no email left to rotate)."""
-    store = await open_verified(database, configured=key, create_key=False)
-    try:
-        for n in range(cases):
-            await store.create_request(
-                email=f"Shopper.{n}@Example.com",
-                email_masked="s***@example.com",
-                requester="U0ALICE",
-                channel="C0COMPLY",
-                due_at=0.0,
-                deadline="30 days",
-            )
-        await store.database.write_once(
-            "UPDATE requests SET email_hash = NULL, email_sealed = NULL, email_masked = NULL WHERE id = 1"
-        )
-    finally:
-        await store.close()
+    await seed(database, key, cases, pattern="Shopper.{n}@Example.com")
+    with closing(sqlite3.connect(database)) as db, db:
+        db.execute("UPDATE requests SET email_hash = NULL, email_sealed = NULL, email_masked = NULL WHERE id = 1")
 
 
 def snapshot(database: Path) -> list[tuple[object, ...]]:

@@ -15,7 +15,8 @@ from harness import Harness, running_bot
 from processes import clean_env, run_bot
 from test_cases import key_of
 from test_odd_answers import slow_retries
-from test_rotate import encoded, populate, snapshot
+from test_refusals import encoded
+from test_rotate import populate, snapshot
 
 from bot.admin import run_audit
 
