@@ -10,6 +10,7 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY handlers ./handlers
 COPY store ./store
+COPY prime ./prime
 RUN python -m venv /opt/data-request-bot \
     && /opt/data-request-bot/bin/pip wheel --no-deps --wheel-dir /wheels . \
     && /opt/data-request-bot/bin/pip install /wheels/data_request_bot-*.whl

@@ -17,12 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from bot.errors import ConfigError
 from bot.settings import StorageSettings, load_storage_settings
-from store.backup import backup_database
-from store.cases import AuditRow
-from store.keycheck import inspect_key, key_file_for, open_verified
-from store.store import Store
+from prime import ConfigError
+from store import AuditRow, Store, backup_database, inspect_key, key_file_for, open_verified
 
 __all__ = ["parse_since", "run_audit", "run_backup", "run_purge"]
 

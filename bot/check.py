@@ -18,12 +18,9 @@ import aiohttp
 import httpx
 from slack_sdk.errors import SlackApiError
 
-from bot.errors import ConfigError, PrimeError, PrimeRejected, PrimeUnavailable, slack_error_code
-from bot.prime_answers import UNEXPECTED
-from bot.retry import RetryPolicy
 from bot.settings import SLACK_API_URL, Settings, load_settings
-from store.files import others_can_read
-from store.keycheck import inspect_key, key_file_for
+from prime import UNEXPECTED, ConfigError, PrimeError, PrimeRejected, PrimeUnavailable, RetryPolicy, slack_error_code
+from store import inspect_key, key_file_for, others_can_read
 
 __all__ = ["run_check"]
 
@@ -185,7 +182,10 @@ async def _check_prime(settings: Settings, report: _Report) -> None:
     from bot.runtime import build_prime_client
 
     async with httpx.AsyncClient(timeout=15.0) as http:
-        prime = build_prime_client(settings, http=http, retry=RetryPolicy(attempts=2, base=0.5))
+        # ``check`` prints its own report and configures no log handler: no redactor to tell the token to.
+        prime = build_prime_client(
+            settings, http=http, retry=RetryPolicy(attempts=2, base=0.5), on_secret=lambda _token: None
+        )
         try:
             await prime.check_access()
         except PrimeError as error:

@@ -15,9 +15,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.errors import BackupFailed, ConfigError, DataRequestError
-from bot.redaction import configure_logging
+from bot.redaction import Redactor, configure_logging
 from bot.settings import Settings, load_settings
+from prime import BackupFailed, ConfigError, DataRequestError
 
 __all__ = ["main"]
 
@@ -73,9 +73,9 @@ def _run(argv: Sequence[str] | None) -> int:
         settings = load_settings(os.environ, sandbox=sandbox)
     except ConfigError as error:
         return _refuse(error)
-    configure_logging(settings.log_level, secrets=settings.secrets(), fmt=settings.log_format)
+    redactor = configure_logging(settings.log_level, secrets=settings.secrets(), fmt=settings.log_format)
     try:
-        return asyncio.run(_serve(settings))
+        return asyncio.run(_serve(settings, redactor))
     except DataRequestError as error:
         return _refuse(error)
     except OSError as error:  # the port is taken, the database folder is not writable, …
@@ -110,14 +110,14 @@ def _refuse(error: DataRequestError) -> int:
     return 2
 
 
-async def _serve(settings: Settings) -> int:
+async def _serve(settings: Settings, redactor: Redactor) -> int:
     from bot.runtime import Runtime
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):  # before starting: a SIGTERM during start-up still stops cleanly
         loop.add_signal_handler(sig, stop.set)
-    runtime = await Runtime.start(settings)
+    runtime = await Runtime.start(settings, redactor=redactor)
     await stop.wait()
     logger.info("stopping")
     await runtime.stop()

@@ -61,7 +61,7 @@ class _Transcript:
 
 async def run_demo(out: TextIO = sys.stdout) -> int:
     """Play the scene; return 0 when every step showed what it should."""
-    configure_logging("ERROR", secrets=[])
+    redactor = configure_logging("ERROR", secrets=[])
     transcript = _Transcript(out)
     token = "xoxb-demo-" + secrets.token_hex(8)
     signing_secret = secrets.token_hex(16)
@@ -80,7 +80,7 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
             sandbox_complete_after=2.0,
             log_level="ERROR",
         )
-        runtime = await Runtime.start(settings, host="127.0.0.1")
+        runtime = await Runtime.start(settings, host="127.0.0.1", redactor=redactor)
         try:
             async with httpx.AsyncClient(timeout=15) as http:
                 scene = _Scene(runtime, slack, http, SignatureVerifier(signing_secret), transcript)

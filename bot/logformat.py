@@ -2,35 +2,28 @@
 
 The redaction filter (bot/redaction.py) runs before either format, so both carry
 the same redacted message. Ids that tie a line to a case (request, task) are
-fields of the record: set for a stretch of work with ``case_context`` (every
+fields of the record: set for a stretch of work with ``prime.case_context`` (every
 line logged inside it, a library's too, carries them) or for one call with
-``extra=log_ids(...)``; the JSON format gives them fields of their own.
+``extra=prime.log_ids(...)``; the JSON format gives them fields of their own.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from prime import CONTEXT_FIELDS, current_ids
+
 __all__ = [
-    "CONTEXT_FIELDS",
     "TEXT_FORMAT",
     "JsonFormatter",
     "LevelPolicy",
-    "case_context",
-    "log_ids",
     "make_raised_records",
 ]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-# Attributes a log call may attach with ``extra=``; ids only, never personal data.
-CONTEXT_FIELDS = ("request_id", "task_id", "event_id", "outbox_id")
 
 # (logger name prefix, message prefix, new level, new message or None to keep it).
 # httpx logs every request at INFO and slack_sdk every retry: one line per outside call is DEBUG detail.
@@ -48,29 +41,6 @@ _RELEVELLED: tuple[tuple[str, str, int, str | None], ...] = (
 )
 # Loggers whose records must exist whatever LOG_LEVEL says, because a rule above raises their level.
 _RAISED_LOGGERS = ("slack_bolt.RequestVerification",)
-
-
-_CASE: ContextVar[dict[str, Any]] = ContextVar("log_case", default={})  # noqa: B039 (never mutated)
-
-
-@contextmanager
-def case_context(*, request_id: int | None = None, task_id: str | None = None) -> Iterator[None]:
-    """Every record logged inside (in this task and tasks it starts) carries these ids."""
-    token = _CASE.set({**_CASE.get(), **log_ids(request_id=request_id, task_id=task_id)})
-    try:
-        yield
-    finally:
-        _CASE.reset(token)
-
-
-def log_ids(*, request_id: int | None = None, task_id: str | None = None) -> dict[str, Any]:
-    """``extra=`` for a log call about one case: its request id and, once known, its task id."""
-    ids: dict[str, Any] = {}
-    if request_id is not None:
-        ids["request_id"] = request_id
-    if task_id is not None:
-        ids["task_id"] = task_id
-    return ids
 
 
 def make_raised_records() -> None:
@@ -96,7 +66,7 @@ class LevelPolicy(logging.Filter):
         self.level = level
 
     def filter(self, record: logging.LogRecord) -> bool:
-        for name, value in _CASE.get().items():
+        for name, value in current_ids().items():
             if getattr(record, name, None) is None:
                 setattr(record, name, value)
         for prefix, starts, level, message in _RELEVELLED:

@@ -96,7 +96,7 @@ class Metrics:
             "Slack posts given up on for good (each is in the audit log)",
             registry=r,
         )
-        # From the outage board (bot/outages.py): what someone must fix, now and so far.
+        # From the outage board (prime/_outages.py): what someone must fix, now and so far.
         self.outage_active = Gauge(
             f"{_PREFIX}_outage_active",
             "1 while Slack or Buy with Prime refuses the bot for a reason an operator fixes, by source and code",
@@ -114,6 +114,14 @@ class Metrics:
         """One HTTP call to Buy with Prime (an attempt: retries count once each)."""
         self.amazon_calls.labels(operation, outcome).inc()
         self.amazon_seconds.labels(operation).observe(seconds)
+
+    def reminder_sent(self) -> None:
+        """A deadline reminder was queued for a thread."""
+        self.reminders_sent.inc()
+
+    def reconciler_pass(self, result: str) -> None:
+        """The reconciler went over the unfinished requests: ``complete`` or ``amazon_unavailable``."""
+        self.reconciler_passes.labels(result).inc()
 
     def outage_began(self, source: str, code: str) -> None:
         """An outage someone must fix began (the outage board calls this once per episode)."""

@@ -13,9 +13,10 @@ import re
 import sys
 import threading
 
-from bot.logformat import CONTEXT_FIELDS, TEXT_FORMAT, JsonFormatter, LevelPolicy
+from bot.logformat import TEXT_FORMAT, JsonFormatter, LevelPolicy
+from prime import CONTEXT_FIELDS, EMAIL_IN_LOGS
 
-__all__ = ["Redactor", "configure_logging", "redact"]
+__all__ = ["Redactor", "configure_logging"]
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Slack tokens of every kind (bot, user, app-level, refresh, config).
@@ -38,10 +39,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         r"\1%3F[redacted]",
     ),
     # Email addresses, plain, percent-encoded (form bodies) or JSON-escaped.
-    (
-        re.compile(r"[A-Za-z0-9._%+-]+(?:@|%40|\\u0040)[A-Za-z0-9.-]+(?:\.|%2[Ee])[A-Za-z]{2,}"),
-        "[email]",
-    ),
+    (EMAIL_IN_LOGS, "[email]"),
     # Secrets passed as key=value or "key": "value" by libraries at DEBUG.
     (
         re.compile(
@@ -75,9 +73,6 @@ class Redactor:
         return text
 
 
-redact = Redactor()
-
-
 class _RedactingFilter(logging.Filter):
     """Formats the record's message and exception once, redacted, so no handler sees the raw text."""
 
@@ -105,8 +100,16 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str, *, secrets: list[str], fmt: str = "text", redactor: Redactor = redact) -> None:
-    """Send logs to stderr, as text or JSON lines (``fmt``), through the redaction filter; register the secrets."""
+def configure_logging(
+    level: str, *, secrets: list[str], fmt: str = "text", redactor: Redactor | None = None
+) -> Redactor:
+    """Send logs to stderr, as text or JSON lines (``fmt``), through the redaction filter; register the secrets.
+
+    Returns the redactor the handler uses (``redactor``, or a new one): whoever learns a secret later (the
+    Buy with Prime client's access token, the sandbox's relay key) adds it there. There is no process-wide
+    instance to reach for.
+    """
+    redactor = redactor or Redactor()
     for secret in secrets:
         redactor.add_secret(secret)
     threshold = logging.getLevelName(level)
@@ -122,3 +125,4 @@ def configure_logging(level: str, *, secrets: list[str], fmt: str = "text", reda
     # aiosqlite logs every statement twice at DEBUG: noise that buries the bot's own debug lines.
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))
     logging.captureWarnings(True)
+    return redactor

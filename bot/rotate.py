@@ -18,12 +18,9 @@ from functools import partial
 from pathlib import Path
 from typing import TextIO
 
-from bot.errors import ConfigError
 from bot.settings import MAKE_KEY, load_new_key, load_storage_settings
-from store.crypto import EmailCipher, read_key_file
-from store.files import PRIVATE_FILE
-from store.instance import InstanceLock
-from store.keycheck import key_file_for, open_verified, rotate
+from prime import ConfigError
+from store import PRIVATE_FILE, EmailCipher, InstanceLock, key_file_for, open_verified, read_key_file, rotate
 
 __all__ = ["run_rotate_key"]
 

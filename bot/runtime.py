@@ -37,14 +37,9 @@ from slack_sdk.http_retry.builtin_interval_calculators import (
 from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.background import Background, Wakeup, supervise
 from bot.logformat import make_raised_records
 from bot.metrics import Metrics
-from bot.outages import Outages
-from bot.outbox import OutboxSender
-from bot.prime import PrimeClient
-from bot.redaction import redact
-from bot.retry import RetryPolicy
+from bot.redaction import Redactor
 from bot.sandbox import Sandbox
 from bot.server import build_web_app
 from bot.settings import Settings
@@ -58,13 +53,11 @@ from handlers.deps import Deps, Permalinks
 from handlers.download import handle_download
 from handlers.events import InboxWorker
 from handlers.lifecycle import advance, post_abandoned
+from handlers.outbox import OutboxSender
 from handlers.reconcile import Reconciler
 from handlers.texts import CLOSE_ACTION, COMMAND, DOWNLOAD_ACTION
-from store.db import cannot_open
-from store.files import others_can_read, private_folder
-from store.instance import InstanceLock
-from store.keycheck import open_verified
-from store.store import Store
+from prime import Background, Outages, PrimeClient, RetryPolicy, Wakeup, supervise
+from store import InstanceLock, Store, cannot_open, open_verified, others_can_read, private_folder
 
 __all__ = ["Runtime", "build_prime_client", "build_slack_client"]
 
@@ -120,8 +113,12 @@ def build_prime_client(
     clock: Callable[[], float] = time.time,
     metrics: Metrics | None = None,
     outages: Outages | None = None,
+    on_secret: Callable[[str], None],
 ) -> PrimeClient:
-    """The Buy with Prime client for these settings (the sandbox's URLs when --sandbox rewired them)."""
+    """The Buy with Prime client for these settings (the sandbox's URLs when --sandbox rewired them).
+
+    ``on_secret`` is told each access token as it arrives: the log redactor's ``add_secret``.
+    """
     return PrimeClient(
         http=http,
         api_url=settings.bwp_api_url,
@@ -134,6 +131,7 @@ def build_prime_client(
         clock=clock,
         metrics=metrics,
         outages=outages,
+        on_secret=on_secret,
     )
 
 
@@ -213,15 +211,23 @@ class Runtime:
         host: str = "0.0.0.0",
         clock: Callable[[], float] = time.time,
         tuning: Tuning | None = None,
+        redactor: Redactor | None = None,
     ) -> Runtime:
-        """Hold the database's lock, open the store, build the clients, start the workers and the HTTP server."""
+        """Hold the database's lock, open the store, build the clients, start the workers and the HTTP server.
+
+        ``redactor`` is the one the log handlers use (``configure_logging``'s): secrets learned while running
+        (Amazon's access tokens, the sandbox's relay key) are added to it. Without one they go to a redactor
+        of this runtime's own, which is right only when no log handler redacts at all.
+        """
         try:
             private_folder(settings.database_path.parent)
             lock = InstanceLock.acquire(settings.database_path)  # first: a second serve must change nothing
         except OSError as error:
             raise cannot_open(settings.database_path, error) from error
         try:
-            runtime = await cls._assemble(settings, host=host, clock=clock, tuning=tuning or Tuning())
+            runtime = await cls._assemble(
+                settings, host=host, clock=clock, tuning=tuning or Tuning(), redactor=redactor or Redactor()
+            )
         except BaseException:
             lock.release()
             raise
@@ -229,14 +235,18 @@ class Runtime:
         return runtime
 
     @classmethod
-    async def _assemble(cls, settings: Settings, *, host: str, clock: Callable[[], float], tuning: Tuning) -> Runtime:
+    async def _assemble(
+        cls, settings: Settings, *, host: str, clock: Callable[[], float], tuning: Tuning, redactor: Redactor
+    ) -> Runtime:
         # Bind first: the sandbox's URLs (and the port a test asked the OS for) need the real port.
         sock = socket.create_server((host, settings.port))
         port = int(sock.getsockname()[1])
         sandbox_http = httpx.AsyncClient(timeout=10.0)
         sandbox: Sandbox | None = None
         if settings.sandbox:
-            settings, sandbox = _with_sandbox(settings, port=port, http=sandbox_http, clock=clock)
+            settings, sandbox = _with_sandbox(
+                settings, port=port, http=sandbox_http, clock=clock, on_secret=redactor.add_secret
+            )
         try:
             store = await open_verified(
                 settings.database_path, configured=settings.encryption_key, create_key=True, clock=clock
@@ -253,7 +263,13 @@ class Runtime:
         )
         outages = Outages(clock=clock, on_begin=metrics.outage_began)
         prime = build_prime_client(
-            settings, http=http, retry=tuning.prime_retry, clock=clock, metrics=metrics, outages=outages
+            settings,
+            http=http,
+            retry=tuning.prime_retry,
+            clock=clock,
+            metrics=metrics,
+            outages=outages,
+            on_secret=redactor.add_secret,
         )
         outbox = OutboxSender(
             store=store,
@@ -401,11 +417,16 @@ class Runtime:
 
 
 def _with_sandbox(
-    settings: Settings, *, port: int, http: httpx.AsyncClient, clock: Callable[[], float]
+    settings: Settings,
+    *,
+    port: int,
+    http: httpx.AsyncClient,
+    clock: Callable[[], float],
+    on_secret: Callable[[str], None],
 ) -> tuple[Settings, Sandbox]:
     """Point the Buy with Prime client at the built-in sandbox on this server, and give the relay a key."""
     relay_key = settings.relay_api_key or secrets.token_urlsafe(32)
-    redact.add_secret(relay_key)
+    on_secret(relay_key)
     local = f"http://127.0.0.1:{port}"
     sandbox = Sandbox(
         complete_after=settings.sandbox_complete_after,

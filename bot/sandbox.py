@@ -34,12 +34,13 @@ import httpx
 from aiohttp import web
 from graphql import GraphQLError, build_schema, graphql, parse, validate
 
+from prime import AMAZON_EMAIL as EMAIL  # Amazon's pattern, matched whole
+
 __all__ = ["Sandbox", "sample_zip"]
 
 logger = logging.getLogger(__name__)
 
-SCHEMA = build_schema(resources.files("bot").joinpath("privacy.graphql").read_text())
-EMAIL = re.compile(r"[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+[.][a-zA-Z]{2,}")  # Amazon's pattern, matched whole
+SCHEMA = build_schema(resources.files("prime").joinpath("privacy.graphql").read_text())
 TOKEN_WINDOW = 8 * 3600  # Amazon: the same clientToken within 8 hours returns the same task
 LINK_LIFETIME = 60
 _TASK_ID = re.compile(r"sbx-([0-9a-f]+)-([cno])-[0-9a-f]{12}")  # start time in milliseconds, outcome, nonce

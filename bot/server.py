@@ -16,14 +16,11 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
-from bot.background import AckPressure
-from bot.errors import RelayRejected, StoreUnavailable
-from bot.logformat import log_ids
 from bot.metrics import CONTENT_TYPE, Metrics
-from bot.outages import Outages
 from bot.socket_link import SocketModeState
 from handlers.relay import authorized, parse_event
-from store.store import Store
+from prime import AckPressure, Outages, RelayRejected, StoreUnavailable, log_ids
+from store import Store
 
 __all__ = ["RELAY_MAX_BYTES", "build_web_app"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.errors import ConfigError
+from prime import ConfigError
 
 __all__ = [
     "MAKE_KEY",

@@ -13,8 +13,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.errors import slack_error_code
 from bot.metrics import Metrics
+from prime import slack_error_code
 
 __all__ = ["MeteredWebClient"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.retry import RetryPolicy
+from prime import RetryPolicy
 
 __all__ = ["Tuning"]
 

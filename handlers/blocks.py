@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from store.records import Request
+from store import Request
 
 __all__ = ["Block", "button", "context", "date", "escape", "fields", "section", "subject"]
 

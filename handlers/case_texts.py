@@ -6,8 +6,7 @@ from typing import Any
 
 from handlers.blocks import Block, context, date, section, subject
 from handlers.texts import COMMAND, Message
-from store.cases import Extension
-from store.records import Request, RequestStatus
+from store import Extension, Request, RequestStatus
 
 __all__ = [
     "REMINDERS",

@@ -16,15 +16,13 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.background import Background
-from bot.errors import slack_error_code
 from handlers import case_texts, texts
 from handlers.access import Authorizer
 from handlers.deps import Deps, Permalinks
 from handlers.guard import allowed, clicked_by, ephemeral_reply
 from handlers.lifecycle import Reply, thread_update
-from store.records import Request
-from store.store import Store
+from prime import Background, slack_error_code
+from store import Request, Store
 
 __all__ = ["HomeTab", "Reminders", "Retention", "handle_close"]
 
@@ -83,7 +81,7 @@ class Reminders:
 
             if await self._deps.store.record_reminder(request, kinds, render=render):
                 sent += 1
-                self._deps.metrics.reminders_sent.inc()
+                self._deps.metrics.reminder_sent()
         if sent:
             self._deps.wake_outbox()
         return sent

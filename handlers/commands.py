@@ -14,15 +14,14 @@ from typing import Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from bot.errors import StoreUnavailable
-from bot.prime import CLIENT_TOKEN_WINDOW
 from handlers import case_texts, texts
 from handlers.deadlines import JURISDICTIONS, DeadlineSpec, parse_deadline_days
 from handlers.deps import Deps
-from handlers.emails import mask_email, parse_email
+from handlers.emails import parse_email
 from handlers.guard import allowed, ephemeral_reply, saving
 from handlers.lifecycle import Reply, advance, thread_opener, thread_update
-from store.records import Request, RequestStatus
+from prime import CLIENT_TOKEN_WINDOW, StoreUnavailable, mask_email
+from store import Request, RequestStatus
 
 __all__ = ["Extend", "Help", "Invalid", "ListOpen", "Start", "Status", "handle_command", "parse_command"]
 

@@ -12,17 +12,12 @@ from typing import Protocol
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.background import AckPressure, Background
-from bot.logformat import case_context
-from bot.metrics import Metrics
-from bot.outbox import SendResult
-from bot.prime import TaskState
-from bot.retry import backoff
 from handlers.access import Authorizer
-from store.records import Request
-from store.store import Store
+from handlers.outbox import SendResult
+from prime import AckPressure, Background, TaskState, backoff, case_context
+from store import Request, Store
 
-__all__ = ["Deps", "Permalinks", "RequestLocks", "TaskSource"]
+__all__ = ["Counters", "Deps", "Permalinks", "RequestLocks", "TaskSource"]
 
 
 class TaskSource(Protocol):
@@ -31,6 +26,24 @@ class TaskSource(Protocol):
     async def start_retrieval(self, *, email: str, client_token: str) -> str: ...
 
     async def retrieval_task(self, task_id: str) -> TaskState: ...
+
+
+class Counters(Protocol):
+    """What the handlers count for /metrics (the bot's ``Metrics``, or anything shaped like it)."""
+
+    def reminder_sent(self) -> None: ...
+
+    def reconciler_pass(self, result: str) -> None: ...
+
+
+class _NotCounted:
+    """Counters for a ``Deps`` built without metrics: the counts go nowhere."""
+
+    def reminder_sent(self) -> None:
+        pass
+
+    def reconciler_pass(self, result: str) -> None:
+        pass
 
 
 class RequestLocks:
@@ -84,7 +97,7 @@ class Deps:
     # must not queue so much background work that the next acknowledgement waits behind it.
     start_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     pressure: AckPressure = field(default_factory=AckPressure)
-    metrics: Metrics = field(default_factory=Metrics)
+    metrics: Counters = field(default_factory=_NotCounted)
 
     def retry_delay(self, failures: int) -> float:
         """How long a request that failed ``failures`` times in a row waits before the next try."""

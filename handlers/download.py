@@ -13,11 +13,11 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 
-from bot.errors import PrimeError, slack_error_code
 from handlers import texts
 from handlers.deps import Deps
 from handlers.guard import allowed, clicked_by
 from handlers.lifecycle import Reply, apply_task_state
+from prime import PrimeError, slack_error_code
 
 __all__ = ["handle_download"]
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bot.background import Wakeup
-from bot.retry import backoff
 from handlers.deps import Deps
 from handlers.lifecycle import Synced, sync_task
+from prime import Wakeup, backoff
 
 __all__ = ["InboxWorker"]
 

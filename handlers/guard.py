@@ -8,10 +8,10 @@ from typing import Any
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from bot.errors import StoreUnavailable
 from handlers import texts
 from handlers.deps import Deps
 from handlers.lifecycle import Reply
+from prime import StoreUnavailable
 
 __all__ = ["allowed", "clicked_by", "ephemeral_reply", "saving"]
 

@@ -12,14 +12,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from enum import Enum
 
-from bot.errors import EmailUnreadable, PrimeRejected, PrimeUnavailable
-from bot.logformat import log_ids
-from bot.prime import CLIENT_TOKEN_WINDOW, TaskState
-from bot.prime_answers import UNEXPECTED
-from bot.slack_errors import SlackFault
 from handlers import texts
 from handlers.deps import Deps
-from store.records import NOTICE, OPENS_THREAD, OutboxEntry, OutboxMessage, Request, RequestStatus, TaskError
+from handlers.slack_errors import SlackFault
+from prime import CLIENT_TOKEN_WINDOW, UNEXPECTED, EmailUnreadable, PrimeRejected, PrimeUnavailable, TaskState, log_ids
+from store import NOTICE, OPENS_THREAD, OutboxEntry, OutboxMessage, Request, RequestStatus, TaskError
 
 __all__ = [
     "START_WINDOW",

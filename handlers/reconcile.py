@@ -16,7 +16,7 @@ import math
 
 from handlers.deps import Deps
 from handlers.lifecycle import Synced, advance, sync_task
-from store.records import Request, RequestStatus
+from store import Request, RequestStatus
 
 __all__ = ["Reconciler"]
 
@@ -54,10 +54,10 @@ class Reconciler:
             seen += 1
             if await self._one(request) is Synced.AMAZON_DOWN:
                 logger.info("reconciler: Buy with Prime unavailable; pass ended after %d requests", seen)
-                deps.metrics.reconciler_passes.labels("amazon_unavailable").inc()
+                deps.metrics.reconciler_pass("amazon_unavailable")
                 return seen
             await asyncio.sleep(self._spacing)
-        deps.metrics.reconciler_passes.labels("complete").inc()
+        deps.metrics.reconciler_pass("complete")
         return seen
 
     async def _one(self, request: Request) -> Synced:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.errors import RelayRejected
+from prime import RelayRejected
 
 __all__ = ["RETRIEVAL_EVENTS", "RelayEvent", "authorized", "parse_event"]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.prime import CLIENT_TOKEN_WINDOW
 from handlers.blocks import Block, button, context, date, escape, fields, section, subject
-from store.records import Request, RequestStatus, TaskError
+from prime import CLIENT_TOKEN_WINDOW
+from store import Request, RequestStatus, TaskError
 
 __all__ = [
     "CLOSE_ACTION",

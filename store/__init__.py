@@ -1,1 +1,64 @@
-"""Persistence: aiosqlite, schema migrations, field encryption and the append-only audit log."""
+"""Keeping: the one SQLite database, its schema, field encryption and the append-only audit log.
+
+Every module here is private (``store/_x.py``); this is the only way in from outside, as httpx keeps
+its own. The import-linter contract in ``pyproject.toml`` fails CI when another package imports a
+private module. Tests that check the internals (the priority lock, migrations) import them by name.
+"""
+
+from __future__ import annotations
+
+from store._backup import BackupReport, backup_database
+from store._cases import AuditRow, CaseCounts, Extension
+from store._crypto import EmailCipher, create_key_file, normalise_email, read_key_file
+from store._database import WriteHealth, cannot_open
+from store._files import PRIVATE_FILE, others_can_read, private_folder
+from store._instance import InstanceLock, lock_path_for
+from store._keycheck import KeyState, inspect_key, key_file_for, key_problem, open_verified, read_key_state, rotate
+from store._records import (
+    NOTICE,
+    OPENS_THREAD,
+    AuditEntry,
+    InboxEvent,
+    OutboxEntry,
+    OutboxMessage,
+    Request,
+    RequestStatus,
+    TaskError,
+)
+from store._store import Store
+
+__all__ = [
+    "NOTICE",
+    "OPENS_THREAD",
+    "PRIVATE_FILE",
+    "AuditEntry",
+    "AuditRow",
+    "BackupReport",
+    "CaseCounts",
+    "EmailCipher",
+    "Extension",
+    "InboxEvent",
+    "InstanceLock",
+    "KeyState",
+    "OutboxEntry",
+    "OutboxMessage",
+    "Request",
+    "RequestStatus",
+    "Store",
+    "TaskError",
+    "WriteHealth",
+    "backup_database",
+    "cannot_open",
+    "create_key_file",
+    "inspect_key",
+    "key_file_for",
+    "key_problem",
+    "lock_path_for",
+    "normalise_email",
+    "open_verified",
+    "others_can_read",
+    "private_folder",
+    "read_key_file",
+    "read_key_state",
+    "rotate",
+]

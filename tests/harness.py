@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from fakes import FakePrime, FakeSlack, block_actions_body, buttons, slack_headers, slash_body, text_of
 
+from bot.redaction import Redactor
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.tuning import Tuning
@@ -63,6 +64,7 @@ class Harness:
     settings: Settings
     crashed: bool = False
     clock: Callable[[], float] = time.time
+    redactor: Redactor | None = None  # the log handlers' redactor, when a test configured logging
 
     @property
     def url(self) -> str:
@@ -121,7 +123,9 @@ class Harness:
     async def restart(self, **overrides: Any) -> None:
         """Start a new bot process (in-process) on the same database, key and fakes."""
         self.settings = replace(self.settings, **overrides)
-        self.runtime = await Runtime.start(self.settings, host="127.0.0.1", tuning=Tuning.fast(), clock=self.clock)
+        self.runtime = await Runtime.start(
+            self.settings, host="127.0.0.1", tuning=Tuning.fast(), clock=self.clock, redactor=self.redactor
+        )
         self.crashed = False
 
     # ----------------------------------------------------------------- what Slack shows
@@ -222,14 +226,21 @@ class SettableClock:
 
 @asynccontextmanager
 async def running_bot(
-    workdir: Path, *, clock: Callable[[], float] = time.time, tuning: Tuning | None = None, **overrides: Any
+    workdir: Path,
+    *,
+    clock: Callable[[], float] = time.time,
+    tuning: Tuning | None = None,
+    redactor: Redactor | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Harness]:
     """Fakes up, bot up; everything down afterwards, with the fakes checked for invalid traffic."""
     async with FakeSlack(usergroups={"S0COMPLY": ["U0CAROL"]}) as slack, FakePrime() as prime:
         settings = make_settings(slack, prime, workdir, **overrides)
-        runtime = await Runtime.start(settings, host="127.0.0.1", tuning=tuning or Tuning.fast(), clock=clock)
+        runtime = await Runtime.start(
+            settings, host="127.0.0.1", tuning=tuning or Tuning.fast(), clock=clock, redactor=redactor
+        )
         async with httpx.AsyncClient(timeout=10) as http:
-            harness = Harness(slack, prime, runtime, http, settings, clock=clock)
+            harness = Harness(slack, prime, runtime, http, settings, clock=clock, redactor=redactor)
             try:
                 yield harness
             finally:

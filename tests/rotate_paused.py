@@ -10,7 +10,7 @@ import sys
 from unittest import mock
 
 from bot.cli import main
-from store.crypto import EmailCipher
+from store import EmailCipher
 
 if __name__ == "__main__":
     after = int(sys.argv[1])

@@ -20,9 +20,8 @@ from processes import clean_env
 
 from bot.admin import run_audit, run_purge
 from handlers.texts import CLOSE_ACTION
-from store.crypto import EmailCipher
-from store.rows import append_audit
-from store.store import Store
+from store import EmailCipher, Store
+from store._rows import append_audit
 
 DAY = 86_400.0
 COMPLETED = "PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED"

@@ -19,7 +19,7 @@ import pytest
 from fakes import FakePrime, FakeSlack
 from processes import Fakes, Finished, clean_env, free_port, run_bot, wait_until_healthy
 
-from store.schema import MIGRATIONS
+from store._schema import MIGRATIONS
 
 PROG = "data-request-bot:"
 REQUIRED = [
@@ -255,7 +255,7 @@ async def test_check_says_a_404_is_the_url_not_the_token(fakes: Fakes, tmp_path:
 
 async def test_check_finds_an_encryption_key_that_does_not_open_the_database(fakes: Fakes, tmp_path: Path) -> None:
     """A new ENCRYPTION_KEY beside a key file the database was made with: ✗, and the fix names the file to copy."""
-    from store.keycheck import open_verified
+    from store import open_verified
 
     database = tmp_path / "data" / "requests.db"
     store = await open_verified(database, configured=None, create_key=True)

@@ -13,7 +13,7 @@ from fakes import FakePrime, FakeSlack, slack_headers, slash_body, text_of
 from harness import CHANNEL, SIGNING_SECRET, Harness, ack_text, envelope, eventually
 from processes import Fakes, free_port, run_bot
 
-from store.records import RequestStatus
+from store import RequestStatus
 
 COMPLETED = "PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED"
 FAILED = "PERSONAL_DATA_RETRIEVAL_TASK_FAILED"

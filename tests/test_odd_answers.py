@@ -13,9 +13,8 @@ from fakes import FakePrime, buttons, text_of
 from harness import Harness, envelope, eventually, running_bot
 from test_prime_client import make_rig
 
-from bot.errors import PrimeUnavailable
-from bot.prime_answers import UNEXPECTED
 from bot.tuning import Tuning
+from prime import UNEXPECTED, PrimeUnavailable
 
 START = "startPersonalDataRetrievalTask"
 QUERY = "personalDataRetrievalTask"

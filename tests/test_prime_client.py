@@ -16,11 +16,9 @@ import httpx
 import pytest
 from fakes import FakePrime
 
-from bot.errors import PrimeRejected, PrimeUnavailable
-from bot.prime import PrimeClient
-from bot.redaction import redact
-from bot.retry import RetryPolicy
-from store.records import TaskError
+from bot.redaction import Redactor
+from prime import PrimeClient, PrimeRejected, PrimeUnavailable, RetryPolicy
+from store import TaskError
 
 START = "startPersonalDataRetrievalTask"
 QUERY = "personalDataRetrievalTask"
@@ -45,6 +43,7 @@ class Rig:
 
     client: PrimeClient
     clock: Clock
+    redactor: Redactor
     sleeps: list[float] = field(default_factory=list)
     sent: list[httpx.Request] = field(default_factory=list)
 
@@ -73,6 +72,7 @@ async def make_rig(
     """A client wired to ``prime`` (or to the given URLs), with recorded sleeps and a hand-moved clock."""
     sleeps: list[float] = []
     sent: list[httpx.Request] = []
+    redactor = Redactor()
 
     async def record_sleep(delay: float) -> None:
         sleeps.append(delay)
@@ -94,8 +94,9 @@ async def make_rig(
             api_version="2024-11-01",
             retry=RetryPolicy(attempts=attempts, base=BASE, cap=CAP, sleep=record_sleep),
             clock=clock,
+            on_secret=redactor.add_secret,
         )
-        yield Rig(client, clock, sleeps, sent)
+        yield Rig(client, clock, redactor, sleeps, sent)
 
 
 @pytest.fixture
@@ -212,8 +213,8 @@ async def test_access_token_is_registered_with_the_log_redactor(prime: FakePrime
     """Once fetched, the token is masked by the redactor the log handlers use."""
     await rig.start()
     (token,) = set(rig.bearers())
-    assert token not in redact(token)
-    assert token not in redact(f"GET /graphql with {token} failed")
+    assert token not in rig.redactor(token)
+    assert token not in rig.redactor(f"GET /graphql with {token} failed")
 
 
 # ----------------------------------------------------------------------------- retries
@@ -403,7 +404,7 @@ async def test_target_id_and_api_version_headers_are_sent_and_checked(prime: Fak
 
 def test_amazon_messages_are_scrubbed_of_email_addresses() -> None:
     """Amazon's error words are stored and posted in the thread, so any email in them is masked first."""
-    from bot.prime import scrub
+    from prime import scrub
 
     assert scrub("Input request is not valid: email jane.doe@example.com") == (
         "Input request is not valid: email j***@example.com"

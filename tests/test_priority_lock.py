@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from store.priority import PriorityLock
+from store._priority import PriorityLock
 
 
 async def test_urgent_waiters_go_before_ordinary_ones_and_each_lane_is_first_come_first_served() -> None:

@@ -7,7 +7,7 @@ import pkgutil
 
 import pytest
 
-PACKAGES = ("bot", "handlers", "store")
+PACKAGES = ("bot", "handlers", "store", "prime")
 MODULES = sorted(
     f"{package}.{info.name}"
     for package in PACKAGES
@@ -25,3 +25,17 @@ def test_module_declares_its_public_names_and_each_exists(name: str) -> None:
     assert len(set(public)) == len(public), f"{name}.__all__ repeats a name"
     missing = [n for n in public if not hasattr(module, n)]
     assert not missing, f"{name}.__all__ names what it does not have: {missing}"
+
+
+@pytest.mark.parametrize("package", ["prime", "store"])
+def test_a_package_with_private_modules_offers_its_api_from_its_init(package: str) -> None:
+    """``import store`` / ``import prime`` is the only way in: every module in it is private (``_name``), and
+    the package's own __all__ is there, without repeats, naming only what it has."""
+    module = importlib.import_module(package)
+    public_modules = [info.name for info in pkgutil.iter_modules(module.__path__) if not info.name.startswith("_")]
+    assert not public_modules, f"{package} has public modules besides its __init__: {public_modules}"
+    public = getattr(module, "__all__", None)
+    assert public, f"{package} offers nothing from its __init__"
+    assert len(set(public)) == len(public), f"{package}.__all__ repeats a name"
+    missing = [n for n in public if not hasattr(module, n)]
+    assert not missing, f"{package}.__all__ names what it does not have: {missing}"

@@ -17,8 +17,8 @@ import pytest
 from fakes import FakePrime, FakeSlack, text_of
 from harness import RELAY_KEY, SIGNING_SECRET, envelope, running_bot
 
-from bot.logformat import case_context, log_ids
 from bot.redaction import Redactor, configure_logging
+from prime import case_context, log_ids
 
 EMAIL = "jane.shopper@example.com"
 LINK = (
@@ -33,15 +33,13 @@ class LogCapture:
 
     def __init__(self) -> None:
         self.stream = io.StringIO()
+        self.redactor: Redactor | None = None  # the one the handler uses, for the bot to add its secrets to
 
     def configure(self, level: str, *, secrets: list[str], redactor: Redactor | None = None, fmt: str = "text") -> None:
         # pytest puts its own sys.stderr back before each test phase, so swap it only around the call.
         real, sys.stderr = sys.stderr, self.stream
         try:
-            if redactor is None:
-                configure_logging(level, secrets=secrets, fmt=fmt)
-            else:
-                configure_logging(level, secrets=secrets, fmt=fmt, redactor=redactor)
+            self.redactor = configure_logging(level, secrets=secrets, fmt=fmt, redactor=redactor)
         finally:
             sys.stderr = real
 
@@ -202,7 +200,7 @@ async def test_the_whole_flow_at_debug_logs_no_email_link_secret_or_token(
         base64.urlsafe_b64encode(key).decode(),
     ]
     logs.configure("DEBUG", secrets=secrets, fmt=fmt)
-    async with running_bot(tmp_path, encryption_key=key) as bot:
+    async with running_bot(tmp_path, encryption_key=key, redactor=logs.redactor) as bot:
         assert sorted(bot.settings.secrets()) == sorted(secrets)
         task_id, parent = await bot.request(EMAIL)
         bot.prime.complete(task_id)

@@ -16,10 +16,9 @@ import pytest
 from processes import clean_env, run_bot
 from test_refusals import encoded, seed
 
-from bot.errors import ConfigError
 from bot.rotate import run_rotate_key
-from store.crypto import EmailCipher
-from store.keycheck import open_verified
+from prime import ConfigError
+from store import EmailCipher, open_verified
 
 CASES = 300
 HERE = Path(__file__).parent

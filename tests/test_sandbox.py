@@ -21,12 +21,11 @@ from aiohttp import web
 from fakes import FakeSlack, text_of
 from harness import SIGNING_SECRET, Harness, eventually, running_bot
 
-from bot.errors import ConfigError
-from bot.prime import START_RETRIEVAL
 from bot.runtime import Runtime
 from bot.sandbox import Sandbox
 from bot.settings import load_settings
 from bot.tuning import Tuning
+from prime import START_RETRIEVAL, ConfigError
 
 QUERY = (
     "query Task($taskId: String!) {personalDataRetrievalTask(taskId: $taskId) "

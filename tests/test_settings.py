@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import ConfigError
 from bot.settings import load_settings
+from prime import ConfigError
 
 KEY = os.urandom(32)
 SECRETS = {

@@ -8,7 +8,7 @@ import pytest
 from fakes import buttons, text_of
 from harness import CHANNEL, Harness, envelope, eventually
 
-from bot.slack_errors import SlackFault, classify
+from handlers.slack_errors import SlackFault, classify
 
 COMPLETED = "PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED"
 

@@ -15,11 +15,9 @@ import pytest
 from fakes import text_of
 from harness import envelope, running_bot
 
-from bot.errors import ConfigError, DataRequestError, EmailUnreadable
-from store.crypto import EmailCipher, create_key_file, read_key_file
-from store.records import OutboxMessage, Request, RequestStatus, TaskError
-from store.schema import MIGRATIONS, migrate
-from store.store import Store
+from prime import ConfigError, DataRequestError, EmailUnreadable
+from store import EmailCipher, OutboxMessage, Request, RequestStatus, Store, TaskError, create_key_file, read_key_file
+from store._schema import MIGRATIONS, migrate
 
 EMAIL = "Jane.Shopper@Example.com"
 DAY = 86_400.0

@@ -37,7 +37,7 @@ from .slack import LoopbackServer
 
 __all__ = ["ERROR_TYPES", "SCHEMA", "SCHEMA_PATH", "FakePrime", "Task", "amazon_error"]
 
-SCHEMA_PATH = Path(__file__).parent.parent.parent / "bot" / "privacy.graphql"  # the project's one copy
+SCHEMA_PATH = Path(__file__).parent.parent.parent / "prime" / "privacy.graphql"  # the project's one copy
 SCHEMA = build_schema(SCHEMA_PATH.read_text())
 
 START = "startPersonalDataRetrievalTask"

@@ -1,6 +1,6 @@
 """The one place that reads and writes the database: one method per intent.
 
-Each method is one unit of work on the database (see store/db.py). State
+Each method is one unit of work on the database (see store/_database.py). State
 changes and the Slack posts they cause commit together (the outbox), and
 every change to a request leaves an audit entry in the same transaction.
 """
@@ -15,19 +15,19 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.errors import EmailUnreadable
-from store.cases import CaseQueries
-from store.crypto import EmailCipher
-from store.db import Database, WriteHealth
-from store.queues import QueueQueries
-from store.records import (
+from prime import EmailUnreadable
+from store._cases import CaseQueries
+from store._crypto import EmailCipher
+from store._database import Database, WriteHealth
+from store._queues import QueueQueries
+from store._records import (
     AuditEntry,
     OutboxMessage,
     Request,
     RequestStatus,
     TaskError,
 )
-from store.rows import REQUEST_COLUMNS, UNFINISHED, append_audit, enqueue, errors_json, fetch_request, request_from_row
+from store._rows import REQUEST_COLUMNS, UNFINISHED, append_audit, enqueue, errors_json, fetch_request, request_from_row
 
 __all__ = ["Store"]
 

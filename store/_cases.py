@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from store.crypto import EmailCipher
-from store.db import Database
-from store.records import OutboxMessage, Request, RequestStatus, TaskError
-from store.rows import (
+from store._crypto import EmailCipher
+from store._database import Database
+from store._records import OutboxMessage, Request, RequestStatus, TaskError
+from store._rows import (
     REQUEST_COLUMNS,
     UNFINISHED,
     append_audit,

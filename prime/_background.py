@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from bot.errors import StoreUnavailable
+from prime._errors import StoreUnavailable
 
 __all__ = ["AckPressure", "Background", "Wakeup", "supervise"]
 
@@ -43,7 +43,7 @@ class Background:
         if task.cancelled() or task.exception() is None:
             return
         error = task.exception()
-        if isinstance(error, StoreUnavailable):  # said once per episode where writes are watched (store.db)
+        if isinstance(error, StoreUnavailable):  # said once per episode where writes are watched (store/_database.py)
             logger.warning("background task %s stopped: %s", task.get_name(), error)
         else:
             logger.error("background task %s failed", task.get_name(), exc_info=error)
@@ -100,7 +100,7 @@ async def supervise(
             await run()
         except asyncio.CancelledError:
             raise
-        except StoreUnavailable as error:  # said once per episode where writes are watched (store.db)
+        except StoreUnavailable as error:  # said once per episode where writes are watched (store/_database.py)
             logger.debug("worker %s: %s; restarting in %.0f s", name, error, pause)
             await asyncio.sleep(pause)
         except Exception:

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from bot.errors import ConfigError
-from store.crypto import EmailCipher, create_key_file, read_key_file
-from store.db import Database
-from store.rows import append_audit
-from store.store import Store
+from prime import ConfigError
+from store._crypto import EmailCipher, create_key_file, read_key_file
+from store._database import Database
+from store._rows import append_audit
+from store._store import Store
 
 __all__ = [
     "KeyState",

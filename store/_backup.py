@@ -18,8 +18,8 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.errors import BackupFailed, ConfigError
-from store.records import RequestStatus
+from prime import BackupFailed, ConfigError
+from store._records import RequestStatus
 
 __all__ = ["BackupReport", "backup_database"]
 

@@ -2,7 +2,7 @@
 
 Entries are written in the same transaction as the state change that caused
 them, so a crash never loses one; the message that opens a request's thread is
-one of them. What a failure means comes from one table (bot/slack_errors.py):
+one of them. What a failure means comes from one table (handlers/slack_errors.py):
 429 honours Retry-After; 5xx, timeouts and network errors back off; an error
 the operator must fix (a revoked token, the bot removed from the channel) keeps
 the entry and keeps retrying with capped backoff, with one log line per
@@ -23,12 +23,9 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.background import Wakeup
-from bot.errors import slack_error_code
-from bot.outages import Outages
-from bot.slack_errors import SlackFault, classify, operator_hint
-from store.records import OPENS_THREAD, OutboxEntry
-from store.store import Store
+from handlers.slack_errors import SlackFault, classify, operator_hint
+from prime import Outages, Wakeup, slack_error_code
+from store import OPENS_THREAD, OutboxEntry, Store
 
 __all__ = ["OutboxSender", "SendResult"]
 

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from store.records import OutboxMessage, Request, RequestStatus, TaskError
+from store._records import OutboxMessage, Request, RequestStatus, TaskError
 
 __all__ = [
     "REQUEST_COLUMNS",

@@ -10,12 +10,12 @@ schedule, never a stray ``AttributeError`` or ``TypeError`` in a worker loop.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.errors import PrimeUnavailable
-from store.records import TaskError
+from prime._emails import scrub
+from prime._errors import PrimeUnavailable
+from prime._types import TaskError
 
 __all__ = [
     "UNEXPECTED",
@@ -26,14 +26,11 @@ __all__ = [
     "read_start",
     "read_task",
     "read_token",
-    "scrub",
     "unexpected",
 ]
 
 UNEXPECTED = "UnexpectedAnswer"  # the ``kind`` of every off-shape answer
 _LINK_LIFETIME = 60.0  # Amazon: each pre-signed link works for 60 seconds
-# ``@`` plain or percent-encoded (``bob%40shop.example``, as a URL or form body would carry it).
-_EMAIL_IN_TEXT = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*?(?:@|%40)([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +62,6 @@ def unexpected(what: str, *, needs_operator: bool = False, reached: bool = True)
     """
     message = f"unexpected answer from Buy with Prime ({what})"
     return PrimeUnavailable(message, kind=UNEXPECTED, needs_operator=needs_operator, reached=reached)
-
-
-def scrub(text: str) -> str:
-    """Mask any email address in Amazon's words: they are stored, and shown in the request's thread."""
-    return _EMAIL_IN_TEXT.sub(r"\1***@\2", text)
 
 
 def read_token(body: Any) -> tuple[str, float]:

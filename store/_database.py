@@ -5,7 +5,7 @@ sent to that thread in a single round trip (``run``: BEGIN … COMMIT around
 plain sqlite3 code; ``write_once``: one statement), so a change is whole or
 absent, whatever happens to the coroutine that asked for it, and a busy event
 loop is crossed once per change rather than once per statement. A two-lane
-lock orders the units: what someone waits on goes first (store/priority.py).
+lock orders the units: what someone waits on goes first (store/_priority.py).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from bot.errors import ConfigError, StoreUnavailable
-from store.files import create_private, private_folder
-from store.priority import PriorityLock
-from store.schema import migrate
+from prime import ConfigError, StoreUnavailable
+from store._files import create_private, private_folder
+from store._priority import PriorityLock
+from store._schema import migrate
 
 __all__ = ["Database", "WriteHealth", "cannot_open"]
 

@@ -11,9 +11,9 @@ import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from store.db import Database
-from store.records import OPENS_THREAD, InboxEvent, OutboxEntry, OutboxMessage, Request, RequestStatus
-from store.rows import UNFINISHED, append_audit, enqueue, fetch_request
+from store._database import Database
+from store._records import OPENS_THREAD, InboxEvent, OutboxEntry, OutboxMessage, Request, RequestStatus
+from store._rows import UNFINISHED, append_audit, enqueue, fetch_request
 
 __all__ = ["OPENER_GRACE", "QueueQueries"]
 

@@ -15,14 +15,11 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
-from bot.errors import PrimeError, PrimeRejected, PrimeUnavailable
-from bot.metrics import Metrics
-from bot.outages import Outages
-from bot.prime_answers import (
+from prime._answers import (
     UNEXPECTED,
     GraphQLErrorInfo,
     TaskState,
@@ -31,20 +28,20 @@ from bot.prime_answers import (
     read_start,
     read_task,
     read_token,
-    scrub,
     unexpected,
 )
-from bot.redaction import Redactor, redact
-from bot.retry import RetryPolicy
+from prime._errors import PrimeError, PrimeRejected, PrimeUnavailable
+from prime._outages import Outages
+from prime._retry import RetryPolicy
 
 __all__ = [
     "CLIENT_TOKEN_WINDOW",
     "CREDENTIALS_REFUSED",
     "START_RETRIEVAL",
     "TASK_QUERY",
+    "AmazonCalls",
     "PrimeClient",
     "TaskState",
-    "scrub",
 ]
 
 logger = logging.getLogger(__name__)
@@ -82,6 +79,12 @@ CREDENTIALS_REFUSED = "CredentialsRefused"
 CLIENT_TOKEN_WINDOW = 8 * 3600.0  # Amazon returns the same task for the same clientToken for this long
 
 
+class AmazonCalls(Protocol):
+    """Where the client reports each call to Amazon (the bot's /metrics)."""
+
+    def observe_amazon(self, operation: str, outcome: str, seconds: float) -> None: ...
+
+
 class PrimeClient:
     """Calls Buy with Prime on behalf of the bot; safe to share between any number of tasks."""
 
@@ -97,8 +100,8 @@ class PrimeClient:
         api_version: str,
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
-        redactor: Redactor = redact,
-        metrics: Metrics | None = None,
+        on_secret: Callable[[str], None],
+        metrics: AmazonCalls | None = None,
         outages: Outages | None = None,
     ) -> None:
         self._http = http
@@ -110,7 +113,7 @@ class PrimeClient:
         self._api_version = api_version
         self._retry = retry or RetryPolicy()
         self._clock = clock
-        self._redactor = redactor
+        self._on_secret = on_secret
         self._metrics = metrics
         self._outages = outages
         self._token: str | None = None
@@ -286,7 +289,7 @@ class PrimeClient:
         except PrimeUnavailable as error:
             error.reached = False
             raise
-        self._redactor.add_secret(token)
+        self._on_secret(token)
         return token, self._clock() + lifetime
 
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from prime import TaskError
+
 __all__ = [
     "NOTICE",
     "OPENS_THREAD",
@@ -33,14 +35,6 @@ class RequestStatus(StrEnum):
     @property
     def unfinished(self) -> bool:
         return self in (RequestStatus.NEW, RequestStatus.STARTING, RequestStatus.IN_PROGRESS)
-
-
-@dataclass(frozen=True, slots=True)
-class TaskError:
-    """One of Amazon's reasons for a failed task (``DATA_SUBJECT_NOT_FOUND``, ``ORDERS_NOT_CLOSED``, …)."""
-
-    code: str | None
-    message: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import aiosqlite
 
-from bot.errors import ConfigError
+from prime import ConfigError
 
 __all__ = ["MIGRATIONS", "migrate"]
 

@@ -12,8 +12,8 @@ import fcntl
 import os
 from pathlib import Path
 
-from bot.errors import ConfigError
-from store.files import PRIVATE_FILE
+from prime import ConfigError
+from store._files import PRIVATE_FILE
 
 __all__ = ["InstanceLock", "lock_path_for"]
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from bot.errors import ConfigError
+from prime import ConfigError
 
 __all__ = ["EmailCipher", "create_key_file", "normalise_email", "read_key_file"]
 

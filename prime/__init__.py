@@ -1,0 +1,71 @@
+"""The leaf every room stands on: Buy with Prime's privacy API and the words the bot shares; imports none of ours.
+
+Most of it is Amazon's: the client (``PrimeClient``), its documents and answer readers, the task's state
+(``TaskState``, ``TaskError``) and Amazon's email rule (``AMAZON_EMAIL``, ``mask_email``, ``scrub``). The
+rest is here because every package needs it and it needs nothing: the error tree, the retry policy, the
+set of background tasks, the outage board, and the ids that tie a log line to a case.
+
+Arrows run ``bot -> handlers -> store -> prime`` (the import-linter contracts in ``pyproject.toml``): a
+module here that imported ``bot``, ``handlers`` or ``store`` would fail CI. Modules are private; this is
+the one way in.
+"""
+
+from __future__ import annotations
+
+from prime._answers import UNEXPECTED, TaskState
+from prime._background import AckPressure, Background, Wakeup, supervise
+from prime._client import CLIENT_TOKEN_WINDOW, START_RETRIEVAL, TASK_QUERY, AmazonCalls, PrimeClient
+from prime._emails import AMAZON_EMAIL, EMAIL_IN_LOGS, mask_email, scrub
+from prime._errors import (
+    BackupFailed,
+    ConfigError,
+    DataRequestError,
+    EmailUnreadable,
+    PrimeError,
+    PrimeRejected,
+    PrimeUnavailable,
+    RelayRejected,
+    StoreUnavailable,
+    slack_error_code,
+)
+from prime._logids import CONTEXT_FIELDS, case_context, current_ids, log_ids
+from prime._outages import Episode, Outages
+from prime._retry import RetryPolicy, backoff
+from prime._types import TaskError
+
+__all__ = [
+    "AMAZON_EMAIL",
+    "CLIENT_TOKEN_WINDOW",
+    "CONTEXT_FIELDS",
+    "EMAIL_IN_LOGS",
+    "START_RETRIEVAL",
+    "TASK_QUERY",
+    "UNEXPECTED",
+    "AckPressure",
+    "AmazonCalls",
+    "Background",
+    "BackupFailed",
+    "ConfigError",
+    "DataRequestError",
+    "EmailUnreadable",
+    "Episode",
+    "Outages",
+    "PrimeClient",
+    "PrimeError",
+    "PrimeRejected",
+    "PrimeUnavailable",
+    "RelayRejected",
+    "RetryPolicy",
+    "StoreUnavailable",
+    "TaskError",
+    "TaskState",
+    "Wakeup",
+    "backoff",
+    "case_context",
+    "current_ids",
+    "log_ids",
+    "mask_email",
+    "scrub",
+    "slack_error_code",
+    "supervise",
+]

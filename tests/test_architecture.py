@@ -1,0 +1,24 @@
+"""The arrows between packages run one way (bot -> handlers -> store -> prime), checked by import-linter.
+
+The contracts live in ``pyproject.toml``; an import running back up, a private module imported from
+another package, Bolt or aiohttp in the store or the leaf, or SQL in a handler fails here, with the
+offending ``module -> module (l.N)`` in the failure message.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# In a process of its own: lint_imports configures logging with dictConfig, which would switch off every
+# logger this test session has already made (and the tests after this one read those loggers' lines).
+LINT = "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(no_cache=True, no_logo=True))"
+
+
+def test_import_contracts_hold() -> None:
+    """bot -> handlers -> store -> prime, private modules stay private: an import running back up fails here."""
+    run = subprocess.run([sys.executable, "-c", LINT], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Contracts: 4 kept, 0 broken." in run.stdout, run.stdout
