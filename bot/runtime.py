@@ -430,6 +430,7 @@ def _with_sandbox(
     local = f"http://127.0.0.1:{port}"
     sandbox = Sandbox(
         complete_after=settings.sandbox_complete_after,
+        hold_seconds=settings.sandbox_hold_seconds,
         public_url=settings.public_url or f"http://localhost:{port}",
         relay_url=f"{local}/buy-with-prime/events",
         relay_key=relay_key,

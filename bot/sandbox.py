@@ -1,16 +1,13 @@
 """The built-in Buy with Prime sandbox: Amazon's token and GraphQL endpoints, on the bot's own server.
 
 It follows ``buy-with-prime/`` as the bot relies on it: documents are validated
-and executed against the privacy schema (graphql-core); the same clientToken
-within 8 hours returns the same task; a task is IN_PROGRESS, then COMPLETED or
-FAILED with Amazon's error shapes; each query issues a new link that works for
-60 seconds; and on completion the event is POSTed to the bot's relay with the
-relay key, as an EventBridge API destination would.
-
-Outcomes by email, so both paths can be seen: an address starting ``notfound``
-fails with DATA_SUBJECT_NOT_FOUND, one starting ``openorders`` with
-ORDERS_NOT_CLOSED; every other address completes. Task ids carry their start
-time and outcome, so a restarted bot still finds its sandbox tasks.
+and executed against the privacy schema (graphql-core); the tasks' rules live in
+``bot/sandbox_tasks.py`` (the 8-hour clientToken window, retrieval tasks
+IN_PROGRESS then COMPLETED or FAILED, deletion tasks ON_HOLD for their holding
+period, cancellable while on hold, then IN_PROGRESS, then COMPLETED or FAILED);
+each retrieval query issues a new link that works for 60 seconds; and when a
+task ends its event is POSTed to the bot's relay with the relay key, as an
+EventBridge API destination would.
 """
 
 from __future__ import annotations
@@ -21,7 +18,6 @@ import hmac
 import io
 import json
 import logging
-import re
 import secrets
 import time
 import uuid
@@ -34,29 +30,14 @@ import httpx
 from aiohttp import web
 from graphql import GraphQLError, build_schema, graphql, parse, validate
 
-from prime import AMAZON_EMAIL as EMAIL  # Amazon's pattern, matched whole
+from bot.sandbox_tasks import Deletions, Ending, Retrievals, amazon_error
 
 __all__ = ["Sandbox", "sample_zip"]
 
 logger = logging.getLogger(__name__)
 
 SCHEMA = build_schema(resources.files("prime").joinpath("privacy.graphql").read_text())
-TOKEN_WINDOW = 8 * 3600  # Amazon: the same clientToken within 8 hours returns the same task
 LINK_LIFETIME = 60
-_TASK_ID = re.compile(r"sbx-([0-9a-f]+)-([cno])-[0-9a-f]{12}")  # start time in milliseconds, outcome, nonce
-_OUTCOMES = {
-    "n": ("DATA_SUBJECT_NOT_FOUND", "The shopper email for this request does not exist"),
-    "o": ("ORDERS_NOT_CLOSED", "The shopper has Buy with Prime orders that are not closed"),
-}
-
-
-def _error(message: str, kind: str, error_type: str, code: int) -> GraphQLError:
-    return GraphQLError(
-        message,
-        extensions={
-            "classification": {"type": kind, "code": "UnspecifiedError", "errorType": error_type, "errorCode": code}
-        },
-    )
 
 
 def sample_zip() -> bytes:
@@ -88,13 +69,13 @@ class Sandbox:
         self,
         *,
         complete_after: float,
+        hold_seconds: float,
         public_url: str,
         relay_url: str,
         relay_key: str,
         http: httpx.AsyncClient,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._complete_after = complete_after
         self._public_url = public_url.rstrip("/")
         self._relay_url = relay_url
         self._relay_key = relay_key
@@ -102,8 +83,8 @@ class Sandbox:
         self._clock = clock
         self._secret = secrets.token_bytes(32)
         self._tokens: set[str] = set()
-        self._by_client_token: dict[str, tuple[str, float]] = {}
-        self._emails: dict[str, str] = {}
+        self._retrievals = Retrievals(complete_after=complete_after, clock=clock, link=self._link)
+        self._deletions = Deletions(hold_seconds=hold_seconds, complete_after=complete_after, clock=clock)
         self._deliveries: set[asyncio.Task[None]] = set()
         self._zip = sample_zip()
 
@@ -134,7 +115,7 @@ class Sandbox:
         if not auth.lower().startswith("bearer ") or auth[7:] not in self._tokens:
             return web.json_response({"message": "Unauthorized"}, status=401)
         if not request.headers.get("x-api-version"):
-            denied = _error("x-api-version is required", "AccessDeniedError", "AccessDeniedException", 403)
+            denied = amazon_error("x-api-version is required", "AccessDeniedError")
             return web.json_response({"data": None, "errors": [denied.formatted]})
         try:
             body = await request.json()
@@ -172,54 +153,23 @@ class Sandbox:
     # ----------------------------------------------------------------- resolvers (graphql-core calls them by name)
 
     def startPersonalDataRetrievalTask(self, info: Any, input: dict[str, Any]) -> dict[str, str]:  # noqa: N802
-        email = (input.get("dataSubject") or {}).get("email") or ""
-        if not EMAIL.fullmatch(email):
-            raise _error("Input request is not valid: dataSubject.email", "ValidationError", "ValidationException", 400)
-        token = (input.get("clientToken") or {}).get("token") or str(uuid.uuid4())
-        if not 36 <= len(token) <= 64:
-            raise _error("Input request is not valid: clientToken.token", "ValidationError", "ValidationException", 400)
-        now = self._clock()
-        known = self._by_client_token.get(token)
-        if known is not None and now - known[1] < TOKEN_WINDOW:
-            return {"taskId": known[0]}
-        local = email.lower()
-        outcome = "n" if local.startswith("notfound") else "o" if local.startswith("openorders") else "c"
-        task_id = f"sbx-{int(now * 1000):x}-{outcome}-{secrets.token_hex(6)}"
-        self._by_client_token[token] = (task_id, now)
-        self._emails[task_id] = email
-        delivery = asyncio.get_running_loop().create_task(self._deliver(task_id))
-        self._deliveries.add(delivery)
-        delivery.add_done_callback(self._deliveries.discard)
+        task_id, ending = self._retrievals.start(input)
+        self._schedule(ending)
         return {"taskId": task_id}
 
     def personalDataRetrievalTask(self, info: Any, taskId: str) -> dict[str, Any]:  # noqa: N802, N803
-        match = _TASK_ID.fullmatch(taskId)
-        if match is None:
-            raise _error(f"Task {taskId} not found", "ResourceNotFoundError", "ResourceNotFoundException", 404)
-        started, outcome = int(match.group(1), 16) / 1000, match.group(2)
-        now = self._clock()
-        done = now >= started + self._complete_after
-        status = "IN_PROGRESS" if not done else "COMPLETED" if outcome == "c" else "FAILED"
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
-        updated = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started + self._complete_after if done else started))
-        return {
-            "taskId": taskId,
-            "status": status,
-            "submissionDate": stamp,
-            "lastUpdatedDate": updated,
-            "dataSubject": {"type": "SHOPPER", "email": self._emails.get(taskId)},
-            "dataRetrievalLink": self._link(taskId, now) if status == "COMPLETED" else None,
-            "errors": [dict(zip(("code", "message"), _OUTCOMES[outcome], strict=True))] if status == "FAILED" else [],
-        }
+        return self._retrievals.task(taskId)
 
-    def startPersonalDataDeletionTask(self, info: Any, input: dict[str, Any]) -> None:  # noqa: N802
-        raise _error("The sandbox does not run deletion tasks", "ValidationError", "ValidationException", 400)
+    def startPersonalDataDeletionTask(self, info: Any, input: dict[str, Any]) -> dict[str, str]:  # noqa: N802
+        task_id, ending = self._deletions.start(input)
+        self._schedule(ending)
+        return {"taskId": task_id}
 
-    def personalDataDeletionTask(self, info: Any, taskId: str) -> None:  # noqa: N802, N803
-        raise _error(f"Task {taskId} not found", "ResourceNotFoundError", "ResourceNotFoundException", 404)
+    def personalDataDeletionTask(self, info: Any, taskId: str) -> dict[str, Any]:  # noqa: N802, N803
+        return self._deletions.task(taskId)
 
-    def cancelPersonalDataDeletionTask(self, info: Any, taskId: str) -> None:  # noqa: N802, N803
-        raise _error(f"Task {taskId} not found", "ResourceNotFoundError", "ResourceNotFoundException", 404)
+    def cancelPersonalDataDeletionTask(self, info: Any, taskId: str) -> dict[str, str]:  # noqa: N802, N803
+        return self._deletions.cancel(taskId)
 
     # ----------------------------------------------------------------- internals
 
@@ -234,20 +184,31 @@ class Sandbox:
             f"&X-Amz-Expires={LINK_LIFETIME}&X-Amz-Nonce={nonce}&X-Amz-Signature={self._sign(task_id, issued, nonce)}"
         )
 
-    async def _deliver(self, task_id: str) -> None:
-        """When the task ends, POST its event to the bot's relay, retrying as EventBridge does (briefly)."""
-        await asyncio.sleep(self._complete_after)
-        outcome = _TASK_ID.fullmatch(task_id)
-        failed = outcome is not None and outcome.group(2) != "c"
+    def _schedule(self, ending: Ending | None) -> None:
+        """A new task's event goes out when it ends (a clientToken's earlier task has its own already)."""
+        if ending is None:
+            return
+        delivery = asyncio.get_running_loop().create_task(self._deliver(ending))
+        self._deliveries.add(delivery)
+        delivery.add_done_callback(self._deliveries.discard)
+
+    async def _deliver(self, ending: Ending) -> None:
+        """When the task ends, POST its event to the bot's relay, retrying as EventBridge does (briefly).
+
+        A deletion cancelled during its hold ends with no event.
+        """
+        await asyncio.sleep(ending.after)
+        if self._deletions.cancelled(ending.task_id):
+            return
         envelope = {
             "version": "0",
             "id": str(uuid.uuid4()),
-            "detail-type": f"PERSONAL_DATA_RETRIEVAL_TASK_{'FAILED' if failed else 'COMPLETED'}",
+            "detail-type": ending.detail_type,
             "source": "aws.partner/buywithprime/sandbox",
             "account": "000000000000",
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._clock())),
             "region": "us-east-1",
-            "resources": [f"businessProduct/amzn1.bp.sandbox/personalDataRetrievalTask/{task_id}"],
+            "resources": [f"businessProduct/amzn1.bp.sandbox/{ending.resource}"],
             "detail": {},
         }
         for attempt in range(6):
@@ -258,9 +219,10 @@ class Sandbox:
                 if response.status_code < 300:
                     return
                 if response.status_code < 500 and response.status_code != 429:
-                    logger.warning("sandbox: the relay refused the event for %s (%s)", task_id, response.status_code)
+                    status = response.status_code
+                    logger.warning("sandbox: the relay refused the event for %s (%s)", ending.task_id, status)
                     return  # like EventBridge: only 429 and 5xx are retried
             except httpx.HTTPError:
                 pass
             await asyncio.sleep(min(30.0, 0.5 * 2**attempt))
-        logger.warning("sandbox: could not deliver the event for task %s; the reconciler will find it", task_id)
+        logger.warning("sandbox: could not deliver the event for task %s; the reconciler will find it", ending.task_id)

@@ -68,6 +68,7 @@ class Settings:
     response_deadline_days: int = 30
     retention_days: int = 365
     sandbox_complete_after: float = 20.0
+    sandbox_hold_seconds: float = 6.0  # --sandbox only: one day of a deletion's hold lasts this long (10 days: 1 min)
     public_url: str | None = None
 
     @property
@@ -178,6 +179,7 @@ def load_settings(env: Mapping[str, str], *, sandbox: bool = False) -> Settings:
         response_deadline_days=reader.days("RESPONSE_DEADLINE_DAYS", _DEFAULTS["response_deadline_days"]),
         retention_days=reader.days("RETENTION_DAYS", _DEFAULTS["retention_days"], high=3650),
         sandbox_complete_after=reader.seconds("SANDBOX_COMPLETE_AFTER", _DEFAULTS["sandbox_complete_after"], low=0),
+        sandbox_hold_seconds=reader.seconds("SANDBOX_HOLD_SECONDS", _DEFAULTS["sandbox_hold_seconds"], low=0),
         public_url=reader.url("PUBLIC_URL", "https://bot.example.com") if reader.optional("PUBLIC_URL") else None,
     )
     reader.raise_problems()

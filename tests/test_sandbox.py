@@ -2,142 +2,33 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import re
-import socket
 import sqlite3
 import zipfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 from fakes import FakeSlack, text_of
 from harness import SIGNING_SECRET, Harness, eventually, running_bot
+from sandboxes import QUERY, RELAY_KEY, T0, TOKEN, Amazon, classification, served
 
 from bot.runtime import Runtime
-from bot.sandbox import Sandbox
 from bot.settings import load_settings
 from bot.tuning import Tuning
-from prime import START_RETRIEVAL, ConfigError
+from prime import ConfigError
 
-QUERY = (
-    "query Task($taskId: String!) {personalDataRetrievalTask(taskId: $taskId) "
-    "{taskId status submissionDate lastUpdatedDate dataSubject {type email} dataRetrievalLink errors {code message}}}"
-)
-TOKEN = "c0ffee00-1111-4222-8333-444455556666"  # 36 characters, as a UUID
-T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
-RELAY_KEY = "sandbox-test-relay-key"
 LINK = re.compile(r"https?://[^\s|>\"]+X-Amz-Signature=[0-9a-f]+")
-
-
-@dataclass
-class Relay:
-    """A stand-in for the bot's relay: records each POST and says so."""
-
-    requests: list[tuple[dict[str, str], Any]] = field(default_factory=list)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def receive(self, request: web.Request) -> web.Response:
-        self.requests.append((dict(request.headers), await request.json()))
-        self.arrived.set()
-        return web.json_response({"status": "stored"})
-
-    async def wait_for(self, count: int) -> None:
-        async with asyncio.timeout(5):
-            while len(self.requests) < count:
-                self.arrived.clear()
-                await self.arrived.wait()
-
-
-@dataclass
-class Amazon:
-    """One Sandbox served on loopback, with a clock the test sets (``now``) and a valid access token."""
-
-    http: httpx.AsyncClient
-    base: str
-    relay: Relay
-    now: float = T0
-    token: str = ""
-
-    def clock(self) -> float:
-        return self.now
-
-    async def graphql(self, query: str, variables: Any = None, *, token: str | None = None) -> httpx.Response:
-        headers = {"authorization": f"Bearer {self.token if token is None else token}", "x-api-version": "2024-11-01"}
-        body = {"query": query, "variables": variables or {}}
-        return await self.http.post(f"{self.base}/sandbox/graphql", json=body, headers=headers)
-
-    async def start(self, email: str, client_token: str = TOKEN) -> dict[str, Any]:
-        subject = {"clientToken": {"token": client_token}, "dataSubject": {"type": "SHOPPER", "email": email}}
-        response = await self.graphql(START_RETRIEVAL, {"input": subject})
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    async def start_task(self, email: str, client_token: str = TOKEN) -> str:
-        return str((await self.start(email, client_token))["data"]["startPersonalDataRetrievalTask"]["taskId"])
-
-    async def task(self, task_id: str) -> dict[str, Any]:
-        response = await self.graphql(QUERY, {"taskId": task_id})
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    async def link(self, task_id: str) -> str:
-        return str((await self.task(task_id))["data"]["personalDataRetrievalTask"]["dataRetrievalLink"])
-
-
-def loopback() -> tuple[socket.socket, str]:
-    """A socket bound to a port the OS picks on 127.0.0.1, and its base URL."""
-    sock = socket.create_server(("127.0.0.1", 0))
-    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
-@asynccontextmanager
-async def served(*, complete_after: float = 10.0, start: float = T0) -> AsyncIterator[Amazon]:
-    """A Sandbox and a recording relay, each on its own loopback port; the clock starts at ``start``."""
-    (relay_sock, relay_base), (sock, base) = loopback(), loopback()
-    runners: list[web.AppRunner] = []
-    async with httpx.AsyncClient(timeout=10) as http:
-        amazon = Amazon(http, base, Relay(), now=start)
-        sandbox = Sandbox(
-            complete_after=complete_after,
-            public_url=base,
-            relay_url=f"{relay_base}/buy-with-prime/events",
-            relay_key=RELAY_KEY,
-            http=http,
-            clock=amazon.clock,
-        )
-        relay_app, app = web.Application(), web.Application()
-        relay_app.router.add_post("/buy-with-prime/events", amazon.relay.receive)
-        app.router.add_routes(sandbox.routes())
-        try:
-            for served_app, bound in ((relay_app, relay_sock), (app, sock)):
-                runners.append(web.AppRunner(served_app, access_log=None))
-                await runners[-1].setup()
-                await web.SockSite(runners[-1], bound).start()
-            issued = await http.post(f"{base}/sandbox/token", data={"grant_type": "client_credentials"})
-            amazon.token = issued.json()["access_token"]
-            yield amazon
-        finally:
-            await sandbox.close()
-            for runner in reversed(runners):
-                await runner.cleanup()
 
 
 @pytest.fixture
 async def amazon() -> AsyncIterator[Amazon]:
     async with served() as sandbox:
         yield sandbox
-
-
-def classification(body: dict[str, Any]) -> dict[str, Any]:
-    return dict(body["errors"][0]["extensions"]["classification"])
 
 
 # ----------------------------------------------------------------- tokens and the schema
