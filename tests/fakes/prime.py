@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import re
 import secrets
 import time
-import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +30,17 @@ from graphql import (
     visit,
 )
 
+from .privacy import (
+    CANCEL,
+    DELETION_QUERY,
+    ERROR_TYPES,
+    QUERY,
+    START,
+    START_DELETION,
+    Task,
+    TaskBook,
+    amazon_error,
+)
 from .slack import LoopbackServer
 
 __all__ = ["ERROR_TYPES", "SCHEMA", "SCHEMA_PATH", "FakePrime", "Task", "amazon_error"]
@@ -40,20 +48,8 @@ __all__ = ["ERROR_TYPES", "SCHEMA", "SCHEMA_PATH", "FakePrime", "Task", "amazon_
 SCHEMA_PATH = Path(__file__).parent.parent.parent / "prime" / "privacy.graphql"  # the project's one copy
 SCHEMA = build_schema(SCHEMA_PATH.read_text())
 
-START = "startPersonalDataRetrievalTask"
-QUERY = "personalDataRetrievalTask"
-
-EMAIL = re.compile(r"^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+[.][a-zA-Z]{2,}$")
-
-# type -> (errorType, errorCode), as Amazon's classification names them
-ERROR_TYPES: dict[str, tuple[str, int]] = {
-    "ValidationError": ("ValidationException", 400),
-    "AccessDeniedError": ("AccessDeniedException", 403),
-    "ResourceNotFoundError": ("ResourceNotFoundException", 404),
-    "ConflictError": ("ConflictException", 409),
-    "ThrottlingError": ("ThrottlingException", 429),
-    "InternalServerError": ("InternalServerException", 500),
-}
+_STARTS = (START, START_DELETION)
+_QUERIES = (QUERY, DELETION_QUERY)
 
 # injected mode -> (error type, message) for failures answered as GraphQL errors
 _GRAPHQL_FAILURES = {
@@ -62,34 +58,6 @@ _GRAPHQL_FAILURES = {
     "validation": ("ValidationError", "Input request is not valid"),
     "denied": ("AccessDeniedError", "Access denied"),
 }
-
-
-def amazon_error(kind: str, message: str, path: list[str | int] | None = None) -> dict[str, Any]:
-    """Build one entry of ``errors[]`` in Amazon's shape, with its classification."""
-    error_type, code = ERROR_TYPES[kind]
-    classification = {"type": kind, "code": "UnspecifiedError", "errorType": error_type, "errorCode": code}
-    return {"message": message, "path": path, "extensions": {"classification": classification}}
-
-
-def _raise(kind: str, message: str) -> GraphQLError:
-    return GraphQLError(message, extensions=amazon_error(kind, message)["extensions"])
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-@dataclass(slots=True)
-class Task:
-    """A retrieval task as Amazon keeps it; tests move it on with complete() and fail()."""
-
-    task_id: str
-    email: str
-    client_token: str
-    status: str = "IN_PROGRESS"
-    errors: list[dict[str, str]] = field(default_factory=list)
-    submitted: str = field(default_factory=_now)
-    updated: str = field(default_factory=_now)
 
 
 class _Literals(Visitor):
@@ -103,18 +71,19 @@ class _Literals(Visitor):
         self.found.append(node.value)
 
 
-class FakePrime(LoopbackServer):
-    """Buy with Prime's ``/token`` and ``/graphql``, with state and failure knobs.
+class FakePrime(LoopbackServer, TaskBook):
+    """Buy with Prime's ``/token`` and ``/graphql``, with state (``TaskBook``) and failure knobs.
 
-    ``fail_next`` maps "startPersonalDataRetrievalTask", "personalDataRetrievalTask"
+    ``fail_next`` maps an operation ("startPersonalDataRetrievalTask", "personalDataRetrievalTask",
+    "startPersonalDataDeletionTask", "personalDataDeletionTask", "cancelPersonalDataDeletionTask")
     or "token" to modes consumed in order: "500", "502", "503", "429" (HTTP
     status), "throttle", "internal", "validation", "denied" (GraphQL errors),
     "timeout" (answer held until ``release()`` or the client gives up) and
-    "task-then-500" (the task is created, then the answer is a 500).
-    ``start_gate``: an unset Event holds every start answer after the task exists.
+    "task-then-500" (the operation takes effect, then the answer is a 500).
+    ``start_gate``: an unset Event holds every start answer (either kind) after the task exists.
     Any other three-digit mode answers that HTTP status; "html" answers 200 with a gateway's HTML page;
     a dict mode is sent as the JSON answer itself (an answer of the wrong shape). ``odd_tasks`` maps a
-    task id to the JSON answer every query for it gets.
+    task id to the JSON answer every query for it (either kind) gets. ``clock`` measures the clientToken's 8 hours.
     """
 
     def __init__(
@@ -124,18 +93,17 @@ class FakePrime(LoopbackServer):
         target_id: str = "amzn1.bp.test",
         *,
         token_ttl: int = 900,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__()
+        LoopbackServer.__init__(self)
+        TaskBook.__init__(self, clock=clock)
         self.client_id = client_id
         self.client_secret = client_secret
         self.target_id = target_id
         self.token_ttl = token_ttl
-        self.tasks: dict[str, Task] = {}
-        self.by_client_token: dict[str, str] = {}
         self.token_requests = 0
         self.requests: list[dict[str, Any]] = []
         self.invalid: list[str] = []
-        self.links: list[tuple[str, str]] = []
         self.fail_next: dict[str, list[Any]] = {}
         self.odd_tasks: dict[str, dict[str, Any]] = {}
         self.start_gate: asyncio.Event | None = None
@@ -167,21 +135,6 @@ class FakePrime(LoopbackServer):
         await super().stop()
 
     # ------------------------------------------------------------------ state
-    def complete(self, task_id: str) -> None:
-        """Mark a task COMPLETED, as Amazon does before sending the event."""
-        task = self.tasks[task_id]
-        task.status, task.errors, task.updated = "COMPLETED", [], _now()
-
-    def fail(
-        self,
-        task_id: str,
-        code: str = "DATA_SUBJECT_NOT_FOUND",
-        message: str = "No shopper was found for the email address in the request.",
-    ) -> None:
-        """Mark a task FAILED with one of Amazon's error codes."""
-        task = self.tasks[task_id]
-        task.status, task.errors, task.updated = "FAILED", [{"code": code, "message": message}], _now()
-
     def expire_tokens(self) -> None:
         """Expire every access token issued so far, as 15 minutes passing would."""
         self._tokens = dict.fromkeys(self._tokens, 0.0)
@@ -196,13 +149,26 @@ class FakePrime(LoopbackServer):
         return [r for r in self.requests if r["operation"] == START]
 
     def queries(self) -> list[dict[str, Any]]:
-        """Return the recorded task queries, in order."""
+        """Return the recorded retrieval task queries, in order."""
         return [r for r in self.requests if r["operation"] == QUERY]
+
+    def deletion_starts(self) -> list[dict[str, Any]]:
+        """Return the recorded deletion start mutations, in order."""
+        return [r for r in self.requests if r["operation"] == START_DELETION]
+
+    def deletion_queries(self) -> list[dict[str, Any]]:
+        """Return the recorded deletion task queries, in order."""
+        return [r for r in self.requests if r["operation"] == DELETION_QUERY]
+
+    def cancels(self) -> list[dict[str, Any]]:
+        """Return the recorded cancel mutations, in order."""
+        return [r for r in self.requests if r["operation"] == CANCEL]
 
     def _describe(self) -> str:
         lines = [f"  {r['operation']} -> {r.get('status')} {r.get('failure') or ''}" for r in self.requests[-20:]]
         lines += [f"  invalid: {reason}" for reason in self.invalid[-5:]]
-        lines.append(f"  tasks: {[(t.task_id, t.status) for t in self.tasks.values()]}, holding: {self.holding}")
+        tasks = [(t.kind, t.task_id, t.status, "cancelled" if t.cancelled else "") for t in self.tasks.values()]
+        lines.append(f"  tasks: {tasks}, holding: {self.holding}")
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ serving
@@ -255,7 +221,7 @@ class FakePrime(LoopbackServer):
         entry: dict[str, Any] = {"query": query, "variables": variables, "operation": field_name}
         entry["operation_name"] = body.get("operationName")
         entry["failure"] = mode = _pop(self.fail_next, field_name)
-        if mode is None and field_name == QUERY and variables.get("taskId") in self.odd_tasks:
+        if mode is None and field_name in _QUERIES and variables.get("taskId") in self.odd_tasks:
             entry["failure"] = mode = self.odd_tasks[variables["taskId"]]
         self.requests.append(entry)
         if isinstance(mode, dict) or mode == "html":
@@ -303,8 +269,9 @@ class FakePrime(LoopbackServer):
         if mode in _GRAPHQL_FAILURES:
             kind, message = _GRAPHQL_FAILURES[mode]
             return 200, {"data": {name: None}, "errors": [amazon_error(kind, message, [name])]}
-        root = {START: self._start, QUERY: self._query}
-        result = execute_sync(SCHEMA, document, root, variable_values=variables, operation_name=operation_name)
+        result = execute_sync(
+            SCHEMA, document, self.resolvers(), variable_values=variables, operation_name=operation_name
+        )
         if result.errors and result.data is None and all(e.path is None for e in result.errors):
             return 400, "; ".join(e.message for e in result.errors)  # bad variables: a request error
         answer: dict[str, Any] = {"data": result.data}
@@ -314,51 +281,9 @@ class FakePrime(LoopbackServer):
             return 500, {"message": "Internal Server Error"}
         if mode == "timeout":
             await self._hold(self._release)
-        if name == START and self.start_gate is not None:
+        if name in _STARTS and self.start_gate is not None:
             await self._hold(self.start_gate)
         return 200, answer
-
-    # ------------------------------------------------------------------ resolvers
-    def _start(self, _info: object, input: dict[str, Any]) -> dict[str, str]:
-        email = input["dataSubject"].get("email") or ""
-        if not EMAIL.match(email):
-            raise _raise("ValidationError", "Input request is not valid: dataSubject.email")
-        client_token = (input.get("clientToken") or {}).get("token")
-        if client_token is None:
-            client_token = str(uuid.uuid4())  # Amazon makes one up: no idempotency for the caller
-        if not 36 <= len(client_token) <= 64:
-            raise _raise("ValidationError", "Input request is not valid: clientToken.token must be 36-64 characters")
-        if task_id := self.by_client_token.get(client_token):
-            if self.tasks[task_id].email != email:
-                raise _raise("ConflictError", "clientToken was already used for a different request")
-            return {"taskId": task_id}
-        task = Task(task_id=str(uuid.uuid4()), email=email, client_token=client_token)
-        self.tasks[task.task_id] = task
-        self.by_client_token[client_token] = task.task_id
-        return {"taskId": task.task_id}
-
-    def _query(self, _info: object, taskId: str) -> dict[str, Any]:  # noqa: N803
-        task = self.tasks.get(taskId)
-        if task is None:
-            raise _raise("ResourceNotFoundError", f"Task {taskId} not found")
-        link = None
-        if task.status == "COMPLETED":
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-            link = (
-                f"https://buy-with-prime-requested-data.s3.amazonaws.com/privacyRequest/{task.task_id}"
-                f"/result/data_retrieval.zip?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date={stamp}"
-                f"&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature={secrets.token_hex(32)}"
-            )
-            self.links.append((task.task_id, link))
-        return {
-            "taskId": task.task_id,
-            "status": task.status,
-            "submissionDate": task.submitted,
-            "lastUpdatedDate": task.updated,
-            "dataSubject": {"type": "SHOPPER", "email": task.email},
-            "dataRetrievalLink": link,
-            "errors": list(task.errors) if task.status == "FAILED" else None,
-        }
 
 
 def _pop(queues: dict[str, list[Any]], key: str) -> Any:
