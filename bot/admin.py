@@ -65,9 +65,9 @@ async def run_audit(env: Mapping[str, str], *, since: float, fmt: str, reveal: b
     """Write the audit log from ``since`` on as CSV or JSON lines; emails masked unless ``reveal``."""
     store = await _open(load_storage_settings(env), need_key=reveal)
     try:
-        rows = await store.audit_export(since=since, reveal=reveal)
+        rows = await store.audit.export(since=since, reveal=reveal)
         if reveal:  # seeing shoppers' emails is itself an access to their data
-            await store.audit(
+            await store.audit.append(
                 request_id=None,
                 actor=f"cli:{getpass.getuser()}",
                 action="audit exported",
@@ -109,8 +109,7 @@ async def run_purge(env: Mapping[str, str], *, out: TextIO) -> int:
     settings = load_storage_settings(env)
     store = await _open(settings, need_key=False)
     try:
-        purged = await store.purge_expired(older_than=time.time() - settings.retention_days * 86_400)
-        await store.database.checkpoint()
+        purged = await store.cases.purge_expired(older_than=time.time() - settings.retention_days * 86_400)
     finally:
         await store.close()
     print(

@@ -137,7 +137,7 @@ class _Scene:
         await self.slack.wait_for(lambda: [m for m in self.slack.messages.values() if m.thread_ts == parent2.ts])
 
         t.say("\nThe audit log (who touched which shopper's data, and when):")
-        for entry in await self.runtime.store.audit_entries():
+        for entry in await self.runtime.store.audit.entries():
             stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(entry.at))
             who = f"@{entry.actor_name} ({entry.actor})" if entry.actor_name else entry.actor
             t.say(f"    {stamp}  request {entry.request_id or '-'}  {who:<20} {entry.action}  {entry.detail}".rstrip())

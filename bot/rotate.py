@@ -12,15 +12,13 @@ from __future__ import annotations
 import base64
 import getpass
 import os
-import time
 from collections.abc import Mapping
-from functools import partial
 from pathlib import Path
 from typing import TextIO
 
 from bot.settings import MAKE_KEY, load_new_key, load_storage_settings
 from prime import ConfigError
-from store import PRIVATE_FILE, EmailCipher, InstanceLock, key_file_for, open_verified, read_key_file, rotate
+from store import PRIVATE_FILE, EmailCipher, InstanceLock, key_file_for, open_verified, read_key_file
 
 __all__ = ["run_rotate_key"]
 
@@ -52,9 +50,7 @@ async def run_rotate_key(env: Mapping[str, str], *, out: TextIO) -> int:
         store = await open_verified(path, configured=old_key, create_key=False)
         try:
             old, new = EmailCipher(old_key), EmailCipher(new_key)
-            work = partial(rotate, old=old, new=new, actor=f"cli:{getpass.getuser()}", at=time.time())
-            count = await store.database.run(work)
-            await store.database.checkpoint()
+            count = await store.rotate_key(new, actor=f"cli:{getpass.getuser()}")
         finally:
             await store.close()
     finally:

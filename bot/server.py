@@ -84,7 +84,7 @@ def build_web_app(
     async def metrics_route(_: web.Request) -> web.Response:
         try:
             backlog = await store.backlog()
-            counts = await store.case_counts()
+            counts = await store.cases.counts()
         except Exception:  # the database is unreachable: say so rather than export stale numbers
             logger.exception("metrics: the database did not answer")
             return web.json_response({"ok": False, "database": "unreachable"}, status=503)
@@ -134,7 +134,7 @@ def build_web_app(
             logger.info("relay: event %s of type %s ignored", event.event_id, event.event_type)
             return web.json_response({"status": "ignored"})
         try:
-            stored = await store.add_event(event_id=event.event_id, event_type=event.event_type, task_id=event.task_id)
+            stored = await store.inbox.add(event_id=event.event_id, event_type=event.event_type, task_id=event.task_id)
         except StoreUnavailable:  # a 5xx is right here: the sender keeps the event and retries (EventBridge: 24 h)
             logger.warning("relay: event %s not stored (the database refused the write); answered 500", event.event_id)
             metrics.relay_events.labels("not_stored").inc()

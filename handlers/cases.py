@@ -41,13 +41,13 @@ async def handle_close(deps: Deps, *, ack: AsyncAck, body: dict[str, Any], respo
 
 
 async def _close(deps: Deps, value: str, *, user: str, reply: Reply) -> None:
-    request = await deps.store.get_request(int(value)) if value.isdigit() else None
+    request = await deps.store.requests.get(int(value)) if value.isdigit() else None
     if not await allowed(deps, user, action="close", reply=reply, request_id=request.id if request else None):
         return
     if request is None:
         await reply(texts.unknown_request("this button"))
         return
-    closed, changed = await deps.store.close_case(request.id, user=user, render=thread_update(None))
+    closed, changed = await deps.store.cases.close(request.id, user=user, render=thread_update(None))
     if changed and closed is not None:
         deps.wake_outbox()
         deps.home_changed()
@@ -73,13 +73,13 @@ class Reminders:
     async def send_due(self) -> int:
         """Queue every reminder due now; after downtime only the most urgent is posted. Returns how many."""
         sent = 0
-        for request, kinds in await self._deps.store.reminders_due(case_texts.REMINDERS):
+        for request, kinds in await self._deps.store.cases.reminders_due(case_texts.REMINDERS):
             announce = kinds[-1]
 
             def render(r: Request, kind: str = announce) -> list[Any]:
                 return thread_update(lambda rr: case_texts.reminder_message(rr, kind), update_parent=False)(r)
 
-            if await self._deps.store.record_reminder(request, kinds, render=render):
+            if await self._deps.store.cases.record_reminder(request, kinds, render=render):
                 sent += 1
                 self._deps.metrics.reminder_sent()
         if sent:
@@ -102,10 +102,9 @@ class Retention:
 
     async def purge(self) -> list[int]:
         now = self._deps.clock()
-        await self._deps.store.prune_inbox(older_than=now - INBOX_KEEP)
-        purged = await self._deps.store.purge_expired(older_than=now - self._retention)
+        await self._deps.store.inbox.prune(older_than=now - INBOX_KEEP)
+        purged = await self._deps.store.cases.purge_expired(older_than=now - self._retention)
         if purged:
-            await self._deps.store.database.checkpoint()
             logger.info("retention: erased the email of %d requests", len(purged))
         return purged
 
@@ -149,10 +148,10 @@ class HomeTab:
             await self.publish(user)
 
     async def publish(self, user: str) -> None:
-        mine = await self._store.open_cases(requester=user)
+        mine = await self._store.cases.open(requester=user)
         restricted = not self._authorizer.everyone_allowed
         allowed = (await self._authorizer.check(user)).allowed
-        team = await self._store.open_cases() if restricted and allowed else None
+        team = await self._store.cases.open() if restricted and allowed else None
         cases = mine + (team or [])
         permalinks = {r.id: link for r in cases if (link := await self._permalinks.get(r))}
         view = case_texts.home_view(mine, team, now=self._clock(), permalinks=permalinks)

@@ -192,7 +192,7 @@ async def _decide_then_request(deps: Deps, intent: Start, *, user: str, channel:
 async def _save(deps: Deps, intent: Start, *, user: str, channel: str) -> tuple[Request, bool]:
     """Store the request (or find the open or recent one for this shopper) before anything is sent anywhere."""
     deadline = intent.deadline.resolve(deps.clock(), default_days=deps.deadline_days)
-    return await deps.store.create_request(
+    return await deps.store.requests.create(
         email=intent.email,
         email_masked=mask_email(intent.email),
         requester=user,
@@ -216,7 +216,7 @@ def _follow_up(deps: Deps, request: Request, created: bool, *, user: str, reply:
 
 async def _audit_refusal(deps: Deps, user: str) -> None:
     try:
-        await deps.store.audit(request_id=None, actor=user, action="refused", detail="request: not allowed")
+        await deps.store.audit.append(request_id=None, actor=user, action="refused", detail="request: not allowed")
     except StoreUnavailable:  # the refusal stands; the log keeps what the audit log could not
         logger.warning("refused a request by %s (not allowed); the audit entry could not be saved", user)
 
@@ -228,7 +228,7 @@ async def _start(deps: Deps, request_id: int, *, reply: Reply) -> None:
 
 
 async def _duplicate(deps: Deps, existing: Request, *, user: str, reply: Reply) -> None:
-    await deps.store.audit(
+    await deps.store.audit.append(
         request_id=existing.id, actor=user, action="refused", detail="request: duplicate of an open or recent request"
     )
     await reply(texts.duplicate_request(existing, permalink=await deps.permalink(existing)))
@@ -238,9 +238,9 @@ async def _find(deps: Deps, query: str) -> tuple[Request | None, str]:
     """The newest request for an email, or the request of a task id; and how to name what was asked."""
     email = parse_email(query)
     if email is not None:
-        found = await deps.store.requests_for_email(email)
+        found = await deps.store.requests.for_email(email)
         return (found[0] if found else None), f"`{mask_email(email)}`"
-    return await deps.store.request_for_task(query), "that task id"
+    return await deps.store.requests.for_task(query), "that task id"
 
 
 async def _status(deps: Deps, intent: Status, *, user: str, reply: Reply) -> None:
@@ -252,7 +252,7 @@ async def _status(deps: Deps, intent: Status, *, user: str, reply: Reply) -> Non
         return
     if request.status.unfinished or request.status is RequestStatus.COMPLETED:  # a completed task can still fail
         request = await advance(deps, request.id) or request
-    await deps.store.audit(request_id=request.id, actor=user, action="status viewed")
+    await deps.store.audit.append(request_id=request.id, actor=user, action="status viewed")
     await reply(texts.status_message(request, permalink=await deps.permalink(request), now=deps.clock()))
 
 
@@ -263,7 +263,7 @@ async def _extend(deps: Deps, intent: Extend, *, user: str, reply: Reply) -> Non
     if request is None:
         await reply(texts.unknown_request(what))
         return
-    done = await deps.store.extend_deadline(
+    done = await deps.store.cases.extend_deadline(
         request.id, days=intent.days, user=user, again=intent.again, render=thread_update(None)
     )
     if done.outcome == "closed":
@@ -283,7 +283,7 @@ async def _list(deps: Deps, intent: ListOpen, *, user: str, reply: Reply) -> Non
     if not await allowed(deps, user, action="list", reply=reply):
         return
     requester = None if intent.whole_team else user
-    cases = await deps.store.open_cases(requester=requester, limit=LIST_LIMIT + 1, newest_first=True)
+    cases = await deps.store.cases.open(requester=requester, limit=LIST_LIMIT + 1, newest_first=True)
     shown = cases[:LIST_LIMIT]
     permalinks = {r.id: link for r in shown if (link := await deps.permalink(r))}
     message = case_texts.open_cases_message(

@@ -39,7 +39,7 @@ async def handle_download(deps: Deps, *, ack: AsyncAck, body: dict[str, Any], re
 
 
 async def _download(deps: Deps, value: str, *, user: str, reply: Reply) -> None:
-    request = await deps.store.get_request(int(value)) if value.isdigit() else None
+    request = await deps.store.requests.get(int(value)) if value.isdigit() else None
     if not await allowed(deps, user, action="download", reply=reply, request_id=request.id if request else None):
         return
     if request is None or not request.task_id:
@@ -55,7 +55,9 @@ async def _download(deps: Deps, value: str, *, user: str, reply: Reply) -> None:
     if state.status != "COMPLETED" or not state.link or state.link_expires_at is None:
         await reply(texts.not_ready(request, state.status))
         return
-    await deps.store.audit(request_id=request.id, actor=user, action="link shown", detail=f"task {request.task_id}")
+    await deps.store.audit.append(
+        request_id=request.id, actor=user, action="link shown", detail=f"task {request.task_id}"
+    )
     logger.info("request %s: download link shown to %s", request.id, user)
     await reply(texts.link_message(state.link, state.link_expires_at))
 

@@ -48,7 +48,7 @@ class InboxWorker:
             handled, _ = await self.process_pending()
             if handled:
                 continue
-            next_due = await self._deps.store.next_event_due()
+            next_due = await self._deps.store.inbox.next_due()
             now = self._deps.clock()
             wait = self._idle_wait if next_due is None else min(self._idle_wait, max(0.0, next_due - now))
             if next_due is not None and next_due > now:
@@ -58,7 +58,7 @@ class InboxWorker:
 
     async def process_pending(self) -> tuple[int, int]:
         """Apply the tasks of due events once each; return (tasks handled, tasks that failed and back off)."""
-        events = await self._deps.store.pending_events(limit=256)
+        events = await self._deps.store.inbox.pending(limit=256)
         attempts: dict[str, int] = {}
         for event in events:
             attempts[event.task_id] = max(attempts.get(event.task_id, 0), event.attempts)
@@ -70,13 +70,13 @@ class InboxWorker:
         async with self._slots:
             deps = self._deps
             try:
-                request = await deps.store.request_for_task(task_id)
+                request = await deps.store.requests.for_task(task_id)
                 if request is None or await sync_task(deps, request.id) is Synced.ANSWERED:
-                    await deps.store.mark_events_processed(task_id, request_id=request.id if request else None)
+                    await deps.store.inbox.mark_processed(task_id, request_id=request.id if request else None)
                     return True
             except Exception:
                 logger.exception("inbox: the events of task %s failed; they back off, the others go on", task_id)
             delay = backoff(attempts, base=self._base_backoff, cap=self._max_backoff)
             logger.info("inbox: task %s not settled; its events wait %.1f s", task_id, delay)
-            await deps.store.events_retry(task_id, at=deps.clock() + delay)
+            await deps.store.inbox.retry(task_id, at=deps.clock() + delay)
             return False

@@ -23,7 +23,7 @@ async def allowed(deps: Deps, user: str, *, action: str, reply: Reply, request_i
     decision = await deps.authorizer.check(user)
     if decision.allowed:
         return True
-    await deps.store.audit(request_id=request_id, actor=user, action="refused", detail=f"{action}: not allowed")
+    await deps.store.audit.append(request_id=request_id, actor=user, action="refused", detail=f"{action}: not allowed")
     await reply(texts.not_allowed(decision.reason))
     return False
 

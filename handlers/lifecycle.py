@@ -54,7 +54,7 @@ _ASK_AMAZON = frozenset({RequestStatus.IN_PROGRESS, RequestStatus.COMPLETED})
 async def advance(deps: Deps, request_id: int, *, reply: Reply | None = None) -> Request | None:
     """Take a request as far as it can go now; ``reply`` tells the person who asked, if anyone did."""
     async with deps.locks.hold(request_id):
-        request = await deps.store.get_request(request_id)
+        request = await deps.store.requests.get(request_id)
         if request is not None and request.status is RequestStatus.NEW:
             request = await _open_thread(deps, request, reply)
         if request is not None and request.status is RequestStatus.STARTING:
@@ -67,7 +67,7 @@ async def advance(deps: Deps, request_id: int, *, reply: Reply | None = None) ->
 async def sync_task(deps: Deps, request_id: int) -> Synced:
     """Ask Amazon for a started request's task and apply it; say how asking went."""
     async with deps.locks.hold(request_id):
-        request = await deps.store.get_request(request_id)
+        request = await deps.store.requests.get(request_id)
         if request is None or request.status not in _ASK_AMAZON:
             return Synced.ANSWERED
         _, synced = await _sync(deps, request)
@@ -83,15 +83,15 @@ async def _sync(deps: Deps, request: Request) -> tuple[Request, Synced]:
     except PrimeUnavailable as error:
         delay = deps.retry_delay(request.check_failures)
         logger.info("request %s: task state not available (%s); next try in %.0f s", request.id, error.kind, delay)
-        await deps.store.schedule_check(request.id, at=deps.clock() + delay, failed=True)
+        await deps.store.requests.schedule_check(request.id, at=deps.clock() + delay, failed=True)
         return request, Synced.ITEM_FAILED if error.kind == UNEXPECTED else Synced.AMAZON_DOWN
     except PrimeRejected as error:
         logger.warning("request %s: Buy with Prime refused the task query (%s)", request.id, error.kind)
-        await deps.store.schedule_check(request.id, at=deps.clock() + deps.reconcile_interval)
+        await deps.store.requests.schedule_check(request.id, at=deps.clock() + deps.reconcile_interval)
         return request, Synced.ANSWERED
     applied = await apply_task_state(deps, request, state)
     if applied.status.unfinished:
-        await deps.store.schedule_check(request.id, at=deps.clock() + deps.reconcile_interval)
+        await deps.store.requests.schedule_check(request.id, at=deps.clock() + deps.reconcile_interval)
     return applied, Synced.ANSWERED
 
 
@@ -106,9 +106,9 @@ async def apply_task_state(deps: Deps, request: Request, state: TaskState) -> Re
     reply = texts.completion_reply if status is RequestStatus.COMPLETED else texts.failure_reply
     if status is RequestStatus.FAILED and request.status is RequestStatus.COMPLETED:
         reply = texts.failed_after_completion
-    moved = await deps.store.apply_task_state(request.id, status, errors, render=thread_update(reply))
+    moved = await deps.store.requests.record_task_state(request.id, status, errors, render=thread_update(reply))
     if moved is None:
-        return await deps.store.get_request(request.id) or request
+        return await deps.store.requests.get(request.id) or request
     logger.info("request %s: task %s %s", moved.id, moved.task_id, status.value, extra=log_ids(task_id=moved.task_id))
     deps.wake_outbox()
     deps.home_changed()
@@ -155,10 +155,10 @@ async def _open_thread(deps: Deps, request: Request, reply: Reply | None) -> Req
     If Slack refuses, the outbox keeps the message and retries it with its backoff (an operator's
     fix, like inviting the bot, ends the wait); the person who asked is told what is going on.
     """
-    if await deps.store.ensure_opener(request.id, render=thread_opener):
+    if await deps.store.outbox.ensure_opener(request.id, render=thread_opener):
         logger.info("request %s: its thread's first message was queued again", request.id)
     result = await deps.open_thread(request.id)
-    current = await deps.store.get_request(request.id)
+    current = await deps.store.requests.get(request.id)
     if result is None or result.sent or reply is None or current is None or current.status is not RequestStatus.NEW:
         return current
     if result.code in ("not_in_channel", "channel_not_found"):
@@ -175,14 +175,16 @@ async def post_abandoned(deps: Deps, entry: OutboxEntry, code: str) -> None:
 
     A refused first message means the request cannot go on (nothing was started at Amazon).
     """
-    request = await deps.store.get_request(entry.request_id)
+    request = await deps.store.requests.get(entry.request_id)
     if request is None or entry.purpose == NOTICE:
         return  # the notice itself was refused: the audit entry is what is left
     if entry.purpose == OPENS_THREAD and request.status is RequestStatus.NEW:
-        request = await deps.store.abandon(request.id, actor="bot", reason=f"thread message refused by Slack: {code}")
+        request = await deps.store.requests.abandon(
+            request.id, actor="bot", reason=f"thread message refused by Slack: {code}"
+        )
         deps.home_changed()
     notice = {"channel": request.requester, "unfurl_links": False, "unfurl_media": False}
-    await deps.store.queue_notice(
+    await deps.store.outbox.queue_notice(
         request.id, OutboxMessage("chat.postMessage", {**notice, **texts.post_abandoned(request, code)}, purpose=NOTICE)
     )
     deps.wake_outbox()
@@ -191,34 +193,38 @@ async def post_abandoned(deps: Deps, entry: OutboxEntry, code: str) -> None:
 async def _start_task(deps: Deps, request: Request, reply: Reply | None) -> Request | None:
     """Start the task at Amazon with the request's stored clientToken, so any retry finds the same task."""
     try:
-        email = await deps.store.reveal_email(request.id)
+        email = await deps.store.requests.reveal_email(request.id)
     except EmailUnreadable as error:  # one damaged row: it waits on its own backoff, no traceback, the rest go on
         delay = deps.retry_delay(request.check_failures)
         logger.error("%s (altered, or sealed under another key); next try in %.0f s", error, delay)
-        await deps.store.schedule_check(request.id, at=deps.clock() + delay, failed=True)
+        await deps.store.requests.schedule_check(request.id, at=deps.clock() + delay, failed=True)
         return request
     if email is None:
         logger.error("request %s: the email is no longer stored; it cannot be started", request.id)
         return request
     if request.start_sent_at is not None and deps.clock() - request.start_sent_at >= START_WINDOW:
         logger.warning("request %s: not started within the clientToken's window; not retrying", request.id)
-        expired = await deps.store.record_start_expired(request.id, render=thread_update(texts.start_window_passed))
+        expired = await deps.store.requests.record_start_expired(
+            request.id, render=thread_update(texts.start_window_passed)
+        )
         deps.wake_outbox()
         deps.home_changed()
         return expired
-    earlier_mark = await deps.store.mark_start_attempt(request.id)
+    earlier_mark = await deps.store.requests.mark_start_attempt(request.id)
     try:
         task_id = await deps.prime.start_retrieval(email=email, client_token=request.client_token)
     except PrimeRejected as error:
         logger.warning("request %s: Buy with Prime refused the start (%s)", request.id, error.kind)
-        rejected = await deps.store.record_start_rejected(
+        rejected = await deps.store.requests.record_start_rejected(
             request.id, [TaskError(error.kind or None, str(error))], render=thread_update(texts.rejected_reply)
         )
         deps.wake_outbox()
         return rejected
     except PrimeUnavailable as error:
         if not error.reached and earlier_mark is None:
-            await deps.store.clear_start_attempt(request.id)  # nothing reached Amazon: its window has not begun
+            await deps.store.requests.clear_start_attempt(
+                request.id
+            )  # nothing reached Amazon: its window has not begun
         delay = deps.retry_delay(request.check_failures)
         logger.warning(
             "request %s: Buy with Prime unavailable at start (%s); next try in %.0f s", request.id, error.kind, delay
@@ -226,14 +232,16 @@ async def _start_task(deps: Deps, request: Request, reply: Reply | None) -> Requ
         operator = error.needs_operator
         render = thread_update(lambda r: texts.waiting_for_prime(r, needs_operator=operator))
         reason = f"{error.kind}: {error}"
-        if await deps.store.record_start_waiting(request.id, at=deps.clock() + delay, reason=reason, render=render):
+        if await deps.store.requests.record_start_waiting(
+            request.id, at=deps.clock() + delay, reason=reason, render=render
+        ):
             deps.wake_outbox()
         if reply is not None:
             await reply(texts.start_trouble(request))
-        return await deps.store.get_request(request.id)
+        return await deps.store.requests.get(request.id)
     reply_in_thread = texts.started_after_wait if request.waiting_since is not None else None
-    started = await deps.store.record_task_started(request.id, task_id, render=thread_update(reply_in_thread))
-    await deps.store.schedule_check(request.id, at=deps.clock() + deps.reconcile_interval)
+    started = await deps.store.requests.record_task_started(request.id, task_id, render=thread_update(reply_in_thread))
+    await deps.store.requests.schedule_check(request.id, at=deps.clock() + deps.reconcile_interval)
     logger.info("request %s: task %s started", request.id, task_id, extra=log_ids(task_id=task_id))
     deps.wake_outbox()
     deps.wake_inbox()  # its completion event may have arrived before Amazon's answer did

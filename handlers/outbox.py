@@ -89,7 +89,7 @@ class OutboxSender:
             sent = await self.send_due()
             if sent:
                 continue
-            next_due = await self._store.next_outbox_due()
+            next_due = await self._store.outbox.next_due()
             wait = self._idle_wait if next_due is None else max(0.0, min(self._idle_wait, next_due - self._clock()))
             await self._wakeup.wait(wait)
 
@@ -101,7 +101,7 @@ class OutboxSender:
         sends everything. The delay is capped (``max_delay``), which bounds how long a thread lags
         behind once Slack is back, or once the operator has fixed what Slack refused.
         """
-        entries = [e for e in await self._store.due_outbox(limit=64) if e.id not in self._in_flight]
+        entries = [e for e in await self._store.outbox.due(limit=64) if e.id not in self._in_flight]
         if not entries:
             return 0  # nothing was due: says nothing about whether Slack is back
         results = await asyncio.gather(*(self._send(entry) for entry in entries))
@@ -117,7 +117,7 @@ class OutboxSender:
         The same attempt, table and backoff as the worker's: a failure waits like any other entry.
         """
         entries = [
-            e for e in await self._store.due_outbox(limit=1, request_id=request_id) if e.id not in self._in_flight
+            e for e in await self._store.outbox.due(limit=1, request_id=request_id) if e.id not in self._in_flight
         ]
         if not entries:
             return None
@@ -139,7 +139,7 @@ class OutboxSender:
                 "outbox: %d Slack calls failed (%s); retrying in %.1f s", len(transient), transient[0], delay
             )
         for entry, result in failed:
-            await self._store.outbox_retry(entry.id, at=self._clock() + delay, error=result.code or "unknown")
+            await self._store.outbox.retry(entry.id, at=self._clock() + delay, error=result.code or "unknown")
 
     async def _send(self, entry: OutboxEntry) -> SendResult:
         """Make the call once; record it if it is settled for good (sent, or given up)."""
@@ -153,9 +153,9 @@ class OutboxSender:
     async def _attempt(self, entry: OutboxEntry) -> SendResult:
         if entry.attempts and await self._already_posted(entry):
             logger.info("outbox %s: found already posted before a restart; not posting again", entry.id)
-            await self._store.outbox_sent(entry.id)
+            await self._store.outbox.sent(entry.id)
             return SendResult(sent=True)
-        await self._store.outbox_attempting(entry.id)
+        await self._store.outbox.attempting(entry.id)
         try:
             response = await self._slack.api_call(entry.method, json=_tagged(entry))
         except SlackApiError as error:
@@ -166,9 +166,9 @@ class OutboxSender:
             logger.exception("outbox %s: %s failed unexpectedly", entry.id, entry.method)
             return SendResult(sent=False, code=type(error).__name__, fault=SlackFault.RETRY)
         if entry.purpose == OPENS_THREAD:
-            await self._store.outbox_thread_opened(entry, str(response["ts"]))
+            await self._store.outbox.thread_opened(entry, str(response["ts"]))
         else:
-            await self._store.outbox_sent(entry.id)
+            await self._store.outbox.sent(entry.id)
         await self._recovered(entry.last_error)
         return SendResult(sent=True)
 
@@ -176,7 +176,7 @@ class OutboxSender:
         """A post that had failed for an operator's reason got through: end the episode once none waits on it."""
         if not previous_error or classify(previous_error) is not SlackFault.OPERATOR:
             return
-        if not await self._store.outbox_waiting_on(previous_error):
+        if not await self._store.outbox.waiting_on(previous_error):
             self._outages.recovered("slack", previous_error)
 
     async def _already_posted(self, entry: OutboxEntry) -> bool:
@@ -208,14 +208,14 @@ class OutboxSender:
             headers = error.response.headers
             retry_after = _seconds(headers.get("Retry-After") or headers.get("retry-after"))
             logger.info("outbox %s: Slack rate limit, retrying in %.0f s", entry.id, retry_after)
-            await self._store.outbox_retry(entry.id, at=self._clock() + retry_after, error="ratelimited")
+            await self._store.outbox.retry(entry.id, at=self._clock() + retry_after, error="ratelimited")
             return SendResult(sent=False, code="ratelimited", fault=SlackFault.RETRY)
         fault = classify(code)
         if fault is SlackFault.MESSAGE:
             logger.error(
                 "outbox %s: Slack refused %s as wrong (%s); giving up, requester told", entry.id, entry.method, code
             )
-            await self._store.outbox_give_up(entry, error=code)
+            await self._store.outbox.give_up(entry, error=code)
             await self._recovered(entry.last_error)
             self.on_abandoned(entry, code)
         elif fault is SlackFault.OPERATOR:

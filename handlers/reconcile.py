@@ -46,7 +46,7 @@ class Reconciler:
         """One pass; ``resume`` takes every unfinished request, due or not (at start). Returns requests seen."""
         deps = self._deps
         due = math.inf if resume else deps.clock()
-        requests = await deps.store.unfinished_requests(due_by=due, limit=self._batch)
+        requests = await deps.store.requests.unfinished(due_by=due, limit=self._batch)
         seen = 0
         for request in requests:
             if deps.locks.busy(request.id):
@@ -71,5 +71,5 @@ class Reconciler:
         except Exception:
             delay = deps.retry_delay(request.check_failures)
             logger.exception("reconciler: request %s failed; next try in %.0f s, the pass goes on", request.id, delay)
-            await deps.store.schedule_check(request.id, at=deps.clock() + delay, failed=True)
+            await deps.store.requests.schedule_check(request.id, at=deps.clock() + delay, failed=True)
             return Synced.ITEM_FAILED

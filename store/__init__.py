@@ -7,13 +7,15 @@ private module. Tests that check the internals (the priority lock, migrations) i
 
 from __future__ import annotations
 
+from store._audit import AuditRow
 from store._backup import BackupReport, backup_database
-from store._cases import AuditRow, CaseCounts, Extension
+from store._cases import CaseCounts, Extension
 from store._crypto import EmailCipher, create_key_file, normalise_email, read_key_file
 from store._database import WriteHealth, cannot_open
 from store._files import PRIVATE_FILE, others_can_read, private_folder
 from store._instance import InstanceLock, lock_path_for
-from store._keycheck import KeyState, inspect_key, key_file_for, key_problem, open_verified, read_key_state, rotate
+from store._keycheck import inspect_key, key_file_for, key_problem, open_verified
+from store._keys import KeyState, read_key_state
 from store._records import (
     NOTICE,
     OPENS_THREAD,
@@ -60,5 +62,4 @@ __all__ = [
     "private_folder",
     "read_key_file",
     "read_key_state",
-    "rotate",
 ]

@@ -1,17 +1,17 @@
-"""Compliance cases: due dates, reminders, closing, retention and the audit export.
+"""Compliance cases: due dates, reminders, closing and retention (``store.cases``).
 
-A mixin of ``Store``: the same connection and transactions, kept in its own
-module so that each file stays about one job.
+A case is a request seen from staff's side: what they still owe a shopper, and by when.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from store._crypto import EmailCipher
+from store._audit import ActorNames
 from store._database import Database
 from store._records import OutboxMessage, Request, RequestStatus, TaskError
 from store._rows import (
@@ -24,7 +24,7 @@ from store._rows import (
     request_from_row,
 )
 
-__all__ = ["CASE_KIND", "EXTENDED", "AuditRow", "CaseCounts", "CaseQueries", "Extension"]
+__all__ = ["CASE_KIND", "EXTENDED", "CaseCounts", "Cases", "Extension"]
 
 _NEVER_STARTED = (RequestStatus.REJECTED.value, RequestStatus.ABANDONED.value)
 _STARTED = frozenset(s.value for s in (RequestStatus.IN_PROGRESS, RequestStatus.COMPLETED, RequestStatus.FAILED))
@@ -51,32 +51,15 @@ class Extension:
     before_by: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class AuditRow:
-    """One audit entry with what an auditor needs beside it: the task, and the shopper (masked or revealed)."""
+class Cases:
+    """``store.cases``: what staff owe shoppers, and the changes they make to it."""
 
-    at: float
-    request_id: int | None
-    task_id: str | None
-    actor: str
-    actor_name: str
-    action: str
-    detail: str
-    email_masked: str | None
-    email: str | None  # only when revealed with the key; None once purged, or when it does not open
-    unreadable: bool = False  # revealed, but this row's email does not open with the key (a damaged row)
+    def __init__(self, *, database: Database, clock: Callable[[], float] = time.time, names: ActorNames) -> None:
+        self._database = database
+        self._clock = clock
+        self._names = names
 
-
-class CaseQueries:
-    """Queries and changes on cases; mixed into ``Store``, which provides the attributes below."""
-
-    _clock: Callable[[], float]
-    _cipher: EmailCipher
-    database: Database
-    _fetch: Callable[..., Awaitable[list[Any]]]
-    _actor_name: Callable[[str], str]
-
-    async def open_cases(
+    async def open(
         self, *, requester: str | None = None, limit: int = 100, newest_first: bool = False
     ) -> list[Request]:
         """Cases staff still owe a shopper an answer on, soonest due (or newest) first; one requester's, or all."""
@@ -86,25 +69,25 @@ class CaseQueries:
             where += " AND requester = ?"
             params.append(requester)
         order = "created_at DESC, id DESC" if newest_first else "due_at, id"
-        rows = await self._fetch(
+        rows = await self._database.fetch(
             f"SELECT {REQUEST_COLUMNS} FROM requests WHERE {where} ORDER BY {order} LIMIT ?", (*params, limit)
         )
         return [request_from_row(row) for row in rows]
 
-    async def case_counts(self) -> CaseCounts:
+    async def counts(self) -> CaseCounts:
         """Counts for monitoring, in one read: no personal data, only statuses and numbers."""
-        rows = await self._fetch(
-            "SELECT status, COUNT(*), SUM(closed_at IS NULL AND status NOT IN (?, ?)),"
-            " SUM(closed_at IS NULL AND status NOT IN (?, ?) AND due_at < ?) FROM requests GROUP BY status",
+        rows = await self._database.fetch(
+            "SELECT status, COUNT(*) AS count, SUM(closed_at IS NULL AND status NOT IN (?, ?)) AS open,"
+            " SUM(closed_at IS NULL AND status NOT IN (?, ?) AND due_at < ?) AS overdue FROM requests GROUP BY status",
             (*_NEVER_STARTED, *_NEVER_STARTED, self._clock()),
         )
         return CaseCounts(
-            by_status={(CASE_KIND, str(status)): int(count) for status, count, _, _ in rows},
-            open=sum(int(open_ or 0) for _, _, open_, _ in rows),
-            overdue=sum(int(late or 0) for _, _, _, late in rows),
+            by_status={(CASE_KIND, str(row["status"])): int(row["count"]) for row in rows},
+            open=sum(int(row["open"] or 0) for row in rows),
+            overdue=sum(int(row["overdue"] or 0) for row in rows),
         )
 
-    async def close_case(
+    async def close(
         self, request_id: int, *, user: str, render: Callable[[Request], Iterable[OutboxMessage]]
     ) -> tuple[Request | None, bool]:
         """Record that the shopper was answered; (request, False) when it was closed already or cannot be."""
@@ -126,12 +109,12 @@ class CaseQueries:
                 actor=user,
                 action="closed",
                 detail="answer sent to shopper",
-                actor_name=self._actor_name(user),
+                actor_name=self._names.of(user),
             )
             enqueue(db, request, render, now)
             return request, True
 
-        return await self.database.run(close)
+        return await self._database.run(close)
 
     async def extend_deadline(
         self,
@@ -161,7 +144,7 @@ class CaseQueries:
                 (request_id, EXTENDED),
             ).fetchone()
             if before is not None and not again:
-                return Extension("extended before", request, before_at=before[0], before_by=before[1])
+                return Extension("extended before", request, before_at=before["at"], before_by=before["actor"])
             db.execute(
                 "UPDATE requests SET due_at = due_at + ?, deadline = deadline || ?, reminders_sent = '', updated_at = ?"
                 " WHERE id = ?",
@@ -177,18 +160,18 @@ class CaseQueries:
                 actor=user,
                 action=EXTENDED,
                 detail=detail,
-                actor_name=self._actor_name(user),
+                actor_name=self._names.of(user),
             )
             enqueue(db, extended, render, now)
             return Extension("extended", extended)
 
-        return await self.database.run(extend)
+        return await self._database.run(extend)
 
     async def reminders_due(self, schedule: Sequence[tuple[str, float]]) -> list[tuple[Request, list[str]]]:
         """Open cases with reminders now due: each with the kinds due (``schedule``: (kind, seconds before due))."""
         now = self._clock()
         earliest = max(before for _, before in schedule)
-        rows = await self._fetch(
+        rows = await self._database.fetch(
             f"SELECT {REQUEST_COLUMNS} FROM requests WHERE closed_at IS NULL AND status NOT IN (?, ?)"
             " AND thread_ts IS NOT NULL AND due_at - ? <= ? ORDER BY due_at LIMIT 500",
             (*_NEVER_STARTED, earliest, now),
@@ -219,21 +202,22 @@ class CaseQueries:
             enqueue(db, fresh, render, now)
             return True
 
-        return await self.database.run(remind)
+        return await self._database.run(remind)
 
     async def purge_expired(self, *, older_than: float) -> list[int]:
         """Erase the email of every request finished or closed before ``older_than``; return their ids.
 
         The skeleton stays for the audit trail: task id, dates, who did what, Amazon's error codes.
         Amazon's error messages go, and sent Slack payloads of those requests are emptied, since
-        either may carry the shopper's (masked) email or name.
+        either may carry the shopper's (masked) email or name. When anything was erased, the
+        write-ahead log is folded into the database file, so the erased data leaves the WAL too.
         """
         now = self._clock()
         marks = ", ".join("?" for _ in UNFINISHED)
 
         def purge(db: sqlite3.Connection) -> list[int]:
             ids = [
-                int(row[0])
+                int(row["id"])
                 for row in db.execute(
                     f"SELECT id FROM requests WHERE purged_at IS NULL AND status NOT IN ({marks})"
                     " AND COALESCE(closed_at, updated_at) < ?",
@@ -257,23 +241,7 @@ class CaseQueries:
                 append_audit(db, at=now, request_id=request_id, actor="bot", action="purged", detail="email erased")
             return ids
 
-        return await self.database.run(purge)
-
-    async def audit_export(self, *, since: float, reveal: bool = False) -> list[AuditRow]:
-        """The audit log from ``since`` on, oldest first, with each request's task and shopper."""
-        rows = await self._fetch(
-            "SELECT a.at, a.request_id, r.task_id, a.actor, a.actor_name, a.action, a.detail, r.email_masked,"
-            " r.email_sealed"
-            " FROM audit a LEFT JOIN requests r ON r.id = a.request_id WHERE a.at >= ? ORDER BY a.id",
-            (since,),
-        )
-        out = []
-        for at, request_id, task_id, actor, actor_name, action, detail, masked, sealed in rows:
-            email, unreadable = None, False
-            if reveal and sealed is not None:
-                try:
-                    email = self._cipher.decrypt(bytes(sealed))
-                except ValueError:  # one damaged row must not cost the auditor the whole export
-                    unreadable = True
-            out.append(AuditRow(at, request_id, task_id, actor, actor_name, action, detail, masked, email, unreadable))
-        return out
+        purged = await self._database.run(purge)
+        if purged:
+            await self._database.checkpoint()
+        return purged

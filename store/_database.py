@@ -135,6 +135,7 @@ class Database:
         # outlives the failure and prints a traceback once the event loop has closed.
         await asyncio.to_thread(_try_open, path)
         connection = await aiosqlite.connect(path, isolation_level=None)
+        connection.row_factory = sqlite3.Row  # the store reads columns by name, never by position
         try:
             await connection.execute("PRAGMA journal_mode = WAL")
             await connection.execute("PRAGMA synchronous = NORMAL")

@@ -14,81 +14,21 @@ import sqlite3
 import time
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from prime import ConfigError
 from store._crypto import EmailCipher, create_key_file, read_key_file
 from store._database import Database
-from store._rows import append_audit
+from store._keys import KeyState, read_key_state, record_key_check
 from store._store import Store
 
-__all__ = [
-    "KeyState",
-    "inspect_key",
-    "key_file_for",
-    "key_problem",
-    "open_verified",
-    "read_key_state",
-    "rotate",
-]
-
-_CHECK_TEXT = "data-request-bot key check"
+__all__ = ["inspect_key", "key_file_for", "key_problem", "open_verified"]
 
 
 def key_file_for(database: Path) -> Path:
     """The key file that belongs to ``database`` (used when ENCRYPTION_KEY is unset)."""
     return database.with_name(database.name + ".key")
-
-
-@dataclass(frozen=True, slots=True)
-class KeyState:
-    """What a database says about its key: its stored check, or else one email sealed under it."""
-
-    sealed: bytes | None = None
-    fingerprint: str | None = None
-    sample: bytes | None = None
-
-    @property
-    def has_data(self) -> bool:
-        """Something in the database was sealed under a key, so only that key will do."""
-        return self.sealed is not None or self.sample is not None
-
-    def opens(self, cipher: EmailCipher) -> bool:
-        """``cipher`` opens what the database holds (trivially so when it holds nothing)."""
-        sealed = self.sealed if self.sealed is not None else self.sample
-        if sealed is None:
-            return True
-        try:
-            opened = cipher.decrypt(sealed)
-        except ValueError:
-            return False
-        return self.sealed is None or opened == _CHECK_TEXT
-
-
-def read_key_state(db: sqlite3.Connection) -> KeyState:
-    """Read the key check (or, without one, the oldest sealed email); works on an unmigrated file too."""
-    try:
-        row = db.execute("SELECT sealed, fingerprint FROM key_check WHERE id = 1").fetchone()
-    except sqlite3.OperationalError:  # no such table: a database from before the check, or an empty file
-        row = None
-    if row is not None:
-        return KeyState(sealed=bytes(row[0]), fingerprint=str(row[1]))
-    try:
-        sample = db.execute(
-            "SELECT email_sealed FROM requests WHERE email_sealed IS NOT NULL ORDER BY id LIMIT 1"
-        ).fetchone()
-    except sqlite3.OperationalError:
-        sample = None
-    return KeyState(sample=bytes(sample[0]) if sample else None)
-
-
-def _record(db: sqlite3.Connection, *, cipher: EmailCipher, at: float) -> None:
-    db.execute(
-        "INSERT OR REPLACE INTO key_check (id, sealed, fingerprint, recorded_at) VALUES (1, ?, ?, ?)",
-        (cipher.encrypt(_CHECK_TEXT), cipher.fingerprint, at),
-    )
 
 
 def key_problem(
@@ -168,7 +108,7 @@ async def open_verified(
             return Store(database, cipher=EmailCipher(bytes(32)), clock=clock)
         cipher = EmailCipher(key or create_key_file(key_file))
         if state.sealed is None:
-            await database.run(partial(_record, cipher=cipher, at=clock()))
+            await database.run(partial(record_key_check, cipher=cipher, at=clock()))
     except BaseException:
         await database.close()
         raise
@@ -181,37 +121,3 @@ def _quietly(key_file: Path) -> bytes | None:
         return read_key_file(key_file)
     except ConfigError:
         return None
-
-
-def rotate(db: sqlite3.Connection, *, old: EmailCipher, new: EmailCipher, actor: str, at: float) -> int:
-    """Re-seal every email and recompute every lookup hash under ``new``, update the check, audit it.
-
-    Runs inside one transaction (``Database.run``): it all commits, or none of it does.
-    Returns how many emails were re-sealed.
-    """
-    rows = db.execute("SELECT id, email_sealed FROM requests WHERE email_sealed IS NOT NULL ORDER BY id").fetchall()
-    for request_id, sealed in rows:
-        try:
-            email = old.decrypt(bytes(sealed))
-        except ValueError as error:  # the key check passed, so this one row is damaged: stop, roll all back
-            raise ConfigError(
-                (
-                    f"request {request_id}'s stored email does not open with ENCRYPTION_KEY (the row is damaged); "
-                    "nothing was rotated",
-                    "restore the database from a backup made before the damage, then run rotate-key again",
-                )
-            ) from error
-        db.execute(
-            "UPDATE requests SET email_sealed = ?, email_hash = ? WHERE id = ?",
-            (new.encrypt(email), new.lookup_hash(email), request_id),
-        )
-    _record(db, cipher=new, at=at)
-    append_audit(
-        db,
-        at=at,
-        request_id=None,
-        actor=actor,
-        action="encryption key rotated",
-        detail=f"{len(rows)} shopper emails re-encrypted; key {old.fingerprint} replaced by {new.fingerprint}",
-    )
-    return len(rows)

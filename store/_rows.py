@@ -1,11 +1,10 @@
-"""How a request row becomes a ``Request`` record: one column list, one mapping, for every query."""
+"""How a request row becomes a ``Request`` record: one column list, read by name, for every query."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 
 from store._records import OutboxMessage, Request, RequestStatus, TaskError
 
@@ -31,32 +30,33 @@ def errors_json(errors: Sequence[TaskError]) -> str:
     return json.dumps([{"code": e.code, "message": e.message} for e in errors])
 
 
-def request_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Request:
+def request_from_row(row: sqlite3.Row) -> Request:
+    """The record for one row selected with ``REQUEST_COLUMNS``, read column by column."""
     errors = tuple(
         TaskError(str(e["code"]) if e.get("code") is not None else None, str(e.get("message") or ""))
-        for e in json.loads(row[8] or "[]")
+        for e in json.loads(row["errors"] or "[]")
     )
     return Request(
-        id=row[0],
-        client_token=row[1],
-        email_masked=row[2],
-        requester=row[3],
-        channel=row[4],
-        thread_ts=row[5],
-        task_id=row[6],
-        status=RequestStatus(row[7]),
+        id=row["id"],
+        client_token=row["client_token"],
+        email_masked=row["email_masked"],
+        requester=row["requester"],
+        channel=row["channel"],
+        thread_ts=row["thread_ts"],
+        task_id=row["task_id"],
+        status=RequestStatus(row["status"]),
         errors=errors,
-        created_at=row[9],
-        updated_at=row[10],
-        due_at=row[11] if row[11] is not None else row[9] + 30 * 86_400,
-        deadline=row[12] or "",
-        reminders_sent=frozenset(filter(None, (row[13] or "").split(","))),
-        closed_at=row[14],
-        closed_by=row[15],
-        purged_at=row[16],
-        check_failures=row[17],
-        waiting_since=row[18],
-        start_sent_at=row[19],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        due_at=row["due_at"] if row["due_at"] is not None else row["created_at"] + 30 * 86_400,
+        deadline=row["deadline"] or "",
+        reminders_sent=frozenset(filter(None, (row["reminders_sent"] or "").split(","))),
+        closed_at=row["closed_at"],
+        closed_by=row["closed_by"],
+        purged_at=row["purged_at"],
+        check_failures=row["check_failures"],
+        waiting_since=row["waiting_since"],
+        start_sent_at=row["start_sent_at"],
     )
 
 

@@ -62,7 +62,7 @@ async def test_on_a_cold_cache_the_command_is_answered_first_and_decided_after(t
             assert refusal
             await bot.prime.wait_for(lambda: bot.prime.starts())
             assert [t.email for t in bot.prime.tasks.values()] == ["cold@example.com"]
-            assert "refused" in [e.action for e in await bot.runtime.store.audit_entries()]
+            assert "refused" in [e.action for e in await bot.runtime.store.audit.entries()]
 
 
 async def test_a_slow_group_refresh_never_delays_an_answer_and_the_last_list_decides(tmp_path: Path) -> None:

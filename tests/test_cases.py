@@ -66,7 +66,7 @@ async def test_jurisdiction_and_explicit_deadlines_set_the_due_date_shown_in_the
             ("d@example.com", "d@example.com"),
         ):
             await bot.request(text, email=email)
-        cases = {r.email_masked: r for r in await bot.runtime.store.open_cases()}
+        cases = {r.email_masked: r for r in await bot.runtime.store.cases.open()}
         assert cases["a***@example.com"].due_at == clock.now + 31 * DAY
         assert cases["a***@example.com"].deadline == "GDPR: one month"
         assert cases["b***@example.com"].due_at == clock.now + 45 * DAY
@@ -131,7 +131,7 @@ async def test_closing_stops_reminders_and_updates_the_thread_and_twice_changes_
         assert "already closed by <@U0BOB>" in text_of(again)
         clock.advance(40 * DAY)
         assert await bot.runtime.reminders.send_due() == 0
-        closes = [e for e in await bot.runtime.store.audit_entries() if e.action == "closed"]
+        closes = [e for e in await bot.runtime.store.audit.entries() if e.action == "closed"]
         assert [(e.actor, e.request_id) for e in closes] == [("U0BOB", 1)]
 
 
@@ -141,8 +141,8 @@ async def test_a_user_who_is_not_allowed_cannot_close(bot: Harness) -> None:
     await bot.click(close_button(reply), user="U0MALLORY")
     refusal = await bot.slack.wait_for(lambda: bot.slack.ephemerals_to("U0MALLORY")[0])
     assert "not allowed" in text_of(refusal)
-    assert (await bot.runtime.store.open_cases())[0].closed_at is None
-    assert any(e.actor == "U0MALLORY" and "close" in e.detail for e in await bot.runtime.store.audit_entries())
+    assert (await bot.runtime.store.cases.open())[0].closed_at is None
+    assert any(e.actor == "U0MALLORY" and "close" in e.detail for e in await bot.runtime.store.audit.entries())
 
 
 async def test_list_shows_my_open_requests_and_list_all_the_teams(bot: Harness) -> None:
@@ -173,7 +173,7 @@ async def test_audit_export_masks_emails_unless_revealed_and_records_the_reveal(
     revealed = io.StringIO()
     await run_audit(env, since=0, fmt="jsonl", reveal=True, out=revealed)
     assert all(json.loads(line)["shopper"] == "export@example.com" for line in revealed.getvalue().splitlines())
-    assert (await bot.runtime.store.audit_entries())[-1].action == "audit exported"
+    assert (await bot.runtime.store.audit.entries())[-1].action == "audit exported"
 
 
 def key_of(bot: Harness) -> str:
@@ -183,7 +183,7 @@ def key_of(bot: Harness) -> str:
 
 
 async def _has(bot: Harness, action: str) -> bool:
-    return any(e.action == action for e in await bot.runtime.store.audit_entries())
+    return any(e.action == action for e in await bot.runtime.store.audit.entries())
 
 
 async def test_the_database_refuses_to_change_or_delete_audit_rows(bot: Harness) -> None:
@@ -210,11 +210,11 @@ async def test_retention_erases_the_email_of_old_closed_cases_and_keeps_the_audi
         clock.advance(31 * DAY)
         purged = await bot.runtime.retention.purge()
         assert purged == [1]
-        request = await bot.runtime.store.get_request(1)
+        request = await bot.runtime.store.requests.get(1)
         assert request is not None and request.email_masked is None and request.task_id == task_id
-        assert await bot.runtime.store.reveal_email(1) is None
-        assert await bot.runtime.store.requests_for_email("forget.me@example.com") == []
-        actions = [e.action for e in await bot.runtime.store.audit_entries(request_id=1)]
+        assert await bot.runtime.store.requests.reveal_email(1) is None
+        assert await bot.runtime.store.requests.for_email("forget.me@example.com") == []
+        actions = [e.action for e in await bot.runtime.store.audit.entries(request_id=1)]
         assert actions[0] == "requested" and actions[-1] == "purged" and "closed" in actions
         stored = b"".join(p.read_bytes() for p in tmp_path.glob("data-requests.db*"))
         assert b"f***@example.com" not in stored
@@ -272,7 +272,7 @@ async def test_extend_pushes_the_due_date_back_restarts_reminders_and_is_audited
         await bot.slash("extend slow@example.com 45d", user="U0BOB")
         said = await bot.slack.wait_for(lambda: bot.slack.ephemerals_to("U0BOB")[0])
         assert "Extended by 45 days" in text_of(said)
-        case = (await bot.runtime.store.open_cases())[0]
+        case = (await bot.runtime.store.cases.open())[0]
         assert case.due_at == pytest.approx(case.created_at + 55 * DAY)
         assert "extended by 45 days" in case.deadline
         await bot.slack.wait_for(lambda: [u for u in bot.slack.updates() if "extended by 45 days" in json.dumps(u)])
@@ -280,7 +280,7 @@ async def test_extend_pushes_the_due_date_back_restarts_reminders_and_is_audited
         clock.advance(45 * DAY)  # 6 days before the new date
         assert await bot.runtime.reminders.send_due() == 1
         assert any(
-            e.action == "deadline extended" and e.actor == "U0BOB" for e in await bot.runtime.store.audit_entries()
+            e.action == "deadline extended" and e.actor == "U0BOB" for e in await bot.runtime.store.audit.entries()
         )
         assert "7 days" in reminders(bot, parent)[-1] if len(reminders(bot, parent)) == 2 else True
 
@@ -313,7 +313,7 @@ async def test_audit_records_and_exports_each_actors_slack_name_beside_the_id(bo
     _, _, reply = await completed(bot, "names@example.com")
     await bot.click(reply, user="U0BOB")
     await eventually(lambda: _has(bot, "link shown"))
-    entries = {e.action: e for e in await bot.runtime.store.audit_entries()}
+    entries = {e.action: e for e in await bot.runtime.store.audit.entries()}
     assert (entries["requested"].actor, entries["requested"].actor_name) == ("U0ALICE", "u0alice")
     assert (entries["link shown"].actor, entries["link shown"].actor_name) == ("U0BOB", "u0bob")
     assert entries["task started"].actor_name == ""  # Amazon, not a person
@@ -340,7 +340,7 @@ def test_audit_into_head_ends_without_a_broken_pipe_traceback(tmp_path: Path) ->
     async def fill() -> None:
         store = await Store.open(database, cipher=EmailCipher(os.urandom(32)))
         for start in range(0, 5000, 1000):
-            await store.database.run(
+            await store._database.run(
                 lambda db, start=start: [
                     append_audit(db, at=1.0e9 + i, request_id=None, actor="U0ALICE", action="status viewed")
                     for i in range(start, start + 1000)

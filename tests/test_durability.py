@@ -65,7 +65,7 @@ async def test_a_message_slack_finds_wrong_is_given_up_with_an_audit_entry(bot: 
     store = bot.runtime.store
 
     async def abandoned() -> bool:
-        entries = await store.audit_entries()
+        entries = await store.audit.entries()
         return (
             any(e.action == "slack post abandoned" for e in entries) and not (await store.backlog())["outbox_pending"]
         )
@@ -181,7 +181,7 @@ async def test_same_shopper_again_points_to_the_open_thread_unless_new_is_asked(
     assert len(bot.prime.tasks) == 1
     await bot.request("again@example.com --new", user="U0BOB", email="again@example.com")
     assert len(bot.prime.tasks) == 2
-    entries = await bot.runtime.store.audit_entries()
+    entries = await bot.runtime.store.audit.entries()
     assert [e.action for e in entries if e.actor == "U0BOB"] == ["refused", "requested"]
     assert "--new" in entries[-1].detail or any("--new" in e.detail for e in entries)
 

@@ -43,7 +43,7 @@ async def test_a_command_while_the_database_refuses_writes_is_told_and_readyz_sa
     bot: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Writes refused (disk full, read-only): the typer gets "cannot save", /readyz 503, the relay 500; then back."""
-    connection = bot.runtime.store.database.connection
+    connection = bot.runtime.store._database.connection
     await connection.execute("PRAGMA query_only = 1")  # SQLite now refuses every write, as on a full disk
     response = await bot.slash("full@example.com")
     assert response.status_code == 200
@@ -107,7 +107,7 @@ async def test_a_task_that_fails_after_completing_is_failed_in_the_thread_status
     await bot.slack.wait_for(
         lambda: [u for u in bot.slack.updates() if u["ts"] == parent["ts"] and "Failed" in text_of(u)]
     )
-    assert (await bot.runtime.store.get_request(1)).status is RequestStatus.FAILED  # type: ignore[union-attr]
+    assert (await bot.runtime.store.requests.get(1)).status is RequestStatus.FAILED  # type: ignore[union-attr]
 
     await bot.slash("status late.failure@example.com")
     said = await bot.slack.wait_for(lambda: [e for e in bot.slack.ephemerals_to("U0ALICE") if "l***" in text_of(e)])
@@ -122,7 +122,7 @@ async def test_a_task_that_fails_after_completing_is_failed_in_the_thread_status
 
 
 async def _audited(bot: Harness, action: str) -> bool:
-    return action in [e.action for e in await bot.runtime.store.audit_entries(request_id=1)]
+    return action in [e.action for e in await bot.runtime.store.audit.entries(request_id=1)]
 
 
 async def test_extend_is_only_for_started_open_requests(bot: Harness) -> None:
@@ -144,17 +144,17 @@ async def test_a_second_extension_needs_again_and_is_audited_as_such(bot: Harnes
     await bot.request("twice@example.com")
     await bot.slash("extend twice@example.com 45d")
     await eventually(lambda: _audited(bot, "deadline extended"))
-    first = (await bot.runtime.store.get_request(1)).due_at  # type: ignore[union-attr]
+    first = (await bot.runtime.store.requests.get(1)).due_at  # type: ignore[union-attr]
 
     await bot.slash("extend twice@example.com 45d", user="U0BOB")
     said = await bot.slack.wait_for(lambda: [e for e in bot.slack.ephemerals_to("U0BOB") if "--again" in text_of(e)])
     assert "already extended" in text_of(said[-1]) and "<@U0ALICE>" in text_of(said[-1])
-    assert (await bot.runtime.store.get_request(1)).due_at == first  # type: ignore[union-attr]
+    assert (await bot.runtime.store.requests.get(1)).due_at == first  # type: ignore[union-attr]
 
     await bot.slash("extend twice@example.com 30d --again", user="U0BOB")
     await bot.slack.wait_for(lambda: [e for e in bot.slack.ephemerals_to("U0BOB") if "Extended by 30" in text_of(e)])
-    assert (await bot.runtime.store.get_request(1)).due_at == first + 30 * 86_400  # type: ignore[union-attr]
-    entries = [e for e in await bot.runtime.store.audit_entries(request_id=1) if e.action == "deadline extended"]
+    assert (await bot.runtime.store.requests.get(1)).due_at == first + 30 * 86_400  # type: ignore[union-attr]
+    entries = [e for e in await bot.runtime.store.audit.entries(request_id=1) if e.action == "deadline extended"]
     assert [(e.actor, e.detail) for e in entries] == [
         ("U0ALICE", "+45 days"),
         ("U0BOB", "+30 days (a further extension, asked with --again)"),
@@ -162,5 +162,5 @@ async def test_a_second_extension_needs_again_and_is_audited_as_such(bot: Harnes
 
 
 async def _status_is(bot: Harness, request_id: int, status: RequestStatus) -> bool:
-    request = await bot.runtime.store.get_request(request_id)
+    request = await bot.runtime.store.requests.get(request_id)
     return request is not None and request.status is status

@@ -48,7 +48,7 @@ async def test_completion_event_posts_download_once_and_click_shows_fresh_link(b
     assert fresh and fresh[-1] in text_of(shown[0])
     assert "X-Amz" not in bot.slack.public_text()
     assert len([p for p in bot.replies(parent["ts"]) if buttons(p)]) == 1
-    actions = [e.action for e in await bot.runtime.store.audit_entries()]
+    actions = [e.action for e in await bot.runtime.store.audit.entries()]
     assert actions == ["requested", "task started", "completed", "event received", "link shown"]
 
 
@@ -105,7 +105,7 @@ async def test_click_by_someone_not_allowed_is_refused_and_audited(bot: Harness)
     refusal = await bot.slack.wait_for(lambda: bot.slack.ephemerals_to("U0MALLORY")[0])
     assert "not allowed" in text_of(refusal)
     assert len(bot.prime.queries()) == queries_before  # Amazon was not even asked
-    entries = await bot.runtime.store.audit_entries()
+    entries = await bot.runtime.store.audit.entries()
     assert any(e.actor == "U0MALLORY" and e.action == "refused" for e in entries)
 
 
@@ -138,7 +138,7 @@ async def test_requester_not_allowed_is_refused_and_nothing_starts(bot: Harness)
     response = await bot.slash("jane@example.com", user="U0MALLORY")
     assert "not allowed" in ack_text(response)
     assert not bot.parents() and not bot.prime.starts()
-    assert [e.action for e in await bot.runtime.store.audit_entries()] == ["refused"]
+    assert [e.action for e in await bot.runtime.store.audit.entries()] == ["refused"]
 
 
 async def test_bot_not_in_channel_tells_requester_to_invite_it(bot: Harness) -> None:

@@ -70,7 +70,7 @@ async def test_an_odd_task_backs_off_alone_and_a_newer_task_without_an_event_sti
             await bot.runtime.reconciler.reconcile()
         odd_queries = [q for q in bot.prime.queries() if q["variables"]["taskId"] == odd_task and q["failure"]]
         assert len(odd_queries) == 1
-        (odd,) = [r for r in await bot.runtime.store.open_cases() if r.task_id == odd_task]
+        (odd,) = [r for r in await bot.runtime.store.cases.open() if r.task_id == odd_task]
         assert odd.check_failures == 1 and odd.status.value == "IN_PROGRESS"
 
 
@@ -134,7 +134,7 @@ async def test_no_worker_restarts_when_amazon_answers_oddly(bot: Harness, caplog
 
     async def backing_off() -> bool:
         return not any(
-            r.status.value == "IN_PROGRESS" and r.check_failures == 0 for r in await bot.runtime.store.open_cases()
+            r.status.value == "IN_PROGRESS" and r.check_failures == 0 for r in await bot.runtime.store.cases.open()
         )
 
     await eventually(backing_off)

@@ -48,15 +48,15 @@ async def test_retention_purge_clears_amazons_stored_error_messages(tmp_path: Pa
     clock = SettableClock()
     async with running_bot(tmp_path, clock=clock, retention_days=30) as bot:
         _, _ = await failed_thread(bot, "purge.words@example.com")
-        before = await bot.runtime.store.get_request(1)
+        before = await bot.runtime.store.requests.get(1)
         assert before is not None and before.errors[0].message  # stored, masked, while the case is live
         assert "b***@shop.example" in before.errors[0].message
         clock.advance(31 * DAY)
         assert await bot.runtime.retention.purge() == [1]
-        after = await bot.runtime.store.get_request(1)
+        after = await bot.runtime.store.requests.get(1)
         assert after is not None
         assert [(e.code, e.message) for e in after.errors] == [(HOSTILE_CODE, "")]
-        audit = json.dumps([e.detail for e in await bot.runtime.store.audit_entries(request_id=1)])
+        audit = json.dumps([e.detail for e in await bot.runtime.store.audit.entries(request_id=1)])
         assert "evil.example" not in audit and "shop.example" not in audit
         stored = b"".join(p.read_bytes() for p in tmp_path.glob("data-requests.db*"))
         assert b"evil.example" not in stored and b"shop.example" not in stored

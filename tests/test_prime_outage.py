@@ -63,7 +63,7 @@ async def test_a_gateway_or_access_outage_at_start_is_waited_out_not_posted_as_a
         said = "\n".join(text_of(r) for r in bot.replies(parent["ts"]))
         assert "Waiting for Buy with Prime" in said and "refused to start" not in said
         assert list(bot.prime.tasks) == [task_id]
-        actions = [e.action for e in await bot.runtime.store.audit_entries()]
+        actions = [e.action for e in await bot.runtime.store.audit.entries()]
         assert actions.count("waiting for Buy with Prime") == 1 and "start rejected" not in actions
 
 
@@ -92,7 +92,7 @@ async def test_past_the_clienttoken_window_the_thread_is_told_and_no_second_task
         assert "8 hours" in text_of(told) and "--new" in text_of(told)
         await bot.runtime.reconciler.reconcile(resume=True)
         assert len(bot.prime.starts()) == 4 and not bot.prime.tasks
-        (request,) = await bot.runtime.store.requests_for_email("window@example.com")
+        (request,) = await bot.runtime.store.requests.for_email("window@example.com")
         assert request.status.value == "ABANDONED"
 
 

@@ -48,7 +48,7 @@ async def seed(database: Path, key: bytes, emails: int = 1, *, pattern: str = "s
     store = await open_verified(database, configured=key, create_key=False)
     try:
         for n in range(emails):
-            await store.create_request(
+            await store.requests.create(
                 email=pattern.format(n=n),
                 email_masked="s***@example.com",
                 requester="U0ALICE",

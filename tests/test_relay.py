@@ -207,7 +207,7 @@ async def test_same_event_ten_times_is_stored_once_and_replied_once(bot: Harness
     assert statuses == ["stored"] + ["duplicate"] * 9
     await bot.download_reply(parent)
     assert stored_events(bot) == ["evt-once"]
-    assert await bot.runtime.store.pending_events() == []
+    assert await bot.runtime.store.inbox.pending() == []
     assert len([p for p in bot.replies(parent["ts"]) if buttons(p)]) == 1
 
 

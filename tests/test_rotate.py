@@ -46,12 +46,12 @@ async def assert_wholly_under(database: Path, key: bytes, *, other: bytes) -> No
         await open_verified(database, configured=other, create_key=False)
     store = await open_verified(database, configured=key, create_key=False)
     try:
-        assert await store.reveal_email(1) is None
+        assert await store.requests.reveal_email(1) is None
         for n in (0, 1, CASES // 2, CASES - 1):
             if n == 0:
                 continue  # request 1 was purged
-            assert await store.reveal_email(n + 1) == f"Shopper.{n}@Example.com"
-            (found,) = await store.requests_for_email(f"shopper.{n}@example.com")
+            assert await store.requests.reveal_email(n + 1) == f"Shopper.{n}@Example.com"
+            (found,) = await store.requests.for_email(f"shopper.{n}@example.com")
             assert found.id == n + 1
         with closing(sqlite3.connect(database)) as db:
             sealed = [

@@ -46,7 +46,7 @@ async def test_invalid_auth_while_posting_the_completion_is_retried_until_fixed_
     bot.slack.token = real_token
     reply = await bot.download_reply(parent)
     assert len([p for p in bot.replies(parent["ts"]) if buttons(p)]) == 1 and reply
-    assert "slack post abandoned" not in [e.action for e in await bot.runtime.store.audit_entries()]
+    assert "slack post abandoned" not in [e.action for e in await bot.runtime.store.audit.entries()]
     assert caplog.text.count("slack refuses the bot (invalid_auth)") == 1
 
     async def recovered() -> bool:
@@ -83,7 +83,7 @@ async def test_a_reply_slack_refuses_as_wrong_is_audited_the_requester_told_and_
     await bot.relay(envelope(COMPLETED, task_id))
     dm = await bot.slack.wait_for(lambda: bot.slack.posts("U0ALICE")[0])
     assert "msg_too_long" in text_of(dm) and "status" in text_of(dm) and task_id in text_of(dm)
-    assert "slack post abandoned" in [e.action for e in await bot.runtime.store.audit_entries()]
+    assert "slack post abandoned" in [e.action for e in await bot.runtime.store.audit.entries()]
     assert not [p for p in bot.replies(parent["ts"]) if buttons(p)]
     await bot.slash(f"status {task_id}")
     status = await bot.slack.wait_for(lambda: [e for e in bot.slack.ephemerals_to("U0ALICE") if buttons(e)][0])  # noqa: RUF015

@@ -26,7 +26,7 @@ async def test_a_command_while_slack_is_unreachable_is_stored_answered_and_threa
         await bot.slack.stop()  # nothing listens on Slack's port now: every call is refused
         response = await bot.slash("unreachable@example.com")
         assert response.status_code == 200, response.text
-        request = await bot.runtime.store.get_request(1)
+        request = await bot.runtime.store.requests.get(1)
         assert request is not None and request.email_masked == "u***@example.com"
         assert not [r for r in caplog.records if r.exc_info], "no traceback for an outage"
 

@@ -54,7 +54,7 @@ async def store(tmp_path: Path, key: bytes, clock: Clock) -> AsyncIterator[Store
 
 async def new_request(store: Store, email: str = EMAIL, *, requester: str = "U0ALICE") -> Request:
     """Store a request the way the slash command does."""
-    request, created = await store.create_request(
+    request, created = await store.requests.create(
         email=email,
         email_masked=email[0] + "***@" + email.split("@")[1],
         requester=requester,
@@ -73,8 +73,8 @@ def thread_update(request: Request) -> list[OutboxMessage]:
 async def in_progress(store: Store, email: str = EMAIL, *, task_id: str = "task-1") -> Request:
     """A request whose thread is posted and whose task Amazon has accepted."""
     request = await new_request(store, email)
-    await store.record_thread(request.id, "1700000000.000100")
-    return await store.record_task_started(request.id, task_id, render=thread_update)
+    await store.requests.record_thread(request.id, "1700000000.000100")
+    return await store.requests.record_task_started(request.id, task_id, render=thread_update)
 
 
 def database_bytes(folder: Path) -> dict[str, bytes]:
@@ -126,14 +126,14 @@ async def test_requests_are_found_by_any_case_or_whitespace_variant(store: Store
     await new_request(store, "someone.else@example.com")
     second = await new_request(store, "  jane.shopper@EXAMPLE.COM\t")
     for variant in (EMAIL, EMAIL.upper(), f"  {EMAIL.lower()}  ", "\tJANE.shopper@example.com\n"):
-        assert [r.id for r in await store.requests_for_email(variant)] == [second.id, first.id]
-    assert await store.requests_for_email("jane.shopper@example.co") == []
+        assert [r.id for r in await store.requests.for_email(variant)] == [second.id, first.id]
+    assert await store.requests.for_email("jane.shopper@example.co") == []
 
 
 async def test_reveal_email_returns_the_email_as_typed(store: Store) -> None:
     """Amazon gets the address with the case the requester typed, not a normalised copy."""
     request = await new_request(store)
-    assert await store.reveal_email(request.id) == EMAIL
+    assert await store.requests.reveal_email(request.id) == EMAIL
     assert request.email_masked == "J***@Example.com"
 
 
@@ -147,8 +147,8 @@ async def test_a_different_key_can_neither_read_nor_find_the_emails(tmp_path: Pa
     other = await Store.open(path, cipher=EmailCipher(os.urandom(32)))
     try:
         with pytest.raises(EmailUnreadable, match=f"request {request.id}: .* cannot be decrypted"):
-            await other.reveal_email(request.id)
-        assert await other.requests_for_email(EMAIL) == []
+            await other.requests.reveal_email(request.id)
+        assert await other.requests.for_email(EMAIL) == []
     finally:
         await other.close()
 
@@ -170,12 +170,12 @@ def test_equal_emails_seal_differently_but_hash_alike(key: bytes) -> None:
 async def test_audit_rows_refuse_update_and_delete(store: Store) -> None:
     """Even with raw SQL on the bot's own connection, the audit log can only grow."""
     await new_request(store)
-    await store.audit(request_id=None, actor="U0BOB", action="link shown", detail="request 1")
-    before = await store.audit_entries()
+    await store.audit.append(request_id=None, actor="U0BOB", action="link shown", detail="request 1")
+    before = await store.audit.entries()
     for sql in ("UPDATE audit SET actor = 'someone else'", "DELETE FROM audit", "DELETE FROM audit WHERE id = 1"):
         with pytest.raises((sqlite3.IntegrityError, sqlite3.OperationalError), match="append-only"):
             await store._db.execute(sql)
-    assert await store.audit_entries() == before
+    assert await store.audit.entries() == before
     assert [e.action for e in before] == ["requested", "link shown"]
 
 
@@ -190,8 +190,8 @@ async def test_migrate_is_idempotent_and_sets_user_version(tmp_path: Path, key: 
     store = await Store.open(path, cipher=EmailCipher(key))
     try:
         assert await scalar(store, "PRAGMA user_version") == len(MIGRATIONS)
-        assert await store.reveal_email(request.id) == EMAIL
-        assert len(await store.audit_entries()) == 1
+        assert await store.requests.reveal_email(request.id) == EMAIL
+        assert len(await store.audit.entries()) == 1
     finally:
         await store.close()
 
@@ -222,28 +222,34 @@ async def test_apply_task_state_completes_once(store: Store) -> None:
         posts += 1
         return [OutboxMessage("chat.postMessage", {"channel": done.channel, "text": "ready"}), *thread_update(done)]
 
-    done = await store.apply_task_state(request.id, RequestStatus.COMPLETED, [], render=reply)
+    done = await store.requests.record_task_state(request.id, RequestStatus.COMPLETED, [], render=reply)
     assert done is not None and done.status is RequestStatus.COMPLETED
     queued = await scalar(store, "SELECT COUNT(*) FROM outbox")
-    again = await store.apply_task_state(request.id, RequestStatus.COMPLETED, [], render=reply)
+    again = await store.requests.record_task_state(request.id, RequestStatus.COMPLETED, [], render=reply)
     assert again is None and posts == 1
     assert await scalar(store, "SELECT COUNT(*) FROM outbox") == queued == 3
-    assert [e.action for e in await store.audit_entries(request_id=request.id)].count("completed") == 1
+    assert [e.action for e in await store.audit.entries(request_id=request.id)].count("completed") == 1
     # Amazon can fail a completed task later: that moves it once; nothing leaves FAILED.
-    failed = await store.apply_task_state(request.id, RequestStatus.FAILED, [TaskError("X", "late")], render=reply)
+    failed = await store.requests.record_task_state(
+        request.id, RequestStatus.FAILED, [TaskError("X", "late")], render=reply
+    )
     assert failed is not None and failed.status is RequestStatus.FAILED
-    assert await store.apply_task_state(request.id, RequestStatus.FAILED, [], render=reply) is None
-    assert await store.apply_task_state(request.id, RequestStatus.COMPLETED, [], render=reply) is None
+    assert await store.requests.record_task_state(request.id, RequestStatus.FAILED, [], render=reply) is None
+    assert await store.requests.record_task_state(request.id, RequestStatus.COMPLETED, [], render=reply) is None
     assert posts == 2
 
 
 async def test_apply_task_state_ignores_unfinished_states_and_unstarted_requests(store: Store) -> None:
     """IN_PROGRESS changes nothing, and a request Amazon has not confirmed cannot jump to COMPLETED."""
     started = await in_progress(store)
-    assert await store.apply_task_state(started.id, RequestStatus.IN_PROGRESS, [], render=thread_update) is None
+    assert (
+        await store.requests.record_task_state(started.id, RequestStatus.IN_PROGRESS, [], render=thread_update) is None
+    )
     unstarted = await new_request(store, "other@example.com")
-    assert await store.apply_task_state(unstarted.id, RequestStatus.COMPLETED, [], render=thread_update) is None
-    assert (await store.get_request(unstarted.id)).status is RequestStatus.NEW  # type: ignore[union-attr]
+    assert (
+        await store.requests.record_task_state(unstarted.id, RequestStatus.COMPLETED, [], render=thread_update) is None
+    )
+    assert (await store.requests.get(unstarted.id)).status is RequestStatus.NEW  # type: ignore[union-attr]
 
 
 async def test_due_outbox_returns_only_the_head_entry_per_request_when_due(store: Store, clock: Clock) -> None:
@@ -254,33 +260,33 @@ async def test_due_outbox_returns_only_the_head_entry_per_request_when_due(store
     def two_posts(request: Request) -> list[OutboxMessage]:
         return [OutboxMessage("chat.postMessage", {"n": 1}), OutboxMessage("chat.postMessage", {"n": 2})]
 
-    await store.apply_task_state(first.id, RequestStatus.COMPLETED, [], render=two_posts)
-    due = await store.due_outbox()
+    await store.requests.record_task_state(first.id, RequestStatus.COMPLETED, [], render=two_posts)
+    due = await store.outbox.due()
     assert [e.request_id for e in due] == [first.id, second.id]
     head_a, head_b = due
-    await store.outbox_sent(head_b.id)
+    await store.outbox.sent(head_b.id)
 
-    await store.outbox_retry(head_a.id, at=clock.now + 30, error="ratelimited")
-    assert await store.due_outbox() == []  # a's head waits, and nothing of a may overtake it
+    await store.outbox.retry(head_a.id, at=clock.now + 30, error="ratelimited")
+    assert await store.outbox.due() == []  # a's head waits, and nothing of a may overtake it
 
     clock.now += 30
-    assert [e.id for e in await store.due_outbox()] == [head_a.id]
-    await store.outbox_sent(head_a.id)
-    following = await store.due_outbox()
+    assert [e.id for e in await store.outbox.due()] == [head_a.id]
+    await store.outbox.sent(head_a.id)
+    following = await store.outbox.due()
     assert [(e.request_id, e.payload) for e in following] == [(first.id, {"n": 1})]
     for entry in following:
-        await store.outbox_sent(entry.id)
-    assert [e.payload for e in await store.due_outbox()] == [{"n": 2}]
+        await store.outbox.sent(entry.id)
+    assert [e.payload for e in await store.outbox.due()] == [{"n": 2}]
 
 
 async def test_next_outbox_due_is_when_a_waiting_head_is_due(store: Store, clock: Clock) -> None:
     """While a request's first post waits out a Retry-After, the outbox's next wake-up is that time, not now."""
     request = await in_progress(store)
-    await store.apply_task_state(request.id, RequestStatus.COMPLETED, [], render=thread_update)
-    (head,) = await store.due_outbox()
-    await store.outbox_retry(head.id, at=clock.now + 30, error="ratelimited")
-    assert await store.due_outbox() == []
-    assert await store.next_outbox_due() == clock.now + 30
+    await store.requests.record_task_state(request.id, RequestStatus.COMPLETED, [], render=thread_update)
+    (head,) = await store.outbox.due()
+    await store.outbox.retry(head.id, at=clock.now + 30, error="ratelimited")
+    assert await store.outbox.due() == []
+    assert await store.outbox.next_due() == clock.now + 30
 
 
 # ----------------------------------------------------------------- the key file
@@ -314,19 +320,19 @@ def test_a_damaged_key_file_is_a_config_error(tmp_path: Path, content: bytes) ->
 async def test_a_change_that_fails_half_way_is_rolled_back_whole(store: Store) -> None:
     """An error inside a change (here: building its Slack posts) leaves no half-change and no open transaction."""
     request = await new_request(store)
-    await store.record_thread(request.id, "1700000000.000100")
+    await store.requests.record_thread(request.id, "1700000000.000100")
 
     def broken(started: Request) -> list[OutboxMessage]:
         raise RuntimeError("the posts could not be built")
 
     with pytest.raises(RuntimeError):
-        await store.record_task_started(request.id, "task-1", render=broken)
+        await store.requests.record_task_started(request.id, "task-1", render=broken)
     assert not store._db.in_transaction
-    assert (await store.get_request(request.id)).status is RequestStatus.STARTING  # type: ignore[union-attr]
+    assert (await store.requests.get(request.id)).status is RequestStatus.STARTING  # type: ignore[union-attr]
     assert await scalar(store, "SELECT COUNT(*) FROM outbox") == 0
-    assert "task started" not in [e.action for e in await store.audit_entries()]
+    assert "task started" not in [e.action for e in await store.audit.entries()]
 
-    started = await store.record_task_started(request.id, "task-1", render=thread_update)
+    started = await store.requests.record_task_started(request.id, "task-1", render=thread_update)
     assert started.status is RequestStatus.IN_PROGRESS
     assert not store._db.in_transaction
 
@@ -349,9 +355,9 @@ async def test_a_write_cancelled_while_waiting_to_begin_does_not_break_the_next_
     assert stored.email_masked == "b***@example.com"
     assert not store._db.in_transaction
     # The cancelled write ran whole or not at all (store writes run as one unit on aiosqlite's thread).
-    assert len(await store.requests_for_email("a@example.com")) in (0, 1)
-    assert [e.action for e in await store.audit_entries()].count("requested") == 1 + len(
-        await store.requests_for_email("a@example.com")
+    assert len(await store.requests.for_email("a@example.com")) in (0, 1)
+    assert [e.action for e in await store.audit.entries()].count("requested") == 1 + len(
+        await store.requests.for_email("a@example.com")
     )
 
 
@@ -363,8 +369,8 @@ async def test_units_that_arrive_together_commit_together_and_fail_alone(store: 
         raise RuntimeError("this unit fails")
 
     creations = [new_request(store, f"shopper{i}@example.com") for i in range(30)]
-    results = await asyncio.gather(*creations, store.database.run_grouped(failing), return_exceptions=True)
+    results = await asyncio.gather(*creations, store._database.run_grouped(failing), return_exceptions=True)
     assert isinstance(results[-1], RuntimeError)
     assert len({r.id for r in results[:-1] if isinstance(r, Request)}) == 30
-    actions = [e.action for e in await store.audit_entries()]
+    actions = [e.action for e in await store.audit.entries()]
     assert actions.count("requested") == 30 and "half" not in actions

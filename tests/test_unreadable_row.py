@@ -34,7 +34,7 @@ def corrupt_oldest_email(bot: Harness) -> int:
 
 
 async def check_failures(bot: Harness, request_id: int) -> int:
-    (request,) = [r for r in await bot.runtime.store.unfinished_requests(due_by=float("inf")) if r.id == request_id]
+    (request,) = [r for r in await bot.runtime.store.requests.unfinished(due_by=float("inf")) if r.id == request_id]
     assert request.status.value == "STARTING"
     return request.check_failures
 

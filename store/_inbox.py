@@ -1,0 +1,98 @@
+"""The event inbox: Amazon's relayed events, stored before they are acknowledged, applied once each.
+
+``store.inbox``: the relay adds, the inbox worker takes what is pending and marks it processed (or
+backs it off), and retention prunes what no sender will retry.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+
+from store._database import Database
+from store._records import InboxEvent
+from store._rows import append_audit
+
+__all__ = ["Inbox"]
+
+
+class Inbox:
+    """``store.inbox``: Amazon's events, durable from the moment the relay answered."""
+
+    def __init__(self, *, database: Database, clock: Callable[[], float] = time.time) -> None:
+        self._database = database
+        self._clock = clock
+
+    async def add(self, *, event_id: str, event_type: str, task_id: str) -> bool:
+        """Store a relayed event durably; False when this event id was stored before.
+
+        One statement in one round trip, ahead of background work: EventBridge waits for the answer.
+        """
+        changed = await self._database.write_once(
+            "INSERT OR IGNORE INTO inbox (event_id, event_type, task_id, received_at) VALUES (?, ?, ?, ?)",
+            (event_id, event_type, task_id, self._clock()),
+            urgent=True,
+        )
+        return changed == 1
+
+    async def pending(self, *, limit: int = 100) -> list[InboxEvent]:
+        """Unprocessed events whose task the bot knows and that are due (not backing off), oldest first."""
+        rows = await self._database.fetch(
+            "SELECT i.event_id, i.event_type, i.task_id, i.received_at, i.attempts FROM inbox i"
+            " JOIN requests r ON r.task_id = i.task_id"
+            " WHERE i.processed_at IS NULL AND i.next_attempt_at <= ? ORDER BY i.received_at LIMIT ?",
+            (self._clock(), limit),
+        )
+        return [
+            InboxEvent(
+                event_id=row["event_id"],
+                event_type=row["event_type"],
+                task_id=row["task_id"],
+                received_at=row["received_at"],
+                attempts=row["attempts"],
+            )
+            for row in rows
+        ]
+
+    async def next_due(self) -> float | None:
+        """When the earliest pending event of a known task is due, or None if none waits."""
+        rows = await self._database.fetch(
+            "SELECT MIN(i.next_attempt_at) AS due FROM inbox i JOIN requests r ON r.task_id = i.task_id"
+            " WHERE i.processed_at IS NULL"
+        )
+        return float(rows[0]["due"]) if rows and rows[0]["due"] is not None else None
+
+    async def retry(self, task_id: str, *, at: float) -> None:
+        """Acting on this task's events failed: they wait until ``at`` (their own backoff), the others do not."""
+        await self._database.write_once(
+            "UPDATE inbox SET attempts = attempts + 1, next_attempt_at = ? WHERE task_id = ? AND processed_at IS NULL",
+            (at, task_id),
+        )
+
+    async def mark_processed(self, task_id: str, *, request_id: int | None) -> None:
+        """Every pending event of this task has been acted on; each is noted in the audit log."""
+        now = self._clock()
+
+        def mark(db: sqlite3.Connection) -> None:
+            events = db.execute(
+                "SELECT event_id, event_type FROM inbox WHERE task_id = ? AND processed_at IS NULL", (task_id,)
+            ).fetchall()
+            db.execute("UPDATE inbox SET processed_at = ? WHERE task_id = ? AND processed_at IS NULL", (now, task_id))
+            for event in events:
+                detail = f"{event['event_type']} ({event['event_id']})"
+                append_audit(db, at=now, request_id=request_id, actor="amazon", action="event received", detail=detail)
+
+        await self._database.run(mark)
+
+    async def prune(self, *, older_than: float) -> int:
+        """Forget events received before ``older_than``: processed ones, and ones naming a task never ours.
+
+        Their ids only matter while a sender may still retry (EventBridge: 24 hours); an event for a
+        task the bot never learns of would otherwise wait for it forever.
+        """
+        return await self._database.write_once(
+            "DELETE FROM inbox WHERE received_at < ? AND (processed_at IS NOT NULL"
+            " OR task_id NOT IN (SELECT task_id FROM requests WHERE task_id IS NOT NULL))",
+            (older_than,),
+        )

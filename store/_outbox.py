@@ -1,0 +1,151 @@
+"""The Slack outbox: every post a change causes, queued in that change's transaction and sent once, in order.
+
+``store.outbox``: the sender takes the head entry of each request when it is due, records each attempt
+before making it (a crash after it may have sent it), and marks it sent, retried or given up.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+
+from store._database import Database
+from store._records import OPENS_THREAD, OutboxEntry, OutboxMessage, Request, RequestStatus
+from store._rows import append_audit, enqueue, fetch_request
+
+__all__ = ["OPENER_GRACE", "Outbox"]
+
+OPENER_GRACE = 5.0  # seconds the worker leaves a new thread's first message to the command that queued it
+_DUE_FOR_WORKER = f"(o.purpose != '{OPENS_THREAD}' OR o.attempts > 0 OR o.created_at <= ?)"
+
+
+class Outbox:
+    """``store.outbox``: the queue of Slack calls, one head entry per request at a time."""
+
+    def __init__(self, *, database: Database, clock: Callable[[], float] = time.time) -> None:
+        self._database = database
+        self._clock = clock
+
+    async def due(self, *, limit: int = 50, request_id: int | None = None) -> list[OutboxEntry]:
+        """The oldest unsent entry of each request (or of ``request_id`` alone), if due: posts for one
+        request stay in order.
+
+        A new thread's first message is the command's to send (it tells the person who typed it how
+        that went): the worker takes it only after that first attempt, or ``OPENER_GRACE`` later.
+        """
+        now = self._clock()
+        if request_id is None:
+            scope, params = f" AND {_DUE_FOR_WORKER}", (now - OPENER_GRACE,)
+        else:
+            scope, params = " AND o.request_id = ?", (request_id,)
+        rows = await self._database.fetch(
+            "SELECT o.id, o.request_id, o.method, o.payload, o.attempts, o.purpose, o.last_error FROM outbox o"
+            f" WHERE o.sent_at IS NULL AND o.gave_up_at IS NULL AND o.next_attempt_at <= ?{scope}"
+            " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.request_id = o.request_id AND p.id < o.id"
+            "                 AND p.sent_at IS NULL AND p.gave_up_at IS NULL)"
+            " ORDER BY o.id LIMIT ?",
+            (now, *params, limit),
+        )
+        return [
+            OutboxEntry(
+                id=row["id"],
+                request_id=row["request_id"],
+                method=row["method"],
+                payload=json.loads(row["payload"]),
+                attempts=row["attempts"],
+                purpose=row["purpose"],
+                last_error=row["last_error"],
+            )
+            for row in rows
+        ]
+
+    async def thread_opened(self, entry: OutboxEntry, thread_ts: str) -> None:
+        """The thread's first message is posted: mark it sent and let the request start, in one transaction."""
+        now = self._clock()
+
+        def opened(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE outbox SET sent_at = ?, last_error = NULL WHERE id = ?", (now, entry.id))
+            db.execute(
+                "UPDATE requests SET status = ?, thread_ts = ?, updated_at = ? WHERE id = ? AND status = ?",
+                (RequestStatus.STARTING.value, thread_ts, now, entry.request_id, RequestStatus.NEW.value),
+            )
+
+        await self._database.run(opened)
+
+    async def ensure_opener(self, request_id: int, *, render: Callable[[Request], Iterable[OutboxMessage]]) -> bool:
+        """Queue the thread's first message of a NEW request that has none waiting (one stored by an older
+        version of the bot); True if one was queued."""
+        now = self._clock()
+
+        def ensure(db: sqlite3.Connection) -> bool:
+            waiting = db.execute(
+                "SELECT 1 FROM outbox WHERE request_id = ? AND purpose = ? AND sent_at IS NULL AND gave_up_at IS NULL",
+                (request_id, OPENS_THREAD),
+            ).fetchone()
+            request = fetch_request(db, request_id)
+            if waiting is not None or request is None or request.status is not RequestStatus.NEW:
+                return False
+            enqueue(db, request, render, now)
+            return True
+
+        queued: bool = await self._database.run(ensure)
+        return queued
+
+    async def queue_notice(self, request_id: int, message: OutboxMessage) -> None:
+        """Queue a message for the requester (a direct message), after the request's other posts."""
+        now = self._clock()
+
+        def queue(db: sqlite3.Connection) -> None:
+            request = fetch_request(db, request_id)
+            if request is not None:
+                enqueue(db, request, lambda _: [message], now)
+
+        await self._database.run(queue)
+
+    async def waiting_on(self, error: str) -> int:
+        """How many unsent posts last failed with ``error``: an outage lasts while any does."""
+        rows = await self._database.fetch(
+            "SELECT COUNT(*) AS waiting FROM outbox WHERE sent_at IS NULL AND gave_up_at IS NULL AND last_error = ?",
+            (error,),
+        )
+        return int(rows[0]["waiting"])
+
+    async def next_due(self) -> float | None:
+        """When the earliest head entry (the next one of its request) is due, or None if none is waiting."""
+        rows = await self._database.fetch(
+            "SELECT MIN(CASE WHEN o.purpose = ? AND o.attempts = 0 THEN MAX(o.next_attempt_at, o.created_at + ?)"
+            " ELSE o.next_attempt_at END) AS due FROM outbox o WHERE o.sent_at IS NULL AND o.gave_up_at IS NULL"
+            " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.request_id = o.request_id AND p.id < o.id"
+            "                 AND p.sent_at IS NULL AND p.gave_up_at IS NULL)",
+            (OPENS_THREAD, OPENER_GRACE),
+        )
+        return float(rows[0]["due"]) if rows and rows[0]["due"] is not None else None
+
+    async def attempting(self, entry_id: int) -> None:
+        """Record, before the call, that it is being made: a crash after this may have sent it."""
+        await self._database.write_once("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", (entry_id,))
+
+    async def sent(self, entry_id: int) -> None:
+        await self._database.write_once(
+            "UPDATE outbox SET sent_at = ?, last_error = NULL WHERE id = ?", (self._clock(), entry_id)
+        )
+
+    async def retry(self, entry_id: int, *, at: float, error: str) -> None:
+        await self._database.write_once(
+            "UPDATE outbox SET next_attempt_at = ?, last_error = ? WHERE id = ?", (at, error, entry_id)
+        )
+
+    async def give_up(self, entry: OutboxEntry, *, error: str) -> None:
+        """Slack refused the call for good; keep the reason in the audit log."""
+        now = self._clock()
+
+        def give_up(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE outbox SET gave_up_at = ?, last_error = ? WHERE id = ?", (now, error, entry.id))
+            detail = f"{entry.method}: {error}"
+            append_audit(
+                db, at=now, request_id=entry.request_id, actor="bot", action="slack post abandoned", detail=detail
+            )
+
+        await self._database.run(give_up)

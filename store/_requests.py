@@ -1,0 +1,368 @@
+"""A shopper's data request from stored to final (``store.requests``): one method per step, one way to move.
+
+Each method is one unit of work on the database (see store/_database.py). A change of status and the
+Slack posts it causes commit together (the outbox), and leaves an audit entry in the same transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from prime import EmailUnreadable
+from store._audit import ActorNames
+from store._crypto import EmailCipher
+from store._database import Database
+from store._records import OutboxMessage, Request, RequestStatus, TaskError
+from store._rows import REQUEST_COLUMNS, UNFINISHED, append_audit, enqueue, errors_json, fetch_request, request_from_row
+
+__all__ = ["Requests"]
+
+
+class Requests:
+    """``store.requests``: create, read and move requests; the shopper's email sealed, found by its keyed hash."""
+
+    def __init__(
+        self, *, database: Database, clock: Callable[[], float] = time.time, cipher: EmailCipher, names: ActorNames
+    ) -> None:
+        self._database = database
+        self._clock = clock
+        self._cipher = cipher
+        self._names = names
+
+    async def create(
+        self,
+        *,
+        email: str,
+        email_masked: str,
+        requester: str,
+        channel: str,
+        due_at: float,
+        deadline: str,
+        duplicate_window: float | None = None,
+        first_check_after: float = 60.0,
+        note: str = "",
+        render: Callable[[Request], Iterable[OutboxMessage]] | None = None,
+    ) -> tuple[Request, bool]:
+        """Store a new request with its clientToken, before anything is sent anywhere.
+
+        With ``duplicate_window``, a request for the same shopper that is unfinished, or was made
+        within that many seconds, is returned instead, with False: check and insert are one
+        transaction, so two commands at once cannot both start a task.
+        """
+        now = self._clock()
+        lookup = self._cipher.lookup_hash(email)
+        client_token = str(uuid.uuid4())
+        sealed = self._cipher.encrypt(email)
+
+        def insert(db: sqlite3.Connection) -> Request | int:
+            if duplicate_window is not None:
+                unfinished = ", ".join("?" for _ in UNFINISHED)
+                row = db.execute(
+                    f"SELECT {REQUEST_COLUMNS} FROM requests WHERE email_hash = ?"
+                    f" AND status NOT IN ('ABANDONED', 'REJECTED')"
+                    f" AND (status IN ({unfinished}) OR created_at >= ?) ORDER BY id DESC LIMIT 1",
+                    (lookup, *UNFINISHED, now - duplicate_window),
+                ).fetchone()
+                if row is not None:
+                    return request_from_row(row)
+            cursor = db.execute(
+                "INSERT INTO requests (client_token, email_hash, email_sealed, email_masked, requester, channel,"
+                " status, created_at, updated_at, next_check_at, due_at, deadline)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    client_token,
+                    lookup,
+                    sealed,
+                    email_masked,
+                    requester,
+                    channel,
+                    RequestStatus.NEW.value,
+                    now,
+                    now,
+                    now + first_check_after,
+                    due_at,
+                    deadline,
+                ),
+            )
+            new_id = int(cursor.lastrowid or 0)
+            append_audit(
+                db,
+                at=now,
+                request_id=new_id,
+                actor=requester,
+                action="requested",
+                detail=note,
+                actor_name=self._names.of(requester),
+            )
+            if render is not None:  # the thread's first message, sent by the outbox like every other post
+                stored = fetch_request(db, new_id)
+                assert stored is not None
+                enqueue(db, stored, render, now)
+            return new_id
+
+        # The command is acknowledged once this commits: one round trip, ahead of background work.
+        outcome = await self._database.run_grouped(insert)
+        if isinstance(outcome, Request):
+            return outcome, False
+        request_id = outcome
+        request = Request(
+            id=request_id,
+            client_token=client_token,
+            email_masked=email_masked,
+            requester=requester,
+            channel=channel,
+            thread_ts=None,
+            task_id=None,
+            status=RequestStatus.NEW,
+            errors=(),
+            created_at=now,
+            updated_at=now,
+            due_at=due_at,
+            deadline=deadline,
+        )
+        return request, True
+
+    async def get(self, request_id: int) -> Request | None:
+        rows = await self._database.fetch(f"SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?", (request_id,))
+        return request_from_row(rows[0]) if rows else None
+
+    async def for_task(self, task_id: str) -> Request | None:
+        rows = await self._database.fetch(f"SELECT {REQUEST_COLUMNS} FROM requests WHERE task_id = ?", (task_id,))
+        return request_from_row(rows[0]) if rows else None
+
+    async def for_email(self, email: str) -> list[Request]:
+        """Every request for this shopper, newest first, found by the keyed hash."""
+        rows = await self._database.fetch(
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE email_hash = ? ORDER BY id DESC",
+            (self._cipher.lookup_hash(email),),
+        )
+        return [request_from_row(row) for row in rows]
+
+    async def unfinished(self, *, due_by: float | None = None, limit: int = 100) -> list[Request]:
+        """Unfinished requests whose next check is due, oldest first."""
+        due = self._clock() if due_by is None else due_by
+        marks = ", ".join("?" for _ in UNFINISHED)
+        rows = await self._database.fetch(
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE status IN ({marks}) AND next_check_at <= ?"
+            " ORDER BY created_at, id LIMIT ?",
+            (*UNFINISHED, due, limit),
+        )
+        return [request_from_row(row) for row in rows]
+
+    async def reveal_email(self, request_id: int) -> str | None:
+        """The shopper's email in the clear, for the call to Amazon; None once purged.
+
+        EmailUnreadable when this row's email does not open with the key (the others may be fine).
+        """
+        rows = await self._database.fetch("SELECT email_sealed FROM requests WHERE id = ?", (request_id,))
+        if not rows or rows[0]["email_sealed"] is None:
+            return None
+        try:
+            return self._cipher.decrypt(bytes(rows[0]["email_sealed"]))
+        except ValueError as error:
+            raise EmailUnreadable(request_id) from error
+
+    async def schedule_check(self, request_id: int, *, at: float, failed: bool = False) -> None:
+        """When the reconciler should next look at this request; ``failed`` counts one more failure in a row
+        (its backoff grows), else the count starts over."""
+        failures = "check_failures + 1" if failed else "0"
+        await self._database.write_once(
+            f"UPDATE requests SET next_check_at = ?, check_failures = {failures} WHERE id = ?", (at, request_id)
+        )
+
+    async def mark_start_attempt(self, request_id: int) -> float | None:
+        """Note, before calling, that a start may reach Amazon from now on; return the earlier mark, if any.
+
+        Set before the call so that a crash during it still counts: the clientToken's 8-hour window
+        runs from the first start that may have been carried out.
+        """
+
+        def mark(db: sqlite3.Connection) -> float | None:
+            row = db.execute("SELECT start_sent_at FROM requests WHERE id = ?", (request_id,)).fetchone()
+            db.execute(
+                "UPDATE requests SET start_sent_at = COALESCE(start_sent_at, ?) WHERE id = ?",
+                (self._clock(), request_id),
+            )
+            return float(row["start_sent_at"]) if row and row["start_sent_at"] is not None else None
+
+        result: float | None = await self._database.run(mark)
+        return result
+
+    async def clear_start_attempt(self, request_id: int) -> None:
+        """The start certainly did not reach Amazon (refused at the door): the window has not begun."""
+        await self._database.write_once("UPDATE requests SET start_sent_at = NULL WHERE id = ?", (request_id,))
+
+    async def record_start_waiting(
+        self, request_id: int, *, at: float, reason: str, render: Callable[[Request], Iterable[OutboxMessage]]
+    ) -> bool:
+        """Amazon could not be asked to start: back off until ``at``; the first time, tell the thread. True if told."""
+        now = self._clock()
+
+        def wait(db: sqlite3.Connection) -> bool:
+            db.execute(
+                "UPDATE requests SET next_check_at = ?, check_failures = check_failures + 1 WHERE id = ?",
+                (at, request_id),
+            )
+            cursor = db.execute(
+                "UPDATE requests SET waiting_since = ?, updated_at = ? WHERE id = ? AND waiting_since IS NULL"
+                " AND status = ?",
+                (now, now, request_id, RequestStatus.STARTING.value),
+            )
+            request = fetch_request(db, request_id)
+            if cursor.rowcount != 1 or request is None:
+                return False
+            append_audit(
+                db, at=now, request_id=request_id, actor="bot", action="waiting for Buy with Prime", detail=reason
+            )
+            enqueue(db, request, render, now)
+            return True
+
+        told: bool = await self._database.run(wait)
+        return told
+
+    async def record_start_expired(
+        self, request_id: int, *, render: Callable[[Request], Iterable[OutboxMessage]]
+    ) -> Request:
+        """The clientToken's window passed before Amazon confirmed a start: stop, rather than risk a second task."""
+        return await self._move(
+            request_id,
+            from_={RequestStatus.STARTING},
+            to=RequestStatus.ABANDONED,
+            audit=("abandoned", "bot", "not started within the clientToken's 8-hour window"),
+            render=render,
+        )
+
+    async def record_thread(self, request_id: int, thread_ts: str) -> Request:
+        """The thread's first message is posted: the request may now start at Amazon."""
+        return await self._move(
+            request_id,
+            from_={RequestStatus.NEW},
+            to=RequestStatus.STARTING,
+            extra={"thread_ts": thread_ts},
+        )
+
+    async def abandon(self, request_id: int, *, actor: str, reason: str) -> Request:
+        """The request cannot go on (for instance the bot is not in the channel); nothing was started."""
+        return await self._move(
+            request_id,
+            from_={RequestStatus.NEW},
+            to=RequestStatus.ABANDONED,
+            audit=("abandoned", actor, reason),
+        )
+
+    async def record_task_started(
+        self, request_id: int, task_id: str, *, render: Callable[[Request], Iterable[OutboxMessage]]
+    ) -> Request:
+        """Amazon accepted the task; queue the thread's update in the same transaction."""
+        return await self._move(
+            request_id,
+            from_={RequestStatus.NEW, RequestStatus.STARTING},
+            to=RequestStatus.IN_PROGRESS,
+            extra={"task_id": task_id, "waiting_since": None, "check_failures": 0},
+            audit=("task started", "amazon", f"task {task_id}"),
+            render=render,
+        )
+
+    async def record_start_rejected(
+        self,
+        request_id: int,
+        errors: Sequence[TaskError],
+        *,
+        render: Callable[[Request], Iterable[OutboxMessage]],
+    ) -> Request:
+        """Amazon refused to start the task; nothing will happen at Amazon for this request."""
+        return await self._move(
+            request_id,
+            from_={RequestStatus.NEW, RequestStatus.STARTING},
+            to=RequestStatus.REJECTED,
+            extra={"errors": errors_json(errors)},
+            audit=("start rejected", "amazon", _error_codes(errors)),
+            render=render,
+        )
+
+    async def record_task_state(
+        self,
+        request_id: int,
+        status: RequestStatus,
+        errors: Sequence[TaskError],
+        *,
+        render: Callable[[Request], Iterable[OutboxMessage]],
+    ) -> Request | None:
+        """Move a request to Amazon's final state, once; None when nothing changed.
+
+        A completed task can still fail at Amazon (its data could not be kept): COMPLETED moves
+        on to FAILED, so the thread, ``status`` and Download all say so. Nothing leaves FAILED.
+        """
+        if status not in (RequestStatus.COMPLETED, RequestStatus.FAILED):
+            return None
+        from_ = {RequestStatus.IN_PROGRESS}
+        if status is RequestStatus.FAILED:
+            from_.add(RequestStatus.COMPLETED)
+        action = "completed" if status is RequestStatus.COMPLETED else "failed"
+        detail = _error_codes(errors)
+        try:
+            return await self._move(
+                request_id,
+                from_=from_,
+                to=status,
+                extra={"errors": errors_json(errors)},
+                audit=(action, "amazon", detail),
+                render=render,
+            )
+        except _NotMoved:
+            return None
+
+    async def _move(
+        self,
+        request_id: int,
+        *,
+        from_: set[RequestStatus],
+        to: RequestStatus,
+        extra: dict[str, Any] | None = None,
+        audit: tuple[str, str, str] | None = None,
+        render: Callable[[Request], Iterable[OutboxMessage]] | None = None,
+    ) -> Request:
+        """The single way a request changes status: conditional on where it stands, with its side effects."""
+        now = self._clock()
+        columns = {"status": to.value, "updated_at": now, **(extra or {})}
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        marks = ", ".join("?" for _ in from_)
+
+        def move(db: sqlite3.Connection) -> Request:
+            cursor = db.execute(
+                f"UPDATE requests SET {assignments} WHERE id = ? AND status IN ({marks})",
+                (*columns.values(), request_id, *(s.value for s in from_)),
+            )
+            request = fetch_request(db, request_id)
+            if cursor.rowcount != 1 or request is None:
+                raise _NotMoved(request_id)
+            if audit is not None:
+                action, actor, detail = audit
+                append_audit(
+                    db,
+                    request_id=request_id,
+                    actor=actor,
+                    action=action,
+                    detail=detail,
+                    at=now,
+                    actor_name=self._names.of(actor),
+                )
+            if render is not None:
+                enqueue(db, request, render, now)
+            return request
+
+        result: Request = await self._database.run(move)
+        return result
+
+
+def _error_codes(errors: Sequence[TaskError]) -> str:
+    """Amazon's error codes for the audit log, never its messages: the log is append-only, never purged."""
+    return "; ".join(str(e.code or "no code") for e in errors)
+
+
+class _NotMoved(LookupError):
+    """The request was not in a state the change applies to (already moved, or unknown)."""
