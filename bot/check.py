@@ -124,7 +124,7 @@ def _check_relay(settings: Settings, report: _Report) -> None:
 
 
 async def _check_slack(settings: Settings, report: _Report) -> None:
-    from bot.runtime import build_slack_client
+    from bot.clients import build_slack_client
 
     slack = build_slack_client(settings)
     url = settings.slack_api_url
@@ -179,7 +179,7 @@ async def _check_slack(settings: Settings, report: _Report) -> None:
 
 
 async def _check_prime(settings: Settings, report: _Report) -> None:
-    from bot.runtime import build_prime_client
+    from bot.clients import build_prime_client
 
     async with httpx.AsyncClient(timeout=15.0) as http:
         # ``check`` prints its own report and configures no log handler: no redactor to tell the token to.

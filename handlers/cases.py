@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import case_texts, texts
 from handlers.access import Authorizer
-from handlers.deps import Deps, Permalinks
+from handlers.context import Counters, Desk, Permalinks
 from handlers.guard import allowed, clicked_by, ephemeral_reply
 from handlers.lifecycle import Reply, thread_update
 from prime import Background, slack_error_code
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 INBOX_KEEP = 7 * 86_400.0  # relayed events are remembered (to spot re-deliveries) for a week
 
 
-async def handle_close(deps: Deps, *, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+async def handle_close(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
     """**Mark as sent to shopper**: allowed users only; a second press changes nothing."""
     await ack()
     user = clicked_by(deps, body)
@@ -40,17 +40,17 @@ async def handle_close(deps: Deps, *, ack: AsyncAck, body: dict[str, Any], respo
     deps.background.spawn(_close(deps, value, user=user, reply=reply), name="close case")
 
 
-async def _close(deps: Deps, value: str, *, user: str, reply: Reply) -> None:
-    request = await deps.store.requests.get(int(value)) if value.isdigit() else None
+async def _close(deps: Desk, value: str, *, user: str, reply: Reply) -> None:
+    request = await deps.flow.store.requests.get(int(value)) if value.isdigit() else None
     if not await allowed(deps, user, action="close", reply=reply, request_id=request.id if request else None):
         return
     if request is None:
         await reply(texts.unknown_request("this button"))
         return
-    closed, changed = await deps.store.cases.close(request.id, user=user, render=thread_update(None))
+    closed, changed = await deps.flow.store.cases.close(request.id, user=user, render=thread_update(None))
     if changed and closed is not None:
-        deps.wake_outbox()
-        deps.home_changed()
+        deps.flow.wake_outbox()
+        deps.flow.home_changed()
         await reply(case_texts.closed_ack(closed))
     elif closed is not None and closed.closed_at is not None:
         await reply(case_texts.already_closed(closed))
@@ -61,8 +61,19 @@ async def _close(deps: Deps, value: str, *, user: str, reply: Reply) -> None:
 class Reminders:
     """Posts each due reminder once into its thread: 7 and 2 days before the due date, and on it."""
 
-    def __init__(self, deps: Deps, *, every: float = 60.0) -> None:
-        self._deps = deps
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Callable[[], float],
+        wake_outbox: Callable[[], None],
+        counters: Counters,
+        every: float = 60.0,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._wake_outbox = wake_outbox
+        self._counters = counters
         self._every = every
 
     async def run(self) -> None:
@@ -73,25 +84,28 @@ class Reminders:
     async def send_due(self) -> int:
         """Queue every reminder due now; after downtime only the most urgent is posted. Returns how many."""
         sent = 0
-        for request, kinds in await self._deps.store.cases.reminders_due(case_texts.REMINDERS):
+        for request, kinds in await self._store.cases.reminders_due(case_texts.REMINDERS):
             announce = kinds[-1]
 
             def render(r: Request, kind: str = announce) -> list[Any]:
                 return thread_update(lambda rr: case_texts.reminder_message(rr, kind), update_parent=False)(r)
 
-            if await self._deps.store.cases.record_reminder(request, kinds, render=render):
+            if await self._store.cases.record_reminder(request, kinds, render=render):
                 sent += 1
-                self._deps.metrics.reminder_sent()
+                self._counters.reminder_sent()
         if sent:
-            self._deps.wake_outbox()
+            self._wake_outbox()
         return sent
 
 
 class Retention:
     """Erases shopper emails from cases closed or finished more than ``retention_days`` ago, daily."""
 
-    def __init__(self, deps: Deps, *, retention_days: int, every: float = 86_400.0) -> None:
-        self._deps = deps
+    def __init__(
+        self, *, store: Store, clock: Callable[[], float], retention_days: int, every: float = 86_400.0
+    ) -> None:
+        self._store = store
+        self._clock = clock
         self._retention = retention_days * 86_400.0
         self._every = every
 
@@ -101,9 +115,9 @@ class Retention:
             await asyncio.sleep(self._every)
 
     async def purge(self) -> list[int]:
-        now = self._deps.clock()
-        await self._deps.store.inbox.prune(older_than=now - INBOX_KEEP)
-        purged = await self._deps.store.cases.purge_expired(older_than=now - self._retention)
+        now = self._clock()
+        await self._store.inbox.prune(older_than=now - INBOX_KEEP)
+        purged = await self._store.cases.purge_expired(older_than=now - self._retention)
         if purged:
             logger.info("retention: erased the email of %d requests", len(purged))
         return purged

@@ -15,8 +15,8 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from handlers import case_texts, texts
+from handlers.context import Desk
 from handlers.deadlines import JURISDICTIONS, DeadlineSpec, parse_deadline_days
-from handlers.deps import Deps
 from handlers.emails import parse_email
 from handlers.guard import allowed, ephemeral_reply, saving
 from handlers.lifecycle import Reply, advance, thread_opener, thread_update
@@ -132,7 +132,7 @@ def _parse_start(words: list[str]) -> Intent:
     return Start(email, force_new=force_new, deadline=DeadlineSpec(jurisdiction=jurisdiction, days=days))
 
 
-async def handle_command(deps: Deps, *, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+async def handle_command(deps: Desk, *, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
     """Answer within Slack's 3 seconds; a new request is stored before it is acknowledged."""
     intent = parse_command(str(command.get("text") or ""))
     if isinstance(intent, Help):
@@ -142,7 +142,7 @@ async def handle_command(deps: Deps, *, ack: AsyncAck, command: dict[str, Any], 
         await ack(**intent.message)
         return
     user, channel = str(command.get("user_id")), str(command.get("channel_id"))
-    deps.store.know_name(user, str(command.get("user_name") or ""))
+    deps.flow.store.know_name(user, str(command.get("user_name") or ""))
     reply = ephemeral_reply(respond)
     if isinstance(intent, Status):
         await ack()
@@ -178,7 +178,7 @@ async def handle_command(deps: Deps, *, ack: AsyncAck, command: dict[str, Any], 
     _follow_up(deps, request, created, user=user, reply=reply)
 
 
-async def _decide_then_request(deps: Deps, intent: Start, *, user: str, channel: str, reply: Reply) -> None:
+async def _decide_then_request(deps: Desk, intent: Start, *, user: str, channel: str, reply: Reply) -> None:
     """The cold-cache path: the command was acknowledged; decide, then store and start as usual."""
     decision = await deps.authorizer.check(user)
     if not decision.allowed:
@@ -189,10 +189,10 @@ async def _decide_then_request(deps: Deps, intent: Start, *, user: str, channel:
     _follow_up(deps, request, created, user=user, reply=reply)
 
 
-async def _save(deps: Deps, intent: Start, *, user: str, channel: str) -> tuple[Request, bool]:
+async def _save(deps: Desk, intent: Start, *, user: str, channel: str) -> tuple[Request, bool]:
     """Store the request (or find the open or recent one for this shopper) before anything is sent anywhere."""
-    deadline = intent.deadline.resolve(deps.clock(), default_days=deps.deadline_days)
-    return await deps.store.requests.create(
+    deadline = intent.deadline.resolve(deps.flow.clock(), default_days=deps.deadline_days)
+    return await deps.flow.store.requests.create(
         email=intent.email,
         email_masked=mask_email(intent.email),
         requester=user,
@@ -205,45 +205,45 @@ async def _save(deps: Deps, intent: Start, *, user: str, channel: str) -> tuple[
     )
 
 
-def _follow_up(deps: Deps, request: Request, created: bool, *, user: str, reply: Reply) -> None:
+def _follow_up(deps: Desk, request: Request, created: bool, *, user: str, reply: Reply) -> None:
     if created:
         logger.info("request %s: created by %s in %s", request.id, user, request.channel)
-        deps.home_changed()
+        deps.flow.home_changed()
         deps.background.spawn(_start(deps, request.id, reply=reply), name="command start")
     else:
         deps.background.spawn(_duplicate(deps, request, user=user, reply=reply), name="command duplicate")
 
 
-async def _audit_refusal(deps: Deps, user: str) -> None:
+async def _audit_refusal(deps: Desk, user: str) -> None:
     try:
-        await deps.store.audit.append(request_id=None, actor=user, action="refused", detail="request: not allowed")
+        await deps.flow.store.audit.append(request_id=None, actor=user, action="refused", detail="request: not allowed")
     except StoreUnavailable:  # the refusal stands; the log keeps what the audit log could not
         logger.warning("refused a request by %s (not allowed); the audit entry could not be saved", user)
 
 
-async def _start(deps: Deps, request_id: int, *, reply: Reply) -> None:
-    async with deps.start_slots:
-        await deps.pressure.calm(at_most=START_DELAY_LIMIT)  # in a burst, acknowledge the others first
-        await advance(deps, request_id, reply=reply)
+async def _start(deps: Desk, request_id: int, *, reply: Reply) -> None:
+    async with deps.starts.slots:
+        await deps.starts.pressure.calm(at_most=START_DELAY_LIMIT)  # in a burst, acknowledge the others first
+        await advance(deps.flow, request_id, reply=reply)
 
 
-async def _duplicate(deps: Deps, existing: Request, *, user: str, reply: Reply) -> None:
-    await deps.store.audit.append(
+async def _duplicate(deps: Desk, existing: Request, *, user: str, reply: Reply) -> None:
+    await deps.flow.store.audit.append(
         request_id=existing.id, actor=user, action="refused", detail="request: duplicate of an open or recent request"
     )
     await reply(texts.duplicate_request(existing, permalink=await deps.permalink(existing)))
 
 
-async def _find(deps: Deps, query: str) -> tuple[Request | None, str]:
+async def _find(deps: Desk, query: str) -> tuple[Request | None, str]:
     """The newest request for an email, or the request of a task id; and how to name what was asked."""
     email = parse_email(query)
     if email is not None:
-        found = await deps.store.requests.for_email(email)
+        found = await deps.flow.store.requests.for_email(email)
         return (found[0] if found else None), f"`{mask_email(email)}`"
-    return await deps.store.requests.for_task(query), "that task id"
+    return await deps.flow.store.requests.for_task(query), "that task id"
 
 
-async def _status(deps: Deps, intent: Status, *, user: str, reply: Reply) -> None:
+async def _status(deps: Desk, intent: Status, *, user: str, reply: Reply) -> None:
     if not await allowed(deps, user, action="status", reply=reply):
         return
     request, what = await _find(deps, intent.query)
@@ -251,19 +251,19 @@ async def _status(deps: Deps, intent: Status, *, user: str, reply: Reply) -> Non
         await reply(texts.unknown_request(what))
         return
     if request.status.unfinished or request.status is RequestStatus.COMPLETED:  # a completed task can still fail
-        request = await advance(deps, request.id) or request
-    await deps.store.audit.append(request_id=request.id, actor=user, action="status viewed")
-    await reply(texts.status_message(request, permalink=await deps.permalink(request), now=deps.clock()))
+        request = await advance(deps.flow, request.id) or request
+    await deps.flow.store.audit.append(request_id=request.id, actor=user, action="status viewed")
+    await reply(texts.status_message(request, permalink=await deps.permalink(request), now=deps.flow.clock()))
 
 
-async def _extend(deps: Deps, intent: Extend, *, user: str, reply: Reply) -> None:
+async def _extend(deps: Desk, intent: Extend, *, user: str, reply: Reply) -> None:
     request, what = await _find(deps, intent.query)
     if not await allowed(deps, user, action="extend", reply=reply, request_id=request.id if request else None):
         return
     if request is None:
         await reply(texts.unknown_request(what))
         return
-    done = await deps.store.cases.extend_deadline(
+    done = await deps.flow.store.cases.extend_deadline(
         request.id, days=intent.days, user=user, again=intent.again, render=thread_update(None)
     )
     if done.outcome == "closed":
@@ -274,19 +274,19 @@ async def _extend(deps: Deps, intent: Extend, *, user: str, reply: Reply) -> Non
         await reply(case_texts.extended_before(done, flag=AGAIN_FLAG))
     else:
         assert done.request is not None
-        deps.wake_outbox()
-        deps.home_changed()
+        deps.flow.wake_outbox()
+        deps.flow.home_changed()
         await reply(case_texts.deadline_extended(done.request, days=intent.days))
 
 
-async def _list(deps: Deps, intent: ListOpen, *, user: str, reply: Reply) -> None:
+async def _list(deps: Desk, intent: ListOpen, *, user: str, reply: Reply) -> None:
     if not await allowed(deps, user, action="list", reply=reply):
         return
     requester = None if intent.whole_team else user
-    cases = await deps.store.cases.open(requester=requester, limit=LIST_LIMIT + 1, newest_first=True)
+    cases = await deps.flow.store.cases.open(requester=requester, limit=LIST_LIMIT + 1, newest_first=True)
     shown = cases[:LIST_LIMIT]
     permalinks = {r.id: link for r in shown if (link := await deps.permalink(r))}
     message = case_texts.open_cases_message(
-        shown, whole_team=intent.whole_team, more=len(cases) > LIST_LIMIT, now=deps.clock(), permalinks=permalinks
+        shown, whole_team=intent.whole_team, more=len(cases) > LIST_LIMIT, now=deps.flow.clock(), permalinks=permalinks
     )
     await reply(message)

@@ -14,7 +14,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 
 from handlers import texts
-from handlers.deps import Deps
+from handlers.context import Desk
 from handlers.guard import allowed, clicked_by
 from handlers.lifecycle import Reply, apply_task_state
 from prime import PrimeError, slack_error_code
@@ -24,7 +24,7 @@ __all__ = ["handle_download"]
 logger = logging.getLogger(__name__)
 
 
-async def handle_download(deps: Deps, *, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+async def handle_download(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
     """Acknowledge the click, then authorize, ask Amazon and answer in the background."""
     await ack()
     user = clicked_by(deps, body)
@@ -38,24 +38,24 @@ async def handle_download(deps: Deps, *, ack: AsyncAck, body: dict[str, Any], re
     deps.background.spawn(_download(deps, str(action.get("value", "")), user=user, reply=reply), name="download")
 
 
-async def _download(deps: Deps, value: str, *, user: str, reply: Reply) -> None:
-    request = await deps.store.requests.get(int(value)) if value.isdigit() else None
+async def _download(deps: Desk, value: str, *, user: str, reply: Reply) -> None:
+    request = await deps.flow.store.requests.get(int(value)) if value.isdigit() else None
     if not await allowed(deps, user, action="download", reply=reply, request_id=request.id if request else None):
         return
     if request is None or not request.task_id:
         await reply(texts.unknown_request("this button"))
         return
     try:
-        state = await deps.prime.retrieval_task(request.task_id)
+        state = await deps.flow.prime.retrieval_task(request.task_id)
     except PrimeError as error:
         logger.warning("request %s: no link from Buy with Prime (%s)", request.id, error.kind)
         await reply(texts.download_failed())
         return
-    request = await apply_task_state(deps, request, state)  # Amazon's word now: even a completed task can fail
+    request = await apply_task_state(deps.flow, request, state)  # Amazon's word now: even a completed task can fail
     if state.status != "COMPLETED" or not state.link or state.link_expires_at is None:
         await reply(texts.not_ready(request, state.status))
         return
-    await deps.store.audit.append(
+    await deps.flow.store.audit.append(
         request_id=request.id, actor=user, action="link shown", detail=f"task {request.task_id}"
     )
     logger.info("request %s: download link shown to %s", request.id, user)
@@ -63,7 +63,7 @@ async def _download(deps: Deps, value: str, *, user: str, reply: Reply) -> None:
 
 
 async def _ephemeral(
-    deps: Deps, respond: AsyncRespond, *, channel: str, user: str, thread_ts: str | None, message: texts.Message
+    deps: Desk, respond: AsyncRespond, *, channel: str, user: str, thread_ts: str | None, message: texts.Message
 ) -> None:
     """Show ``message`` to ``user`` alone: in the thread if the bot can, else through the response_url."""
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from handlers.deps import Deps
+from handlers.context import Flow
 from handlers.lifecycle import Synced, sync_task
 from prime import Wakeup, backoff
 
@@ -28,7 +28,7 @@ class InboxWorker:
 
     def __init__(
         self,
-        deps: Deps,
+        deps: Flow,
         *,
         wakeup: Wakeup,
         concurrency: int = 8,

@@ -9,7 +9,7 @@ from typing import Any
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from handlers import texts
-from handlers.deps import Deps
+from handlers.context import Desk
 from handlers.lifecycle import Reply
 from prime import StoreUnavailable
 
@@ -18,21 +18,23 @@ __all__ = ["allowed", "clicked_by", "ephemeral_reply", "saving"]
 logger = logging.getLogger(__name__)
 
 
-async def allowed(deps: Deps, user: str, *, action: str, reply: Reply, request_id: int | None = None) -> bool:
+async def allowed(deps: Desk, user: str, *, action: str, reply: Reply, request_id: int | None = None) -> bool:
     """True if ``user`` may ``action`` now; otherwise the refusal is audited and explained to them."""
     decision = await deps.authorizer.check(user)
     if decision.allowed:
         return True
-    await deps.store.audit.append(request_id=request_id, actor=user, action="refused", detail=f"{action}: not allowed")
+    await deps.flow.store.audit.append(
+        request_id=request_id, actor=user, action="refused", detail=f"{action}: not allowed"
+    )
     await reply(texts.not_allowed(decision.reason))
     return False
 
 
-def clicked_by(deps: Deps, body: dict[str, Any]) -> str:
+def clicked_by(deps: Desk, body: dict[str, Any]) -> str:
     """The id of the user who clicked; their Slack name, sent in the same payload, is kept for the audit log."""
     clicker = body.get("user") or {}
     user = str(clicker.get("id", ""))
-    deps.store.know_name(user, str(clicker.get("username") or clicker.get("name") or ""))
+    deps.flow.store.know_name(user, str(clicker.get("username") or clicker.get("name") or ""))
     return user
 
 

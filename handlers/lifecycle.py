@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from enum import Enum
 
 from handlers import texts
-from handlers.deps import Deps
+from handlers.context import Flow
 from handlers.slack_errors import SlackFault
 from prime import CLIENT_TOKEN_WINDOW, UNEXPECTED, EmailUnreadable, PrimeRejected, PrimeUnavailable, TaskState, log_ids
 from store import NOTICE, OPENS_THREAD, OutboxEntry, OutboxMessage, Request, RequestStatus, TaskError
@@ -51,7 +51,7 @@ class Synced(Enum):
 _ASK_AMAZON = frozenset({RequestStatus.IN_PROGRESS, RequestStatus.COMPLETED})
 
 
-async def advance(deps: Deps, request_id: int, *, reply: Reply | None = None) -> Request | None:
+async def advance(deps: Flow, request_id: int, *, reply: Reply | None = None) -> Request | None:
     """Take a request as far as it can go now; ``reply`` tells the person who asked, if anyone did."""
     async with deps.locks.hold(request_id):
         request = await deps.store.requests.get(request_id)
@@ -64,7 +64,7 @@ async def advance(deps: Deps, request_id: int, *, reply: Reply | None = None) ->
         return request
 
 
-async def sync_task(deps: Deps, request_id: int) -> Synced:
+async def sync_task(deps: Flow, request_id: int) -> Synced:
     """Ask Amazon for a started request's task and apply it; say how asking went."""
     async with deps.locks.hold(request_id):
         request = await deps.store.requests.get(request_id)
@@ -74,7 +74,7 @@ async def sync_task(deps: Deps, request_id: int) -> Synced:
         return synced
 
 
-async def _sync(deps: Deps, request: Request) -> tuple[Request, Synced]:
+async def _sync(deps: Flow, request: Request) -> tuple[Request, Synced]:
     """Query and apply; a failure backs this request off on its own schedule (``check_failures``)."""
     if not request.task_id:
         return request, Synced.ANSWERED
@@ -95,7 +95,7 @@ async def _sync(deps: Deps, request: Request) -> tuple[Request, Synced]:
     return applied, Synced.ANSWERED
 
 
-async def apply_task_state(deps: Deps, request: Request, state: TaskState) -> Request:
+async def apply_task_state(deps: Flow, request: Request, state: TaskState) -> Request:
     """Apply Amazon's view of the task to the stored request; posts once however often it is called."""
     status = {"COMPLETED": RequestStatus.COMPLETED, "FAILED": RequestStatus.FAILED}.get(state.status)
     if status is None:
@@ -149,7 +149,7 @@ def thread_opener(request: Request) -> list[OutboxMessage]:
     return [OutboxMessage("chat.postMessage", payload, purpose=OPENS_THREAD)]
 
 
-async def _open_thread(deps: Deps, request: Request, reply: Reply | None) -> Request | None:
+async def _open_thread(deps: Flow, request: Request, reply: Reply | None) -> Request | None:
     """Send the message that opens the thread now, through the outbox; without it nothing starts at Amazon.
 
     If Slack refuses, the outbox keeps the message and retries it with its backoff (an operator's
@@ -170,7 +170,7 @@ async def _open_thread(deps: Deps, request: Request, reply: Reply | None) -> Req
     return current
 
 
-async def post_abandoned(deps: Deps, entry: OutboxEntry, code: str) -> None:
+async def post_abandoned(deps: Flow, entry: OutboxEntry, code: str) -> None:
     """Slack refused a post of this request for good: never silently. The requester gets a direct message.
 
     A refused first message means the request cannot go on (nothing was started at Amazon).
@@ -190,7 +190,7 @@ async def post_abandoned(deps: Deps, entry: OutboxEntry, code: str) -> None:
     deps.wake_outbox()
 
 
-async def _start_task(deps: Deps, request: Request, reply: Reply | None) -> Request | None:
+async def _start_task(deps: Flow, request: Request, reply: Reply | None) -> Request | None:
     """Start the task at Amazon with the request's stored clientToken, so any retry finds the same task."""
     try:
         email = await deps.store.requests.reveal_email(request.id)

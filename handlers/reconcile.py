@@ -14,7 +14,7 @@ import asyncio
 import logging
 import math
 
-from handlers.deps import Deps
+from handlers.context import Flow
 from handlers.lifecycle import Synced, advance, sync_task
 from store import Request, RequestStatus
 
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 class Reconciler:
     """Every ``interval`` seconds, advances the unfinished requests that are due, oldest first."""
 
-    def __init__(self, deps: Deps, *, interval: float, spacing: float = 0.2, batch: int = 500) -> None:
+    def __init__(self, deps: Flow, *, interval: float, spacing: float = 0.2, batch: int = 500) -> None:
         self._deps = deps
         self._interval = interval
         self._spacing = spacing
@@ -54,10 +54,10 @@ class Reconciler:
             seen += 1
             if await self._one(request) is Synced.AMAZON_DOWN:
                 logger.info("reconciler: Buy with Prime unavailable; pass ended after %d requests", seen)
-                deps.metrics.reconciler_pass("amazon_unavailable")
+                deps.counters.reconciler_pass("amazon_unavailable")
                 return seen
             await asyncio.sleep(self._spacing)
-        deps.metrics.reconciler_pass("complete")
+        deps.counters.reconciler_pass("complete")
         return seen
 
     async def _one(self, request: Request) -> Synced:

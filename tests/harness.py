@@ -111,14 +111,14 @@ class Harness:
         """Stop the bot the way kill -9 does: no drain, no outbox flush, in-flight work simply gone."""
         runtime = self.runtime
         self.crashed = True
-        for task in runtime.workers:
+        for task in runtime.workers.tasks:
             task.cancel()
-        await runtime.deps.background.drain(0)
-        await runtime.runner.cleanup()
-        await runtime.http.aclose()
+        await runtime.background.drain(0)
+        await runtime.served.runner.cleanup()
+        await runtime.clients.http.aclose()
         await runtime.store.close()
-        if runtime.instance_lock is not None:
-            runtime.instance_lock.release()  # the kernel frees a dead process's flock
+        if runtime.served.instance_lock is not None:
+            runtime.served.instance_lock.release()  # the kernel frees a dead process's flock
 
     async def restart(self, **overrides: Any) -> None:
         """Start a new bot process (in-process) on the same database, key and fakes."""

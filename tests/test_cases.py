@@ -87,7 +87,7 @@ async def test_reminders_come_at_seven_and_two_days_and_on_the_day_once_each(tmp
     clock = SettableClock()
     async with running_bot(tmp_path, clock=clock) as bot:
         _, parent = await bot.request("late@example.com --deadline 10d", email="late@example.com")
-        sender = bot.runtime.reminders
+        sender = bot.runtime.workers.reminders
         assert await sender.send_due() == 0
         clock.advance(3 * DAY + 1)  # 7 days before the due date
         assert await sender.send_due() == 1
@@ -97,10 +97,10 @@ async def test_reminders_come_at_seven_and_two_days_and_on_the_day_once_each(tmp
         await bot.crash()
         await bot.restart()
         clock.advance(5 * DAY)  # 2 days before
-        assert await bot.runtime.reminders.send_due() == 1
+        assert await bot.runtime.workers.reminders.send_due() == 1
         clock.advance(2 * DAY)  # the due date
-        assert await bot.runtime.reminders.send_due() == 1
-        assert await bot.runtime.reminders.send_due() == 0
+        assert await bot.runtime.workers.reminders.send_due() == 1
+        assert await bot.runtime.workers.reminders.send_due() == 0
         said = await bot.slack.wait_for(lambda: reminders(bot, parent) if len(reminders(bot, parent)) == 3 else None)
         assert "2 days" in said[1] and "due today" in said[2]
 
@@ -111,10 +111,10 @@ async def test_after_downtime_only_the_most_urgent_reminder_is_posted(tmp_path: 
     async with running_bot(tmp_path, clock=clock) as bot:
         _, parent = await bot.request("gone@example.com --deadline 5d", email="gone@example.com")
         clock.advance(6 * DAY)
-        assert await bot.runtime.reminders.send_due() == 1
+        assert await bot.runtime.workers.reminders.send_due() == 1
         said = await bot.slack.wait_for(lambda: reminders(bot, parent))
         assert "due today" in said[0]
-        assert await bot.runtime.reminders.send_due() == 0
+        assert await bot.runtime.workers.reminders.send_due() == 0
 
 
 async def test_closing_stops_reminders_and_updates_the_thread_and_twice_changes_nothing(tmp_path: Path) -> None:
@@ -130,7 +130,7 @@ async def test_closing_stops_reminders_and_updates_the_thread_and_twice_changes_
         again = await bot.slack.wait_for(lambda: bot.slack.ephemerals_to("U0ALICE")[0])
         assert "already closed by <@U0BOB>" in text_of(again)
         clock.advance(40 * DAY)
-        assert await bot.runtime.reminders.send_due() == 0
+        assert await bot.runtime.workers.reminders.send_due() == 0
         closes = [e for e in await bot.runtime.store.audit.entries() if e.action == "closed"]
         assert [(e.actor, e.request_id) for e in closes] == [("U0BOB", 1)]
 
@@ -206,9 +206,9 @@ async def test_retention_erases_the_email_of_old_closed_cases_and_keeps_the_audi
         await bot.click(close_button(reply))
         await eventually(lambda: _has(bot, "closed"))
         _, _ = await bot.request("still.open@example.com")
-        assert await bot.runtime.retention.purge() == []
+        assert await bot.runtime.workers.retention.purge() == []
         clock.advance(31 * DAY)
-        purged = await bot.runtime.retention.purge()
+        purged = await bot.runtime.workers.retention.purge()
         assert purged == [1]
         request = await bot.runtime.store.requests.get(1)
         assert request is not None and request.email_masked is None and request.task_id == task_id
@@ -232,7 +232,7 @@ async def test_purge_command_uses_retention_days(bot: Harness) -> None:
 async def test_home_tab_shows_my_and_the_teams_open_requests_and_refreshes_on_change(bot: Harness) -> None:
     """Opening Home publishes the viewer's cases (overdue first) and the team's; a change republishes it."""
     await bot.request("home@example.com", user="U0BOB")
-    await bot.runtime.home.opened("U0ALICE")
+    await bot.runtime.workers.home.opened("U0ALICE")
     view = (await bot.slack.wait_for(lambda: bot.slack.calls_to("views.publish")))[-1].args["view"]
     shown = text_of(view)
     assert "You have no open requests" in shown and "h***@example.com" in shown
@@ -268,7 +268,7 @@ async def test_extend_pushes_the_due_date_back_restarts_reminders_and_is_audited
     async with running_bot(tmp_path, clock=clock) as bot:
         _, parent = await bot.request("slow@example.com --deadline 10d", email="slow@example.com")
         clock.advance(4 * DAY)
-        assert await bot.runtime.reminders.send_due() == 1  # the 7-day reminder
+        assert await bot.runtime.workers.reminders.send_due() == 1  # the 7-day reminder
         await bot.slash("extend slow@example.com 45d", user="U0BOB")
         said = await bot.slack.wait_for(lambda: bot.slack.ephemerals_to("U0BOB")[0])
         assert "Extended by 45 days" in text_of(said)
@@ -276,9 +276,9 @@ async def test_extend_pushes_the_due_date_back_restarts_reminders_and_is_audited
         assert case.due_at == pytest.approx(case.created_at + 55 * DAY)
         assert "extended by 45 days" in case.deadline
         await bot.slack.wait_for(lambda: [u for u in bot.slack.updates() if "extended by 45 days" in json.dumps(u)])
-        assert await bot.runtime.reminders.send_due() == 0
+        assert await bot.runtime.workers.reminders.send_due() == 0
         clock.advance(45 * DAY)  # 6 days before the new date
-        assert await bot.runtime.reminders.send_due() == 1
+        assert await bot.runtime.workers.reminders.send_due() == 1
         assert any(
             e.action == "deadline extended" and e.actor == "U0BOB" for e in await bot.runtime.store.audit.entries()
         )
@@ -303,7 +303,7 @@ async def test_old_events_are_forgotten_but_recent_ones_still_deduplicate(tmp_pa
         orphan = envelope(COMPLETED, "a-task-that-is-not-ours")
         assert (await bot.relay(orphan)).json()["status"] == "stored"
         clock.advance(8 * DAY)
-        await bot.runtime.retention.purge()
+        await bot.runtime.workers.retention.purge()
         assert (await bot.relay(orphan)).json()["status"] == "stored"  # forgotten, so stored anew
         assert len([p for p in bot.replies(parent["ts"]) if buttons(p)]) == 1
 

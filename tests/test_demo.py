@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.clients import build_slack_client
 from bot.demo import run_demo
 from bot.localslack import LocalSlack
-from bot.runtime import build_slack_client
 from bot.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -101,7 +101,7 @@ async def test_a_crash_after_slack_posted_but_before_it_was_recorded_does_not_po
         db.execute("UPDATE outbox SET sent_at = NULL WHERE method = 'chat.postMessage'")
     await bot.restart()
     await bot.slack.wait_for(lambda: bot.slack.calls_to("conversations.replies"))
-    await bot.runtime.outbox.send_due()
+    await bot.runtime.workers.outbox.send_due()
     assert (await bot.runtime.store.backlog())["outbox_pending"] == 0
     assert len(download_replies(bot, parent)) == 1
 
@@ -156,7 +156,7 @@ async def test_events_out_of_order_and_a_late_duplicate_change_nothing_more(bot:
     await bot.download_reply(parent_a)
     await bot.relay(envelope(COMPLETED, task_a))  # a new id: a late re-delivery
     await bot.relay(envelope(FAILED, task_b))
-    await bot.runtime.inbox.process_pending()
+    await bot.runtime.workers.inbox.process_pending()
     assert "DATA_SUBJECT_NOT_FOUND" in text_of(failure)
     assert len(bot.replies(parent_a["ts"])) == 1 and len(bot.replies(parent_b["ts"])) == 1
 

@@ -47,9 +47,9 @@ async def test_metrics_move_as_the_bot_works_and_carry_no_personal_data(tmp_path
         assert (await bot.relay(event, key="wrong-key-wrong-key-wrong-key")).status_code == 401
         await bot.slack.wait_for(lambda: [p for p in bot.replies(parent["ts"]) if "Download" in text_of(p)])
         second_id, _ = await bot.request("second@example.com")
-        await bot.runtime.reconciler.reconcile()
+        await bot.runtime.workers.reconciler.reconcile()
         clock.advance(24 * 86_400)  # 6 days before the answer is due: the 7-day reminder
-        assert await bot.runtime.reminders.send_due() == 2
+        assert await bot.runtime.workers.reminders.send_due() == 2
         clock.advance(7 * 86_400)  # a day past due
         after, text = await scrape(bot)
 

@@ -67,7 +67,7 @@ async def test_an_odd_task_backs_off_alone_and_a_newer_task_without_an_event_sti
         bot.prime.complete(good_task)
         await bot.download_reply(good_parent)
         for _ in range(3):
-            await bot.runtime.reconciler.reconcile()
+            await bot.runtime.workers.reconciler.reconcile()
         odd_queries = [q for q in bot.prime.queries() if q["variables"]["taskId"] == odd_task and q["failure"]]
         assert len(odd_queries) == 1
         (odd,) = [r for r in await bot.runtime.store.cases.open() if r.task_id == odd_task]
@@ -85,7 +85,7 @@ async def test_an_event_for_an_odd_task_waits_on_its_own_and_the_other_events_ap
         await bot.relay(envelope(COMPLETED, good_task))
         await bot.download_reply(good_parent)
         for _ in range(3):
-            await bot.runtime.inbox.process_pending()
+            await bot.runtime.workers.inbox.process_pending()
         odd_queries = [q for q in bot.prime.queries() if q["variables"]["taskId"] == odd_task and q["failure"]]
         assert len(odd_queries) == 1
         with sqlite3.connect(bot.settings.database_path) as db:
@@ -130,7 +130,7 @@ async def test_no_worker_restarts_when_amazon_answers_oddly(bot: Harness, caplog
     bot.prime.odd_tasks[task_id] = STRING_EXTENSIONS
     await bot.relay(envelope(COMPLETED, task_id))
     await bot.prime.wait_for(lambda: len([q for q in bot.prime.queries() if q["failure"]]) >= 2)
-    await bot.runtime.reconciler.reconcile(resume=True)
+    await bot.runtime.workers.reconciler.reconcile(resume=True)
 
     async def backing_off() -> bool:
         return not any(

@@ -52,7 +52,7 @@ async def test_retention_purge_clears_amazons_stored_error_messages(tmp_path: Pa
         assert before is not None and before.errors[0].message  # stored, masked, while the case is live
         assert "b***@shop.example" in before.errors[0].message
         clock.advance(31 * DAY)
-        assert await bot.runtime.retention.purge() == [1]
+        assert await bot.runtime.workers.retention.purge() == [1]
         after = await bot.runtime.store.requests.get(1)
         assert after is not None
         assert [(e.code, e.message) for e in after.errors] == [(HOSTILE_CODE, "")]

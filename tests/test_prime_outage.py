@@ -87,10 +87,10 @@ async def test_past_the_clienttoken_window_the_thread_is_told_and_no_second_task
         parent = await bot.slack.wait_for(lambda: bot.parents()[0])
         await bot.slack.wait_for(lambda: bot.replies(parent["ts"])[0])
         clock.advance(8 * HOURS)
-        await bot.runtime.reconciler.reconcile()
+        await bot.runtime.workers.reconciler.reconcile()
         told = await bot.slack.wait_for(lambda: bot.replies(parent["ts"])[1])
         assert "8 hours" in text_of(told) and "--new" in text_of(told)
-        await bot.runtime.reconciler.reconcile(resume=True)
+        await bot.runtime.workers.reconciler.reconcile(resume=True)
         assert len(bot.prime.starts()) == 4 and not bot.prime.tasks
         (request,) = await bot.runtime.store.requests.for_email("window@example.com")
         assert request.status.value == "ABANDONED"
@@ -107,7 +107,7 @@ async def test_a_credentials_outage_longer_than_the_window_still_starts_the_requ
         await bot.slack.wait_for(lambda: bot.replies(parent["ts"])[0])
         clock.advance(9 * HOURS)
         bot.prime.client_secret = real_secret
-        await bot.runtime.reconciler.reconcile()
+        await bot.runtime.workers.reconciler.reconcile()
         await started_task(bot)
         assert len(bot.prime.starts()) == 1
 

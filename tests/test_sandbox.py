@@ -282,7 +282,7 @@ async def test_sandbox_rewires_buy_with_prime_to_itself_and_links_use_public_url
     ) as bot:
         settings, local = bot.runtime.settings, f"http://127.0.0.1:{bot.runtime.port}"
         assert (settings.bwp_api_url, settings.bwp_token_url) == (f"{local}/sandbox/graphql", f"{local}/sandbox/token")
-        prime = bot.runtime.deps.prime
+        prime = bot.runtime.clients.prime
         task_id = await prime.start_retrieval(email="jane@example.com", client_token=TOKEN)
         state = await prime.retrieval_task(task_id)
         assert state.status == "COMPLETED"
@@ -339,7 +339,7 @@ async def test_the_readmes_proxy_lists_forward_the_path_of_the_sandboxs_download
     async with running_bot(
         tmp_path, sandbox=True, sandbox_complete_after=0, public_url="https://bot.example.com"
     ) as bot:
-        prime = bot.runtime.deps.prime
+        prime = bot.runtime.clients.prime
         task_id = await prime.start_retrieval(email="jane@example.com", client_token=TOKEN)
         link = (await prime.retrieval_task(task_id)).link or ""
     path = httpx.URL(link).path

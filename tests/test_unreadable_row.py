@@ -64,11 +64,11 @@ async def test_an_undecryptable_oldest_request_backs_off_alone_and_a_newer_task_
         caplog.set_level(logging.INFO)
         caplog.clear()
 
-        await bot.runtime.reconciler.reconcile(resume=True)  # every unfinished request, as at a restart
+        await bot.runtime.workers.reconciler.reconcile(resume=True)  # every unfinished request, as at a restart
         await bot.download_reply(good_parent)
         failures = await check_failures(bot, bad_id)
         for _ in range(3):
-            await bot.runtime.reconciler.reconcile()
+            await bot.runtime.workers.reconciler.reconcile()
         assert await check_failures(bot, bad_id) == failures  # not due again: its own backoff holds
         await bot.slash(f"status {WAITING}")
         answer = await bot.slack.wait_for(lambda: bot.slack.ephemerals_to("U0ALICE")[0])

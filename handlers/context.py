@@ -1,4 +1,11 @@
-"""What the handlers need from the outside world, passed in rather than reached for."""
+"""What the handlers are given, split by who needs it: a ``Flow`` moves a request, a ``Desk`` answers a person.
+
+Passed in rather than reached for: the runtime builds one of each, and a test builds its own around a
+temp store and whatever fakes it needs. The lifecycle and the workers that move requests (the inbox
+worker, the reconciler) take a ``Flow``; the listeners (the command, the buttons) take a ``Desk``, which
+carries the ``Flow`` their requests move through. Timers that only keep cases (reminders, retention) and
+the Home tab take the few things they use, not either of these.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ from handlers.outbox import SendResult
 from prime import AckPressure, Background, TaskState, backoff, case_context
 from store import Request, Store
 
-__all__ = ["Counters", "Deps", "Permalinks", "RequestLocks", "TaskSource"]
+__all__ = ["Counters", "Desk", "Flow", "Permalinks", "RequestLocks", "StartGate", "TaskSource"]
 
 
 class TaskSource(Protocol):
@@ -37,7 +44,7 @@ class Counters(Protocol):
 
 
 class _NotCounted:
-    """Counters for a ``Deps`` built without metrics: the counts go nowhere."""
+    """Counters for a ``Flow`` built without metrics (a test's): the counts go nowhere."""
 
     def reminder_sent(self) -> None:
         pass
@@ -53,15 +60,17 @@ class RequestLocks:
         self._locks: dict[int, asyncio.Lock] = {}
 
     def busy(self, request_id: int) -> bool:
+        """Someone is moving this request right now."""
         lock = self._locks.get(request_id)
         return lock is not None and lock.locked()
 
     @asynccontextmanager
     async def hold(self, request_id: int) -> AsyncIterator[None]:
+        """Move this request alone; the log lines of the work inside name it."""
         lock = self._locks.setdefault(request_id, asyncio.Lock())
         try:
             async with lock:
-                with case_context(request_id=request_id):  # the log lines of this work name the request
+                with case_context(request_id=request_id):
                     yield
         finally:
             if not lock.locked() and self._locks.get(request_id) is lock:
@@ -72,36 +81,64 @@ async def _nothing_to_send(_: int) -> SendResult | None:
     return None
 
 
+def _nobody_to_tell() -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
-class Deps:
-    """The handlers' edges: store, Buy with Prime, Slack, authorization, background work, wake-ups."""
+class Flow:
+    """What moves a request: the store, Buy with Prime, the clock, and who to wake when a move queues work.
+
+    ``open_thread`` sends a request's next due outbox entry now (its thread's first message): the outbox's
+    ``send_for``. ``wake_outbox``, ``wake_inbox`` and ``home_changed`` say that a move queued a Slack post,
+    made a task's waiting events applicable, or changed what the Home tab shows. A test leaves them out.
+    """
 
     store: Store
     prime: TaskSource
-    slack: AsyncWebClient
-    authorizer: Authorizer
-    background: Background
-    permalinks: Permalinks
-    reconcile_interval: float
-    retry_soon: float = 60.0
-    # Send a request's next due outbox entry now (its thread's first message): the outbox's send_for.
+    reconcile_interval: float  # a started request is asked about again after this, events or not
+    retry_soon: float  # a request whose thread, start or check failed waits this long, doubling...
+    retry_cap: float  # ... up to this
     open_thread: Callable[[int], Awaitable[SendResult | None]] = _nothing_to_send
-    retry_cap: float = 900.0  # the longest a failing request waits before Amazon is asked again
-    deadline_days: int = 30
-    wake_outbox: Callable[[], None] = lambda: None
-    wake_inbox: Callable[[], None] = lambda: None
-    home_changed: Callable[[], None] = lambda: None
+    wake_outbox: Callable[[], None] = _nobody_to_tell
+    wake_inbox: Callable[[], None] = _nobody_to_tell
+    home_changed: Callable[[], None] = _nobody_to_tell
     clock: Callable[[], float] = time.time
+    counters: Counters = field(default_factory=_NotCounted)
     locks: RequestLocks = field(default_factory=RequestLocks)
-    # How many new requests open their thread and start at Amazon at once: a burst of commands
-    # must not queue so much background work that the next acknowledgement waits behind it.
-    start_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
-    pressure: AckPressure = field(default_factory=AckPressure)
-    metrics: Counters = field(default_factory=_NotCounted)
 
     def retry_delay(self, failures: int) -> float:
         """How long a request that failed ``failures`` times in a row waits before the next try."""
         return backoff(failures, base=self.retry_soon, cap=max(self.retry_soon, self.retry_cap))
+
+
+@dataclass(frozen=True, slots=True)
+class StartGate:
+    """How a burst of new requests starts: a few at a time, each after the acknowledgements calm down.
+
+    A burst of commands must not queue so much background work (threads opened, starts at Amazon) that
+    the next acknowledgement waits behind it. ``pressure`` is the same one the web server counts
+    Slack's requests in.
+    """
+
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    pressure: AckPressure = field(default_factory=AckPressure)
+
+
+@dataclass(frozen=True, slots=True)
+class Desk:
+    """What answers a person: the flow their request moves through, Slack, who may act, background work.
+
+    ``deadline_days`` has no default here: RESPONSE_DEADLINE_DAYS's default (bot/settings.py) is the one.
+    """
+
+    flow: Flow
+    slack: AsyncWebClient
+    authorizer: Authorizer
+    background: Background
+    permalinks: Permalinks
+    deadline_days: int
+    starts: StartGate = field(default_factory=StartGate)
 
     async def permalink(self, request: Request) -> str | None:
         """A link to the request's thread, or None when Slack cannot give one."""
