@@ -115,6 +115,10 @@ class Metrics:
         self.amazon_calls.labels(operation, outcome).inc()
         self.amazon_seconds.labels(operation).observe(seconds)
 
+    def relay_event(self, result: str) -> None:
+        """The relay answered one request: ``stored``, ``duplicate``, ``ignored``, a refusal or ``not_stored``."""
+        self.relay_events.labels(result).inc()
+
     def reminder_sent(self) -> None:
         """A deadline reminder was queued for a thread."""
         self.reminders_sent.inc()

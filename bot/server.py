@@ -1,8 +1,9 @@
 """The HTTP face of the bot: Slack's requests, Amazon's relayed events, and health.
 
-The relay answers 2xx only after the event is stored (EventBridge retries
-anything else for 24 hours), and 4xx, never 5xx, for anything the sender got
-wrong: a bad key (401), a body that is too large (413) or malformed (400).
+What the relay does with an event (the key, the event's shape, ignore or store, and
+what to answer) is decided by ``handlers.relay.accept``; the route is its transport:
+404 while no RELAY_API_KEY is set, EventBridge's size limit (413, counted as the body
+arrives, never after reading it all), and the JSON answer.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.socket_link import SocketModeState
-from handlers.relay import authorized, parse_event
-from prime import AckPressure, Outages, RelayRejected, StoreUnavailable, log_ids
+from handlers.relay import accept
+from prime import AckPressure, Outages, RelayRejected
 from store import Store
 
 __all__ = ["RELAY_MAX_BYTES", "build_web_app"]
@@ -28,7 +29,6 @@ logger = logging.getLogger(__name__)
 
 RELAY_MAX_BYTES = 256 * 1024  # EventBridge's own limit on one event
 SLACK_MAX_BYTES = 1024 * 1024
-_REFUSED = {401: "unauthorized", 400: "malformed", 413: "too_large"}
 _SLACK_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # Slack sends whole Unix seconds
 
 
@@ -121,35 +121,15 @@ def build_web_app(
     async def relay(request: web.Request) -> web.Response:
         if relay_api_key is None:
             raise web.HTTPNotFound()
-        try:
-            if not authorized(request.headers, relay_api_key):
-                raise RelayRejected(401, "missing or wrong API key")
-            event = parse_event(await _read_limited(request, RELAY_MAX_BYTES))
-        except RelayRejected as rejected:
-            metrics.relay_events.labels(_REFUSED.get(rejected.status, "refused")).inc()
-            logger.info("relay: refused with %s (%s)", rejected.status, rejected.reason)
-            return web.json_response({"error": rejected.reason}, status=rejected.status)
-        if event.task_id is None:
-            metrics.relay_events.labels("ignored").inc()
-            logger.info("relay: event %s of type %s ignored", event.event_id, event.event_type)
-            return web.json_response({"status": "ignored"})
-        try:
-            stored = await store.inbox.add(event_id=event.event_id, event_type=event.event_type, task_id=event.task_id)
-        except StoreUnavailable:  # a 5xx is right here: the sender keeps the event and retries (EventBridge: 24 h)
-            logger.warning("relay: event %s not stored (the database refused the write); answered 500", event.event_id)
-            metrics.relay_events.labels("not_stored").inc()
-            return web.json_response({"error": "the event could not be stored; retry later"}, status=500)
-        metrics.relay_events.labels("stored" if stored else "duplicate").inc()
-        if stored:
-            logger.info(
-                "relay: event %s stored (%s, task %s)",
-                event.event_id,
-                event.event_type,
-                event.task_id,
-                extra={"event_id": event.event_id, **log_ids(task_id=event.task_id)},
-            )
-            on_event()
-        return web.json_response({"status": "stored" if stored else "duplicate"})
+        answer = await accept(
+            inbox=store.inbox,
+            api_key=relay_api_key,
+            headers=request.headers,
+            read_body=lambda: _read_limited(request, RELAY_MAX_BYTES),
+            on_stored=on_event,
+            counters=metrics,
+        )
+        return web.json_response(answer.body, status=answer.status)
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

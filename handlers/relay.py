@@ -16,14 +16,26 @@ import base64
 import binascii
 import hmac
 import json
+import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from prime import RelayRejected
+from prime import RelayRejected, StoreUnavailable, log_ids
 
-__all__ = ["RETRIEVAL_EVENTS", "RelayEvent", "authorized", "parse_event"]
+__all__ = [
+    "RETRIEVAL_EVENTS",
+    "EventInbox",
+    "RelayAnswer",
+    "RelayCounters",
+    "RelayEvent",
+    "accept",
+    "authorized",
+    "parse_event",
+]
+
+logger = logging.getLogger(__name__)
 
 RETRIEVAL_EVENTS = frozenset({"PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED", "PERSONAL_DATA_RETRIEVAL_TASK_FAILED"})
 _TASK_MARKER = "/personalDataRetrievalTask/"
@@ -75,6 +87,75 @@ def parse_event(raw: bytes) -> RelayEvent:
     if "eventDescriptor" in body:
         return _webhook(body, event_id=None)
     raise RelayRejected(400, "neither an EventBridge envelope nor a Buy with Prime webhook body")
+
+
+class EventInbox(Protocol):
+    """Where an accepted event is kept (the store's ``inbox``): False when this event id was kept before."""
+
+    async def add(self, *, event_id: str, event_type: str, task_id: str) -> bool: ...
+
+
+class RelayCounters(Protocol):
+    """What the relay counts for /metrics (the bot's ``Metrics``), by result."""
+
+    def relay_event(self, result: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RelayAnswer:
+    """What the relay answers the sender: an HTTP status and a JSON body."""
+
+    status: int
+    body: dict[str, str]
+
+
+_REFUSED = {401: "unauthorized", 400: "malformed", 413: "too_large"}
+
+
+async def accept(
+    *,
+    inbox: EventInbox,
+    api_key: str,
+    headers: Mapping[str, str],
+    read_body: Callable[[], Awaitable[bytes]],
+    on_stored: Callable[[], None],
+    counters: RelayCounters,
+) -> RelayAnswer:
+    """Refuse one relayed event (4xx), ignore it (2xx), or store it and only then answer 2xx.
+
+    The key is checked before the body is read: ``read_body`` raises RelayRejected(413) once the body
+    is known to be too large. A store that refuses the write is the one 5xx (500): the sender keeps
+    the event and retries it (EventBridge: for 24 hours). ``on_stored`` says a new event waits.
+    """
+    try:
+        if not authorized(headers, api_key):
+            raise RelayRejected(401, "missing or wrong API key")
+        event = parse_event(await read_body())
+    except RelayRejected as rejected:
+        counters.relay_event(_REFUSED.get(rejected.status, "refused"))
+        logger.info("relay: refused with %s (%s)", rejected.status, rejected.reason)
+        return RelayAnswer(rejected.status, {"error": rejected.reason})
+    if event.task_id is None:
+        counters.relay_event("ignored")
+        logger.info("relay: event %s of type %s ignored", event.event_id, event.event_type)
+        return RelayAnswer(200, {"status": "ignored"})
+    try:
+        stored = await inbox.add(event_id=event.event_id, event_type=event.event_type, task_id=event.task_id)
+    except StoreUnavailable:
+        logger.warning("relay: event %s not stored (the database refused the write); answered 500", event.event_id)
+        counters.relay_event("not_stored")
+        return RelayAnswer(500, {"error": "the event could not be stored; retry later"})
+    counters.relay_event("stored" if stored else "duplicate")
+    if stored:
+        logger.info(
+            "relay: event %s stored (%s, task %s)",
+            event.event_id,
+            event.event_type,
+            event.task_id,
+            extra={"event_id": event.event_id, **log_ids(task_id=event.task_id)},
+        )
+        on_stored()
+    return RelayAnswer(200, {"status": "stored" if stored else "duplicate"})
 
 
 def _envelope(body: dict[str, Any]) -> RelayEvent:
