@@ -14,14 +14,11 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped, warning_token_skipped
+
 from prime import CONTEXT_FIELDS, current_ids
 
-__all__ = [
-    "TEXT_FORMAT",
-    "JsonFormatter",
-    "LevelPolicy",
-    "make_raised_records",
-]
+__all__ = ["RAISED_FROM", "TEXT_FORMAT", "JsonFormatter", "LevelPolicy"]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -39,23 +36,17 @@ _RELEVELLED: tuple[tuple[str, str, int, str | None], ...] = (
         "Slack request refused: invalid or missing signature (HTTP 401)",
     ),
 )
-# Loggers whose records must exist whatever LOG_LEVEL says, because a rule above raises their level.
-_RAISED_LOGGERS = ("slack_bolt.RequestVerification",)
-
-
-def make_raised_records() -> None:
-    """Let the loggers whose lines are raised to WARNING make their INFO records at any LOG_LEVEL.
-
-    Call it after Bolt is built: Bolt copies its base logger's level onto these loggers. What is
-    made is still dropped below LOG_LEVEL by ``LevelPolicy``.
-    """
-    for name in _RAISED_LOGGERS:
-        logging.getLogger(name).setLevel(logging.INFO)
+# The logger whose INFO records must exist whatever LOG_LEVEL says, because a rule above raises one of
+# them to WARNING: Bolt's. Bolt copies the level of the logger it is given ("slack_bolt") onto each logger
+# it makes (RequestVerification among them), so ``configure_logging`` sets that one level, once.
+RAISED_FROM = "slack_bolt"
+# Bolt reads SLACK_BOT_TOKEN itself and warns that our client's token wins: true, and not news.
+_BOLT_NOT_NEWS = frozenset({warning_client_prioritized_and_token_skipped(), warning_token_skipped()})
 
 
 class LevelPolicy(logging.Filter):
-    """A handler filter: adds the case's ids, moves the records in ``_RELEVELLED`` to their level,
-    then applies LOG_LEVEL itself.
+    """A handler filter: adds the case's ids, drops what is not news, moves the records in ``_RELEVELLED``
+    to their level, then applies LOG_LEVEL itself.
 
     A handler sees records propagated from any logger without the root's level being checked again,
     so the threshold is applied here, after a record's level may have changed.
@@ -69,6 +60,8 @@ class LevelPolicy(logging.Filter):
         for name, value in current_ids().items():
             if getattr(record, name, None) is None:
                 setattr(record, name, value)
+        if record.name.startswith("slack_bolt") and str(record.msg) in _BOLT_NOT_NEWS:
+            return False
         for prefix, starts, level, message in _RELEVELLED:
             if record.name.startswith(prefix) and str(record.msg).startswith(starts):
                 record.levelno, record.levelname = level, logging.getLevelName(level)

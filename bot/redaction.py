@@ -13,7 +13,8 @@ import re
 import sys
 import threading
 
-from bot.logformat import TEXT_FORMAT, JsonFormatter, LevelPolicy
+from bot.logformat import RAISED_FROM, TEXT_FORMAT, JsonFormatter, LevelPolicy
+from bot.socket_link import OneLinePerAttempt
 from prime import CONTEXT_FIELDS, EMAIL_IN_LOGS
 
 __all__ = ["Redactor", "configure_logging"]
@@ -105,6 +106,9 @@ def configure_logging(
 ) -> Redactor:
     """Send logs to stderr, as text or JSON lines (``fmt``), through the redaction filter; register the secrets.
 
+    The process's one logging set-up, done once by the command line: the bot's parts (Bolt, Socket Mode,
+    ``Runtime.start``) add no filter and change no level; the rules for their lines are here.
+
     Returns the redactor the handler uses (``redactor``, or a new one): whoever learns a secret later (the
     Buy with Prime client's access token, the sandbox's relay key) adds it there. There is no process-wide
     instance to reach for.
@@ -116,6 +120,7 @@ def configure_logging(
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     handler.addFilter(LevelPolicy(threshold))  # first: a dropped line is never formatted
+    handler.addFilter(OneLinePerAttempt(threshold))  # before redaction formats the traceback it drops
     handler.addFilter(_RedactingFilter(redactor))
     root = logging.getLogger()
     for old in list(root.handlers):
@@ -124,5 +129,8 @@ def configure_logging(
     root.setLevel(level)
     # aiosqlite logs every statement twice at DEBUG: noise that buries the bot's own debug lines.
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))
+    # Bolt's INFO lines that LevelPolicy raises to WARNING must be made at any LOG_LEVEL (the handler still
+    # drops the rest below it): Bolt copies this logger's level onto each logger it makes.
+    logging.getLogger(RAISED_FROM).setLevel(min(logging.INFO, threshold))
     logging.captureWarnings(True)
     return redactor

@@ -10,7 +10,6 @@ web server, the Socket Mode link and the database's instance lock.
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import socket
 import time
@@ -21,11 +20,10 @@ import httpx
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
-from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped, warning_token_skipped
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clients import Clients, open_clients, with_sandbox
-from bot.logformat import make_raised_records
+from bot.logformat import RAISED_FROM
 from bot.metrics import Metrics
 from bot.redaction import Redactor
 from bot.server import build_web_app
@@ -42,17 +40,12 @@ __all__ = ["Runtime", "Served"]
 logger = logging.getLogger(__name__)
 
 
-class _BoltTokenNotice(logging.Filter):
-    """Bolt reads SLACK_BOT_TOKEN itself and warns that our client's token wins: true, and not news."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() not in (warning_client_prioritized_and_token_skipped(), warning_token_skipped())
-
-
 def _bolt_app(settings: Settings, slack: AsyncWebClient) -> AsyncApp:
-    """Bolt, set up for one workspace whose token the bot already has; its listeners come from ``register``."""
-    bolt_logger = logging.getLogger("slack_bolt")
-    bolt_logger.addFilter(_BoltTokenNotice())
+    """Bolt, set up for one workspace whose token the bot already has; its listeners come from ``register``.
+
+    Bolt gets a logger and nothing else: which of its lines are written, and at what level, is
+    ``configure_logging``'s (bot/redaction.py), set once for the process.
+    """
 
     async def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
         # Bolt's default asks auth.test at the first request: with Slack unreachable, that command answered
@@ -68,9 +61,8 @@ def _bolt_app(settings: Settings, slack: AsyncWebClient) -> AsyncApp:
         # Listeners return right after ack() (slow work is spawned), so answer when they return: the
         # default instead polls for ack() every 10 ms, which alone would double the ack latency.
         process_before_response=True,
-        logger=bolt_logger,
+        logger=logging.getLogger(RAISED_FROM),
     )
-    make_raised_records()
     return app
 
 
@@ -108,6 +100,9 @@ class Runtime:
         redactor: Redactor | None = None,
     ) -> Runtime:
         """Hold the database's lock, open the store, build the clients, start the workers and the HTTP server.
+
+        Nothing process-wide changes: logging is the command line's (``configure_logging``), and so is
+        freezing what start-up built out of the garbage collector's way (``serve``).
 
         ``redactor`` is the one the log handlers use (``configure_logging``'s): secrets learned while running
         (Amazon's access tokens, the sandbox's relay key) are added to it. Without one they go to a redactor
@@ -196,10 +191,6 @@ class Runtime:
             served.socket_mode = SocketModeLink(bolt, settings.slack_app_token, state=socket_state)
         workers.start(also={"socket mode": served.socket_mode.run} if served.socket_mode else None)
         _warn_about(settings)
-        # Everything built so far lives as long as the process: keep it out of the collector's way, so
-        # a full collection under load scans only what requests create (a pause in the tail otherwise).
-        gc.collect()
-        gc.freeze()
         logger.info(
             "serving on port %s (%s mode)%s",
             port,

@@ -22,9 +22,11 @@ from slack_sdk.errors import SlackApiError
 
 from prime import slack_error_code
 
-__all__ = ["SocketModeLink", "SocketModeState"]
+__all__ = ["SDK_LOGGER", "OneLinePerAttempt", "SocketModeLink", "SocketModeState"]
 
 logger = logging.getLogger(__name__)
+
+SDK_LOGGER = "slack_sdk.socket_mode.bot"  # the logger the link hands slack_sdk's Socket Mode client
 
 
 @dataclass
@@ -46,18 +48,25 @@ class SocketModeState:
         }
 
 
-class _OneLinePerAttempt(logging.Filter):
-    """slack_sdk logs each failed connect with its traceback; the link says it in one line instead.
+class OneLinePerAttempt(logging.Filter):
+    """A handler filter: slack_sdk logs each failed connect with its traceback; the link says it in one line.
 
-    Its other warnings stay (without a traceback); its lines about connecting are kept for DEBUG.
+    slack_sdk's other warnings stay (without a traceback); its lines about connecting are kept for DEBUG.
+    ``configure_logging`` puts it on the log handler once; ``level`` is LOG_LEVEL's.
     """
 
     _SAID_BY_THE_LINK = ("Failed to connect", "Failed to retrieve WSS URL")
 
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != SDK_LOGGER:
+            return True
         record.exc_info = None
         record.exc_text = None
-        if logger.isEnabledFor(logging.DEBUG):
+        if self.level <= logging.DEBUG:
             return True
         return record.levelno >= logging.WARNING and not str(record.msg).startswith(self._SAID_BY_THE_LINK)
 
@@ -77,9 +86,7 @@ class SocketModeLink:
         connect_timeout: float = 15.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        sdk_logger = logging.getLogger("slack_sdk.socket_mode.bot")
-        sdk_logger.addFilter(_OneLinePerAttempt())
-        self.handler = AsyncSocketModeHandler(bolt, app_token, logger=sdk_logger)
+        self.handler = AsyncSocketModeHandler(bolt, app_token, logger=logging.getLogger(SDK_LOGGER))
         # The link reconnects, with its own pace and words; the client's own reconnecting would race it.
         self.handler.client.default_auto_reconnect_enabled = False
         self.handler.client.auto_reconnect_enabled = False

@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 from fakes import FakePrime, FakeSlack, text_of
 from harness import RELAY_KEY, SIGNING_SECRET, envelope, running_bot
+from slack_bolt.logger.messages import warning_token_skipped
 
 from bot.redaction import Redactor, configure_logging
+from bot.socket_link import SDK_LOGGER
 from prime import case_context, log_ids
 
 EMAIL = "jane.shopper@example.com"
@@ -56,8 +58,9 @@ class LogCapture:
 def logs() -> Iterator[LogCapture]:
     """A way to configure logging into a StringIO; the previous logging setup is restored afterwards."""
     root = logging.getLogger()
-    quiet = logging.getLogger("aiosqlite")
-    saved_handlers, saved_level, saved_quiet = list(root.handlers), root.level, quiet.level
+    levelled = [logging.getLogger("aiosqlite"), logging.getLogger("slack_bolt")]  # configure_logging sets these
+    saved_handlers, saved_level = list(root.handlers), root.level
+    saved_levels = [logger.level for logger in levelled]
     try:
         yield LogCapture()
     finally:
@@ -66,7 +69,8 @@ def logs() -> Iterator[LogCapture]:
         for handler in saved_handlers:
             root.addHandler(handler)
         root.setLevel(saved_level)
-        quiet.setLevel(saved_quiet)
+        for logger, level in zip(levelled, saved_levels, strict=True):
+            logger.setLevel(level)
         logging.captureWarnings(False)
 
 
@@ -274,6 +278,38 @@ async def test_a_bad_slack_signature_is_one_warning_without_the_body(
     refused = [r for r in lines if "signature" in r["message"]]
     assert [r["level"] for r in refused] == ["WARNING"], logs.written
     assert "U0ALICE" not in json.dumps(lines) and "[email]" not in json.dumps(lines)
+
+
+async def test_bolts_notice_that_the_bots_own_token_wins_is_not_written(
+    tmp_path: Path, logs: LogCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bolt reads SLACK_BOT_TOKEN itself and warns, at every start, that the bot's client wins: true, and not news."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-from-the-environment")
+    logs.configure("INFO", secrets=[])
+    async with running_bot(tmp_path):
+        pass
+    assert "serving on port" in logs.written
+    assert warning_token_skipped() not in logs.written, logs.written
+
+
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+def test_socket_mode_connect_failures_are_the_links_one_line_not_slack_sdks_traceback(
+    logs: LogCapture, level: str
+) -> None:
+    """slack_sdk's Socket Mode client logs each failed connect with a traceback; the link says it in one line. At
+    INFO the client's connect failures are not written and its other warnings lose their traceback; at DEBUG
+    every line of it is written, none with a traceback."""
+    logs.configure(level, secrets=[])
+    client = logging.getLogger(SDK_LOGGER)
+    try:
+        raise ConnectionRefusedError("connect call failed")
+    except ConnectionRefusedError:
+        client.exception("Failed to connect (error: connect call failed); Retrying...")
+        client.warning("The session seems to be already closed. Reconnecting...", exc_info=True)
+    logging.getLogger("bot.socket_link").warning("Socket Mode: cannot connect to Slack (ConnectionRefusedError)")
+    assert "Traceback" not in logs.written and "ConnectionRefusedError: connect" not in logs.written, logs.written
+    assert ("Failed to connect" in logs.written) is (level == "DEBUG"), logs.written
+    assert "already closed" in logs.written and "Socket Mode: cannot connect" in logs.written
 
 
 @pytest.mark.parametrize("level", ["INFO", "DEBUG"])
