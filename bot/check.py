@@ -19,7 +19,16 @@ import httpx
 from slack_sdk.errors import SlackApiError
 
 from bot.settings import SLACK_API_URL, Settings, load_settings
-from prime import UNEXPECTED, ConfigError, PrimeError, PrimeRejected, PrimeUnavailable, RetryPolicy, slack_error_code
+from prime import (
+    RETRIEVAL,
+    UNEXPECTED,
+    ConfigError,
+    PrimeError,
+    PrimeRejected,
+    PrimeUnavailable,
+    RetryPolicy,
+    slack_error_code,
+)
 from store import inspect_key, key_file_for, others_can_read
 
 __all__ = ["run_check"]
@@ -195,7 +204,7 @@ async def _check_prime(settings: Settings, report: _Report) -> None:
             return
         report.ok("Buy with Prime: the credentials give an access token")
         try:
-            await prime.retrieval_task(PROBE_TASK_ID)
+            await prime.task(RETRIEVAL, PROBE_TASK_ID)
         except PrimeRejected as error:
             if error.kind in ("ResourceNotFoundError", "ValidationError"):
                 report.ok("Buy with Prime: the privacy API answers (a probe for a task that cannot exist: not found)")

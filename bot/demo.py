@@ -28,7 +28,8 @@ from bot.localslack import LocalSlack, Posted, render
 from bot.redaction import configure_logging
 from bot.runtime import Runtime
 from bot.settings import Settings
-from handlers.texts import CLOSE_ACTION, COMMAND, DOWNLOAD_ACTION
+from handlers.retrieval_texts import DOWNLOAD_ACTION
+from handlers.texts import CLOSE_ACTION, COMMAND
 
 __all__ = ["run_demo"]
 

@@ -31,13 +31,13 @@ from aiohttp import web
 from graphql import GraphQLError, build_schema, graphql, parse, validate
 
 from bot.sandbox_tasks import Deletions, Ending, Retrievals, amazon_error
+from prime import LINK_LIFETIME
 
 __all__ = ["Sandbox", "sample_zip"]
 
 logger = logging.getLogger(__name__)
 
 SCHEMA = build_schema(resources.files("prime").joinpath("privacy.graphql").read_text())
-LINK_LIFETIME = 60
 
 
 def sample_zip() -> bytes:
@@ -181,7 +181,8 @@ class Sandbox:
         issued, nonce = int(now * 1000), secrets.token_hex(4)
         return (
             f"{self._public_url}/sandbox/download/{task_id}/data_retrieval.zip?X-Amz-Date={issued}"
-            f"&X-Amz-Expires={LINK_LIFETIME}&X-Amz-Nonce={nonce}&X-Amz-Signature={self._sign(task_id, issued, nonce)}"
+            f"&X-Amz-Expires={LINK_LIFETIME:.0f}&X-Amz-Nonce={nonce}"
+            f"&X-Amz-Signature={self._sign(task_id, issued, nonce)}"
         )
 
     def _schedule(self, ending: Ending | None) -> None:

@@ -18,6 +18,7 @@ from handlers.access import Authorizer
 from handlers.cases import HomeTab, Reminders, Retention
 from handlers.context import Counters, Desk, Flow, Permalinks
 from handlers.events import InboxWorker
+from handlers.kinds import KINDS
 from handlers.lifecycle import advance, post_abandoned
 from handlers.outbox import OutboxSender
 from handlers.reconcile import Reconciler
@@ -113,6 +114,7 @@ def assemble(
         reconcile_interval=settings.reconcile_interval,
         retry_soon=tuning.retry_soon,
         retry_cap=tuning.retry_cap,
+        kinds=KINDS,
         open_thread=outbox.send_for,
         wake_outbox=outbox.wake,
         wake_inbox=inbox_wakeup.ring,

@@ -6,9 +6,10 @@ from typing import Any
 
 from store import Request
 
-__all__ = ["Block", "button", "context", "date", "escape", "fields", "section", "subject"]
+__all__ = ["Block", "Message", "actions", "button", "context", "date", "escape", "fields", "section", "subject"]
 
 Block = dict[str, Any]
+Message = dict[str, Any]  # what a Slack message is made of: ``text`` (the notification) and ``blocks``
 
 
 def escape(text: object) -> str:
@@ -38,6 +39,10 @@ def button(text: str, *, action_id: str, value: str, style: str | None = None) -
     if style:
         element["style"] = style
     return element
+
+
+def actions(block_id: str, *elements: Block) -> Block:
+    return {"type": "actions", "block_id": block_id, "elements": list(elements)}
 
 
 def date(epoch: float, fallback: str, *, time: bool = True) -> str:

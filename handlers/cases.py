@@ -20,7 +20,7 @@ from handlers import case_texts, texts
 from handlers.access import Authorizer
 from handlers.context import Counters, Desk, Permalinks
 from handlers.guard import allowed, clicked_by, ephemeral_reply
-from handlers.lifecycle import Reply, thread_update
+from handlers.lifecycle import Reply, in_thread, thread_update
 from prime import Background, slack_error_code
 from store import Request, Store
 
@@ -47,7 +47,7 @@ async def _close(deps: Desk, value: str, *, user: str, reply: Reply) -> None:
     if request is None:
         await reply(texts.unknown_request("this button"))
         return
-    closed, changed = await deps.flow.store.cases.close(request.id, user=user, render=thread_update(None))
+    closed, changed = await deps.flow.store.cases.close(request.id, user=user, render=thread_update(deps.flow))
     if changed and closed is not None:
         deps.flow.wake_outbox()
         deps.flow.home_changed()
@@ -87,8 +87,10 @@ class Reminders:
         for request, kinds in await self._store.cases.reminders_due(case_texts.REMINDERS):
             announce = kinds[-1]
 
-            def render(r: Request, kind: str = announce) -> list[Any]:
-                return thread_update(lambda rr: case_texts.reminder_message(rr, kind), update_parent=False)(r)
+            def reminder(r: Request, kind: str = announce) -> texts.Message:
+                return case_texts.reminder_message(r, kind)
+
+            render = in_thread(reminder)
 
             if await self._store.cases.record_reminder(request, kinds, render=render):
                 sent += 1

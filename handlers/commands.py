@@ -8,6 +8,7 @@ the thread, the call to Amazon) runs after ``ack()`` in tracked background work.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,9 +20,11 @@ from handlers.context import Desk
 from handlers.deadlines import JURISDICTIONS, DeadlineSpec, parse_deadline_days
 from handlers.emails import parse_email
 from handlers.guard import allowed, ephemeral_reply, saving
-from handlers.lifecycle import Reply, advance, thread_opener, thread_update
-from prime import CLIENT_TOKEN_WINDOW, StoreUnavailable, mask_email
-from store import Request, RequestStatus
+from handlers.kindflow import KindFlow
+from handlers.kinds import KINDS
+from handlers.lifecycle import Reply, advance, kind_of, thread_opener, thread_update
+from prime import StoreUnavailable, mask_email
+from store import Request
 
 __all__ = ["Extend", "Help", "Invalid", "ListOpen", "Start", "Status", "handle_command", "parse_command"]
 
@@ -32,9 +35,6 @@ AGAIN_FLAG = "--again"  # extend a deadline that was extended before (CCPA allow
 DEADLINE_FLAG = "--deadline"
 LIST_LIMIT = 20
 START_DELAY_LIMIT = 1.0  # seconds a new request's thread may wait for a burst of commands to pass
-# Amazon returns the same task for the same clientToken within 8 hours; the bot refuses a second
-# request for the same shopper within that window (or while one is open) unless asked with --new.
-DUPLICATE_WINDOW = CLIENT_TOKEN_WINDOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +44,13 @@ class Help:
 
 @dataclass(frozen=True, slots=True)
 class Start:
+    """A new request of ``kind`` for the shopper at ``email``; ``params`` are the kind's own options."""
+
     email: str
+    kind: str
     force_new: bool = False
     deadline: DeadlineSpec = field(default_factory=DeadlineSpec)
+    params: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +78,8 @@ class Invalid:
 Intent = Help | Start | Status | Extend | ListOpen | Invalid
 
 
-def parse_command(text: str) -> Intent:
-    """Read the command's text into what the user meant."""
+def parse_command(text: str, kinds: Mapping[str, KindFlow] = KINDS) -> Intent:
+    """Read the command's text into what the user meant; a new request's kind is its first word's."""
     words = text.split()
     first = words[0].lower() if words else "help"
     if first in ("help", "-h", "--help"):
@@ -100,10 +104,18 @@ def parse_command(text: str) -> Intent:
         if len(words) > 2 or (len(words) == 2 and words[1].lower() != "all"):
             return Invalid(texts.usage_error("`list` shows your open requests; `list all` shows the team's."))
         return ListOpen(whole_team=len(words) == 2)
-    return _parse_start(words)
+    by_verb = {kind.verb: kind for kind in kinds.values()}
+    if first in by_verb:
+        return _parse_start(words[1:], by_verb[first])
+    return _parse_start(words, by_verb[None])
 
 
-def _parse_start(words: list[str]) -> Intent:
+def _parse_start(words: list[str], kind: KindFlow) -> Intent:
+    """A new request: the kind's own options first, then what every kind shares (flags, deadline, email)."""
+    own = kind.options(words)
+    if isinstance(own, str):
+        return Invalid(texts.usage_error(own))
+    params, words = own
     force_new, jurisdiction, days, addresses = False, None, None, []
     rest = iter(words)
     for word in rest:
@@ -129,14 +141,16 @@ def _parse_start(words: list[str]) -> Intent:
     email = parse_email(addresses[0])
     if email is None:
         return Invalid(texts.invalid_email(addresses[0]))
-    return Start(email, force_new=force_new, deadline=DeadlineSpec(jurisdiction=jurisdiction, days=days))
+    deadline = DeadlineSpec(jurisdiction=jurisdiction, days=days)
+    return Start(email, kind=kind.kind, force_new=force_new, deadline=deadline, params=params)
 
 
 async def handle_command(deps: Desk, *, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
     """Answer within Slack's 3 seconds; a new request is stored before it is acknowledged."""
-    intent = parse_command(str(command.get("text") or ""))
+    intent = parse_command(str(command.get("text") or ""), deps.flow.kinds)
     if isinstance(intent, Help):
-        await ack(**texts.help_message(everyone_allowed=deps.authorizer.everyone_allowed))
+        kinds = [kind.texts for kind in deps.flow.kinds.values()]
+        await ack(**texts.help_message(kinds, everyone_allowed=deps.authorizer.everyone_allowed))
         return
     if isinstance(intent, Invalid):
         await ack(**intent.message)
@@ -193,15 +207,17 @@ async def _save(deps: Desk, intent: Start, *, user: str, channel: str) -> tuple[
     """Store the request (or find the open or recent one for this shopper) before anything is sent anywhere."""
     deadline = intent.deadline.resolve(deps.flow.clock(), default_days=deps.deadline_days)
     return await deps.flow.store.requests.create(
+        kind=intent.kind,
         email=intent.email,
         email_masked=mask_email(intent.email),
         requester=user,
         channel=channel,
         due_at=deadline.due_at,
         deadline=deadline.label,
-        duplicate_window=None if intent.force_new else DUPLICATE_WINDOW,
+        params=intent.params,
+        duplicate_window=None if intent.force_new else deps.flow.kinds[intent.kind].duplicate_window,
         note=f"{NEW_FLAG}: another request for this shopper was open or recent" if intent.force_new else "",
-        render=thread_opener,
+        render=thread_opener(deps.flow),
     )
 
 
@@ -231,7 +247,9 @@ async def _duplicate(deps: Desk, existing: Request, *, user: str, reply: Reply) 
     await deps.flow.store.audit.append(
         request_id=existing.id, actor=user, action="refused", detail="request: duplicate of an open or recent request"
     )
-    await reply(texts.duplicate_request(existing, permalink=await deps.permalink(existing)))
+    kind = deps.flow.kinds[existing.kind]  # a duplicate is one of the kind just asked for
+    permalink = await deps.permalink(existing)
+    await reply(texts.duplicate_request(existing, kind.texts, window=kind.duplicate_window, permalink=permalink))
 
 
 async def _find(deps: Desk, query: str) -> tuple[Request | None, str]:
@@ -247,13 +265,15 @@ async def _status(deps: Desk, intent: Status, *, user: str, reply: Reply) -> Non
     if not await allowed(deps, user, action="status", reply=reply):
         return
     request, what = await _find(deps, intent.query)
-    if request is None:
+    kind = kind_of(deps.flow, request) if request is not None else None
+    if request is None or kind is None:
         await reply(texts.unknown_request(what))
         return
-    if request.status.unfinished or request.status is RequestStatus.COMPLETED:  # a completed task can still fail
+    if request.status.unfinished or request.status in kind.ask_amazon:  # Amazon's word now, where it may move it
         request = await advance(deps.flow, request.id) or request
     await deps.flow.store.audit.append(request_id=request.id, actor=user, action="status viewed")
-    await reply(texts.status_message(request, permalink=await deps.permalink(request), now=deps.flow.clock()))
+    message = texts.status_message(request, kind.texts, permalink=await deps.permalink(request), now=deps.flow.clock())
+    await reply(message)
 
 
 async def _extend(deps: Desk, intent: Extend, *, user: str, reply: Reply) -> None:
@@ -264,7 +284,7 @@ async def _extend(deps: Desk, intent: Extend, *, user: str, reply: Reply) -> Non
         await reply(texts.unknown_request(what))
         return
     done = await deps.flow.store.cases.extend_deadline(
-        request.id, days=intent.days, user=user, again=intent.again, render=thread_update(None)
+        request.id, days=intent.days, user=user, again=intent.again, render=thread_update(deps.flow)
     )
     if done.outcome == "closed":
         await reply(case_texts.already_closed(done.request or request))

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.access import Authorizer
+from handlers.kindflow import KindFlow
 from handlers.outbox import SendResult
-from prime import AckPressure, Background, TaskState, backoff, case_context
+from prime import AckPressure, Background, Operations, TaskState, backoff, case_context
 from store import Request, Store
 
 __all__ = ["Counters", "Desk", "Flow", "Permalinks", "RequestLocks", "StartGate", "TaskSource"]
@@ -30,9 +31,11 @@ __all__ = ["Counters", "Desk", "Flow", "Permalinks", "RequestLocks", "StartGate"
 class TaskSource(Protocol):
     """The part of Buy with Prime the handlers use (the real client, or anything shaped like it)."""
 
-    async def start_retrieval(self, *, email: str, client_token: str) -> str: ...
+    async def start_task(
+        self, operations: Operations, *, email: str, client_token: str, extra: Mapping[str, Any] | None = None
+    ) -> str: ...
 
-    async def retrieval_task(self, task_id: str) -> TaskState: ...
+    async def task(self, operations: Operations, task_id: str) -> TaskState: ...
 
 
 class Counters(Protocol):
@@ -99,6 +102,7 @@ class Flow:
     reconcile_interval: float  # a started request is asked about again after this, events or not
     retry_soon: float  # a request whose thread, start or check failed waits this long, doubling...
     retry_cap: float  # ... up to this
+    kinds: Mapping[str, KindFlow]  # every kind this bot runs (handlers/kinds.py), by a request's ``kind``
     open_thread: Callable[[int], Awaitable[SendResult | None]] = _nothing_to_send
     wake_outbox: Callable[[], None] = _nobody_to_tell
     wake_inbox: Callable[[], None] = _nobody_to_tell

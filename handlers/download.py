@@ -13,10 +13,10 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 
-from handlers import texts
+from handlers import retrieval_texts, texts
 from handlers.context import Desk
 from handlers.guard import allowed, clicked_by
-from handlers.lifecycle import Reply, apply_task_state
+from handlers.lifecycle import Reply, apply_task_state, kind_of
 from prime import PrimeError, slack_error_code
 
 __all__ = ["handle_download"]
@@ -42,24 +42,25 @@ async def _download(deps: Desk, value: str, *, user: str, reply: Reply) -> None:
     request = await deps.flow.store.requests.get(int(value)) if value.isdigit() else None
     if not await allowed(deps, user, action="download", reply=reply, request_id=request.id if request else None):
         return
-    if request is None or not request.task_id:
+    kind = kind_of(deps.flow, request) if request is not None else None
+    if request is None or kind is None or not request.task_id:
         await reply(texts.unknown_request("this button"))
         return
     try:
-        state = await deps.flow.prime.retrieval_task(request.task_id)
+        state = await deps.flow.prime.task(kind.operations, request.task_id)
     except PrimeError as error:
         logger.warning("request %s: no link from Buy with Prime (%s)", request.id, error.kind)
-        await reply(texts.download_failed())
+        await reply(retrieval_texts.download_failed())
         return
     request = await apply_task_state(deps.flow, request, state)  # Amazon's word now: even a completed task can fail
     if state.status != "COMPLETED" or not state.link or state.link_expires_at is None:
-        await reply(texts.not_ready(request, state.status))
+        await reply(retrieval_texts.not_ready(request, state.status))
         return
     await deps.flow.store.audit.append(
         request_id=request.id, actor=user, action="link shown", detail=f"task {request.task_id}"
     )
     logger.info("request %s: download link shown to %s", request.id, user)
-    await reply(texts.link_message(state.link, state.link_expires_at))
+    await reply(retrieval_texts.link_message(state.link, state.link_expires_at))
 
 
 async def _ephemeral(

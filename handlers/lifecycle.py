@@ -1,9 +1,13 @@
 """One request, one state machine: every input moves a request through ``advance``.
 
-A slash command, a relayed event, the reconciler and a Download click all end
+A slash command, a relayed event, the reconciler and a button click all end
 here: ask Amazon for the task's state, then apply it. Applying is idempotent
 (the store moves a request only from the state the change applies to), so
 duplicate events, retries, races and the poller cannot disagree.
+
+The steps are the same for every kind of request; what differs (Amazon's
+operations, which of its statuses move a request where, the texts) is read from
+the request's entry in ``deps.kinds`` (``handlers/kindflow.py``), never spelt here.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from enum import Enum
 
 from handlers import texts
 from handlers.context import Flow
-from handlers.slack_errors import SlackFault
+from handlers.kindflow import KindFlow
+from handlers.slack_errors import NOT_A_MEMBER, SlackFault
 from prime import CLIENT_TOKEN_WINDOW, UNEXPECTED, EmailUnreadable, PrimeRejected, PrimeUnavailable, TaskState, log_ids
 from store import NOTICE, OPENS_THREAD, OutboxEntry, OutboxMessage, Request, RequestStatus, TaskError
 
@@ -24,6 +29,8 @@ __all__ = [
     "Synced",
     "advance",
     "apply_task_state",
+    "in_thread",
+    "kind_of",
     "post_abandoned",
     "sync_task",
     "thread_opener",
@@ -46,21 +53,27 @@ class Synced(Enum):
     AMAZON_DOWN = "amazon down"  # throttling, 5xx, network, credentials: the same for every task
 
 
-# Slack errors that mean the bot cannot post in this channel until someone acts.
-# Where Amazon's answer can still move a request: running, or completed (a completed task can still fail).
-_ASK_AMAZON = frozenset({RequestStatus.IN_PROGRESS, RequestStatus.COMPLETED})
+def kind_of(deps: Flow, request: Request) -> KindFlow | None:
+    """The request's kind, as this bot runs it; None (logged) for a kind it does not know."""
+    kind = deps.kinds.get(request.kind)
+    if kind is None:
+        logger.error("request %s: its kind %r is not one this bot runs; it is left as it is", request.id, request.kind)
+    return kind
 
 
 async def advance(deps: Flow, request_id: int, *, reply: Reply | None = None) -> Request | None:
     """Take a request as far as it can go now; ``reply`` tells the person who asked, if anyone did."""
     async with deps.locks.hold(request_id):
         request = await deps.store.requests.get(request_id)
-        if request is not None and request.status is RequestStatus.NEW:
+        kind = kind_of(deps, request) if request is not None else None
+        if request is None or kind is None:
+            return request
+        if request.status is RequestStatus.NEW:
             request = await _open_thread(deps, request, reply)
         if request is not None and request.status is RequestStatus.STARTING:
-            request = await _start_task(deps, request, reply)
-        if request is not None and request.status in _ASK_AMAZON:
-            request, _ = await _sync(deps, request)
+            request = await _start_task(deps, kind, request, reply)
+        if request is not None and request.status in kind.ask_amazon:
+            request, _ = await _sync(deps, kind, request)
         return request
 
 
@@ -68,18 +81,19 @@ async def sync_task(deps: Flow, request_id: int) -> Synced:
     """Ask Amazon for a started request's task and apply it; say how asking went."""
     async with deps.locks.hold(request_id):
         request = await deps.store.requests.get(request_id)
-        if request is None or request.status not in _ASK_AMAZON:
+        kind = kind_of(deps, request) if request is not None else None
+        if request is None or kind is None or request.status not in kind.ask_amazon:
             return Synced.ANSWERED
-        _, synced = await _sync(deps, request)
+        _, synced = await _sync(deps, kind, request)
         return synced
 
 
-async def _sync(deps: Flow, request: Request) -> tuple[Request, Synced]:
+async def _sync(deps: Flow, kind: KindFlow, request: Request) -> tuple[Request, Synced]:
     """Query and apply; a failure backs this request off on its own schedule (``check_failures``)."""
     if not request.task_id:
         return request, Synced.ANSWERED
     try:
-        state = await deps.prime.retrieval_task(request.task_id)
+        state = await deps.prime.task(kind.operations, request.task_id)
     except PrimeUnavailable as error:
         delay = deps.retry_delay(request.check_failures)
         logger.info("request %s: task state not available (%s); next try in %.0f s", request.id, error.kind, delay)
@@ -96,57 +110,80 @@ async def _sync(deps: Flow, request: Request) -> tuple[Request, Synced]:
 
 
 async def apply_task_state(deps: Flow, request: Request, state: TaskState) -> Request:
-    """Apply Amazon's view of the task to the stored request; posts once however often it is called."""
-    status = {"COMPLETED": RequestStatus.COMPLETED, "FAILED": RequestStatus.FAILED}.get(state.status)
-    if status is None:
-        if state.status != "IN_PROGRESS":
+    """Apply Amazon's view of the task to the stored request; posts once however often it is called.
+
+    Amazon's status is looked up in the kind's ``moves``; a status its kind waits through changes
+    nothing, and one it does not know is logged and left.
+    """
+    kind = kind_of(deps, request)
+    move = kind.moves.get(state.status) if kind is not None else None
+    if kind is None or move is None:
+        if kind is not None and state.status not in kind.waiting:
             logger.warning("request %s: Buy with Prime reported unknown status %r", request.id, state.status)
         return request
-    errors = state.errors if status is RequestStatus.FAILED else ()
-    reply = texts.completion_reply if status is RequestStatus.COMPLETED else texts.failure_reply
-    if status is RequestStatus.FAILED and request.status is RequestStatus.COMPLETED:
-        reply = texts.failed_after_completion
-    moved = await deps.store.requests.record_task_state(request.id, status, errors, render=thread_update(reply))
+    if request.status is move.to:
+        return request  # already there: nothing to write
+    moved = await deps.store.requests.record_task_state(
+        request.id,
+        from_=move.from_,
+        to=move.to,
+        errors=state.errors if move.errors else (),
+        action=move.action,
+        render=thread_update(deps, move.reply_from(request.status)),
+    )
     if moved is None:
         return await deps.store.requests.get(request.id) or request
-    logger.info("request %s: task %s %s", moved.id, moved.task_id, status.value, extra=log_ids(task_id=moved.task_id))
+    logger.info("request %s: task %s %s", moved.id, moved.task_id, move.to.value, extra=log_ids(task_id=moved.task_id))
     deps.wake_outbox()
     deps.home_changed()
     return moved
 
 
 def thread_update(
-    reply: Callable[[Request], texts.Message] | None, *, update_parent: bool = True
+    deps: Flow, reply: str | None = None, *, update_parent: bool = True
 ) -> Callable[[Request], list[OutboxMessage]]:
-    """The Slack calls a state change causes: refresh the thread's first message, and maybe reply in it."""
+    """The Slack calls a state change causes: refresh the thread's first message, and maybe reply in it.
+
+    ``reply`` is a thread reply's name: the kind's own, or a shared one (``texts.thread_reply``).
+    """
 
     def render(request: Request) -> list[OutboxMessage]:
+        words = deps.kinds[request.kind].texts
         messages = []
         if update_parent:
-            parent = {"channel": request.channel, "ts": request.thread_ts, **texts.thread_parent(request)}
+            parent = {"channel": request.channel, "ts": request.thread_ts, **texts.thread_parent(request, words)}
             messages.append(OutboxMessage("chat.update", parent))
         if reply is not None:
-            messages.append(
-                OutboxMessage(
-                    "chat.postMessage",
-                    {
-                        "channel": request.channel,
-                        "thread_ts": request.thread_ts,
-                        "unfurl_links": False,
-                        "unfurl_media": False,
-                        **reply(request),
-                    },
-                )
-            )
+            messages.append(_in_thread(request, texts.thread_reply(reply, request, words)))
         return messages
 
     return render
 
 
-def thread_opener(request: Request) -> list[OutboxMessage]:
+def in_thread(say: Callable[[Request], texts.Message]) -> Callable[[Request], list[OutboxMessage]]:
+    """A reply in the request's thread alone (a reminder), its first message left as it is."""
+    return lambda request: [_in_thread(request, say(request))]
+
+
+def _in_thread(request: Request, message: texts.Message) -> OutboxMessage:
+    payload = {"channel": request.channel, "thread_ts": request.thread_ts, "unfurl_links": False, "unfurl_media": False}
+    return OutboxMessage("chat.postMessage", {**payload, **message})
+
+
+def thread_opener(deps: Flow) -> Callable[[Request], list[OutboxMessage]]:
     """The message that opens a request's thread, queued with the request: the outbox sends it."""
-    payload = {"channel": request.channel, "unfurl_links": False, "unfurl_media": False, **texts.thread_parent(request)}
-    return [OutboxMessage("chat.postMessage", payload, purpose=OPENS_THREAD)]
+
+    def render(request: Request) -> list[OutboxMessage]:
+        words = deps.kinds[request.kind].texts
+        payload = {
+            "channel": request.channel,
+            "unfurl_links": False,
+            "unfurl_media": False,
+            **texts.thread_parent(request, words),
+        }
+        return [OutboxMessage("chat.postMessage", payload, purpose=OPENS_THREAD)]
+
+    return render
 
 
 async def _open_thread(deps: Flow, request: Request, reply: Reply | None) -> Request | None:
@@ -155,13 +192,13 @@ async def _open_thread(deps: Flow, request: Request, reply: Reply | None) -> Req
     If Slack refuses, the outbox keeps the message and retries it with its backoff (an operator's
     fix, like inviting the bot, ends the wait); the person who asked is told what is going on.
     """
-    if await deps.store.outbox.ensure_opener(request.id, render=thread_opener):
+    if await deps.store.outbox.ensure_opener(request.id, render=thread_opener(deps)):
         logger.info("request %s: its thread's first message was queued again", request.id)
     result = await deps.open_thread(request.id)
     current = await deps.store.requests.get(request.id)
     if result is None or result.sent or reply is None or current is None or current.status is not RequestStatus.NEW:
         return current
-    if result.code in ("not_in_channel", "channel_not_found"):
+    if result.code in NOT_A_MEMBER:
         await reply(texts.not_in_channel())
     elif result.fault is SlackFault.MESSAGE:
         await reply(texts.thread_refused(result.code or ""))
@@ -190,7 +227,7 @@ async def post_abandoned(deps: Flow, entry: OutboxEntry, code: str) -> None:
     deps.wake_outbox()
 
 
-async def _start_task(deps: Flow, request: Request, reply: Reply | None) -> Request | None:
+async def _start_task(deps: Flow, kind: KindFlow, request: Request, reply: Reply | None) -> Request | None:
     """Start the task at Amazon with the request's stored clientToken, so any retry finds the same task."""
     try:
         email = await deps.store.requests.reveal_email(request.id)
@@ -205,18 +242,20 @@ async def _start_task(deps: Flow, request: Request, reply: Reply | None) -> Requ
     if request.start_sent_at is not None and deps.clock() - request.start_sent_at >= START_WINDOW:
         logger.warning("request %s: not started within the clientToken's window; not retrying", request.id)
         expired = await deps.store.requests.record_start_expired(
-            request.id, render=thread_update(texts.start_window_passed)
+            request.id, render=thread_update(deps, "start_window_passed")
         )
         deps.wake_outbox()
         deps.home_changed()
         return expired
     earlier_mark = await deps.store.requests.mark_start_attempt(request.id)
     try:
-        task_id = await deps.prime.start_retrieval(email=email, client_token=request.client_token)
+        task_id = await deps.prime.start_task(
+            kind.operations, email=email, client_token=request.client_token, extra=kind.start_params(request)
+        )
     except PrimeRejected as error:
         logger.warning("request %s: Buy with Prime refused the start (%s)", request.id, error.kind)
         rejected = await deps.store.requests.record_start_rejected(
-            request.id, [TaskError(error.kind or None, str(error))], render=thread_update(texts.rejected_reply)
+            request.id, [TaskError(error.kind or None, str(error))], render=thread_update(deps, "rejected")
         )
         deps.wake_outbox()
         return rejected
@@ -229,8 +268,7 @@ async def _start_task(deps: Flow, request: Request, reply: Reply | None) -> Requ
         logger.warning(
             "request %s: Buy with Prime unavailable at start (%s); next try in %.0f s", request.id, error.kind, delay
         )
-        operator = error.needs_operator
-        render = thread_update(lambda r: texts.waiting_for_prime(r, needs_operator=operator))
+        render = thread_update(deps, "waiting_operator" if error.needs_operator else "waiting")
         reason = f"{error.kind}: {error}"
         if await deps.store.requests.record_start_waiting(
             request.id, at=deps.clock() + delay, reason=reason, render=render
@@ -239,8 +277,10 @@ async def _start_task(deps: Flow, request: Request, reply: Reply | None) -> Requ
         if reply is not None:
             await reply(texts.start_trouble(request))
         return await deps.store.requests.get(request.id)
-    reply_in_thread = texts.started_after_wait if request.waiting_since is not None else None
-    started = await deps.store.requests.record_task_started(request.id, task_id, render=thread_update(reply_in_thread))
+    reply_in_thread = "started_after_wait" if request.waiting_since is not None else None
+    started = await deps.store.requests.record_task_started(
+        request.id, task_id, to=kind.started(request), render=thread_update(deps, reply_in_thread)
+    )
     await deps.store.requests.schedule_check(request.id, at=deps.clock() + deps.reconcile_interval)
     logger.info("request %s: task %s started", request.id, task_id, extra=log_ids(task_id=task_id))
     deps.wake_outbox()

@@ -3,11 +3,13 @@
 Bolt hands a listener the arguments its parameters name (``ack``, ``command``, ``body``, ``respond``,
 ``event``), so each listener here keeps those names and types and passes the input on, with the
 ``Desk``, to the handler that decides. The bot's wiring builds the ``AsyncApp`` (signing, authorize,
-its logger) and calls ``register`` once; a new button is a line here, not an edit to the wiring.
+its logger) and calls ``register`` once. A kind's own buttons come from its entry in the registry
+(``KindFlow.actions``): a new kind's button needs no line here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -17,20 +19,17 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from handlers.cases import HomeTab, handle_close
 from handlers.commands import handle_command
 from handlers.context import Desk
-from handlers.download import handle_download
-from handlers.texts import CLOSE_ACTION, COMMAND, DOWNLOAD_ACTION
+from handlers.kindflow import Click
+from handlers.texts import CLOSE_ACTION, COMMAND
 
 __all__ = ["register"]
 
 
 def register(app: AsyncApp, deps: Desk, *, home: HomeTab) -> None:
-    """Route the slash command, both buttons and the opening of the Home tab to their handlers."""
+    """Route the slash command, every kind's buttons, Close and the opening of the Home tab to their handlers."""
 
     async def on_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         await handle_command(deps, ack=ack, command=command, respond=respond)
-
-    async def on_download(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await handle_download(deps, ack=ack, body=body, respond=respond)
 
     async def on_close(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await handle_close(deps, ack=ack, body=body, respond=respond)
@@ -40,6 +39,17 @@ def register(app: AsyncApp, deps: Desk, *, home: HomeTab) -> None:
             deps.background.spawn(home.opened(str(event["user"])), name="home opened")
 
     app.command(COMMAND)(on_command)
-    app.action(DOWNLOAD_ACTION)(on_download)
+    for kind in deps.flow.kinds.values():
+        for action_id, click in kind.actions.items():
+            app.action(action_id)(_on_click(click, deps))
     app.action(CLOSE_ACTION)(on_close)
     app.event("app_home_opened")(on_home_opened)
+
+
+def _on_click(click: Click, deps: Desk) -> Callable[[AsyncAck, dict[str, Any], AsyncRespond], Awaitable[None]]:
+    """The listener for one of a kind's buttons, with the parameter names Bolt fills in."""
+
+    async def on_click(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await click(deps, ack=ack, body=body, respond=respond)
+
+    return on_click

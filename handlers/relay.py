@@ -7,7 +7,10 @@ Accepted shapes (see buy-with-prime/README.md):
 - a Buy with Prime webhook body (``eventId``, ``eventDescriptor``, ``resources``).
 
 Events are thin: they only name the task. This module finds the task id and
-stores the event; the inbox worker asks Amazon for the task's state.
+stores the event; the inbox worker asks Amazon for the task's state. Which event
+types the bot acts on, and where their task id is, is each kind's
+(``Operations.events``, ``resource_marker``); any other type is answered 2xx and
+not stored.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from prime import RelayRejected, StoreUnavailable, log_ids
+from handlers.kindflow import KindFlow
+from handlers.kinds import KINDS
+from prime import Operations, RelayRejected, StoreUnavailable, log_ids
 
 __all__ = [
-    "RETRIEVAL_EVENTS",
     "EventInbox",
     "RelayAnswer",
     "RelayCounters",
@@ -37,8 +41,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-RETRIEVAL_EVENTS = frozenset({"PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED", "PERSONAL_DATA_RETRIEVAL_TASK_FAILED"})
-_TASK_MARKER = "/personalDataRetrievalTask/"
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:/@+=-]{1,200}")
 _SAFE_TYPE = re.compile(r"[A-Za-z0-9._:-]{1,200}")
 
@@ -47,12 +49,13 @@ _SAFE_TYPE = re.compile(r"[A-Za-z0-9._:-]{1,200}")
 class RelayEvent:
     """What the bot keeps of an event: its id (to deduplicate), its type, and the task it names.
 
-    ``task_id`` is None for event types the bot does not act on (answered 2xx, not stored).
+    ``task_id`` and ``kind`` are None for event types the bot does not act on (answered 2xx, not stored).
     """
 
     event_id: str
     event_type: str
     task_id: str | None
+    kind: str | None = None
 
 
 def authorized(headers: Mapping[str, str], api_key: str) -> bool:
@@ -74,8 +77,9 @@ def authorized(headers: Mapping[str, str], api_key: str) -> bool:
     return hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), api_key.encode())
 
 
-def parse_event(raw: bytes) -> RelayEvent:
+def parse_event(raw: bytes, kinds: Mapping[str, KindFlow] = KINDS) -> RelayEvent:
     """Read one relayed event; RelayRejected(400) for anything that is not one."""
+    by_type = {event: flow.operations for flow in kinds.values() for event in flow.operations.events}
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as error:
@@ -83,9 +87,9 @@ def parse_event(raw: bytes) -> RelayEvent:
     if not isinstance(body, dict):
         raise RelayRejected(400, "the body is not a JSON object")
     if "detail-type" in body:
-        return _envelope(body)
+        return _envelope(body, by_type)
     if "eventDescriptor" in body:
-        return _webhook(body, event_id=None)
+        return _webhook(body, by_type)
     raise RelayRejected(400, "neither an EventBridge envelope nor a Buy with Prime webhook body")
 
 
@@ -120,17 +124,19 @@ async def accept(
     read_body: Callable[[], Awaitable[bytes]],
     on_stored: Callable[[], None],
     counters: RelayCounters,
+    kinds: Mapping[str, KindFlow] = KINDS,
 ) -> RelayAnswer:
     """Refuse one relayed event (4xx), ignore it (2xx), or store it and only then answer 2xx.
 
     The key is checked before the body is read: ``read_body`` raises RelayRejected(413) once the body
     is known to be too large. A store that refuses the write is the one 5xx (500): the sender keeps
-    the event and retries it (EventBridge: for 24 hours). ``on_stored`` says a new event waits.
+    the event and retries it (EventBridge: for 24 hours). ``on_stored`` says a new event waits. The event
+    types taken are those of ``kinds``; any other is ignored.
     """
     try:
         if not authorized(headers, api_key):
             raise RelayRejected(401, "missing or wrong API key")
-        event = parse_event(await read_body())
+        event = parse_event(await read_body(), kinds)
     except RelayRejected as rejected:
         counters.relay_event(_REFUSED.get(rejected.status, "refused"))
         logger.info("relay: refused with %s (%s)", rejected.status, rejected.reason)
@@ -158,7 +164,7 @@ async def accept(
     return RelayAnswer(200, {"status": "stored" if stored else "duplicate"})
 
 
-def _envelope(body: dict[str, Any]) -> RelayEvent:
+def _envelope(body: dict[str, Any], by_type: Mapping[str, Operations]) -> RelayEvent:
     event_id = _string(body, "id", _SAFE_ID)
     event_type = _string(body, "detail-type", _SAFE_TYPE)
     detail = body.get("detail", {})
@@ -168,15 +174,21 @@ def _envelope(body: dict[str, Any]) -> RelayEvent:
     if not resources and "eventDescriptor" in detail:
         # API version 2024-11-01 may carry the webhook body in detail; EventBridge's id still deduplicates.
         resources = detail.get("resources")
-    return RelayEvent(event_id, event_type, _task_id(resources, event_type))
+    return _event(event_id, event_type, resources, by_type)
 
 
-def _webhook(body: dict[str, Any], *, event_id: str | None) -> RelayEvent:
+def _webhook(body: dict[str, Any], by_type: Mapping[str, Operations]) -> RelayEvent:
     event_type = _string(body, "eventDescriptor", _SAFE_TYPE)
-    if event_id is None:
-        key = "eventId" if "eventId" in body else "idempotencyKey"
-        event_id = _string(body, key, _SAFE_ID)
-    return RelayEvent(event_id, event_type, _task_id(body.get("resources"), event_type))
+    key = "eventId" if "eventId" in body else "idempotencyKey"
+    event_id = _string(body, key, _SAFE_ID)
+    return _event(event_id, event_type, body.get("resources"), by_type)
+
+
+def _event(event_id: str, event_type: str, resources: Any, by_type: Mapping[str, Operations]) -> RelayEvent:
+    operations = by_type.get(event_type)
+    if operations is None:
+        return RelayEvent(event_id, event_type, None)
+    return RelayEvent(event_id, event_type, _task_id(resources, operations), operations.kind)
 
 
 def _string(body: dict[str, Any], key: str, pattern: re.Pattern[str]) -> str:
@@ -186,16 +198,15 @@ def _string(body: dict[str, Any], key: str, pattern: re.Pattern[str]) -> str:
     return value
 
 
-def _task_id(resources: Any, event_type: str) -> str | None:
-    """The retrieval task id from ``businessProduct/<id>/personalDataRetrievalTask/<taskId>``."""
-    if event_type not in RETRIEVAL_EVENTS:
-        return None
+def _task_id(resources: Any, operations: Operations) -> str:
+    """The task id from ``businessProduct/<id>/personalDataRetrievalTask/<taskId>`` (the kind's marker)."""
     if not isinstance(resources, list) or not all(isinstance(r, str) for r in resources):
         raise RelayRejected(400, "'resources' must be a list of strings")
+    marker = operations.resource_marker
     for resource in resources:
         assert isinstance(resource, str)
-        if resource.startswith("businessProduct/") and _TASK_MARKER in resource:
-            task_id = resource.split(_TASK_MARKER, 1)[1].split("/", 1)[0]
+        if resource.startswith("businessProduct/") and marker in resource:
+            task_id = resource.split(marker, 1)[1].split("/", 1)[0]
             if _SAFE_ID.fullmatch(task_id) and "/" not in task_id:
                 return task_id
-    raise RelayRejected(400, "no personalDataRetrievalTask in 'resources'")
+    raise RelayRejected(400, f"no {operations.task_field} in 'resources'")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["SlackFault", "classify", "operator_hint"]
+__all__ = ["NOT_A_MEMBER", "SlackFault", "classify", "operator_hint"]
 
 
 class SlackFault(Enum):
@@ -41,6 +41,8 @@ _RETRY = frozenset(
         "team_added_to_org",  # Slack is migrating the workspace; it answers again shortly
     }
 )
+# The bot cannot post in the channel until someone invites it there (a person to tell: "invite me").
+NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found"})
 # code -> what the operator should do, in a few words (logged once per episode, shown in /readyz)
 _OPERATOR = {
     "invalid_auth": "the bot token is not valid: copy the Bot User OAuth Token into SLACK_BOT_TOKEN",

@@ -1,7 +1,8 @@
 """The leaf every room stands on: Buy with Prime's privacy API and the words the bot shares; imports none of ours.
 
 Most of it is Amazon's: the client (``PrimeClient``), its documents and answer readers, the task's state
-(``TaskState``, ``TaskError``) and Amazon's email rule (``AMAZON_EMAIL``, ``mask_email``, ``scrub``). The
+(``TaskState``, ``TaskError``), each kind of task's operations (``RequestKind``, ``Operations``) and
+Amazon's email rule (``AMAZON_EMAIL``, ``mask_email``, ``scrub``). The
 rest is here because every package needs it and it needs nothing: the error tree, the retry policy, the
 set of background tasks, the outage board, and the ids that tie a log line to a case.
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from prime._answers import UNEXPECTED, TaskState
 from prime._background import AckPressure, Background, Wakeup, supervise
-from prime._client import CLIENT_TOKEN_WINDOW, START_RETRIEVAL, TASK_QUERY, AmazonCalls, PrimeClient
+from prime._client import AmazonCalls, PrimeClient
 from prime._emails import AMAZON_EMAIL, EMAIL_IN_LOGS, mask_email, scrub
 from prime._errors import (
     BackupFailed,
@@ -28,6 +29,15 @@ from prime._errors import (
     StoreUnavailable,
     slack_error_code,
 )
+from prime._kinds import (
+    CLIENT_TOKEN_WINDOW,
+    LINK_LIFETIME,
+    RETRIEVAL,
+    START_RETRIEVAL,
+    TASK_QUERY,
+    Operations,
+    RequestKind,
+)
 from prime._logids import CONTEXT_FIELDS, case_context, current_ids, log_ids
 from prime._outages import Episode, Outages
 from prime._retry import RetryPolicy, backoff
@@ -38,6 +48,8 @@ __all__ = [
     "CLIENT_TOKEN_WINDOW",
     "CONTEXT_FIELDS",
     "EMAIL_IN_LOGS",
+    "LINK_LIFETIME",
+    "RETRIEVAL",
     "START_RETRIEVAL",
     "TASK_QUERY",
     "UNEXPECTED",
@@ -49,12 +61,14 @@ __all__ = [
     "DataRequestError",
     "EmailUnreadable",
     "Episode",
+    "Operations",
     "Outages",
     "PrimeClient",
     "PrimeError",
     "PrimeRejected",
     "PrimeUnavailable",
     "RelayRejected",
+    "RequestKind",
     "RetryPolicy",
     "StoreUnavailable",
     "TaskError",

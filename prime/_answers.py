@@ -15,6 +15,7 @@ from typing import Any
 
 from prime._emails import scrub
 from prime._errors import PrimeUnavailable
+from prime._kinds import LINK_LIFETIME
 from prime._types import TaskError
 
 __all__ = [
@@ -30,12 +31,11 @@ __all__ = [
 ]
 
 UNEXPECTED = "UnexpectedAnswer"  # the ``kind`` of every off-shape answer
-_LINK_LIFETIME = 60.0  # Amazon: each pre-signed link works for 60 seconds
 
 
 @dataclass(frozen=True, slots=True)
 class TaskState:
-    """A retrieval task as Amazon reports it at one moment. ``link`` is never stored or logged."""
+    """A task as Amazon reports it at one moment. ``link`` (a retrieval's) is never stored or logged."""
 
     task_id: str
     status: str
@@ -112,9 +112,9 @@ def read_data(body: Any) -> dict[str, Any]:
     return data
 
 
-def read_start(data: dict[str, Any]) -> str:
-    """``startPersonalDataRetrievalTask``'s answer: the task id."""
-    started = data.get("startPersonalDataRetrievalTask")
+def read_start(data: dict[str, Any], *, field_name: str) -> str:
+    """A start's answer (``startPersonalDataRetrievalTask``, the kind's ``field_name``): the task id."""
+    started = data.get(field_name)
     if not isinstance(started, dict):
         raise unexpected("the start answer is not an object")
     task_id = started.get("taskId")
@@ -123,9 +123,12 @@ def read_start(data: dict[str, Any]) -> str:
     return task_id
 
 
-def read_task(data: dict[str, Any], *, task_id: str, asked_at: float) -> TaskState:
-    """``personalDataRetrievalTask``'s answer; a completed task comes with a link valid 60 s from ``asked_at``."""
-    task = data.get("personalDataRetrievalTask")
+def read_task(data: dict[str, Any], *, field_name: str, task_id: str, asked_at: float) -> TaskState:
+    """A task query's answer (``personalDataRetrievalTask``, the kind's ``field_name``).
+
+    A completed retrieval comes with a link that works for ``LINK_LIFETIME`` from ``asked_at``.
+    """
+    task = data.get(field_name)
     if not isinstance(task, dict):
         raise unexpected("the task answer is not an object")
     status = task.get("status")
@@ -154,5 +157,5 @@ def read_task(data: dict[str, Any], *, task_id: str, asked_at: float) -> TaskSta
         updated=updated or "",
         errors=tuple(errors),
         link=link or None,
-        link_expires_at=asked_at + _LINK_LIFETIME if link else None,
+        link_expires_at=asked_at + LINK_LIFETIME if link else None,
     )

@@ -13,7 +13,7 @@ import email.utils
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -31,14 +31,12 @@ from prime._answers import (
     unexpected,
 )
 from prime._errors import PrimeError, PrimeRejected, PrimeUnavailable
+from prime._kinds import Operations
 from prime._outages import Outages
 from prime._retry import RetryPolicy
 
 __all__ = [
-    "CLIENT_TOKEN_WINDOW",
     "CREDENTIALS_REFUSED",
-    "START_RETRIEVAL",
-    "TASK_QUERY",
     "AmazonCalls",
     "PrimeClient",
     "TaskState",
@@ -46,37 +44,12 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-START_RETRIEVAL = """
-mutation StartPersonalDataRetrieval($input: StartPersonalDataRetrievalTaskInput!) {
-  startPersonalDataRetrievalTask(input: $input) {
-    taskId
-  }
-}
-""".strip()
-
-TASK_QUERY = """
-query PersonalDataRetrievalTask($taskId: String!) {
-  personalDataRetrievalTask(taskId: $taskId) {
-    taskId
-    status
-    submissionDate
-    lastUpdatedDate
-    dataRetrievalLink
-    errors {
-      code
-      message
-    }
-  }
-}
-""".strip()
-
 _RETRYABLE_TYPES = frozenset({"ThrottlingError", "InternalServerError", "ServiceUnavailableError"})
 # Amazon's verdicts on the call itself: final, never retried. Anything else is an outage of some kind.
 _START_VERDICTS = frozenset({"ValidationError", "ConflictError"})
 _QUERY_VERDICTS = frozenset({"ValidationError", "ResourceNotFoundError"})
 _TOKEN_MARGIN = 60.0  # refresh this many seconds before the token expires
 CREDENTIALS_REFUSED = "CredentialsRefused"
-CLIENT_TOKEN_WINDOW = 8 * 3600.0  # Amazon returns the same task for the same clientToken for this long
 
 
 class AmazonCalls(Protocol):
@@ -120,17 +93,23 @@ class PrimeClient:
         self._token_expires_at = 0.0
         self._token_lock = asyncio.Lock()
 
-    async def start_retrieval(self, *, email: str, client_token: str) -> str:
-        """Start (or, with a token used before, find again) the retrieval task; return its id."""
-        subject = {"type": "SHOPPER", "email": email}
-        variables = {"input": {"clientToken": {"token": client_token}, "dataSubject": subject}}
-        return read_start(await self._call(START_RETRIEVAL, variables, verdicts=_START_VERDICTS))
+    async def start_task(
+        self, operations: Operations, *, email: str, client_token: str, extra: Mapping[str, Any] | None = None
+    ) -> str:
+        """Start (or, with a token used before, find again) a task of this kind; return its id.
 
-    async def retrieval_task(self, task_id: str) -> TaskState:
-        """The task's current state; a completed task comes with a new 60-second link."""
+        ``extra`` is the kind's own input beside the shopper (a deletion's ``holdingPeriod``, ``reason``).
+        """
+        subject = {"type": "SHOPPER", "email": email}
+        variables = {"input": {"clientToken": {"token": client_token}, "dataSubject": subject, **(extra or {})}}
+        data = await self._call(operations.start_document, variables, verdicts=_START_VERDICTS)
+        return read_start(data, field_name=operations.start_field)
+
+    async def task(self, operations: Operations, task_id: str) -> TaskState:
+        """The task's current state; a completed retrieval comes with a new link (``LINK_LIFETIME``)."""
         asked_at = self._clock()
-        data = await self._call(TASK_QUERY, {"taskId": task_id}, verdicts=_QUERY_VERDICTS)
-        return read_task(data, task_id=task_id, asked_at=asked_at)
+        data = await self._call(operations.task_document, {"taskId": task_id}, verdicts=_QUERY_VERDICTS)
+        return read_task(data, field_name=operations.task_field, task_id=task_id, asked_at=asked_at)
 
     async def check_access(self) -> None:
         """Obtain a token: proves the credentials, without touching any shopper's data."""

@@ -19,11 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prime import BackupFailed, ConfigError
-from store._records import RequestStatus
+from store._rows import NEVER_STARTED, marks
 
 __all__ = ["BackupReport", "backup_database"]
-
-_NEVER_STARTED = (RequestStatus.REJECTED.value, RequestStatus.ABANDONED.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +77,9 @@ def _copy_and_verify(source: Path, copy: Path) -> dict[str, int]:
             if version == 0:
                 raise ConfigError(f"{source} is not the bot's database (it has no schema): check DATABASE_PATH")
             cases, open_cases = out.execute(
-                "SELECT COUNT(*), COALESCE(SUM(closed_at IS NULL AND status NOT IN (?, ?)), 0) FROM requests",
-                _NEVER_STARTED,
+                f"SELECT COUNT(*), COALESCE(SUM(closed_at IS NULL AND status NOT IN ({marks(NEVER_STARTED)})), 0)"
+                " FROM requests",
+                NEVER_STARTED,
             ).fetchone()
             audit = int(out.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
     except sqlite3.DatabaseError as error:

@@ -13,22 +13,22 @@ from typing import Any, Literal
 
 from store._audit import ActorNames
 from store._database import Database
-from store._records import OutboxMessage, Request, RequestStatus, TaskError
+from store._records import OutboxMessage, Request, TaskError
 from store._rows import (
+    CLOSABLE,
+    NEVER_STARTED,
     REQUEST_COLUMNS,
     UNFINISHED,
     append_audit,
     enqueue,
     errors_json,
     fetch_request,
+    marks,
     request_from_row,
 )
 
-__all__ = ["CASE_KIND", "EXTENDED", "CaseCounts", "Cases", "Extension"]
+__all__ = ["EXTENDED", "CaseCounts", "Cases", "Extension"]
 
-_NEVER_STARTED = (RequestStatus.REJECTED.value, RequestStatus.ABANDONED.value)
-_STARTED = frozenset(s.value for s in (RequestStatus.IN_PROGRESS, RequestStatus.COMPLETED, RequestStatus.FAILED))
-CASE_KIND = "retrieval"  # every stored case is a data retrieval (GDPR access, CCPA right to know)
 EXTENDED = "deadline extended"  # the audit action; a second one needs --again
 
 
@@ -63,8 +63,8 @@ class Cases:
         self, *, requester: str | None = None, limit: int = 100, newest_first: bool = False
     ) -> list[Request]:
         """Cases staff still owe a shopper an answer on, soonest due (or newest) first; one requester's, or all."""
-        where = "closed_at IS NULL AND status NOT IN (?, ?)"
-        params: list[Any] = list(_NEVER_STARTED)
+        where = f"closed_at IS NULL AND status NOT IN ({marks(NEVER_STARTED)})"
+        params: list[Any] = list(NEVER_STARTED)
         if requester is not None:
             where += " AND requester = ?"
             params.append(requester)
@@ -76,13 +76,15 @@ class Cases:
 
     async def counts(self) -> CaseCounts:
         """Counts for monitoring, in one read: no personal data, only statuses and numbers."""
+        never = marks(NEVER_STARTED)
         rows = await self._database.fetch(
-            "SELECT status, COUNT(*) AS count, SUM(closed_at IS NULL AND status NOT IN (?, ?)) AS open,"
-            " SUM(closed_at IS NULL AND status NOT IN (?, ?) AND due_at < ?) AS overdue FROM requests GROUP BY status",
-            (*_NEVER_STARTED, *_NEVER_STARTED, self._clock()),
+            f"SELECT kind, status, COUNT(*) AS count, SUM(closed_at IS NULL AND status NOT IN ({never})) AS open,"
+            f" SUM(closed_at IS NULL AND status NOT IN ({never}) AND due_at < ?) AS overdue"
+            " FROM requests GROUP BY kind, status",
+            (*NEVER_STARTED, *NEVER_STARTED, self._clock()),
         )
         return CaseCounts(
-            by_status={(CASE_KIND, str(row["status"])): int(row["count"]) for row in rows},
+            by_status={(str(row["kind"]), str(row["status"])): int(row["count"]) for row in rows},
             open=sum(int(row["open"] or 0) for row in rows),
             overdue=sum(int(row["overdue"] or 0) for row in rows),
         )
@@ -96,8 +98,8 @@ class Cases:
         def close(db: sqlite3.Connection) -> tuple[Request | None, bool]:
             cursor = db.execute(
                 "UPDATE requests SET closed_at = ?, closed_by = ?, updated_at = ?"
-                " WHERE id = ? AND closed_at IS NULL AND status IN (?, ?)",
-                (now, user, now, request_id, RequestStatus.COMPLETED.value, RequestStatus.FAILED.value),
+                f" WHERE id = ? AND closed_at IS NULL AND status IN ({marks(CLOSABLE)})",
+                (now, user, now, request_id, *CLOSABLE),
             )
             request = fetch_request(db, request_id)
             if cursor.rowcount != 1 or request is None:
@@ -135,7 +137,7 @@ class Cases:
 
         def extend(db: sqlite3.Connection) -> Extension:
             request = fetch_request(db, request_id)
-            if request is None or request.status.value not in _STARTED or not request.thread_ts:
+            if request is None or not request.status.started or not request.thread_ts:
                 return Extension("not started", request)
             if request.closed_at is not None:
                 return Extension("closed", request)
@@ -172,9 +174,9 @@ class Cases:
         now = self._clock()
         earliest = max(before for _, before in schedule)
         rows = await self._database.fetch(
-            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE closed_at IS NULL AND status NOT IN (?, ?)"
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE closed_at IS NULL AND status NOT IN ({marks(NEVER_STARTED)})"
             " AND thread_ts IS NOT NULL AND due_at - ? <= ? ORDER BY due_at LIMIT 500",
-            (*_NEVER_STARTED, earliest, now),
+            (*NEVER_STARTED, earliest, now),
         )
         due = []
         for request in map(request_from_row, rows):
@@ -213,13 +215,12 @@ class Cases:
         write-ahead log is folded into the database file, so the erased data leaves the WAL too.
         """
         now = self._clock()
-        marks = ", ".join("?" for _ in UNFINISHED)
 
         def purge(db: sqlite3.Connection) -> list[int]:
             ids = [
                 int(row["id"])
                 for row in db.execute(
-                    f"SELECT id FROM requests WHERE purged_at IS NULL AND status NOT IN ({marks})"
+                    f"SELECT id FROM requests WHERE purged_at IS NULL AND status NOT IN ({marks(UNFINISHED)})"
                     " AND COALESCE(closed_at, updated_at) < ?",
                     (*UNFINISHED, older_than),
                 )

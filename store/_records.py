@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from prime import TaskError
+from prime import RequestKind, TaskError
 
 __all__ = [
     "NOTICE",
@@ -22,7 +23,11 @@ __all__ = [
 
 
 class RequestStatus(StrEnum):
-    """Where a request stands. The first three are unfinished; the rest are final."""
+    """Where a request stands, whatever its kind. The first three are unfinished; the rest are final.
+
+    What each status means for the shared steps is said once, by the properties below (the store's
+    queries bind the sets made from them): a new status says here which of them it belongs to.
+    """
 
     NEW = "NEW"  # stored; its thread is not posted yet
     STARTING = "STARTING"  # thread posted; Amazon has not (yet) confirmed the task
@@ -34,12 +39,32 @@ class RequestStatus(StrEnum):
 
     @property
     def unfinished(self) -> bool:
+        """Not final yet: the bot or Amazon still has something to do."""
         return self in (RequestStatus.NEW, RequestStatus.STARTING, RequestStatus.IN_PROGRESS)
+
+    @property
+    def never_started(self) -> bool:
+        """Final without a task at Amazon: no case to answer, no deadline, no reminders."""
+        return self in (RequestStatus.REJECTED, RequestStatus.ABANDONED)
+
+    @property
+    def started(self) -> bool:
+        """Amazon has (or had) a task for it: its deadline can be extended."""
+        return self in (RequestStatus.IN_PROGRESS, RequestStatus.COMPLETED, RequestStatus.FAILED)
+
+    @property
+    def closable(self) -> bool:
+        """Amazon's task has ended, so there is an answer to send the shopper and the case can be closed."""
+        return self in (RequestStatus.COMPLETED, RequestStatus.FAILED)
 
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """A shopper's data request as stored: the email only masked, never in the clear."""
+    """A shopper's data request as stored: the email only masked, never in the clear.
+
+    ``kind`` is a ``RequestKind`` value (the decisions per kind are the handlers'); ``params`` are the
+    kind's own inputs (none for a retrieval), as staff typed them.
+    """
 
     id: int
     client_token: str
@@ -53,7 +78,7 @@ class Request:
     created_at: float
     updated_at: float
     due_at: float = 0.0
-    deadline: str = ""  # how the due date was set: "30 days", "GDPR: 30 days", "CCPA: 45 days", …
+    deadline: str = ""  # how the due date was set: "30 days", "GDPR: one month", "CCPA: 45 days", …
     reminders_sent: frozenset[str] = frozenset()
     closed_at: float | None = None
     closed_by: str | None = None
@@ -61,11 +86,13 @@ class Request:
     check_failures: int = 0  # Amazon could not be asked about it this many times in a row (its backoff)
     waiting_since: float | None = None  # the thread was told "waiting for Buy with Prime" at this time
     start_sent_at: float | None = None  # a start call may have reached Amazon from then on (clientToken window)
+    kind: str = RequestKind.RETRIEVAL
+    params: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_open_case(self) -> bool:
         """Staff still owe the shopper an answer: not closed, and not a request that never started."""
-        return self.closed_at is None and self.status not in (RequestStatus.REJECTED, RequestStatus.ABANDONED)
+        return self.closed_at is None and not self.status.never_started
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from prime import EmailUnreadable
@@ -17,7 +17,18 @@ from store._audit import ActorNames
 from store._crypto import EmailCipher
 from store._database import Database
 from store._records import OutboxMessage, Request, RequestStatus, TaskError
-from store._rows import REQUEST_COLUMNS, UNFINISHED, append_audit, enqueue, errors_json, fetch_request, request_from_row
+from store._rows import (
+    NEVER_STARTED,
+    REQUEST_COLUMNS,
+    UNFINISHED,
+    append_audit,
+    enqueue,
+    errors_json,
+    fetch_request,
+    marks,
+    params_json,
+    request_from_row,
+)
 
 __all__ = ["Requests"]
 
@@ -36,12 +47,14 @@ class Requests:
     async def create(
         self,
         *,
+        kind: str,
         email: str,
         email_masked: str,
         requester: str,
         channel: str,
         due_at: float,
         deadline: str,
+        params: Mapping[str, str] | None = None,
         duplicate_window: float | None = None,
         first_check_after: float = 60.0,
         note: str = "",
@@ -49,9 +62,10 @@ class Requests:
     ) -> tuple[Request, bool]:
         """Store a new request with its clientToken, before anything is sent anywhere.
 
-        With ``duplicate_window``, a request for the same shopper that is unfinished, or was made
-        within that many seconds, is returned instead, with False: check and insert are one
-        transaction, so two commands at once cannot both start a task.
+        With ``duplicate_window``, a request of the same kind for the same shopper that is unfinished,
+        or was made within that many seconds, is returned instead, with False: check and insert are one
+        transaction, so two commands at once cannot both start a task. Requests of another kind, and
+        ones that never started, are no duplicates.
         """
         now = self._clock()
         lookup = self._cipher.lookup_hash(email)
@@ -60,19 +74,18 @@ class Requests:
 
         def insert(db: sqlite3.Connection) -> Request | int:
             if duplicate_window is not None:
-                unfinished = ", ".join("?" for _ in UNFINISHED)
                 row = db.execute(
-                    f"SELECT {REQUEST_COLUMNS} FROM requests WHERE email_hash = ?"
-                    f" AND status NOT IN ('ABANDONED', 'REJECTED')"
-                    f" AND (status IN ({unfinished}) OR created_at >= ?) ORDER BY id DESC LIMIT 1",
-                    (lookup, *UNFINISHED, now - duplicate_window),
+                    f"SELECT {REQUEST_COLUMNS} FROM requests WHERE email_hash = ? AND kind = ?"
+                    f" AND status NOT IN ({marks(NEVER_STARTED)})"
+                    f" AND (status IN ({marks(UNFINISHED)}) OR created_at >= ?) ORDER BY id DESC LIMIT 1",
+                    (lookup, kind, *NEVER_STARTED, *UNFINISHED, now - duplicate_window),
                 ).fetchone()
                 if row is not None:
                     return request_from_row(row)
             cursor = db.execute(
                 "INSERT INTO requests (client_token, email_hash, email_sealed, email_masked, requester, channel,"
-                " status, created_at, updated_at, next_check_at, due_at, deadline)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " status, created_at, updated_at, next_check_at, due_at, deadline, kind, params)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     client_token,
                     lookup,
@@ -86,6 +99,8 @@ class Requests:
                     now + first_check_after,
                     due_at,
                     deadline,
+                    kind,
+                    params_json(params or {}),
                 ),
             )
             new_id = int(cursor.lastrowid or 0)
@@ -123,6 +138,8 @@ class Requests:
             updated_at=now,
             due_at=due_at,
             deadline=deadline,
+            kind=kind,
+            params=dict(params or {}),
         )
         return request, True
 
@@ -134,20 +151,20 @@ class Requests:
         rows = await self._database.fetch(f"SELECT {REQUEST_COLUMNS} FROM requests WHERE task_id = ?", (task_id,))
         return request_from_row(rows[0]) if rows else None
 
-    async def for_email(self, email: str) -> list[Request]:
-        """Every request for this shopper, newest first, found by the keyed hash."""
+    async def for_email(self, email: str, *, kind: str | None = None) -> list[Request]:
+        """Every request for this shopper (of ``kind``, or of any kind), newest first, found by the keyed hash."""
+        of_kind, params = (" AND kind = ?", (kind,)) if kind is not None else ("", ())
         rows = await self._database.fetch(
-            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE email_hash = ? ORDER BY id DESC",
-            (self._cipher.lookup_hash(email),),
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE email_hash = ?{of_kind} ORDER BY id DESC",
+            (self._cipher.lookup_hash(email), *params),
         )
         return [request_from_row(row) for row in rows]
 
     async def unfinished(self, *, due_by: float | None = None, limit: int = 100) -> list[Request]:
         """Unfinished requests whose next check is due, oldest first."""
         due = self._clock() if due_by is None else due_by
-        marks = ", ".join("?" for _ in UNFINISHED)
         rows = await self._database.fetch(
-            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE status IN ({marks}) AND next_check_at <= ?"
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE status IN ({marks(UNFINISHED)}) AND next_check_at <= ?"
             " ORDER BY created_at, id LIMIT ?",
             (*UNFINISHED, due, limit),
         )
@@ -255,13 +272,18 @@ class Requests:
         )
 
     async def record_task_started(
-        self, request_id: int, task_id: str, *, render: Callable[[Request], Iterable[OutboxMessage]]
+        self,
+        request_id: int,
+        task_id: str,
+        *,
+        to: RequestStatus = RequestStatus.IN_PROGRESS,
+        render: Callable[[Request], Iterable[OutboxMessage]],
     ) -> Request:
-        """Amazon accepted the task; queue the thread's update in the same transaction."""
+        """Amazon accepted the task (the request moves ``to`` where its kind says); queue the thread's update."""
         return await self._move(
             request_id,
             from_={RequestStatus.NEW, RequestStatus.STARTING},
-            to=RequestStatus.IN_PROGRESS,
+            to=to,
             extra={"task_id": task_id, "waiting_since": None, "check_failures": 0},
             audit=("task started", "amazon", f"task {task_id}"),
             render=render,
@@ -287,30 +309,25 @@ class Requests:
     async def record_task_state(
         self,
         request_id: int,
-        status: RequestStatus,
-        errors: Sequence[TaskError],
         *,
+        from_: Iterable[RequestStatus],
+        to: RequestStatus,
+        errors: Sequence[TaskError],
+        action: str,
         render: Callable[[Request], Iterable[OutboxMessage]],
     ) -> Request | None:
-        """Move a request to Amazon's final state, once; None when nothing changed.
+        """Move a request to where Amazon's task state takes it, once; None when nothing changed.
 
-        A completed task can still fail at Amazon (its data could not be kept): COMPLETED moves
-        on to FAILED, so the thread, ``status`` and Download all say so. Nothing leaves FAILED.
+        Only from ``from_`` (which moves a status allows is the kind's decision); ``action`` is the audit
+        log's word for it. The errors are stored (Amazon's reasons for a failure, or none).
         """
-        if status not in (RequestStatus.COMPLETED, RequestStatus.FAILED):
-            return None
-        from_ = {RequestStatus.IN_PROGRESS}
-        if status is RequestStatus.FAILED:
-            from_.add(RequestStatus.COMPLETED)
-        action = "completed" if status is RequestStatus.COMPLETED else "failed"
-        detail = _error_codes(errors)
         try:
             return await self._move(
                 request_id,
-                from_=from_,
-                to=status,
+                from_=set(from_),
+                to=to,
                 extra={"errors": errors_json(errors)},
-                audit=(action, "amazon", detail),
+                audit=(action, "amazon", _error_codes(errors)),
                 render=render,
             )
         except _NotMoved:

@@ -4,26 +4,42 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from store._records import OutboxMessage, Request, RequestStatus, TaskError
 
 __all__ = [
+    "CLOSABLE",
+    "NEVER_STARTED",
     "REQUEST_COLUMNS",
     "UNFINISHED",
     "append_audit",
     "enqueue",
     "errors_json",
     "fetch_request",
+    "marks",
+    "params_json",
     "request_from_row",
 ]
 
 REQUEST_COLUMNS = (
     "id, client_token, email_masked, requester, channel, thread_ts, task_id, status, errors, created_at,"
     " updated_at, due_at, deadline, reminders_sent, closed_at, closed_by, purged_at,"
-    " check_failures, waiting_since, start_sent_at"
+    " check_failures, waiting_since, start_sent_at, kind, params"
 )
+# The statuses each shared rule is about, as the queries bind them (RequestStatus says which are which).
 UNFINISHED = tuple(s.value for s in RequestStatus if s.unfinished)
+NEVER_STARTED = tuple(s.value for s in RequestStatus if s.never_started)
+CLOSABLE = tuple(s.value for s in RequestStatus if s.closable)
+
+
+def marks(values: Sequence[object]) -> str:
+    """One ``?`` per value, for an ``IN (...)`` the values are bound to."""
+    return ", ".join("?" for _ in values)
+
+
+def params_json(params: Mapping[str, str]) -> str:
+    return json.dumps(dict(params), sort_keys=True)
 
 
 def errors_json(errors: Sequence[TaskError]) -> str:
@@ -48,7 +64,7 @@ def request_from_row(row: sqlite3.Row) -> Request:
         errors=errors,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
-        due_at=row["due_at"] if row["due_at"] is not None else row["created_at"] + 30 * 86_400,
+        due_at=row["due_at"],
         deadline=row["deadline"] or "",
         reminders_sent=frozenset(filter(None, (row["reminders_sent"] or "").split(","))),
         closed_at=row["closed_at"],
@@ -57,6 +73,8 @@ def request_from_row(row: sqlite3.Row) -> Request:
         check_failures=row["check_failures"],
         waiting_since=row["waiting_since"],
         start_sent_at=row["start_sent_at"],
+        kind=row["kind"],
+        params={str(k): str(v) for k, v in json.loads(row["params"] or "{}").items()},
     )
 
 

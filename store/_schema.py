@@ -112,6 +112,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE outbox ADD COLUMN purpose TEXT NOT NULL DEFAULT '';
     """,
+    # 7: a request has a kind (every earlier one is a retrieval) and the kind's own inputs, as JSON; a
+    # duplicate is looked for among the same shopper's requests of the same kind, so the index says both.
+    """
+    ALTER TABLE requests ADD COLUMN kind TEXT NOT NULL DEFAULT 'retrieval';
+    ALTER TABLE requests ADD COLUMN params TEXT NOT NULL DEFAULT '{}';
+    CREATE INDEX requests_by_email_kind ON requests (email_hash, kind);
+    DROP INDEX requests_by_email;
+    """,
 )
 
 

@@ -110,7 +110,7 @@ async def test_a_damaged_database_fails_the_integrity_check_and_keeps_the_last_g
         key = bot.settings.encryption_key
     with closing(sqlite3.connect(live)) as db:
         page_size = db.execute("PRAGMA page_size").fetchone()[0]
-        root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'requests_by_email'").fetchone()[0]
+        root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'requests_by_email_kind'").fetchone()[0]
     with live.open("r+b") as raw:  # scramble the index's cells, keep its page header readable
         raw.seek((root - 1) * page_size + page_size // 2)
         raw.write(bytes(range(256)) * (page_size // 512))

@@ -8,7 +8,7 @@ was given instead of the one expected (not with a timeout waiting for a post tha
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,11 +32,23 @@ from handlers.commands import (
 )
 from handlers.context import Desk, Flow, Permalinks
 from handlers.deadlines import DeadlineSpec
-from prime import Background, StoreUnavailable, TaskState
-from store import OPENS_THREAD, EmailCipher, RequestStatus, Store
+from handlers.kinds import KINDS
+from handlers.retrieval import RETRIEVAL_FLOW
+from prime import Background, Operations, RequestKind, StoreUnavailable, TaskState
+from store import OPENS_THREAD, EmailCipher, Request, RequestStatus, Store
 
 EMAIL = "jane.shopper@example.com"
 NOW = 1_800_000_000.0
+
+RETRIEVAL = RequestKind.RETRIEVAL
+
+
+def duplicate(first: Request) -> texts.Message:
+    """What a duplicate of ``first`` is answered: the retrieval's words and window."""
+    return texts.duplicate_request(first, RETRIEVAL_FLOW.texts, window=RETRIEVAL_FLOW.duplicate_window, permalink=None)
+
+
+HELP_KINDS = [kind.texts for kind in KINDS.values()]
 
 # ----------------------------------------------------------------------------- parsing: text -> intent
 
@@ -50,14 +62,14 @@ def test_help_and_nothing_read_as_help(text: str) -> None:
 @pytest.mark.parametrize(
     ("text", "intent"),
     [
-        (EMAIL, Start(EMAIL)),
-        (f"<mailto:{EMAIL}|{EMAIL}>", Start(EMAIL)),  # how Slack sends a typed address
-        (f"{EMAIL} --new", Start(EMAIL, force_new=True)),
-        (f"--NEW {EMAIL}", Start(EMAIL, force_new=True)),
-        (f"{EMAIL} gdpr", Start(EMAIL, deadline=DeadlineSpec(jurisdiction="gdpr"))),
-        (f"CCPA {EMAIL}", Start(EMAIL, deadline=DeadlineSpec(jurisdiction="ccpa"))),
-        (f"{EMAIL} --deadline 45d", Start(EMAIL, deadline=DeadlineSpec(days=45))),
-        (f"{EMAIL} --deadline 10", Start(EMAIL, deadline=DeadlineSpec(days=10))),
+        (EMAIL, Start(EMAIL, RETRIEVAL)),
+        (f"<mailto:{EMAIL}|{EMAIL}>", Start(EMAIL, RETRIEVAL)),  # how Slack sends a typed address
+        (f"{EMAIL} --new", Start(EMAIL, RETRIEVAL, force_new=True)),
+        (f"--NEW {EMAIL}", Start(EMAIL, RETRIEVAL, force_new=True)),
+        (f"{EMAIL} gdpr", Start(EMAIL, RETRIEVAL, deadline=DeadlineSpec(jurisdiction="gdpr"))),
+        (f"CCPA {EMAIL}", Start(EMAIL, RETRIEVAL, deadline=DeadlineSpec(jurisdiction="ccpa"))),
+        (f"{EMAIL} --deadline 45d", Start(EMAIL, RETRIEVAL, deadline=DeadlineSpec(days=45))),
+        (f"{EMAIL} --deadline 10", Start(EMAIL, RETRIEVAL, deadline=DeadlineSpec(days=10))),
         ("status jane@example.com", Status("jane@example.com")),
         ("STATUS task-1", Status("task-1")),
         ("extend task-1 45d", Extend("task-1", 45)),
@@ -122,10 +134,12 @@ class Clock:
 class NoAmazon:
     """Buy with Prime for a test that must not reach it: any call fails the test, naming the call."""
 
-    async def start_retrieval(self, *, email: str, client_token: str) -> str:
+    async def start_task(
+        self, operations: Operations, *, email: str, client_token: str, extra: Mapping[str, Any] | None = None
+    ) -> str:
         raise AssertionError("the command asked Amazon to start a task")
 
-    async def retrieval_task(self, task_id: str) -> TaskState:
+    async def task(self, operations: Operations, task_id: str) -> TaskState:
         raise AssertionError(f"the command asked Amazon about task {task_id}")
 
 
@@ -170,7 +184,15 @@ async def desktop(tmp_path: Path) -> AsyncIterator[Desktop]:
     clock = Clock()
     store = await Store.open(tmp_path / "requests.db", cipher=EmailCipher(os.urandom(32)), clock=clock)
     slack = AsyncWebClient(token="xoxb-not-used", base_url="http://127.0.0.1:9/")  # nothing here calls Slack
-    flow = Flow(store=store, prime=NoAmazon(), reconcile_interval=3600.0, retry_soon=0.0, retry_cap=0.0, clock=clock)
+    flow = Flow(
+        store=store,
+        prime=NoAmazon(),
+        reconcile_interval=3600.0,
+        retry_soon=0.0,
+        retry_cap=0.0,
+        kinds=KINDS,
+        clock=clock,
+    )
     desk = Desk(
         flow=flow,
         slack=slack,
@@ -188,7 +210,7 @@ async def desktop(tmp_path: Path) -> AsyncIterator[Desktop]:
 async def test_help_is_the_acknowledgement_itself(desktop: Desktop) -> None:
     """``help`` is answered in the ack with the help text, and nothing is stored or audited."""
     said = await desktop.command("help")
-    assert said.acks == [texts.help_message(everyone_allowed=False)] and said.replies == []
+    assert said.acks == [texts.help_message(HELP_KINDS, everyone_allowed=False)] and said.replies == []
     assert await desktop.store.audit.entries() == []
 
 
@@ -232,7 +254,7 @@ async def test_a_second_request_for_the_same_shopper_is_refused_as_a_duplicate(d
     await desktop.command(EMAIL)
     (first,) = await desktop.store.requests.for_email(EMAIL)
     said = await desktop.command(EMAIL.upper(), user="U0BOB")
-    assert said.acks == [{}] and said.replies == [texts.duplicate_request(first, permalink=None)]
+    assert said.acks == [{}] and said.replies == [duplicate(first)]
     assert len(await desktop.store.requests.for_email(EMAIL)) == 1
     refused = [e for e in await desktop.store.audit.entries() if e.action == "refused"]
     assert [(e.actor, e.request_id) for e in refused] == [("U0BOB", first.id)]
@@ -264,7 +286,7 @@ async def test_status_of_a_request_answers_with_its_state_and_is_audited(desktop
     await desktop.command(EMAIL)
     (request,) = await desktop.store.requests.for_email(EMAIL)
     said = await desktop.command(f"status {EMAIL}", user="U0BOB")
-    assert said.replies == [texts.status_message(request, permalink=None, now=NOW)]
+    assert said.replies == [texts.status_message(request, RETRIEVAL_FLOW.texts, permalink=None, now=NOW)]
     assert ("U0BOB", "status viewed") in [(e.actor, e.action) for e in await desktop.store.audit.entries()]
 
 

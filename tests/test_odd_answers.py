@@ -14,7 +14,7 @@ from harness import Harness, envelope, eventually, running_bot
 from test_prime_client import make_rig
 
 from bot.tuning import Tuning
-from prime import UNEXPECTED, PrimeUnavailable
+from prime import RETRIEVAL, UNEXPECTED, PrimeUnavailable
 
 START = "startPersonalDataRetrievalTask"
 QUERY = "personalDataRetrievalTask"
@@ -53,7 +53,7 @@ async def test_answers_of_the_wrong_shape_are_prime_unavailable_never_a_stray_er
             if where == START:
                 await rig.start()
             else:
-                await rig.client.retrieval_task("t")
+                await rig.client.task(RETRIEVAL, "t")
     assert caught.value.kind == UNEXPECTED
 
 

@@ -17,7 +17,7 @@ import pytest
 from fakes import FakePrime
 
 from bot.redaction import Redactor
-from prime import PrimeClient, PrimeRejected, PrimeUnavailable, RetryPolicy
+from prime import RETRIEVAL, PrimeClient, PrimeRejected, PrimeUnavailable, RetryPolicy
 from store import TaskError
 
 START = "startPersonalDataRetrievalTask"
@@ -54,7 +54,7 @@ class Rig:
         return [r.headers["authorization"].removeprefix("Bearer ") for r in self.graphql()]
 
     async def start(self, email: str = EMAIL, client_token: str | None = None) -> str:
-        return await self.client.start_retrieval(email=email, client_token=client_token or str(uuid.uuid4()))
+        return await self.client.start_task(RETRIEVAL, email=email, client_token=client_token or str(uuid.uuid4()))
 
 
 @asynccontextmanager
@@ -133,8 +133,8 @@ def assert_backoff(sleeps: list[float], count: int) -> None:
 async def test_token_is_fetched_once_and_reused_across_calls(prime: FakePrime, rig: Rig) -> None:
     """Three calls in a row share one OAuth token."""
     task_id = await rig.start()
-    await rig.client.retrieval_task(task_id)
-    await rig.client.retrieval_task(task_id)
+    await rig.client.task(RETRIEVAL, task_id)
+    await rig.client.task(RETRIEVAL, task_id)
     assert prime.token_requests == 1
     assert len(set(rig.bearers())) == 1
 
@@ -150,7 +150,7 @@ async def test_token_close_to_expiry_is_refreshed_before_use(prime: FakePrime, r
     """Once the clock passes the token's lifetime (less a margin), the next call fetches a new one first."""
     task_id = await rig.start()
     rig.clock.now += prime.token_ttl - 30
-    await rig.client.retrieval_task(task_id)
+    await rig.client.task(RETRIEVAL, task_id)
     assert prime.token_requests == 2
     first, second = rig.bearers()
     assert first != second
@@ -161,7 +161,7 @@ async def test_token_refused_with_401_is_replaced_and_the_call_succeeds(prime: F
     """A token Amazon revokes early is dropped; the retry fetches a new one and gets the answer."""
     task_id = await rig.start()
     prime.expire_tokens()
-    state = await rig.client.retrieval_task(task_id)
+    state = await rig.client.task(RETRIEVAL, task_id)
     assert (state.task_id, state.status, state.link) == (task_id, "IN_PROGRESS", None)
     assert prime.token_requests == 2
     assert len(rig.sleeps) == 1
@@ -193,8 +193,8 @@ async def test_a_late_401_for_a_replaced_token_keeps_the_new_token(prime: FakePr
         return httpx.Response(200, json={"data": {QUERY: {"taskId": "t-1", "status": "IN_PROGRESS"}}})
 
     async with make_rig(prime, transport=httpx.MockTransport(handle)) as rig:
-        await rig.client.retrieval_task("t-1")  # warm: the old token is cached
-        await asyncio.gather(rig.client.retrieval_task("t-1"), rig.client.retrieval_task("t-1"))
+        await rig.client.task(RETRIEVAL, "t-1")  # warm: the old token is cached
+        await asyncio.gather(rig.client.task(RETRIEVAL, "t-1"), rig.client.task(RETRIEVAL, "t-1"))
     assert len(issued) == 2, issued
 
 
@@ -346,7 +346,7 @@ async def test_completed_task_comes_with_a_link_valid_for_60_seconds_from_the_as
     task_id = await rig.start()
     prime.complete(task_id)
     asked_at = rig.clock.now = rig.clock.now + 10
-    state = await rig.client.retrieval_task(task_id)
+    state = await rig.client.task(RETRIEVAL, task_id)
     assert state.status == "COMPLETED" and state.errors == ()
     assert state.link == prime.links[-1][1]
     assert state.link_expires_at == asked_at + 60
@@ -357,7 +357,7 @@ async def test_failed_task_comes_with_amazons_error_codes(prime: FakePrime, rig:
     """A FAILED task carries each TaskError code and message, and no link."""
     task_id = await rig.start()
     prime.fail(task_id, code="ORDERS_NOT_CLOSED", message="The shopper has open orders")
-    state = await rig.client.retrieval_task(task_id)
+    state = await rig.client.task(RETRIEVAL, task_id)
     assert state.status == "FAILED"
     assert state.errors == (TaskError(code="ORDERS_NOT_CLOSED", message="The shopper has open orders"),)
     assert state.link is None and state.link_expires_at is None
@@ -366,7 +366,7 @@ async def test_failed_task_comes_with_amazons_error_codes(prime: FakePrime, rig:
 async def test_unknown_task_is_rejected_as_resource_not_found(prime: FakePrime, rig: Rig) -> None:
     """Asking for a task Amazon never made is PrimeRejected(ResourceNotFoundError), asked once."""
     with pytest.raises(PrimeRejected) as caught:
-        await rig.client.retrieval_task(str(uuid.uuid4()))
+        await rig.client.task(RETRIEVAL, str(uuid.uuid4()))
     assert caught.value.kind == "ResourceNotFoundError"
     assert len(prime.queries()) == 1 and rig.sleeps == []
 
@@ -379,7 +379,7 @@ async def test_documents_are_schema_valid_and_the_email_travels_only_in_variable
     prime.fail_next[START] = ["503"]
     task_id = await rig.start()
     prime.complete(task_id)
-    await rig.client.retrieval_task(task_id)
+    await rig.client.task(RETRIEVAL, task_id)
     assert prime.invalid == []
     bodies: list[dict[str, Any]] = [json.loads(r.content) for r in rig.graphql()]
     assert len(bodies) == 3

@@ -19,6 +19,7 @@ import pytest
 from fakes import FakePrime, FakeSlack
 from processes import Fakes, clean_env, free_port, run_bot, wait_until_healthy
 
+from prime import RequestKind
 from store import EmailCipher, open_verified
 
 PROG = "data-request-bot:"
@@ -49,6 +50,7 @@ async def seed(database: Path, key: bytes, emails: int = 1, *, pattern: str = "s
     try:
         for n in range(emails):
             await store.requests.create(
+                kind=RequestKind.RETRIEVAL,
                 email=pattern.format(n=n),
                 email_masked="s***@example.com",
                 requester="U0ALICE",

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakes import FakeSlack, block_actions_body, slash_body
@@ -25,21 +26,26 @@ from handlers import texts
 from handlers.access import Authorizer
 from handlers.cases import HomeTab
 from handlers.context import Desk, Flow, Permalinks
+from handlers.kinds import KINDS
 from handlers.register import register
-from handlers.texts import CLOSE_ACTION, DOWNLOAD_ACTION
-from prime import Background, TaskState
+from handlers.retrieval_texts import DOWNLOAD_ACTION
+from handlers.texts import CLOSE_ACTION
+from prime import Background, Operations, TaskState
 from store import EmailCipher, Store
 
+HELP_KINDS = [kind.texts for kind in KINDS.values()]
 FORM = {"content-type": ["application/x-www-form-urlencoded"]}
 
 
 class NoAmazon:
     """No listener here gets as far as Amazon: a call fails the test."""
 
-    async def start_retrieval(self, *, email: str, client_token: str) -> str:
+    async def start_task(
+        self, operations: Operations, *, email: str, client_token: str, extra: Mapping[str, Any] | None = None
+    ) -> str:
         raise AssertionError("a listener asked Amazon to start a task")
 
-    async def retrieval_task(self, task_id: str) -> TaskState:
+    async def task(self, operations: Operations, task_id: str) -> TaskState:
         raise AssertionError(f"a listener asked Amazon about task {task_id}")
 
 
@@ -76,7 +82,9 @@ async def registered(tmp_path: Path) -> AsyncIterator[Registered]:
     async with FakeSlack() as slack:
         store = await Store.open(tmp_path / "requests.db", cipher=EmailCipher(os.urandom(32)))
         web = AsyncWebClient(token=slack.token, base_url=slack.api_url)
-        flow = Flow(store=store, prime=NoAmazon(), reconcile_interval=3600.0, retry_soon=0.0, retry_cap=0.0)
+        flow = Flow(
+            store=store, prime=NoAmazon(), reconcile_interval=3600.0, retry_soon=0.0, retry_cap=0.0, kinds=KINDS
+        )
         background = Background()
         authorizer = Authorizer(allowed_users=frozenset({"U0ALICE"}), usergroup=None, slack=web)
         permalinks = Permalinks(web)
@@ -116,7 +124,7 @@ async def test_the_slash_command_reaches_handle_command(registered: Registered) 
     body = slash_body("help", user="U0ALICE", channel="C0COMPLY", response_url=registered.slack.response_url("U0ALICE"))
     response = await registered.dispatch(body, FORM)
     assert response.status == 200, response.body
-    assert json.loads(response.body)["text"] == texts.help_message(everyone_allowed=False)["text"]
+    assert json.loads(response.body)["text"] == texts.help_message(HELP_KINDS, everyone_allowed=False)["text"]
 
 
 @pytest.mark.parametrize(("action_id", "action"), [(DOWNLOAD_ACTION, "download"), (CLOSE_ACTION, "close")])

@@ -20,7 +20,7 @@ from sandboxes import QUERY, RELAY_KEY, T0, TOKEN, Amazon, classification, serve
 from bot.runtime import Runtime
 from bot.settings import load_settings
 from bot.tuning import Tuning
-from prime import ConfigError
+from prime import RETRIEVAL, ConfigError
 
 LINK = re.compile(r"https?://[^\s|>\"]+X-Amz-Signature=[0-9a-f]+")
 
@@ -283,8 +283,8 @@ async def test_sandbox_rewires_buy_with_prime_to_itself_and_links_use_public_url
         settings, local = bot.runtime.settings, f"http://127.0.0.1:{bot.runtime.port}"
         assert (settings.bwp_api_url, settings.bwp_token_url) == (f"{local}/sandbox/graphql", f"{local}/sandbox/token")
         prime = bot.runtime.clients.prime
-        task_id = await prime.start_retrieval(email="jane@example.com", client_token=TOKEN)
-        state = await prime.retrieval_task(task_id)
+        task_id = await prime.start_task(RETRIEVAL, email="jane@example.com", client_token=TOKEN)
+        state = await prime.task(RETRIEVAL, task_id)
         assert state.status == "COMPLETED"
         assert (state.link or "").startswith(f"https://bot.example.com/sandbox/download/{task_id}/")
         assert not bot.prime.starts()  # the fake Amazon heard nothing
@@ -340,8 +340,8 @@ async def test_the_readmes_proxy_lists_forward_the_path_of_the_sandboxs_download
         tmp_path, sandbox=True, sandbox_complete_after=0, public_url="https://bot.example.com"
     ) as bot:
         prime = bot.runtime.clients.prime
-        task_id = await prime.start_retrieval(email="jane@example.com", client_token=TOKEN)
-        link = (await prime.retrieval_task(task_id)).link or ""
+        task_id = await prime.start_task(RETRIEVAL, email="jane@example.com", client_token=TOKEN)
+        link = (await prime.task(RETRIEVAL, task_id)).link or ""
     path = httpx.URL(link).path
     forwarded = "GET " + path[: path.index(task_id)]
     readme = (Path(__file__).parent.parent / "README.md").read_text()

@@ -7,7 +7,7 @@ import base64
 import os
 import sqlite3
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import closing
 from pathlib import Path
 
@@ -15,7 +15,8 @@ import pytest
 from fakes import text_of
 from harness import envelope, running_bot
 
-from prime import ConfigError, DataRequestError, EmailUnreadable
+from handlers.retrieval import RETRIEVAL_FLOW
+from prime import ConfigError, DataRequestError, EmailUnreadable, RequestKind
 from store import EmailCipher, OutboxMessage, Request, RequestStatus, Store, TaskError, create_key_file, read_key_file
 from store._schema import MIGRATIONS, migrate
 
@@ -55,6 +56,7 @@ async def store(tmp_path: Path, key: bytes, clock: Clock) -> AsyncIterator[Store
 async def new_request(store: Store, email: str = EMAIL, *, requester: str = "U0ALICE") -> Request:
     """Store a request the way the slash command does."""
     request, created = await store.requests.create(
+        kind=RequestKind.RETRIEVAL,
         email=email,
         email_masked=email[0] + "***@" + email.split("@")[1],
         requester=requester,
@@ -64,6 +66,23 @@ async def new_request(store: Store, email: str = EMAIL, *, requester: str = "U0A
     )
     assert created
     return request
+
+
+async def amazon_says(
+    store: Store,
+    request_id: int,
+    status: RequestStatus,
+    errors: Sequence[TaskError] = (),
+    *,
+    render: Callable[[Request], list[OutboxMessage]],
+) -> Request | None:
+    """Amazon's task status applied as a retrieval's moves say (handlers/retrieval.py), through the store's one move."""
+    move = RETRIEVAL_FLOW.moves.get(status.value)
+    if move is None:
+        return None
+    return await store.requests.record_task_state(
+        request_id, from_=move.from_, to=move.to, errors=errors, action=move.action, render=render
+    )
 
 
 def thread_update(request: Request) -> list[OutboxMessage]:
@@ -222,33 +241,27 @@ async def test_apply_task_state_completes_once(store: Store) -> None:
         posts += 1
         return [OutboxMessage("chat.postMessage", {"channel": done.channel, "text": "ready"}), *thread_update(done)]
 
-    done = await store.requests.record_task_state(request.id, RequestStatus.COMPLETED, [], render=reply)
+    done = await amazon_says(store, request.id, RequestStatus.COMPLETED, [], render=reply)
     assert done is not None and done.status is RequestStatus.COMPLETED
     queued = await scalar(store, "SELECT COUNT(*) FROM outbox")
-    again = await store.requests.record_task_state(request.id, RequestStatus.COMPLETED, [], render=reply)
+    again = await amazon_says(store, request.id, RequestStatus.COMPLETED, [], render=reply)
     assert again is None and posts == 1
     assert await scalar(store, "SELECT COUNT(*) FROM outbox") == queued == 3
     assert [e.action for e in await store.audit.entries(request_id=request.id)].count("completed") == 1
     # Amazon can fail a completed task later: that moves it once; nothing leaves FAILED.
-    failed = await store.requests.record_task_state(
-        request.id, RequestStatus.FAILED, [TaskError("X", "late")], render=reply
-    )
+    failed = await amazon_says(store, request.id, RequestStatus.FAILED, [TaskError("X", "late")], render=reply)
     assert failed is not None and failed.status is RequestStatus.FAILED
-    assert await store.requests.record_task_state(request.id, RequestStatus.FAILED, [], render=reply) is None
-    assert await store.requests.record_task_state(request.id, RequestStatus.COMPLETED, [], render=reply) is None
+    assert await amazon_says(store, request.id, RequestStatus.FAILED, [], render=reply) is None
+    assert await amazon_says(store, request.id, RequestStatus.COMPLETED, [], render=reply) is None
     assert posts == 2
 
 
 async def test_apply_task_state_ignores_unfinished_states_and_unstarted_requests(store: Store) -> None:
     """IN_PROGRESS changes nothing, and a request Amazon has not confirmed cannot jump to COMPLETED."""
     started = await in_progress(store)
-    assert (
-        await store.requests.record_task_state(started.id, RequestStatus.IN_PROGRESS, [], render=thread_update) is None
-    )
+    assert await amazon_says(store, started.id, RequestStatus.IN_PROGRESS, [], render=thread_update) is None
     unstarted = await new_request(store, "other@example.com")
-    assert (
-        await store.requests.record_task_state(unstarted.id, RequestStatus.COMPLETED, [], render=thread_update) is None
-    )
+    assert await amazon_says(store, unstarted.id, RequestStatus.COMPLETED, [], render=thread_update) is None
     assert (await store.requests.get(unstarted.id)).status is RequestStatus.NEW  # type: ignore[union-attr]
 
 
@@ -260,7 +273,7 @@ async def test_due_outbox_returns_only_the_head_entry_per_request_when_due(store
     def two_posts(request: Request) -> list[OutboxMessage]:
         return [OutboxMessage("chat.postMessage", {"n": 1}), OutboxMessage("chat.postMessage", {"n": 2})]
 
-    await store.requests.record_task_state(first.id, RequestStatus.COMPLETED, [], render=two_posts)
+    await amazon_says(store, first.id, RequestStatus.COMPLETED, [], render=two_posts)
     due = await store.outbox.due()
     assert [e.request_id for e in due] == [first.id, second.id]
     head_a, head_b = due
@@ -282,7 +295,7 @@ async def test_due_outbox_returns_only_the_head_entry_per_request_when_due(store
 async def test_next_outbox_due_is_when_a_waiting_head_is_due(store: Store, clock: Clock) -> None:
     """While a request's first post waits out a Retry-After, the outbox's next wake-up is that time, not now."""
     request = await in_progress(store)
-    await store.requests.record_task_state(request.id, RequestStatus.COMPLETED, [], render=thread_update)
+    await amazon_says(store, request.id, RequestStatus.COMPLETED, [], render=thread_update)
     (head,) = await store.outbox.due()
     await store.outbox.retry(head.id, at=clock.now + 30, error="ratelimited")
     assert await store.outbox.due() == []

@@ -1,0 +1,91 @@
+"""Amazon's side of each kind of request: the operations that start and query its task, and its events.
+
+Buy with Prime names every privacy operation after the same noun (``startPersonalDataRetrievalTask``,
+``personalDataRetrievalTask``, ``PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED``, a resource
+``…/personalDataRetrievalTask/<taskId>``), so one ``Operations`` value says it all for a kind, and the
+client, the answer readers and the relay read it instead of spelling retrieval out. Amazon's numbers
+that texts quote (the clientToken's window, a link's lifetime, the processing time) are said here once.
+What the bot *decides* per kind (statuses, texts, buttons) lives in ``handlers/kinds.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = [
+    "CLIENT_TOKEN_WINDOW",
+    "LINK_LIFETIME",
+    "RETRIEVAL",
+    "START_RETRIEVAL",
+    "TASK_QUERY",
+    "Operations",
+    "RequestKind",
+]
+
+CLIENT_TOKEN_WINDOW = 8 * 3600.0  # Amazon returns the same task for the same clientToken for this long
+LINK_LIFETIME = 60.0  # each pre-signed link works for this many seconds after the query that issued it
+
+
+class RequestKind(StrEnum):
+    """The kinds of request the bot runs; the value is what the database's ``kind`` column holds."""
+
+    RETRIEVAL = "retrieval"  # GDPR access, CCPA right to know
+
+
+@dataclass(frozen=True, slots=True)
+class Operations:
+    """Amazon's operations and events for one kind of task.
+
+    ``start_document`` must select ``taskId`` from ``start_field``; ``task_document`` takes ``$taskId`` and
+    selects at least ``taskId status submissionDate lastUpdatedDate errors { code message }`` from
+    ``task_field`` (the answer readers in ``prime/_answers.py`` read those).
+    """
+
+    kind: str  # a RequestKind value (a test may register one of its own)
+    start_document: str
+    start_field: str
+    task_document: str
+    task_field: str
+    events: frozenset[str]  # the relay's event types for this kind's tasks
+    processing_days: int = 30  # how long Amazon says a task may take once it runs
+
+    @property
+    def resource_marker(self) -> str:
+        """What precedes the task id in an event's resource: ``businessProduct/<id>/<task_field>/<taskId>``."""
+        return f"/{self.task_field}/"
+
+
+START_RETRIEVAL = """
+mutation StartPersonalDataRetrieval($input: StartPersonalDataRetrievalTaskInput!) {
+  startPersonalDataRetrievalTask(input: $input) {
+    taskId
+  }
+}
+""".strip()
+
+TASK_QUERY = """
+query PersonalDataRetrievalTask($taskId: String!) {
+  personalDataRetrievalTask(taskId: $taskId) {
+    taskId
+    status
+    submissionDate
+    lastUpdatedDate
+    dataRetrievalLink
+    errors {
+      code
+      message
+    }
+  }
+}
+""".strip()
+
+# Runs at once and cannot be cancelled; up to 30 calendar days; a completed task's query issues a new link.
+RETRIEVAL = Operations(
+    kind=RequestKind.RETRIEVAL,
+    start_document=START_RETRIEVAL,
+    start_field="startPersonalDataRetrievalTask",
+    task_document=TASK_QUERY,
+    task_field="personalDataRetrievalTask",
+    events=frozenset({"PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED", "PERSONAL_DATA_RETRIEVAL_TASK_FAILED"}),
+)

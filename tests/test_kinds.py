@@ -1,0 +1,447 @@
+"""A request has a kind: the shared steps follow the kind's entry, so a new kind is added, not threaded through.
+
+A kind made up here, in the test alone ("probe": Amazon's deletion operations, its own statuses, moves,
+texts, options and button), is handed to the handlers in a registry of its own. Nothing in bot/,
+handlers/, store/ or prime/ knows it, yet a command starts one, Amazon gets its documents and options,
+the thread says its words, the relay takes its events, and its moves, not retrieval's, decide what
+Amazon's answers do. The store keys the duplicate rule on (kind, shopper), and an older database gets
+the kind column with its rows read as retrievals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, closing
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import httpx
+import pytest
+from fakes import FakePrime, FakeSlack, block_actions_body, buttons, text_of
+from harness import envelope
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from handlers.access import Authorizer
+from handlers.blocks import Block, Message, actions, button
+from handlers.cases import HomeTab
+from handlers.commands import Invalid, Start, handle_command, parse_command
+from handlers.context import Desk, Flow, Permalinks
+from handlers.kindflow import KindFlow, KindTexts, Move
+from handlers.kinds import KINDS
+from handlers.lifecycle import Synced, apply_task_state, sync_task
+from handlers.outbox import OutboxSender
+from handlers.register import register
+from handlers.relay import parse_event
+from handlers.retrieval import RETRIEVAL_FLOW
+from prime import Background, Operations, PrimeClient, RequestKind, RetryPolicy, TaskState
+from store import EmailCipher, Request, RequestStatus, Store
+from store._schema import MIGRATIONS
+
+PROBE = "probe"
+POKE_ACTION = "probe_poke"
+EMAIL = "jane.shopper@example.com"
+
+PROBE_OPERATIONS = Operations(
+    kind=PROBE,
+    start_document=(
+        "mutation StartProbe($input: StartPersonalDataDeletionTaskInput!) {"
+        " startPersonalDataDeletionTask(input: $input) { taskId } }"
+    ),
+    start_field="startPersonalDataDeletionTask",
+    task_document=(
+        "query Probe($taskId: String!) { personalDataDeletionTask(taskId: $taskId) {"
+        " taskId status submissionDate lastUpdatedDate errors { code message } } }"
+    ),
+    task_field="personalDataDeletionTask",
+    events=frozenset({"PERSONAL_DATA_DELETION_TASK_COMPLETED", "PERSONAL_DATA_DELETION_TASK_FAILED"}),
+)
+
+
+class ProbeTexts(KindTexts):
+    """The probe's own words: every one of them says "probe", so the test sees whose words were used."""
+
+    title = "Probe request"
+    status_lines = MappingProxyType({status: f"probe status {status.value}" for status in RequestStatus})
+
+    def reply(self, name: str, request: Request) -> Message | None:
+        return {"text": f"probe reply {name} for {request.task_id}"} if name in ("done", "rejected") else None
+
+    def help(self, command: str) -> str:
+        return f"*`{command} probe <shopper email> --hold Nd`*: a probe.\n"
+
+    def start_command(self, subject: str) -> str:
+        return f"/data-request probe {subject}"
+
+    def extra_fields(self, request: Request) -> list[tuple[str, str]]:
+        return [("Probe hold", f"{request.params.get('hold', '?')} days")]
+
+    def parent_actions(self, request: Request) -> list[Block]:
+        return [actions(f"probe-{request.id}", button("Poke", action_id=POKE_ACTION, value=str(request.id)))]
+
+
+def probe_options(words: Sequence[str]) -> tuple[dict[str, str], list[str]] | str:
+    """``--hold Nd``, the probe's one option of its own."""
+    rest, params = list(words), {}
+    if "--hold" in rest:
+        at = rest.index("--hold")
+        days = rest[at + 1].removesuffix("d") if at + 1 < len(rest) else ""
+        if not days.isdigit():
+            return "`--hold` takes a number of days."
+        params["hold"] = days
+        del rest[at : at + 2]
+    return params, rest
+
+
+@dataclass
+class Pokes:
+    """The probe's button handler: records what it was given, as Bolt would call it."""
+
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+
+    async def __call__(self, deps: Desk, *, ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await ack()
+        self.bodies.append(body)
+
+
+POKES = Pokes()
+PROBE_FLOW = KindFlow(
+    operations=PROBE_OPERATIONS,
+    texts=ProbeTexts(),
+    # Unlike a retrieval, a completed probe is final: Amazon failing it afterwards changes nothing.
+    moves={"COMPLETED": Move(frozenset({RequestStatus.IN_PROGRESS}), RequestStatus.COMPLETED, "probed", reply="done")},
+    waiting=frozenset({"ON_HOLD", "IN_PROGRESS"}),
+    duplicate_window=0.0,
+    actions={POKE_ACTION: POKES},
+    verb=PROBE,
+    options=probe_options,
+    start_params=lambda request: {"holdingPeriod": int(request.params["hold"])},
+)
+KINDS_WITH_PROBE = MappingProxyType({**KINDS, PROBE: PROBE_FLOW})
+
+
+@dataclass
+class Rig:
+    """The handlers' edges, built as the runtime builds them, with the probe in ``kinds``."""
+
+    desk: Desk
+    slack: FakeSlack
+    prime: FakePrime
+    store: Store
+
+    @property
+    def flow(self) -> Flow:
+        return self.desk.flow
+
+
+@asynccontextmanager
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    async with FakeSlack() as slack, FakePrime() as prime, httpx.AsyncClient(timeout=10) as http:
+        store = await Store.open(tmp_path / "requests.db", cipher=EmailCipher(os.urandom(32)))
+        web = AsyncWebClient(token=slack.token, base_url=slack.api_url)
+        outbox = OutboxSender(store=store, slack=web)
+        client = PrimeClient(
+            http=http,
+            api_url=prime.api_url,
+            token_url=prime.token_url,
+            client_id=prime.client_id,
+            client_secret=prime.client_secret,
+            target_id=prime.target_id,
+            api_version="2024-11-01",
+            retry=RetryPolicy(attempts=1),
+            on_secret=lambda _token: None,
+        )
+        flow = Flow(
+            store=store,
+            prime=client,
+            reconcile_interval=3600,
+            retry_soon=60,
+            retry_cap=60,
+            kinds=KINDS_WITH_PROBE,
+            open_thread=outbox.send_for,
+            wake_outbox=outbox.wake,
+        )
+        desk = Desk(
+            flow=flow,
+            slack=web,
+            authorizer=Authorizer(allowed_users=frozenset({"U0ALICE"}), usergroup=None, slack=web),
+            background=Background(),
+            permalinks=Permalinks(web),
+            deadline_days=30,
+        )
+        sender = asyncio.create_task(outbox.run())
+        try:
+            yield Rig(desk, slack, prime, store)
+        finally:
+            await desk.background.drain(5)
+            sender.cancel()
+            await store.close()
+        assert not prime.invalid, prime.invalid
+        assert not slack.invalid_blocks, slack.invalid_blocks
+
+
+async def command(deps: Desk, text: str) -> list[dict[str, Any]]:
+    """Run ``/data-request <text>`` as U0ALICE through the command handler; return what ack() was given."""
+    acked: list[dict[str, Any]] = []
+
+    async def ack(**message: Any) -> None:
+        acked.append(message)
+
+    async def respond(**message: Any) -> None:
+        acked.append(message)
+
+    body = {"text": text, "user_id": "U0ALICE", "user_name": "alice", "channel_id": "C0COMPLY"}
+    await handle_command(deps, ack=ack, command=body, respond=respond)  # type: ignore[arg-type]
+    return acked
+
+
+def test_the_command_reads_a_new_kind_by_its_verb_with_its_own_options() -> None:
+    """``probe <email> --hold 3d`` is a probe with its params; a bare email stays a retrieval; bad options say why."""
+    probe = parse_command(f"probe {EMAIL} --hold 3d gdpr", KINDS_WITH_PROBE)
+    assert isinstance(probe, Start)
+    assert (probe.kind, dict(probe.params), probe.email, probe.deadline.jurisdiction) == (
+        PROBE,
+        {"hold": "3"},
+        EMAIL,
+        "gdpr",
+    )
+    plain = parse_command(EMAIL, KINDS_WITH_PROBE)
+    assert isinstance(plain, Start) and plain.kind == RequestKind.RETRIEVAL and dict(plain.params) == {}
+    bad = parse_command(f"probe {EMAIL} --hold soon", KINDS_WITH_PROBE)
+    assert isinstance(bad, Invalid) and "`--hold` takes a number of days." in bad.message["text"]
+    # Without the probe in the registry, its verb is just a word: not one email, so a usage error.
+    assert isinstance(parse_command(f"probe {EMAIL}", KINDS), Invalid)
+
+
+async def test_a_kind_made_up_in_a_test_runs_through_the_shared_steps(tmp_path: Path) -> None:
+    """Command, thread, start, query, move and reply all follow the probe's entry; none of it is retrieval's."""
+    async with rig(tmp_path) as r:
+        assert await command(r.desk, f"probe {EMAIL} --hold 3d") == [{}]
+        task = r.prime.tasks[await r.prime.wait_for(lambda: r.prime.deletion_tasks()[0])]
+        assert (task.kind, task.email, task.holding_period) == ("deletion", EMAIL, 3)  # its documents, its option
+        await r.slack.wait_for(lambda: "probe status IN_PROGRESS" in json.dumps(r.slack.updates()))
+        (request,) = await r.store.requests.for_email(EMAIL)
+        assert (request.kind, dict(request.params), request.task_id) == (PROBE, {"hold": "3"}, task.task_id)
+        parent = r.slack.posts("C0COMPLY")[0]
+        opened = text_of(parent)
+        assert "Probe request" in opened and "Probe hold" in opened and "3 days" in opened
+        assert [b["action_id"] for b in buttons(parent)] == [POKE_ACTION]  # its button, on its first message
+
+        # ON_HOLD is a status the probe waits through: nothing moves, nothing is queued.
+        assert await sync_task(r.flow, request.id) is Synced.ANSWERED
+        assert (await r.store.requests.get(request.id)).status is RequestStatus.IN_PROGRESS  # type: ignore[union-attr]
+        assert await r.store.outbox.due() == []
+
+        r.prime.complete(task.task_id)
+        assert await sync_task(r.flow, request.id) is Synced.ANSWERED
+        done = await r.store.requests.get(request.id)
+        assert done is not None and done.status is RequestStatus.COMPLETED
+        replies = await r.slack.wait_for(
+            lambda: [p for p in r.slack.posts("C0COMPLY") if p.get("thread_ts") == parent["ts"]]
+        )
+        assert [p["text"] for p in replies] == [f"probe reply done for {task.task_id}"]
+        await r.slack.wait_for(lambda: "probe status COMPLETED" in text_of(r.slack.updates()[-1]))
+        assert "probed" in [e.action for e in await r.store.audit.entries(request_id=request.id)]
+        assert r.prime.starts() == [] and r.prime.queries() == []  # never started or asked as a retrieval
+        assert len(r.prime.deletion_starts()) == 1 and r.prime.deletion_queries()
+
+
+async def test_the_moves_are_the_kinds_not_the_lifecycles(tmp_path: Path) -> None:
+    """A retrieval that completed can still fail (its table says so); a completed probe cannot (its table does not)."""
+    async with rig(tmp_path) as r:
+        for kind in (RequestKind.RETRIEVAL, PROBE):
+            request, _ = await r.store.requests.create(
+                kind=kind,
+                email=f"{kind}@example.com",
+                email_masked="x***@example.com",
+                requester="U0ALICE",
+                channel="C0COMPLY",
+                due_at=time.time() + 86_400,
+                deadline="1 days",
+                params={"hold": "0"},
+            )
+            await r.store.requests.record_thread(request.id, "1700000000.000100")
+            started = await r.store.requests.record_task_started(request.id, f"task-{kind}", render=lambda _r: [])
+
+            def amazon(status: str, task_id: str = f"task-{kind}") -> TaskState:
+                return TaskState(task_id=task_id, status=status, submitted="", updated="")
+
+            completed = await apply_task_state(r.flow, started, amazon("COMPLETED"))
+            assert completed.status is RequestStatus.COMPLETED
+            after = await apply_task_state(r.flow, completed, amazon("FAILED"))
+            expected = RequestStatus.FAILED if kind == RequestKind.RETRIEVAL else RequestStatus.COMPLETED
+            assert after.status is expected, kind
+            assert (await apply_task_state(r.flow, after, amazon("SOMETHING_NEW"))).status is expected
+        assert RETRIEVAL_FLOW.ask_amazon == {RequestStatus.IN_PROGRESS, RequestStatus.COMPLETED}
+        assert PROBE_FLOW.ask_amazon == {RequestStatus.IN_PROGRESS}
+
+
+def test_the_relay_takes_the_event_types_of_the_kinds_it_is_given() -> None:
+    """A deletion event names a probe's task when the probe is registered, and is ignored (2xx) when it is not."""
+    event = envelope("PERSONAL_DATA_DELETION_TASK_COMPLETED", "task-9")
+    event["resources"] = ["businessProduct/amzn1.bp.test/personalDataDeletionTask/task-9"]
+    raw = json.dumps(event).encode()
+    taken = parse_event(raw, KINDS_WITH_PROBE)
+    assert (taken.task_id, taken.kind) == ("task-9", PROBE)
+    ignored = parse_event(raw, KINDS)
+    assert (ignored.task_id, ignored.kind) == (None, None)
+    retrieval = parse_event(json.dumps(envelope("PERSONAL_DATA_RETRIEVAL_TASK_FAILED", "task-1")).encode())
+    assert (retrieval.task_id, retrieval.kind) == ("task-1", RequestKind.RETRIEVAL)
+
+
+def test_every_kind_has_a_voice_for_every_status_and_buttons_of_its_own() -> None:
+    """Each registered kind names a status line for every status, and no two kinds claim one action id."""
+    claimed: list[str] = []
+    for flow in KINDS_WITH_PROBE.values():
+        assert set(flow.texts.status_lines) >= set(RequestStatus), flow.kind
+        claimed += list(flow.actions)
+        assert flow.operations.kind == flow.kind
+    assert len(claimed) == len(set(claimed)), claimed
+
+
+async def test_the_duplicate_rule_is_per_kind_and_shopper(store_path: Path) -> None:
+    """A retrieval does not block a probe for the same shopper, nor the other way; one of the same kind does."""
+    store = await Store.open(store_path, cipher=EmailCipher(os.urandom(32)))
+    try:
+
+        async def ask(kind: str, window: float) -> tuple[Request, bool]:
+            return await store.requests.create(
+                kind=kind,
+                email=EMAIL,
+                email_masked="j***@example.com",
+                requester="U0ALICE",
+                channel="C0COMPLY",
+                due_at=time.time() + 86_400,
+                deadline="1 days",
+                duplicate_window=window,
+            )
+
+        retrieval, created = await ask(RequestKind.RETRIEVAL, 8 * 3600)
+        assert created
+        probe, created = await ask(PROBE, 0.0)
+        assert created and probe.id != retrieval.id and probe.kind == PROBE
+        again, created = await ask(RequestKind.RETRIEVAL, 8 * 3600)
+        assert not created and again.id == retrieval.id
+        again, created = await ask(PROBE, 0.0)
+        assert not created and again.id == probe.id
+        # A request that never started is no duplicate, whatever its kind.
+        await store.requests.abandon(probe.id, actor="bot", reason="test")
+        fresh, created = await ask(PROBE, 0.0)
+        assert created and fresh.id not in (probe.id, retrieval.id)
+        assert [r.kind for r in await store.requests.for_email(EMAIL, kind=PROBE)] == [PROBE, PROBE]
+        assert len(await store.requests.for_email(EMAIL)) == 3
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    return tmp_path / "requests.db"
+
+
+async def test_a_version_6_database_with_requests_gets_their_kind_and_keeps_working(store_path: Path) -> None:
+    """Migration 7 on a populated database: old rows read as retrievals with no params, found and deduplicated."""
+    cipher = EmailCipher(os.urandom(32))
+    with closing(sqlite3.connect(store_path, isolation_level=None)) as db:
+        for number, script in enumerate(MIGRATIONS[:6], start=1):
+            db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+        now = time.time()
+        db.execute(
+            "INSERT INTO requests (client_token, email_hash, email_sealed, email_masked, requester, channel, thread_ts,"
+            " task_id, status, created_at, updated_at, next_check_at, due_at, deadline)"
+            " VALUES (?, ?, ?, ?, 'U0ALICE', 'C0COMPLY', '1700000000.000100', 'task-old', 'IN_PROGRESS', ?, ?, ?, ?,"
+            " '30 days')",
+            (
+                "0" * 36,
+                cipher.lookup_hash(EMAIL),
+                cipher.encrypt(EMAIL),
+                "j***@example.com",
+                now,
+                now,
+                now,
+                now + 30 * 86_400,
+            ),
+        )
+        db.execute(
+            "INSERT INTO outbox (request_id, method, payload, created_at, next_attempt_at) VALUES (1, ?, '{}', ?, ?)",
+            ("chat.update", now, now),
+        )
+    store = await Store.open(store_path, cipher=cipher)
+    try:
+        (old,) = await store.requests.for_email(EMAIL, kind=RequestKind.RETRIEVAL)
+        assert (old.kind, dict(old.params), old.task_id, old.status) == (
+            "retrieval",
+            {},
+            "task-old",
+            RequestStatus.IN_PROGRESS,
+        )
+        assert await store.requests.reveal_email(old.id) == EMAIL
+        again, created = await store.requests.create(
+            kind=RequestKind.RETRIEVAL,
+            email=EMAIL,
+            email_masked="j***@example.com",
+            requester="U0BOB",
+            channel="C0COMPLY",
+            due_at=now + 86_400,
+            deadline="1 days",
+            duplicate_window=8 * 3600,
+        )
+        assert not created and again.id == old.id  # still unfinished: the old row is the retrieval's duplicate
+        assert [e.method for e in await store.outbox.due()] == ["chat.update"]
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(store_path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) >= 7
+        indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "requests_by_email_kind" in indexes and "requests_by_email" not in indexes
+        plan = " ".join(
+            str(row[3])
+            for row in db.execute(
+                "EXPLAIN QUERY PLAN SELECT id FROM requests WHERE email_hash = ? AND kind = ?", (b"x", "retrieval")
+            )
+        )
+        assert "requests_by_email_kind" in plan
+
+
+async def test_a_kinds_buttons_are_registered_with_the_rest(tmp_path: Path) -> None:
+    """``register`` routes the probe's Poke to the probe's handler, from its entry alone; without it, Bolt's 404."""
+    async with rig(tmp_path) as r:
+
+        async def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
+            return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token="xoxb-t")
+
+        home = HomeTab(
+            store=r.store,
+            slack=r.desk.slack,
+            permalinks=r.desk.permalinks,
+            authorizer=r.desk.authorizer,
+            background=r.desk.background,
+            clock=time.time,
+        )
+        body = block_actions_body(
+            user="U0ALICE",
+            channel="C0COMPLY",
+            message_ts="1700000000.000100",
+            action_id=POKE_ACTION,
+            value="7",
+            block_id="probe-7",
+            response_url=r.slack.response_url("U0ALICE"),
+        )
+        form = {"content-type": ["application/x-www-form-urlencoded"]}
+        for desk, expected in ((r.desk, 200), (replace(r.desk, flow=replace(r.flow, kinds=KINDS)), 404)):
+            app = AsyncApp(authorize=authorize, request_verification_enabled=False, process_before_response=True)
+            register(app, desk, home=home)
+            before = len(POKES.bodies)
+            response = await app.async_dispatch(AsyncBoltRequest(body=body, headers=form))
+            assert response.status == expected, response.body
+            poked = POKES.bodies[before:]
+            assert [b["actions"][0]["value"] for b in poked] == (["7"] if expected == 200 else [])
