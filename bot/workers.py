@@ -10,10 +10,12 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 from bot.clients import Clients
 from bot.settings import Settings
 from bot.tuning import Tuning
+from handlers import notices
 from handlers.access import Authorizer
 from handlers.cases import HomeTab, Reminders, Retention
 from handlers.context import Counters, Desk, Flow, Permalinks
@@ -95,6 +97,7 @@ def assemble(
         max_delay=tuning.outbox_max_delay,
         clock=clock,
         outages=outages,
+        render=partial(notices.render, kinds=KINDS),
     )
     inbox_wakeup = Wakeup()
     authorizer = Authorizer(

@@ -16,13 +16,13 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers import case_texts, texts
+from handlers import case_texts, notices, texts
 from handlers.access import Authorizer
 from handlers.context import Counters, Desk, Permalinks
 from handlers.guard import allowed, clicked_by, ephemeral_reply
-from handlers.lifecycle import Reply, in_thread, thread_update
+from handlers.lifecycle import Reply
 from prime import Background, slack_error_code
-from store import Request, Store
+from store import Store
 
 __all__ = ["HomeTab", "Reminders", "Retention", "handle_close"]
 
@@ -47,7 +47,7 @@ async def _close(deps: Desk, value: str, *, user: str, reply: Reply) -> None:
     if request is None:
         await reply(texts.unknown_request("this button"))
         return
-    closed, changed = await deps.flow.store.cases.close(request.id, user=user, render=thread_update(deps.flow))
+    closed, changed = await deps.flow.store.cases.close(request.id, user=user, notices=notices.thread_update())
     if changed and closed is not None:
         deps.flow.wake_outbox()
         deps.flow.home_changed()
@@ -85,14 +85,7 @@ class Reminders:
         """Queue every reminder due now; after downtime only the most urgent is posted. Returns how many."""
         sent = 0
         for request, kinds in await self._store.cases.reminders_due(case_texts.REMINDERS):
-            announce = kinds[-1]
-
-            def reminder(r: Request, kind: str = announce) -> texts.Message:
-                return case_texts.reminder_message(r, kind)
-
-            render = in_thread(reminder)
-
-            if await self._store.cases.record_reminder(request, kinds, render=render):
+            if await self._store.cases.record_reminder(request, kinds, notices=notices.reminder(kinds[-1])):
                 sent += 1
                 self._counters.reminder_sent()
         if sent:

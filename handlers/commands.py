@@ -15,14 +15,14 @@ from typing import Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from handlers import case_texts, texts
+from handlers import case_texts, notices, texts
 from handlers.context import Desk
 from handlers.deadlines import JURISDICTIONS, DeadlineSpec, parse_deadline_days
 from handlers.emails import parse_email
 from handlers.guard import allowed, ephemeral_reply, saving
 from handlers.kindflow import KindFlow
 from handlers.kinds import KINDS
-from handlers.lifecycle import Reply, advance, kind_of, thread_opener, thread_update
+from handlers.lifecycle import Reply, advance, kind_of
 from prime import StoreUnavailable, mask_email
 from store import Request
 
@@ -217,7 +217,7 @@ async def _save(deps: Desk, intent: Start, *, user: str, channel: str) -> tuple[
         params=intent.params,
         duplicate_window=None if intent.force_new else deps.flow.kinds[intent.kind].duplicate_window,
         note=f"{NEW_FLAG}: another request for this shopper was open or recent" if intent.force_new else "",
-        render=thread_opener(deps.flow),
+        notices=[notices.opener()],
     )
 
 
@@ -284,7 +284,7 @@ async def _extend(deps: Desk, intent: Extend, *, user: str, reply: Reply) -> Non
         await reply(texts.unknown_request(what))
         return
     done = await deps.flow.store.cases.extend_deadline(
-        request.id, days=intent.days, user=user, again=intent.again, render=thread_update(deps.flow)
+        request.id, days=intent.days, user=user, again=intent.again, notices=notices.thread_update()
     )
     if done.outcome == "closed":
         await reply(case_texts.already_closed(done.request or request))

@@ -16,12 +16,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from enum import Enum
 
-from handlers import texts
+from handlers import notices, texts
 from handlers.context import Flow
 from handlers.kindflow import KindFlow
 from handlers.slack_errors import NOT_A_MEMBER, SlackFault
 from prime import CLIENT_TOKEN_WINDOW, UNEXPECTED, EmailUnreadable, PrimeRejected, PrimeUnavailable, TaskState, log_ids
-from store import NOTICE, OPENS_THREAD, OutboxEntry, OutboxMessage, Request, RequestStatus, TaskError
+from store import NOTICE, OPENS_THREAD, OutboxEntry, Request, RequestStatus, TaskError
 
 __all__ = [
     "START_WINDOW",
@@ -29,12 +29,9 @@ __all__ = [
     "Synced",
     "advance",
     "apply_task_state",
-    "in_thread",
     "kind_of",
     "post_abandoned",
     "sync_task",
-    "thread_opener",
-    "thread_update",
 ]
 
 logger = logging.getLogger(__name__)
@@ -129,7 +126,7 @@ async def apply_task_state(deps: Flow, request: Request, state: TaskState) -> Re
         to=move.to,
         errors=state.errors if move.errors else (),
         action=move.action,
-        render=thread_update(deps, move.reply_from(request.status)),
+        notices=notices.thread_update(move.reply_from(request.status)),
     )
     if moved is None:
         return await deps.store.requests.get(request.id) or request
@@ -139,60 +136,13 @@ async def apply_task_state(deps: Flow, request: Request, state: TaskState) -> Re
     return moved
 
 
-def thread_update(
-    deps: Flow, reply: str | None = None, *, update_parent: bool = True
-) -> Callable[[Request], list[OutboxMessage]]:
-    """The Slack calls a state change causes: refresh the thread's first message, and maybe reply in it.
-
-    ``reply`` is a thread reply's name: the kind's own, or a shared one (``texts.thread_reply``).
-    """
-
-    def render(request: Request) -> list[OutboxMessage]:
-        words = deps.kinds[request.kind].texts
-        messages = []
-        if update_parent:
-            parent = {"channel": request.channel, "ts": request.thread_ts, **texts.thread_parent(request, words)}
-            messages.append(OutboxMessage("chat.update", parent))
-        if reply is not None:
-            messages.append(_in_thread(request, texts.thread_reply(reply, request, words)))
-        return messages
-
-    return render
-
-
-def in_thread(say: Callable[[Request], texts.Message]) -> Callable[[Request], list[OutboxMessage]]:
-    """A reply in the request's thread alone (a reminder), its first message left as it is."""
-    return lambda request: [_in_thread(request, say(request))]
-
-
-def _in_thread(request: Request, message: texts.Message) -> OutboxMessage:
-    payload = {"channel": request.channel, "thread_ts": request.thread_ts, "unfurl_links": False, "unfurl_media": False}
-    return OutboxMessage("chat.postMessage", {**payload, **message})
-
-
-def thread_opener(deps: Flow) -> Callable[[Request], list[OutboxMessage]]:
-    """The message that opens a request's thread, queued with the request: the outbox sends it."""
-
-    def render(request: Request) -> list[OutboxMessage]:
-        words = deps.kinds[request.kind].texts
-        payload = {
-            "channel": request.channel,
-            "unfurl_links": False,
-            "unfurl_media": False,
-            **texts.thread_parent(request, words),
-        }
-        return [OutboxMessage("chat.postMessage", payload, purpose=OPENS_THREAD)]
-
-    return render
-
-
 async def _open_thread(deps: Flow, request: Request, reply: Reply | None) -> Request | None:
     """Send the message that opens the thread now, through the outbox; without it nothing starts at Amazon.
 
     If Slack refuses, the outbox keeps the message and retries it with its backoff (an operator's
     fix, like inviting the bot, ends the wait); the person who asked is told what is going on.
     """
-    if await deps.store.outbox.ensure_opener(request.id, render=thread_opener(deps)):
+    if await deps.store.outbox.ensure_opener(request.id, notices.opener()):
         logger.info("request %s: its thread's first message was queued again", request.id)
     result = await deps.open_thread(request.id)
     current = await deps.store.requests.get(request.id)
@@ -220,10 +170,7 @@ async def post_abandoned(deps: Flow, entry: OutboxEntry, code: str) -> None:
             request.id, actor="bot", reason=f"thread message refused by Slack: {code}"
         )
         deps.home_changed()
-    notice = {"channel": request.requester, "unfurl_links": False, "unfurl_media": False}
-    await deps.store.outbox.queue_notice(
-        request.id, OutboxMessage("chat.postMessage", {**notice, **texts.post_abandoned(request, code)}, purpose=NOTICE)
-    )
+    await deps.store.outbox.queue_notice(request.id, notices.abandoned(code))
     deps.wake_outbox()
 
 
@@ -242,7 +189,7 @@ async def _start_task(deps: Flow, kind: KindFlow, request: Request, reply: Reply
     if request.start_sent_at is not None and deps.clock() - request.start_sent_at >= START_WINDOW:
         logger.warning("request %s: not started within the clientToken's window; not retrying", request.id)
         expired = await deps.store.requests.record_start_expired(
-            request.id, render=thread_update(deps, "start_window_passed")
+            request.id, notices=notices.thread_update("start_window_passed")
         )
         deps.wake_outbox()
         deps.home_changed()
@@ -255,7 +202,7 @@ async def _start_task(deps: Flow, kind: KindFlow, request: Request, reply: Reply
     except PrimeRejected as error:
         logger.warning("request %s: Buy with Prime refused the start (%s)", request.id, error.kind)
         rejected = await deps.store.requests.record_start_rejected(
-            request.id, [TaskError(error.kind or None, str(error))], render=thread_update(deps, "rejected")
+            request.id, [TaskError(error.kind or None, str(error))], notices=notices.thread_update("rejected")
         )
         deps.wake_outbox()
         return rejected
@@ -268,10 +215,10 @@ async def _start_task(deps: Flow, kind: KindFlow, request: Request, reply: Reply
         logger.warning(
             "request %s: Buy with Prime unavailable at start (%s); next try in %.0f s", request.id, error.kind, delay
         )
-        render = thread_update(deps, "waiting_operator" if error.needs_operator else "waiting")
+        told = notices.thread_update("waiting_operator" if error.needs_operator else "waiting")
         reason = f"{error.kind}: {error}"
         if await deps.store.requests.record_start_waiting(
-            request.id, at=deps.clock() + delay, reason=reason, render=render
+            request.id, at=deps.clock() + delay, reason=reason, notices=told
         ):
             deps.wake_outbox()
         if reply is not None:
@@ -279,7 +226,7 @@ async def _start_task(deps: Flow, kind: KindFlow, request: Request, reply: Reply
         return await deps.store.requests.get(request.id)
     reply_in_thread = "started_after_wait" if request.waiting_since is not None else None
     started = await deps.store.requests.record_task_started(
-        request.id, task_id, to=kind.started(request), render=thread_update(deps, reply_in_thread)
+        request.id, task_id, to=kind.started(request), notices=notices.thread_update(reply_in_thread)
     )
     await deps.store.requests.schedule_check(request.id, at=deps.clock() + deps.reconcile_interval)
     logger.info("request %s: task %s started", request.id, task_id, extra=log_ids(task_id=task_id))

@@ -2,7 +2,8 @@
 
 Entries are written in the same transaction as the state change that caused
 them, so a crash never loses one; the message that opens a request's thread is
-one of them. What a failure means comes from one table (handlers/slack_errors.py):
+one of them. Each entry is put into words when it is sent (``render``: handlers/notices.py), with
+its request as it stands then. What a failure means comes from one table (handlers/slack_errors.py):
 429 honours Retry-After; 5xx, timeouts and network errors back off; an error
 the operator must fix (a revoked token, the bot removed from the channel) keeps
 the entry and keeps retrying with capped backoff, with one log line per
@@ -18,6 +19,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -27,11 +29,25 @@ from handlers.slack_errors import SlackFault, classify, operator_hint
 from prime import Outages, Wakeup, slack_error_code
 from store import OPENS_THREAD, OutboxEntry, Store
 
-__all__ = ["OutboxSender", "SendResult"]
+__all__ = ["OutboxSender", "SendResult", "SlackCall", "as_stored"]
 
 logger = logging.getLogger(__name__)
 
 METADATA_EVENT = "data_request_outbox"
+UNRENDERABLE = "unrenderable"  # the give-up code of an entry that could not be put into words
+
+
+@dataclass(frozen=True, slots=True)
+class SlackCall:
+    """One Slack Web API call: the method and its arguments, as an outbox entry is sent."""
+
+    method: str
+    payload: dict[str, Any]
+
+
+def as_stored(entry: OutboxEntry) -> SlackCall:
+    """An entry that already is a Slack call (one queued by an older version of the bot)."""
+    return SlackCall(entry.method, entry.payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +67,10 @@ class SendResult:
 class OutboxSender:
     """Sends due outbox entries until cancelled; ``wake()`` says new ones are waiting.
 
-    ``on_thread_opened(request_id)`` is called when the worker posted a thread's first message (the
-    request can now start); ``on_abandoned(entry, code)`` when a post is given up for good.
+    ``render`` puts an entry into words when it is sent; an entry it cannot render is given up like a
+    message Slack refuses (``unrenderable``). ``on_thread_opened(request_id)`` is called when the
+    worker posted a thread's first message (the request can now start); ``on_abandoned(entry, code)``
+    when a post is given up for good.
     """
 
     def __init__(
@@ -66,9 +84,11 @@ class OutboxSender:
         idle_wait: float = 30.0,
         clock: Callable[[], float] = time.time,
         outages: Outages | None = None,
+        render: Callable[[OutboxEntry], SlackCall] = as_stored,
     ) -> None:
         self._store = store
         self._slack = slack
+        self._render = render
         self._slots = asyncio.Semaphore(concurrency)
         self._base_delay = base_delay
         self._max_delay = max_delay
@@ -151,19 +171,24 @@ class OutboxSender:
             self._in_flight.discard(entry.id)
 
     async def _attempt(self, entry: OutboxEntry) -> SendResult:
-        if entry.attempts and await self._already_posted(entry):
+        try:
+            call = self._render(entry)
+        except Exception:  # a text that cannot be built (too long for Slack, a name no kind knows): a bug
+            logger.exception("outbox %s: the %s notice could not be put into words; giving up", entry.id, entry.method)
+            return await self._give_up(entry, UNRENDERABLE, entry.method)
+        if entry.attempts and await self._already_posted(entry, call):
             logger.info("outbox %s: found already posted before a restart; not posting again", entry.id)
             await self._store.outbox.sent(entry.id)
             return SendResult(sent=True)
         await self._store.outbox.attempting(entry.id)
         try:
-            response = await self._slack.api_call(entry.method, json=_tagged(entry))
+            response = await self._slack.api_call(call.method, json=_tagged(entry, call))
         except SlackApiError as error:
-            return await self._failed(entry, error)
+            return await self._failed(entry, call, error)
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
             return SendResult(sent=False, code=type(error).__name__, fault=SlackFault.RETRY)
         except Exception as error:  # an odd answer from Slack: this entry backs off, the others go on
-            logger.exception("outbox %s: %s failed unexpectedly", entry.id, entry.method)
+            logger.exception("outbox %s: %s failed unexpectedly", entry.id, call.method)
             return SendResult(sent=False, code=type(error).__name__, fault=SlackFault.RETRY)
         if entry.purpose == OPENS_THREAD:
             await self._store.outbox.thread_opened(entry, str(response["ts"]))
@@ -179,18 +204,18 @@ class OutboxSender:
         if not await self._store.outbox.waiting_on(previous_error):
             self._outages.recovered("slack", previous_error)
 
-    async def _already_posted(self, entry: OutboxEntry) -> bool:
+    async def _already_posted(self, entry: OutboxEntry, call: SlackCall) -> bool:
         """Was this thread reply posted by an attempt whose success was never recorded (a crash)?
 
         Replies carry their outbox id in message metadata; reading the thread back needs the
         channels:history / groups:history scopes. Without them the answer is "no" and the reply
         is posted again: at least once, not exactly once (see the README).
         """
-        if entry.method != "chat.postMessage" or not entry.payload.get("thread_ts"):
+        if call.method != "chat.postMessage" or not call.payload.get("thread_ts"):
             return False  # chat.update is idempotent: sending it twice shows the same message
         try:
             response = await self._slack.conversations_replies(
-                channel=entry.payload["channel"], ts=entry.payload["thread_ts"], include_all_metadata=True, limit=200
+                channel=call.payload["channel"], ts=call.payload["thread_ts"], include_all_metadata=True, limit=200
             )
         except (SlackApiError, aiohttp.ClientError, OSError, TimeoutError) as error:
             logger.debug("outbox %s: cannot read the thread back (%s)", entry.id, type(error).__name__)
@@ -201,7 +226,7 @@ class OutboxSender:
                 return True
         return False
 
-    async def _failed(self, entry: OutboxEntry, error: SlackApiError) -> SendResult:
+    async def _failed(self, entry: OutboxEntry, call: SlackCall, error: SlackApiError) -> SendResult:
         status = error.response.status_code
         code = slack_error_code(error)
         if status == 429:
@@ -213,21 +238,26 @@ class OutboxSender:
         fault = classify(code)
         if fault is SlackFault.MESSAGE:
             logger.error(
-                "outbox %s: Slack refused %s as wrong (%s); giving up, requester told", entry.id, entry.method, code
+                "outbox %s: Slack refused %s as wrong (%s); giving up, requester told", entry.id, call.method, code
             )
-            await self._store.outbox.give_up(entry, error=code)
-            await self._recovered(entry.last_error)
-            self.on_abandoned(entry, code)
-        elif fault is SlackFault.OPERATOR:
+            return await self._give_up(entry, code, call.method)
+        if fault is SlackFault.OPERATOR:
             self._outages.failing("slack", code, operator_hint(code))
         return SendResult(sent=False, code=code, fault=fault)
 
+    async def _give_up(self, entry: OutboxEntry, code: str, method: str) -> SendResult:
+        """This entry will never go out: audited, and the requester told (``on_abandoned``)."""
+        await self._store.outbox.give_up(entry, error=code, method=method)
+        await self._recovered(entry.last_error)
+        self.on_abandoned(entry, code)
+        return SendResult(sent=False, code=code, fault=SlackFault.MESSAGE)
 
-def _tagged(entry: OutboxEntry) -> dict[str, object]:
+
+def _tagged(entry: OutboxEntry, call: SlackCall) -> dict[str, object]:
     """Thread replies carry their outbox id, so a resend after a crash can find them first."""
-    if entry.method != "chat.postMessage":
-        return entry.payload
-    return {**entry.payload, "metadata": {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": entry.id}}}
+    if call.method != "chat.postMessage":
+        return call.payload
+    return {**call.payload, "metadata": {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": entry.id}}}
 
 
 def _seconds(value: object) -> float:

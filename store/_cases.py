@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from store._audit import ActorNames
 from store._database import Database
-from store._records import OutboxMessage, Request, TaskError
+from store._records import Notice, Request, TaskError
 from store._rows import (
     CLOSABLE,
     NEVER_STARTED,
@@ -89,9 +89,7 @@ class Cases:
             overdue=sum(int(row["overdue"] or 0) for row in rows),
         )
 
-    async def close(
-        self, request_id: int, *, user: str, render: Callable[[Request], Iterable[OutboxMessage]]
-    ) -> tuple[Request | None, bool]:
+    async def close(self, request_id: int, *, user: str, notices: Sequence[Notice]) -> tuple[Request | None, bool]:
         """Record that the shopper was answered; (request, False) when it was closed already or cannot be."""
         now = self._clock()
 
@@ -113,7 +111,7 @@ class Cases:
                 detail="answer sent to shopper",
                 actor_name=self._names.of(user),
             )
-            enqueue(db, request, render, now)
+            enqueue(db, request_id, notices, now)
             return request, True
 
         return await self._database.run(close)
@@ -125,7 +123,7 @@ class Cases:
         days: int,
         user: str,
         again: bool = False,
-        render: Callable[[Request], Iterable[OutboxMessage]],
+        notices: Sequence[Notice],
     ) -> Extension:
         """Push an open, started case's due date back by ``days``; its reminders start over.
 
@@ -164,7 +162,7 @@ class Cases:
                 detail=detail,
                 actor_name=self._names.of(user),
             )
-            enqueue(db, extended, render, now)
+            enqueue(db, request_id, notices, now)
             return Extension("extended", extended)
 
         return await self._database.run(extend)
@@ -185,9 +183,7 @@ class Cases:
                 due.append((request, kinds))
         return due
 
-    async def record_reminder(
-        self, request: Request, kinds: Sequence[str], *, render: Callable[[Request], Iterable[OutboxMessage]]
-    ) -> bool:
+    async def record_reminder(self, request: Request, kinds: Sequence[str], *, notices: Sequence[Notice]) -> bool:
         """Mark ``kinds`` sent and queue the reminder, once: False if another pass or a close came first."""
         now = self._clock()
         sent = ",".join(sorted(request.reminders_sent | set(kinds)))
@@ -201,7 +197,7 @@ class Cases:
             if cursor.rowcount != 1 or fresh is None:
                 return False
             append_audit(db, at=now, request_id=request.id, actor="bot", action="reminder sent", detail=kinds[-1])
-            enqueue(db, fresh, render, now)
+            enqueue(db, request.id, notices, now)
             return True
 
         return await self._database.run(remind)

@@ -1,7 +1,8 @@
 """The Slack outbox: every post a change causes, queued in that change's transaction and sent once, in order.
 
-``store.outbox``: the sender takes the head entry of each request when it is due, records each attempt
-before making it (a crash after it may have sent it), and marks it sent, retried or given up.
+``store.outbox``: the sender takes the head entry of each request when it is due, with the request as it
+stands then (the entry is a ``Notice``, put into words at that moment), records each attempt before
+making it (a crash after it may have sent it), and marks it sent, retried or given up.
 """
 
 from __future__ import annotations
@@ -9,16 +10,17 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from store._database import Database
-from store._records import OPENS_THREAD, OutboxEntry, OutboxMessage, Request, RequestStatus
-from store._rows import append_audit, enqueue, fetch_request
+from store._records import OPENS_THREAD, Notice, OutboxEntry, RequestStatus
+from store._rows import REQUEST_COLUMNS, append_audit, enqueue, fetch_request, request_from_row
 
 __all__ = ["OPENER_GRACE", "Outbox"]
 
 OPENER_GRACE = 5.0  # seconds the worker leaves a new thread's first message to the command that queued it
 _DUE_FOR_WORKER = f"(o.purpose != '{OPENS_THREAD}' OR o.attempts > 0 OR o.created_at <= ?)"
+_REQUEST = ", ".join(f"r.{column.strip()}" for column in REQUEST_COLUMNS.split(","))  # read by name, as ever
 
 
 class Outbox:
@@ -41,7 +43,8 @@ class Outbox:
         else:
             scope, params = " AND o.request_id = ?", (request_id,)
         rows = await self._database.fetch(
-            "SELECT o.id, o.request_id, o.method, o.payload, o.attempts, o.purpose, o.last_error FROM outbox o"
+            "SELECT o.id AS entry_id, o.request_id, o.method, o.payload, o.attempts, o.purpose, o.last_error,"
+            f" {_REQUEST} FROM outbox o LEFT JOIN requests r ON r.id = o.request_id"
             f" WHERE o.sent_at IS NULL AND o.gave_up_at IS NULL AND o.next_attempt_at <= ?{scope}"
             " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.request_id = o.request_id AND p.id < o.id"
             "                 AND p.sent_at IS NULL AND p.gave_up_at IS NULL)"
@@ -50,13 +53,14 @@ class Outbox:
         )
         return [
             OutboxEntry(
-                id=row["id"],
+                id=row["entry_id"],
                 request_id=row["request_id"],
                 method=row["method"],
                 payload=json.loads(row["payload"]),
                 attempts=row["attempts"],
                 purpose=row["purpose"],
                 last_error=row["last_error"],
+                request=request_from_row(row) if row["id"] is not None else None,
             )
             for row in rows
         ]
@@ -74,7 +78,7 @@ class Outbox:
 
         await self._database.run(opened)
 
-    async def ensure_opener(self, request_id: int, *, render: Callable[[Request], Iterable[OutboxMessage]]) -> bool:
+    async def ensure_opener(self, request_id: int, opener: Notice) -> bool:
         """Queue the thread's first message of a NEW request that has none waiting (one stored by an older
         version of the bot); True if one was queued."""
         now = self._clock()
@@ -87,20 +91,19 @@ class Outbox:
             request = fetch_request(db, request_id)
             if waiting is not None or request is None or request.status is not RequestStatus.NEW:
                 return False
-            enqueue(db, request, render, now)
+            enqueue(db, request_id, [opener], now)
             return True
 
         queued: bool = await self._database.run(ensure)
         return queued
 
-    async def queue_notice(self, request_id: int, message: OutboxMessage) -> None:
+    async def queue_notice(self, request_id: int, notice: Notice) -> None:
         """Queue a message for the requester (a direct message), after the request's other posts."""
         now = self._clock()
 
         def queue(db: sqlite3.Connection) -> None:
-            request = fetch_request(db, request_id)
-            if request is not None:
-                enqueue(db, request, lambda _: [message], now)
+            if fetch_request(db, request_id) is not None:
+                enqueue(db, request_id, [notice], now)
 
         await self._database.run(queue)
 
@@ -137,13 +140,13 @@ class Outbox:
             "UPDATE outbox SET next_attempt_at = ?, last_error = ? WHERE id = ?", (at, error, entry_id)
         )
 
-    async def give_up(self, entry: OutboxEntry, *, error: str) -> None:
-        """Slack refused the call for good; keep the reason in the audit log."""
+    async def give_up(self, entry: OutboxEntry, *, error: str, method: str | None = None) -> None:
+        """Slack refused the call (``method``, as it was made) for good; keep the reason in the audit log."""
         now = self._clock()
 
         def give_up(db: sqlite3.Connection) -> None:
             db.execute("UPDATE outbox SET gave_up_at = ?, last_error = ? WHERE id = ?", (now, error, entry.id))
-            detail = f"{entry.method}: {error}"
+            detail = f"{method or entry.method}: {error}"
             append_audit(
                 db, at=now, request_id=entry.request_id, actor="bot", action="slack post abandoned", detail=detail
             )

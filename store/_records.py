@@ -14,8 +14,8 @@ __all__ = [
     "OPENS_THREAD",
     "AuditEntry",
     "InboxEvent",
+    "Notice",
     "OutboxEntry",
-    "OutboxMessage",
     "Request",
     "RequestStatus",
     "TaskError",
@@ -96,11 +96,16 @@ class Request:
 
 
 @dataclass(frozen=True, slots=True)
-class OutboxMessage:
-    """A Slack Web API call to make once the transaction that queued it has committed."""
+class Notice:
+    """What a change has to tell Slack, queued in the change's transaction and put into words when sent.
 
-    method: str
-    payload: dict[str, Any]
+    The store keeps what to say, never the Slack message: ``name`` says which one (``handlers/notices.py``
+    knows them) and ``args`` what it needs beyond the request as it is then (a reply's name, a Slack
+    error code). No text, Block Kit or shopper data is rendered inside a transaction or waits in a queue.
+    """
+
+    name: str
+    args: Mapping[str, str] = field(default_factory=dict)
     purpose: str = ""  # OPENS_THREAD, NOTICE, or "" for any other post
 
 
@@ -110,7 +115,12 @@ NOTICE = "notice"  # a direct message to the requester that a thread post was ab
 
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
-    """A queued Slack call, as the outbox worker sees it."""
+    """A queued notice (or a Slack call queued by an older version), as the outbox worker sees it.
+
+    ``method`` and ``payload`` are a ``Notice``'s name and args; a row an older version queued holds
+    the Slack method (``chat.postMessage``) and its rendered payload instead. ``request`` is the
+    request as it stands when the entry is taken, to put the notice into words.
+    """
 
     id: int
     request_id: int
@@ -119,6 +129,7 @@ class OutboxEntry:
     attempts: int
     purpose: str = ""
     last_error: str | None = None  # why the previous attempt failed, if it did
+    request: Request | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from prime import EmailUnreadable
 from store._audit import ActorNames
 from store._crypto import EmailCipher
 from store._database import Database
-from store._records import OutboxMessage, Request, RequestStatus, TaskError
+from store._records import Notice, Request, RequestStatus, TaskError
 from store._rows import (
     NEVER_STARTED,
     REQUEST_COLUMNS,
@@ -58,7 +58,7 @@ class Requests:
         duplicate_window: float | None = None,
         first_check_after: float = 60.0,
         note: str = "",
-        render: Callable[[Request], Iterable[OutboxMessage]] | None = None,
+        notices: Sequence[Notice] = (),
     ) -> tuple[Request, bool]:
         """Store a new request with its clientToken, before anything is sent anywhere.
 
@@ -113,10 +113,7 @@ class Requests:
                 detail=note,
                 actor_name=self._names.of(requester),
             )
-            if render is not None:  # the thread's first message, sent by the outbox like every other post
-                stored = fetch_request(db, new_id)
-                assert stored is not None
-                enqueue(db, stored, render, now)
+            enqueue(db, new_id, notices, now)  # the thread's first message, sent by the outbox like every other post
             return new_id
 
         # The command is acknowledged once this commits: one round trip, ahead of background work.
@@ -213,9 +210,7 @@ class Requests:
         """The start certainly did not reach Amazon (refused at the door): the window has not begun."""
         await self._database.write_once("UPDATE requests SET start_sent_at = NULL WHERE id = ?", (request_id,))
 
-    async def record_start_waiting(
-        self, request_id: int, *, at: float, reason: str, render: Callable[[Request], Iterable[OutboxMessage]]
-    ) -> bool:
+    async def record_start_waiting(self, request_id: int, *, at: float, reason: str, notices: Sequence[Notice]) -> bool:
         """Amazon could not be asked to start: back off until ``at``; the first time, tell the thread. True if told."""
         now = self._clock()
 
@@ -235,22 +230,20 @@ class Requests:
             append_audit(
                 db, at=now, request_id=request_id, actor="bot", action="waiting for Buy with Prime", detail=reason
             )
-            enqueue(db, request, render, now)
+            enqueue(db, request_id, notices, now)
             return True
 
         told: bool = await self._database.run(wait)
         return told
 
-    async def record_start_expired(
-        self, request_id: int, *, render: Callable[[Request], Iterable[OutboxMessage]]
-    ) -> Request:
+    async def record_start_expired(self, request_id: int, *, notices: Sequence[Notice]) -> Request:
         """The clientToken's window passed before Amazon confirmed a start: stop, rather than risk a second task."""
         return await self._move(
             request_id,
             from_={RequestStatus.STARTING},
             to=RequestStatus.ABANDONED,
             audit=("abandoned", "bot", "not started within the clientToken's 8-hour window"),
-            render=render,
+            notices=notices,
         )
 
     async def record_thread(self, request_id: int, thread_ts: str) -> Request:
@@ -277,7 +270,7 @@ class Requests:
         task_id: str,
         *,
         to: RequestStatus = RequestStatus.IN_PROGRESS,
-        render: Callable[[Request], Iterable[OutboxMessage]],
+        notices: Sequence[Notice],
     ) -> Request:
         """Amazon accepted the task (the request moves ``to`` where its kind says); queue the thread's update."""
         return await self._move(
@@ -286,7 +279,7 @@ class Requests:
             to=to,
             extra={"task_id": task_id, "waiting_since": None, "check_failures": 0},
             audit=("task started", "amazon", f"task {task_id}"),
-            render=render,
+            notices=notices,
         )
 
     async def record_start_rejected(
@@ -294,7 +287,7 @@ class Requests:
         request_id: int,
         errors: Sequence[TaskError],
         *,
-        render: Callable[[Request], Iterable[OutboxMessage]],
+        notices: Sequence[Notice],
     ) -> Request:
         """Amazon refused to start the task; nothing will happen at Amazon for this request."""
         return await self._move(
@@ -303,7 +296,7 @@ class Requests:
             to=RequestStatus.REJECTED,
             extra={"errors": errors_json(errors)},
             audit=("start rejected", "amazon", _error_codes(errors)),
-            render=render,
+            notices=notices,
         )
 
     async def record_task_state(
@@ -314,7 +307,7 @@ class Requests:
         to: RequestStatus,
         errors: Sequence[TaskError],
         action: str,
-        render: Callable[[Request], Iterable[OutboxMessage]],
+        notices: Sequence[Notice],
     ) -> Request | None:
         """Move a request to where Amazon's task state takes it, once; None when nothing changed.
 
@@ -328,7 +321,7 @@ class Requests:
                 to=to,
                 extra={"errors": errors_json(errors)},
                 audit=(action, "amazon", _error_codes(errors)),
-                render=render,
+                notices=notices,
             )
         except _NotMoved:
             return None
@@ -341,7 +334,7 @@ class Requests:
         to: RequestStatus,
         extra: dict[str, Any] | None = None,
         audit: tuple[str, str, str] | None = None,
-        render: Callable[[Request], Iterable[OutboxMessage]] | None = None,
+        notices: Sequence[Notice] = (),
     ) -> Request:
         """The single way a request changes status: conditional on where it stands, with its side effects."""
         now = self._clock()
@@ -368,8 +361,7 @@ class Requests:
                     at=now,
                     actor_name=self._names.of(actor),
                 )
-            if render is not None:
-                enqueue(db, request, render, now)
+            enqueue(db, request_id, notices, now)
             return request
 
         result: Request = await self._database.run(move)

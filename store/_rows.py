@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from store._records import OutboxMessage, Request, RequestStatus, TaskError
+from store._records import Notice, Request, RequestStatus, TaskError
 
 __all__ = [
     "CLOSABLE",
@@ -101,12 +101,10 @@ def append_audit(
     )
 
 
-def enqueue(
-    db: sqlite3.Connection, request: Request, render: Callable[[Request], Iterable[OutboxMessage]], now: float
-) -> None:
-    """Queue the Slack calls a change causes, in the transaction of that change."""
+def enqueue(db: sqlite3.Connection, request_id: int, notices: Iterable[Notice], now: float) -> None:
+    """Queue what a change tells Slack, in the transaction of that change (put into words when sent)."""
     db.executemany(
         "INSERT INTO outbox (request_id, method, payload, created_at, next_attempt_at, purpose)"
         " VALUES (?, ?, ?, ?, ?, ?)",
-        [(request.id, m.method, json.dumps(m.payload), now, now, m.purpose) for m in render(request)],
+        [(request_id, n.name, json.dumps(dict(n.args)), now, now, n.purpose) for n in notices],
     )

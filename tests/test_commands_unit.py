@@ -17,7 +17,7 @@ from unittest import mock
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers import case_texts, texts
+from handlers import case_texts, notices, texts
 from handlers.access import Authorizer
 from handlers.commands import (
     LIST_LIMIT,
@@ -231,7 +231,9 @@ async def test_a_new_request_is_stored_before_it_is_acknowledged(desktop: Deskto
     assert (request.deadline, request.due_at) == ("45 days", NOW + 45 * 86_400)
     assert request.email_masked == "j***@example.com"
     (opener,) = await desktop.store.outbox.due(request_id=request.id)
-    assert opener.method == "chat.postMessage" and opener.purpose == OPENS_THREAD
+    posted = notices.render(opener, KINDS)  # what the outbox will send: the thread's first message, in the channel
+    assert posted.method == "chat.postMessage" and posted.payload["channel"] == "C0COMPLY"
+    assert opener.purpose == OPENS_THREAD
 
 
 async def test_without_a_deadline_the_configured_default_applies(desktop: Desktop) -> None:

@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -31,6 +32,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from handlers import notices
 from handlers.access import Authorizer
 from handlers.blocks import Block, Message, actions, button
 from handlers.cases import HomeTab
@@ -148,7 +150,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     async with FakeSlack() as slack, FakePrime() as prime, httpx.AsyncClient(timeout=10) as http:
         store = await Store.open(tmp_path / "requests.db", cipher=EmailCipher(os.urandom(32)))
         web = AsyncWebClient(token=slack.token, base_url=slack.api_url)
-        outbox = OutboxSender(store=store, slack=web)
+        outbox = OutboxSender(store=store, slack=web, render=partial(notices.render, kinds=KINDS_WITH_PROBE))
         client = PrimeClient(
             http=http,
             api_url=prime.api_url,
@@ -270,7 +272,7 @@ async def test_the_moves_are_the_kinds_not_the_lifecycles(tmp_path: Path) -> Non
                 params={"hold": "0"},
             )
             await r.store.requests.record_thread(request.id, "1700000000.000100")
-            started = await r.store.requests.record_task_started(request.id, f"task-{kind}", render=lambda _r: [])
+            started = await r.store.requests.record_task_started(request.id, f"task-{kind}", notices=())
 
             def amazon(status: str, task_id: str = f"task-{kind}") -> TaskState:
                 return TaskState(task_id=task_id, status=status, submitted="", updated="")

@@ -7,7 +7,7 @@ import base64
 import os
 import sqlite3
 import stat
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import closing
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from harness import envelope, running_bot
 
 from handlers.retrieval import RETRIEVAL_FLOW
 from prime import ConfigError, DataRequestError, EmailUnreadable, RequestKind
-from store import EmailCipher, OutboxMessage, Request, RequestStatus, Store, TaskError, create_key_file, read_key_file
+from store import EmailCipher, Notice, Request, RequestStatus, Store, TaskError, create_key_file, read_key_file
 from store._schema import MIGRATIONS, migrate
 
 EMAIL = "Jane.Shopper@Example.com"
@@ -74,26 +74,25 @@ async def amazon_says(
     status: RequestStatus,
     errors: Sequence[TaskError] = (),
     *,
-    render: Callable[[Request], list[OutboxMessage]],
+    notices: Sequence[Notice],
 ) -> Request | None:
     """Amazon's task status applied as a retrieval's moves say (handlers/retrieval.py), through the store's one move."""
     move = RETRIEVAL_FLOW.moves.get(status.value)
     if move is None:
         return None
     return await store.requests.record_task_state(
-        request_id, from_=move.from_, to=move.to, errors=errors, action=move.action, render=render
+        request_id, from_=move.from_, to=move.to, errors=errors, action=move.action, notices=notices
     )
 
 
-def thread_update(request: Request) -> list[OutboxMessage]:
-    return [OutboxMessage("chat.update", {"channel": request.channel, "ts": request.thread_ts, "text": "status"})]
+UPDATE = [Notice("parent")]  # what a state change tells the thread: its first message, refreshed
 
 
 async def in_progress(store: Store, email: str = EMAIL, *, task_id: str = "task-1") -> Request:
     """A request whose thread is posted and whose task Amazon has accepted."""
     request = await new_request(store, email)
     await store.requests.record_thread(request.id, "1700000000.000100")
-    return await store.requests.record_task_started(request.id, task_id, render=thread_update)
+    return await store.requests.record_task_started(request.id, task_id, notices=UPDATE)
 
 
 def database_bytes(folder: Path) -> dict[str, bytes]:
@@ -234,34 +233,29 @@ async def test_a_database_from_a_newer_bot_is_refused_and_left_alone(tmp_path: P
 async def test_apply_task_state_completes_once(store: Store) -> None:
     """COMPLETED applied twice moves the request and queues its posts once; a later FAILED moves it on, once."""
     request = await in_progress(store)
-    posts = 0
+    reply = [Notice("reply", {"name": "completed"}), *UPDATE]
 
-    def reply(done: Request) -> list[OutboxMessage]:
-        nonlocal posts
-        posts += 1
-        return [OutboxMessage("chat.postMessage", {"channel": done.channel, "text": "ready"}), *thread_update(done)]
-
-    done = await amazon_says(store, request.id, RequestStatus.COMPLETED, [], render=reply)
+    done = await amazon_says(store, request.id, RequestStatus.COMPLETED, [], notices=reply)
     assert done is not None and done.status is RequestStatus.COMPLETED
     queued = await scalar(store, "SELECT COUNT(*) FROM outbox")
-    again = await amazon_says(store, request.id, RequestStatus.COMPLETED, [], render=reply)
-    assert again is None and posts == 1
+    again = await amazon_says(store, request.id, RequestStatus.COMPLETED, [], notices=reply)
+    assert again is None
     assert await scalar(store, "SELECT COUNT(*) FROM outbox") == queued == 3
     assert [e.action for e in await store.audit.entries(request_id=request.id)].count("completed") == 1
     # Amazon can fail a completed task later: that moves it once; nothing leaves FAILED.
-    failed = await amazon_says(store, request.id, RequestStatus.FAILED, [TaskError("X", "late")], render=reply)
+    failed = await amazon_says(store, request.id, RequestStatus.FAILED, [TaskError("X", "late")], notices=reply)
     assert failed is not None and failed.status is RequestStatus.FAILED
-    assert await amazon_says(store, request.id, RequestStatus.FAILED, [], render=reply) is None
-    assert await amazon_says(store, request.id, RequestStatus.COMPLETED, [], render=reply) is None
-    assert posts == 2
+    assert await amazon_says(store, request.id, RequestStatus.FAILED, [], notices=reply) is None
+    assert await amazon_says(store, request.id, RequestStatus.COMPLETED, [], notices=reply) is None
+    assert await scalar(store, "SELECT COUNT(*) FROM outbox") == queued + 2  # the posts of two moves, no more
 
 
 async def test_apply_task_state_ignores_unfinished_states_and_unstarted_requests(store: Store) -> None:
     """IN_PROGRESS changes nothing, and a request Amazon has not confirmed cannot jump to COMPLETED."""
     started = await in_progress(store)
-    assert await amazon_says(store, started.id, RequestStatus.IN_PROGRESS, [], render=thread_update) is None
+    assert await amazon_says(store, started.id, RequestStatus.IN_PROGRESS, [], notices=UPDATE) is None
     unstarted = await new_request(store, "other@example.com")
-    assert await amazon_says(store, unstarted.id, RequestStatus.COMPLETED, [], render=thread_update) is None
+    assert await amazon_says(store, unstarted.id, RequestStatus.COMPLETED, [], notices=UPDATE) is None
     assert (await store.requests.get(unstarted.id)).status is RequestStatus.NEW  # type: ignore[union-attr]
 
 
@@ -270,10 +264,8 @@ async def test_due_outbox_returns_only_the_head_entry_per_request_when_due(store
     first = await in_progress(store, "a@example.com", task_id="task-a")
     second = await in_progress(store, "b@example.com", task_id="task-b")
 
-    def two_posts(request: Request) -> list[OutboxMessage]:
-        return [OutboxMessage("chat.postMessage", {"n": 1}), OutboxMessage("chat.postMessage", {"n": 2})]
-
-    await amazon_says(store, first.id, RequestStatus.COMPLETED, [], render=two_posts)
+    two_posts = [Notice("reply", {"n": "1"}), Notice("reply", {"n": "2"})]
+    await amazon_says(store, first.id, RequestStatus.COMPLETED, [], notices=two_posts)
     due = await store.outbox.due()
     assert [e.request_id for e in due] == [first.id, second.id]
     head_a, head_b = due
@@ -286,16 +278,16 @@ async def test_due_outbox_returns_only_the_head_entry_per_request_when_due(store
     assert [e.id for e in await store.outbox.due()] == [head_a.id]
     await store.outbox.sent(head_a.id)
     following = await store.outbox.due()
-    assert [(e.request_id, e.payload) for e in following] == [(first.id, {"n": 1})]
+    assert [(e.request_id, e.payload) for e in following] == [(first.id, {"n": "1"})]
     for entry in following:
         await store.outbox.sent(entry.id)
-    assert [e.payload for e in await store.outbox.due()] == [{"n": 2}]
+    assert [e.payload for e in await store.outbox.due()] == [{"n": "2"}]
 
 
 async def test_next_outbox_due_is_when_a_waiting_head_is_due(store: Store, clock: Clock) -> None:
     """While a request's first post waits out a Retry-After, the outbox's next wake-up is that time, not now."""
     request = await in_progress(store)
-    await amazon_says(store, request.id, RequestStatus.COMPLETED, [], render=thread_update)
+    await amazon_says(store, request.id, RequestStatus.COMPLETED, [], notices=UPDATE)
     (head,) = await store.outbox.due()
     await store.outbox.retry(head.id, at=clock.now + 30, error="ratelimited")
     assert await store.outbox.due() == []
@@ -331,21 +323,19 @@ def test_a_damaged_key_file_is_a_config_error(tmp_path: Path, content: bytes) ->
 
 
 async def test_a_change_that_fails_half_way_is_rolled_back_whole(store: Store) -> None:
-    """An error inside a change (here: building its Slack posts) leaves no half-change and no open transaction."""
+    """An error inside a change (here: queueing its Slack posts) leaves no half-change and no open transaction."""
     request = await new_request(store)
     await store.requests.record_thread(request.id, "1700000000.000100")
+    broken = [Notice("parent", {"not": object()})]  # type: ignore[dict-item]  # no JSON for it: fails mid-change
 
-    def broken(started: Request) -> list[OutboxMessage]:
-        raise RuntimeError("the posts could not be built")
-
-    with pytest.raises(RuntimeError):
-        await store.requests.record_task_started(request.id, "task-1", render=broken)
+    with pytest.raises(TypeError):
+        await store.requests.record_task_started(request.id, "task-1", notices=broken)
     assert not store._db.in_transaction
     assert (await store.requests.get(request.id)).status is RequestStatus.STARTING  # type: ignore[union-attr]
     assert await scalar(store, "SELECT COUNT(*) FROM outbox") == 0
     assert "task started" not in [e.action for e in await store.audit.entries()]
 
-    started = await store.requests.record_task_started(request.id, "task-1", render=thread_update)
+    started = await store.requests.record_task_started(request.id, "task-1", notices=UPDATE)
     assert started.status is RequestStatus.IN_PROGRESS
     assert not store._db.in_transaction
 
