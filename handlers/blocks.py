@@ -1,56 +1,99 @@
-"""Block Kit building blocks, so every message is built the same way and stays within Slack's limits."""
+"""Block Kit through ``slack_sdk.models``: every message built the same way, and checked against Slack's limits.
+
+slack_sdk's block objects refuse what Slack would refuse (a section over 3,000 characters, more than
+10 fields, a button label over 75, a view of more than 100 blocks) when ``to_dict()`` builds the
+message: a text that grew too long fails where it is built, in a test, instead of being cut in front of
+a user. Long lists and outside text are bounded on purpose before they get here (``handlers/mrkdwn.py``:
+``clip``, ``more``; ``sections`` spreads many lines over several sections).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Required, TypedDict
 
-from store import Request
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
 
-__all__ = ["Block", "Message", "actions", "button", "context", "date", "escape", "fields", "section", "subject"]
+__all__ = [
+    "SECTION_LIMIT",
+    "Block",
+    "Button",
+    "Message",
+    "actions",
+    "button",
+    "context",
+    "divider",
+    "fields",
+    "header",
+    "home",
+    "section",
+    "sections",
+]
 
-Block = dict[str, Any]
-Message = dict[str, Any]  # what a Slack message is made of: ``text`` (the notification) and ``blocks``
+SECTION_LIMIT = 3000  # characters of a section's text, as Slack and slack_sdk count them
+
+Block = dict[str, Any]  # one block as Slack receives it (a model's ``to_dict()``)
+Button = ButtonElement
 
 
-def escape(text: object) -> str:
-    """Outside text (Amazon's words, what a user typed) as inert mrkdwn: no mention, channel ping or link.
+class Message(TypedDict, total=False):
+    """A Slack message as the bot sends it: the notification ``text`` (always) and its ``blocks``."""
 
-    Slack reads ``<…>`` as a control sequence (``<!channel>``, ``<@U…>``, ``<https://…|label>``) and
-    ``&`` as the start of an entity; escaping these three, as Slack asks, leaves only literal text.
-    """
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text: Required[str]
+    blocks: list[Block]
 
 
 def section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+    return SectionBlock(text=MarkdownTextObject(text=text)).to_dict()
+
+
+def sections(lines: Iterable[str]) -> list[Block]:
+    """Lines of one list in as few sections as fit Slack's limit, none of them cut."""
+    out: list[Block] = []
+    chunk = ""
+    for line in lines:
+        if chunk and len(chunk) + 1 + len(line) > SECTION_LIMIT:
+            out.append(section(chunk))
+            chunk = ""
+        chunk = f"{chunk}\n{line}" if chunk else line
+    if chunk:
+        out.append(section(chunk))
+    return out
 
 
 def fields(*pairs: tuple[str, str]) -> Block:
-    return {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"[:2000]} for k, v in pairs[:10]]}
+    return SectionBlock(fields=[MarkdownTextObject(text=f"*{name}*\n{value}") for name, value in pairs]).to_dict()
 
 
 def context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
+    return ContextBlock(elements=[MarkdownTextObject(text=text)]).to_dict()
 
 
-def button(text: str, *, action_id: str, value: str, style: str | None = None) -> Block:
-    element: Block = {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": text[:75]}}
-    element["value"] = value
-    if style:
-        element["style"] = style
-    return element
+def button(text: str, *, action_id: str, value: str, style: str | None = None) -> Button:
+    return ButtonElement(text=text, action_id=action_id, value=value, style=style)
 
 
-def actions(block_id: str, *elements: Block) -> Block:
-    return {"type": "actions", "block_id": block_id, "elements": list(elements)}
+def actions(block_id: str, *elements: Button) -> Block:
+    return ActionsBlock(block_id=block_id, elements=list(elements)).to_dict()
 
 
-def date(epoch: float, fallback: str, *, time: bool = True) -> str:
-    """A date Slack shows in each reader's own time zone."""
-    shape = "{date_short_pretty} {time}" if time else "{date_short_pretty}"
-    return f"<!date^{int(epoch)}^{shape}|{fallback}>"
+def header(text: str) -> Block:
+    return HeaderBlock(text=text).to_dict()
 
 
-def subject(request: Request) -> str:
-    """The shopper as the channel may see them: masked, or erased after the retention period."""
-    return f"`{request.email_masked}`" if request.email_masked else "_(email erased)_"
+def divider() -> Block:
+    return DividerBlock().to_dict()
+
+
+def home(blocks: Sequence[Block]) -> dict[str, Any]:
+    """An App Home view of these blocks (at most 100: slack_sdk refuses more)."""
+    return View(type="home", blocks=list(blocks)).to_dict()

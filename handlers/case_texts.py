@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.blocks import Block, context, date, section, subject
+from handlers.blocks import Block, context, divider, header, home, section, sections
+from handlers.deadlines import DAY, REMINDERS
+from handlers.mrkdwn import date, more, subject
 from handlers.texts import COMMAND, Message
-from store import Extension, Request, RequestStatus
+from store import Extension, Request
 
 __all__ = [
-    "REMINDERS",
+    "HOME_SHOWN",
     "already_closed",
     "cannot_close_yet",
     "cannot_extend_unstarted",
@@ -21,21 +23,23 @@ __all__ = [
     "reminder_message",
 ]
 
-DAY = 86_400.0
-# (kind, seconds before the due date): a reminder 7 days before, 2 days before, and on the day.
-REMINDERS: tuple[tuple[str, float], ...] = (("7d", 7 * DAY), ("2d", 2 * DAY), ("overdue", 0.0))
+HOME_SHOWN = 40  # cases of each list the Home tab shows, soonest due first; the rest are counted
+_BEFORE = dict(REMINDERS)  # a reminder's name -> seconds before the due date
 
 
-def reminder_message(request: Request, kind: str) -> Message:
-    """A thread reply that nudges the requester before (or at) the due date."""
+def reminder_message(request: Request, when: str) -> Message:
+    """A thread reply that nudges the requester before (or at) the due date (``when``: a ``REMINDERS`` name)."""
     due = date(request.due_at, "the due date", time=False)
-    if kind == "overdue":
+    days = _BEFORE[when] / DAY
+    if not days:
         text = (
             f":rotating_light: <@{request.requester}> The answer to this shopper is due today ({due}) and not sent yet."
         )
     else:
-        days = "7 days" if kind == "7d" else "2 days"
-        text = f":alarm_clock: <@{request.requester}> Reminder: the answer to this shopper is due in {days} ({due})."
+        text = (
+            f":alarm_clock: <@{request.requester}> Reminder: the answer to this shopper is due in {days:.0f} days"
+            f" ({due})."
+        )
     return {
         "text": text,
         "blocks": [
@@ -58,11 +62,7 @@ def deadline_extended(request: Request, *, days: int) -> Message:
 
 
 def cannot_extend_unstarted(request: Request) -> Message:
-    state = (
-        "was never started"
-        if request.status in (RequestStatus.ABANDONED, RequestStatus.REJECTED)
-        else ("has not started yet")
-    )
+    state = "was never started" if request.status.never_started else "has not started yet"
     return {
         "text": (
             f"The request for `{request.email_masked}` {state} at Buy with Prime, so it has no deadline to extend. "
@@ -111,37 +111,59 @@ def _case_line(request: Request, now: float, permalink: str | None) -> str:
 
 
 def open_cases_message(
-    cases: list[Request], *, whole_team: bool, more: bool, now: float, permalinks: dict[int, str] | None = None
+    cases: list[Request],
+    *,
+    whole_team: bool,
+    more: bool,
+    limit: int,
+    now: float,
+    permalinks: dict[int, str] | None = None,
 ) -> Message:
-    """The answer to ``list``: open cases, newest first, for the asker alone."""
+    """The answer to ``list``: open cases, newest first, for the asker alone (the newest ``limit`` of them)."""
     whose = "The team's" if whole_team else "Your"
     if not cases:
         return {"text": f"{whose} open data requests: none. :tada:"}
     links = permalinks or {}
-    lines = "\n".join(f"• {_case_line(r, now, links.get(r.id))}" for r in cases)
-    blocks: list[Block] = [section(f"*{whose} open data requests* ({len(cases)}{'+' if more else ''})"), section(lines)]
+    lines = (f"• {_case_line(r, now, links.get(r.id))}" for r in cases)
+    blocks: list[Block] = [
+        section(f"*{whose} open data requests* ({len(cases)}{'+' if more else ''})"),
+        *sections(lines),
+    ]
     if more:
-        blocks.append(context("Showing the newest 20."))
+        blocks.append(context(f"Showing the newest {limit}."))
     return {"text": f"{whose} open data requests: {len(cases)}", "blocks": blocks}
 
 
 def home_view(
-    mine: list[Request], team: list[Request] | None, *, now: float, permalinks: dict[int, str]
+    mine: list[Request],
+    team: list[Request] | None,
+    *,
+    now: float,
+    permalinks: dict[int, str],
+    mine_total: int | None = None,
+    team_total: int | None = None,
 ) -> dict[str, Any]:
-    """The Home tab: the viewer's open cases and, for allowed users, the team's; overdue first."""
+    """The Home tab: the viewer's open cases and, for allowed users, the team's; soonest due first.
 
-    def listing(cases: list[Request], empty: str) -> list[Block]:
+    Each list shows ``HOME_SHOWN`` cases and counts the rest (``*_total``: how many there are in all).
+    """
+
+    def listing(cases: list[Request], total: int | None, empty: str) -> list[Block]:
         if not cases:
             return [context(empty)]
-        ordered = sorted(cases, key=lambda r: r.due_at)[:40]
-        return [section("\n".join(f"• {_case_line(r, now, permalinks.get(r.id))}" for r in ordered))]
+        ordered = sorted(cases, key=lambda r: r.due_at)[:HOME_SHOWN]
+        blocks = sections(f"• {_case_line(r, now, permalinks.get(r.id))}" for r in ordered)
+        left_out = (len(cases) if total is None else total) - len(ordered)
+        if left_out > 0:
+            blocks.append(context(more(left_out, f"more due later (`{COMMAND} list` shows the newest)")))
+        return blocks
 
     blocks: list[Block] = [
-        {"type": "header", "text": {"type": "plain_text", "text": "Shopper data requests"}},
+        header("Shopper data requests"),
         section("*Your open requests*"),
-        *listing(mine, "You have no open requests."),
+        *listing(mine, mine_total, "You have no open requests."),
     ]
     if team is not None:
-        blocks += [{"type": "divider"}, section("*The team's open requests*"), *listing(team, "No open requests.")]
+        blocks += [divider(), section("*The team's open requests*"), *listing(team, team_total, "No open requests.")]
     blocks.append(context(f"Start one in any channel with `{COMMAND} <shopper email>`; `{COMMAND} help` for more."))
-    return {"type": "home", "blocks": blocks[:100]}
+    return home(blocks)

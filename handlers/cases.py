@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from handlers import case_texts, notices, texts
 from handlers.access import Authorizer
 from handlers.context import Counters, Desk, Permalinks
+from handlers.deadlines import REMINDERS
 from handlers.guard import allowed, clicked_by, ephemeral_reply
 from handlers.lifecycle import Reply
 from prime import Background, slack_error_code
@@ -84,7 +85,7 @@ class Reminders:
     async def send_due(self) -> int:
         """Queue every reminder due now; after downtime only the most urgent is posted. Returns how many."""
         sent = 0
-        for request, kinds in await self._store.cases.reminders_due(case_texts.REMINDERS):
+        for request, kinds in await self._store.cases.reminders_due(REMINDERS):
             if await self._store.cases.record_reminder(request, kinds, notices=notices.reminder(kinds[-1])):
                 sent += 1
                 self._counters.reminder_sent()
@@ -157,13 +158,18 @@ class HomeTab:
             await self.publish(user)
 
     async def publish(self, user: str) -> None:
-        mine = await self._store.cases.open(requester=user)
+        shown = case_texts.HOME_SHOWN
+        mine = await self._store.cases.open(requester=user, limit=shown)
+        mine_total = await self._store.cases.open_count(requester=user) if len(mine) == shown else None
         restricted = not self._authorizer.everyone_allowed
         allowed = (await self._authorizer.check(user)).allowed
-        team = await self._store.cases.open() if restricted and allowed else None
+        team = await self._store.cases.open(limit=shown) if restricted and allowed else None
+        team_total = await self._store.cases.open_count() if team is not None and len(team) == shown else None
         cases = mine + (team or [])
         permalinks = {r.id: link for r in cases if (link := await self._permalinks.get(r))}
-        view = case_texts.home_view(mine, team, now=self._clock(), permalinks=permalinks)
+        view = case_texts.home_view(
+            mine, team, now=self._clock(), permalinks=permalinks, mine_total=mine_total, team_total=team_total
+        )
         try:
             await self._slack.views_publish(user_id=user, view=view)
         except SlackApiError as error:

@@ -125,9 +125,7 @@ def _parse_start(words: list[str], kind: KindFlow) -> Intent:
         elif lowered == DEADLINE_FLAG:
             days = parse_deadline_days(next(rest, ""))
             if days is None:
-                return Invalid(
-                    texts.usage_error(f"`{DEADLINE_FLAG}` takes a number of days from 1 to 365, like `45d`.")
-                )
+                return Invalid(texts.usage_error(f"`{DEADLINE_FLAG}` takes {texts.DAYS_TAKEN}, like `45d`."))
         elif lowered in JURISDICTIONS:
             jurisdiction = lowered
         elif word.startswith("--"):
@@ -307,6 +305,11 @@ async def _list(deps: Desk, intent: ListOpen, *, user: str, reply: Reply) -> Non
     shown = cases[:LIST_LIMIT]
     permalinks = {r.id: link for r in shown if (link := await deps.permalink(r))}
     message = case_texts.open_cases_message(
-        shown, whole_team=intent.whole_team, more=len(cases) > LIST_LIMIT, now=deps.flow.clock(), permalinks=permalinks
+        shown,
+        whole_team=intent.whole_team,
+        more=len(cases) > LIST_LIMIT,
+        limit=LIST_LIMIT,
+        now=deps.flow.clock(),
+        permalinks=permalinks,
     )
     await reply(message)

@@ -1,8 +1,9 @@
 """Statutory answer deadlines: when a shopper must have their answer, and how that date was set.
 
 GDPR (Art. 12(3)) gives one month from receipt, counted as a calendar month;
-CCPA gives 45 days (extendable once, which staff do by running the request
-with a longer ``--deadline``). Without a keyword, ``RESPONSE_DEADLINE_DAYS``.
+CCPA gives 45 days, extendable once by 45 more, which staff do with
+``/data-request extend <email or task id> 45d``. Without a keyword, ``RESPONSE_DEADLINE_DAYS``.
+Reminders come before the due date on the schedule in ``REMINDERS``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,24 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["JURISDICTIONS", "Deadline", "DeadlineSpec", "parse_deadline_days"]
+__all__ = [
+    "CCPA_DAYS",
+    "DAY",
+    "DEADLINE_DAYS",
+    "JURISDICTIONS",
+    "REMINDERS",
+    "Deadline",
+    "DeadlineSpec",
+    "parse_deadline_days",
+]
 
 _DAYS = re.compile(r"^(\d{1,3})d?$")
 JURISDICTIONS = ("gdpr", "ccpa")
+DAY = 86_400.0
+CCPA_DAYS = 45  # the CCPA's answer period, and the one extension it allows
+DEADLINE_DAYS = range(1, 366)  # what ``--deadline`` and ``extend`` accept, in days
+# (name, seconds before the due date): a reminder 7 days before, 2 days before, and on the day.
+REMINDERS: tuple[tuple[str, float], ...] = (("7d", 7 * DAY), ("2d", 2 * DAY), ("overdue", 0.0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,17 +54,17 @@ class DeadlineSpec:
         if self.jurisdiction == "gdpr":
             return Deadline(_add_month(received).timestamp(), "GDPR: one month")
         if self.jurisdiction == "ccpa":
-            return Deadline((received + timedelta(days=45)).timestamp(), "CCPA: 45 days")
+            return Deadline((received + timedelta(days=CCPA_DAYS)).timestamp(), f"CCPA: {CCPA_DAYS} days")
         if self.days is not None:
             return Deadline((received + timedelta(days=self.days)).timestamp(), f"{self.days} days")
         return Deadline((received + timedelta(days=default_days)).timestamp(), f"{default_days} days, the default")
 
 
 def parse_deadline_days(text: str) -> int | None:
-    """``45d`` or ``45`` → 45; None unless it is 1 to 365 days."""
+    """``45d`` or ``45`` → 45; None unless it is in ``DEADLINE_DAYS`` (1 to 365)."""
     match = _DAYS.match(text.strip().lower())
     days = int(match.group(1)) if match else 0
-    return days if 1 <= days <= 365 else None
+    return days if days in DEADLINE_DAYS else None
 
 
 def _add_month(moment: datetime) -> datetime:

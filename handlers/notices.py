@@ -41,7 +41,7 @@ def thread_update(reply: str | None = None, *, parent: bool = True) -> list[Noti
 
 
 def reminder(when: str) -> list[Notice]:
-    """A reminder in the thread (``when``: one of ``case_texts.REMINDERS``), the first message left as it is."""
+    """A reminder in the thread (``when``: one of ``deadlines.REMINDERS``), the first message left as it is."""
     return [Notice("reminder", {"when": when})]
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from handlers.blocks import Block, Message, actions, button, context, date, escape, section
+from handlers.blocks import Block, Message, actions, button, context, section
 from handlers.kindflow import KindTexts
-from handlers.texts import CLOSE_ACTION, COMMAND, explain_errors, hours
+from handlers.mrkdwn import clip, date, escape
+from handlers.texts import CLOSE_ACTION, COMMAND, ERRORS_SHOWN, explain_errors, hours, task_shown
 from prime import CLIENT_TOKEN_WINDOW, LINK_LIFETIME, RETRIEVAL
 from store import Request, RequestStatus
 
@@ -92,7 +93,7 @@ def completion_reply(request: Request) -> Message:
         "text": f"The shopper's data is ready. Click Download for a link (it works for {_LINK}).",
         "blocks": [
             section(
-                f"<@{request.requester}> The shopper's data is ready (task `{escape(request.task_id)}`). "
+                f"<@{request.requester}> The shopper's data is ready (task `{task_shown(request)}`). "
                 f"*Download* gives you a link that works for {_LINK}, shown to you alone."
             ),
             actions(
@@ -106,7 +107,10 @@ def completion_reply(request: Request) -> Message:
 
 
 def _codes(request: Request) -> str:
-    return escape(", ".join(str(e.code or "UNKNOWN") for e in request.errors) or "no reason given")
+    """Amazon's codes for the notification text: the first ``ERRORS_SHOWN``, and how many more."""
+    codes = [clip(str(e.code or "UNKNOWN"), 100) for e in request.errors[:ERRORS_SHOWN]]
+    left_out = len(request.errors) - ERRORS_SHOWN
+    return escape(", ".join(codes) + (f" and {left_out} more" if left_out > 0 else "") or "no reason given")
 
 
 def failure_reply(request: Request) -> Message:

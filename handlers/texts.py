@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from handlers.blocks import Message, context, date, escape, fields, section, subject
+from handlers.blocks import Message, context, fields, section
+from handlers.deadlines import CCPA_DAYS, DAY, DEADLINE_DAYS, REMINDERS
 from handlers.kindflow import KindTexts
+from handlers.mrkdwn import clip, date, escape, more, subject
 from prime import CLIENT_TOKEN_WINDOW
 from store import Request, RequestStatus, TaskError
 
 __all__ = [
     "CLOSE_ACTION",
     "COMMAND",
+    "DAYS_TAKEN",
     "Message",
     "cannot_save",
     "checking_access",
@@ -31,6 +34,7 @@ __all__ = [
     "slack_trouble",
     "start_trouble",
     "status_message",
+    "task_shown",
     "thread_parent",
     "thread_refused",
     "thread_reply",
@@ -41,7 +45,15 @@ __all__ = [
 
 COMMAND = "/data-request"
 CLOSE_ACTION = "close_case"
+ERRORS_SHOWN = 5  # Amazon's reasons for one task shown in full; the rest are counted
+ERROR_WORDS = 500  # characters of one of Amazon's messages shown (its code always whole)
+TYPED_SHOWN = 80  # characters of what a user typed echoed back to them
 _WAITING = ":hourglass_flowing_sand: Waiting for Buy with Prime, which is not accepting requests right now"
+
+
+def task_shown(request: Request) -> str:
+    """Amazon's task id as a text shows it: escaped, and bounded (Amazon sets no length)."""
+    return escape(clip(request.task_id or "", 100))
 
 
 def hours(seconds: float) -> str:
@@ -54,7 +66,7 @@ def thread_parent(request: Request, kind: KindTexts) -> Message:
     when = date(request.closed_at or 0, "then")
     closed = f":lock: Closed: answer sent to the shopper by <@{request.closed_by}> {when}"
     status = kind.status_line(request, waiting=_WAITING, closed=closed)
-    task = f"`{escape(request.task_id)}`" if request.task_id else "_not started yet_"
+    task = f"`{task_shown(request)}`" if request.task_id else "_not started yet_"
     due = f"{date(request.due_at, 'the due date', time=False)} ({request.deadline})" if request.due_at else "_none_"
     return {
         "text": f"{kind.title} for {request.email_masked} by <@{request.requester}>: {kind.short_status(request)}",
@@ -74,15 +86,21 @@ def thread_parent(request: Request, kind: KindTexts) -> Message:
 
 
 def explain_errors(errors: Sequence[TaskError], meanings: Mapping[str, str]) -> str:
-    """Amazon's reasons for a failed task, each code with what it means for staff (``meanings``, per kind)."""
+    """Amazon's reasons for a failed task, each code with what it means for staff (``meanings``, per kind).
+
+    Amazon's words have no limit of their own: the first ``ERRORS_SHOWN`` reasons are shown, each
+    message in at most ``ERROR_WORDS`` characters, and the rest are counted.
+    """
     if not errors:
         return "• Buy with Prime gave no reason."
     lines = []
-    for error in errors:
-        code = str(error.code or "UNKNOWN")
-        meaning = meanings.get(code, "")
-        lines.append(f"• `{escape(code)}`: {escape(error.message)}" + (f"\n   {meaning}" if meaning else ""))
-    return "\n".join(lines)
+    for error in errors[:ERRORS_SHOWN]:
+        code = escape(clip(str(error.code or "UNKNOWN"), 100))
+        meaning = meanings.get(str(error.code or ""), "")
+        words = escape(clip(error.message, ERROR_WORDS))
+        lines.append(f"• `{code}`: {words}" + (f"\n   {meaning}" if meaning else ""))
+    left_out = more(len(errors) - ERRORS_SHOWN, "more reasons (the audit log has every code)")
+    return "\n".join([*lines, left_out] if left_out else lines)
 
 
 def help_message(kinds: Sequence[KindTexts], *, everyone_allowed: bool) -> Message:
@@ -93,10 +111,11 @@ def help_message(kinds: Sequence[KindTexts], *, everyone_allowed: bool) -> Messa
         "blocks": [
             section(
                 "".join(kind.help(COMMAND) for kind in kinds)
-                + f"*`{COMMAND} <shopper email> gdpr`* (one month) or *`ccpa`* (45 days) or *`--deadline 45d`*: "
-                "set the answer's due date (default: RESPONSE_DEADLINE_DAYS). Reminders come 7 and 2 days before.\n"
+                + f"*`{COMMAND} <shopper email> gdpr`* (one month) or *`ccpa`* ({CCPA_DAYS} days) or "
+                "*`--deadline 45d`*: set the answer's due date (default: RESPONSE_DEADLINE_DAYS). "
+                f"Reminders come {_REMINDER_DAYS} days before.\n"
                 f"*`{COMMAND} extend <email or task id> 45d`*: push an open request's due date back "
-                "(CCPA allows one 45-day extension; a second one needs `--again`).\n"
+                f"(CCPA allows one {CCPA_DAYS}-day extension; a second one needs `--again`).\n"
                 f"*`{COMMAND} list`*: your open requests; *`{COMMAND} list all`*: the team's.\n"
                 f"*`{COMMAND} status <email or task id>`*: where a request stands, shown to you alone. "
                 f"Example: `{COMMAND} status jane@example.com`\n"
@@ -107,16 +126,20 @@ def help_message(kinds: Sequence[KindTexts], *, everyone_allowed: bool) -> Messa
     }
 
 
+_REMINDER_DAYS = " and ".join(f"{before / DAY:.0f}" for _, before in REMINDERS if before)
+DAYS_TAKEN = f"a number of days from {DEADLINE_DAYS.start} to {DEADLINE_DAYS.stop - 1}"
+
+
 def usage_error(what: str) -> Message:
     return {"text": f"{what} Try `{COMMAND} jane@example.com`, or `{COMMAND} help` for every command."}
 
 
 def unknown_option(typed: str) -> Message:
-    return usage_error(f"I don't know the option `{escape(typed[:40])}`.")
+    return usage_error(f"I don't know the option `{escape(clip(typed, TYPED_SHOWN))}`.")
 
 
 def invalid_email(typed: str) -> Message:
-    shown = escape(typed.strip()[:80] or "nothing")
+    shown = escape(clip(typed.strip(), TYPED_SHOWN) or "nothing")
     return usage_error(f"`{shown}` is not an email address Buy with Prime accepts.")
 
 
@@ -152,7 +175,7 @@ def thread_refused(code: str) -> Message:
 
 def post_abandoned(request: Request, code: str) -> Message:
     """A direct message to the requester: a post in their request's thread was given up for good."""
-    what = f"`{escape(request.task_id)}`" if request.task_id else f"for `{request.email_masked}`"
+    what = f"`{task_shown(request)}`" if request.task_id else f"for `{request.email_masked}`"
     started = request.status is not RequestStatus.ABANDONED
     then = (
         f"Nothing is lost: `{COMMAND} status {escape(request.task_id or 'the shopper email')}` shows where it stands "
@@ -226,7 +249,7 @@ def waiting_for_prime(request: Request, *, needs_operator: bool) -> Message:
 
 def started_after_wait(request: Request) -> Message:
     """The thread reply when a start that had to wait for Buy with Prime went through."""
-    return {"text": f"Buy with Prime answered: the task `{escape(request.task_id or '')}` has started."}
+    return {"text": f"Buy with Prime answered: the task `{task_shown(request)}` has started."}
 
 
 def start_window_passed(request: Request, kind: KindTexts) -> Message:
@@ -294,7 +317,7 @@ def status_message(request: Request, kind: KindTexts, *, permalink: str | None, 
         "blocks": [
             section(
                 f"*Request for {subject(request)}*: {kind.status_lines[request.status]}\n"
-                f"Task `{escape(request.task_id or 'not started')}` · requested by <@{request.requester}> "
+                f"Task `{task_shown(request) or 'not started'}` · requested by <@{request.requester}> "
                 f"on {date(request.created_at, 'that day')} ({days} days ago) · see {thread}\n"
                 f"The shopper's {answer}"
             ),

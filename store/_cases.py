@@ -74,6 +74,16 @@ class Cases:
         )
         return [request_from_row(row) for row in rows]
 
+    async def open_count(self, *, requester: str | None = None) -> int:
+        """How many cases ``open`` would give without a limit (one requester's, or all)."""
+        where = f"closed_at IS NULL AND status NOT IN ({marks(NEVER_STARTED)})"
+        params: list[Any] = list(NEVER_STARTED)
+        if requester is not None:
+            where += " AND requester = ?"
+            params.append(requester)
+        rows = await self._database.fetch(f"SELECT COUNT(*) AS open FROM requests WHERE {where}", params)
+        return int(rows[0]["open"])
+
     async def counts(self) -> CaseCounts:
         """Counts for monitoring, in one read: no personal data, only statuses and numbers."""
         never = marks(NEVER_STARTED)

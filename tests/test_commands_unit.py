@@ -316,6 +316,10 @@ async def test_list_shows_only_the_users_own_open_requests(desktop: Desktop) -> 
     team = await desktop.store.cases.open(requester=None, limit=LIST_LIMIT + 1, newest_first=True)
     assert len(mine) == 1 and len(team) == 2
     said = await desktop.command("list")
-    assert said.replies == [case_texts.open_cases_message(mine, whole_team=False, more=False, now=NOW, permalinks={})]
+    assert said.replies == [
+        case_texts.open_cases_message(mine, whole_team=False, more=False, limit=LIST_LIMIT, now=NOW, permalinks={})
+    ]
     said = await desktop.command("list all")
-    assert said.replies == [case_texts.open_cases_message(team, whole_team=True, more=False, now=NOW, permalinks={})]
+    assert said.replies == [
+        case_texts.open_cases_message(team, whole_team=True, more=False, limit=LIST_LIMIT, now=NOW, permalinks={})
+    ]
