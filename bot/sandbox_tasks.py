@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from graphql import GraphQLError
 
-from prime import AMAZON_EMAIL, CLIENT_TOKEN_WINDOW
+from prime import AMAZON_EMAIL, CLIENT_TOKEN_WINDOW, DEFAULT_HOLD_DAYS, MAX_HOLD_DAYS
 
 __all__ = [
     "DEFAULT_HOLD_DAYS",
@@ -33,9 +33,6 @@ __all__ = [
     "Retrievals",
     "amazon_error",
 ]
-
-DEFAULT_HOLD_DAYS = 10  # Amazon's holdingPeriod when the start leaves it out
-MAX_HOLD_DAYS = 180
 
 Outcome = Literal["c", "n", "o"]  # completes; DATA_SUBJECT_NOT_FOUND; ORDERS_NOT_CLOSED
 _FAILURES = {

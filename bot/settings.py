@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from prime import ConfigError
+from prime import DEFAULT_HOLD_DAYS, MAX_HOLD_DAYS, ConfigError
 
 __all__ = [
     "MAKE_KEY",
@@ -66,6 +66,7 @@ class Settings:
     log_format: str = "text"  # or "json": one JSON object per line
     sandbox: bool = False
     response_deadline_days: int = 30
+    deletion_hold_days: int = DEFAULT_HOLD_DAYS  # an erasure's holding period at Amazon, unless it says --hold
     retention_days: int = 365
     sandbox_complete_after: float = 20.0
     sandbox_hold_seconds: float = 6.0  # --sandbox only: one day of a deletion's hold lasts this long (10 days: 1 min)
@@ -177,6 +178,9 @@ def load_settings(env: Mapping[str, str], *, sandbox: bool = False) -> Settings:
         log_format=reader.choice("LOG_FORMAT", _LOG_FORMATS, _DEFAULTS["log_format"]),
         sandbox=sandbox,
         response_deadline_days=reader.days("RESPONSE_DEADLINE_DAYS", _DEFAULTS["response_deadline_days"]),
+        deletion_hold_days=reader.days(
+            "DELETION_HOLD_DAYS", _DEFAULTS["deletion_hold_days"], low=0, high=MAX_HOLD_DAYS
+        ),
         retention_days=reader.days("RETENTION_DAYS", _DEFAULTS["retention_days"], high=3650),
         sandbox_complete_after=reader.seconds("SANDBOX_COMPLETE_AFTER", _DEFAULTS["sandbox_complete_after"], low=0),
         sandbox_hold_seconds=reader.seconds("SANDBOX_HOLD_SECONDS", _DEFAULTS["sandbox_hold_seconds"], low=0),
@@ -312,14 +316,14 @@ class _Reader:
             return default
         return seconds
 
-    def days(self, name: str, default: int, *, high: int = 365) -> int:
+    def days(self, name: str, default: int, *, low: int = 1, high: int = 365) -> int:
         value = self.optional(name)
         if value is None:
             return default
-        if not value.isdigit() or not 1 <= int(value) <= high:
+        if not value.isdigit() or not low <= int(value) <= high:
             self.problem(
                 name,
-                f"must be a whole number of days between 1 and {high}",
+                f"must be a whole number of days between {low} and {high}",
                 f"set it in that range, or unset it for the default ({default})",
             )
             return default

@@ -24,7 +24,7 @@ from handlers.kinds import KINDS
 from handlers.lifecycle import advance, post_abandoned
 from handlers.outbox import OutboxSender
 from handlers.reconcile import Reconciler
-from prime import Background, Outages, Wakeup, supervise
+from prime import Background, Outages, RequestKind, Wakeup, supervise
 from store import Store
 
 __all__ = ["Loop", "Workers", "assemble"]
@@ -109,7 +109,13 @@ def assemble(
     )
     permalinks = Permalinks(slack)
     home = HomeTab(
-        store=store, slack=slack, permalinks=permalinks, authorizer=authorizer, background=background, clock=clock
+        store=store,
+        slack=slack,
+        permalinks=permalinks,
+        authorizer=authorizer,
+        background=background,
+        clock=clock,
+        nouns={kind: flow.texts.noun for kind, flow in KINDS.items()},
     )
     flow = Flow(
         store=store,
@@ -124,6 +130,7 @@ def assemble(
         home_changed=home.changed,
         clock=clock,
         counters=counters,
+        hold_day=settings.sandbox_hold_seconds if settings.sandbox else 86_400.0,
     )
     desk = Desk(
         flow=flow,
@@ -132,6 +139,7 @@ def assemble(
         background=background,
         permalinks=permalinks,
         deadline_days=settings.response_deadline_days,
+        kind_defaults={RequestKind.DELETION: {"hold_days": str(settings.deletion_hold_days)}},
     )
     outbox.on_thread_opened = lambda request_id: background.spawn(advance(flow, request_id), name="thread opened")
     outbox.on_abandoned = lambda entry, code: background.spawn(post_abandoned(flow, entry, code), name="post abandoned")

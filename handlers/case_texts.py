@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from handlers.blocks import Block, context, divider, header, home, section, sections
 from handlers.deadlines import DAY, REMINDERS
 from handlers.mrkdwn import date, more, subject
 from handlers.texts import COMMAND, Message
-from store import Extension, Request
+from store import Extension, Request, RequestStatus
 
 __all__ = [
     "HOME_SHOWN",
@@ -31,7 +32,14 @@ def reminder_message(request: Request, when: str) -> Message:
     """A thread reply that nudges the requester before (or at) the due date (``when``: a ``REMINDERS`` name)."""
     due = date(request.due_at, "the due date", time=False)
     days = _BEFORE[when] / DAY
-    if not days:
+    if request.status is RequestStatus.AWAITING_APPROVAL:  # nobody has decided yet: that is what is late
+        due_in = f"in {days:.0f} days" if days else "today"
+        text = (
+            f":alarm_clock: <@{request.requester}> Reminder: this request still waits for another person's "
+            f"approval, and the answer to the shopper is due {due_in} ({due}). Ask an allowed colleague to "
+            "*Approve* or *Reject* it."
+        )
+    elif not days:
         text = (
             f":rotating_light: <@{request.requester}> The answer to this shopper is due today ({due}) and not sent yet."
         )
@@ -95,17 +103,20 @@ def cannot_close_yet(request: Request) -> Message:
     return {
         "text": (
             "This request has not ended at Buy with Prime yet, so there is no answer to send. "
-            f"It can be closed once it is ready or has failed (`{COMMAND} status` shows where it stands)."
+            "It can be closed once it is done, cancelled or has failed "
+            f"(`{COMMAND} status` shows where it stands)."
         )
     }
 
 
-def _case_line(request: Request, now: float, permalink: str | None) -> str:
+def _case_line(request: Request, now: float, permalink: str | None, nouns: Mapping[str, str]) -> str:
     overdue = now >= request.due_at
     flag = ":rotating_light: *overdue* " if overdue else ""
     thread = f" · <{permalink}|thread>" if permalink else ""
+    noun = nouns.get(request.kind, request.kind)
     return (
-        f"{flag}{subject(request)} · {request.status.value.replace('_', ' ').lower()} · by <@{request.requester}>"
+        f"{flag}{noun} · {subject(request)} · {request.status.value.replace('_', ' ').lower()}"
+        f" · by <@{request.requester}>"
         f" · due {date(request.due_at, 'soon', time=False)}{thread}"
     )
 
@@ -118,13 +129,14 @@ def open_cases_message(
     limit: int,
     now: float,
     permalinks: dict[int, str] | None = None,
+    nouns: Mapping[str, str] | None = None,
 ) -> Message:
     """The answer to ``list``: open cases, newest first, for the asker alone (the newest ``limit`` of them)."""
     whose = "The team's" if whole_team else "Your"
     if not cases:
         return {"text": f"{whose} open data requests: none. :tada:"}
     links = permalinks or {}
-    lines = (f"• {_case_line(r, now, links.get(r.id))}" for r in cases)
+    lines = (f"• {_case_line(r, now, links.get(r.id), nouns or {})}" for r in cases)
     blocks: list[Block] = [
         section(f"*{whose} open data requests* ({len(cases)}{'+' if more else ''})"),
         *sections(lines),
@@ -142,6 +154,7 @@ def home_view(
     permalinks: dict[int, str],
     mine_total: int | None = None,
     team_total: int | None = None,
+    nouns: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The Home tab: the viewer's open cases and, for allowed users, the team's; soonest due first.
 
@@ -152,7 +165,7 @@ def home_view(
         if not cases:
             return [context(empty)]
         ordered = sorted(cases, key=lambda r: r.due_at)[:HOME_SHOWN]
-        blocks = sections(f"• {_case_line(r, now, permalinks.get(r.id))}" for r in ordered)
+        blocks = sections(f"• {_case_line(r, now, permalinks.get(r.id), nouns or {})}" for r in ordered)
         left_out = (len(cases) if total is None else total) - len(ordered)
         if left_out > 0:
             blocks.append(context(more(left_out, f"more due later (`{COMMAND} list` shows the newest)")))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -132,6 +132,7 @@ class HomeTab:
         background: Background,
         clock: Callable[[], float],
         debounce: float = 1.0,
+        nouns: Mapping[str, str] | None = None,
     ) -> None:
         self._store = store
         self._slack = slack
@@ -140,6 +141,7 @@ class HomeTab:
         self._background = background
         self._clock = clock
         self._debounce = debounce
+        self._nouns = dict(nouns or {})  # what each kind's cases are called in the list
         self._viewers: set[str] = set()
         self._pending: asyncio.Task[None] | None = None
 
@@ -168,7 +170,13 @@ class HomeTab:
         cases = mine + (team or [])
         permalinks = {r.id: link for r in cases if (link := await self._permalinks.get(r))}
         view = case_texts.home_view(
-            mine, team, now=self._clock(), permalinks=permalinks, mine_total=mine_total, team_total=team_total
+            mine,
+            team,
+            now=self._clock(),
+            permalinks=permalinks,
+            mine_total=mine_total,
+            team_total=team_total,
+            nouns=self._nouns,
         )
         try:
             await self._slack.views_publish(user_id=user, view=view)

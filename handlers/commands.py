@@ -204,6 +204,11 @@ async def _decide_then_request(deps: Desk, intent: Start, *, user: str, channel:
 async def _save(deps: Desk, intent: Start, *, user: str, channel: str) -> tuple[Request, bool]:
     """Store the request (or find the open or recent one for this shopper) before anything is sent anywhere."""
     deadline = intent.deadline.resolve(deps.flow.clock(), default_days=deps.deadline_days)
+    kind = deps.flow.kinds[intent.kind]
+    params = {**deps.kind_defaults.get(intent.kind, {}), **intent.params}
+    notes = [kind.note(params)]
+    if intent.force_new:
+        notes.append(f"{NEW_FLAG}: another request for this shopper was open or recent")
     return await deps.flow.store.requests.create(
         kind=intent.kind,
         email=intent.email,
@@ -212,9 +217,9 @@ async def _save(deps: Desk, intent: Start, *, user: str, channel: str) -> tuple[
         channel=channel,
         due_at=deadline.due_at,
         deadline=deadline.label,
-        params=intent.params,
-        duplicate_window=None if intent.force_new else deps.flow.kinds[intent.kind].duplicate_window,
-        note=f"{NEW_FLAG}: another request for this shopper was open or recent" if intent.force_new else "",
+        params=params,
+        duplicate_window=None if intent.force_new else kind.duplicate_window,
+        note="; ".join(note for note in notes if note),
         notices=[notices.opener()],
     )
 
@@ -243,7 +248,10 @@ async def _start(deps: Desk, request_id: int, *, reply: Reply) -> None:
 
 async def _duplicate(deps: Desk, existing: Request, *, user: str, reply: Reply) -> None:
     await deps.flow.store.audit.append(
-        request_id=existing.id, actor=user, action="refused", detail="request: duplicate of an open or recent request"
+        request_id=existing.id,
+        actor=user,
+        action="refused",
+        detail=f"{existing.kind}: duplicate of an open or recent request",
     )
     kind = deps.flow.kinds[existing.kind]  # a duplicate is one of the kind just asked for
     permalink = await deps.permalink(existing)
@@ -311,5 +319,6 @@ async def _list(deps: Desk, intent: ListOpen, *, user: str, reply: Reply) -> Non
         limit=LIST_LIMIT,
         now=deps.flow.clock(),
         permalinks=permalinks,
+        nouns={kind: flow.texts.noun for kind, flow in deps.flow.kinds.items()},
     )
     await reply(message)

@@ -37,6 +37,8 @@ class TaskSource(Protocol):
 
     async def task(self, operations: Operations, task_id: str) -> TaskState: ...
 
+    async def cancel_task(self, operations: Operations, task_id: str) -> None: ...
+
 
 class Counters(Protocol):
     """What the handlers count for /metrics (the bot's ``Metrics``, or anything shaped like it)."""
@@ -110,6 +112,7 @@ class Flow:
     clock: Callable[[], float] = time.time
     counters: Counters = field(default_factory=_NotCounted)
     locks: RequestLocks = field(default_factory=RequestLocks)
+    hold_day: float = 86_400.0  # how long one day of Amazon's holding period lasts (the sandbox shortens it)
 
     def retry_delay(self, failures: int) -> float:
         """How long a request that failed ``failures`` times in a row waits before the next try."""
@@ -134,6 +137,8 @@ class Desk:
     """What answers a person: the flow their request moves through, Slack, who may act, background work.
 
     ``deadline_days`` has no default here: RESPONSE_DEADLINE_DAYS's default (bot/settings.py) is the one.
+    ``kind_defaults``: a kind's params the command may leave out, by kind, as the settings give them
+    (an erasure's ``hold_days`` from DELETION_HOLD_DAYS).
     """
 
     flow: Flow
@@ -143,6 +148,7 @@ class Desk:
     permalinks: Permalinks
     deadline_days: int
     starts: StartGate = field(default_factory=StartGate)
+    kind_defaults: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     async def permalink(self, request: Request) -> str | None:
         """A link to the request's thread, or None when Slack cannot give one."""

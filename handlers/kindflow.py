@@ -7,11 +7,18 @@ request's kind up in ``deps.kinds`` (``KINDS`` in ``handlers/kinds.py``) and fol
 - ``operations``: Amazon's side (``prime.Operations``: start and query documents, event types);
 - ``moves``: what each of Amazon's task statuses does to a request (from where, to where, what the
   thread is told), and ``waiting``, the statuses that change nothing;
-- ``started``: where a request stands once Amazon accepted its start;
+- ``started``: where a request stands once Amazon accepted its start, and ``hold_days``, how long
+  Amazon holds its task before running it (nothing polls it before then);
 - ``texts``: its title, status lines, thread replies and buttons (a ``KindTexts``);
-- ``actions``: its buttons' handlers, by Slack action id, registered with every other kind's;
+- ``actions``: its buttons' handlers, by Slack action id, registered with every other kind's, and
+  ``views``: its modals' submission handlers, by callback id;
 - ``verb``, ``options``, ``start_params``: how staff ask for one, and what the start call carries
-  beside the shopper; ``duplicate_window``: how long a request for the same shopper is a duplicate.
+  beside the shopper; ``note``: what the audit log's ``requested`` entry says of its params;
+  ``duplicate_window``: how long a request for the same shopper is a duplicate.
+
+Where a request goes once its thread is posted (at once to its start, or to wait for a person's
+approval) is a fact the store applies in the same write as the thread's ts: ``OPENED_STATUS`` in
+``store/_records.py``. A status no step acts on (AWAITING_APPROVAL) waits for the kind's buttons.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from store import Request, RequestStatus
 if TYPE_CHECKING:  # a kind's buttons take the Desk, and context.py names KindFlow in turn
     from handlers.context import Desk
 
-__all__ = ["Click", "KindFlow", "KindTexts", "Move", "Options", "no_options"]
+__all__ = ["Click", "KindFlow", "KindTexts", "Move", "Options", "ViewSubmit", "no_options"]
 
 # A kind's own words in the command, taken out before the shared parser reads the rest: (its params,
 # the words left), or what is wrong with them, in words for the person who typed them.
@@ -44,6 +51,12 @@ class Click(Protocol):
     def __call__(
         self, deps: Desk, *, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
     ) -> Awaitable[None]: ...
+
+
+class ViewSubmit(Protocol):
+    """A modal's submission handler, as Bolt calls it: acknowledge (or answer the form's errors) at once."""
+
+    def __call__(self, deps: Desk, *, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> Awaitable[None]: ...
 
 
 def no_options(words: Sequence[str]) -> tuple[dict[str, str], list[str]]:
@@ -119,6 +132,12 @@ class KindTexts:
         """Buttons beside the answer to ``status``, so nothing depends on a thread post having arrived."""
         return []
 
+    noun = "request"  # what a list calls one: ``retrieval``, ``erasure``
+
+    def duplicate(self, existing: Request, *, permalink: str | None) -> Message | None:
+        """This kind's own answer to a duplicate request; None: the shared one (``texts.duplicate_request``)."""
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class KindFlow:
@@ -129,11 +148,14 @@ class KindFlow:
     moves: Mapping[str, Move]
     waiting: frozenset[str]  # Amazon's statuses that change nothing: the task is still running
     started: Callable[[Request], RequestStatus] = lambda _request: RequestStatus.IN_PROGRESS
+    hold_days: Callable[[Request], int] = lambda _request: 0  # Amazon holds the started task this many days
     duplicate_window: float = 0.0  # a request for the same shopper unfinished, or made this many seconds ago
     actions: Mapping[str, Click] = field(default_factory=dict)
+    views: Mapping[str, ViewSubmit] = field(default_factory=dict)
     verb: str | None = None  # the command's first word for this kind; None: a bare email
     options: Options = no_options
     start_params: Callable[[Request], Mapping[str, Any]] = lambda _request: {}  # the start input beside the shopper
+    note: Callable[[Mapping[str, str]], str] = lambda _params: ""  # the ``requested`` audit entry's detail
 
     @property
     def kind(self) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from handlers.deletion import DELETION_FLOW
 from handlers.kindflow import KindFlow
 from handlers.retrieval import RETRIEVAL_FLOW
 
 __all__ = ["KINDS"]
 
-KINDS: Mapping[str, KindFlow] = MappingProxyType({flow.kind: flow for flow in (RETRIEVAL_FLOW,)})
+KINDS: Mapping[str, KindFlow] = MappingProxyType({flow.kind: flow for flow in (RETRIEVAL_FLOW, DELETION_FLOW)})

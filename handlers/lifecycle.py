@@ -30,6 +30,7 @@ __all__ = [
     "advance",
     "apply_task_state",
     "kind_of",
+    "next_check",
     "post_abandoned",
     "sync_task",
 ]
@@ -101,9 +102,18 @@ async def _sync(deps: Flow, kind: KindFlow, request: Request) -> tuple[Request, 
         await deps.store.requests.schedule_check(request.id, at=deps.clock() + deps.reconcile_interval)
         return request, Synced.ANSWERED
     applied = await apply_task_state(deps, request, state)
-    if applied.status.unfinished:
-        await deps.store.requests.schedule_check(request.id, at=deps.clock() + deps.reconcile_interval)
+    if applied.status.moving:
+        await deps.store.requests.schedule_check(request.id, at=next_check(deps, applied))
     return applied, Synced.ANSWERED
+
+
+def next_check(deps: Flow, request: Request) -> float:
+    """When to ask Amazon about a started task again: after ``reconcile_interval``, never before its hold ends.
+
+    Nothing can change during a hold but a cancel (the bot's own click), so a 10-day hold is looked at
+    once, when it ends, rather than every few minutes; events still end it at once.
+    """
+    return max(deps.clock() + deps.reconcile_interval, request.hold_ends_at or 0.0)
 
 
 async def apply_task_state(deps: Flow, request: Request, state: TaskState) -> Request:
@@ -225,10 +235,16 @@ async def _start_task(deps: Flow, kind: KindFlow, request: Request, reply: Reply
             await reply(texts.start_trouble(request))
         return await deps.store.requests.get(request.id)
     reply_in_thread = "started_after_wait" if request.waiting_since is not None else None
+    hold = kind.hold_days(request)
     started = await deps.store.requests.record_task_started(
-        request.id, task_id, to=kind.started(request), notices=notices.thread_update(reply_in_thread)
+        request.id,
+        task_id,
+        to=kind.started(request),
+        hold_ends_at=deps.clock() + hold * deps.hold_day if hold > 0 else None,
+        note=f"hold {hold} days" if hold > 0 else "",
+        notices=notices.thread_update(reply_in_thread),
     )
-    await deps.store.requests.schedule_check(request.id, at=deps.clock() + deps.reconcile_interval)
+    await deps.store.requests.schedule_check(request.id, at=next_check(deps, started))
     logger.info("request %s: task %s started", request.id, task_id, extra=log_ids(task_id=task_id))
     deps.wake_outbox()
     deps.wake_inbox()  # its completion event may have arrived before Amazon's answer did

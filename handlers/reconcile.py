@@ -64,8 +64,8 @@ class Reconciler:
         """Move one request on; whatever goes wrong with it stays with it (it backs off alone)."""
         deps = self._deps
         try:
-            if request.status is RequestStatus.IN_PROGRESS:
-                return await sync_task(deps, request.id)
+            if request.task_id and request.status not in (RequestStatus.NEW, RequestStatus.STARTING):
+                return await sync_task(deps, request.id)  # a task at Amazon: say whether Amazon answered
             await advance(deps, request.id)
             return Synced.ANSWERED
         except Exception:

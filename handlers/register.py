@@ -19,14 +19,14 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from handlers.cases import HomeTab, handle_close
 from handlers.commands import handle_command
 from handlers.context import Desk
-from handlers.kindflow import Click
+from handlers.kindflow import Click, ViewSubmit
 from handlers.texts import CLOSE_ACTION, COMMAND
 
 __all__ = ["register"]
 
 
 def register(app: AsyncApp, deps: Desk, *, home: HomeTab) -> None:
-    """Route the slash command, every kind's buttons, Close and the opening of the Home tab to their handlers."""
+    """Route the slash command, every kind's buttons and modals, Close and the Home tab's opening to their handlers."""
 
     async def on_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         await handle_command(deps, ack=ack, command=command, respond=respond)
@@ -42,6 +42,8 @@ def register(app: AsyncApp, deps: Desk, *, home: HomeTab) -> None:
     for kind in deps.flow.kinds.values():
         for action_id, click in kind.actions.items():
             app.action(action_id)(_on_click(click, deps))
+        for callback_id, submit in kind.views.items():
+            app.view(callback_id)(_on_submit(submit, deps))
     app.action(CLOSE_ACTION)(on_close)
     app.event("app_home_opened")(on_home_opened)
 
@@ -53,3 +55,12 @@ def _on_click(click: Click, deps: Desk) -> Callable[[AsyncAck, dict[str, Any], A
         await click(deps, ack=ack, body=body, respond=respond)
 
     return on_click
+
+
+def _on_submit(submit: ViewSubmit, deps: Desk) -> Callable[[AsyncAck, dict[str, Any], dict[str, Any]], Awaitable[None]]:
+    """The listener for one of a kind's modals being submitted, with the parameter names Bolt fills in."""
+
+    async def on_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        await submit(deps, ack=ack, body=body, view=view)
+
+    return on_submit

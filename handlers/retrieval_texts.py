@@ -38,6 +38,7 @@ class RetrievalTexts(KindTexts):
     """A retrieval's words: Amazon runs it at once; when it is ready, *Download* gives a link."""
 
     title = "Shopper data request"
+    noun = "retrieval"
     status_lines = MappingProxyType(
         {
             RequestStatus.NEW: ":hourglass_flowing_sand: Starting…",
@@ -49,6 +50,10 @@ class RetrievalTexts(KindTexts):
             RequestStatus.FAILED: ":x: Failed: see the reason in this thread",
             RequestStatus.REJECTED: ":no_entry: Not started: Buy with Prime refused the request (see this thread)",
             RequestStatus.ABANDONED: ":no_entry: Not started",
+            # A retrieval starts at once and cannot be held or cancelled; these are here so every status reads.
+            RequestStatus.AWAITING_APPROVAL: ":raised_hand: Waiting for approval",
+            RequestStatus.ON_HOLD: ":pause_button: On hold at Buy with Prime",
+            RequestStatus.CANCELLED: ":no_entry_sign: Cancelled",
         }
     )
     short_statuses = MappingProxyType(

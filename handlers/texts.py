@@ -287,6 +287,8 @@ def thread_reply(name: str, request: Request, kind: KindTexts) -> Message:
 
 def duplicate_request(existing: Request, kind: KindTexts, *, window: float, permalink: str | None) -> Message:
     """A request of this kind for this shopper is open, or was made within ``window`` seconds: point to it."""
+    if (own := kind.duplicate(existing, permalink=permalink)) is not None:
+        return own
     thread = f"<{permalink}|its thread>" if permalink else "its thread in <#" + existing.channel + ">"
     state = "is still open" if existing.status.unfinished else f"was made in the last {hours(window)}"
     return {
@@ -313,10 +315,10 @@ def status_message(request: Request, kind: KindTexts, *, permalink: str | None, 
         when = f"in {left} days" if left >= 0 else f"*{-left} days overdue*"
         answer = f"answer due {date(request.due_at, 'soon', time=False)} ({when}; {request.deadline})"
     return {
-        "text": f"Request for {request.email_masked}: {kind.short_status(request)}",
+        "text": f"{kind.title} for {request.email_masked}: {kind.short_status(request)}",
         "blocks": [
             section(
-                f"*Request for {subject(request)}*: {kind.status_lines[request.status]}\n"
+                f"*{kind.title} for {subject(request)}*: {kind.status_lines[request.status]}\n"
                 f"Task `{task_shown(request) or 'not started'}` · requested by <@{request.requester}> "
                 f"on {date(request.created_at, 'that day')} ({days} days ago) · see {thread}\n"
                 f"The shopper's {answer}"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from prime._answers import UNEXPECTED, TaskState
 from prime._background import AckPressure, Background, Wakeup, supervise
 from prime._client import AmazonCalls, PrimeClient
-from prime._emails import AMAZON_EMAIL, EMAIL_IN_LOGS, mask_email, scrub
+from prime._emails import AMAZON_EMAIL, EMAIL_IN_LOGS, EMAIL_IN_TEXT, mask_email, scrub
 from prime._errors import (
     BackupFailed,
     ConfigError,
@@ -30,9 +30,15 @@ from prime._errors import (
     slack_error_code,
 )
 from prime._kinds import (
+    CANCEL_DELETION,
     CLIENT_TOKEN_WINDOW,
+    DEFAULT_HOLD_DAYS,
+    DELETION,
+    DELETION_QUERY,
     LINK_LIFETIME,
+    MAX_HOLD_DAYS,
     RETRIEVAL,
+    START_DELETION,
     START_RETRIEVAL,
     TASK_QUERY,
     Operations,
@@ -45,11 +51,18 @@ from prime._types import TaskError
 
 __all__ = [
     "AMAZON_EMAIL",
+    "CANCEL_DELETION",
     "CLIENT_TOKEN_WINDOW",
     "CONTEXT_FIELDS",
+    "DEFAULT_HOLD_DAYS",
+    "DELETION",
+    "DELETION_QUERY",
     "EMAIL_IN_LOGS",
+    "EMAIL_IN_TEXT",
     "LINK_LIFETIME",
+    "MAX_HOLD_DAYS",
     "RETRIEVAL",
+    "START_DELETION",
     "START_RETRIEVAL",
     "TASK_QUERY",
     "UNEXPECTED",

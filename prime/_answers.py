@@ -53,6 +53,7 @@ class GraphQLErrorInfo:
     message: str
     kind: str  # extensions.classification.type, "" when Amazon gave none
     code: int | None  # extensions.classification.errorCode (an HTTP-like number), when given
+    reason: str = ""  # extensions.classification.code (CannotCancelPersonalDataDeletionTask), "" when unspecified
 
 
 def unexpected(what: str, *, needs_operator: bool = False, reached: bool = True) -> PrimeUnavailable:
@@ -97,11 +98,13 @@ def read_errors(errors: Any) -> GraphQLErrorInfo:
         raise unexpected("an error's classification is not an object")
     kind = classification.get("type", "")
     code = classification.get("errorCode")
+    reason = classification.get("code", "")
     if kind is None:
         kind = ""
     if not isinstance(kind, str) or not (code is None or (isinstance(code, int) and not isinstance(code, bool))):
         raise unexpected("an error's classification has the wrong types")
-    return GraphQLErrorInfo(message=scrub(message or "unknown error"), kind=kind, code=code)
+    reason = reason if isinstance(reason, str) and reason != "UnspecifiedError" else ""
+    return GraphQLErrorInfo(message=scrub(message or "unknown error"), kind=kind, code=code, reason=reason)
 
 
 def read_data(body: Any) -> dict[str, Any]:

@@ -48,6 +48,7 @@ _RETRYABLE_TYPES = frozenset({"ThrottlingError", "InternalServerError", "Service
 # Amazon's verdicts on the call itself: final, never retried. Anything else is an outage of some kind.
 _START_VERDICTS = frozenset({"ValidationError", "ConflictError"})
 _QUERY_VERDICTS = frozenset({"ValidationError", "ResourceNotFoundError"})
+_CANCEL_VERDICTS = _QUERY_VERDICTS  # too late (ValidationError, CannotCancel…), or no such task (cancelled before)
 _TOKEN_MARGIN = 60.0  # refresh this many seconds before the token expires
 CREDENTIALS_REFUSED = "CredentialsRefused"
 
@@ -110,6 +111,17 @@ class PrimeClient:
         asked_at = self._clock()
         data = await self._call(operations.task_document, {"taskId": task_id}, verdicts=_QUERY_VERDICTS)
         return read_task(data, field_name=operations.task_field, task_id=task_id, asked_at=asked_at)
+
+    async def cancel_task(self, operations: Operations, task_id: str) -> None:
+        """Cancel a task of a kind that can be cancelled (a deletion on hold).
+
+        ``PrimeRejected`` when Amazon refuses: its ``reason`` says why (``CannotCancelPersonalDataDeletionTask``:
+        the hold is over), or ``kind`` ResourceNotFoundError (Amazon forgets a cancelled task).
+        """
+        if operations.cancel_document is None:
+            raise ValueError(f"a {operations.kind} task cannot be cancelled")
+        data = await self._call(operations.cancel_document, {"taskId": task_id}, verdicts=_CANCEL_VERDICTS)
+        read_start(data, field_name=operations.cancel_field)  # the answer names the task: checked, like a start's
 
     async def check_access(self) -> None:
         """Obtain a token: proves the credentials, without touching any shopper's data."""
@@ -319,7 +331,7 @@ def _graphql_error(info: GraphQLErrorInfo, response: httpx.Response, *, verdicts
     status = response.status_code
     text = f"Buy with Prime: {info.message}" + (f" ({info.kind})" if info.kind else "")
     if info.kind in verdicts:
-        return PrimeRejected(text, kind=info.kind)
+        return PrimeRejected(text, kind=info.kind, reason=info.reason)
     transient = info.kind in _RETRYABLE_TYPES or (
         not info.kind and (status == 429 or status >= 500 or info.code in (429, 500, 502, 503))
     )

@@ -88,7 +88,15 @@ class PrimeUnavailable(PrimeError):
 
 
 class PrimeRejected(PrimeError):
-    """Trying again will not help: the request itself was refused."""
+    """Trying again will not help: the request itself was refused.
+
+    ``reason`` is Amazon's ``classification.code`` when it names one (``CannotCancelPersonalDataDeletionTask``
+    tells a cancel that came too late from other validation errors), else "".
+    """
+
+    def __init__(self, message: str, *, kind: str = "", reason: str = "") -> None:
+        super().__init__(message, kind=kind)
+        self.reason = reason
 
 
 class RelayRejected(DataRequestError):

@@ -14,9 +14,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 __all__ = [
+    "CANCEL_DELETION",
     "CLIENT_TOKEN_WINDOW",
+    "DEFAULT_HOLD_DAYS",
+    "DELETION",
+    "DELETION_QUERY",
     "LINK_LIFETIME",
+    "MAX_HOLD_DAYS",
     "RETRIEVAL",
+    "START_DELETION",
     "START_RETRIEVAL",
     "TASK_QUERY",
     "Operations",
@@ -25,12 +31,15 @@ __all__ = [
 
 CLIENT_TOKEN_WINDOW = 8 * 3600.0  # Amazon returns the same task for the same clientToken for this long
 LINK_LIFETIME = 60.0  # each pre-signed link works for this many seconds after the query that issued it
+MAX_HOLD_DAYS = 180  # a deletion's holdingPeriod: 0 to this many days
+DEFAULT_HOLD_DAYS = 10  # Amazon's holdingPeriod when the start leaves it out
 
 
 class RequestKind(StrEnum):
     """The kinds of request the bot runs; the value is what the database's ``kind`` column holds."""
 
     RETRIEVAL = "retrieval"  # GDPR access, CCPA right to know
+    DELETION = "deletion"  # GDPR erasure, CCPA deletion
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +58,8 @@ class Operations:
     task_field: str
     events: frozenset[str]  # the relay's event types for this kind's tasks
     processing_days: int = 30  # how long Amazon says a task may take once it runs
+    cancel_document: str | None = None  # takes ``$taskId``; None: a task of this kind cannot be cancelled
+    cancel_field: str = ""
 
     @property
     def resource_marker(self) -> str:
@@ -88,4 +99,51 @@ RETRIEVAL = Operations(
     task_document=TASK_QUERY,
     task_field="personalDataRetrievalTask",
     events=frozenset({"PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED", "PERSONAL_DATA_RETRIEVAL_TASK_FAILED"}),
+)
+
+
+START_DELETION = """
+mutation StartPersonalDataDeletion($input: StartPersonalDataDeletionTaskInput!) {
+  startPersonalDataDeletionTask(input: $input) {
+    taskId
+  }
+}
+""".strip()
+
+# The shopper's email is not asked back (``dataSubject``): the bot never needs it, so there is less to scrub.
+DELETION_QUERY = """
+query PersonalDataDeletionTask($taskId: String!) {
+  personalDataDeletionTask(taskId: $taskId) {
+    taskId
+    status
+    submissionDate
+    lastUpdatedDate
+    holdingPeriod
+    errors {
+      code
+      message
+    }
+  }
+}
+""".strip()
+
+CANCEL_DELETION = """
+mutation CancelPersonalDataDeletion($taskId: String!) {
+  cancelPersonalDataDeletionTask(taskId: $taskId) {
+    taskId
+  }
+}
+""".strip()
+
+# ON_HOLD for its holding period (cancellable only then), IN_PROGRESS for up to 30 days, then COMPLETED or
+# FAILED (ORDERS_NOT_CLOSED: the shopper has open orders). A cancelled task is no longer found.
+DELETION = Operations(
+    kind=RequestKind.DELETION,
+    start_document=START_DELETION,
+    start_field="startPersonalDataDeletionTask",
+    task_document=DELETION_QUERY,
+    task_field="personalDataDeletionTask",
+    events=frozenset({"PERSONAL_DATA_DELETION_TASK_COMPLETED", "PERSONAL_DATA_DELETION_TASK_FAILED"}),
+    cancel_document=CANCEL_DELETION,
+    cancel_field="cancelPersonalDataDeletionTask",
 )

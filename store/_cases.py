@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from store._audit import ActorNames
 from store._database import Database
-from store._records import Notice, Request, TaskError
+from store._records import FREE_TEXT_PARAMS, Notice, Request, TaskError
 from store._rows import (
     CLOSABLE,
     NEVER_STARTED,
@@ -24,6 +24,7 @@ from store._rows import (
     errors_json,
     fetch_request,
     marks,
+    params_json,
     request_from_row,
 )
 
@@ -137,7 +138,7 @@ class Cases:
     ) -> Extension:
         """Push an open, started case's due date back by ``days``; its reminders start over.
 
-        Only a case with a task at Amazon and a thread (IN_PROGRESS, COMPLETED, FAILED) and not closed
+        Only a case with a thread that is past its start (``RequestStatus.started``) and not closed
         has a deadline to extend. CCPA allows one extension: a second needs ``again``, and says so in
         the audit log. Check and change are one transaction.
         """
@@ -235,10 +236,12 @@ class Cases:
                 # Amazon's error words go too (they may name the shopper); the codes stay for the audit trail.
                 stored = fetch_request(db, request_id)
                 codes_only = errors_json([TaskError(e.code, "") for e in stored.errors]) if stored else "[]"
+                # What staff typed freely (an erasure's reason) may name the shopper too; the rest stays.
+                kept = {k: v for k, v in (stored.params if stored else {}).items() if k not in FREE_TEXT_PARAMS}
                 db.execute(
                     "UPDATE requests SET email_hash = NULL, email_sealed = NULL, email_masked = NULL, errors = ?,"
-                    " purged_at = ? WHERE id = ?",
-                    (codes_only, now, request_id),
+                    " params = ?, purged_at = ? WHERE id = ?",
+                    (codes_only, params_json(kept), now, request_id),
                 )
                 db.execute(
                     "UPDATE outbox SET payload = '{}' WHERE request_id = ?"

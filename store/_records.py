@@ -10,7 +10,9 @@ from typing import Any
 from prime import RequestKind, TaskError
 
 __all__ = [
+    "FREE_TEXT_PARAMS",
     "NOTICE",
+    "OPENED_STATUS",
     "OPENS_THREAD",
     "AuditEntry",
     "InboxEvent",
@@ -23,24 +25,35 @@ __all__ = [
 
 
 class RequestStatus(StrEnum):
-    """Where a request stands, whatever its kind. The first three are unfinished; the rest are final.
+    """Where a request stands, whatever its kind.
 
     What each status means for the shared steps is said once, by the properties below (the store's
     queries bind the sets made from them): a new status says here which of them it belongs to.
     """
 
     NEW = "NEW"  # stored; its thread is not posted yet
-    STARTING = "STARTING"  # thread posted; Amazon has not (yet) confirmed the task
+    AWAITING_APPROVAL = "AWAITING_APPROVAL"  # thread posted; a second allowed person must approve before the start
+    STARTING = "STARTING"  # thread posted (and approved, where a kind needs it); Amazon has not confirmed the task
+    ON_HOLD = "ON_HOLD"  # Amazon holds the task for its holding period: it can still be cancelled
     IN_PROGRESS = "IN_PROGRESS"  # Amazon is working on the task
-    COMPLETED = "COMPLETED"  # the data is ready to download
+    COMPLETED = "COMPLETED"  # Amazon finished the task (a retrieval's data is ready; an erasure's data deleted)
     FAILED = "FAILED"  # Amazon ran the task and it failed
-    REJECTED = "REJECTED"  # Amazon refused to start the task
-    ABANDONED = "ABANDONED"  # never started: the bot could not post in the channel
+    CANCELLED = "CANCELLED"  # cancelled during its hold: Amazon will not run it
+    REJECTED = "REJECTED"  # refused before it started: by Amazon, or by staff (closed_by says who)
+    ABANDONED = "ABANDONED"  # never started: the bot could not post in the channel, or start in time
 
     @property
     def unfinished(self) -> bool:
-        """Not final yet: the bot or Amazon still has something to do."""
-        return self in (RequestStatus.NEW, RequestStatus.STARTING, RequestStatus.IN_PROGRESS)
+        """Not final yet: the bot, Amazon or staff still have something to do before it ends."""
+        return self in _UNFINISHED
+
+    @property
+    def moving(self) -> bool:
+        """The bot or Amazon moves it on by itself: the reconciler looks at it, and it counts as backlog.
+
+        A request waiting for a person's approval is unfinished but not moving: nothing polls it.
+        """
+        return self.unfinished and self is not RequestStatus.AWAITING_APPROVAL
 
     @property
     def never_started(self) -> bool:
@@ -49,13 +62,33 @@ class RequestStatus(StrEnum):
 
     @property
     def started(self) -> bool:
-        """Amazon has (or had) a task for it: its deadline can be extended."""
-        return self in (RequestStatus.IN_PROGRESS, RequestStatus.COMPLETED, RequestStatus.FAILED)
+        """A case with a thread that staff decide on, or a task at Amazon: its deadline can be extended."""
+        return self not in (RequestStatus.NEW, RequestStatus.STARTING) and not self.never_started
 
     @property
     def closable(self) -> bool:
-        """Amazon's task has ended, so there is an answer to send the shopper and the case can be closed."""
-        return self in (RequestStatus.COMPLETED, RequestStatus.FAILED)
+        """Amazon's task has ended (or was cancelled), so there is an answer to send and the case can close."""
+        return self in (RequestStatus.COMPLETED, RequestStatus.FAILED, RequestStatus.CANCELLED)
+
+
+_UNFINISHED = frozenset(
+    {
+        RequestStatus.NEW,
+        RequestStatus.AWAITING_APPROVAL,
+        RequestStatus.STARTING,
+        RequestStatus.ON_HOLD,
+        RequestStatus.IN_PROGRESS,
+    }
+)
+
+# Where a request of each kind goes once its thread is posted (the outbox moves it there when Slack has the
+# message): a kind missing here starts at once. The store applies it in the same write as the thread's ts.
+OPENED_STATUS: Mapping[str, RequestStatus] = {
+    RequestKind.RETRIEVAL: RequestStatus.STARTING,
+    RequestKind.DELETION: RequestStatus.AWAITING_APPROVAL,
+}
+# A kind's params that staff typed freely (they may name the shopper): erased with the email at retention.
+FREE_TEXT_PARAMS = ("reason", "reject_reason")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +121,11 @@ class Request:
     start_sent_at: float | None = None  # a start call may have reached Amazon from then on (clientToken window)
     kind: str = RequestKind.RETRIEVAL
     params: Mapping[str, str] = field(default_factory=dict)
+    approved_by: str | None = None  # the second person who approved it (a kind that needs approval)
+    approved_at: float | None = None
+    hold_ends_at: float | None = None  # the end of Amazon's holding period, for a task started on hold
+    cancelled_by: str | None = None  # who cancelled it during its hold (or clicked Cancel, while it runs)
+    cancelled_at: float | None = None
 
     @property
     def is_open_case(self) -> bool:

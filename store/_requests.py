@@ -16,8 +16,9 @@ from prime import EmailUnreadable
 from store._audit import ActorNames
 from store._crypto import EmailCipher
 from store._database import Database
-from store._records import Notice, Request, RequestStatus, TaskError
+from store._records import OPENED_STATUS, Notice, Request, RequestStatus, TaskError
 from store._rows import (
+    MOVING,
     NEVER_STARTED,
     REQUEST_COLUMNS,
     UNFINISHED,
@@ -158,12 +159,12 @@ class Requests:
         return [request_from_row(row) for row in rows]
 
     async def unfinished(self, *, due_by: float | None = None, limit: int = 100) -> list[Request]:
-        """Unfinished requests whose next check is due, oldest first."""
+        """Requests the bot or Amazon moves on (not ones waiting for a person) whose next check is due, oldest first."""
         due = self._clock() if due_by is None else due_by
         rows = await self._database.fetch(
-            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE status IN ({marks(UNFINISHED)}) AND next_check_at <= ?"
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE status IN ({marks(MOVING)}) AND next_check_at <= ?"
             " ORDER BY created_at, id LIMIT ?",
-            (*UNFINISHED, due, limit),
+            (*MOVING, due, limit),
         )
         return [request_from_row(row) for row in rows]
 
@@ -247,11 +248,13 @@ class Requests:
         )
 
     async def record_thread(self, request_id: int, thread_ts: str) -> Request:
-        """The thread's first message is posted: the request may now start at Amazon."""
+        """The thread's first message is posted: the request goes where its kind says (``OPENED_STATUS``)."""
+        current = await self.get(request_id)
+        kind = current.kind if current is not None else ""
         return await self._move(
             request_id,
             from_={RequestStatus.NEW},
-            to=RequestStatus.STARTING,
+            to=OPENED_STATUS.get(kind, RequestStatus.STARTING),
             extra={"thread_ts": thread_ts},
         )
 
@@ -270,15 +273,21 @@ class Requests:
         task_id: str,
         *,
         to: RequestStatus = RequestStatus.IN_PROGRESS,
+        hold_ends_at: float | None = None,
+        note: str = "",
         notices: Sequence[Notice],
     ) -> Request:
-        """Amazon accepted the task (the request moves ``to`` where its kind says); queue the thread's update."""
+        """Amazon accepted the task (the request moves ``to`` where its kind says); queue the thread's update.
+
+        ``hold_ends_at``: Amazon holds the task until then (a deletion's holding period); ``note`` adds to
+        the audit entry (its hold).
+        """
         return await self._move(
             request_id,
             from_={RequestStatus.NEW, RequestStatus.STARTING},
             to=to,
-            extra={"task_id": task_id, "waiting_since": None, "check_failures": 0},
-            audit=("task started", "amazon", f"task {task_id}"),
+            extra={"task_id": task_id, "waiting_since": None, "check_failures": 0, "hold_ends_at": hold_ends_at},
+            audit=("task started", "amazon", f"task {task_id}" + (f", {note}" if note else "")),
             notices=notices,
         )
 
@@ -298,6 +307,119 @@ class Requests:
             audit=("start rejected", "amazon", _error_codes(errors)),
             notices=notices,
         )
+
+    async def approve(self, request_id: int, *, user: str, notices: Sequence[Notice]) -> Request | None:
+        """A second person approved a request that waits for it: it may start now (None: it no longer waits).
+
+        Recorded before the start is called, with the request due for the reconciler at once, so a crash
+        right after still starts it (with its stored clientToken) without asking anyone again.
+        """
+        try:
+            return await self._move(
+                request_id,
+                from_={RequestStatus.AWAITING_APPROVAL},
+                to=RequestStatus.STARTING,
+                extra={"approved_by": user, "approved_at": self._clock(), "next_check_at": self._clock()},
+                audit=("approved", user, ""),
+                notices=notices,
+            )
+        except _NotMoved:
+            return None
+
+    async def reject(self, request_id: int, *, user: str, reason: str, notices: Sequence[Notice]) -> Request | None:
+        """Staff refused (or the requester withdrew) a request that waits for approval: it ends, closed.
+
+        The reason is kept with the request (erased at retention), never in the append-only audit log.
+        """
+        now = self._clock()
+        try:
+            return await self._move(
+                request_id,
+                from_={RequestStatus.AWAITING_APPROVAL},
+                to=RequestStatus.REJECTED,
+                extra={"closed_at": now, "closed_by": user},
+                params={"reject_reason": reason},
+                audit=("rejected", user, ""),
+                notices=notices,
+            )
+        except _NotMoved:
+            return None
+
+    async def retry(self, request_id: int, *, user: str, detail: str, notices: Sequence[Notice]) -> Request | None:
+        """Start an ended, unclosed request again as a new task: a new clientToken, nothing of the old task kept.
+
+        From FAILED (a deletion refused for open orders) or ABANDONED (not started within the clientToken's
+        window); None when it is in neither (someone clicked first, or it was closed).
+        """
+        now = self._clock()
+        try:
+            return await self._move(
+                request_id,
+                from_={RequestStatus.FAILED, RequestStatus.ABANDONED},
+                to=RequestStatus.STARTING,
+                extra={
+                    "client_token": str(uuid.uuid4()),
+                    "task_id": None,
+                    "errors": "[]",
+                    "start_sent_at": None,
+                    "waiting_since": None,
+                    "check_failures": 0,
+                    "hold_ends_at": None,
+                    "next_check_at": now,
+                },
+                open_only=True,
+                audit=("retried", user, detail),
+                notices=notices,
+            )
+        except _NotMoved:
+            return None
+
+    async def record_cancelled(
+        self, request_id: int, *, user: str, note: str = "", notices: Sequence[Notice]
+    ) -> Request | None:
+        """Amazon cancelled the held task at ``user``'s click: nothing will happen to the shopper's data."""
+        now = self._clock()
+        try:
+            request = await self._move(
+                request_id,
+                from_={RequestStatus.ON_HOLD},
+                to=RequestStatus.CANCELLED,
+                extra={"cancelled_by": user, "cancelled_at": now},
+                audit=("cancelled", user, ""),
+                audit_task=True,
+                audit_note=note,
+                notices=notices,
+            )
+        except _NotMoved:
+            return None
+        return request
+
+    async def record_cancel_too_late(self, request_id: int, *, user: str, notices: Sequence[Notice]) -> Request | None:
+        """Amazon refused ``user``'s cancel: the hold is over and the task runs. Audited even if already moved."""
+        try:
+            return await self._move(
+                request_id,
+                from_={RequestStatus.ON_HOLD},
+                to=RequestStatus.IN_PROGRESS,
+                audit=("cancel too late", user, ""),
+                audit_task=True,
+                notices=notices,
+            )
+        except _NotMoved:
+            current = await self.get(request_id)
+            detail = f"task {current.task_id}" if current is not None and current.task_id else ""
+            await self._database.run(
+                lambda db: append_audit(
+                    db,
+                    at=self._clock(),
+                    request_id=request_id,
+                    actor=user,
+                    action="cancel too late",
+                    detail=detail,
+                    actor_name=self._names.of(user),
+                )
+            )
+            return None
 
     async def record_task_state(
         self,
@@ -333,25 +455,41 @@ class Requests:
         from_: set[RequestStatus],
         to: RequestStatus,
         extra: dict[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+        open_only: bool = False,
         audit: tuple[str, str, str] | None = None,
+        audit_task: bool = False,
+        audit_note: str = "",
         notices: Sequence[Notice] = (),
     ) -> Request:
-        """The single way a request changes status: conditional on where it stands, with its side effects."""
+        """The single way a request changes status: conditional on where it stands, with its side effects.
+
+        ``params`` are merged into the kind's params; ``open_only`` moves it only if its case is not closed;
+        ``audit_task`` names the task in the audit entry's detail (then ``audit_note``).
+        """
         now = self._clock()
         columns = {"status": to.value, "updated_at": now, **(extra or {})}
         assignments = ", ".join(f"{name} = ?" for name in columns)
+        values: list[Any] = list(columns.values())
+        if params:
+            assignments += ", params = json_patch(params, ?)"
+            values.append(params_json(params))
         marks = ", ".join("?" for _ in from_)
+        still_open = " AND closed_at IS NULL" if open_only else ""
 
         def move(db: sqlite3.Connection) -> Request:
+            before = fetch_request(db, request_id) if audit_task else None
             cursor = db.execute(
-                f"UPDATE requests SET {assignments} WHERE id = ? AND status IN ({marks})",
-                (*columns.values(), request_id, *(s.value for s in from_)),
+                f"UPDATE requests SET {assignments} WHERE id = ? AND status IN ({marks}){still_open}",
+                (*values, request_id, *(s.value for s in from_)),
             )
             request = fetch_request(db, request_id)
             if cursor.rowcount != 1 or request is None:
                 raise _NotMoved(request_id)
             if audit is not None:
                 action, actor, detail = audit
+                if audit_task and before is not None and before.task_id:
+                    detail = f"task {before.task_id}" + (f" ({audit_note})" if audit_note else "")
                 append_audit(
                     db,
                     request_id=request_id,

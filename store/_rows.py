@@ -10,6 +10,7 @@ from store._records import Notice, Request, RequestStatus, TaskError
 
 __all__ = [
     "CLOSABLE",
+    "MOVING",
     "NEVER_STARTED",
     "REQUEST_COLUMNS",
     "UNFINISHED",
@@ -25,10 +26,12 @@ __all__ = [
 REQUEST_COLUMNS = (
     "id, client_token, email_masked, requester, channel, thread_ts, task_id, status, errors, created_at,"
     " updated_at, due_at, deadline, reminders_sent, closed_at, closed_by, purged_at,"
-    " check_failures, waiting_since, start_sent_at, kind, params"
+    " check_failures, waiting_since, start_sent_at, kind, params,"
+    " approved_by, approved_at, hold_ends_at, cancelled_by, cancelled_at"
 )
 # The statuses each shared rule is about, as the queries bind them (RequestStatus says which are which).
 UNFINISHED = tuple(s.value for s in RequestStatus if s.unfinished)
+MOVING = tuple(s.value for s in RequestStatus if s.moving)
 NEVER_STARTED = tuple(s.value for s in RequestStatus if s.never_started)
 CLOSABLE = tuple(s.value for s in RequestStatus if s.closable)
 
@@ -75,6 +78,11 @@ def request_from_row(row: sqlite3.Row) -> Request:
         start_sent_at=row["start_sent_at"],
         kind=row["kind"],
         params={str(k): str(v) for k, v in json.loads(row["params"] or "{}").items()},
+        approved_by=row["approved_by"],
+        approved_at=row["approved_at"],
+        hold_ends_at=row["hold_ends_at"],
+        cancelled_by=row["cancelled_by"],
+        cancelled_at=row["cancelled_at"],
     )
 
 

@@ -120,6 +120,18 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX requests_by_email_kind ON requests (email_hash, kind);
     DROP INDEX requests_by_email;
     """,
+    # 8: erasures — who approved (the second person), when Amazon's hold ends, who cancelled; a request
+    # waiting for approval is not polled, so the reconciler's index holds only the statuses that move.
+    """
+    ALTER TABLE requests ADD COLUMN approved_by TEXT;
+    ALTER TABLE requests ADD COLUMN approved_at REAL;
+    ALTER TABLE requests ADD COLUMN hold_ends_at REAL;
+    ALTER TABLE requests ADD COLUMN cancelled_by TEXT;
+    ALTER TABLE requests ADD COLUMN cancelled_at REAL;
+    DROP INDEX requests_unfinished;
+    CREATE INDEX requests_unfinished ON requests (next_check_at)
+        WHERE status IN ('NEW', 'STARTING', 'ON_HOLD', 'IN_PROGRESS');
+    """,
 )
 
 

@@ -21,7 +21,7 @@ from store._inbox import Inbox
 from store._keys import rotate
 from store._outbox import Outbox
 from store._requests import Requests
-from store._rows import UNFINISHED, marks
+from store._rows import MOVING, marks
 
 __all__ = ["Store"]
 
@@ -83,7 +83,7 @@ class Store:
     async def backlog(self) -> dict[str, float | int | None]:
         """What is waiting, and for how long: for an operator's alarms, not for users."""
         now = self._clock()
-        unfinished = marks(UNFINISHED)
+        unfinished = marks(MOVING)  # waiting for a person's approval is no backlog
         rows = await self._database.fetch(
             "SELECT"
             " (SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL) AS inbox,"
@@ -94,7 +94,7 @@ class Store:
             " (SELECT COUNT(*) FROM outbox WHERE gave_up_at IS NOT NULL) AS gave_up,"
             f" (SELECT COUNT(*) FROM requests WHERE status IN ({unfinished})) AS unfinished,"
             f" (SELECT MIN(created_at) FROM requests WHERE status IN ({unfinished})) AS unfinished_oldest",
-            (*UNFINISHED, *UNFINISHED),
+            (*MOVING, *MOVING),
         )
         row = rows[0]
 

@@ -19,7 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fakes import FakePrime, FakeSlack, block_actions_body, buttons, slack_headers, slash_body, text_of
+from fakes import (
+    FakePrime,
+    FakeSlack,
+    block_actions_body,
+    buttons,
+    slack_headers,
+    slash_body,
+    text_of,
+    view_submission_body,
+)
 
 from bot.redaction import Redactor
 from bot.runtime import Runtime
@@ -94,6 +103,33 @@ class Harness:
         )
         headers = slack_headers(body, SIGNING_SECRET)
         return await self.http.post(self.url + "/slack/events", content=body, headers=headers)
+
+    async def press(
+        self, message: dict[str, Any], action_id: str, *, user: str = "U0ALICE", channel: str = CHANNEL
+    ) -> httpx.Response:
+        """Click the button ``action_id`` of a posted ``message`` (or of a version of it) as ``user``."""
+        button = next(b for b in buttons(message) if b["action_id"] == action_id)
+        body = block_actions_body(
+            user=user,
+            channel=channel,
+            message_ts=message["ts"],
+            action_id=action_id,
+            value=button.get("value", ""),
+            block_id=button["block_id"],
+            response_url=self.slack.response_url(user),
+            thread_ts=message.get("thread_ts"),
+            message=message,
+        )
+        return await self.http.post(
+            self.url + "/slack/events", content=body, headers=slack_headers(body, SIGNING_SECRET)
+        )
+
+    async def submit(self, view: dict[str, Any], values: dict[str, dict[str, str]], *, user: str) -> httpx.Response:
+        """Submit a modal the bot opened (``view`` as sent to views.open) with ``values`` typed in, as ``user``."""
+        body = view_submission_body(user=user, view=view, values=values)
+        return await self.http.post(
+            self.url + "/slack/events", content=body, headers=slack_headers(body, SIGNING_SECRET)
+        )
 
     async def relay(
         self, body: dict[str, Any] | bytes | str, *, key: str | None = RELAY_KEY, basic: bool = False
@@ -181,8 +217,13 @@ def ack_text(response: httpx.Response) -> str:
         return response.text
 
 
-def envelope(detail_type: str, task_id: str, event_id: str | None = None) -> dict[str, Any]:
-    """An EventBridge API destination body, as the Buy with Prime partner source emits it."""
+def envelope(
+    detail_type: str, task_id: str, event_id: str | None = None, *, task_field: str = "personalDataRetrievalTask"
+) -> dict[str, Any]:
+    """An EventBridge API destination body, as the Buy with Prime partner source emits it.
+
+    ``task_field`` names the task's kind in the resource (``personalDataDeletionTask`` for an erasure).
+    """
     return {
         "version": "0",
         "id": event_id or str(uuid.uuid4()),
@@ -191,7 +232,7 @@ def envelope(detail_type: str, task_id: str, event_id: str | None = None) -> dic
         "account": "123456789012",
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "region": "us-east-1",
-        "resources": [f"businessProduct/amzn1.bp.test/personalDataRetrievalTask/{task_id}"],
+        "resources": [f"businessProduct/amzn1.bp.test/{task_field}/{task_id}"],
         "detail": {},
     }
 

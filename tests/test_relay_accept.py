@@ -133,7 +133,7 @@ async def test_a_wrong_key_with_a_body_over_the_limit_is_401(relay: Relay) -> No
 
 async def test_an_event_type_the_bot_does_not_act_on_is_ignored_not_kept(relay: Relay) -> None:
     """Another event type is answered 200 ``ignored`` (so the sender stops retrying), and not kept or acted on."""
-    answer = await relay.post(envelope("PERSONAL_DATA_DELETION_TASK_COMPLETED", TASK))
+    answer = await relay.post(envelope("ORDER_FULFILLED", TASK))
     assert answer == RelayAnswer(200, {"status": "ignored"})
     assert (relay.counted, relay.kept(), relay.woken) == (["ignored"], [], 0)
 

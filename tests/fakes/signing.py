@@ -16,7 +16,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from .slack import BOT_ID, BOT_USER, TEAM_ID
 
-__all__ = ["APP_ID", "block_actions_body", "slack_headers", "slash_body"]
+__all__ = ["APP_ID", "block_actions_body", "slack_headers", "slash_body", "view_submission_body"]
 
 APP_ID = "A0TEST"
 _TEAM_DOMAIN = "fake"
@@ -113,5 +113,37 @@ def block_actions_body(
                 "action_ts": f"{time.time():.6f}",
             }
         ],
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def view_submission_body(*, user: str, view: dict[str, Any], values: dict[str, dict[str, str]]) -> str:
+    """Return a modal's submission body as Slack sends it: ``view`` as opened, with each input's typed value.
+
+    ``values`` maps block id -> action id -> the text typed into that ``plain_text_input``.
+    """
+    state = {
+        block: {action: {"type": "plain_text_input", "value": text} for action, text in inputs.items()}
+        for block, inputs in values.items()
+    }
+    payload: dict[str, Any] = {
+        "type": "view_submission",
+        "team": {"id": TEAM_ID, "domain": _TEAM_DOMAIN},
+        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM_ID},
+        "api_app_id": APP_ID,
+        "token": "deprecated-verification-token",
+        "trigger_id": _trigger_id(),
+        "view": {
+            "id": "V" + secrets.token_hex(5).upper(),
+            "team_id": TEAM_ID,
+            "app_id": APP_ID,
+            "bot_id": BOT_ID,
+            **view,
+            "state": {"values": state},
+            "hash": secrets.token_hex(8),
+        },
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
     }
     return urlencode({"payload": json.dumps(payload)})

@@ -39,7 +39,7 @@ BOT_ID = "B0BOT"
 T = TypeVar("T")
 
 _BLOCK_TYPES = {"section", "actions", "context", "divider", "header", "image", "input", "rich_text", "markdown"}
-_POSTING = ("chat.postMessage", "chat.postEphemeral", "chat.update", "views.publish")
+_POSTING = ("chat.postMessage", "chat.postEphemeral", "chat.update", "views.publish", "views.open")
 
 
 class LoopbackServer:
@@ -335,8 +335,9 @@ class FakeSlack(LoopbackServer):
     def _handle(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel", ""))
         if method in _POSTING:
-            blocks = (args.get("view") or {}).get("blocks") if method == "views.publish" else args.get("blocks")
-            if problems := block_problems(blocks, 100 if method == "views.publish" else 50):
+            view = method.startswith("views.")
+            blocks = (args.get("view") or {}).get("blocks") if view else args.get("blocks")
+            if problems := block_problems(blocks, 100 if view else 50):
                 self.invalid_blocks += [f"{method}: {p}" for p in problems]
                 return {"ok": False, "error": "invalid_blocks", "errors": problems}
         if method in ("chat.postMessage", "chat.postEphemeral"):
@@ -378,7 +379,9 @@ class FakeSlack(LoopbackServer):
             if users is None:
                 return {"ok": False, "error": "no_such_subteam"}
             return {"ok": True, "users": list(users)}
-        if method == "views.publish":
+        if method == "views.open" and not args.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        if method in ("views.publish", "views.open"):
             return {"ok": True, "view": {"id": "V" + secrets.token_hex(5).upper(), **(args.get("view") or {})}}
         return {"ok": True}
 

@@ -1,0 +1,108 @@
+"""An erasure (GDPR erasure, CCPA deletion), as the shared steps run it: its entry in ``KINDS``.
+
+``/data-request delete <email> [--hold Nd] [--reason <words>]`` stores it and opens its thread, where it
+waits (AWAITING_APPROVAL, ``OPENED_STATUS``) until an allowed person other than the requester clicks
+Approve; only then does the shared lifecycle start it at Amazon, with the holding period and the reason.
+Amazon holds the task (ON_HOLD: *Cancel deletion* works), then deletes (IN_PROGRESS), then ends it
+COMPLETED, or FAILED with its reasons (open orders: *Try again* starts a new task). COMPLETED is final.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from handlers import erasure
+from handlers.deletion_texts import (
+    APPROVE_ACTION,
+    CANCEL_ACTION,
+    DELETION_TEXTS,
+    REJECT_ACTION,
+    REJECT_VIEW,
+    RETRY_ACTION,
+    hold_days,
+    reason_problem,
+)
+from handlers.kindflow import KindFlow, Move
+from prime import DELETION, MAX_HOLD_DAYS
+from store import Request, RequestStatus
+
+__all__ = ["DELETION_FLOW", "HOLD_FLAG", "REASON_FLAG", "parse_hold", "read_options"]
+
+HOLD_FLAG = "--hold"
+REASON_FLAG = "--reason"
+_HOLD = re.compile(r"^(\d{1,3})d?$", re.IGNORECASE)
+_ON_HOLD, _IN_PROGRESS = RequestStatus.ON_HOLD, RequestStatus.IN_PROGRESS
+_COMPLETED, _FAILED = RequestStatus.COMPLETED, RequestStatus.FAILED
+
+
+def parse_hold(word: str) -> int | None:
+    """``10d`` or ``10``: a holding period Amazon accepts (0 to 180 days); None otherwise."""
+    found = _HOLD.match(word.strip())
+    days = int(found.group(1)) if found else -1
+    return days if 0 <= days <= MAX_HOLD_DAYS else None
+
+
+def read_options(words: Sequence[str]) -> tuple[dict[str, str], list[str]] | str:
+    """An erasure's own words: ``--hold Nd``, and ``--reason`` with every word after it; the rest is shared.
+
+    ``--new`` has no job here: an open erasure is never started twice, and a closed one needs none.
+    """
+    params: dict[str, str] = {}
+    rest: list[str] = []
+    items = iter(enumerate(words))
+    for index, word in items:
+        lowered = word.lower()
+        if lowered == REASON_FLAG:
+            reason = " ".join(words[index + 1 :])
+            if not reason:
+                return f"`{REASON_FLAG}` needs the words after it."
+            if (problem := reason_problem(reason)) is not None:
+                return problem
+            params["reason"] = reason
+            break
+        if lowered == HOLD_FLAG:
+            days = parse_hold(next(items, (0, ""))[1])
+            if days is None:
+                return f"`{HOLD_FLAG}` takes a number of days from 0 to {MAX_HOLD_DAYS}, like `10d`."
+            params["hold_days"] = str(days)
+        elif lowered == "--new":
+            return (
+                "An erasure is never started twice: if one is open for this shopper, follow its thread, "
+                "or Reject or Cancel it first."
+            )
+        else:
+            rest.append(word)
+    return params, rest
+
+
+def _start_params(request: Request) -> Mapping[str, object]:
+    reason = request.params.get("reason")
+    return {"holdingPeriod": hold_days(request), **({"reason": reason} if reason else {})}
+
+
+DELETION_FLOW = KindFlow(
+    operations=DELETION,
+    texts=DELETION_TEXTS,
+    moves={
+        "IN_PROGRESS": Move(frozenset({_ON_HOLD}), _IN_PROGRESS, "hold ended"),
+        # From ON_HOLD too: an event can come when the bot never saw the hold end.
+        "COMPLETED": Move(frozenset({_ON_HOLD, _IN_PROGRESS}), _COMPLETED, "completed", reply="completed"),
+        "FAILED": Move(frozenset({_ON_HOLD, _IN_PROGRESS}), _FAILED, "failed", reply="failed", errors=True),
+    },
+    waiting=frozenset({"ON_HOLD"}),
+    started=lambda request: _ON_HOLD if hold_days(request) > 0 else _IN_PROGRESS,
+    hold_days=hold_days,
+    duplicate_window=0.0,  # only an open erasure is a duplicate: nothing like the 8-hour window applies
+    actions={
+        APPROVE_ACTION: erasure.on_approve,
+        REJECT_ACTION: erasure.on_reject,
+        CANCEL_ACTION: erasure.on_cancel,
+        RETRY_ACTION: erasure.on_retry,
+    },
+    views={REJECT_VIEW: erasure.on_reject_submitted},
+    verb="delete",
+    options=read_options,
+    start_params=_start_params,
+    note=lambda params: f"erasure; hold {params.get('hold_days', '?')} days",
+)

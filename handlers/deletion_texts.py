@@ -1,0 +1,449 @@
+"""What Slack users see of an erasure (GDPR erasure, CCPA deletion): approval, the hold, Cancel, Try again.
+
+The shared frame of every message (the thread's first message, ``status``, refusals) is in
+``handlers/texts.py``; this is what only an erasure says. Amazon's numbers (the longest hold, how long a
+deletion may take) come from ``prime``. Staff's reasons are outside text: always escaped.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+from handlers.blocks import Block, Button, Message, actions, button, context, section
+from handlers.kindflow import KindTexts
+from handlers.mrkdwn import date, escape, subject
+from handlers.texts import CLOSE_ACTION, COMMAND, explain_errors, hours, task_shown
+from prime import CLIENT_TOKEN_WINDOW, DEFAULT_HOLD_DAYS, DELETION, EMAIL_IN_TEXT, MAX_HOLD_DAYS
+from store import Request, RequestStatus
+
+__all__ = [
+    "APPROVE_ACTION",
+    "CANCEL_ACTION",
+    "DELETION_TEXTS",
+    "OPEN_ORDERS",
+    "REASON_LIMIT",
+    "REJECT_ACTION",
+    "REJECT_VIEW",
+    "RETRY_ACTION",
+    "DeletionTexts",
+    "already_decided",
+    "approved_ack",
+    "cancel_failed",
+    "cancelled_ack",
+    "cannot_cancel",
+    "cannot_retry",
+    "hold_days",
+    "own_approval",
+    "reason_problem",
+    "reject_view",
+    "rejected_ack",
+    "retried_ack",
+    "retryable",
+    "still_opening",
+    "too_late_to_cancel",
+]
+
+APPROVE_ACTION = "erasure_approve"
+REJECT_ACTION = "erasure_reject"
+CANCEL_ACTION = "erasure_cancel"
+RETRY_ACTION = "erasure_retry"
+REJECT_VIEW = "erasure_reject"  # the Reject modal's callback id
+OPEN_ORDERS = "ORDERS_NOT_CLOSED"
+REASON_LIMIT = 500
+_DAYS = DELETION.processing_days
+_S = RequestStatus
+
+_MEANINGS = {
+    OPEN_ORDERS: (
+        "The shopper still has open Buy with Prime orders, and Amazon deletes nothing while they are open. "
+        "When the orders are closed (delivered, returned or cancelled), click *Try again*: it starts a new "
+        "deletion task with the same holding period."
+    ),
+    "DATA_SUBJECT_NOT_FOUND": (
+        "Buy with Prime holds no shopper with this email, so there is nothing to delete. Check the address "
+        "with the shopper; if it is right, you can answer that no Buy with Prime data is held about them."
+    ),
+}
+
+
+def hold_days(request: Request) -> int:
+    """The holding period this erasure asks Amazon for (its ``--hold``, else DELETION_HOLD_DAYS)."""
+    return int(request.params.get("hold_days", DEFAULT_HOLD_DAYS))
+
+
+def _open_orders(request: Request) -> bool:
+    return request.status is _S.FAILED and any(e.code == OPEN_ORDERS for e in request.errors)
+
+
+def _window_passed(request: Request) -> bool:
+    return request.status is _S.ABANDONED and request.start_sent_at is not None and request.thread_ts is not None
+
+
+def retryable(request: Request) -> bool:
+    """*Try again* starts a new task: after open orders, or after the clientToken's window passed; not once closed."""
+    return request.closed_at is None and (_open_orders(request) or _window_passed(request))
+
+
+class DeletionTexts(KindTexts):
+    """An erasure's words: two people decide, Amazon holds the task (Cancel works then), then deletes."""
+
+    title = "Shopper data erasure"
+    noun = "erasure"
+    status_lines = MappingProxyType(
+        {
+            _S.NEW: (
+                ":raised_hand: Waiting for approval: another allowed person must click *Approve*. Nothing is sent "
+                "to Buy with Prime before that; deletion cannot be undone once its hold ends."
+            ),
+            _S.AWAITING_APPROVAL: (
+                ":raised_hand: Waiting for approval: another allowed person must click *Approve*. Nothing is sent "
+                "to Buy with Prime before that; deletion cannot be undone once its hold ends."
+            ),
+            _S.STARTING: ":hourglass_flowing_sand: Approved: starting the deletion task at Buy with Prime…",
+            _S.ON_HOLD: (
+                ":pause_button: On hold at Buy with Prime: it deletes the shopper's data when the hold ends. "
+                "*Cancel deletion* stops it until then."
+            ),
+            _S.IN_PROGRESS: (
+                f":wastebasket: Deleting at Buy with Prime: it can no longer be cancelled (Amazon allows up to "
+                f"{_DAYS} days)."
+            ),
+            _S.COMPLETED: ":white_check_mark: Deleted: Buy with Prime deleted the shopper's data",
+            _S.FAILED: ":x: Not deleted: see the reason in this thread",
+            _S.CANCELLED: ":no_entry_sign: Cancelled: nothing will be deleted",
+            _S.REJECTED: ":no_entry: Not started: the erasure was rejected (see this thread)",
+            _S.ABANDONED: ":no_entry: Not started",
+        }
+    )
+    short_statuses = MappingProxyType(
+        {
+            _S.NEW: "waiting for approval",
+            _S.AWAITING_APPROVAL: "waiting for approval",
+            _S.ON_HOLD: "on hold",
+            _S.IN_PROGRESS: "deleting",
+            _S.COMPLETED: "deleted",
+            _S.FAILED: "not deleted",
+            _S.CANCELLED: "cancelled",
+            _S.REJECTED: "rejected",
+            _S.ABANDONED: "not started",
+        }
+    )
+
+    def status_line(self, request: Request, *, waiting: str, closed: str) -> str:
+        """Who decided and until when, where it matters: approved, rejected, cancelled, on hold."""
+        status = request.status
+        if status is _S.REJECTED and request.closed_by:
+            reason = escape(request.params.get("reject_reason", "")) or "_no reason kept_"
+            return f":no_entry: Rejected by <@{request.closed_by}> {date(request.closed_at or 0, 'then')}: {reason}"
+        if request.closed_at is not None:
+            return closed
+        if status is _S.STARTING and request.waiting_since is None and request.approved_by:
+            return (
+                f":hourglass_flowing_sand: Approved by <@{request.approved_by}>: starting the deletion task at "
+                "Buy with Prime…"
+            )
+        if status is _S.ON_HOLD and request.hold_ends_at:
+            return (
+                f":pause_button: On hold until {date(request.hold_ends_at, 'the end of the hold')}: Buy with Prime "
+                f"deletes the shopper's data after that (then up to {_DAYS} more days). *Cancel deletion* stops it "
+                "until then."
+            )
+        if status is _S.IN_PROGRESS and hold_days(request) == 0:
+            return (
+                ":wastebasket: Deleting at Buy with Prime (no holding period): it can no longer be cancelled "
+                f"(Amazon allows up to {_DAYS} days)."
+            )
+        if status is _S.COMPLETED:
+            return f"{self.status_lines[status]} {date(request.updated_at, 'recently')}"
+        if _open_orders(request):
+            return ":x: Not deleted: the shopper has open orders (see this thread)"
+        if status is _S.CANCELLED and request.cancelled_by:
+            when = date(request.cancelled_at or 0, "then")
+            return f":no_entry_sign: Cancelled by <@{request.cancelled_by}> {when}: nothing will be deleted"
+        return super().status_line(request, waiting=waiting, closed=closed)
+
+    def extra_fields(self, request: Request) -> list[tuple[str, str]]:
+        days = hold_days(request)
+        hold = f"{days} days" if days else "none: deletion starts at once"
+        reason = escape(request.params["reason"]) if request.params.get("reason") else "_none given_"
+        fields = [("Reason", reason), ("Holding period", hold)]
+        if request.approved_by:
+            fields.append(("Approved by", f"<@{request.approved_by}> {date(request.approved_at or 0, 'then')}"))
+        return fields
+
+    def parent_actions(self, request: Request) -> list[Block]:
+        value = str(request.id)
+        if request.status in (_S.NEW, _S.AWAITING_APPROVAL):
+            return [
+                actions(
+                    f"erasure-{request.id}",
+                    button("Approve", action_id=APPROVE_ACTION, value=value, style="primary"),
+                    button("Reject", action_id=REJECT_ACTION, value=value, style="danger"),
+                )
+            ]
+        if request.status is _S.ON_HOLD:
+            cancel = button("Cancel deletion", action_id=CANCEL_ACTION, value=value, style="danger")
+            return [actions(f"erasure-{request.id}", cancel)]
+        if retryable(request):
+            return [actions(f"erasure-{request.id}", button("Try again", action_id=RETRY_ACTION, value=value))]
+        return []
+
+    def reply(self, name: str, request: Request) -> Message | None:
+        make = _REPLIES.get(name)
+        return make(request) if make is not None else None
+
+    def help(self, command: str) -> str:
+        return (
+            f"*`{command} delete <shopper email> [--hold 10d] [--reason <why>]`*: erase a shopper's Buy with Prime "
+            "data (GDPR erasure, CCPA deletion) once *another* allowed person clicks *Approve*. Buy with Prime "
+            f"holds the deletion for the holding period (`--hold`, 0 to {MAX_HOLD_DAYS} days; default "
+            "DELETION_HOLD_DAYS), and *Cancel deletion* stops it until then. Everything after `--reason` is the "
+            "reason (kept in the thread and sent to Amazon: no email in it).\n\n"
+        )
+
+    def start_command(self, subject: str) -> str:
+        return f"{COMMAND} delete {subject}"
+
+    def duplicate(self, existing: Request, *, permalink: str | None) -> Message | None:
+        thread = f"<{permalink}|its thread>" if permalink else "its thread in <#" + existing.channel + ">"
+        return {
+            "text": (
+                f"An erasure for `{existing.email_masked}` is already open ({self.short_status(existing)}, by "
+                f"<@{existing.requester}>, {date(existing.created_at, 'recently')}): follow {thread}. Nothing new "
+                "was started."
+            )
+        }
+
+
+def _mark_answered(request: Request, block_id: str, *extra: Button) -> Block:
+    close = button("Mark as answered to shopper", action_id=CLOSE_ACTION, value=str(request.id))
+    return actions(block_id, *extra, close)
+
+
+def completed_reply(request: Request) -> Message:
+    text = (
+        f"<@{request.requester}> Buy with Prime deleted the shopper's data (task `{task_shown(request)}`). "
+        "Tell the shopper their data was deleted, then click *Mark as answered to shopper*."
+    )
+    return {
+        "text": "Buy with Prime deleted the shopper's data.",
+        "blocks": [section(text), _mark_answered(request, f"erasure-{request.id}-done")],
+    }
+
+
+def failed_reply(request: Request) -> Message:
+    codes = escape(", ".join(str(e.code or "UNKNOWN") for e in request.errors) or "no reason given")
+    buttons: list[Button] = []
+    if _open_orders(request):
+        buttons.append(button("Try again", action_id=RETRY_ACTION, value=str(request.id), style="primary"))
+    return {
+        "text": f"The erasure failed at Buy with Prime: {codes}",
+        "blocks": [
+            section(f"<@{request.requester}> Buy with Prime could not delete the shopper's data:"),
+            section(explain_errors(request.errors, _MEANINGS)),
+            _mark_answered(request, f"erasure-{request.id}-failed", *buttons),
+        ],
+    }
+
+
+def cancelled_reply(request: Request) -> Message:
+    text = (
+        f"Deletion cancelled by <@{request.cancelled_by}>: Buy with Prime will not delete the shopper's data "
+        f"(task `{task_shown(request)}`). Tell the shopper why, then click *Mark as answered to shopper*."
+    )
+    return {
+        "text": "The deletion was cancelled: nothing will be deleted.",
+        "blocks": [section(text), _mark_answered(request, f"erasure-{request.id}-cancelled")],
+    }
+
+
+def rejected_by_staff(request: Request) -> Message:
+    reason = escape(request.params.get("reject_reason", ""))
+    return {
+        "text": f"Rejected by <@{request.closed_by}>: nothing was sent to Buy with Prime.",
+        "blocks": [
+            section(
+                f"<@{request.closed_by}> rejected this erasure: {reason}\nNothing was sent to Buy with Prime. "
+                "The case is closed."
+            )
+        ],
+    }
+
+
+def rejected_by_amazon(request: Request) -> Message:
+    return {
+        "text": "Buy with Prime refused to start this erasure.",
+        "blocks": [
+            section(f"<@{request.requester}> Buy with Prime refused to start this erasure:"),
+            section(explain_errors(request.errors, _MEANINGS)),
+            context(f"Nothing was started. Fix the cause, then run `{COMMAND} delete` again."),
+        ],
+    }
+
+
+def retried(request: Request) -> Message:
+    return {
+        "text": "Started again: a new deletion task, with the same holding period.",
+        "blocks": [
+            section(
+                ":arrows_counterclockwise: Started again: the bot asks Buy with Prime for a new deletion task, with "
+                f"the same holding period ({hold_days(request)} days) and reason. The approval stands."
+            )
+        ],
+    }
+
+
+def start_window_passed(request: Request) -> Message:
+    retry = button("Try again", action_id=RETRY_ACTION, value=str(request.id), style="primary")
+    return {
+        "text": "This erasure could not be started: Buy with Prime stayed unavailable for too long.",
+        "blocks": [
+            section(
+                f":no_entry: <@{request.requester}> Buy with Prime did not confirm this erasure within "
+                f"{hours(CLIENT_TOKEN_WINDOW)}, the time during which a retry is certain to find the same task "
+                "instead of starting a second one, so the bot has stopped trying. An earlier attempt may still have "
+                "reached Amazon. When Buy with Prime answers again, click *Try again* to start a new task."
+            ),
+            actions(f"erasure-{request.id}-window", retry),
+        ],
+    }
+
+
+_REPLIES = {
+    "completed": completed_reply,
+    "failed": failed_reply,
+    "cancelled": cancelled_reply,
+    "rejected": rejected_by_amazon,
+    "rejected_by_staff": rejected_by_staff,
+    "retried": retried,
+    "start_window_passed": start_window_passed,
+}
+
+
+# ---------------------------------------------------------------- to the person who clicked, alone
+
+
+def own_approval() -> Message:
+    return {
+        "text": (
+            "You asked for this erasure, so another allowed person must approve it: deletion cannot be undone once "
+            "its hold ends, so two people decide. Ask a colleague to click *Approve*."
+        )
+    }
+
+
+def still_opening() -> Message:
+    return {"text": "The erasure's thread is still opening; click again in a moment."}
+
+
+def already_decided(request: Request) -> Message:
+    """A click on Approve or Reject after someone decided: say who and when; nothing changes."""
+    if request.status is _S.REJECTED and request.closed_by:
+        said = f"Already rejected by <@{request.closed_by}> {date(request.closed_at or 0, 'earlier')}."
+    elif request.approved_by:
+        said = f"Already approved by <@{request.approved_by}> {date(request.approved_at or 0, 'earlier')}."
+    else:
+        said = f"This erasure no longer waits for approval ({DELETION_TEXTS.short_status(request)})."
+    return {"text": f"{said} Nothing changed."}
+
+
+def approved_ack(request: Request) -> Message:
+    return {"text": f"Approved: the erasure for `{request.email_masked}` starts at Buy with Prime now."}
+
+
+def rejected_ack(request: Request) -> Message:
+    return {"text": f"Rejected: the erasure for `{request.email_masked}` is closed; nothing was sent to Amazon."}
+
+
+def cancelled_ack(request: Request) -> Message:
+    return {"text": f"Cancelled: Buy with Prime will not delete the data of `{request.email_masked}`."}
+
+
+def retried_ack(request: Request) -> Message:
+    return {"text": f"Started again: a new deletion task for `{request.email_masked}`; the thread will follow it."}
+
+
+def too_late_to_cancel() -> Message:
+    return {
+        "text": (
+            "Too late to cancel: the holding period has ended and Buy with Prime is deleting the shopper's data now "
+            "(`CannotCancelPersonalDataDeletionTask`). It cannot be stopped; the thread will say when it is done."
+        )
+    }
+
+
+def cancel_failed(request: Request) -> Message:
+    until = date(request.hold_ends_at or 0, "the end of the hold")
+    return {
+        "text": (
+            f"Buy with Prime did not answer, so the deletion is *not* cancelled. It stays on hold until {until}: "
+            "click *Cancel deletion* again in a moment."
+        )
+    }
+
+
+def cannot_cancel(request: Request) -> Message:
+    """Cancel on an erasure that is not on hold (any more): say where it stands."""
+    if request.status is _S.CANCELLED:
+        return {"text": f"Already cancelled by <@{request.cancelled_by}>. Nothing changed."}
+    if request.status in (_S.IN_PROGRESS, _S.COMPLETED, _S.FAILED):
+        return too_late_to_cancel()
+    return {
+        "text": f"This erasure is not on hold ({DELETION_TEXTS.short_status(request)}), so there is nothing to cancel."
+    }
+
+
+def cannot_retry(request: Request) -> Message:
+    if request.status in (_S.STARTING, _S.ON_HOLD, _S.IN_PROGRESS):
+        return {"text": "Already started again; the thread follows the new task. Nothing changed."}
+    return {
+        "text": (
+            "*Try again* is for an erasure refused because of open orders, or not started in time; this one is "
+            f"{DELETION_TEXTS.short_status(request)}. Nothing changed."
+        )
+    }
+
+
+def reason_problem(reason: str) -> str | None:
+    """Why a reason cannot be kept (it is stored, shown in the channel and sent to Amazon); None: it can."""
+    if not reason.strip():
+        return "Write why this erasure is rejected."
+    if len(reason) > REASON_LIMIT or EMAIL_IN_TEXT.search(reason):
+        return (
+            "The reason is kept in the thread, the database and at Amazon: write it without the shopper's email "
+            f"(at most {REASON_LIMIT} characters)."
+        )
+    return None
+
+
+def reject_view(request: Request) -> dict[str, Any]:
+    """The Reject modal: why (kept in the thread and the request, never in the audit log)."""
+    return {
+        "type": "modal",
+        "callback_id": REJECT_VIEW,
+        "private_metadata": str(request.id),
+        "title": {"type": "plain_text", "text": "Reject erasure"},
+        "submit": {"type": "plain_text", "text": "Reject"},
+        "close": {"type": "plain_text", "text": "Back"},
+        "blocks": [
+            section(
+                f"Reject the erasure for {subject(request)} asked by <@{request.requester}>? Nothing is sent to "
+                "Buy with Prime, and the case closes."
+            ),
+            {
+                "type": "input",
+                "block_id": "reason",
+                "label": {"type": "plain_text", "text": "Why"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "reason",
+                    "multiline": True,
+                    "max_length": REASON_LIMIT,
+                },
+            },
+        ],
+    }
+
+
+DELETION_TEXTS = DeletionTexts()
