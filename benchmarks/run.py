@@ -62,6 +62,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from fakes import FakePrime, FakeSlack, block_actions_body, buttons, slack_headers, slash_body  # noqa: E402
+from switches import SWITCHES, prelude  # noqa: E402  (beside this file)
 
 SIGNING_SECRET = "bench-signing-secret-0123456789abcdef"
 RELAY_KEY = "bench-relay-key-0123456789abcdef"
@@ -948,9 +949,10 @@ async def run(args: argparse.Namespace, fakes: dict[str, str], workdir: Path, pr
     env = bot_env(fakes, workdir, port)
     print("starting the bot (python -m bot serve) and the bare Bolt baseline ...")
     argv = [sys.executable, "-m", "bot", "serve"]
-    if args.bot_prelude:  # an experiment: the same bot, with a change made before it starts
+    before_serve = prelude(args.without or "") + (args.bot_prelude or "")
+    if before_serve:  # an experiment: the same bot, with a change made before it starts
         serve = "import sys\nfrom bot.cli import main\nsys.exit(main(['serve']))"
-        argv = [sys.executable, "-c", f"{args.bot_prelude}\n{serve}"]
+        argv = [sys.executable, "-c", f"{before_serve}\n{serve}"]
     bot = await launch("bot", argv, env, workdir, port)
     procs.append(bot)
     bare_env = {**env, "PORT": str(bare_port)}
@@ -1030,6 +1032,11 @@ def main() -> int:
         help="experiments only: Python code the bot process runs before `serve` (say, a monkeypatch to try a fix)",
     )
     parser.add_argument(
+        "--without",
+        metavar="NAME[,NAME]",
+        help=f"switch pieces of speed machinery off in the bot (benchmarks/switches.py): {', '.join(SWITCHES)}",
+    )
+    parser.add_argument(
         "--quiet-wait",
         type=float,
         help="seconds to wait, at most, for other work on the machine to end (default 60; quick 10)",
@@ -1037,6 +1044,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=20, help="commands sent to each server before measuring")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results", help="where the JSON goes")
     args = parser.parse_args()
+    prelude(args.without or "")  # an unknown name stops here, before anything starts
     args.commands = args.commands or (200 if args.quick else 1000)
     args.rounds = max(1, args.rounds or (2 if args.quick else 5))
     args.clicks = args.clicks or (50 if args.quick else 200)
@@ -1068,6 +1076,7 @@ def main() -> int:
         "concurrency": args.concurrency,
         "warmup": args.warmup,
         "client": args.client,
+        "without": sorted(filter(None, (n.strip() for n in (args.without or "").split(",")))),
         "bot_prelude": args.bot_prelude,
         "other_load_at_start_cores": round(background_load, 2),
         "cpus": os.cpu_count(),

@@ -1,0 +1,88 @@
+"""Each piece of machinery added for speed, with the Python that switches it off alone in the bot process.
+
+``run.py --without NAME[,NAME]`` runs the snippets before ``serve`` (as ``--bot-prelude`` does), so
+the same code is measured with and without a piece, without editing it. ``benchmarks/README.md``
+records what each one costs and buys, and the verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SWITCHES", "Switch", "prelude"]
+
+
+@dataclass(frozen=True)
+class Switch:
+    """One piece: what it is for, and a snippet run in the bot process that takes it out."""
+
+    claim: str
+    snippet: str
+
+
+SWITCHES: dict[str, Switch] = {
+    "priority_lock": Switch(
+        "acknowledgements' writes go before background writes on the one connection",
+        # No lock at all: every unit is one hop to aiosqlite's thread, whose queue is FIFO (one lane).
+        "import contextlib, store.priority as m\n"
+        "m.PriorityLock.hold = lambda self, *, urgent=False: contextlib.nullcontext()\n",
+    ),
+    "group_commit": Switch(
+        "commands that arrive together commit together, a savepoint each",
+        "import store.db as m\nm.Database.run_grouped = lambda self, work: self.run(work, urgent=True)\n",
+    ),
+    "ack_pressure": Switch(
+        "a new request's thread waits (at most 1 s) for a lull in a burst of acknowledgements",
+        "import asyncio, bot.background as m\nm.AckPressure.calm = lambda self, *, at_most: asyncio.sleep(0)\n",
+    ),
+    "start_slots": Switch(
+        "at most two new requests start at once (a semaphore of 2)",
+        # handle_command looks _start up at call time; this is _start without the semaphore.
+        "import handlers.commands as c\n"
+        "async def _start(deps, request_id, *, reply):\n"
+        "    await deps.pressure.calm(at_most=c.START_DELAY_LIMIT)\n"
+        "    await c.advance(deps, request_id, reply=reply)\n"
+        "c._start = _start\n",
+    ),
+    "gc_freeze": Switch(
+        "start-up objects are frozen out of the garbage collector's full collections",
+        "import gc\ngc.freeze = lambda: None\n",
+    ),
+    "process_before_response": Switch(
+        "Bolt answers when the listener returns, not on its 10 ms poll for ack()",
+        "import slack_bolt.async_app as a\n"
+        "_init = a.AsyncApp.__init__\n"
+        "def _no_pbr(self, *args, **kw):\n"
+        "    kw['process_before_response'] = False\n"
+        "    _init(self, *args, **kw)\n"
+        "a.AsyncApp.__init__ = _no_pbr\n",
+    ),
+    "one_session": Switch(
+        "one aiohttp session for every Slack call, so connections are reused",
+        "import bot.runtime as r\n"
+        "_build = r.build_slack_client\n"
+        "def _no_session(settings, **kw):\n"
+        "    kw.pop('session', None)\n"
+        "    return _build(settings, **kw)\n"
+        "r.build_slack_client = _no_session\n",
+    ),
+    "synchronous_normal": Switch(
+        "SQLite syncs the WAL at checkpoints (synchronous=NORMAL), not at every commit (FULL)",
+        "import store.db as m\n"
+        "_connect = m.Database._connect\n"
+        "async def _full(path):\n"
+        "    connection = await _connect(path)\n"
+        "    await connection.execute('PRAGMA synchronous = FULL')\n"
+        "    return connection\n"
+        "m.Database._connect = staticmethod(_full)\n",
+    ),
+}
+
+
+def prelude(names: str) -> str:
+    """The snippets for a comma-separated list of switch names, in that order; SystemExit on an unknown one."""
+    chosen = [name.strip() for name in names.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in SWITCHES]
+    if unknown:
+        raise SystemExit(f"--without: unknown {', '.join(unknown)}; known: {', '.join(SWITCHES)}")
+    return "".join(SWITCHES[name].snippet for name in chosen)
