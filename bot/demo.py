@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
-from bot.localslack import LocalSlack, Posted, render
+from bot.localslack import LocalSlack, Posted
 from bot.redaction import configure_logging
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -40,6 +40,49 @@ _HEADINGS = {
     "update": "the thread's first message now reads:",
     "reply": "data-request (bot) replied in the thread:",
 }
+
+
+_DATE = re.compile(r"<!date\^(\d+)\^[^|>]*\|[^>]*>")
+_LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
+_MENTION = re.compile(r"<@(\w+)>")
+_BOLD = re.compile(r"\*([^*\n]+)\*")
+_ITALIC = re.compile(r"(?<![\w])_([^_\n]+)_(?![\w])")
+_EMOJI = {
+    ":hourglass_flowing_sand:": "⏳",
+    ":white_check_mark:": "✅",
+    ":x:": "❌",
+    ":no_entry:": "⛔",
+    ":arrow_down:": "⬇",
+    ":lock:": "🔒",
+    ":alarm_clock:": "⏰",
+    ":rotating_light:": "🚨",
+    ":tada:": "🎉",
+}
+
+
+def render(message: Posted, names: dict[str, str]) -> list[str]:
+    """Block Kit as plain lines: sections, fields, context, and buttons in brackets."""
+
+    def clean(text: str) -> str:
+        text = _DATE.sub(lambda m: time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(int(m.group(1)))), text)
+        text = _LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})", text)
+        text = _MENTION.sub(lambda m: "@" + names.get(m.group(1), m.group(1)), text)
+        text = _ITALIC.sub(r"\1", _BOLD.sub(r"\1", text)).replace("`", "")
+        for code, emoji in _EMOJI.items():
+            text = text.replace(code, emoji)
+        return text
+
+    lines: list[str] = []
+    for block in message.blocks or [{"type": "section", "text": {"text": message.text}}]:
+        if block.get("text"):
+            lines += clean(block["text"]["text"]).splitlines()
+        for item in block.get("fields") or []:
+            lines.append(clean(item["text"]).replace("\n", ": ", 1))
+        if block.get("type") == "context":
+            lines += [clean(e.get("text", "")) for e in block.get("elements") or []]
+        if block.get("type") == "actions":
+            lines.append("  ".join(f"[ {e['text']['text']} ]" for e in block.get("elements") or []))
+    return lines
 
 
 class _Transcript:

@@ -16,6 +16,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.localslack import LocalSlack, Posted
+
 TOKEN = "xoxb-test"
 START = """
 mutation Start($email: String!, $clientToken: String!) {
@@ -200,7 +202,7 @@ async def test_slack_failure_knobs(slack: FakeSlack) -> None:
 async def test_wait_for_timeout_says_what_was_recorded(slack: FakeSlack) -> None:
     """A wait that never comes true fails with the recorded calls, not a bare timeout."""
     await AsyncWebClient(token=TOKEN, base_url=slack.api_url).auth_test()
-    with pytest.raises(AssertionError, match=r"auth\.test 200"):
+    with pytest.raises(TimeoutError, match=r"auth\.test 200"):
         await slack.wait_for(lambda: slack.posts(), timeout=0.05)
 
 
@@ -213,6 +215,37 @@ async def test_response_url_posts_count_as_ephemeral_to_their_user(slack: FakeSl
     assert [m["text"] for m in slack.ephemerals_to("U1")] == ["Only you"]
     assert slack.ephemerals_to("U2") == []
     assert "Everyone" in slack.public_text() and "Only you" not in slack.public_text()
+
+
+async def test_the_demos_slack_is_the_same_slack_and_shows_what_people_see() -> None:
+    """The demo's LocalSlack (the tests' FakeSlack's base) keeps threads as Slack does and shows each message once."""
+    shown: list[tuple[str, str | None, str]] = []
+
+    def show(kind: str, message: Posted) -> None:
+        shown.append((kind, message.visible_to, message.text))
+
+    async with LocalSlack(TOKEN, show=show) as local:
+        client = AsyncWebClient(token=TOKEN, base_url=local.api_url)
+        parent = await client.chat_postMessage(channel="C1", text="Started")
+        await client.chat_postMessage(channel="C1", text="Ready", thread_ts=parent["ts"])
+        await client.chat_update(channel="C1", ts=parent["ts"], text="Closed")
+        await client.chat_postEphemeral(channel="C1", user="U1", text="Only you")
+        async with httpx.AsyncClient() as http:
+            assert (await http.post(local.response_url("U2", "C1"), json={"text": "Refused"})).status_code == 200
+            assert (await http.post(f"{local.base_url}/response/unknown", json={"text": "x"})).status_code == 404
+        thread = await client.conversations_replies(channel="C1", ts=parent["ts"])
+        with pytest.raises(SlackApiError, match="channel_not_found"):
+            await client.chat_postMessage(channel="", text="Nowhere")
+    assert [m["text"] for m in thread["messages"]] == ["Closed", "Ready"]
+    assert shown == [
+        ("post", None, "Started"),
+        ("reply", None, "Ready"),
+        ("update", None, "Closed"),
+        ("ephemeral", "U1", "Only you"),
+        ("ephemeral", "U2", "Refused"),
+    ]
+    assert [m.text for m in local.messages.values()] == ["Closed", "Ready"]
+    assert issubclass(FakeSlack, LocalSlack)
 
 
 def test_signature_headers_verify() -> None:
