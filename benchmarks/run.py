@@ -76,12 +76,13 @@ COMPLETED = "PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED"
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _REPLY_TASK = re.compile(rf"task `({_UUID})`")
 _LINK_TASK = re.compile(rf"privacyRequest/({_UUID})/")
-# Names CONTRACT.md gives the bot: never inherited from the caller's environment.
-_CONTRACT_NAMES = frozenset(
+# The bot's settings (the README's "Settings" table): never inherited from the caller's environment.
+_SETTING_NAMES = frozenset(
     {
         "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL", "BWP_API_URL", "BWP_TOKEN_URL",
         "BWP_CLIENT_ID", "BWP_CLIENT_SECRET", "BWP_TARGET_ID", "BWP_API_VERSION", "RELAY_API_KEY", "DATABASE_PATH",
-        "ENCRYPTION_KEY", "ALLOWED_USERS", "ALLOWED_USERGROUP", "RECONCILE_INTERVAL", "PORT", "LOG_LEVEL",
+        "ENCRYPTION_KEY", "NEW_ENCRYPTION_KEY", "ALLOWED_USERS", "ALLOWED_USERGROUP", "RECONCILE_INTERVAL", "PORT",
+        "LOG_LEVEL", "LOG_FORMAT", "RESPONSE_DEADLINE_DAYS", "RETENTION_DAYS", "SANDBOX_COMPLETE_AFTER", "PUBLIC_URL",
     }
 )  # fmt: skip
 
@@ -393,7 +394,7 @@ def start_fakes(workdir: Path) -> tuple[Proc, dict[str, str]]:
 
 
 def bot_env(fakes: dict[str, str], workdir: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _CONTRACT_NAMES}
+    env = {k: v for k, v in os.environ.items() if k not in _SETTING_NAMES}
     env.update(
         SLACK_BOT_TOKEN=SLACK_TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,

@@ -1,6 +1,6 @@
 """The built-in Buy with Prime sandbox: Amazon's token and GraphQL endpoints, on the bot's own server.
 
-It follows ``buy-with-prime/`` as the bot relies on it: documents are validated
+It answers as Amazon's API does where the bot relies on it: documents are validated
 and executed against the privacy schema (graphql-core); the tasks' rules live in
 ``bot/sandbox_tasks.py`` (the 8-hour clientToken window, retrieval tasks
 IN_PROGRESS then COMPLETED or FAILED, deletion tasks ON_HOLD for their holding
