@@ -24,24 +24,24 @@ SWITCHES: dict[str, Switch] = {
     "priority_lock": Switch(
         "acknowledgements' writes go before background writes on the one connection",
         # No lock at all: every unit is one hop to aiosqlite's thread, whose queue is FIFO (one lane).
-        "import contextlib, store.priority as m\n"
+        "import contextlib, store._priority as m\n"
         "m.PriorityLock.hold = lambda self, *, urgent=False: contextlib.nullcontext()\n",
     ),
     "group_commit": Switch(
         "commands that arrive together commit together, a savepoint each",
-        "import store.db as m\nm.Database.run_grouped = lambda self, work: self.run(work, urgent=True)\n",
+        "import store._database as m\nm.Database.run_grouped = lambda self, work: self.run(work, urgent=True)\n",
     ),
     "ack_pressure": Switch(
         "a new request's thread waits (at most 1 s) for a lull in a burst of acknowledgements",
-        "import asyncio, bot.background as m\nm.AckPressure.calm = lambda self, *, at_most: asyncio.sleep(0)\n",
+        "import asyncio, prime._background as m\nm.AckPressure.calm = lambda self, *, at_most: asyncio.sleep(0)\n",
     ),
     "start_slots": Switch(
         "at most two new requests start at once (a semaphore of 2)",
         # handle_command looks _start up at call time; this is _start without the semaphore.
         "import handlers.commands as c\n"
         "async def _start(deps, request_id, *, reply):\n"
-        "    await deps.pressure.calm(at_most=c.START_DELAY_LIMIT)\n"
-        "    await c.advance(deps, request_id, reply=reply)\n"
+        "    await deps.starts.pressure.calm(at_most=c.START_DELAY_LIMIT)\n"
+        "    await c.advance(deps.flow, request_id, reply=reply)\n"
         "c._start = _start\n",
     ),
     "gc_freeze": Switch(
@@ -59,7 +59,7 @@ SWITCHES: dict[str, Switch] = {
     ),
     "one_session": Switch(
         "one aiohttp session for every Slack call, so connections are reused",
-        "import bot.runtime as r\n"
+        "import bot.clients as r\n"
         "_build = r.build_slack_client\n"
         "def _no_session(settings, **kw):\n"
         "    kw.pop('session', None)\n"
@@ -68,7 +68,7 @@ SWITCHES: dict[str, Switch] = {
     ),
     "synchronous_normal": Switch(
         "SQLite syncs the WAL at checkpoints (synchronous=NORMAL), not at every commit (FULL)",
-        "import store.db as m\n"
+        "import store._database as m\n"
         "_connect = m.Database._connect\n"
         "async def _full(path):\n"
         "    connection = await _connect(path)\n"
