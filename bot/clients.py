@@ -12,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -29,11 +30,13 @@ from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.metrics import Metrics
-from bot.sandbox import Sandbox
 from bot.settings import Settings
 from bot.slackmetrics import MeteredWebClient
 from bot.tuning import Tuning
 from prime import Outages, PrimeClient, RetryPolicy
+
+if TYPE_CHECKING:  # imported by with_sandbox: graphql-core costs a running bot 4.9 MB of RSS, for --sandbox alone
+    from bot.sandbox import Sandbox
 
 __all__ = ["Clients", "build_prime_client", "build_slack_client", "open_clients", "with_sandbox"]
 
@@ -162,6 +165,8 @@ def with_sandbox(
     on_secret: Callable[[str], None],
 ) -> tuple[Settings, Sandbox]:
     """Point the Buy with Prime client at the built-in sandbox on this server, and give the relay a key."""
+    from bot.sandbox import Sandbox  # only with --sandbox (see the import above)
+
     relay_key = settings.relay_api_key or secrets.token_urlsafe(32)
     on_secret(relay_key)
     local = f"http://127.0.0.1:{port}"
