@@ -21,15 +21,9 @@ class Switch:
 
 
 SWITCHES: dict[str, Switch] = {
-    "priority_lock": Switch(
-        "acknowledgements' writes go before background writes on the one connection",
-        # No lock at all: every unit is one hop to aiosqlite's thread, whose queue is FIFO (one lane).
-        "import contextlib, store._priority as m\n"
-        "m.PriorityLock.hold = lambda self, *, urgent=False: contextlib.nullcontext()\n",
-    ),
     "group_commit": Switch(
         "commands that arrive together commit together, a savepoint each",
-        "import store._database as m\nm.Database.run_grouped = lambda self, work: self.run(work, urgent=True)\n",
+        "import store._database as m\nm.Database.run_grouped = lambda self, work: self.run(work)\n",
     ),
     "ack_pressure": Switch(
         "a new request's thread waits (at most 1 s) for a lull in a burst of acknowledgements",

@@ -4,8 +4,10 @@ aiosqlite gives one connection on one thread. Every write is one unit of work
 sent to that thread in a single round trip (``run``: BEGIN … COMMIT around
 plain sqlite3 code; ``write_once``: one statement), so a change is whole or
 absent, whatever happens to the coroutine that asked for it, and a busy event
-loop is crossed once per change rather than once per statement. A two-lane
-lock orders the units: what someone waits on goes first (store/_priority.py).
+loop is crossed once per change rather than once per statement. That thread
+runs the units one at a time in the order they were sent, so they never
+interleave and no lock is needed. (A two-lane lock that put acknowledgements
+first was measured and removed: benchmarks/README.md, "priority_lock".)
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import aiosqlite
 
 from prime import ConfigError, StoreUnavailable
 from store._files import create_private, private_folder
-from store._priority import PriorityLock
 from store._schema import migrate
 
 __all__ = ["Database", "WriteHealth", "cannot_open"]
@@ -81,7 +82,9 @@ def _each_in_a_savepoint(
     return outcomes
 
 
-def _transaction(connection: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+def _transaction(connection: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> tuple[T, bool]:
+    """``work``'s result, and whether it changed anything (read on the same thread, so no other unit counts)."""
+    before = connection.total_changes
     connection.execute("BEGIN IMMEDIATE")
     try:
         result = work(connection)
@@ -89,7 +92,7 @@ def _transaction(connection: sqlite3.Connection, work: Callable[[sqlite3.Connect
         connection.rollback()
         raise
     connection.commit()
-    return result
+    return result, connection.total_changes != before
 
 
 def _try_open(path: Path) -> None:
@@ -111,7 +114,6 @@ class Database:
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self.connection = connection
         self.writes = WriteHealth()
-        self._lock = PriorityLock()
         self._waiting: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._committer: asyncio.Task[None] | None = None
 
@@ -160,10 +162,9 @@ class Database:
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Rows of one query, in one round trip to aiosqlite's thread (execute, fetch and close together)."""
-        async with self._lock.hold():
-            return list(await self.connection.execute_fetchall(sql, params))
+        return list(await self.connection.execute_fetchall(sql, params))
 
-    async def run(self, work: Callable[[sqlite3.Connection], T], *, urgent: bool = False) -> T:
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` as one transaction on aiosqlite's thread, in a single round trip.
 
         For the paths someone waits on: a transaction of N statements through the async API
@@ -172,20 +173,19 @@ class Database:
         task is cancelled meanwhile. (aiosqlite's ``_execute`` is the one door to its thread,
         the same one its own methods use.)
         """
-        async with self._lock.hold(urgent=urgent):
-            execute = self.connection._execute  # the one door to aiosqlite's thread
-            raw: sqlite3.Connection = self.connection._conn
-            before = raw.total_changes
-            try:
-                result: T = await execute(_transaction, raw, work)  # type: ignore[no-untyped-call]
-            except sqlite3.OperationalError as error:
-                raise self.writes.failed(error) from error
-            if raw.total_changes != before:
-                self.writes.committed()
-            return result
+        execute = self.connection._execute  # the one door to aiosqlite's thread
+        raw: sqlite3.Connection = self.connection._conn
+        try:
+            result: T
+            result, changed = await execute(_transaction, raw, work)  # type: ignore[no-untyped-call]
+        except sqlite3.OperationalError as error:
+            raise self.writes.failed(error) from error
+        if changed:
+            self.writes.committed()
+        return result
 
     async def run_grouped(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Like ``run(urgent=True)``, but units that arrive together commit together (group commit).
+        """Like ``run``, but units that arrive together commit together (group commit).
 
         For bursts of acknowledgements (32 commands at once): each unit still succeeds or fails
         alone (a savepoint each), but the burst crosses to aiosqlite's thread and commits once,
@@ -202,7 +202,7 @@ class Database:
         while self._waiting:
             group, self._waiting = self._waiting, []
             try:
-                outcomes = await self.run(partial(_each_in_a_savepoint, [work for work, _ in group]), urgent=True)
+                outcomes = await self.run(partial(_each_in_a_savepoint, [work for work, _ in group]))
             except BaseException as error:  # the group's transaction itself failed: every unit did
                 outcomes = [(False, error)] * len(group)
             for (ok, value), (_, done) in zip(outcomes, group, strict=True):
@@ -215,18 +215,16 @@ class Database:
                 else:
                     done.set_exception(value)
 
-    async def write_once(self, sql: str, params: Sequence[Any] = (), *, urgent: bool = False) -> int:
+    async def write_once(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One statement in its own implicit transaction (one round trip); return how many rows it changed."""
-        async with self._lock.hold(urgent=urgent):
-            try:
-                cursor = await self.connection.execute(sql, params)
-            except sqlite3.OperationalError as error:
-                raise self.writes.failed(error) from error
-            if cursor.rowcount > 0:
-                self.writes.committed()
-            return int(cursor.rowcount)
+        try:
+            cursor = await self.connection.execute(sql, params)
+        except sqlite3.OperationalError as error:
+            raise self.writes.failed(error) from error
+        if cursor.rowcount > 0:
+            self.writes.committed()
+        return int(cursor.rowcount)
 
     async def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file, so erased data leaves the WAL too."""
-        async with self._lock.hold():
-            await self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        await self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")

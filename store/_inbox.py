@@ -27,12 +27,11 @@ class Inbox:
     async def add(self, *, event_id: str, event_type: str, task_id: str) -> bool:
         """Store a relayed event durably; False when this event id was stored before.
 
-        One statement in one round trip, ahead of background work: EventBridge waits for the answer.
+        One statement in one round trip: EventBridge waits for the answer.
         """
         changed = await self._database.write_once(
             "INSERT OR IGNORE INTO inbox (event_id, event_type, task_id, received_at) VALUES (?, ?, ?, ?)",
             (event_id, event_type, task_id, self._clock()),
-            urgent=True,
         )
         return changed == 1
 

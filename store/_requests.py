@@ -117,7 +117,7 @@ class Requests:
             enqueue(db, new_id, notices, now)  # the thread's first message, sent by the outbox like every other post
             return new_id
 
-        # The command is acknowledged once this commits: one round trip, ahead of background work.
+        # The command is acknowledged once this commits: one round trip, with the burst it arrived in.
         outcome = await self._database.run_grouped(insert)
         if isinstance(outcome, Request):
             return outcome, False
