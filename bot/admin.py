@@ -23,7 +23,7 @@ from store import AuditRow, Store, backup_database, inspect_key, key_file_for, o
 
 __all__ = ["parse_since", "run_audit", "run_backup", "run_purge"]
 
-COLUMNS = ("time", "request", "task", "actor", "actor_name", "action", "detail", "shopper")
+COLUMNS = ("time", "request", "task", "actor", "actor_name", "action", "detail", "shopper", "kind")
 
 
 def parse_since(text: str) -> float:
@@ -88,6 +88,7 @@ async def run_audit(env: Mapping[str, str], *, since: float, fmt: str, reveal: b
                     r.action,
                     r.detail,
                     _shopper(r, reveal=reveal),
+                    r.kind,
                 ),
                 strict=True,
             )

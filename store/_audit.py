@@ -58,6 +58,7 @@ class AuditRow:
     email_masked: str | None
     email: str | None  # only when revealed with the key; None once purged, or when it does not open
     unreadable: bool = False  # revealed, but this row's email does not open with the key (a damaged row)
+    kind: str = ""  # the request's kind (retrieval, deletion); "" for an entry about no request
 
 
 class Audit:
@@ -101,7 +102,7 @@ class Audit:
         """The audit log from ``since`` on, oldest first, with each request's task and shopper."""
         rows = await self._database.fetch(
             "SELECT a.at, a.request_id, r.task_id, a.actor, a.actor_name, a.action, a.detail, r.email_masked,"
-            " r.email_sealed"
+            " r.email_sealed, r.kind"
             " FROM audit a LEFT JOIN requests r ON r.id = a.request_id WHERE a.at >= ? ORDER BY a.id",
             (since,),
         )
@@ -125,6 +126,7 @@ class Audit:
                     email_masked=row["email_masked"],
                     email=email,
                     unreadable=unreadable,
+                    kind=row["kind"] or "",
                 )
             )
         return out

@@ -358,6 +358,6 @@ def test_audit_into_head_ends_without_a_broken_pipe_traceback(tmp_path: Path) ->
         text=True,
         timeout=60,
     )
-    assert done.stdout.splitlines()[0] == "time,request,task,actor,actor_name,action,detail,shopper"
+    assert done.stdout.splitlines()[0] == "time,request,task,actor,actor_name,action,detail,shopper,kind"
     assert len(done.stdout.splitlines()) == 3
     assert done.stderr == ""
