@@ -28,6 +28,7 @@ from bot.localslack import LocalSlack, Posted
 from bot.redaction import configure_logging
 from bot.runtime import Runtime
 from bot.settings import Settings
+from handlers.deletion_texts import APPROVE_ACTION, CANCEL_ACTION
 from handlers.retrieval_texts import DOWNLOAD_ACTION
 from handlers.texts import CLOSE_ACTION, COMMAND
 
@@ -57,6 +58,11 @@ _EMOJI = {
     ":alarm_clock:": "⏰",
     ":rotating_light:": "🚨",
     ":tada:": "🎉",
+    ":raised_hand:": "✋",
+    ":pause_button:": "⏸",
+    ":wastebasket:": "🗑",
+    ":no_entry_sign:": "🚫",
+    ":arrows_counterclockwise:": "🔄",
 }
 
 
@@ -122,6 +128,7 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
             port=0,
             sandbox=True,
             sandbox_complete_after=2.0,
+            sandbox_hold_seconds=0.5,
             log_level="ERROR",
         )
         runtime = await Runtime.start(settings, host="127.0.0.1", redactor=redactor)
@@ -179,12 +186,39 @@ class _Scene:
         await self.command("U0BOB", "notfound.shopper@example.com")
         parent2 = await self.slack.wait_for(lambda: self._parent(1))
         await self.slack.wait_for(lambda: [m for m in self.slack.messages.values() if m.thread_ts == parent2.ts])
+        await self.erasures()
 
         t.say("\nThe audit log (who touched which shopper's data, and when):")
         for entry in await self.runtime.store.audit.entries():
             stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(entry.at))
             who = f"@{entry.actor_name} ({entry.actor})" if entry.actor_name else entry.actor
             t.say(f"    {stamp}  request {entry.request_id or '-'}  {who:<20} {entry.action}  {entry.detail}".rstrip())
+
+    async def erasures(self) -> None:
+        """An erasure approved by a second person and deleted after its hold; another cancelled during its hold."""
+        t = self.t
+        hold_day = self.runtime.settings.sandbox_hold_seconds
+        t.say("\nThe same team erases a shopper's data (GDPR erasure): two people decide, and Amazon holds it first.")
+        t.say(f"(In the sandbox one day of the holding period lasts {hold_day:g} s.)")
+        t.act("U0ALICE", f"types  {COMMAND} delete erase.me@example.com --reason shopper asked by email")
+        await self.command("U0ALICE", "delete erase.me@example.com --reason shopper asked by email")
+        erase = await self.slack.wait_for(lambda: self._parent(2))
+        t.act("U0ALICE", "clicks Approve on her own erasure")
+        await self.click("U0ALICE", self.slack.messages[erase.ts], action=APPROVE_ACTION)
+        t.act("U0BOB", "clicks Approve")
+        await self.click("U0BOB", self.slack.messages[erase.ts], action=APPROVE_ACTION)
+        t.say("\n… Amazon holds the deletion for its holding period, then deletes; its event reaches the relay …")
+        await self.slack.wait_for(lambda: "Deleted" in json.dumps(self.slack.messages[erase.ts].blocks), timeout=30)
+
+        t.act("U0ALICE", f"types  {COMMAND} delete cancel.me@example.com --hold 30d")
+        await self.command("U0ALICE", "delete cancel.me@example.com --hold 30d")
+        cancel = await self.slack.wait_for(lambda: self._parent(3))
+        t.act("U0BOB", "clicks Approve")
+        await self.click("U0BOB", self.slack.messages[cancel.ts], action=APPROVE_ACTION)
+        await self.slack.wait_for(lambda: CANCEL_ACTION in json.dumps(self.slack.messages[cancel.ts].blocks))
+        t.act("U0ALICE", "learns the shopper changed their mind, and clicks Cancel deletion during the hold")
+        await self.click("U0ALICE", self.slack.messages[cancel.ts], action=CANCEL_ACTION)
+        await self.slack.wait_for(lambda: "Cancelled by" in json.dumps(self.slack.messages[cancel.ts].blocks))
 
     # ----------------------------------------------------------------- what Slack sends
 

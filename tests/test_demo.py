@@ -115,7 +115,7 @@ async def test_demo_refuses_mallory_and_shows_the_failure_and_the_audit_log(demo
     assert any("not allowed" in line for lines in shown_to(transcript, "mallory") for line in lines)
     assert not any(LINK.search(line) for lines in shown_to(transcript, "mallory") for line in lines)
     replies = [lines for heading, lines in blocks(transcript) if heading.endswith("replied in the thread:")]
-    assert any("DATA_SUBJECT_NOT_FOUND" in line for line in replies[-1])
+    assert any("DATA_SUBJECT_NOT_FOUND" in line for lines in replies for line in lines)
     audit = transcript.split("The audit log", 1)[1]
     for action in ("requested", "task started", "completed", "link shown", "refused", "failed  DATA_SUBJECT_NOT_FOUND"):
         assert action in audit, action
@@ -123,6 +123,22 @@ async def test_demo_refuses_mallory_and_shows_the_failure_and_the_audit_log(demo
     assert re.search(
         r"\n    \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC  request 1  @alice \(U0ALICE\) +requested", audit
     ), audit
+
+
+async def test_demo_plays_an_approved_and_a_cancelled_erasure(demo: tuple[int, str]) -> None:
+    """Alice's own Approve is refused privately; Bob's starts the deletion, held ("On hold until"), then Deleted;
+    a second erasure is cancelled by Alice during its hold; the audit log shows approved, task started, cancelled."""
+    _, transcript = demo
+    erasures = transcript.split("erases a shopper's data", 1)[1]
+    assert any("another allowed person must approve" in line for lines in shown_to(erasures, "alice") for line in lines)
+    updates = [lines for heading, lines in blocks(erasures) if heading == "  the thread's first message now reads:"]
+    statuses = [line for lines in updates for line in lines if line.startswith("Status:")]
+    assert any("On hold until" in s for s in statuses), statuses
+    assert any("Deleted" in s for s in statuses) and any("Cancelled by @alice" in s for s in statuses)
+    assert "erase.me@example.com" not in channel_visible(transcript).replace("delete erase.me@example.com", "")
+    audit = transcript.split("The audit log", 1)[1]
+    assert re.search(r"@bob \(U0BOB\) +approved", audit) and re.search(r"@alice \(U0ALICE\) +cancelled  task", audit)
+    assert "approve: own request" in audit and "hold 10 days" in audit
 
 
 async def test_demo_never_shows_a_presigned_link_where_the_channel_sees_it(demo: tuple[int, str]) -> None:
