@@ -21,8 +21,8 @@ from handlers.deletion_texts import (
     REJECT_VIEW,
     RETRY_ACTION,
     hold_days,
-    reason_problem,
 )
+from handlers.erasure_texts import reason_problem
 from handlers.kindflow import KindFlow, Move
 from prime import DELETION, MAX_HOLD_DAYS
 from store import Request, RequestStatus

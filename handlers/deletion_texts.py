@@ -8,13 +8,12 @@ deletion may take) come from ``prime``. Staff's reasons are outside text: always
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any
 
 from handlers.blocks import Block, Button, Message, actions, button, context, section
 from handlers.kindflow import KindTexts
-from handlers.mrkdwn import date, escape, subject
+from handlers.mrkdwn import date, escape
 from handlers.texts import CLOSE_ACTION, COMMAND, explain_errors, hours, task_shown
-from prime import CLIENT_TOKEN_WINDOW, DEFAULT_HOLD_DAYS, DELETION, EMAIL_IN_TEXT, MAX_HOLD_DAYS
+from prime import CLIENT_TOKEN_WINDOW, DEFAULT_HOLD_DAYS, DELETION, MAX_HOLD_DAYS
 from store import Request, RequestStatus
 
 __all__ = [
@@ -22,26 +21,12 @@ __all__ = [
     "CANCEL_ACTION",
     "DELETION_TEXTS",
     "OPEN_ORDERS",
-    "REASON_LIMIT",
     "REJECT_ACTION",
     "REJECT_VIEW",
     "RETRY_ACTION",
     "DeletionTexts",
-    "already_decided",
-    "approved_ack",
-    "cancel_failed",
-    "cancelled_ack",
-    "cannot_cancel",
-    "cannot_retry",
     "hold_days",
-    "own_approval",
-    "reason_problem",
-    "reject_view",
-    "rejected_ack",
-    "retried_ack",
     "retryable",
-    "still_opening",
-    "too_late_to_cancel",
 ]
 
 APPROVE_ACTION = "erasure_approve"
@@ -50,7 +35,6 @@ CANCEL_ACTION = "erasure_cancel"
 RETRY_ACTION = "erasure_retry"
 REJECT_VIEW = "erasure_reject"  # the Reject modal's callback id
 OPEN_ORDERS = "ORDERS_NOT_CLOSED"
-REASON_LIMIT = 500
 _DAYS = DELETION.processing_days
 _S = RequestStatus
 
@@ -319,131 +303,6 @@ _REPLIES = {
     "retried": retried,
     "start_window_passed": start_window_passed,
 }
-
-
-# ---------------------------------------------------------------- to the person who clicked, alone
-
-
-def own_approval() -> Message:
-    return {
-        "text": (
-            "You asked for this erasure, so another allowed person must approve it: deletion cannot be undone once "
-            "its hold ends, so two people decide. Ask a colleague to click *Approve*."
-        )
-    }
-
-
-def still_opening() -> Message:
-    return {"text": "The erasure's thread is still opening; click again in a moment."}
-
-
-def already_decided(request: Request) -> Message:
-    """A click on Approve or Reject after someone decided: say who and when; nothing changes."""
-    if request.status is _S.REJECTED and request.closed_by:
-        said = f"Already rejected by <@{request.closed_by}> {date(request.closed_at or 0, 'earlier')}."
-    elif request.approved_by:
-        said = f"Already approved by <@{request.approved_by}> {date(request.approved_at or 0, 'earlier')}."
-    else:
-        said = f"This erasure no longer waits for approval ({DELETION_TEXTS.short_status(request)})."
-    return {"text": f"{said} Nothing changed."}
-
-
-def approved_ack(request: Request) -> Message:
-    return {"text": f"Approved: the erasure for `{request.email_masked}` starts at Buy with Prime now."}
-
-
-def rejected_ack(request: Request) -> Message:
-    return {"text": f"Rejected: the erasure for `{request.email_masked}` is closed; nothing was sent to Amazon."}
-
-
-def cancelled_ack(request: Request) -> Message:
-    return {"text": f"Cancelled: Buy with Prime will not delete the data of `{request.email_masked}`."}
-
-
-def retried_ack(request: Request) -> Message:
-    return {"text": f"Started again: a new deletion task for `{request.email_masked}`; the thread will follow it."}
-
-
-def too_late_to_cancel() -> Message:
-    return {
-        "text": (
-            "Too late to cancel: the holding period has ended and Buy with Prime is deleting the shopper's data now "
-            "(`CannotCancelPersonalDataDeletionTask`). It cannot be stopped; the thread will say when it is done."
-        )
-    }
-
-
-def cancel_failed(request: Request) -> Message:
-    until = date(request.hold_ends_at or 0, "the end of the hold")
-    return {
-        "text": (
-            f"Buy with Prime did not answer, so the deletion is *not* cancelled. It stays on hold until {until}: "
-            "click *Cancel deletion* again in a moment."
-        )
-    }
-
-
-def cannot_cancel(request: Request) -> Message:
-    """Cancel on an erasure that is not on hold (any more): say where it stands."""
-    if request.status is _S.CANCELLED:
-        return {"text": f"Already cancelled by <@{request.cancelled_by}>. Nothing changed."}
-    if request.status in (_S.IN_PROGRESS, _S.COMPLETED, _S.FAILED):
-        return too_late_to_cancel()
-    return {
-        "text": f"This erasure is not on hold ({DELETION_TEXTS.short_status(request)}), so there is nothing to cancel."
-    }
-
-
-def cannot_retry(request: Request) -> Message:
-    if request.status in (_S.STARTING, _S.ON_HOLD, _S.IN_PROGRESS):
-        return {"text": "Already started again; the thread follows the new task. Nothing changed."}
-    return {
-        "text": (
-            "*Try again* is for an erasure refused because of open orders, or not started in time; this one is "
-            f"{DELETION_TEXTS.short_status(request)}. Nothing changed."
-        )
-    }
-
-
-def reason_problem(reason: str) -> str | None:
-    """Why a reason cannot be kept (it is stored, shown in the channel and sent to Amazon); None: it can."""
-    if not reason.strip():
-        return "Write why this erasure is rejected."
-    if len(reason) > REASON_LIMIT or EMAIL_IN_TEXT.search(reason):
-        return (
-            "The reason is kept in the thread, the database and at Amazon: write it without the shopper's email "
-            f"(at most {REASON_LIMIT} characters)."
-        )
-    return None
-
-
-def reject_view(request: Request) -> dict[str, Any]:
-    """The Reject modal: why (kept in the thread and the request, never in the audit log)."""
-    return {
-        "type": "modal",
-        "callback_id": REJECT_VIEW,
-        "private_metadata": str(request.id),
-        "title": {"type": "plain_text", "text": "Reject erasure"},
-        "submit": {"type": "plain_text", "text": "Reject"},
-        "close": {"type": "plain_text", "text": "Back"},
-        "blocks": [
-            section(
-                f"Reject the erasure for {subject(request)} asked by <@{request.requester}>? Nothing is sent to "
-                "Buy with Prime, and the case closes."
-            ),
-            {
-                "type": "input",
-                "block_id": "reason",
-                "label": {"type": "plain_text", "text": "Why"},
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": "reason",
-                    "multiline": True,
-                    "max_length": REASON_LIMIT,
-                },
-            },
-        ],
-    }
 
 
 DELETION_TEXTS = DeletionTexts()

@@ -17,9 +17,10 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 
-from handlers import deletion_texts as say
+from handlers import erasure_texts as say
 from handlers import texts
 from handlers.context import Desk
+from handlers.deletion_texts import OPEN_ORDERS, retryable
 from handlers.guard import allowed, clicked_by, ephemeral_reply, saving
 from handlers.lifecycle import Reply, advance, kind_of
 from handlers.notices import thread_update
@@ -79,7 +80,7 @@ async def _approve(deps: Desk, value: str, *, user: str, reply: Reply) -> None:
             )
             await reply(say.own_approval())
             return
-        approved = await flow.store.requests.approve(current.id, user=user, notices=thread_update())
+        approved = await flow.store.decisions.approve(current.id, user=user, notices=thread_update())
     if approved is None:
         await reply(say.already_decided(await flow.store.requests.get(request.id) or request))
         return
@@ -142,7 +143,7 @@ async def _reject(deps: Desk, value: str, *, user: str, reason: str) -> None:
     if await _erasure(deps, value, user=user, action="reject", reply=reply) is None:
         return
     async with flow.locks.hold(request.id):
-        rejected = await flow.store.requests.reject(
+        rejected = await flow.store.decisions.reject(
             request.id, user=user, reason=reason, notices=thread_update("rejected_by_staff")
         )
     if rejected is None:
@@ -201,7 +202,7 @@ async def _cancel(deps: Desk, value: str, *, user: str, reply: Reply) -> None:
         except PrimeRejected as error:
             if error.reason == TOO_LATE:
                 logger.info("request %s: cancel by %s came too late", current.id, user, extra=ids)
-                await flow.store.requests.record_cancel_too_late(current.id, user=user, notices=thread_update())
+                await flow.store.decisions.record_cancel_too_late(current.id, user=user, notices=thread_update())
                 too_late = True
             elif error.kind == "ResourceNotFoundError":  # Amazon forgets a cancelled task: an earlier cancel took
                 await _cancelled(deps, current, user=user, reply=reply, note="Amazon no longer knows it")
@@ -222,7 +223,7 @@ async def _cancel(deps: Desk, value: str, *, user: str, reply: Reply) -> None:
 
 async def _cancelled(deps: Desk, request: Request, *, user: str, reply: Reply, note: str = "") -> None:
     flow = deps.flow
-    cancelled = await flow.store.requests.record_cancelled(
+    cancelled = await flow.store.decisions.record_cancelled(
         request.id, user=user, note=note, notices=thread_update("cancelled")
     )
     if cancelled is None:
@@ -252,12 +253,12 @@ async def _retry(deps: Desk, value: str, *, user: str, reply: Reply) -> None:
     flow = deps.flow
     async with flow.locks.hold(request.id):
         current = await flow.store.requests.get(request.id) or request
-        if not say.retryable(current):
+        if not retryable(current):
             await reply(say.cannot_retry(current))
             return
-        why = say.OPEN_ORDERS if current.status is RequestStatus.FAILED else "the clientToken's window passed"
+        why = OPEN_ORDERS if current.status is RequestStatus.FAILED else "the clientToken's window passed"
         detail = f"new task after {why}" + (f" (was task {current.task_id})" if current.task_id else "")
-        retried = await flow.store.requests.retry(
+        retried = await flow.store.decisions.retry(
             current.id, user=user, detail=detail, notices=thread_update("retried")
         )
     if retried is None:

@@ -10,12 +10,12 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
 
 from prime import EmailUnreadable
 from store._audit import ActorNames
 from store._crypto import EmailCipher
 from store._database import Database
+from store._moves import Mover, NotMoved, error_codes
 from store._records import OPENED_STATUS, Notice, Request, RequestStatus, TaskError
 from store._rows import (
     MOVING,
@@ -44,6 +44,7 @@ class Requests:
         self._clock = clock
         self._cipher = cipher
         self._names = names
+        self._mover = Mover(database=database, clock=clock, names=names)
 
     async def create(
         self,
@@ -239,7 +240,7 @@ class Requests:
 
     async def record_start_expired(self, request_id: int, *, notices: Sequence[Notice]) -> Request:
         """The clientToken's window passed before Amazon confirmed a start: stop, rather than risk a second task."""
-        return await self._move(
+        return await self._mover.move(
             request_id,
             from_={RequestStatus.STARTING},
             to=RequestStatus.ABANDONED,
@@ -251,7 +252,7 @@ class Requests:
         """The thread's first message is posted: the request goes where its kind says (``OPENED_STATUS``)."""
         current = await self.get(request_id)
         kind = current.kind if current is not None else ""
-        return await self._move(
+        return await self._mover.move(
             request_id,
             from_={RequestStatus.NEW},
             to=OPENED_STATUS.get(kind, RequestStatus.STARTING),
@@ -260,7 +261,7 @@ class Requests:
 
     async def abandon(self, request_id: int, *, actor: str, reason: str) -> Request:
         """The request cannot go on (for instance the bot is not in the channel); nothing was started."""
-        return await self._move(
+        return await self._mover.move(
             request_id,
             from_={RequestStatus.NEW},
             to=RequestStatus.ABANDONED,
@@ -282,7 +283,7 @@ class Requests:
         ``hold_ends_at``: Amazon holds the task until then (a deletion's holding period); ``note`` adds to
         the audit entry (its hold).
         """
-        return await self._move(
+        return await self._mover.move(
             request_id,
             from_={RequestStatus.NEW, RequestStatus.STARTING},
             to=to,
@@ -299,127 +300,14 @@ class Requests:
         notices: Sequence[Notice],
     ) -> Request:
         """Amazon refused to start the task; nothing will happen at Amazon for this request."""
-        return await self._move(
+        return await self._mover.move(
             request_id,
             from_={RequestStatus.NEW, RequestStatus.STARTING},
             to=RequestStatus.REJECTED,
             extra={"errors": errors_json(errors)},
-            audit=("start rejected", "amazon", _error_codes(errors)),
+            audit=("start rejected", "amazon", error_codes(errors)),
             notices=notices,
         )
-
-    async def approve(self, request_id: int, *, user: str, notices: Sequence[Notice]) -> Request | None:
-        """A second person approved a request that waits for it: it may start now (None: it no longer waits).
-
-        Recorded before the start is called, with the request due for the reconciler at once, so a crash
-        right after still starts it (with its stored clientToken) without asking anyone again.
-        """
-        try:
-            return await self._move(
-                request_id,
-                from_={RequestStatus.AWAITING_APPROVAL},
-                to=RequestStatus.STARTING,
-                extra={"approved_by": user, "approved_at": self._clock(), "next_check_at": self._clock()},
-                audit=("approved", user, ""),
-                notices=notices,
-            )
-        except _NotMoved:
-            return None
-
-    async def reject(self, request_id: int, *, user: str, reason: str, notices: Sequence[Notice]) -> Request | None:
-        """Staff refused (or the requester withdrew) a request that waits for approval: it ends, closed.
-
-        The reason is kept with the request (erased at retention), never in the append-only audit log.
-        """
-        now = self._clock()
-        try:
-            return await self._move(
-                request_id,
-                from_={RequestStatus.AWAITING_APPROVAL},
-                to=RequestStatus.REJECTED,
-                extra={"closed_at": now, "closed_by": user},
-                params={"reject_reason": reason},
-                audit=("rejected", user, ""),
-                notices=notices,
-            )
-        except _NotMoved:
-            return None
-
-    async def retry(self, request_id: int, *, user: str, detail: str, notices: Sequence[Notice]) -> Request | None:
-        """Start an ended, unclosed request again as a new task: a new clientToken, nothing of the old task kept.
-
-        From FAILED (a deletion refused for open orders) or ABANDONED (not started within the clientToken's
-        window); None when it is in neither (someone clicked first, or it was closed).
-        """
-        now = self._clock()
-        try:
-            return await self._move(
-                request_id,
-                from_={RequestStatus.FAILED, RequestStatus.ABANDONED},
-                to=RequestStatus.STARTING,
-                extra={
-                    "client_token": str(uuid.uuid4()),
-                    "task_id": None,
-                    "errors": "[]",
-                    "start_sent_at": None,
-                    "waiting_since": None,
-                    "check_failures": 0,
-                    "hold_ends_at": None,
-                    "next_check_at": now,
-                },
-                open_only=True,
-                audit=("retried", user, detail),
-                notices=notices,
-            )
-        except _NotMoved:
-            return None
-
-    async def record_cancelled(
-        self, request_id: int, *, user: str, note: str = "", notices: Sequence[Notice]
-    ) -> Request | None:
-        """Amazon cancelled the held task at ``user``'s click: nothing will happen to the shopper's data."""
-        now = self._clock()
-        try:
-            request = await self._move(
-                request_id,
-                from_={RequestStatus.ON_HOLD},
-                to=RequestStatus.CANCELLED,
-                extra={"cancelled_by": user, "cancelled_at": now},
-                audit=("cancelled", user, ""),
-                audit_task=True,
-                audit_note=note,
-                notices=notices,
-            )
-        except _NotMoved:
-            return None
-        return request
-
-    async def record_cancel_too_late(self, request_id: int, *, user: str, notices: Sequence[Notice]) -> Request | None:
-        """Amazon refused ``user``'s cancel: the hold is over and the task runs. Audited even if already moved."""
-        try:
-            return await self._move(
-                request_id,
-                from_={RequestStatus.ON_HOLD},
-                to=RequestStatus.IN_PROGRESS,
-                audit=("cancel too late", user, ""),
-                audit_task=True,
-                notices=notices,
-            )
-        except _NotMoved:
-            current = await self.get(request_id)
-            detail = f"task {current.task_id}" if current is not None and current.task_id else ""
-            await self._database.run(
-                lambda db: append_audit(
-                    db,
-                    at=self._clock(),
-                    request_id=request_id,
-                    actor=user,
-                    action="cancel too late",
-                    detail=detail,
-                    actor_name=self._names.of(user),
-                )
-            )
-            return None
 
     async def record_task_state(
         self,
@@ -437,79 +325,13 @@ class Requests:
         log's word for it. The errors are stored (Amazon's reasons for a failure, or none).
         """
         try:
-            return await self._move(
+            return await self._mover.move(
                 request_id,
                 from_=set(from_),
                 to=to,
                 extra={"errors": errors_json(errors)},
-                audit=(action, "amazon", _error_codes(errors)),
+                audit=(action, "amazon", error_codes(errors)),
                 notices=notices,
             )
-        except _NotMoved:
+        except NotMoved:
             return None
-
-    async def _move(
-        self,
-        request_id: int,
-        *,
-        from_: set[RequestStatus],
-        to: RequestStatus,
-        extra: dict[str, Any] | None = None,
-        params: Mapping[str, str] | None = None,
-        open_only: bool = False,
-        audit: tuple[str, str, str] | None = None,
-        audit_task: bool = False,
-        audit_note: str = "",
-        notices: Sequence[Notice] = (),
-    ) -> Request:
-        """The single way a request changes status: conditional on where it stands, with its side effects.
-
-        ``params`` are merged into the kind's params; ``open_only`` moves it only if its case is not closed;
-        ``audit_task`` names the task in the audit entry's detail (then ``audit_note``).
-        """
-        now = self._clock()
-        columns = {"status": to.value, "updated_at": now, **(extra or {})}
-        assignments = ", ".join(f"{name} = ?" for name in columns)
-        values: list[Any] = list(columns.values())
-        if params:
-            assignments += ", params = json_patch(params, ?)"
-            values.append(params_json(params))
-        marks = ", ".join("?" for _ in from_)
-        still_open = " AND closed_at IS NULL" if open_only else ""
-
-        def move(db: sqlite3.Connection) -> Request:
-            before = fetch_request(db, request_id) if audit_task else None
-            cursor = db.execute(
-                f"UPDATE requests SET {assignments} WHERE id = ? AND status IN ({marks}){still_open}",
-                (*values, request_id, *(s.value for s in from_)),
-            )
-            request = fetch_request(db, request_id)
-            if cursor.rowcount != 1 or request is None:
-                raise _NotMoved(request_id)
-            if audit is not None:
-                action, actor, detail = audit
-                if audit_task and before is not None and before.task_id:
-                    detail = f"task {before.task_id}" + (f" ({audit_note})" if audit_note else "")
-                append_audit(
-                    db,
-                    request_id=request_id,
-                    actor=actor,
-                    action=action,
-                    detail=detail,
-                    at=now,
-                    actor_name=self._names.of(actor),
-                )
-            enqueue(db, request_id, notices, now)
-            return request
-
-        result: Request = await self._database.run(move)
-        return result
-
-
-def _error_codes(errors: Sequence[TaskError]) -> str:
-    """Amazon's error codes for the audit log, never its messages: the log is append-only, never purged."""
-    return "; ".join(str(e.code or "no code") for e in errors)
-
-
-class _NotMoved(LookupError):
-    """The request was not in a state the change applies to (already moved, or unknown)."""

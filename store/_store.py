@@ -17,6 +17,7 @@ from store._audit import ActorNames, Audit
 from store._cases import Cases
 from store._crypto import EmailCipher
 from store._database import Database, WriteHealth
+from store._decisions import Decisions
 from store._inbox import Inbox
 from store._keys import rotate
 from store._outbox import Outbox
@@ -37,6 +38,7 @@ class Store:
         self._clock = clock
         self._names = ActorNames()
         self.cases = Cases(database=database, clock=clock, names=self._names)
+        self.decisions = Decisions(database=database, clock=clock, names=self._names)
         self.inbox = Inbox(database=database, clock=clock)
         self.outbox = Outbox(database=database, clock=clock)
         self._seal_with(cipher)
