@@ -26,6 +26,7 @@ class Tuning:
     retry_soon: float = 60.0  # a request whose thread or start failed is looked at again after this, doubling
     retry_cap: float = 900.0  # ... up to this
     reconcile_spacing: float = 0.2  # between two polls of Amazon in one reconciler pass (5 per second)
+    reconcile_spread: bool = True  # a pass's polls spread over RECONCILE_INTERVAL (never closer than the spacing)
     shutdown_grace: float = 8.0  # how long SIGTERM waits for in-flight work
     usergroup_ttl: float = 60.0  # ALLOWED_USERGROUP's members are read again after this (in the background)
 
@@ -46,5 +47,6 @@ class Tuning:
             retry_soon=0.0,
             retry_cap=0.0,
             reconcile_spacing=0.0,
+            reconcile_spread=False,
             shutdown_grace=2.0,
         )

@@ -148,7 +148,12 @@ def assemble(
         inbox=InboxWorker(
             flow, wakeup=inbox_wakeup, base_backoff=tuning.inbox_base_backoff, max_backoff=tuning.inbox_max_backoff
         ),
-        reconciler=Reconciler(flow, interval=settings.reconcile_interval, spacing=tuning.reconcile_spacing),
+        reconciler=Reconciler(
+            flow,
+            interval=settings.reconcile_interval,
+            spacing=tuning.reconcile_spacing,
+            spread=tuning.reconcile_spread,
+        ),
         reminders=Reminders(store=store, clock=clock, wake_outbox=outbox.wake, counters=counters),
         retention=Retention(store=store, clock=clock, retention_days=settings.retention_days),
         home=home,

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from handlers.blocks import Block, context, divider, header, home, section, sections
+from handlers.blocks import Block, actions, button, context, divider, header, home, section, sections
 from handlers.deadlines import DAY, REMINDERS
-from handlers.mrkdwn import date, more, subject
+from handlers.mrkdwn import date, subject
 from handlers.texts import COMMAND, Message
 from store import Extension, Request, RequestStatus
 
 __all__ = [
-    "HOME_SHOWN",
+    "HOME_MORE_ACTION",
+    "LIST_MORE_ACTION",
+    "PAGE",
     "already_closed",
     "cannot_close_yet",
     "cannot_extend_unstarted",
@@ -20,11 +22,11 @@ __all__ = [
     "deadline_extended",
     "extended_before",
     "home_view",
+    "list_cannot_continue",
     "open_cases_message",
     "reminder_message",
 ]
 
-HOME_SHOWN = 40  # cases of each list the Home tab shows, soonest due first; the rest are counted
 _BEFORE = dict(REMINDERS)  # a reminder's name -> seconds before the due date
 
 
@@ -121,29 +123,69 @@ def _case_line(request: Request, now: float, permalink: str | None, nouns: Mappi
     )
 
 
+PAGE = 20  # cases per page: a list message stays under Slack's 50 blocks, the Home tab's two under its 100
+LIST_MORE_ACTION = "list_more"  # the **More** button under a list's page
+HOME_MORE_ACTION = "home_more"  # the **More** button under one of the Home tab's listings
+
+
+def _page_blocks(
+    cases: list[Request],
+    *,
+    start: int,
+    more: str | None,
+    total: int | None,
+    action_id: str,
+    now: float,
+    links: dict[int, str],
+    nouns: Mapping[str, str] | None,
+) -> list[Block]:
+    """One page of cases in as few sections as fit (none cut), then where the page stands in the list.
+
+    ``more`` is the **More** button's value (the next page's cursor) when there is a next page, and
+    ``total`` how many there are in all; without a next page the page says it is the last, so a reader
+    never wonders what was left out.
+    """
+    blocks = sections(f"• {_case_line(r, now, links.get(r.id), nouns or {})}" for r in cases)
+    shown = f"{start + 1}–{start + len(cases)}"
+    if more is not None:
+        of = f" of {total}" if total is not None else ""
+        blocks.append(context(f"Showing {shown}{of}, overdue first, then by due date. *More* shows the next {PAGE}."))
+        block_id = f"{action_id}_{more.split(':', 1)[0]}"  # one per listing: the Home tab has two
+        blocks.append(actions(block_id, button("More", action_id=action_id, value=more)))
+    elif start:
+        blocks.append(context(f"Showing {shown}: that is the last page."))
+    else:
+        blocks.append(context(f"Showing all {len(cases)}, overdue first, then by due date."))
+    return blocks
+
+
 def open_cases_message(
     cases: list[Request],
     *,
     whole_team: bool,
-    more: bool,
-    limit: int,
+    more: str | None,
     now: float,
+    start: int = 0,
+    total: int | None = None,
     permalinks: dict[int, str] | None = None,
     nouns: Mapping[str, str] | None = None,
 ) -> Message:
-    """The answer to ``list``: open cases, newest first, for the asker alone (the newest ``limit`` of them)."""
+    """The answer to ``list`` (and to its **More**): a page of open cases, overdue first, for the asker alone."""
     whose = "The team's" if whole_team else "Your"
     if not cases:
-        return {"text": f"{whose} open data requests: none. :tada:"}
+        text = f"{whose} open data requests: none. :tada:" if not start else f"{whose} open data requests: no more."
+        return {"text": text}
     links = permalinks or {}
-    lines = (f"• {_case_line(r, now, links.get(r.id), nouns or {})}" for r in cases)
-    blocks: list[Block] = [
-        section(f"*{whose} open data requests* ({len(cases)}{'+' if more else ''})"),
-        *sections(lines),
-    ]
-    if more:
-        blocks.append(context(f"Showing the newest {limit}."))
-    return {"text": f"{whose} open data requests: {len(cases)}", "blocks": blocks}
+    page = _page_blocks(
+        cases, start=start, more=more, total=total, action_id=LIST_MORE_ACTION, now=now, links=links, nouns=nouns
+    )
+    blocks: list[Block] = [section(f"*{whose} open data requests*"), *page]
+    return {"text": f"{whose} open data requests: {start + 1}–{start + len(cases)}", "blocks": blocks}
+
+
+def list_cannot_continue() -> Message:
+    """A **More** button whose value is not one the bot made."""
+    return {"text": f"That list cannot be continued: `{COMMAND} list` or `{COMMAND} list all` starts it again."}
 
 
 def home_view(
@@ -152,31 +194,43 @@ def home_view(
     *,
     now: float,
     permalinks: dict[int, str],
+    mine_more: str | None = None,
+    team_more: str | None = None,
+    mine_start: int = 0,
+    team_start: int = 0,
     mine_total: int | None = None,
     team_total: int | None = None,
     nouns: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The Home tab: the viewer's open cases and, for allowed users, the team's; soonest due first.
+    """The Home tab: a page of the viewer's open cases and, for allowed users, of the team's; overdue first.
 
-    Each list shows ``HOME_SHOWN`` cases and counts the rest (``*_total``: how many there are in all).
+    ``*_total``: how many there are in all, when there is more than the page (the page says so).
     """
 
-    def listing(cases: list[Request], total: int | None, empty: str) -> list[Block]:
+    def listing(cases: list[Request], empty: str, *, more: str | None, start: int, total: int | None) -> list[Block]:
         if not cases:
-            return [context(empty)]
-        ordered = sorted(cases, key=lambda r: r.due_at)[:HOME_SHOWN]
-        blocks = sections(f"• {_case_line(r, now, permalinks.get(r.id), nouns or {})}" for r in ordered)
-        left_out = (len(cases) if total is None else total) - len(ordered)
-        if left_out > 0:
-            blocks.append(context(more(left_out, f"more due later (`{COMMAND} list` shows the newest)")))
-        return blocks
+            return [context(empty if not start else "No more.")]
+        return _page_blocks(
+            cases,
+            start=start,
+            more=more,
+            total=total,
+            action_id=HOME_MORE_ACTION,
+            now=now,
+            links=permalinks,
+            nouns=nouns,
+        )
 
     blocks: list[Block] = [
         header("Shopper data requests"),
         section("*Your open requests*"),
-        *listing(mine, mine_total, "You have no open requests."),
+        *listing(mine, "You have no open requests.", more=mine_more, start=mine_start, total=mine_total),
     ]
     if team is not None:
-        blocks += [divider(), section("*The team's open requests*"), *listing(team, team_total, "No open requests.")]
+        blocks += [
+            divider(),
+            section("*The team's open requests*"),
+            *listing(team, "No open requests.", more=team_more, start=team_start, total=team_total),
+        ]
     blocks.append(context(f"Start one in any channel with `{COMMAND} <shopper email>`; `{COMMAND} help` for more."))
     return home(blocks)

@@ -22,10 +22,11 @@ from handlers.context import Counters, Desk, Permalinks
 from handlers.deadlines import REMINDERS
 from handlers.guard import allowed, clicked_by, ephemeral_reply
 from handlers.lifecycle import Reply
+from handlers.listing import Page, read_page
 from prime import Background, slack_error_code
 from store import Store
 
-__all__ = ["HomeTab", "Reminders", "Retention", "handle_close"]
+__all__ = ["HomeTab", "Reminders", "Retention", "handle_close", "handle_home_more"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,9 @@ class Reminders:
         """Queue every reminder due now; after downtime only the most urgent is posted. Returns how many."""
         sent = 0
         for request, kinds in await self._store.cases.reminders_due(REMINDERS):
-            if await self._store.cases.record_reminder(request, kinds, notices=notices.reminder(kinds[-1])):
+            last = {name for name, _ in REMINDERS} <= request.reminders_sent | set(kinds)
+            reminder = notices.reminder(kinds[-1])
+            if await self._store.cases.record_reminder(request, kinds, notices=reminder, last=last):
                 sent += 1
                 self._counters.reminder_sent()
         if sent:
@@ -159,26 +162,42 @@ class HomeTab:
         for user in list(self._viewers):
             await self.publish(user)
 
-    async def publish(self, user: str) -> None:
-        shown = case_texts.HOME_SHOWN
-        mine = await self._store.cases.open(requester=user, limit=shown)
-        mine_total = await self._store.cases.open_count(requester=user) if len(mine) == shown else None
+    async def view(self, user: str, *, page: Page | None = None) -> dict[str, Any]:
+        """The Home tab for ``user``: page one of each listing, or ``page`` of the one it names (**More**)."""
+        mine_page = page if page is not None and page.scope == "mine" else Page("mine")
+        mine = await read_page(self._store, self._permalinks, mine_page, user=user)
+        links = dict(mine.links)
         restricted = not self._authorizer.everyone_allowed
-        allowed = (await self._authorizer.check(user)).allowed
-        team = await self._store.cases.open(limit=shown) if restricted and allowed else None
-        team_total = await self._store.cases.open_count() if team is not None and len(team) == shown else None
-        cases = mine + (team or [])
-        permalinks = {r.id: link for r in cases if (link := await self._permalinks.get(r))}
-        view = case_texts.home_view(
-            mine,
-            team,
+        team, team_page = None, Page("all")
+        if restricted and (await self._authorizer.check(user)).allowed:
+            team_page = page if page is not None and page.scope == "all" else team_page
+            team = await read_page(self._store, self._permalinks, team_page, user=user)
+            links |= team.links
+        return case_texts.home_view(
+            mine.cases,
+            team.cases if team is not None else None,
             now=self._clock(),
-            permalinks=permalinks,
-            mine_total=mine_total,
-            team_total=team_total,
+            permalinks=links,
+            mine_more=mine.more,
+            team_more=team.more if team is not None else None,
+            mine_start=mine_page.start,
+            team_start=team_page.start,
+            mine_total=mine.total,
+            team_total=team.total if team is not None else None,
             nouns=self._nouns,
         )
+
+    async def publish(self, user: str, *, page: Page | None = None) -> None:
+        view = await self.view(user, page=page)
         try:
             await self._slack.views_publish(user_id=user, view=view)
         except SlackApiError as error:
             logger.warning("home tab for %s not published: %s", user, slack_error_code(error))
+
+
+async def handle_home_more(deps: Desk, home: HomeTab, *, ack: AsyncAck, body: dict[str, Any]) -> None:
+    """**More** under a Home tab listing: the tab is published again with that listing's next page."""
+    await ack()
+    user = clicked_by(deps, body)
+    page = Page.read(str(((body.get("actions") or [{}])[0]).get("value", "")))
+    deps.background.spawn(home.publish(user, page=page), name="home more")

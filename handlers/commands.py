@@ -23,6 +23,7 @@ from handlers.guard import allowed, ephemeral_reply, saving
 from handlers.kindflow import KindFlow
 from handlers.kinds import KINDS
 from handlers.lifecycle import Reply, advance, kind_of
+from handlers.listing import Page, list_page
 from prime import StoreUnavailable, mask_email
 from store import Request
 
@@ -33,7 +34,7 @@ logger = logging.getLogger(__name__)
 NEW_FLAG = "--new"
 AGAIN_FLAG = "--again"  # extend a deadline that was extended before (CCPA allows one extension)
 DEADLINE_FLAG = "--deadline"
-LIST_LIMIT = 20
+LIST_LIMIT = case_texts.PAGE  # a page of ``list``; **More** shows the next (handlers/listing.py)
 START_DELAY_LIMIT = 1.0  # seconds a new request's thread may wait for a burst of commands to pass
 
 
@@ -306,19 +307,4 @@ async def _extend(deps: Desk, intent: Extend, *, user: str, reply: Reply) -> Non
 
 
 async def _list(deps: Desk, intent: ListOpen, *, user: str, reply: Reply) -> None:
-    if not await allowed(deps, user, action="list", reply=reply):
-        return
-    requester = None if intent.whole_team else user
-    cases = await deps.flow.store.cases.open(requester=requester, limit=LIST_LIMIT + 1, newest_first=True)
-    shown = cases[:LIST_LIMIT]
-    permalinks = {r.id: link for r in shown if (link := await deps.permalink(r))}
-    message = case_texts.open_cases_message(
-        shown,
-        whole_team=intent.whole_team,
-        more=len(cases) > LIST_LIMIT,
-        limit=LIST_LIMIT,
-        now=deps.flow.clock(),
-        permalinks=permalinks,
-        nouns={kind: flow.texts.noun for kind, flow in deps.flow.kinds.items()},
-    )
-    await reply(message)
+    await list_page(deps, Page("all" if intent.whole_team else "mine"), user=user, reply=reply)

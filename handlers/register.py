@@ -16,23 +16,32 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from handlers.cases import HomeTab, handle_close
+from handlers.case_texts import HOME_MORE_ACTION, LIST_MORE_ACTION
+from handlers.cases import HomeTab, handle_close, handle_home_more
 from handlers.commands import handle_command
 from handlers.context import Desk
 from handlers.kindflow import Click, ViewSubmit
+from handlers.listing import handle_list_more
 from handlers.texts import CLOSE_ACTION, COMMAND
 
 __all__ = ["register"]
 
 
 def register(app: AsyncApp, deps: Desk, *, home: HomeTab) -> None:
-    """Route the slash command, every kind's buttons and modals, Close and the Home tab's opening to their handlers."""
+    """Route the slash command, every kind's buttons and modals, Close, the lists' **More** and the Home tab to
+    their handlers."""
 
     async def on_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         await handle_command(deps, ack=ack, command=command, respond=respond)
 
     async def on_close(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await handle_close(deps, ack=ack, body=body, respond=respond)
+
+    async def on_list_more(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await handle_list_more(deps, ack=ack, body=body, respond=respond)
+
+    async def on_home_more(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await handle_home_more(deps, home, ack=ack, body=body)
 
     async def on_home_opened(event: dict[str, Any]) -> None:
         if event.get("tab", "home") == "home" and event.get("user"):
@@ -45,6 +54,8 @@ def register(app: AsyncApp, deps: Desk, *, home: HomeTab) -> None:
         for callback_id, submit in kind.views.items():
             app.view(callback_id)(_on_submit(submit, deps))
     app.action(CLOSE_ACTION)(on_close)
+    app.action(LIST_MORE_ACTION)(on_list_more)
+    app.action(HOME_MORE_ACTION)(on_home_more)
     app.event("app_home_opened")(on_home_opened)
 
 

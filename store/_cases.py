@@ -5,6 +5,8 @@ A case is a request seen from staff's side: what they still owe a shopper, and b
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -17,8 +19,9 @@ from store._records import FREE_TEXT_PARAMS, Notice, Request, TaskError
 from store._rows import (
     CLOSABLE,
     NEVER_STARTED,
+    OPEN_CASE,
     REQUEST_COLUMNS,
-    UNFINISHED,
+    UNFINISHED_SQL,
     append_audit,
     enqueue,
     errors_json,
@@ -61,14 +64,27 @@ class Cases:
         self._names = names
 
     async def open(
-        self, *, requester: str | None = None, limit: int = 100, newest_first: bool = False
+        self,
+        *,
+        requester: str | None = None,
+        limit: int = 100,
+        newest_first: bool = False,
+        after: tuple[float, int] | None = None,
     ) -> list[Request]:
-        """Cases staff still owe a shopper an answer on, soonest due (or newest) first; one requester's, or all."""
-        where = f"closed_at IS NULL AND status NOT IN ({marks(NEVER_STARTED)})"
-        params: list[Any] = list(NEVER_STARTED)
+        """Cases staff still owe a shopper an answer on, soonest due (or newest) first; one requester's, or all.
+
+        Soonest due first is overdue first, and it is a page: ``after`` is the (due_at, id) of the last case
+        of the previous page, read from an index (requests_open_by_due, requests_open_by_requester), so a
+        page costs the same with 100 open cases or 10,000. ``newest_first`` sorts every open case (tests).
+        """
+        where = OPEN_CASE
+        params: list[Any] = []
         if requester is not None:
             where += " AND requester = ?"
             params.append(requester)
+        if after is not None and not newest_first:
+            where += " AND (due_at, id) > (?, ?)"
+            params += [after[0], after[1]]
         order = "created_at DESC, id DESC" if newest_first else "due_at, id"
         rows = await self._database.fetch(
             f"SELECT {REQUEST_COLUMNS} FROM requests WHERE {where} ORDER BY {order} LIMIT ?", (*params, limit)
@@ -77,8 +93,8 @@ class Cases:
 
     async def open_count(self, *, requester: str | None = None) -> int:
         """How many cases ``open`` would give without a limit (one requester's, or all)."""
-        where = f"closed_at IS NULL AND status NOT IN ({marks(NEVER_STARTED)})"
-        params: list[Any] = list(NEVER_STARTED)
+        where = OPEN_CASE  # counted in the open-case indexes, not the table
+        params: list[Any] = []
         if requester is not None:
             where += " AND requester = ?"
             params.append(requester)
@@ -157,8 +173,8 @@ class Cases:
             if before is not None and not again:
                 return Extension("extended before", request, before_at=before["at"], before_by=before["actor"])
             db.execute(
-                "UPDATE requests SET due_at = due_at + ?, deadline = deadline || ?, reminders_sent = '', updated_at = ?"
-                " WHERE id = ?",
+                "UPDATE requests SET due_at = due_at + ?, deadline = deadline || ?, reminders_sent = '',"
+                " reminders_done = 0, updated_at = ? WHERE id = ?",
                 (days * 86_400.0, f", extended by {days} days", now, request_id),
             )
             extended = fetch_request(db, request_id)
@@ -178,14 +194,25 @@ class Cases:
 
         return await self._database.run(extend)
 
-    async def reminders_due(self, schedule: Sequence[tuple[str, float]]) -> list[tuple[Request, list[str]]]:
-        """Open cases with reminders now due: each with the kinds due (``schedule``: (kind, seconds before due))."""
+    async def reminders_due(
+        self, schedule: Sequence[tuple[str, float]], *, limit: int = 100
+    ) -> list[tuple[Request, list[str]]]:
+        """Open cases with reminders now due: each with the kinds due (``schedule``: (kind, seconds before due)).
+
+        Only cases with a reminder still to send are read (requests_to_remind; ``reminders_done`` drops a
+        case from it once its last reminder is sent), and a kind already sent is filtered in the query, so
+        cases that are overdue and reminded do not crowd out the ones due now, however many there are.
+        """
         now = self._clock()
+        pending = " OR ".join("(due_at <= ? AND instr(',' || reminders_sent || ',', ?) = 0)" for _ in schedule)
+        params: list[Any] = []
+        for kind, before in schedule:
+            params += [now + before, f",{kind},"]
         earliest = max(before for _, before in schedule)
         rows = await self._database.fetch(
-            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE closed_at IS NULL AND status NOT IN ({marks(NEVER_STARTED)})"
-            " AND thread_ts IS NOT NULL AND due_at - ? <= ? ORDER BY due_at LIMIT 500",
-            (*NEVER_STARTED, earliest, now),
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE {OPEN_CASE} AND reminders_done = 0"
+            f" AND thread_ts IS NOT NULL AND due_at <= ? AND ({pending}) ORDER BY due_at LIMIT ?",
+            (now + earliest, *params, limit),
         )
         due = []
         for request in map(request_from_row, rows):
@@ -194,15 +221,21 @@ class Cases:
                 due.append((request, kinds))
         return due
 
-    async def record_reminder(self, request: Request, kinds: Sequence[str], *, notices: Sequence[Notice]) -> bool:
-        """Mark ``kinds`` sent and queue the reminder, once: False if another pass or a close came first."""
+    async def record_reminder(
+        self, request: Request, kinds: Sequence[str], *, notices: Sequence[Notice], last: bool = False
+    ) -> bool:
+        """Mark ``kinds`` sent and queue the reminder, once: False if another pass or a close came first.
+
+        ``last``: no reminder is left to send after these (until an extension starts them over).
+        """
         now = self._clock()
         sent = ",".join(sorted(request.reminders_sent | set(kinds)))
 
         def remind(db: sqlite3.Connection) -> bool:
             cursor = db.execute(
-                "UPDATE requests SET reminders_sent = ? WHERE id = ? AND closed_at IS NULL AND reminders_sent = ?",
-                (sent, request.id, ",".join(sorted(request.reminders_sent))),
+                "UPDATE requests SET reminders_sent = ?, reminders_done = ?"
+                " WHERE id = ? AND closed_at IS NULL AND reminders_sent = ?",
+                (sent, int(last), request.id, ",".join(sorted(request.reminders_sent))),
             )
             fresh = fetch_request(db, request.id)
             if cursor.rowcount != 1 or fresh is None:
@@ -213,45 +246,64 @@ class Cases:
 
         return await self._database.run(remind)
 
-    async def purge_expired(self, *, older_than: float) -> list[int]:
+    async def purge_expired(self, *, older_than: float, batch: int = 200, pause: float = 0.0) -> list[int]:
         """Erase the email of every request finished or closed before ``older_than``; return their ids.
 
         The skeleton stays for the audit trail: task id, dates, who did what, Amazon's error codes.
         Amazon's error messages go, and sent Slack payloads of those requests are emptied, since
-        either may carry the shopper's (masked) email or name. When anything was erased, the
-        write-ahead log is folded into the database file, so the erased data leaves the WAL too.
+        either may carry the shopper's (masked) email or name. The work goes in batches of ``batch``
+        requests, each its own short transaction, with the event loop free between them (``pause``
+        seconds), so commands wait for one batch at most, never for the whole purge. When anything
+        was erased, the write-ahead log is folded into the database file, so the erased data leaves
+        the WAL too.
         """
         now = self._clock()
 
         def purge(db: sqlite3.Connection) -> list[int]:
-            ids = [
-                int(row["id"])
-                for row in db.execute(
-                    f"SELECT id FROM requests WHERE purged_at IS NULL AND status NOT IN ({marks(UNFINISHED)})"
-                    " AND COALESCE(closed_at, updated_at) < ?",
-                    (*UNFINISHED, older_than),
-                )
-            ]
-            for request_id in ids:
-                # Amazon's error words go too (they may name the shopper); the codes stay for the audit trail.
-                stored = fetch_request(db, request_id)
-                codes_only = errors_json([TaskError(e.code, "") for e in stored.errors]) if stored else "[]"
-                # What staff typed freely (an erasure's reason) may name the shopper too; the rest stays.
-                kept = {k: v for k, v in (stored.params if stored else {}).items() if k not in FREE_TEXT_PARAMS}
-                db.execute(
-                    "UPDATE requests SET email_hash = NULL, email_sealed = NULL, email_masked = NULL, errors = ?,"
-                    " params = ?, purged_at = ? WHERE id = ?",
-                    (codes_only, params_json(kept), now, request_id),
-                )
-                db.execute(
-                    "UPDATE outbox SET payload = '{}' WHERE request_id = ?"
-                    " AND (sent_at IS NOT NULL OR gave_up_at IS NOT NULL)",
-                    (request_id,),
-                )
-                append_audit(db, at=now, request_id=request_id, actor="bot", action="purged", detail="email erased")
+            rows = db.execute(
+                "SELECT id, errors, params FROM requests WHERE purged_at IS NULL"
+                f" AND COALESCE(closed_at, updated_at) < ? AND NOT ({UNFINISHED_SQL}) LIMIT ?",
+                (older_than, batch),
+            ).fetchall()
+            ids = [int(row["id"]) for row in rows]
+            # Amazon's error words go too (they may name the shopper); the codes stay for the audit trail.
+            # What staff typed freely (an erasure's reason) may name the shopper too; the rest stays.
+            db.executemany(
+                "UPDATE requests SET email_hash = NULL, email_sealed = NULL, email_masked = NULL, errors = ?,"
+                " params = ?, purged_at = ? WHERE id = ?",
+                [(_codes_only(row["errors"]), _kept_params(row["params"]), now, row["id"]) for row in rows],
+            )
+            db.executemany(
+                "UPDATE outbox SET payload = '{}' WHERE request_id = ?"
+                " AND (sent_at IS NOT NULL OR gave_up_at IS NOT NULL) AND payload != '{}'",
+                [(request_id,) for request_id in ids],
+            )
+            db.executemany(
+                "INSERT INTO audit (at, request_id, actor, action, detail, actor_name)"
+                " VALUES (?, ?, 'bot', 'purged', 'email erased', '')",
+                [(now, request_id) for request_id in ids],
+            )
             return ids
 
-        purged = await self._database.run(purge)
+        purged: list[int] = []
+        while True:
+            ids = await self._database.run(purge)
+            purged += ids
+            if len(ids) < batch:
+                break
+            await asyncio.sleep(pause)  # a command waiting on the database goes between two batches
         if purged:
             await self._database.checkpoint()
         return purged
+
+
+def _kept_params(params: str | None) -> str:
+    """A request's params without what staff typed freely (``FREE_TEXT_PARAMS``)."""
+    stored = json.loads(params or "{}")
+    return params_json({str(k): str(v) for k, v in stored.items() if k not in FREE_TEXT_PARAMS})
+
+
+def _codes_only(errors: str | None) -> str:
+    """A request's stored errors with Amazon's codes kept and its messages dropped."""
+    stored = json.loads(errors or "[]")
+    return errors_json([TaskError(str(e["code"]) if e.get("code") is not None else None, "") for e in stored])

@@ -18,7 +18,7 @@ from store._database import Database
 from store._moves import Mover, NotMoved, error_codes
 from store._records import OPENED_STATUS, Notice, Request, RequestStatus, TaskError
 from store._rows import (
-    MOVING,
+    MOVING_SQL,
     NEVER_STARTED,
     REQUEST_COLUMNS,
     UNFINISHED,
@@ -159,15 +159,28 @@ class Requests:
         )
         return [request_from_row(row) for row in rows]
 
-    async def unfinished(self, *, due_by: float | None = None, limit: int = 100) -> list[Request]:
-        """Requests the bot or Amazon moves on (not ones waiting for a person) whose next check is due, oldest first."""
+    async def unfinished(
+        self, *, due_by: float | None = None, limit: int = 100, after: tuple[float, int] | None = None
+    ) -> list[Request]:
+        """Requests the bot or Amazon moves on (not ones waiting for a person) whose next check is due, oldest
+        first: a page after ``after`` (created_at, id), read in the order of requests_unfinished_by_age, so a
+        page costs the same however many are open.
+        """
         due = self._clock() if due_by is None else due_by
+        where, params = (" AND (created_at, id) > (?, ?)", after) if after is not None else ("", ())
         rows = await self._database.fetch(
-            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE status IN ({marks(MOVING)}) AND next_check_at <= ?"
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE {MOVING_SQL} AND next_check_at <= ?{where}"
             " ORDER BY created_at, id LIMIT ?",
-            (*MOVING, due, limit),
+            (due, *params, limit),
         )
         return [request_from_row(row) for row in rows]
+
+    async def count_unfinished(self, *, due_by: float) -> int:
+        """How many unfinished requests are due by ``due_by`` (what a reconciler pass has ahead of it)."""
+        rows = await self._database.fetch(
+            f"SELECT COUNT(*) AS due FROM requests WHERE {MOVING_SQL} AND next_check_at <= ?", (due_by,)
+        )
+        return int(rows[0]["due"])
 
     async def reveal_email(self, request_id: int) -> str | None:
         """The shopper's email in the clear, for the call to Amazon; None once purged.

@@ -11,13 +11,17 @@ from store._records import Notice, Request, RequestStatus, TaskError
 __all__ = [
     "CLOSABLE",
     "MOVING",
+    "MOVING_SQL",
     "NEVER_STARTED",
+    "OPEN_CASE",
     "REQUEST_COLUMNS",
     "UNFINISHED",
+    "UNFINISHED_SQL",
     "append_audit",
     "enqueue",
     "errors_json",
     "fetch_request",
+    "literals",
     "marks",
     "params_json",
     "request_from_row",
@@ -34,6 +38,21 @@ UNFINISHED = tuple(s.value for s in RequestStatus if s.unfinished)
 MOVING = tuple(s.value for s in RequestStatus if s.moving)
 NEVER_STARTED = tuple(s.value for s in RequestStatus if s.never_started)
 CLOSABLE = tuple(s.value for s in RequestStatus if s.closable)
+
+
+def literals(values: Sequence[str]) -> str:
+    """The statuses written into the SQL itself, for a query that must match a partial index's WHERE.
+
+    SQLite uses a partial index only when the query's WHERE says the index's own terms; a bound ``?``
+    cannot prove that, a literal can. These are the enum's constants, never input.
+    """
+    return ", ".join(f"'{value}'" for value in values)
+
+
+# The partial indexes' WHERE clauses (migrations 8 and 9), said once: a query that wants the index says this.
+OPEN_CASE = f"closed_at IS NULL AND status NOT IN ({literals(NEVER_STARTED)})"
+MOVING_SQL = f"status IN ({literals(MOVING)})"  # what the reconciler polls (requests_unfinished, _by_age)
+UNFINISHED_SQL = f"status IN ({literals(UNFINISHED)})"
 
 
 def marks(values: Sequence[object]) -> str:

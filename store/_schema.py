@@ -132,6 +132,28 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX requests_unfinished ON requests (next_check_at)
         WHERE status IN ('NEW', 'STARTING', 'ON_HOLD', 'IN_PROGRESS');
     """,
+    # 9: years of history stay fast (issue 14). Every command reads a page through an index, never a scan:
+    # open cases by due date (the team's list, the Home tab) and by requester (your list); reminders only
+    # among cases with one still to send (reminders_done is set once the last has gone); the reconciler's
+    # unfinished requests oldest first; retention's candidates by the time they ended; an outbox row by
+    # its request (purge empties the sent ones). The partial indexes' WHERE clauses are the store's queries'
+    # own (store/_rows.py OPEN_CASE, MOVING_SQL); tests/test_query_plans.py checks each query uses them.
+    """
+    ALTER TABLE requests ADD COLUMN reminders_done INTEGER NOT NULL DEFAULT 0;
+    UPDATE requests SET reminders_done = 1 WHERE ',' || reminders_sent || ',' LIKE '%,overdue,%';
+    CREATE INDEX requests_open_by_due ON requests (due_at, id)
+        WHERE closed_at IS NULL AND status NOT IN ('REJECTED', 'ABANDONED');
+    CREATE INDEX requests_open_by_requester ON requests (requester, due_at, id)
+        WHERE closed_at IS NULL AND status NOT IN ('REJECTED', 'ABANDONED');
+    CREATE INDEX requests_to_remind ON requests (due_at)
+        WHERE closed_at IS NULL AND status NOT IN ('REJECTED', 'ABANDONED') AND reminders_done = 0
+        AND thread_ts IS NOT NULL;
+    DROP INDEX requests_open_cases;
+    CREATE INDEX requests_unfinished_by_age ON requests (created_at, id)
+        WHERE status IN ('NEW', 'STARTING', 'ON_HOLD', 'IN_PROGRESS');
+    CREATE INDEX requests_to_purge ON requests (COALESCE(closed_at, updated_at)) WHERE purged_at IS NULL;
+    CREATE INDEX outbox_by_request ON outbox (request_id);
+    """,
 )
 
 

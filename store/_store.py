@@ -22,7 +22,7 @@ from store._inbox import Inbox
 from store._keys import rotate
 from store._outbox import Outbox
 from store._requests import Requests
-from store._rows import MOVING, marks
+from store._rows import MOVING_SQL
 
 __all__ = ["Store"]
 
@@ -85,7 +85,6 @@ class Store:
     async def backlog(self) -> dict[str, float | int | None]:
         """What is waiting, and for how long: for an operator's alarms, not for users."""
         now = self._clock()
-        unfinished = marks(MOVING)  # waiting for a person's approval is no backlog
         rows = await self._database.fetch(
             "SELECT"
             " (SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL) AS inbox,"
@@ -94,9 +93,8 @@ class Store:
             " (SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND gave_up_at IS NULL) AS outbox,"
             " (SELECT MIN(created_at) FROM outbox WHERE sent_at IS NULL AND gave_up_at IS NULL) AS outbox_oldest,"
             " (SELECT COUNT(*) FROM outbox WHERE gave_up_at IS NOT NULL) AS gave_up,"
-            f" (SELECT COUNT(*) FROM requests WHERE status IN ({unfinished})) AS unfinished,"
-            f" (SELECT MIN(created_at) FROM requests WHERE status IN ({unfinished})) AS unfinished_oldest",
-            (*MOVING, *MOVING),
+            f" (SELECT COUNT(*) FROM requests WHERE {MOVING_SQL}) AS unfinished,"  # approval waits are no backlog
+            f" (SELECT MIN(created_at) FROM requests WHERE {MOVING_SQL}) AS unfinished_oldest",
         )
         row = rows[0]
 

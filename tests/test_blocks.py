@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from fakes import block_problems, text_of
+from fakes import block_problems, buttons, text_of
 from slack_sdk.errors import SlackObjectFormationError
 
 from handlers import case_texts, texts
@@ -60,23 +60,35 @@ def test_a_long_list_of_cases_is_spread_over_sections_not_cut() -> None:
     """``list`` with 20 long lines: every case is there, in sections of at most 3,000 characters."""
     cases = [a_request(n, email_masked=f"{'s' * 60}{n}***@example.com") for n in range(1, 21)]
     links = {r.id: f"https://slack.example/archives/C0COMPLY/p{r.id:016d}" + "?thread=" + "t" * 80 for r in cases}
-    message = case_texts.open_cases_message(cases, whole_team=True, more=True, limit=20, now=NOW, permalinks=links)
+    more = "all:20:1.0:20"
+    message = case_texts.open_cases_message(cases, whole_team=True, more=more, total=45, now=NOW, permalinks=links)
     assert block_problems(message["blocks"]) == []
     listed = [b for b in message["blocks"] if b["type"] == "section"][1:]
     assert len(listed) > 1 and all(len(b["text"]["text"]) <= SECTION_LIMIT for b in listed)
     assert all(f"{'s' * 60}{n}***" in text_of(message) for n in range(1, 21))
-    assert "Showing the newest 20." in text_of(message)
+    assert "Showing 1–20 of 45" in text_of(message)
 
 
-def test_the_home_tab_shows_the_soonest_and_counts_the_rest() -> None:
-    """60 open cases of the viewer's: the 40 due soonest are listed, the other 20 said in words; a valid view."""
-    mine = [a_request(n) for n in range(1, 61)]
-    view = case_texts.home_view(mine, None, now=NOW, permalinks={}, mine_total=75)
+def test_the_home_tab_shows_a_page_and_counts_the_rest() -> None:
+    """A page of 20 of the viewer's 75 open cases and of the team's: each listed, each listing saying how many
+    there are in all with its own **More** button; a valid view."""
+    mine = [a_request(n) for n in range(1, 21)]
+    team = [a_request(n) for n in range(21, 41)]
+    view = case_texts.home_view(
+        mine,
+        team,
+        now=NOW,
+        permalinks={},
+        mine_more="mine:20:1.0:20",
+        team_more="all:20:1.0:40",
+        mine_total=75,
+        team_total=300,
+    )
     assert view["type"] == "home" and block_problems(view["blocks"], 100) == []
     shown = text_of(view)
     assert all(f"s{n}***@example.com" in shown for n in range(1, 41))
-    assert not any(f"s{n}***@example.com" in shown for n in range(41, 61))
-    assert "…and 35 more due later" in shown  # 75 in all, 40 shown
+    assert "Showing 1–20 of 75" in shown and "Showing 1–20 of 300" in shown
+    assert [b["value"] for b in buttons(view)] == ["mine:20:1.0:20", "all:20:1.0:40"]
 
 
 def test_a_text_too_long_for_slack_fails_where_it_is_built() -> None:

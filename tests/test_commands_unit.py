@@ -312,14 +312,10 @@ async def test_list_shows_only_the_users_own_open_requests(desktop: Desktop) -> 
     """``list`` answers with the asker's open requests; ``list all`` with the team's."""
     await desktop.command(EMAIL)
     await desktop.command("other.shopper@example.com", user="U0BOB")
-    mine = await desktop.store.cases.open(requester="U0ALICE", limit=LIST_LIMIT + 1, newest_first=True)
-    team = await desktop.store.cases.open(requester=None, limit=LIST_LIMIT + 1, newest_first=True)
+    mine = await desktop.store.cases.open(requester="U0ALICE", limit=LIST_LIMIT + 1)
+    team = await desktop.store.cases.open(requester=None, limit=LIST_LIMIT + 1)
     assert len(mine) == 1 and len(team) == 2
     said = await desktop.command("list")
-    assert said.replies == [
-        case_texts.open_cases_message(mine, whole_team=False, more=False, limit=LIST_LIMIT, now=NOW, permalinks={})
-    ]
+    assert said.replies == [case_texts.open_cases_message(mine, whole_team=False, more=None, now=NOW, permalinks={})]
     said = await desktop.command("list all")
-    assert said.replies == [
-        case_texts.open_cases_message(team, whole_team=True, more=False, limit=LIST_LIMIT, now=NOW, permalinks={})
-    ]
+    assert said.replies == [case_texts.open_cases_message(team, whole_team=True, more=None, now=NOW, permalinks={})]

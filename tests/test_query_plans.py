@@ -1,0 +1,268 @@
+"""Years of history stay fast: every query a command, the Home tab or a timer runs reads an index, not the table.
+
+Each test runs one operation through the store's API on a real database with a mix of cases, records every
+statement as the store sent it (SQL and bound values, before SQLite expands them), and asks SQLite for its
+plan with those same values: a full SCAN of requests or audit, or a sort of every open case, fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handlers.case_texts import REMINDERS
+from prime import RequestKind, TaskError
+from store import EmailCipher, OutboxMessage, Request, RequestStatus, Store
+
+DAY = 86_400.0
+START = 1_700_000_000.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Recording:
+    """The sqlite3 connection, noting each statement and its values as the store hands them over."""
+
+    def __init__(self, real: sqlite3.Connection) -> None:
+        self._real = real
+        self.seen: list[tuple[str, tuple[Any, ...]]] = []
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        self.seen.append((sql, tuple(params)))
+        return self._real.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
+        rows = list(rows)
+        if rows:
+            self.seen.append((sql, tuple(rows[0])))
+        return self._real.executemany(sql, rows)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def no_render(_: Request) -> list[OutboxMessage]:
+    return []
+
+
+def one_post(_: Request) -> list[OutboxMessage]:
+    return [OutboxMessage("chat.postMessage", {"channel": "C0CASES", "text": "a post about the shopper"})]
+
+
+async def fill(store: Store, clock: Clock, count: int) -> list[Request]:
+    """A history through the API: mostly closed, some open, some rejected or abandoned, with reminders sent."""
+    made = []
+    for i in range(count):
+        clock.now = START + i * 3_600.0
+        request, _ = await store.requests.create(
+            kind=RequestKind.RETRIEVAL,
+            email=f"shopper{i % 40}@example.com",
+            email_masked=f"s***{i % 40}@example.com",
+            requester=f"U0STAFF{i % 3}",
+            channel="C0CASES",
+            due_at=clock.now + 30 * DAY,
+            deadline="30 days",
+        )
+        if i % 10 == 9:
+            await store.requests.abandon(request.id, actor="bot", reason="not in channel")
+            continue
+        await store.requests.record_thread(request.id, f"{clock.now:.6f}")
+        if i % 10 == 8:
+            await store.requests.record_start_rejected(request.id, [TaskError("X", "no")], render=no_render)
+            continue
+        await store.requests.record_task_started(request.id, f"task-{i}", render=one_post)
+        if i % 10 == 7:
+            made.append(request)
+            continue  # open, in progress
+        await store.requests.record_task_state(
+            request.id,
+            from_={RequestStatus.IN_PROGRESS},
+            to=RequestStatus.COMPLETED,
+            errors=[],
+            action="completed",
+            render=one_post,
+        )
+        if i % 10 != 6:
+            await store.cases.close(request.id, user="U0STAFF0", render=one_post)
+        made.append(request)
+    await store._database.run(lambda db: db.execute("ANALYZE"))
+    return made
+
+
+@pytest.fixture
+async def history(tmp_path: Path) -> AsyncIterator[tuple[Store, Clock]]:
+    clock = Clock()
+    store = await Store.open(tmp_path / "history.db", cipher=EmailCipher(os.urandom(32)), clock=clock)
+    try:
+        await fill(store, clock, 300)
+        clock.now = START + 300 * 3_600.0
+        yield store, clock
+    finally:
+        await store.close()
+
+
+@contextmanager
+def recording(store: Store) -> Iterator[Recording]:
+    connection = store._database.connection
+    real = connection._conn
+    recorder = Recording(real)
+    connection._connection = recorder  # aiosqlite's ``_conn`` reads this (tests/test_aiosqlite_pin.py pins it)
+    try:
+        yield recorder
+    finally:
+        connection._connection = real
+
+
+async def plans(store: Store, recorder: Recording) -> list[tuple[str, list[str]]]:
+    """Each recorded statement (that reads or changes rows) with SQLite's plan for it, with its own values."""
+
+    def explain(db: sqlite3.Connection) -> list[tuple[str, list[str]]]:
+        out = []
+        for sql, params in recorder.seen:
+            if sql.lstrip().split(None, 1)[0].upper() in ("SELECT", "UPDATE", "DELETE"):
+                cursor = db.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+                out.append((sql, [str(row[3]) for row in cursor.fetchall()]))
+                cursor.close()
+        return out
+
+    connection = store._database.connection
+    found: list[tuple[str, list[str]]] = await connection._execute(explain, connection._conn)  # aiosqlite's thread
+    return found
+
+
+def assert_indexed(found: list[tuple[str, list[str]]], *, uses: str, sorted_ok: bool = False) -> None:
+    """No statement scans requests or audit; ``uses`` is read; no open-case list is sorted whole."""
+    assert found, "the operation ran no query"
+    every = [step for _, plan in found for step in plan]
+    for sql, plan in found:
+        for step in plan:
+            assert not (step.startswith("SCAN requests") and "USING" not in step), (sql, plan)
+            assert not step.startswith("SCAN audit"), (sql, plan)
+            assert not step.startswith("SCAN outbox") or "USING" in step, (sql, plan)
+            if not sorted_ok:
+                assert "TEMP B-TREE" not in step, (sql, plan)
+    assert any(uses in step for step in every), (uses, found)
+
+
+async def test_status_by_email_reads_the_email_index(history: tuple[Store, Clock]) -> None:
+    """``status <email>`` finds the shopper's requests by the keyed hash, through its index."""
+    store, _ = history
+    with recording(store) as recorder:
+        assert await store.requests.for_email("shopper3@example.com")
+    assert_indexed(await plans(store, recorder), uses="requests_by_email_kind", sorted_ok=True)
+
+
+async def test_status_by_task_reads_the_task_index(history: tuple[Store, Clock]) -> None:
+    """``status <task>`` finds the request by task id through the column's unique index."""
+    store, _ = history
+    with recording(store) as recorder:
+        assert await store.requests.for_task("task-3") is not None
+    assert_indexed(await plans(store, recorder), uses="(task_id=?)")
+
+
+async def test_list_reads_a_page_of_the_requesters_open_cases(history: tuple[Store, Clock]) -> None:
+    """``list`` (and its **More**) reads one page of the asker's open cases in due order, not all of them."""
+    store, _ = history
+    with recording(store) as recorder:
+        first = await store.cases.open(requester="U0STAFF1", limit=5)
+        await store.cases.open(requester="U0STAFF1", limit=5, after=(first[-1].due_at, first[-1].id))
+    assert_indexed(await plans(store, recorder), uses="requests_open_by_requester")
+
+
+async def test_list_all_and_home_read_a_page_of_open_cases_in_due_order(history: tuple[Store, Clock]) -> None:
+    """``list all`` and the Home tab's team listing read one page of open cases from the due-date index."""
+    store, _ = history
+    with recording(store) as recorder:
+        first = await store.cases.open(limit=5)
+        await store.cases.open(limit=5, after=(first[-1].due_at, first[-1].id))
+    assert_indexed(await plans(store, recorder), uses="requests_open_by_due")
+
+
+async def test_duplicate_check_reads_the_shoppers_requests_by_index(history: tuple[Store, Clock]) -> None:
+    """The duplicate check of a new request looks among that shopper's requests of that kind only."""
+    store, _ = history
+    with recording(store) as recorder:
+        await store.requests.create(
+            kind=RequestKind.RETRIEVAL,
+            email="shopper5@example.com",
+            email_masked="s***5@example.com",
+            requester="U0STAFF0",
+            channel="C0CASES",
+            due_at=START + 400 * DAY,
+            deadline="30 days",
+            duplicate_window=DAY,
+        )
+    assert_indexed(await plans(store, recorder), uses="requests_by_email_kind", sorted_ok=True)
+
+
+async def test_reconciler_selection_reads_unfinished_oldest_first_by_index(history: tuple[Store, Clock]) -> None:
+    """A reconciler pass counts and pages through unfinished requests oldest first, from their own index."""
+    store, clock = history
+    with recording(store) as recorder:
+        assert await store.requests.count_unfinished(due_by=clock.now) > 0
+        page = await store.requests.unfinished(due_by=clock.now, limit=5)
+        await store.requests.unfinished(due_by=clock.now, limit=5, after=(page[-1].created_at, page[-1].id))
+    found = await plans(store, recorder)
+    assert_indexed(found, uses="requests_unfinished_by_age")
+    assert_indexed(found, uses="requests_unfinished ")
+
+
+async def test_reminder_pass_reads_only_cases_with_a_reminder_to_send(history: tuple[Store, Clock]) -> None:
+    """A reminder pass reads cases with a reminder still to send, by due date: reminded ones are not read."""
+    store, clock = history
+    clock.now = START + 30 * DAY  # the first cases' reminders are due; their 7-day ones went out before
+    first = await store.cases.reminders_due(REMINDERS)
+    for request, kinds in first[:3]:
+        await store.cases.record_reminder(request, kinds, render=no_render, last=True)
+    with recording(store) as recorder:
+        due = await store.cases.reminders_due(REMINDERS)
+    assert due and not {r.id for r, _ in due} & {r.id for r, _ in first[:3]}
+    assert_indexed(await plans(store, recorder), uses="requests_to_remind")
+
+
+async def test_purge_reads_candidates_and_their_posts_by_index(history: tuple[Store, Clock]) -> None:
+    """Retention finds what to purge by when it ended, and empties those requests' posts by request."""
+    store, _ = history
+    with recording(store) as recorder:
+        assert await store.cases.purge_expired(older_than=START + 100 * 3_600.0, batch=10)
+    found = await plans(store, recorder)
+    assert_indexed(found, uses="requests_to_purge")
+    assert_indexed(found, uses="outbox_by_request")
+
+
+async def test_purge_goes_in_bounded_batches_and_lets_commands_in_between(history: tuple[Store, Clock]) -> None:
+    """Purging goes in short transactions of at most ``batch`` requests, and a command waiting on the
+    database is served between two of them, not after the whole purge."""
+    store, _ = history
+    older_than = START + 200 * 3_600.0
+    with recording(store) as recorder:
+        purge = asyncio.create_task(store.cases.purge_expired(older_than=older_than, batch=20))
+        await asyncio.sleep(0)  # the purge holds the database for its first batch
+        assert await store.requests.for_task("task-250") is not None  # a status command meanwhile
+        purged = await purge
+    statements = [sql for sql, _ in recorder.seen]
+    batches = [i for i, sql in enumerate(statements) if sql.startswith("SELECT id, errors FROM requests")]
+    status = next(i for i, sql in enumerate(statements) if "WHERE task_id = ?" in sql)
+    assert len(purged) > 100 and len(batches) == len(purged) // 20 + 1
+    assert batches[0] < status < batches[1], "the command waited for more than one batch"
+    transactions = [i for i, sql in enumerate(statements) if sql == "BEGIN IMMEDIATE"]
+    assert len(transactions) == len(batches)
+    for begin, end in zip(transactions, [*transactions[1:], len(statements)], strict=True):
+        marked = [p for sql, p in recorder.seen[begin:end] if sql.startswith("UPDATE requests SET email_hash")]
+        assert len(marked) <= 1  # one executemany per batch, of at most 20 rows (below)
+    async with asyncio.timeout(5):
+        rows = await store._database.fetch("SELECT COUNT(*) AS n FROM requests WHERE purged_at IS NOT NULL")
+    assert rows[0]["n"] == len(purged)
