@@ -1,0 +1,457 @@
+"""Does the bot stay fast and small as years of cases pile up? (issue 14)
+
+For N = 1,000, 10,000 and 100,000 cases, fills a database through the store's own API (``store.Store``:
+every case created, moved and closed as the bot does it, on a settable clock, spread over three years),
+then measures, server side (the store's queries and the handlers' building of the answer, not Slack's
+or Amazon's network), p50 and p99 of:
+
+- ``status <email>`` and ``status <task>``: the lookup, the audit entry, the message;
+- ``list`` and ``list all``: a page (the first, and pages deep in the list through **More**), rendered;
+- an App Home publish: the view for a user who sees their own and the team's listings (without the call);
+- the duplicate check of a new request (``requests.create`` with the kind's window, for a known shopper);
+- one reconciler pass's selection (the count and a page of unfinished requests, oldest first);
+- one reminder pass (``Reminders.send_due``), the clock moving ten minutes between passes;
+- purging 10 % of the cases (retention), and the longest a status lookup waited meanwhile;
+
+plus database bytes per case, and the real bot (``python -m bot serve``, against the loopback fakes) started
+on the filled database: time to healthy, and its peak RSS after a round of commands.
+
+The mix: about 90 % closed (mostly completed, some failed), the newest 5 % open in progress, the rest
+rejected or abandoned; six audit rows for a closed case. ``KIND_MIX`` says the share of each kind of
+request; a kind's path through the store is its entry in ``PATHS``.
+
+Prints a table with the targets and writes JSON to ``benchmarks/results/scale-<timestamp>.json``.
+``python benchmarks/scale.py [--sizes 1000,10000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import math
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import run as bench  # noqa: E402  (the loopback fakes and the bot's launch, shared with run.py)
+
+from handlers import case_texts, texts  # noqa: E402
+from handlers.access import Authorizer  # noqa: E402
+from handlers.cases import HomeTab, Reminders  # noqa: E402
+from handlers.context import Permalinks  # noqa: E402
+from handlers.kinds import KINDS  # noqa: E402
+from handlers.listing import Page, read_page  # noqa: E402
+from prime import Background, RequestKind, TaskError, mask_email  # noqa: E402
+from store import EmailCipher, OutboxMessage, Request, RequestStatus, Store  # noqa: E402
+
+DAY = 86_400.0
+SPAN = 3 * 365 * DAY  # the history's length
+NOW = 1_800_000_000.0  # "now" at the end of the fill
+STAFF = [f"U0STAFF{i:02d}" for i in range(12)]
+VIEWER = STAFF[0]
+CHANNEL = "C0CASES"
+# The share of each kind; a deletion share is one more line here once its path is in PATHS.
+KIND_MIX: tuple[tuple[str, float], ...] = ((RequestKind.RETRIEVAL, 1.0),)
+TARGET_P99_MS = 50.0
+TARGET_FLAT = 1.5
+TARGET_RSS_MB = 90.0
+TARGET_STARTUP_S = 1.0
+TARGET_BYTES = 3 * 1024
+TARGET_PURGE_S = 5.0
+TARGET_BLOCK_MS = 100.0
+
+
+def no_posts(_: Request) -> list[OutboxMessage]:
+    """The fill queues no Slack posts: the bot would have sent them long ago (see the README's note)."""
+    return []
+
+
+@dataclass(frozen=True)
+class CasePath:
+    """How a kind's case moves through the store: the status its task starts in, and its ends."""
+
+    started: RequestStatus
+    completed: RequestStatus
+    failed: RequestStatus
+
+
+PATHS: dict[str, CasePath] = {
+    RequestKind.RETRIEVAL: CasePath(RequestStatus.IN_PROGRESS, RequestStatus.COMPLETED, RequestStatus.FAILED),
+}
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def fill(store: Store, clock: Clock, n: int, *, seed: int = 14) -> dict[str, Any]:
+    """``n`` cases through the store's API, oldest first; returns what the measurements pick from."""
+    rng = random.Random(seed)
+    shoppers = max(1, int(n * 0.8))
+    emails, tasks = [], []
+    open_from = n - n // 20  # the newest 5 % are open, in progress
+    kinds = [kind for kind, _ in KIND_MIX]
+    weights = [share for _, share in KIND_MIX]
+    for i in range(n):
+        created = NOW - SPAN + SPAN * i / n
+        clock.now = created
+        kind = rng.choices(kinds, weights)[0]
+        path = PATHS[kind]
+        email = f"shopper{rng.randrange(shoppers)}@example.com"
+        requester = rng.choice(STAFF)
+        request, _ = await store.requests.create(
+            kind=kind,
+            email=email,
+            email_masked=mask_email(email),
+            requester=requester,
+            channel=CHANNEL,
+            due_at=created + 30 * DAY,
+            deadline="30 days",
+        )
+        emails.append(email)
+        roll = rng.random()
+        if i < open_from and roll < 0.025:
+            await store.requests.abandon(request.id, actor="bot", reason="not in the channel")
+            continue
+        clock.now += 2.0
+        await store.requests.record_thread(request.id, f"{clock.now:.6f}")
+        if i < open_from and roll < 0.05:
+            errors = [TaskError("INVALID_INPUT", "refused")]
+            await store.requests.record_start_rejected(request.id, errors, render=no_posts)
+            continue
+        task_id = f"{i:08d}-0000-4000-8000-{rng.getrandbits(48):012x}"
+        tasks.append(task_id)
+        await store.requests.record_task_started(request.id, task_id, to=path.started, render=no_posts)
+        await store.audit.append(request_id=request.id, actor=requester, action="status viewed")
+        if i >= open_from:
+            continue
+        clock.now += rng.uniform(600, 3 * DAY)
+        failed = roll < 0.07
+        await store.requests.record_task_state(
+            request.id,
+            from_={path.started},
+            to=path.failed if failed else path.completed,
+            errors=[TaskError("DATA_SUBJECT_NOT_FOUND", "no such shopper")] if failed else [],
+            action="failed" if failed else "completed",
+            render=no_posts,
+        )
+        await store.audit.append(request_id=request.id, actor=requester, action="download link shown")
+        clock.now += rng.uniform(600, 10 * DAY)
+        await store.cases.close(request.id, user=requester, render=no_posts)
+    clock.now = NOW
+    reminders = Reminders(store=store, clock=clock, wake_outbox=lambda: None, counters=_NoCounters())
+    while await reminders.send_due():  # what the bot would have sent by now
+        pass
+    return {"emails": emails, "tasks": tasks}
+
+
+class _NoCounters:
+    def reminder_sent(self) -> None:
+        pass
+
+    def reconciler_pass(self, result: str) -> None:
+        pass
+
+
+class _Links:
+    """Slack's chat.getPermalink, answered at once: the measurement is the bot's side."""
+
+    async def chat_getPermalink(self, *, channel: str, message_ts: str) -> dict[str, str]:  # noqa: N802
+        return {"permalink": f"https://example.slack.com/archives/{channel}/p{message_ts.replace('.', '')}"}
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+async def timed(work: Callable[[], Awaitable[object]], times: int) -> dict[str, float]:
+    """p50 and p99 of ``times`` runs of ``work``, in milliseconds."""
+    spent = []
+    for _ in range(times):
+        began = time.perf_counter()
+        await work()
+        spent.append((time.perf_counter() - began) * 1000)
+    return {"p50_ms": round(pct(spent, 0.50), 3), "p99_ms": round(pct(spent, 0.99), 3), "runs": times}
+
+
+async def all_pages(store: Store, permalinks: Permalinks, scope: str, user: str) -> list[Page]:
+    """Every page of a list, as **More** would reach them."""
+    pages, page = [], Page("mine" if scope == "mine" else "all")
+    while True:
+        pages.append(page)
+        _, more, _ = await read_page(store, permalinks, page, user=user)
+        if more is None:
+            return pages
+        page = Page.read(more) or page
+
+
+async def measure(store: Store, clock: Clock, data: dict[str, Any], *, runs: int) -> dict[str, Any]:
+    """p50/p99 of each operation on the filled store, then the purge of 10 %."""
+    rng = random.Random(41)
+    permalinks = Permalinks(_Links())  # type: ignore[arg-type]
+    authorizer = Authorizer(allowed_users=frozenset(STAFF), usergroup=None, slack=None)  # type: ignore[arg-type]
+    home = HomeTab(
+        store=store,
+        slack=None,  # type: ignore[arg-type]
+        permalinks=permalinks,
+        authorizer=authorizer,
+        background=Background(),
+        clock=clock,
+    )
+    kind = KINDS[RequestKind.RETRIEVAL]
+    out: dict[str, Any] = {}
+
+    async def status_email() -> None:
+        found = await store.requests.for_email(rng.choice(data["emails"]))
+        if not found:  # erased by retention: the answer says it is unknown
+            texts.unknown_request("`s***@example.com`")
+            return
+        await store.audit.append(request_id=found[0].id, actor=VIEWER, action="status viewed")
+        texts.status_message(found[0], kind.texts, permalink=await permalinks.get(found[0]), now=clock())
+
+    async def status_task() -> None:
+        found = await store.requests.for_task(rng.choice(data["tasks"]))
+        assert found is not None
+        await store.audit.append(request_id=found.id, actor=VIEWER, action="status viewed")
+        texts.status_message(found, kind.texts, permalink=await permalinks.get(found), now=clock())
+
+    mine_pages = await all_pages(store, permalinks, "mine", VIEWER)
+    team_pages = await all_pages(store, permalinks, "all", VIEWER)
+
+    def lister(pages: list[Page], *, whole_team: bool) -> Callable[[], Awaitable[None]]:
+        async def list_one() -> None:
+            page = rng.choice(pages)
+            shown, more, links = await read_page(store, permalinks, page, user=VIEWER)
+            case_texts.open_cases_message(
+                shown, whole_team=whole_team, more=more, start=page.start, now=clock(), permalinks=links
+            )
+
+        return list_one
+
+    async def home_view() -> None:
+        await home.view(rng.choice(STAFF))
+
+    async def reconciler_selection() -> None:
+        await store.requests.count_unfinished(due_by=clock())
+        await store.requests.unfinished(due_by=clock(), limit=50)
+
+    reminders = Reminders(store=store, clock=clock, wake_outbox=lambda: None, counters=_NoCounters())
+
+    async def reminder_pass() -> None:
+        clock.now += 600.0
+        await reminders.send_due()
+
+    async def duplicate_check() -> None:
+        email = rng.choice(data["emails"])
+        await store.requests.create(
+            kind=kind.kind,
+            email=email,
+            email_masked=mask_email(email),
+            requester=VIEWER,
+            channel=CHANNEL,
+            due_at=clock() + 30 * DAY,
+            deadline="30 days",
+            duplicate_window=kind.duplicate_window,
+        )
+
+    out["status_email"] = await timed(status_email, runs)
+    out["status_task"] = await timed(status_task, runs)
+    out["list"] = await timed(lister(mine_pages, whole_team=False), runs)
+    out["list_all"] = await timed(lister(team_pages, whole_team=True), runs)
+    out["list_all"]["pages"] = len(team_pages)
+    out["home"] = await timed(home_view, runs)
+    out["reconciler_selection"] = await timed(reconciler_selection, runs)
+    out["reminder_pass"] = await timed(reminder_pass, runs)
+    out["duplicate_check"] = await timed(duplicate_check, runs)
+    out["purge"] = await purge_tenth(store, clock, data)
+    return out
+
+
+async def purge_tenth(store: Store, clock: Clock, data: dict[str, Any]) -> dict[str, Any]:
+    """Retention purges the oldest 10 % of the cases, while a status lookup runs every 5 ms beside it."""
+    rng = random.Random(7)
+    older_than = NOW - SPAN + SPAN * 0.1
+    waits: list[float] = []
+    done = asyncio.Event()
+
+    async def probe() -> None:
+        while not done.is_set():
+            began = time.perf_counter()
+            await store.requests.for_task(rng.choice(data["tasks"]))
+            waits.append((time.perf_counter() - began) * 1000)
+            await asyncio.sleep(0.005)
+
+    prober = asyncio.create_task(probe())
+    began = time.perf_counter()
+    purged = await store.cases.purge_expired(older_than=older_than)
+    seconds = time.perf_counter() - began
+    done.set()
+    await prober
+    return {
+        "cases": len(purged),
+        "seconds": round(seconds, 3),
+        "lookup_max_wait_ms": round(max(waits), 1) if waits else None,
+        "lookup_p99_ms": round(pct(waits, 0.99), 2) if waits else None,
+        "lookups": len(waits),
+    }
+
+
+async def the_real_bot(path: Path, key: bytes, workdir: Path) -> dict[str, Any]:
+    """``python -m bot serve`` on the filled database: time to healthy, peak RSS after a round of commands."""
+    fakes_proc, fakes = bench.start_fakes(workdir)
+    port = bench.free_port()
+    env = bench.bot_env(fakes, workdir, port)
+    env.update(DATABASE_PATH=str(path), ENCRYPTION_KEY=base64.urlsafe_b64encode(key).decode(), ALLOWED_USERS=bench.USER)
+    bot = None
+    try:
+        bot = await bench.launch("bot", [sys.executable, "-m", "bot", "serve"], env, workdir, port)
+        async with bench.Http("aiohttp", 4) as http:
+            driver = bench.Driver(http, fakes, [fakes_proc, bot])
+            for text in ["list all", "list", "status shopper1@example.com", "help"] * 5:
+                await driver.slash(bot.url, text)
+            await asyncio.sleep(1.0)  # the work after the acknowledgements
+        memory = bot.memory()
+        return {"startup_s": round(bot.startup, 3), "peak_rss_mb": round(memory.get("VmHWM", math.nan), 1)}
+    finally:
+        if bot is not None:
+            bot.stop()
+        fakes_proc.stop()
+
+
+def database_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+
+
+async def one_size(n: int, workdir: Path, *, runs: int) -> dict[str, Any]:
+    key = os.urandom(32)
+    clock = Clock(NOW - SPAN)
+    path = workdir / f"scale-{n}.db"
+    store = await Store.open(path, cipher=EmailCipher(key), clock=clock)
+    began = time.perf_counter()
+    data = await fill(store, clock, n)
+    fill_seconds = time.perf_counter() - began
+    await store.close()  # the WAL is folded into the file on close: the bytes are the database's own
+    size = database_bytes(path)
+    print(f"  N={n}: filled in {fill_seconds:.1f} s; {size / n:.0f} bytes per case", flush=True)
+    store = await Store.open(path, cipher=EmailCipher(key), clock=clock)
+    try:
+        ops = await measure(store, clock, data, runs=runs)
+    finally:
+        await store.close()
+    real = await the_real_bot(path, key, workdir)  # last: its retention and reconciler change the database
+    return {
+        "cases": n,
+        "fill_seconds": round(fill_seconds, 1),
+        "database_bytes": size,
+        "bytes_per_case": round(size / n),
+        **real,
+        "operations": ops,
+    }
+
+
+OPERATIONS = [
+    ("status_email", "status <email>"),
+    ("status_task", "status <task>"),
+    ("list", "list (a page)"),
+    ("list_all", "list all (a page)"),
+    ("home", "App Home view"),
+    ("duplicate_check", "duplicate check (create)"),
+    ("reconciler_selection", "reconciler selection"),
+    ("reminder_pass", "reminder pass"),
+]
+
+
+def table(results: dict[int, dict[str, Any]]) -> list[str]:
+    """The table for benchmarks/README.md: each operation's p50/p99 at every N, and the targets."""
+    sizes = sorted(results)
+    small, large = sizes[0], sizes[-1]
+    head = "| measure | " + " | ".join(f"N={n:,}" for n in sizes) + f" | target at N={large:,} | |"
+    lines = [head, "|" + "---|" * (len(sizes) + 3)]
+    for key, name in OPERATIONS:
+        cells = [
+            f"{results[n]['operations'][key]['p50_ms']:.2f} / {results[n]['operations'][key]['p99_ms']:.2f} ms"
+            for n in sizes
+        ]
+        p99_small = results[small]["operations"][key]["p99_ms"]
+        p99_large = results[large]["operations"][key]["p99_ms"]
+        met = p99_large < TARGET_P99_MS and p99_large <= TARGET_FLAT * p99_small
+        ratio = p99_large / p99_small if p99_small else math.inf
+        target = f"p99 < 50 ms, <= 1.5x N={small:,} ({ratio:.2f}x)"
+        lines.append(f"| {name} p50 / p99 | " + " | ".join(cells) + f" | {target} | {'PASS' if met else 'MISS'} |")
+    purge = [results[n]["operations"]["purge"] for n in sizes]
+    cells = [f"{p['cases']:,} in {p['seconds']:.2f} s, lookups waited <= {p['lookup_max_wait_ms']} ms" for p in purge]
+    per_10k = purge[-1]["seconds"] * 10_000 / max(1, purge[-1]["cases"])
+    met = per_10k <= TARGET_PURGE_S and (purge[-1]["lookup_max_wait_ms"] or 0) <= TARGET_BLOCK_MS
+    lines.append(
+        "| purge 10 % | " + " | ".join(cells) + f" | 10,000 <= 5 s ({per_10k:.2f} s), waits <= 100 ms |"
+        f" {'PASS' if met else 'MISS'} |"
+    )
+    for key, name, target, limit, fmt in (
+        ("bytes_per_case", "database bytes per case", "<= 3 KB", TARGET_BYTES, "{:,.0f}"),
+        ("peak_rss_mb", "bot peak RSS (MB)", "<= 90 MB", TARGET_RSS_MB, "{:.1f}"),
+        ("startup_s", "bot start-up to healthy (s)", "<= 1 s", TARGET_STARTUP_S, "{:.2f}"),
+    ):
+        cells = [fmt.format(results[n][key]) for n in sizes]
+        met = results[large][key] <= limit
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {target} | {'PASS' if met else 'MISS'} |")
+    fills = [f"{results[n]['fill_seconds']:.0f} s" for n in sizes]
+    lines.append("| fill through the API | " + " | ".join(fills) + " | (reported) | |")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000,100000", help="case counts, comma-separated")
+    parser.add_argument("--runs", type=int, default=300, help="runs of each operation per size")
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    began = time.monotonic()
+    results: dict[int, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
+        for n in sizes:
+            results[n] = asyncio.run(one_size(n, Path(tmp), runs=args.runs))
+    lines = table(results)
+    print("\n" + "\n".join(lines))
+    out = {
+        "sizes": {str(n): r for n, r in results.items()},
+        "table": lines,
+        "config": {
+            "kind_mix": dict(KIND_MIX),
+            "runs": args.runs,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "commit": bench._git_commit(),
+        },
+        "total_seconds": round(time.monotonic() - began, 1),
+    }
+    args.results.mkdir(parents=True, exist_ok=True)
+    path = args.results / f"scale-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"\n{out['total_seconds']} s in all; results in {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
