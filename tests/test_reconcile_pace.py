@@ -1,0 +1,90 @@
+"""The reconciler keeps Amazon's pace with many open tasks: oldest first, at most 5 polls a second, spread out.
+
+A pass reads its requests a page at a time and spaces its polls ``interval / due`` apart (never closer
+than 0.2 s): a few hundred tasks take the interval, not its first seconds; more than the interval can
+hold go at 5 a second. The bot runs against the loopback fake Amazon on a settable clock; the pass's
+sleeps move that clock instead of waiting, and each poll the fake Amazon records is counted in the
+one-second window of the clock it arrived in.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from itertools import pairwise
+from pathlib import Path
+
+from fakes.privacy import Task
+from harness import SettableClock, running_bot
+
+from bot.tuning import Tuning
+from handlers.reconcile import Reconciler
+from prime import RequestKind, mask_email
+from store import OutboxMessage, Request
+
+START = 1_800_000_000.0
+TASKS = 250  # five pages of 50
+
+
+def no_posts(_: Request) -> list[OutboxMessage]:
+    return []
+
+
+async def pace(tmp_path: Path, *, interval: float) -> tuple[list[str], list[str], list[float]]:
+    """One pass over TASKS open tasks made in shuffled order: (task ids by age, ids as polled, poll times)."""
+    clock = SettableClock(START)
+    async with running_bot(tmp_path, clock=clock, tuning=Tuning.fast()) as bot:
+        store, prime = bot.runtime.store, bot.prime
+        ages = list(range(TASKS))
+        random.Random(14).shuffle(ages)  # ids and ages disagree: the order must come from the age
+        by_age: dict[int, str] = {}
+        for age in ages:
+            clock.now = START - 86_400.0 + age * 60.0
+            email = f"shopper{age}@example.com"
+            request, _ = await store.requests.create(
+                kind=RequestKind.RETRIEVAL,
+                email=email,
+                email_masked=mask_email(email),
+                requester="U0ALICE",
+                channel="C0CASES",
+                due_at=clock.now + 30 * 86_400.0,
+                deadline="30 days",
+            )
+            task_id = f"{age:08d}-0000-4000-8000-000000000000"
+            prime.tasks[task_id] = Task(task_id, email, request.client_token)
+            await store.requests.record_thread(request.id, f"{clock.now:.6f}")
+            await store.requests.record_task_started(request.id, task_id, render=no_posts)
+            by_age[age] = task_id
+        clock.now = START
+        polls_before = len(prime.queries())
+        times: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            times.extend([clock.now] * (len(prime.queries()) - polls_before - len(times)))
+            clock.advance(seconds)
+
+        flow = bot.runtime.workers.reconciler._deps  # the running bot's own Flow, with a pass of our making
+        reconciler = Reconciler(flow, interval=interval, spacing=0.2, batch=50, spread=True, sleep=sleep)
+        assert await reconciler.reconcile() == TASKS
+        polled = [q["variables"]["taskId"] for q in prime.queries()[polls_before:]]
+        return [by_age[age] for age in sorted(by_age)], polled, times
+
+
+async def test_a_pass_spreads_its_polls_over_the_interval_oldest_first(tmp_path: Path) -> None:
+    """250 open tasks and a 25-minute interval: every task polled once, oldest first, 6 s apart, so the
+    last poll comes near the end of the interval rather than in its first minute."""
+    oldest_first, polled, times = await pace(tmp_path, interval=1_500.0)
+    assert polled == oldest_first
+    gaps = {round(b - a, 6) for a, b in pairwise(times)}
+    assert gaps == {6.0}
+    assert times[-1] - START >= 1_400.0
+
+
+async def test_more_tasks_than_the_interval_holds_go_at_amazons_pace(tmp_path: Path) -> None:
+    """250 open tasks and a 10 s interval (the 10,000-task case in small): never more than 5 polls in any
+    second of the clock, oldest first, and the pass takes the 50 s that pace needs rather than bursting."""
+    oldest_first, polled, times = await pace(tmp_path, interval=10.0)
+    assert polled == oldest_first
+    per_second = Counter(int(t - START) for t in times)
+    assert max(per_second.values()) <= 5
+    assert times[-1] - START >= 49.0
