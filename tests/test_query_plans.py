@@ -19,7 +19,7 @@ import pytest
 
 from handlers.case_texts import REMINDERS
 from prime import RequestKind, TaskError
-from store import EmailCipher, OutboxMessage, Request, RequestStatus, Store
+from store import EmailCipher, Notice, Request, RequestStatus, Store
 
 DAY = 86_400.0
 START = 1_700_000_000.0
@@ -54,12 +54,7 @@ class Recording:
         return getattr(self._real, name)
 
 
-def no_render(_: Request) -> list[OutboxMessage]:
-    return []
-
-
-def one_post(_: Request) -> list[OutboxMessage]:
-    return [OutboxMessage("chat.postMessage", {"channel": "C0CASES", "text": "a post about the shopper"})]
+ONE_POST = [Notice("reply")]  # a thread reply, as a change queues it
 
 
 async def fill(store: Store, clock: Clock, count: int) -> list[Request]:
@@ -81,9 +76,9 @@ async def fill(store: Store, clock: Clock, count: int) -> list[Request]:
             continue
         await store.requests.record_thread(request.id, f"{clock.now:.6f}")
         if i % 10 == 8:
-            await store.requests.record_start_rejected(request.id, [TaskError("X", "no")], render=no_render)
+            await store.requests.record_start_rejected(request.id, [TaskError("X", "no")], notices=())
             continue
-        await store.requests.record_task_started(request.id, f"task-{i}", render=one_post)
+        await store.requests.record_task_started(request.id, f"task-{i}", notices=ONE_POST)
         if i % 10 == 7:
             made.append(request)
             continue  # open, in progress
@@ -93,10 +88,10 @@ async def fill(store: Store, clock: Clock, count: int) -> list[Request]:
             to=RequestStatus.COMPLETED,
             errors=[],
             action="completed",
-            render=one_post,
+            notices=ONE_POST,
         )
         if i % 10 != 6:
-            await store.cases.close(request.id, user="U0STAFF0", render=one_post)
+            await store.cases.close(request.id, user="U0STAFF0", notices=ONE_POST)
         made.append(request)
     await store._database.run(lambda db: db.execute("ANALYZE"))
     return made
@@ -226,7 +221,7 @@ async def test_reminder_pass_reads_only_cases_with_a_reminder_to_send(history: t
     clock.now = START + 30 * DAY  # the first cases' reminders are due; their 7-day ones went out before
     first = await store.cases.reminders_due(REMINDERS)
     for request, kinds in first[:3]:
-        await store.cases.record_reminder(request, kinds, render=no_render, last=True)
+        await store.cases.record_reminder(request, kinds, notices=(), last=True)
     with recording(store) as recorder:
         due = await store.cases.reminders_due(REMINDERS)
     assert due and not {r.id for r, _ in due} & {r.id for r, _ in first[:3]}

@@ -20,14 +20,9 @@ from harness import SettableClock, running_bot
 from bot.tuning import Tuning
 from handlers.reconcile import Reconciler
 from prime import RequestKind, mask_email
-from store import OutboxMessage, Request
 
 START = 1_800_000_000.0
 TASKS = 250  # five pages of 50
-
-
-def no_posts(_: Request) -> list[OutboxMessage]:
-    return []
 
 
 async def pace(tmp_path: Path, *, interval: float) -> tuple[list[str], list[str], list[float]]:
@@ -53,7 +48,7 @@ async def pace(tmp_path: Path, *, interval: float) -> tuple[list[str], list[str]
             task_id = f"{age:08d}-0000-4000-8000-000000000000"
             prime.tasks[task_id] = Task(task_id, email, request.client_token)
             await store.requests.record_thread(request.id, f"{clock.now:.6f}")
-            await store.requests.record_task_started(request.id, task_id, render=no_posts)
+            await store.requests.record_task_started(request.id, task_id, notices=())
             by_age[age] = task_id
         clock.now = START
         polls_before = len(prime.queries())
