@@ -18,8 +18,9 @@ in the JSON):
 plus database bytes per case, and the real bot (``python -m bot serve``, against the loopback fakes) started
 on the filled database: time to healthy, and its peak RSS after a round of commands.
 
-The mix: about 90 % closed (mostly completed, some failed), the newest 5 % open in progress, the rest
-rejected or abandoned; six audit rows and four sent Slack posts (outbox rows) for a closed case.
+The mix: 80 % retrievals and 20 % erasures (approved by a second person, held ten days); about 90 % closed
+(mostly completed, some failed), the newest 5 % open in progress (on hold, for an erasure), the rest
+rejected or abandoned; six to eight audit rows and four to six sent Slack posts for a closed case.
 ``KIND_MIX`` says the share of each kind of request; a kind's path through the store is its entry in
 ``PATHS``.
 
@@ -69,8 +70,8 @@ NOW = 1_800_000_000.0  # "now" at the end of the fill
 STAFF = [f"U0STAFF{i:02d}" for i in range(12)]
 VIEWER = STAFF[0]
 CHANNEL = "C0CASES"
-# The share of each kind; a deletion share is one more line here once its path is in PATHS.
-KIND_MIX: tuple[tuple[str, float], ...] = ((RequestKind.RETRIEVAL, 1.0),)
+# The share of each kind of request (each has its path in PATHS).
+KIND_MIX: tuple[tuple[str, float], ...] = ((RequestKind.RETRIEVAL, 0.8), (RequestKind.DELETION, 0.2))
 TARGET_P99_MS = 50.0
 TARGET_FLAT = 1.5
 TARGET_RSS_MB = 90.0
@@ -82,15 +83,29 @@ TARGET_BLOCK_MS = 100.0
 
 @dataclass(frozen=True)
 class CasePath:
-    """How a kind's case moves through the store: the status its task starts in, and its ends."""
+    """How a kind's case moves through the store: its params, whether a second person approves it, the
+    status its task starts in, the moves Amazon makes before it ends (each with its audit word), its ends."""
 
+    params: dict[str, str]
+    approved: bool
     started: RequestStatus
+    moves: tuple[tuple[RequestStatus, str], ...]
     completed: RequestStatus
     failed: RequestStatus
 
 
 PATHS: dict[str, CasePath] = {
-    RequestKind.RETRIEVAL: CasePath(RequestStatus.IN_PROGRESS, RequestStatus.COMPLETED, RequestStatus.FAILED),
+    RequestKind.RETRIEVAL: CasePath(
+        {}, False, RequestStatus.IN_PROGRESS, (), RequestStatus.COMPLETED, RequestStatus.FAILED
+    ),
+    RequestKind.DELETION: CasePath(
+        {"hold_days": "10", "reason": "the shopper asked by email"},
+        True,
+        RequestStatus.ON_HOLD,
+        ((RequestStatus.IN_PROGRESS, "hold ended"),),
+        RequestStatus.COMPLETED,
+        RequestStatus.FAILED,
+    ),
 }
 
 
@@ -125,6 +140,7 @@ async def fill(store: Store, clock: Clock, n: int, *, seed: int = 14) -> dict[st
             channel=CHANNEL,
             due_at=created + 30 * DAY,
             deadline="30 days",
+            params=path.params,
             notices=[notices.opener()],
         )
         emails.append(email)
@@ -134,21 +150,37 @@ async def fill(store: Store, clock: Clock, n: int, *, seed: int = 14) -> dict[st
             continue
         clock.now += 2.0
         await store.requests.record_thread(request.id, f"{clock.now:.6f}")
+        if path.approved:
+            await store.requests.approve(request.id, user=rng.choice(STAFF), notices=notices.thread_update())
         if i < open_from and roll < 0.05:
             errors = [TaskError("INVALID_INPUT", "refused")]
             await store.requests.record_start_rejected(request.id, errors, notices=notices.thread_update())
             continue
         task_id = f"{i:08d}-0000-4000-8000-{rng.getrandbits(48):012x}"
         tasks.append(task_id)
-        await store.requests.record_task_started(request.id, task_id, to=path.started, notices=notices.thread_update())
+        hold = float(path.params.get("hold_days", 0)) * DAY
+        await store.requests.record_task_started(
+            request.id,
+            task_id,
+            to=path.started,
+            hold_ends_at=clock.now + hold if hold else None,
+            notices=notices.thread_update(),
+        )
         await store.audit.append(request_id=request.id, actor=requester, action="status viewed")
         if i >= open_from:
             continue
+        at = path.started
+        for status, action in path.moves:
+            clock.now += rng.uniform(600, DAY)
+            await store.requests.record_task_state(
+                request.id, from_={at}, to=status, errors=[], action=action, notices=notices.thread_update()
+            )
+            at = status
         clock.now += rng.uniform(600, 3 * DAY)
         failed = roll < 0.07
         await store.requests.record_task_state(
             request.id,
-            from_={path.started},
+            from_={at},
             to=path.failed if failed else path.completed,
             errors=[TaskError("DATA_SUBJECT_NOT_FOUND", "no such shopper")] if failed else [],
             action="failed" if failed else "completed",
