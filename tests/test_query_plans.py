@@ -249,7 +249,7 @@ async def test_purge_goes_in_bounded_batches_and_lets_commands_in_between(histor
         assert await store.requests.for_task("task-250") is not None  # a status command meanwhile
         purged = await purge
     statements = [sql for sql, _ in recorder.seen]
-    batches = [i for i, sql in enumerate(statements) if sql.startswith("SELECT id, errors FROM requests")]
+    batches = [i for i, sql in enumerate(statements) if sql.startswith("SELECT id, errors, params FROM requests")]
     status = next(i for i, sql in enumerate(statements) if "WHERE task_id = ?" in sql)
     assert len(purged) > 100 and len(batches) == len(purged) // 20 + 1
     assert batches[0] < status < batches[1], "the command waited for more than one batch"
