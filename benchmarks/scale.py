@@ -151,7 +151,7 @@ async def fill(store: Store, clock: Clock, n: int, *, seed: int = 14) -> dict[st
         clock.now += 2.0
         await store.requests.record_thread(request.id, f"{clock.now:.6f}")
         if path.approved:
-            await store.requests.approve(request.id, user=rng.choice(STAFF), notices=notices.thread_update())
+            await store.decisions.approve(request.id, user=rng.choice(STAFF), notices=notices.thread_update())
         if i < open_from and roll < 0.05:
             errors = [TaskError("INVALID_INPUT", "refused")]
             await store.requests.record_start_rejected(request.id, errors, notices=notices.thread_update())
