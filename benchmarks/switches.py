@@ -25,16 +25,11 @@ SWITCHES: dict[str, Switch] = {
         "commands that arrive together commit together, a savepoint each",
         "import store._database as m\nm.Database.run_grouped = lambda self, work: self.run(work)\n",
     ),
-    "ack_pressure": Switch(
-        "a new request's thread waits (at most 1 s) for a lull in a burst of acknowledgements",
-        "import asyncio, prime._background as m\nm.AckPressure.calm = lambda self, *, at_most: asyncio.sleep(0)\n",
-    ),
     "start_slots": Switch(
         "at most two new requests start at once (a semaphore of 2)",
         # handle_command looks _start up at call time; this is _start without the semaphore.
         "import handlers.commands as c\n"
         "async def _start(deps, request_id, *, reply):\n"
-        "    await deps.starts.pressure.calm(at_most=c.START_DELAY_LIMIT)\n"
         "    await c.advance(deps.flow, request_id, reply=reply)\n"
         "c._start = _start\n",
     ),

@@ -176,7 +176,6 @@ class Runtime:
             bolt=None if settings.socket_mode else bolt,
             relay_api_key=settings.relay_api_key,
             on_event=desk.flow.wake_inbox,
-            pressure=desk.starts.pressure,
             metrics=metrics,
             outages=outages,
             socket_state=socket_state,

@@ -20,7 +20,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.socket_link import SocketModeState
 from handlers.relay import accept
-from prime import AckPressure, Outages, RelayRejected
+from prime import Outages, RelayRejected
 from store import Store
 
 __all__ = ["RELAY_MAX_BYTES", "build_web_app"]
@@ -38,7 +38,6 @@ def build_web_app(
     bolt: AsyncApp | None,
     relay_api_key: str | None,
     on_event: Callable[[], None],
-    pressure: AckPressure | None = None,
     metrics: Metrics | None = None,
     outages: Outages | None = None,
     socket_state: SocketModeState | None = None,
@@ -106,17 +105,11 @@ def build_web_app(
             # slack_sdk's verifier calls int() on it and raises; a signature over it cannot be Slack's anyway.
             logger.info("slack: refused a request whose timestamp is not whole seconds")
             return web.json_response({"error": "invalid request"}, status=401)
-        if pressure is not None:
-            pressure.enter()
         try:
-            try:
-                bolt_request = await to_bolt_request(request)
-            except UnicodeDecodeError:
-                return web.json_response({"error": "the body could not be read"}, status=400)
-            return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
-        finally:
-            if pressure is not None:
-                pressure.leave()
+            bolt_request = await to_bolt_request(request)
+        except UnicodeDecodeError:
+            return web.json_response({"error": "the body could not be read"}, status=400)
+        return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
     async def relay(request: web.Request) -> web.Response:
         if relay_api_key is None:

@@ -35,7 +35,6 @@ NEW_FLAG = "--new"
 AGAIN_FLAG = "--again"  # extend a deadline that was extended before (CCPA allows one extension)
 DEADLINE_FLAG = "--deadline"
 LIST_LIMIT = case_texts.PAGE  # a page of ``list``; **More** shows the next (handlers/listing.py)
-START_DELAY_LIMIT = 1.0  # seconds a new request's thread may wait for a burst of commands to pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +242,6 @@ async def _audit_refusal(deps: Desk, user: str) -> None:
 
 async def _start(deps: Desk, request_id: int, *, reply: Reply) -> None:
     async with deps.starts.slots:
-        await deps.starts.pressure.calm(at_most=START_DELAY_LIMIT)  # in a burst, acknowledge the others first
         await advance(deps.flow, request_id, reply=reply)
 
 

@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from handlers.access import Authorizer
 from handlers.kindflow import KindFlow
 from handlers.outbox import SendResult
-from prime import AckPressure, Background, Operations, TaskState, backoff, case_context
+from prime import Background, Operations, TaskState, backoff, case_context
 from store import Request, Store
 
 __all__ = ["Counters", "Desk", "Flow", "Permalinks", "RequestLocks", "StartGate", "TaskSource"]
@@ -121,16 +121,15 @@ class Flow:
 
 @dataclass(frozen=True, slots=True)
 class StartGate:
-    """How a burst of new requests starts: a few at a time, each after the acknowledgements calm down.
+    """How a burst of new requests starts: two at a time.
 
     A burst of commands must not queue so much background work (threads opened, starts at Amazon) that
-    the next acknowledgement waits behind it. ``pressure`` is the same one the web server counts
-    Slack's requests in.
+    the next acknowledgement waits behind it. (A wait of up to 1 s for a lull in the acknowledgements,
+    AckPressure, was measured beside the slots and removed: benchmarks/README.md, "ack_pressure".)
     """
 
     # Measured without the slots: ack p99 at c=32 1.43x bare Bolt's instead of 0.84x (+70%; benchmarks/README.md).
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
-    pressure: AckPressure = field(default_factory=AckPressure)
 
 
 @dataclass(frozen=True, slots=True)

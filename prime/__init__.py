@@ -14,7 +14,7 @@ the one way in.
 from __future__ import annotations
 
 from prime._answers import UNEXPECTED, TaskState
-from prime._background import AckPressure, Background, Wakeup, supervise
+from prime._background import Background, Wakeup, supervise
 from prime._client import AmazonCalls, PrimeClient
 from prime._emails import AMAZON_EMAIL, EMAIL_IN_LOGS, EMAIL_IN_TEXT, mask_email, scrub
 from prime._errors import (
@@ -66,7 +66,6 @@ __all__ = [
     "START_RETRIEVAL",
     "TASK_QUERY",
     "UNEXPECTED",
-    "AckPressure",
     "AmazonCalls",
     "Background",
     "BackupFailed",

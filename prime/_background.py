@@ -8,14 +8,13 @@ and lets shutdown wait a bounded time for what is still running.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from prime._errors import StoreUnavailable
 
-__all__ = ["AckPressure", "Background", "Wakeup", "supervise"]
+__all__ = ["Background", "Wakeup", "supervise"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,33 +108,3 @@ async def supervise(
             logger.exception("worker %s failed; restarting in %.0f s", name, wait)
             await asyncio.sleep(wait)
             wait = min(max_pause, wait * 2)
-
-
-class AckPressure:
-    """How many requests are waiting for their acknowledgement; background work lets them pass first.
-
-    Slack gives 3 seconds and EventBridge 5; the work a command causes has minutes. During a burst
-    the bot answers first and posts threads in the lulls, waiting at most ``calm``'s limit.
-    """
-
-    def __init__(self) -> None:
-        self._in_flight = 0
-        self._calm = asyncio.Event()
-        self._calm.set()
-
-    def enter(self) -> None:
-        self._in_flight += 1
-        self._calm.clear()
-
-    def leave(self) -> None:
-        self._in_flight -= 1
-        if self._in_flight == 0:
-            self._calm.set()
-
-    async def calm(self, *, at_most: float) -> None:
-        """Return when no acknowledgement is pending, or after ``at_most`` seconds regardless."""
-        if self._calm.is_set():
-            return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(at_most):
-                await self._calm.wait()
