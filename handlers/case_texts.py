@@ -55,7 +55,8 @@ def reminder_message(request: Request, when: str) -> Message:
         "blocks": [
             section(text),
             context(
-                f"Deadline: {request.deadline}. Close the case with *Mark as sent to shopper* when it is answered."
+                f"Deadline: {request.deadline}. Close the case with its thread's *Mark as …* button when the shopper"
+                " has their answer."
             ),
         ],
     }
