@@ -229,5 +229,9 @@ class Database:
         return int(cursor.rowcount)
 
     async def checkpoint(self) -> None:
-        """Fold the write-ahead log into the database file, so erased data leaves the WAL too."""
-        await self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        """Fold the write-ahead log into the database file, so erased data leaves the WAL too.
+
+        Its result row is read (and the statement finished): a statement left running makes SQLite refuse
+        the next transaction.
+        """
+        await self.fetch("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -220,6 +220,23 @@ async def test_retention_erases_the_email_of_old_closed_cases_and_keeps_the_audi
         assert b"f***@example.com" not in stored
 
 
+async def test_a_write_right_after_a_wal_checkpoint_commits(tmp_path: Path) -> None:
+    """The store's checkpoint (after a retention purge, after a key rotation) leaves no statement running.
+
+    Its result row was left unread, so SQLite kept the statement in progress and refused the next
+    transaction ("SQL statements in progress") whenever that came before the cursor was collected.
+    """
+    store = await Store.open(tmp_path / "data-requests.db", cipher=EmailCipher(os.urandom(32)))
+    try:
+        fields = {"requester": "U0ALICE", "channel": "C0CASES", "due_at": 4e9, "deadline": "30 days"}
+        await store.requests.create(kind="retrieval", email="a@example.com", email_masked="a***", **fields)
+        await store._database.checkpoint()
+        created, _ = await store.requests.create(kind="retrieval", email="b@example.com", email_masked="b***", **fields)
+        assert created.id == 2
+    finally:
+        await store.close()
+
+
 async def test_purge_command_uses_retention_days(bot: Harness) -> None:
     """`data-request-bot purge` erases nothing that is recent, and says so."""
     await completed(bot, "recent@example.com")
