@@ -59,17 +59,25 @@ async def test_answers_of_the_wrong_shape_are_prime_unavailable_never_a_stray_er
 
 async def test_an_odd_task_backs_off_alone_and_a_newer_task_without_an_event_still_completes(tmp_path: Path) -> None:
     """The reconciler polls the odd task once, backs it off, and goes on to complete the newer task;
-    later passes (at the reconciler's pace) leave the odd task alone until its own backoff ends."""
+    later passes (at the reconciler's pace) leave the odd task alone until its own backoff ends. The first odd
+    poll is waited for, not assumed: on a loaded machine a pass may poll the task before its odd answer is set."""
     async with running_bot(tmp_path, tuning=slow_retries(), reconcile_interval=0.05, relay_api_key=None) as bot:
         odd_task, _ = await bot.request("odd@example.com")
         good_task, good_parent = await bot.request("good@example.com")
         bot.prime.odd_tasks[odd_task] = STRING_EXTENSIONS
         bot.prime.complete(good_task)
         await bot.download_reply(good_parent)
+
+        def odd_queries() -> list[dict[str, Any]]:
+            return [q for q in bot.prime.queries() if q["variables"]["taskId"] == odd_task and q["failure"]]
+
+        async def polled_oddly() -> bool:
+            return bool(odd_queries())
+
+        await eventually(polled_oddly)
         for _ in range(3):
             await bot.runtime.workers.reconciler.reconcile()
-        odd_queries = [q for q in bot.prime.queries() if q["variables"]["taskId"] == odd_task and q["failure"]]
-        assert len(odd_queries) == 1
+        assert len(odd_queries()) == 1
         (odd,) = [r for r in await bot.runtime.store.cases.open() if r.task_id == odd_task]
         assert odd.check_failures == 1 and odd.status.value == "IN_PROGRESS"
 
