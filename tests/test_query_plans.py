@@ -186,6 +186,17 @@ async def test_list_all_and_home_read_a_page_of_open_cases_in_due_order(history:
     assert_indexed(await plans(store, recorder), uses="requests_open_by_due")
 
 
+async def test_home_and_list_totals_count_open_cases_in_their_indexes(history: tuple[Store, Clock]) -> None:
+    """The "20 of N" under a long Home tab or list counts the open-case indexes, never the whole history."""
+    store, _ = history
+    with recording(store) as recorder:
+        assert await store.cases.open_count() > 0
+        await store.cases.open_count(requester="U0STAFF1")
+    found = await plans(store, recorder)
+    assert_indexed(found, uses="requests_open_by_due")
+    assert_indexed(found, uses="requests_open_by_requester")
+
+
 async def test_duplicate_check_reads_the_shoppers_requests_by_index(history: tuple[Store, Clock]) -> None:
     """The duplicate check of a new request looks among that shopper's requests of that kind only."""
     store, _ = history
