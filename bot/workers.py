@@ -1,7 +1,7 @@
 """The handlers' side of the bot, assembled: the ``Flow`` and the ``Desk``, and the loops that run beside them.
 
-Each loop (outbox, inbox, reconciler, reminders, retention, and the allowed group's reader) runs as one
-supervised task until ``stop``; each is given only what it uses.
+Each loop (outbox, inbox, reconciler, reminders, retention, the database's WAL checkpoints, and the allowed
+group's reader) runs as one supervised task until ``stop``; each is given only what it uses.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class Workers:
     home: HomeTab
     authorizer: Authorizer
     read_usergroup: bool  # ALLOWED_USERGROUP is set: its members are read before anyone asks
+    checkpoints: Loop  # the store's WAL checkpoints, off the command path (store/_checkpoints.py)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def start(self, *, also: Mapping[str, Loop] | None = None) -> None:
@@ -54,6 +55,7 @@ class Workers:
             "reconciler": self.reconciler.run,
             "reminders": self.reminders.run,
             "retention": self.retention.run,
+            "checkpoints": self.checkpoints,
         }
         if self.read_usergroup:
             loops["usergroup"] = self.authorizer.run  # refreshed in the background, never waited on by an ack
@@ -159,5 +161,6 @@ def assemble(
         home=home,
         authorizer=authorizer,
         read_usergroup=bool(settings.allowed_usergroup),
+        checkpoints=store.checkpoints.run,
     )
     return desk, workers

@@ -27,9 +27,12 @@ from prime import ConfigError, StoreUnavailable
 from store._files import create_private, private_folder
 from store._schema import migrate
 
-__all__ = ["Database", "WriteHealth", "cannot_open"]
+__all__ = ["AUTOCHECKPOINT_PAGES", "WAL_LIMIT", "Database", "WriteHealth", "cannot_open"]
 
 logger = logging.getLogger(__name__)
+
+AUTOCHECKPOINT_PAGES = 1000  # SQLite's default: a commit past this many WAL pages checkpoints (store/_checkpoints.py)
+WAL_LIMIT = AUTOCHECKPOINT_PAGES * 4096  # bytes a WAL file is trimmed to when it starts over after a burst
 
 T = TypeVar("T")
 
@@ -111,8 +114,9 @@ def cannot_open(path: Path, error: Exception) -> ConfigError:
 class Database:
     """An open, migrated database; every read and write of the store goes through it."""
 
-    def __init__(self, connection: aiosqlite.Connection) -> None:
+    def __init__(self, connection: aiosqlite.Connection, *, path: Path) -> None:
         self.connection = connection
+        self.path = path  # for the checkpointer's own connection (store/_checkpoints.py)
         self.writes = WriteHealth()
         self._waiting: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._committer: asyncio.Task[None] | None = None
@@ -125,7 +129,7 @@ class Database:
         else, a folder in its place) is the operator's to fix: ConfigError, naming DATABASE_PATH.
         """
         try:
-            return cls(await cls._connect(path))
+            return cls(await cls._connect(path), path=path)
         except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as error:
             raise cannot_open(path, error) from error
 
@@ -146,6 +150,7 @@ class Database:
             await connection.execute("PRAGMA foreign_keys = ON")
             await connection.execute("PRAGMA busy_timeout = 5000")
             await connection.execute("PRAGMA secure_delete = ON")  # purged emails are overwritten, not unlinked
+            await connection.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")  # a burst's WAL does not stay big
             await migrate(connection)
         except BaseException:
             await connection.close()
@@ -227,6 +232,10 @@ class Database:
         if cursor.rowcount > 0:
             self.writes.committed()
         return int(cursor.rowcount)
+
+    async def autocheckpoint(self, *, off: bool) -> None:
+        """Turn this connection's automatic checkpoints off (another connection checkpoints) or back on."""
+        await self.fetch(f"PRAGMA wal_autocheckpoint = {0 if off else AUTOCHECKPOINT_PAGES}")
 
     async def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file, so erased data leaves the WAL too.

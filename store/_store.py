@@ -15,6 +15,7 @@ from pathlib import Path
 
 from store._audit import ActorNames, Audit
 from store._cases import Cases
+from store._checkpoints import Checkpoints
 from store._crypto import EmailCipher
 from store._database import Database, WriteHealth
 from store._decisions import Decisions
@@ -41,6 +42,7 @@ class Store:
         self.decisions = Decisions(database=database, clock=clock, names=self._names)
         self.inbox = Inbox(database=database, clock=clock)
         self.outbox = Outbox(database=database, clock=clock)
+        self.checkpoints = Checkpoints(database)  # serve runs its loop; without it commits checkpoint as usual
         self._seal_with(cipher)
 
     def _seal_with(self, cipher: EmailCipher) -> None:

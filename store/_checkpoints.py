@@ -1,0 +1,114 @@
+"""WAL checkpoints off the command path: a second connection folds the log into the database file.
+
+SQLite checkpoints automatically on the connection that commits, once the WAL
+passes 1,000 pages (about 4 MB): the command that happened to cross the line
+paid for it. With the store's one connection that tail was every new request's
+p99 (benchmarks/scale.py: 3.4-6.1 ms at every database size, 0.35-0.6 ms with
+``wal_autocheckpoint = 0``; issue 14). So while ``Checkpoints.run`` runs (the
+bot's ``serve``), the command connection never checkpoints and this loop does,
+on a connection and a thread of its own:
+
+- every ``INTERVAL`` (0.25 s) a ``PASSIVE`` checkpoint, which never waits for
+  and never blocks the writer or a reader. When nothing is new it reads the
+  WAL's header and returns, so an idle bot pays nothing; at the bot's real
+  rates a quarter second of writes is a few pages, far under SQLite's 1,000.
+  The next write after a checkpoint that caught up starts the WAL over from
+  its beginning, and ``journal_size_limit`` (``WAL_LIMIT``, SQLite's 4 MB)
+  then trims the file a burst grew;
+- a WAL that never restarts because writes never paused for a whole
+  checkpoint (a sustained burst: measured with back-to-back inserts) is
+  bounded by ``CAP``: past 16 MB, a ``TRUNCATE`` checkpoint, which makes the
+  writer wait while it copies what the passive one left (tens of ms, once per
+  16 MB of writes) and empties the file.
+
+Without this loop (``audit``, ``purge``, ``rotate-key``, the tests' stores)
+SQLite's automatic checkpoint stays on: nothing there waits on a command, and
+a long purge keeps its WAL at SQLite's usual size. A checkpoint that fails is
+logged once per episode and tried again at the next tick; it never marks the
+database's writes as failing (``/readyz`` is about writes, which still work).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
+
+from store._database import WAL_LIMIT, Database
+
+__all__ = ["CAP", "INTERVAL", "Checkpoints"]
+
+logger = logging.getLogger(__name__)
+
+INTERVAL = 0.25  # seconds between passive checkpoints
+CAP = 4 * WAL_LIMIT  # a WAL file past this is emptied by a TRUNCATE checkpoint
+
+
+class Checkpoints:
+    """The loop that checkpoints the WAL beside the command connection (one of the bot's supervised loops)."""
+
+    def __init__(self, database: Database, *, interval: float = INTERVAL, cap: int = CAP) -> None:
+        self._database = database
+        self._interval = interval
+        self._cap = cap
+        self.running = asyncio.Event()  # set while the command connection's own checkpoints are off
+        self.failing = False
+        self.failures = 0  # checkpoints that failed since start
+        self.truncations = 0  # bursts that passed the cap
+
+    @property
+    def wal(self) -> Path:
+        path = self._database.path
+        return path.with_name(path.name + "-wal")
+
+    async def run(self) -> None:
+        """Checkpoint every ``interval`` on a second connection until cancelled; meanwhile commits never do."""
+        connection = await aiosqlite.connect(self._database.path, isolation_level=None)
+        try:
+            await connection.execute("PRAGMA busy_timeout = 5000")
+            try:
+                await self._database.autocheckpoint(off=True)
+                self.running.set()
+                while True:
+                    await asyncio.sleep(self._interval)
+                    await self.once(connection)
+            finally:
+                self.running.clear()
+                with contextlib.suppress(sqlite3.Error, ValueError):  # a store closed first has nothing to restore
+                    await self._database.autocheckpoint(off=False)  # whoever uses the store next checkpoints
+        finally:
+            await connection.close()
+
+    async def once(self, connection: aiosqlite.Connection) -> None:
+        """One passive checkpoint, and a truncating one if the WAL file is past the cap; failures are logged."""
+        try:
+            await _checkpoint(connection, "PASSIVE")
+            if self._size() > self._cap:
+                self.truncations += 1
+                if await _checkpoint(connection, "TRUNCATE"):
+                    raise sqlite3.OperationalError("the truncating checkpoint was kept waiting (database busy)")
+        except sqlite3.Error as error:
+            self.failures += 1
+            if not self.failing:
+                self.failing = True
+                logger.warning("database: WAL checkpoint failed (%s); the WAL grows until one works", error)
+            return
+        if self.failing:
+            self.failing = False
+            logger.info("database: WAL checkpoints work again")
+
+    def _size(self) -> int:
+        try:
+            return self.wal.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+
+async def _checkpoint(connection: aiosqlite.Connection, mode: str) -> bool:
+    """Run one checkpoint in ``mode``; whether SQLite reported it busy (it could not finish)."""
+    rows = list(await connection.execute_fetchall(f"PRAGMA wal_checkpoint({mode})"))
+    return bool(rows[0][0])

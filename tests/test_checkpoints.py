@@ -1,0 +1,161 @@
+"""WAL checkpoints run beside the command connection, never on it, and keep the WAL bounded (issue 14).
+
+SQLite's automatic checkpoint ran inside the commit of whichever command crossed 1,000 WAL pages: the
+new request's p99 tail. While the bot serves, its one connection's autocheckpoint is off and a loop on
+a second connection checkpoints (store/_checkpoints.py); without that loop SQLite's own stays on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from harness import eventually, running_bot
+
+from prime import RequestKind
+from store import EmailCipher, Store, open_verified
+from store._checkpoints import Checkpoints
+from store._database import AUTOCHECKPOINT_PAGES, WAL_LIMIT
+
+
+def wal_bytes(store: Store) -> int:
+    wal = store.checkpoints.wal
+    return wal.stat().st_size if wal.exists() else 0
+
+
+async def autocheckpoint(store: Store) -> int:
+    return int((await store._database.fetch("PRAGMA wal_autocheckpoint"))[0][0])
+
+
+async def new_requests(store: Store, count: int, *, stop_above: int | None = None) -> int:
+    """Store ``count`` new requests back to back (each a check, an insert and a commit, as /data-request does);
+    the largest the WAL file was after any of them. ``stop_above``: stop early once it is that big."""
+    largest = 0
+    for i in range(count):
+        await store.requests.create(
+            kind=RequestKind.RETRIEVAL,
+            email=f"shopper{i}@example.com",
+            email_masked="s***@example.com",
+            requester="U0ALICE",
+            channel="C0PRIVACY",
+            due_at=2_000_000_000.0,
+            deadline="30 days",
+            duplicate_window=30 * 86_400.0,
+        )
+        largest = max(largest, wal_bytes(store))
+        if stop_above is not None and largest > stop_above:
+            break
+    return largest
+
+
+@contextlib.asynccontextmanager
+async def checkpointing(checkpoints: Checkpoints) -> AsyncIterator[asyncio.Task[None]]:
+    """The checkpoint loop running (the command connection's own checkpoints off), then stopped."""
+    task = asyncio.create_task(checkpoints.run())
+    try:
+        async with asyncio.timeout(5):
+            await checkpoints.running.wait()
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(tmp_path / "requests.db", cipher=EmailCipher(os.urandom(32)))
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def test_a_serving_bot_checkpoints_beside_its_connection_and_stops_doing_so_with_the_bot(tmp_path: Path) -> None:
+    """``serve`` runs the checkpoint loop as a supervised worker: meanwhile the command connection's
+    autocheckpoint is 0, and when the bot stops the loop has ended (its task done, its connection closed)."""
+    async with running_bot(tmp_path) as harness:
+        store = harness.runtime.store
+        (task,) = [t for t in harness.runtime.workers.tasks if t.get_name() == "checkpoints"]
+        async with asyncio.timeout(5):
+            await store.checkpoints.running.wait()
+        assert await autocheckpoint(store) == 0
+        assert not task.done()
+    assert task.done()
+    assert not store.checkpoints.running.is_set()
+
+
+async def test_while_the_loop_runs_a_commit_never_folds_the_wal(store: Store) -> None:
+    """With the loop started but not yet at its first tick, commits go on past SQLite's 1,000 pages and the
+    WAL file grows past three times that: no commit on the command connection checkpointed. (With the
+    automatic checkpoint on, the same writes keep it near 4 MB: the offline test below.) When the loop
+    stops, the command connection checkpoints by itself again."""
+    async with checkpointing(Checkpoints(store._database, interval=3600)):
+        assert await autocheckpoint(store) == 0
+        largest = await new_requests(store, 20_000, stop_above=3 * WAL_LIMIT)
+        assert largest > 3 * WAL_LIMIT
+    assert await autocheckpoint(store) == AUTOCHECKPOINT_PAGES
+
+
+async def test_the_loop_keeps_the_wal_bounded_under_back_to_back_writes(store: Store) -> None:
+    """3,000 new requests back to back (about 150 MB of WAL when nothing checkpoints, as the test above
+    shows it growing) leave the WAL file under four times the cap: the passive checkpoints, and past the
+    cap a truncating one, keep up although the writes never pause."""
+    checkpoints = Checkpoints(store._database, interval=0.01, cap=WAL_LIMIT)
+    async with checkpointing(checkpoints):
+        largest = await new_requests(store, 3000)
+    assert largest < 4 * WAL_LIMIT, f"the WAL reached {largest / 2**20:.1f} MB"
+    assert checkpoints.failures == 0
+
+
+async def test_an_offline_store_keeps_sqlite_s_own_checkpoints(tmp_path: Path) -> None:
+    """``audit``, ``purge`` and ``rotate-key`` open the store without the loop (``open_verified``): its
+    commits checkpoint as SQLite's do, so a long run keeps the WAL near 1,000 pages (trimmed back to that
+    by ``journal_size_limit``), never growing without bound."""
+    store = await open_verified(tmp_path / "requests.db", configured=None, create_key=True)
+    try:
+        assert await autocheckpoint(store) == AUTOCHECKPOINT_PAGES
+        largest = await new_requests(store, 2000)
+    finally:
+        await store.close()
+    assert largest < 2 * WAL_LIMIT, f"the WAL reached {largest / 2**20:.1f} MB"
+
+
+async def test_a_failing_checkpoint_is_logged_once_and_readyz_still_tells_the_truth(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Checkpoints refused (SQLITE_BUSY, a disk error) are logged once for the episode, not at every tick;
+    the loop keeps going, /readyz stays 200 (writes still work) and says nothing about writes failing;
+    when checkpoints work again the log says so once."""
+    refused = sqlite3.OperationalError("database is locked")
+    async with running_bot(tmp_path) as harness:
+        checkpoints = harness.runtime.store.checkpoints
+        (task,) = [t for t in harness.runtime.workers.tasks if t.get_name() == "checkpoints"]
+        caplog.set_level(logging.INFO, logger="store._checkpoints")
+        with mock.patch("store._checkpoints._checkpoint", side_effect=refused):
+
+            async def refused_thrice() -> bool:
+                return checkpoints.failures >= 3
+
+            await eventually(refused_thrice)
+            response = await harness.http.get(harness.url + "/readyz")
+            assert response.status_code == 200, response.text
+            assert response.json()["database_writes_failing"] is False
+            assert not task.done()
+
+        async def recovered() -> bool:
+            return not checkpoints.failing
+
+        await eventually(recovered)
+    said = [r.getMessage() for r in caplog.records if r.name == "store._checkpoints"]
+    assert said == [
+        "database: WAL checkpoint failed (database is locked); the WAL grows until one works",
+        "database: WAL checkpoints work again",
+    ]
