@@ -21,6 +21,10 @@ on a connection and a thread of its own:
   writer wait while it copies what the passive one left (tens of ms, once per
   16 MB of writes) and empties the file.
 
+Measured (benchmarks/scale.py, N=1,000, 3 rounds of 2,000 back-to-back new requests): p50 / p99 0.22 /
+0.63 ms with this loop, 0.22 / 4.16 ms with SQLite's checkpoint on the commit; the cap was passed 5 times
+in those 6,000 inserts (about 80 MB of WAL), never at the bot's real rates.
+
 Without this loop (``audit``, ``purge``, ``rotate-key``, the tests' stores)
 SQLite's automatic checkpoint stays on: nothing there waits on a command, and
 a long purge keeps its WAL at SQLite's usual size. A checkpoint that fails is
