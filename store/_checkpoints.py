@@ -23,7 +23,7 @@ on a connection and a thread of its own:
 
 Measured (benchmarks/scale.py, N=1,000, 3 rounds of 2,000 back-to-back new requests): p50 / p99 0.22 /
 0.63 ms with this loop, 0.22 / 4.16 ms with SQLite's checkpoint on the commit; the cap was passed 5 times
-in those 6,000 inserts (about 80 MB of WAL), never at the bot's real rates.
+in those 6,000 inserts, never at the bot's real rates.
 
 Without this loop (``audit``, ``purge``, ``rotate-key``, the tests' stores)
 SQLite's automatic checkpoint stays on: nothing there waits on a command, and
