@@ -61,6 +61,7 @@ class Checkpoints:
         self._cap = cap
         self.running = asyncio.Event()  # set while the command connection's own checkpoints are off
         self.failing = False
+        self.passes = 0  # ticks done since start
         self.failures = 0  # checkpoints that failed since start
         self.truncations = 0  # bursts that passed the cap
 
@@ -89,6 +90,7 @@ class Checkpoints:
 
     async def once(self, connection: aiosqlite.Connection) -> None:
         """One passive checkpoint, and a truncating one if the WAL file is past the cap; failures are logged."""
+        self.passes += 1
         try:
             await _checkpoint(connection, "PASSIVE")
             if self._size() > self._cap:
