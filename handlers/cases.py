@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from handlers import case_texts, notices, texts
 from handlers.access import Authorizer
 from handlers.context import Counters, Desk, Permalinks
-from handlers.deadlines import REMINDERS
+from handlers.deadlines import next_reminder_at, reminders_due
 from handlers.guard import allowed, clicked_by, ephemeral_reply
 from handlers.lifecycle import Reply
 from handlers.listing import Page, read_page
@@ -83,15 +83,31 @@ class Reminders:
             await self.send_due()
             await asyncio.sleep(self._every)
 
-    async def send_due(self) -> int:
-        """Queue every reminder due now; after downtime only the most urgent is posted. Returns how many."""
+    async def send_due(self, *, page: int = 100) -> int:
+        """Queue every reminder due now; after downtime only the most urgent is posted. Returns how many.
+
+        Reads the cases whose next reminder time has come, a page at a time, until a page is short: each is
+        reminded or, when nothing is due yet (after an extension, or the upgrade that added the times), given
+        its next time, so every case read leaves the page and a pass always ends.
+        """
         sent = 0
-        for request, kinds in await self._store.cases.reminders_due(REMINDERS):
-            last = {name for name, _ in REMINDERS} <= request.reminders_sent | set(kinds)
-            reminder = notices.reminder(kinds[-1])
-            if await self._store.cases.record_reminder(request, kinds, notices=reminder, last=last):
-                sent += 1
-                self._counters.reminder_sent()
+        now = self._clock()
+        while True:
+            due = await self._store.cases.reminders_due(limit=page)
+            moved = 0
+            for request in due:
+                kinds = reminders_due(request.due_at, request.reminders_sent, now=now)
+                next_at = next_reminder_at(request.due_at, request.reminders_sent | set(kinds))
+                if not kinds:
+                    moved += await self._store.cases.remind_later(request, at=next_at)
+                elif await self._store.cases.record_reminder(
+                    request, kinds, notices=notices.reminder(kinds[-1]), next_at=next_at
+                ):
+                    moved += 1
+                    sent += 1
+                    self._counters.reminder_sent()
+            if len(due) < page or not moved:  # a short page is the last; a page nothing moved would come again
+                break
         if sent:
             self._wake_outbox()
         return sent

@@ -17,7 +17,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from handlers import case_texts, notices, texts
 from handlers.context import Desk
-from handlers.deadlines import JURISDICTIONS, DeadlineSpec, parse_deadline_days
+from handlers.deadlines import JURISDICTIONS, DeadlineSpec, next_reminder_at, parse_deadline_days
 from handlers.emails import parse_email
 from handlers.guard import allowed, ephemeral_reply, saving
 from handlers.kindflow import KindFlow
@@ -217,6 +217,7 @@ async def _save(deps: Desk, intent: Start, *, user: str, channel: str) -> tuple[
         channel=channel,
         due_at=deadline.due_at,
         deadline=deadline.label,
+        first_reminder_at=next_reminder_at(deadline.due_at, set()),
         params=params,
         duplicate_window=None if intent.force_new else kind.duplicate_window,
         note="; ".join(note for note in notes if note),

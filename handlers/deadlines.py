@@ -21,7 +21,9 @@ __all__ = [
     "REMINDERS",
     "Deadline",
     "DeadlineSpec",
+    "next_reminder_at",
     "parse_deadline_days",
+    "reminders_due",
 ]
 
 _DAYS = re.compile(r"^(\d{1,3})d?$")
@@ -31,6 +33,16 @@ CCPA_DAYS = 45  # the CCPA's answer period, and the one extension it allows
 DEADLINE_DAYS = range(1, 366)  # what ``--deadline`` and ``extend`` accept, in days
 # (name, seconds before the due date): a reminder 7 days before, 2 days before, and on the day.
 REMINDERS: tuple[tuple[str, float], ...] = (("7d", 7 * DAY), ("2d", 2 * DAY), ("overdue", 0.0))
+
+
+def reminders_due(due_at: float, sent: frozenset[str], *, now: float) -> list[str]:
+    """The reminders of ``REMINDERS`` due by ``now`` and not sent yet, earliest first (the last is the most urgent)."""
+    return [name for name, before in REMINDERS if now >= due_at - before and name not in sent]
+
+
+def next_reminder_at(due_at: float, sent: frozenset[str] | set[str]) -> float | None:
+    """When the first reminder not in ``sent`` comes due; None when every one has been sent."""
+    return min((due_at - before for name, before in REMINDERS if name not in sent), default=None)
 
 
 @dataclass(frozen=True, slots=True)

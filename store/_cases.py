@@ -18,7 +18,6 @@ from store._database import Database
 from store._records import FREE_TEXT_PARAMS, Notice, Request, TaskError
 from store._rows import (
     CLOSABLE,
-    NEVER_STARTED,
     OPEN_CASE,
     REQUEST_COLUMNS,
     UNFINISHED_SQL,
@@ -102,18 +101,22 @@ class Cases:
         return int(rows[0]["open"])
 
     async def counts(self) -> CaseCounts:
-        """Counts for monitoring, in one read: no personal data, only statuses and numbers."""
-        never = marks(NEVER_STARTED)
+        """Counts for monitoring, in one read: no personal data, only statuses and numbers.
+
+        The counts by kind and status are kept as requests change (request_counts, migration 10); open and
+        overdue cases are counted in the open-case index. A scrape reads neither the history nor the table.
+        """
         rows = await self._database.fetch(
-            f"SELECT kind, status, COUNT(*) AS count, SUM(closed_at IS NULL AND status NOT IN ({never})) AS open,"
-            f" SUM(closed_at IS NULL AND status NOT IN ({never}) AND due_at < ?) AS overdue"
-            " FROM requests GROUP BY kind, status",
-            (*NEVER_STARTED, *NEVER_STARTED, self._clock()),
+            "SELECT kind, status, count, NULL AS open, NULL AS overdue FROM request_counts WHERE count > 0"
+            f" UNION ALL SELECT NULL, NULL, NULL, (SELECT COUNT(*) FROM requests WHERE {OPEN_CASE}),"
+            f" (SELECT COUNT(*) FROM requests WHERE {OPEN_CASE} AND due_at < ?)",
+            (self._clock(),),
         )
+        *by_status, totals = rows
         return CaseCounts(
-            by_status={(str(row["kind"]), str(row["status"])): int(row["count"]) for row in rows},
-            open=sum(int(row["open"] or 0) for row in rows),
-            overdue=sum(int(row["overdue"] or 0) for row in rows),
+            by_status={(str(row["kind"]), str(row["status"])): int(row["count"]) for row in by_status},
+            open=int(totals["open"]),
+            overdue=int(totals["overdue"]),
         )
 
     async def close(self, request_id: int, *, user: str, notices: Sequence[Notice]) -> tuple[Request | None, bool]:
@@ -174,8 +177,8 @@ class Cases:
                 return Extension("extended before", request, before_at=before["at"], before_by=before["actor"])
             db.execute(
                 "UPDATE requests SET due_at = due_at + ?, deadline = deadline || ?, reminders_sent = '',"
-                " reminders_done = 0, updated_at = ? WHERE id = ?",
-                (days * 86_400.0, f", extended by {days} days", now, request_id),
+                " reminders_done = 0, remind_at = ?, updated_at = ? WHERE id = ?",  # the next pass reschedules
+                (days * 86_400.0, f", extended by {days} days", now, now, request_id),
             )
             extended = fetch_request(db, request_id)
             assert extended is not None
@@ -194,48 +197,36 @@ class Cases:
 
         return await self._database.run(extend)
 
-    async def reminders_due(
-        self, schedule: Sequence[tuple[str, float]], *, limit: int = 100
-    ) -> list[tuple[Request, list[str]]]:
-        """Open cases with reminders now due: each with the kinds due (``schedule``: (kind, seconds before due)).
+    async def reminders_due(self, *, limit: int = 100) -> list[Request]:
+        """Open cases whose next reminder may be due now (``remind_at`` passed), the longest waiting first.
 
-        Only cases with a reminder still to send are read (requests_to_remind; ``reminders_done`` drops a
-        case from it once its last reminder is sent), and a kind already sent is filtered in the query, so
-        cases that are overdue and reminded do not crowd out the ones due now, however many there are.
+        Read from requests_remind_at, which holds only open cases with a reminder still to send, by the
+        time it comes: a pass reads the cases due now, however many more are open with reminders to come.
+        Which reminders are due, and when the next one comes, is the schedule's to say (the caller's).
         """
-        now = self._clock()
-        pending = " OR ".join("(due_at <= ? AND instr(',' || reminders_sent || ',', ?) = 0)" for _ in schedule)
-        params: list[Any] = []
-        for kind, before in schedule:
-            params += [now + before, f",{kind},"]
-        earliest = max(before for _, before in schedule)
         rows = await self._database.fetch(
-            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE {OPEN_CASE} AND reminders_done = 0"
-            f" AND thread_ts IS NOT NULL AND due_at <= ? AND ({pending}) ORDER BY due_at LIMIT ?",
-            (now + earliest, *params, limit),
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE {OPEN_CASE} AND remind_at IS NOT NULL"
+            " AND thread_ts IS NOT NULL AND remind_at <= ? ORDER BY remind_at LIMIT ?",
+            (self._clock(), limit),
         )
-        due = []
-        for request in map(request_from_row, rows):
-            kinds = [k for k, before in schedule if now >= request.due_at - before and k not in request.reminders_sent]
-            if kinds:
-                due.append((request, kinds))
-        return due
+        return [request_from_row(row) for row in rows]
 
     async def record_reminder(
-        self, request: Request, kinds: Sequence[str], *, notices: Sequence[Notice], last: bool = False
+        self, request: Request, kinds: Sequence[str], *, notices: Sequence[Notice], next_at: float | None
     ) -> bool:
         """Mark ``kinds`` sent and queue the reminder, once: False if another pass or a close came first.
 
-        ``last``: no reminder is left to send after these (until an extension starts them over).
+        ``next_at``: when the next reminder is due; None when none is left (until an extension starts
+        them over).
         """
         now = self._clock()
         sent = ",".join(sorted(request.reminders_sent | set(kinds)))
 
         def remind(db: sqlite3.Connection) -> bool:
             cursor = db.execute(
-                "UPDATE requests SET reminders_sent = ?, reminders_done = ?"
+                "UPDATE requests SET reminders_sent = ?, reminders_done = ?, remind_at = ?"
                 " WHERE id = ? AND closed_at IS NULL AND reminders_sent = ?",
-                (sent, int(last), request.id, ",".join(sorted(request.reminders_sent))),
+                (sent, int(next_at is None), next_at, request.id, ",".join(sorted(request.reminders_sent))),
             )
             fresh = fetch_request(db, request.id)
             if cursor.rowcount != 1 or fresh is None:
@@ -245,6 +236,17 @@ class Cases:
             return True
 
         return await self._database.run(remind)
+
+    async def remind_later(self, request: Request, *, at: float | None) -> bool:
+        """Nothing is due for ``request`` yet: look again at ``at`` (None: never, its reminders are all sent).
+
+        False when the case changed meanwhile (a reminder went out, it was extended): the change set its time.
+        """
+        changed = await self._database.write_once(
+            "UPDATE requests SET remind_at = ?, reminders_done = ? WHERE id = ? AND reminders_sent = ? AND due_at = ?",
+            (at, int(at is None), request.id, ",".join(sorted(request.reminders_sent)), request.due_at),
+        )
+        return changed == 1
 
     async def purge_expired(self, *, older_than: float, batch: int = 200, pause: float = 0.0) -> list[int]:
         """Erase the email of every request finished or closed before ``older_than``; return their ids.

@@ -59,6 +59,7 @@ class Requests:
         params: Mapping[str, str] | None = None,
         duplicate_window: float | None = None,
         first_check_after: float = 60.0,
+        first_reminder_at: float | None = None,
         note: str = "",
         notices: Sequence[Notice] = (),
     ) -> tuple[Request, bool]:
@@ -67,7 +68,8 @@ class Requests:
         With ``duplicate_window``, a request of the same kind for the same shopper that is unfinished,
         or was made within that many seconds, is returned instead, with False: check and insert are one
         transaction, so two commands at once cannot both start a task. Requests of another kind, and
-        ones that never started, are no duplicates.
+        ones that never started, are no duplicates. ``first_reminder_at`` is when its first reminder is due
+        (the schedule is the caller's); without it the next reminder pass looks at the case and sets it.
         """
         now = self._clock()
         lookup = self._cipher.lookup_hash(email)
@@ -86,8 +88,8 @@ class Requests:
                     return request_from_row(row)
             cursor = db.execute(
                 "INSERT INTO requests (client_token, email_hash, email_sealed, email_masked, requester, channel,"
-                " status, created_at, updated_at, next_check_at, due_at, deadline, kind, params)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " status, created_at, updated_at, next_check_at, due_at, deadline, kind, params, remind_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     client_token,
                     lookup,
@@ -103,6 +105,7 @@ class Requests:
                     deadline,
                     kind,
                     params_json(params or {}),
+                    now if first_reminder_at is None else first_reminder_at,
                 ),
             )
             new_id = int(cursor.lastrowid or 0)
@@ -174,13 +177,6 @@ class Requests:
             (due, *params, limit),
         )
         return [request_from_row(row) for row in rows]
-
-    async def count_unfinished(self, *, due_by: float) -> int:
-        """How many unfinished requests are due by ``due_by`` (what a reconciler pass has ahead of it)."""
-        rows = await self._database.fetch(
-            f"SELECT COUNT(*) AS due FROM requests WHERE {MOVING_SQL} AND next_check_at <= ?", (due_by,)
-        )
-        return int(rows[0]["due"])
 
     async def reveal_email(self, request_id: int) -> str | None:
         """The shopper's email in the clear, for the call to Amazon; None once purged.

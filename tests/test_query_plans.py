@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from handlers.case_texts import REMINDERS
 from prime import RequestKind, TaskError
 from store import EmailCipher, Notice, Request, RequestStatus, Store
 
@@ -215,28 +214,43 @@ async def test_duplicate_check_reads_the_shoppers_requests_by_index(history: tup
 
 
 async def test_reconciler_selection_reads_unfinished_oldest_first_by_index(history: tuple[Store, Clock]) -> None:
-    """A reconciler pass counts and pages through unfinished requests oldest first, from their own index."""
+    """A reconciler pass pages through unfinished requests oldest first, from their own index."""
     store, clock = history
     with recording(store) as recorder:
-        assert await store.requests.count_unfinished(due_by=clock.now) > 0
         page = await store.requests.unfinished(due_by=clock.now, limit=5)
         await store.requests.unfinished(due_by=clock.now, limit=5, after=(page[-1].created_at, page[-1].id))
     found = await plans(store, recorder)
     assert_indexed(found, uses="requests_unfinished_by_age")
-    assert_indexed(found, uses="requests_unfinished ")
 
 
-async def test_reminder_pass_reads_only_cases_with_a_reminder_to_send(history: tuple[Store, Clock]) -> None:
-    """A reminder pass reads cases with a reminder still to send, by due date: reminded ones are not read."""
+async def test_reminder_pass_reads_only_cases_whose_next_reminder_is_due(history: tuple[Store, Clock]) -> None:
+    """A reminder pass reads the cases whose next reminder time has come, from requests_remind_at: a case
+    reminded, or one whose next reminder is days away, is not read."""
     store, clock = history
-    clock.now = START + 30 * DAY  # the first cases' reminders are due; their 7-day ones went out before
-    first = await store.cases.reminders_due(REMINDERS)
-    for request, kinds in first[:3]:
-        await store.cases.record_reminder(request, kinds, notices=(), last=True)
+    clock.now = START + 30 * DAY  # the first cases' reminders are due
+    first = await store.cases.reminders_due()
+    for request in first[:3]:
+        await store.cases.record_reminder(request, ["overdue"], notices=(), next_at=None)
+    for request in first[3:6]:
+        await store.cases.remind_later(request, at=clock.now + 5 * DAY)
     with recording(store) as recorder:
-        due = await store.cases.reminders_due(REMINDERS)
-    assert due and not {r.id for r, _ in due} & {r.id for r, _ in first[:3]}
-    assert_indexed(await plans(store, recorder), uses="requests_to_remind")
+        due = await store.cases.reminders_due()
+    assert due and not {r.id for r in due} & {r.id for r in first[:6]}
+    assert_indexed(await plans(store, recorder), uses="requests_remind_at")
+
+
+async def test_a_metrics_scrape_and_a_health_check_read_no_history(history: tuple[Store, Clock]) -> None:
+    """/metrics and /readyz (counts and backlog) read kept counts and partial indexes: no scan of requests,
+    audit or outbox, and no GROUP BY over every request ever made."""
+    store, _ = history
+    with recording(store) as recorder:
+        counts = await store.cases.counts()
+        await store.backlog()
+    found = await plans(store, recorder)
+    assert_indexed(found, uses="request_counts")
+    assert_indexed(found, uses="outbox_gave_up")
+    assert_indexed(found, uses="requests_open_by_due")
+    assert counts.open > 0 and sum(counts.by_status.values()) == 300
 
 
 async def test_purge_reads_candidates_and_their_posts_by_index(history: tuple[Store, Clock]) -> None:

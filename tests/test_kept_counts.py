@@ -1,0 +1,174 @@
+"""What the store keeps so a scrape and a reminder pass read no history (migration 10) agrees with the rows.
+
+/metrics reads counts by kind and status that triggers keep as requests change, instead of grouping every
+request ever made; a reminder pass reads each case's next reminder time instead of every case with one
+still to come. Both are only right if they agree with the requests themselves, through every kind of
+change, and across the upgrade that introduced them on a database with years of cases in it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+from handlers.cases import Reminders
+from handlers.deadlines import DAY, REMINDERS, next_reminder_at, reminders_due
+from prime import RequestKind, TaskError
+from store import EmailCipher, Notice, Request, RequestStatus, Store
+
+START = 1_700_000_000.0
+POST = [Notice("reply")]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class NoCounters:
+    def reminder_sent(self) -> None:
+        pass
+
+
+async def history(store: Store, clock: Clock, count: int, *, seed: int = 10) -> list[Request]:
+    """Both kinds through every change the store makes to a status, in a random order of outcomes."""
+    rng = random.Random(seed)
+    made = []
+    for i in range(count):
+        clock.now = START + i * 3_600.0
+        kind = rng.choice([RequestKind.RETRIEVAL, RequestKind.DELETION])
+        request, _ = await store.requests.create(
+            kind=kind,
+            email=f"shopper{i}@example.com",
+            email_masked=f"s***{i}@example.com",
+            requester=f"U0STAFF{i % 3}",
+            channel="C0CASES",
+            due_at=clock.now + rng.choice([5, 10, 30]) * DAY,
+            deadline="30 days",
+        )
+        made.append(request)
+        roll = rng.random()
+        if roll < 0.1:
+            await store.requests.abandon(request.id, actor="bot", reason="not in channel")
+            continue
+        await store.requests.record_thread(request.id, f"{clock.now:.6f}")
+        if kind == RequestKind.DELETION:
+            if roll < 0.2:
+                await store.decisions.reject(request.id, user="U0STAFF1", reason="no", notices=POST)
+                continue
+            await store.decisions.approve(request.id, user="U0STAFF2", notices=POST)
+        if roll < 0.3:
+            await store.requests.record_start_rejected(request.id, [TaskError("X", "no")], notices=POST)
+            continue
+        await store.requests.record_task_started(request.id, f"task-{i}", notices=POST)
+        if roll < 0.5:
+            continue  # open, in progress
+        ended = RequestStatus.FAILED if roll < 0.6 else RequestStatus.COMPLETED
+        await store.requests.record_task_state(
+            request.id, from_={RequestStatus.IN_PROGRESS}, to=ended, errors=[], action="ended", notices=POST
+        )
+        if roll > 0.7:
+            await store.cases.close(request.id, user="U0STAFF0", notices=POST)
+    clock.now = START + count * 3_600.0
+    await store.cases.purge_expired(older_than=START + count * 1_000.0)
+    return made
+
+
+def counted(path: Path, now: float) -> tuple[Counter[tuple[str, str]], int, int]:
+    """The counts the slow way, from every row: by (kind, status), open, and open past the due date."""
+    with sqlite3.connect(path) as db:
+        by_status = Counter(
+            {(k, s): n for k, s, n in db.execute("SELECT kind, status, COUNT(*) FROM requests GROUP BY 1, 2")}
+        )
+        open_cases = "closed_at IS NULL AND status NOT IN ('REJECTED', 'ABANDONED')"
+        (opened,) = db.execute(f"SELECT COUNT(*) FROM requests WHERE {open_cases}").fetchone()
+        (overdue,) = db.execute(f"SELECT COUNT(*) FROM requests WHERE {open_cases} AND due_at < ?", (now,)).fetchone()
+    return by_status, opened, overdue
+
+
+async def test_kept_counts_agree_with_every_row_through_every_change(tmp_path: Path) -> None:
+    """After creates, rejections, approvals, starts, failures, completions, closes and a purge of both kinds,
+    the counts a scrape reads are the ones a GROUP BY over every request gives."""
+    clock = Clock()
+    path = tmp_path / "counts.db"
+    store = await Store.open(path, cipher=EmailCipher(os.urandom(32)), clock=clock)
+    try:
+        await history(store, clock, 200)
+        counts = await store.cases.counts()
+    finally:
+        await store.close()
+    by_status, opened, overdue = counted(path, clock.now)
+    assert len(by_status) >= 6  # the history reached many statuses of both kinds
+    assert counts.by_status == dict(by_status)
+    assert (counts.open, counts.overdue) == (opened, overdue)
+
+
+def as_the_version_9_bot_left_it(path: Path) -> None:
+    """Take migration 10 back off the file: the bot before it kept no counts and no reminder times."""
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            """
+            DROP TRIGGER request_counts_insert;
+            DROP TRIGGER request_counts_move;
+            DROP TRIGGER request_counts_delete;
+            DROP TABLE request_counts;
+            DROP INDEX outbox_gave_up;
+            DROP INDEX requests_remind_at;
+            ALTER TABLE requests DROP COLUMN remind_at;
+            CREATE INDEX requests_to_remind ON requests (due_at)
+                WHERE closed_at IS NULL AND status NOT IN ('REJECTED', 'ABANDONED') AND reminders_done = 0
+                AND thread_ts IS NOT NULL;
+            PRAGMA user_version = 9;
+            """
+        )
+
+
+async def test_the_upgrade_counts_the_history_and_the_first_pass_sends_what_was_due(tmp_path: Path) -> None:
+    """A version-9 database with open cases part-way through their reminders: the upgrade counts every row,
+    the first pass sends exactly the reminders due (the most urgent, once per case) and gives every other
+    open case its next reminder time, so the next pass reads nothing until one comes due."""
+    clock = Clock()
+    path = tmp_path / "upgrade.db"
+    key = os.urandom(32)
+    store = await Store.open(path, cipher=EmailCipher(key), clock=clock)
+    try:
+        await history(store, clock, 120)
+        clock.now += 2 * DAY  # some 7-day reminders went out under the old bot; others are due now
+        old = Reminders(store=store, clock=clock, wake_outbox=lambda: None, counters=NoCounters())
+        assert await old.send_due() > 0
+        clock.now += 3 * DAY
+    finally:
+        await store.close()
+    as_the_version_9_bot_left_it(path)
+
+    store = await Store.open(path, cipher=EmailCipher(key), clock=clock)
+    try:
+        counts = await store.cases.counts()
+        opened = await store.cases.open(limit=1_000)
+        expected = {
+            r.id: kinds[-1]
+            for r in opened
+            if r.thread_ts and (kinds := reminders_due(r.due_at, r.reminders_sent, now=clock.now))
+        }
+        assert expected  # the upgrade left reminders due
+        reminders = Reminders(store=store, clock=clock, wake_outbox=lambda: None, counters=NoCounters())
+        assert await reminders.send_due(page=7) == len(expected)  # pages shorter than the work
+        sent = [e for e in await store.audit.entries() if e.action == "reminder sent" and e.at == clock.now]
+        assert {e.request_id: e.detail for e in sent} == expected
+        assert await store.cases.reminders_due() == []
+        for case in await store.cases.open(limit=1_000):
+            if case.thread_ts:
+                times = await store._database.fetch("SELECT remind_at FROM requests WHERE id = ?", (case.id,))
+                assert times[0]["remind_at"] == next_reminder_at(case.due_at, case.reminders_sent)
+        clock.now += REMINDERS[0][1]  # a week on, the cases whose time came are read again
+        assert await store.cases.reminders_due()
+    finally:
+        await store.close()
+    by_status, _, _ = counted(path, clock.now)
+    assert counts.by_status == dict(by_status)
