@@ -10,9 +10,12 @@ in the JSON):
 - ``list`` and ``list all``: a page (the first, and pages deep in the list through **More**), rendered;
 - an App Home publish: the view for a user who sees their own and the team's listings (without the call);
 - the duplicate check of a new request (``requests.create`` with the kind's window, for a known shopper);
-- one reconciler pass's selection (the count and a page of unfinished requests, oldest first);
-- one reminder pass's selection, and a whole pass (``Reminders.send_due``: selects, then records and queues
-  each reminder due), the clock moving ten minutes between passes;
+- one reconciler pass's selection (a page of unfinished requests, oldest first: a pass reads pages and
+  counts nothing);
+- one reminder pass's selection (the cases whose next reminder time has come), and a whole pass
+  (``Reminders.send_due``: selects, then records and queues each reminder due);
+- what a ``/metrics`` scrape reads (the counts by kind and status, open and overdue cases, the backlog) and
+  what a ``/readyz`` health check reads (the backlog): both hold the one connection commands wait for;
 - purging 10 % of the cases (retention), and the longest a status lookup waited meanwhile;
 
 plus database bytes per case, and the real bot (``python -m bot serve``, against the loopback fakes) started
@@ -20,7 +23,10 @@ on the filled database: time to healthy, and its peak RSS after a round of comma
 
 The mix: 80 % retrievals and 20 % erasures (approved by a second person, held ten days); about 90 % closed
 (mostly completed, some failed), the newest 5 % open in progress (on hold, for an erasure), the rest
-rejected or abandoned; six to eight audit rows and four to six sent Slack posts for a closed case.
+rejected or abandoned; six to eight audit rows and four to six sent Slack posts for a closed case. The
+viewer whose ``list`` is timed has a backlog of ``VIEWER_BACKLOG`` more open cases at every N, so their
+list is a full page with **More** at every size (at N=1,000 they would otherwise have about 2 open cases,
+at 100,000 a page of 20: not the same work).
 ``KIND_MIX`` says the share of each kind of request; a kind's path through the store is its entry in
 ``PATHS``.
 
@@ -58,7 +64,6 @@ from handlers import case_texts, notices, texts  # noqa: E402
 from handlers.access import Authorizer  # noqa: E402
 from handlers.cases import HomeTab, Reminders  # noqa: E402
 from handlers.context import Permalinks  # noqa: E402
-from handlers.deadlines import REMINDERS  # noqa: E402
 from handlers.kinds import KINDS  # noqa: E402
 from handlers.listing import Page, read_page  # noqa: E402
 from prime import Background, RequestKind, TaskError, mask_email  # noqa: E402
@@ -70,6 +75,7 @@ OPEN_DAYS = 25  # cases made in the last 25 days are open: each due within its 3
 NOW = 1_800_000_000.0  # "now" at the end of the fill
 STAFF = [f"U0STAFF{i:02d}" for i in range(12)]
 VIEWER = STAFF[0]
+VIEWER_BACKLOG = 25  # open cases of the viewer's own at every N: a full page of ``list`` and a More button
 CHANNEL = "C0CASES"
 # The share of each kind of request (each has its path in PATHS).
 KIND_MIX: tuple[tuple[str, float], ...] = ((RequestKind.RETRIEVAL, 0.8), (RequestKind.DELETION, 0.2))
@@ -194,6 +200,21 @@ async def fill(store: Store, clock: Clock, n: int, *, seed: int = 14) -> dict[st
         await store.audit.append(request_id=request.id, actor=requester, action="download link shown")
         clock.now += rng.uniform(600, 10 * DAY)
         await store.cases.close(request.id, user=requester, notices=notices.thread_update())
+    for i in range(VIEWER_BACKLOG):  # the viewer's own backlog, made in the last days, in progress
+        clock.now = NOW - (VIEWER_BACKLOG - i) * 3_600.0
+        email = f"backlog{i}@example.com"
+        request, _ = await store.requests.create(
+            kind=RequestKind.RETRIEVAL,
+            email=email,
+            email_masked=mask_email(email),
+            requester=VIEWER,
+            channel=CHANNEL,
+            due_at=clock.now + 30 * DAY,
+            deadline="30 days",
+            notices=[notices.opener()],
+        )
+        await store.requests.record_thread(request.id, f"{clock.now:.6f}")
+        await store.requests.record_task_started(request.id, f"backlog-{i:04d}", notices=notices.thread_update())
     clock.now = NOW
     while entries := await store.outbox.due(limit=500):  # every post was sent long ago, as the bot would have
         for entry in entries:
@@ -318,11 +339,17 @@ async def measure(store: Store, clock: Clock, data: dict[str, Any], *, runs: int
         await home.view(rng.choice(STAFF))
 
     async def reminder_selection() -> None:
-        await store.cases.reminders_due(REMINDERS)
+        await store.cases.reminders_due()
 
     async def reconciler_selection() -> None:
-        await store.requests.count_unfinished(due_by=clock())
         await store.requests.unfinished(due_by=clock(), limit=50)
+
+    async def metrics_scrape() -> None:
+        await store.backlog()
+        await store.cases.counts()
+
+    async def health_check() -> None:
+        await store.backlog()
 
     reminders = Reminders(store=store, clock=clock, wake_outbox=lambda: None, counters=_NoCounters())
     sent: list[int] = []
@@ -365,6 +392,8 @@ async def measure(store: Store, clock: Clock, data: dict[str, Any], *, runs: int
     out["home"] = await timed(home_view, runs)
     out["reconciler_selection"] = await timed(reconciler_selection, runs)
     out["reminder_selection"] = await timed(reminder_selection, runs)
+    out["metrics_scrape"] = await timed(metrics_scrape, runs)
+    out["health_check"] = await timed(health_check, runs)
     # Would a bigger page cache than SQLite's 2 MB flatten the lookups? The same lookups with 16 MB.
     await store._database.fetch("PRAGMA cache_size = -16384")
     for name, work in (
@@ -489,6 +518,8 @@ OPERATIONS = [
     ("reconciler_selection", "reconciler selection"),
     ("reminder_selection", "reminder selection"),
     ("reminder_pass", "reminder pass (selects, sends what is due)"),
+    ("metrics_scrape", "/metrics scrape (counts, backlog)"),
+    ("health_check", "/readyz health check (backlog)"),
     ("status_email_cache_16mb", "status <email>, 16 MB page cache (diagnosis)"),
     ("list_cache_16mb", "list, 16 MB page cache (diagnosis)"),
     ("reconciler_selection_cache_16mb", "reconciler selection, 16 MB page cache (diagnosis)"),
