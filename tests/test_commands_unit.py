@@ -15,6 +15,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from harness import SettableClock
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import case_texts, notices, texts
@@ -123,14 +124,6 @@ def test_mistakes_read_into_the_answer_that_explains_them(text: str, expected: t
 # ----------------------------------------------------------------------------- acting on an intent
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class NoAmazon:
     """Buy with Prime for a test that must not reach it: any call fails the test, naming the call."""
 
@@ -158,7 +151,7 @@ class Desktop:
 
     desk: Desk
     store: Store
-    clock: Clock
+    clock: SettableClock
 
     async def command(self, text: str, *, user: str = "U0ALICE") -> Said:
         """Run ``/data-request text`` as ``user``; return once its background work has finished too."""
@@ -181,7 +174,7 @@ class Desktop:
 
 @pytest.fixture
 async def desktop(tmp_path: Path) -> AsyncIterator[Desktop]:
-    clock = Clock()
+    clock = SettableClock(NOW)
     store = await Store.open(tmp_path / "requests.db", cipher=EmailCipher(os.urandom(32)), clock=clock)
     slack = AsyncWebClient(token="xoxb-not-used", base_url="http://127.0.0.1:9/")  # nothing here calls Slack
     flow = Flow(

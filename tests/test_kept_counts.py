@@ -14,6 +14,8 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
+from harness import SettableClock
+
 from handlers.cases import Reminders
 from handlers.deadlines import DAY, REMINDERS, next_reminder_at, reminders_due
 from prime import RequestKind, TaskError
@@ -23,20 +25,12 @@ START = 1_700_000_000.0
 POST = [Notice("reply")]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class NoCounters:
     def reminder_sent(self) -> None:
         pass
 
 
-async def history(store: Store, clock: Clock, count: int, *, seed: int = 10) -> list[Request]:
+async def history(store: Store, clock: SettableClock, count: int, *, seed: int = 10) -> list[Request]:
     """Both kinds through every change the store makes to a status, in a random order of outcomes."""
     rng = random.Random(seed)
     made = []
@@ -95,7 +89,7 @@ def counted(path: Path, now: float) -> tuple[Counter[tuple[str, str]], int, int]
 async def test_kept_counts_agree_with_every_row_through_every_change(tmp_path: Path) -> None:
     """After creates, rejections, approvals, starts, failures, completions, closes and a purge of both kinds,
     the counts a scrape reads are the ones a GROUP BY over every request gives."""
-    clock = Clock()
+    clock = SettableClock(START)
     path = tmp_path / "counts.db"
     store = await Store.open(path, cipher=EmailCipher(os.urandom(32)), clock=clock)
     try:
@@ -133,7 +127,7 @@ async def test_the_upgrade_counts_the_history_and_the_first_pass_sends_what_was_
     """A version-9 database with open cases part-way through their reminders: the upgrade counts every row,
     the first pass sends exactly the reminders due (the most urgent, once per case) and gives every other
     open case its next reminder time, so the next pass reads nothing until one comes due."""
-    clock = Clock()
+    clock = SettableClock(START)
     path = tmp_path / "upgrade.db"
     key = os.urandom(32)
     store = await Store.open(path, cipher=EmailCipher(key), clock=clock)

@@ -16,20 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import SettableClock
 
 from prime import RequestKind, TaskError
 from store import EmailCipher, Notice, Request, RequestStatus, Store
 
 DAY = 86_400.0
 START = 1_700_000_000.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Recording:
@@ -56,7 +49,7 @@ class Recording:
 ONE_POST = [Notice("reply")]  # a thread reply, as a change queues it
 
 
-async def fill(store: Store, clock: Clock, count: int) -> list[Request]:
+async def fill(store: Store, clock: SettableClock, count: int) -> list[Request]:
     """A history through the API: mostly closed, some open, some rejected or abandoned, with reminders sent."""
     made = []
     for i in range(count):
@@ -97,8 +90,8 @@ async def fill(store: Store, clock: Clock, count: int) -> list[Request]:
 
 
 @pytest.fixture
-async def history(tmp_path: Path) -> AsyncIterator[tuple[Store, Clock]]:
-    clock = Clock()
+async def history(tmp_path: Path) -> AsyncIterator[tuple[Store, SettableClock]]:
+    clock = SettableClock(START)
     store = await Store.open(tmp_path / "history.db", cipher=EmailCipher(os.urandom(32)), clock=clock)
     try:
         await fill(store, clock, 300)
@@ -151,7 +144,7 @@ def assert_indexed(found: list[tuple[str, list[str]]], *, uses: str, sorted_ok: 
     assert any(uses in step for step in every), (uses, found)
 
 
-async def test_status_by_email_reads_the_email_index(history: tuple[Store, Clock]) -> None:
+async def test_status_by_email_reads_the_email_index(history: tuple[Store, SettableClock]) -> None:
     """``status <email>`` finds the shopper's requests by the keyed hash, through its index."""
     store, _ = history
     with recording(store) as recorder:
@@ -159,7 +152,7 @@ async def test_status_by_email_reads_the_email_index(history: tuple[Store, Clock
     assert_indexed(await plans(store, recorder), uses="requests_by_email_kind", sorted_ok=True)
 
 
-async def test_status_by_task_reads_the_task_index(history: tuple[Store, Clock]) -> None:
+async def test_status_by_task_reads_the_task_index(history: tuple[Store, SettableClock]) -> None:
     """``status <task>`` finds the request by task id through the column's unique index."""
     store, _ = history
     with recording(store) as recorder:
@@ -167,7 +160,7 @@ async def test_status_by_task_reads_the_task_index(history: tuple[Store, Clock])
     assert_indexed(await plans(store, recorder), uses="(task_id=?)")
 
 
-async def test_list_reads_a_page_of_the_requesters_open_cases(history: tuple[Store, Clock]) -> None:
+async def test_list_reads_a_page_of_the_requesters_open_cases(history: tuple[Store, SettableClock]) -> None:
     """``list`` (and its **More**) reads one page of the asker's open cases in due order, not all of them."""
     store, _ = history
     with recording(store) as recorder:
@@ -176,7 +169,7 @@ async def test_list_reads_a_page_of_the_requesters_open_cases(history: tuple[Sto
     assert_indexed(await plans(store, recorder), uses="requests_open_by_requester")
 
 
-async def test_list_all_and_home_read_a_page_of_open_cases_in_due_order(history: tuple[Store, Clock]) -> None:
+async def test_list_all_and_home_read_a_page_of_open_cases_in_due_order(history: tuple[Store, SettableClock]) -> None:
     """``list all`` and the Home tab's team listing read one page of open cases from the due-date index."""
     store, _ = history
     with recording(store) as recorder:
@@ -185,7 +178,7 @@ async def test_list_all_and_home_read_a_page_of_open_cases_in_due_order(history:
     assert_indexed(await plans(store, recorder), uses="requests_open_by_due")
 
 
-async def test_home_and_list_totals_count_open_cases_in_their_indexes(history: tuple[Store, Clock]) -> None:
+async def test_home_and_list_totals_count_open_cases_in_their_indexes(history: tuple[Store, SettableClock]) -> None:
     """The "20 of N" under a long Home tab or list counts the open-case indexes, never the whole history."""
     store, _ = history
     with recording(store) as recorder:
@@ -196,7 +189,7 @@ async def test_home_and_list_totals_count_open_cases_in_their_indexes(history: t
     assert_indexed(found, uses="requests_open_by_requester")
 
 
-async def test_duplicate_check_reads_the_shoppers_requests_by_index(history: tuple[Store, Clock]) -> None:
+async def test_duplicate_check_reads_the_shoppers_requests_by_index(history: tuple[Store, SettableClock]) -> None:
     """The duplicate check of a new request looks among that shopper's requests of that kind only."""
     store, _ = history
     with recording(store) as recorder:
@@ -213,7 +206,9 @@ async def test_duplicate_check_reads_the_shoppers_requests_by_index(history: tup
     assert_indexed(await plans(store, recorder), uses="requests_by_email_kind", sorted_ok=True)
 
 
-async def test_reconciler_selection_reads_unfinished_oldest_first_by_index(history: tuple[Store, Clock]) -> None:
+async def test_reconciler_selection_reads_unfinished_oldest_first_by_index(
+    history: tuple[Store, SettableClock],
+) -> None:
     """A reconciler pass pages through unfinished requests oldest first, from their own index."""
     store, clock = history
     with recording(store) as recorder:
@@ -223,7 +218,7 @@ async def test_reconciler_selection_reads_unfinished_oldest_first_by_index(histo
     assert_indexed(found, uses="requests_unfinished_by_age")
 
 
-async def test_reminder_pass_reads_only_cases_whose_next_reminder_is_due(history: tuple[Store, Clock]) -> None:
+async def test_reminder_pass_reads_only_cases_whose_next_reminder_is_due(history: tuple[Store, SettableClock]) -> None:
     """A reminder pass reads the cases whose next reminder time has come, from requests_remind_at: a case
     reminded, or one whose next reminder is days away, is not read."""
     store, clock = history
@@ -239,7 +234,7 @@ async def test_reminder_pass_reads_only_cases_whose_next_reminder_is_due(history
     assert_indexed(await plans(store, recorder), uses="requests_remind_at")
 
 
-async def test_a_metrics_scrape_and_a_health_check_read_no_history(history: tuple[Store, Clock]) -> None:
+async def test_a_metrics_scrape_and_a_health_check_read_no_history(history: tuple[Store, SettableClock]) -> None:
     """/metrics and /readyz (counts and backlog) read kept counts and partial indexes: no scan of requests,
     audit or outbox, and no GROUP BY over every request ever made."""
     store, _ = history
@@ -253,7 +248,7 @@ async def test_a_metrics_scrape_and_a_health_check_read_no_history(history: tupl
     assert counts.open > 0 and sum(counts.by_status.values()) == 300
 
 
-async def test_purge_reads_candidates_and_their_posts_by_index(history: tuple[Store, Clock]) -> None:
+async def test_purge_reads_candidates_and_their_posts_by_index(history: tuple[Store, SettableClock]) -> None:
     """Retention finds what to purge by when it ended, and empties those requests' posts by request."""
     store, _ = history
     with recording(store) as recorder:
@@ -263,7 +258,7 @@ async def test_purge_reads_candidates_and_their_posts_by_index(history: tuple[St
     assert_indexed(found, uses="outbox_by_request")
 
 
-async def test_purge_goes_in_bounded_batches_and_lets_commands_in_between(history: tuple[Store, Clock]) -> None:
+async def test_purge_goes_in_bounded_batches_and_lets_commands_in_between(history: tuple[Store, SettableClock]) -> None:
     """Purging goes in short transactions of at most ``batch`` requests, and a command waiting on the
     database is served between two of them, not after the whole purge."""
     store, _ = history
