@@ -90,8 +90,8 @@ class Store:
         rows = await self._database.fetch(
             "SELECT"
             " (SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL) AS inbox,"
-            " (SELECT MIN(received_at) FROM inbox WHERE processed_at IS NULL"
-            "    AND task_id IN (SELECT task_id FROM requests WHERE task_id IS NOT NULL)) AS inbox_oldest,"
+            " (SELECT MIN(received_at) FROM inbox WHERE processed_at IS NULL"  # per pending event, not every task id
+            "    AND EXISTS (SELECT 1 FROM requests WHERE requests.task_id = inbox.task_id)) AS inbox_oldest,"
             " (SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND gave_up_at IS NULL) AS outbox,"
             " (SELECT MIN(created_at) FROM outbox WHERE sent_at IS NULL AND gave_up_at IS NULL) AS outbox_oldest,"
             " (SELECT COUNT(*) FROM outbox WHERE gave_up_at IS NOT NULL) AS gave_up,"
