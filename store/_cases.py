@@ -18,6 +18,7 @@ from store._database import Database
 from store._records import FREE_TEXT_PARAMS, Notice, Request, TaskError
 from store._rows import (
     CLOSABLE,
+    NEVER_STARTED,
     OPEN_CASE,
     REQUEST_COLUMNS,
     UNFINISHED_SQL,
@@ -25,6 +26,7 @@ from store._rows import (
     enqueue,
     errors_json,
     fetch_request,
+    literals,
     marks,
     params_json,
     request_from_row,
@@ -103,20 +105,22 @@ class Cases:
     async def counts(self) -> CaseCounts:
         """Counts for monitoring, in one read: no personal data, only statuses and numbers.
 
-        The counts by kind and status are kept as requests change (request_counts, migration 10); open and
-        overdue cases are counted in the open-case index. A scrape reads neither the history nor the table.
+        The counts by kind, status and closed are kept as requests change (request_counts, migration 10), and
+        open cases are their sum; only the overdue ones (a matter of the clock) are counted, in the open-case
+        index by due date. A scrape reads neither the history nor the open cases.
         """
         rows = await self._database.fetch(
-            "SELECT kind, status, count, NULL AS open, NULL AS overdue FROM request_counts WHERE count > 0"
-            f" UNION ALL SELECT NULL, NULL, NULL, (SELECT COUNT(*) FROM requests WHERE {OPEN_CASE}),"
-            f" (SELECT COUNT(*) FROM requests WHERE {OPEN_CASE} AND due_at < ?)",
+            "SELECT kind, status, SUM(count) AS count, SUM(CASE WHEN closed = 0 AND status NOT IN"
+            f" ({literals(NEVER_STARTED)}) THEN count ELSE 0 END) AS open FROM request_counts GROUP BY kind, status"
+            # and a last row whose "open" is the overdue count, so the scrape is one round trip
+            f" UNION ALL SELECT NULL, NULL, NULL, (SELECT COUNT(*) FROM requests WHERE {OPEN_CASE} AND due_at < ?)",
             (self._clock(),),
         )
-        *by_status, totals = rows
+        *by_status, overdue = rows
         return CaseCounts(
-            by_status={(str(row["kind"]), str(row["status"])): int(row["count"]) for row in by_status},
-            open=int(totals["open"]),
-            overdue=int(totals["overdue"]),
+            by_status={(str(row["kind"]), str(row["status"])): int(row["count"]) for row in by_status if row["count"]},
+            open=sum(int(row["open"]) for row in by_status),
+            overdue=int(overdue["open"]),
         )
 
     async def close(self, request_id: int, *, user: str, notices: Sequence[Notice]) -> tuple[Request | None, bool]:

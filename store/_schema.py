@@ -155,9 +155,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX outbox_by_request ON outbox (request_id);
     """,
     # 10: what a scrape, a health check or a reminder pass reads stays the same size as history grows
-    # (issue 14). Counts by kind and status are kept as requests change (triggers), so /metrics no longer
-    # groups every request ever made (91 ms at 100,000 cases, on the one connection every command waits
-    # for); given-up posts have their own index, so /readyz no longer scans every post ever sent (44 ms);
+    # (issue 14). Counts by kind, status and closed are kept as requests change (triggers), so /metrics
+    # no longer groups every request ever made (91 ms at 100,000 cases, on the one connection every
+    # command waits for) and the open and unfinished totals are sums of a few rows, not counts of every
+    # open case; given-up posts have their own index, so /readyz no longer scans every post ever sent;
     # remind_at is when a case's next reminder may be due (NULL: none left), so a pass reads the cases
     # due now, not every case with a reminder still to come. 0 means "look now": the first pass after
     # this upgrade sets each open case's next time from the schedule, which lives in the code.
@@ -165,22 +166,29 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE request_counts (
         kind   TEXT    NOT NULL,
         status TEXT    NOT NULL,
+        closed INTEGER NOT NULL,  -- 1 once staff closed the case (closed_at set)
         count  INTEGER NOT NULL,
-        PRIMARY KEY (kind, status)
+        PRIMARY KEY (kind, status, closed)
     ) WITHOUT ROWID;
-    INSERT INTO request_counts (kind, status, count) SELECT kind, status, COUNT(*) FROM requests GROUP BY 1, 2;
+    INSERT INTO request_counts (kind, status, closed, count)
+        SELECT kind, status, closed_at IS NOT NULL, COUNT(*) FROM requests GROUP BY 1, 2, 3;
     CREATE TRIGGER request_counts_insert AFTER INSERT ON requests BEGIN
-        INSERT INTO request_counts (kind, status, count) VALUES (NEW.kind, NEW.status, 1)
-            ON CONFLICT (kind, status) DO UPDATE SET count = count + 1;
+        INSERT INTO request_counts (kind, status, closed, count)
+            VALUES (NEW.kind, NEW.status, NEW.closed_at IS NOT NULL, 1)
+            ON CONFLICT (kind, status, closed) DO UPDATE SET count = count + 1;
     END;
-    CREATE TRIGGER request_counts_move AFTER UPDATE OF kind, status ON requests
-        WHEN OLD.kind IS NOT NEW.kind OR OLD.status IS NOT NEW.status BEGIN
-        UPDATE request_counts SET count = count - 1 WHERE kind = OLD.kind AND status = OLD.status;
-        INSERT INTO request_counts (kind, status, count) VALUES (NEW.kind, NEW.status, 1)
-            ON CONFLICT (kind, status) DO UPDATE SET count = count + 1;
+    CREATE TRIGGER request_counts_move AFTER UPDATE OF kind, status, closed_at ON requests
+        WHEN OLD.kind IS NOT NEW.kind OR OLD.status IS NOT NEW.status
+            OR (OLD.closed_at IS NULL) IS NOT (NEW.closed_at IS NULL) BEGIN
+        UPDATE request_counts SET count = count - 1
+            WHERE kind = OLD.kind AND status = OLD.status AND closed = (OLD.closed_at IS NOT NULL);
+        INSERT INTO request_counts (kind, status, closed, count)
+            VALUES (NEW.kind, NEW.status, NEW.closed_at IS NOT NULL, 1)
+            ON CONFLICT (kind, status, closed) DO UPDATE SET count = count + 1;
     END;
     CREATE TRIGGER request_counts_delete AFTER DELETE ON requests BEGIN
-        UPDATE request_counts SET count = count - 1 WHERE kind = OLD.kind AND status = OLD.status;
+        UPDATE request_counts SET count = count - 1
+            WHERE kind = OLD.kind AND status = OLD.status AND closed = (OLD.closed_at IS NOT NULL);
     END;
     CREATE INDEX outbox_gave_up ON outbox (id) WHERE gave_up_at IS NOT NULL;
     ALTER TABLE requests ADD COLUMN remind_at REAL;

@@ -95,7 +95,8 @@ class Store:
             " (SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND gave_up_at IS NULL) AS outbox,"
             " (SELECT MIN(created_at) FROM outbox WHERE sent_at IS NULL AND gave_up_at IS NULL) AS outbox_oldest,"
             " (SELECT COUNT(*) FROM outbox WHERE gave_up_at IS NOT NULL) AS gave_up,"
-            f" (SELECT COUNT(*) FROM requests WHERE {MOVING_SQL}) AS unfinished,"  # approval waits are no backlog
+            # the unfinished are summed from the kept counts, not counted
+            f" (SELECT COALESCE(SUM(count), 0) FROM request_counts WHERE {MOVING_SQL}) AS unfinished,"
             f" (SELECT MIN(created_at) FROM requests WHERE {MOVING_SQL}) AS unfinished_oldest",
         )
         row = rows[0]

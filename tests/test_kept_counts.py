@@ -74,8 +74,8 @@ async def history(store: Store, clock: SettableClock, count: int, *, seed: int =
     return made
 
 
-def counted(path: Path, now: float) -> tuple[Counter[tuple[str, str]], int, int]:
-    """The counts the slow way, from every row: by (kind, status), open, and open past the due date."""
+def counted(path: Path, now: float) -> tuple[Counter[tuple[str, str]], int, int, int]:
+    """The counts the slow way, from every row: by (kind, status), open, open past the due date, unfinished."""
     with sqlite3.connect(path) as db:
         by_status = Counter(
             {(k, s): n for k, s, n in db.execute("SELECT kind, status, COUNT(*) FROM requests GROUP BY 1, 2")}
@@ -83,24 +83,29 @@ def counted(path: Path, now: float) -> tuple[Counter[tuple[str, str]], int, int]
         open_cases = "closed_at IS NULL AND status NOT IN ('REJECTED', 'ABANDONED')"
         (opened,) = db.execute(f"SELECT COUNT(*) FROM requests WHERE {open_cases}").fetchone()
         (overdue,) = db.execute(f"SELECT COUNT(*) FROM requests WHERE {open_cases} AND due_at < ?", (now,)).fetchone()
-    return by_status, opened, overdue
+        moving = "status IN ('NEW', 'STARTING', 'ON_HOLD', 'IN_PROGRESS')"
+        (unfinished,) = db.execute(f"SELECT COUNT(*) FROM requests WHERE {moving}").fetchone()
+    return by_status, opened, overdue, unfinished
 
 
 async def test_kept_counts_agree_with_every_row_through_every_change(tmp_path: Path) -> None:
     """After creates, rejections, approvals, starts, failures, completions, closes and a purge of both kinds,
-    the counts a scrape reads are the ones a GROUP BY over every request gives."""
+    the counts a scrape and a health check read (by kind and status, open, overdue, unfinished) are the
+    ones a count over every request gives."""
     clock = SettableClock(START)
     path = tmp_path / "counts.db"
     store = await Store.open(path, cipher=EmailCipher(os.urandom(32)), clock=clock)
     try:
         await history(store, clock, 200)
         counts = await store.cases.counts()
+        backlog = await store.backlog()
     finally:
         await store.close()
-    by_status, opened, overdue = counted(path, clock.now)
+    by_status, opened, overdue, unfinished = counted(path, clock.now)
     assert len(by_status) >= 6  # the history reached many statuses of both kinds
     assert counts.by_status == dict(by_status)
-    assert (counts.open, counts.overdue) == (opened, overdue)
+    assert (counts.open, counts.overdue, backlog["requests_unfinished"]) == (opened, overdue, unfinished)
+    assert 0 < overdue < opened and unfinished > 0
 
 
 def as_the_version_9_bot_left_it(path: Path) -> None:
@@ -164,5 +169,5 @@ async def test_the_upgrade_counts_the_history_and_the_first_pass_sends_what_was_
         assert await store.cases.reminders_due()
     finally:
         await store.close()
-    by_status, _, _ = counted(path, clock.now)
-    assert counts.by_status == dict(by_status)
+    by_status, opened, _, _ = counted(path, clock.now)
+    assert counts.by_status == dict(by_status) and counts.open == opened
