@@ -18,6 +18,9 @@ in the JSON):
   what a ``/readyz`` health check reads (the backlog): both hold the one connection commands wait for;
 - purging 10 % of the cases (retention), and the longest a status lookup waited meanwhile;
 
+Every operation is timed as ``serve`` runs the store: SQLite's automatic WAL checkpoint off on the command
+connection and the checkpoint loop on its own connection beside it (``status <email>`` and a new request,
+which commit, are timed again with SQLite's checkpoint on the commit, the old way, for comparison);
 plus database bytes per case, and the real bot (``python -m bot serve``, against the loopback fakes) started
 on the filled database: time to healthy, and its peak RSS after a round of commands.
 
@@ -48,7 +51,7 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -385,34 +388,45 @@ async def measure(store: Store, clock: Clock, data: dict[str, Any], *, runs: int
         """A shopper never seen: the check finds nothing, the request is inserted and committed."""
         await create(f"new{next(fresh)}@example.com")
 
-    out["status_email"] = await timed(status_email, runs)
-    out["status_task"] = await timed(status_task, runs)
-    out["list"] = await timed(lister(mine_pages, whole_team=False), runs)
-    out["list_all"] = await timed(lister(team_pages, whole_team=True), runs)
-    out["list_all"]["pages"] = len(team_pages)
-    out["home"] = await timed(home_view, runs)
-    out["reconciler_selection"] = await timed(reconciler_selection, runs)
-    out["reminder_selection"] = await timed(reminder_selection, runs)
-    out["metrics_scrape"] = await timed(metrics_scrape, runs)
-    out["health_check"] = await timed(health_check, runs)
-    out["reminder_pass"] = await timed(reminder_pass, runs)
-    out["reminder_pass"]["reminders_sent_per_pass"] = round(sum(sent) / max(1, len(sent)), 3)
-    out["reminder_pass"]["clock_step_s"] = round(step, 1)
-    out["duplicate_check"] = await timed(duplicate_check, runs)
-    # As the bot runs it (issue 14): the command connection never checkpoints, the checkpoint loop runs
-    # beside it on its own connection at its real cadence (store/_checkpoints.py).
-    checkpointer = asyncio.create_task(store.checkpoints.run())
-    await store.checkpoints.running.wait()
-    out["new_request"] = await timed(new_request, runs)
-    out["new_request"]["truncating_checkpoints"] = store.checkpoints.truncations
-    checkpointer.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await checkpointer
+    # Everything is timed as ``serve`` runs it (issue 14): the command connection never checkpoints, the
+    # checkpoint loop runs beside it on its own connection at its real cadence (store/_checkpoints.py).
+    async with checkpointing(store):
+        out["status_email"] = await timed(status_email, runs)
+        out["status_task"] = await timed(status_task, runs)
+        out["list"] = await timed(lister(mine_pages, whole_team=False), runs)
+        out["list_all"] = await timed(lister(team_pages, whole_team=True), runs)
+        out["list_all"]["pages"] = len(team_pages)
+        out["home"] = await timed(home_view, runs)
+        out["reconciler_selection"] = await timed(reconciler_selection, runs)
+        out["reminder_selection"] = await timed(reminder_selection, runs)
+        out["metrics_scrape"] = await timed(metrics_scrape, runs)
+        out["health_check"] = await timed(health_check, runs)
+        out["reminder_pass"] = await timed(reminder_pass, runs)
+        out["reminder_pass"]["reminders_sent_per_pass"] = round(sum(sent) / max(1, len(sent)), 3)
+        out["reminder_pass"]["clock_step_s"] = round(step, 1)
+        out["duplicate_check"] = await timed(duplicate_check, runs)
+        out["new_request"] = await timed(new_request, runs)
+        out["new_request"]["truncating_checkpoints"] = store.checkpoints.truncations
     # The old way, for comparison: SQLite's automatic checkpoint inside the committing call (every 1,000 pages).
+    out["status_email_autocheckpoint"] = await timed(status_email, runs)
     out["new_request_autocheckpoint"] = await timed(new_request, runs)
     await store._database.fetch("PRAGMA wal_checkpoint(TRUNCATE)")
-    out["purge"] = await purge_tenth(store, clock, data)
+    async with checkpointing(store):
+        out["purge"] = await purge_tenth(store, clock, data)
     return out
+
+
+@contextlib.asynccontextmanager
+async def checkpointing(store: Store) -> AsyncIterator[None]:
+    """The checkpoint loop running beside the store, as in ``serve``; stopped (and SQLite's own back) after."""
+    loop = asyncio.create_task(store.checkpoints.run())
+    await store.checkpoints.running.wait()
+    try:
+        yield
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
 
 
 async def purge_tenth(store: Store, clock: Clock, data: dict[str, Any]) -> dict[str, Any]:
@@ -506,6 +520,7 @@ OPERATIONS = [
     ("duplicate_check", "duplicate check (create, a duplicate found)"),
     ("new_request", "new request (check, insert, commit)"),
     ("new_request_autocheckpoint", "new request, SQLite's autocheckpoint on the commit (the old way; diagnosis)"),
+    ("status_email_autocheckpoint", "status <email>, SQLite's autocheckpoint on the commit (the old way; diagnosis)"),
     ("reconciler_selection", "reconciler selection"),
     ("reminder_selection", "reminder selection"),
     ("reminder_pass", "reminder pass (selects, sends what is due)"),
