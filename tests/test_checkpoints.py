@@ -139,6 +139,34 @@ async def test_a_wal_past_the_cap_is_emptied_even_though_writes_never_paused(sto
     assert (checkpoints.truncations, checkpoints.failures) == (1, 0)
 
 
+async def test_a_truncating_checkpoint_kept_waiting_is_no_failure_and_is_tried_again(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reader holding its snapshot beside the bot (a backup, an audit export) keeps the truncating
+    checkpoint out: it gives up after its short wait (while it waits, new writes wait too), logs nothing and
+    counts nothing as failed; the next tick after the reader is done empties the WAL."""
+    checkpoints = Checkpoints(store._database, interval=3600, cap=WAL_LIMIT)
+    async with checkpointing(checkpoints):
+        assert await new_requests(store, 20_000, stop_above=2 * WAL_LIMIT) > 2 * WAL_LIMIT
+        reader = sqlite3.connect(store._database.path)
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM requests").fetchone()  # a snapshot the WAL must keep
+        connection = await checkpoints.connect()
+        try:
+            with caplog.at_level(logging.INFO, logger="store._checkpoints"):
+                await checkpoints.once(connection)
+            assert wal_bytes(store) > WAL_LIMIT
+            assert (checkpoints.deferred, checkpoints.failures, checkpoints.failing) == (1, 0, False)
+            assert not caplog.records
+            reader.rollback()
+            reader.close()
+            await checkpoints.once(connection)
+        finally:
+            await connection.close()
+    assert wal_bytes(store) == 0
+    assert (checkpoints.truncations, checkpoints.deferred, checkpoints.failures) == (2, 1, 0)
+
+
 async def test_an_offline_store_keeps_sqlite_s_own_checkpoints(tmp_path: Path) -> None:
     """``audit``, ``purge`` and ``rotate-key`` open the store without the loop (``open_verified``): its
     commits checkpoint as SQLite's do, so a long run keeps the WAL near 1,000 pages (trimmed back to that
