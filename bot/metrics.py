@@ -86,6 +86,16 @@ class Metrics:
             "1 while the database refuses writes (disk full, read-only), from a refused write until one commits",
             registry=r,
         )
+        self.wal_bytes = Gauge(
+            f"{_PREFIX}_database_wal_bytes",
+            "Size of the database's write-ahead log file (emptied at 16 MB, or when writes pause)",
+            registry=r,
+        )
+        self.wal_checkpoints_failing = Gauge(
+            f"{_PREFIX}_database_checkpoints_failing",
+            "1 while the WAL checkpoints fail (the WAL grows until one works; commands are not affected)",
+            registry=r,
+        )
         self.slack_socket_connected = Gauge(
             f"{_PREFIX}_slack_socket_mode_connected",
             "Socket Mode only: 1 while the connection to Slack is up",
@@ -143,6 +153,8 @@ class Metrics:
         overdue_cases: int,
         backlog: Mapping[str, float | int | None],
         writes_failing: bool = False,
+        wal_bytes: int = 0,
+        checkpoints_failing: bool = False,
         outages: Iterable[tuple[str, str]] = (),
         socket_connected: bool | None = None,
     ) -> bytes:
@@ -158,6 +170,8 @@ class Metrics:
         self.outbox_oldest_age.set(backlog.get("outbox_oldest_age_seconds") or 0)
         self.outbox_abandoned.set(backlog.get("outbox_abandoned") or 0)
         self.database_writes_failing.set(1 if writes_failing else 0)
+        self.wal_bytes.set(wal_bytes)
+        self.wal_checkpoints_failing.set(1 if checkpoints_failing else 0)
         self.outage_active.clear()  # an outage that ended disappears
         for source, code in outages:
             self.outage_active.labels(outcome_label(source), outcome_label(code)).set(1)

@@ -93,6 +93,8 @@ def build_web_app(
             overdue_cases=counts.overdue,
             backlog=backlog,
             writes_failing=store.writes.failing,
+            wal_bytes=store.checkpoints.wal_bytes(),
+            checkpoints_failing=store.checkpoints.failing,
             outages=outages.keys() if outages is not None else (),
             socket_connected=None if socket_state is None else socket_state.connected,
         )

@@ -107,7 +107,7 @@ class Checkpoints:
         self.passes += 1
         try:
             await _checkpoint(connection, "PASSIVE")
-            if self._size() > self._cap:
+            if self.wal_bytes() > self._cap:
                 self.truncations += 1
                 if await _checkpoint(connection, "TRUNCATE"):
                     self.deferred += 1  # writes are still coming: the next tick tries again
@@ -121,7 +121,8 @@ class Checkpoints:
             self.failing = False
             logger.info("database: WAL checkpoints work again")
 
-    def _size(self) -> int:
+    def wal_bytes(self) -> int:
+        """The WAL file's size now (0 when there is none): for /metrics, and for the cap."""
         try:
             return self.wal.stat().st_size
         except FileNotFoundError:

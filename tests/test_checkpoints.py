@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import logging
 import os
+import re
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -184,8 +185,9 @@ async def test_a_failing_checkpoint_is_logged_once_and_readyz_still_tells_the_tr
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Checkpoints refused (SQLITE_BUSY, a disk error) are logged once for the episode, not at every tick;
-    the loop keeps going, /readyz stays 200 (writes still work) and says nothing about writes failing;
-    when checkpoints work again the log says so once."""
+    the loop keeps going, /readyz stays 200 (writes still work) and says nothing about writes failing, while
+    /metrics says the checkpoints fail (the README's alert) and how big the WAL is; when checkpoints work
+    again the log says so once and the gauge goes back to 0."""
     refused = sqlite3.OperationalError("database is locked")
     async with running_bot(tmp_path) as harness:
         checkpoints = harness.runtime.store.checkpoints
@@ -201,11 +203,17 @@ async def test_a_failing_checkpoint_is_logged_once_and_readyz_still_tells_the_tr
             assert response.status_code == 200, response.text
             assert response.json()["database_writes_failing"] is False
             assert not task.done()
+            metrics = (await harness.http.get(harness.url + "/metrics")).text
+            assert "data_request_bot_database_checkpoints_failing 1.0" in metrics
+            (wal,) = re.findall(r"^data_request_bot_database_wal_bytes (\S+)$", metrics, re.MULTILINE)
+            assert float(wal) > 0  # the start wrote to it, and a passive checkpoint leaves the file in place
 
         async def recovered() -> bool:
             return not checkpoints.failing
 
         await eventually(recovered)
+        metrics = (await harness.http.get(harness.url + "/metrics")).text
+        assert "data_request_bot_database_checkpoints_failing 0.0" in metrics
     said = [r.getMessage() for r in caplog.records if r.name == "store._checkpoints"]
     assert said == [
         "database: WAL checkpoint failed (database is locked); the WAL grows until one works",
