@@ -70,41 +70,33 @@ class Metrics:
             registry=r,
         )
         # Read from the database at each scrape.
+
+        def gauge(name: str, documentation: str) -> Gauge:
+            return Gauge(f"{_PREFIX}_{name}", documentation, registry=r)
+
         self.cases = Gauge(f"{_PREFIX}_cases", "Cases stored, by kind and status", ["kind", "status"], registry=r)
-        self.cases_open = Gauge(f"{_PREFIX}_cases_open", "Cases staff still owe a shopper an answer on", registry=r)
-        self.cases_overdue = Gauge(f"{_PREFIX}_cases_overdue", "Open cases past their answer's due date", registry=r)
-        self.requests_unfinished = Gauge(
-            f"{_PREFIX}_requests_unfinished", "Requests whose task has not ended at Amazon", registry=r
-        )
-        self.inbox_pending = Gauge(f"{_PREFIX}_inbox_pending", "Relayed events stored, not yet applied", registry=r)
-        self.outbox_pending = Gauge(f"{_PREFIX}_outbox_pending", "Slack posts queued, not yet sent", registry=r)
-        self.outbox_oldest_age = Gauge(
-            f"{_PREFIX}_outbox_oldest_age_seconds", "Age of the oldest queued Slack post (0 when none)", registry=r
-        )
-        self.database_writes_failing = Gauge(
-            f"{_PREFIX}_database_writes_failing",
+        self.cases_open = gauge("cases_open", "Cases staff still owe a shopper an answer on")
+        self.cases_overdue = gauge("cases_overdue", "Open cases past their answer's due date")
+        self.requests_unfinished = gauge("requests_unfinished", "Requests whose task has not ended at Amazon")
+        self.inbox_pending = gauge("inbox_pending", "Relayed events stored, not yet applied")
+        self.outbox_pending = gauge("outbox_pending", "Slack posts queued, not yet sent")
+        self.outbox_oldest_age = gauge("outbox_oldest_age_seconds", "Age of the oldest queued Slack post (0 when none)")
+        self.database_writes_failing = gauge(
+            "database_writes_failing",
             "1 while the database refuses writes (disk full, read-only), from a refused write until one commits",
-            registry=r,
         )
-        self.wal_bytes = Gauge(
-            f"{_PREFIX}_database_wal_bytes",
-            "Size of the database's write-ahead log file (emptied at 16 MB, or when writes pause)",
-            registry=r,
+        self.wal_bytes = gauge(
+            "database_wal_bytes", "Size of the database's write-ahead log file (emptied at 16 MB, or when writes pause)"
         )
-        self.wal_checkpoints_failing = Gauge(
-            f"{_PREFIX}_database_checkpoints_failing",
+        self.wal_checkpoints_failing = gauge(
+            "database_checkpoints_failing",
             "1 while the WAL checkpoints fail (the WAL grows until one works; commands are not affected)",
-            registry=r,
         )
-        self.slack_socket_connected = Gauge(
-            f"{_PREFIX}_slack_socket_mode_connected",
-            "Socket Mode only: 1 while the connection to Slack is up",
-            registry=r,
+        self.slack_socket_connected = gauge(
+            "slack_socket_mode_connected", "Socket Mode only: 1 while the connection to Slack is up"
         )
-        self.outbox_abandoned = Gauge(
-            f"{_PREFIX}_slack_posts_abandoned",
-            "Slack posts given up on for good (each is in the audit log)",
-            registry=r,
+        self.outbox_abandoned = gauge(
+            "slack_posts_abandoned", "Slack posts given up on for good (each is in the audit log)"
         )
         # From the outage board (prime/_outages.py): what someone must fix, now and so far.
         self.outage_active = Gauge(
