@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from fakes import FakePrime
+from harness import SettableClock
 
 START = """
 mutation Start($email: String!, $clientToken: String!, $hold: Int, $reason: String) {
@@ -33,23 +34,13 @@ RETRIEVAL_QUERY = "query Task($taskId: String!) { personalDataRetrievalTask(task
 CANCEL = "mutation Cancel($taskId: String!) { cancelPersonalDataDeletionTask(taskId: $taskId) { taskId } }"
 
 
-class Clock:
-    """The fake's clock for the clientToken window; a test moves ``now``."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> SettableClock:
+    return SettableClock(1_800_000_000.0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def prime(clock: Clock) -> AsyncIterator[FakePrime]:
+async def prime(clock: SettableClock) -> AsyncIterator[FakePrime]:
     async with FakePrime("cid", "secret", "amzn1.bp.test", clock=clock) as fake:
         yield fake
 
@@ -163,7 +154,7 @@ async def test_open_orders_failure_is_read_as_amazon_sends_it(prime: FakePrime, 
 
 
 async def test_client_token_is_the_same_task_for_8_hours_and_per_operation(
-    prime: FakePrime, amazon: Amazon, clock: Clock
+    prime: FakePrime, amazon: Amazon, clock: SettableClock
 ) -> None:
     """The same token within 8 hours is the same deletion (another email with it is a ConflictError); 8 hours on, a
     new task; a retrieval token does not name a deletion task."""

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from fakes import FakePrime
+from harness import SettableClock
 
 from bot.redaction import Redactor
 from prime import RETRIEVAL, PrimeClient, PrimeRejected, PrimeUnavailable, RetryPolicy
@@ -28,21 +29,11 @@ BASE, CAP = 0.5, 8.0
 
 
 @dataclass
-class Clock:
-    """A clock the test moves by hand."""
-
-    now: float = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
 class Rig:
     """A PrimeClient, what it sent over the wire, and the waits it asked for instead of sleeping them."""
 
     client: PrimeClient
-    clock: Clock
+    clock: SettableClock
     redactor: Redactor
     sleeps: list[float] = field(default_factory=list)
     sent: list[httpx.Request] = field(default_factory=list)
@@ -83,7 +74,7 @@ async def make_rig(
     async with httpx.AsyncClient(
         timeout=http_timeout, transport=transport, event_hooks={"request": [record_request]}
     ) as http:
-        clock = Clock()
+        clock = SettableClock(1_700_000_000.0)
         client = PrimeClient(
             http=http,
             api_url=api_url or prime.api_url,

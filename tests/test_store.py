@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from fakes import text_of
-from harness import envelope, running_bot
+from harness import SettableClock, envelope, running_bot
 
 from handlers.retrieval import RETRIEVAL_FLOW
 from prime import ConfigError, DataRequestError, EmailUnreadable, RequestKind
@@ -24,19 +24,9 @@ EMAIL = "Jane.Shopper@Example.com"
 DAY = 86_400.0
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> SettableClock:
+    return SettableClock(1_700_000_000.0)
 
 
 @pytest.fixture
@@ -45,7 +35,7 @@ def key() -> bytes:
 
 
 @pytest.fixture
-async def store(tmp_path: Path, key: bytes, clock: Clock) -> AsyncIterator[Store]:
+async def store(tmp_path: Path, key: bytes, clock: SettableClock) -> AsyncIterator[Store]:
     opened = await Store.open(tmp_path / "requests.db", cipher=EmailCipher(key), clock=clock)
     try:
         yield opened
@@ -259,7 +249,7 @@ async def test_apply_task_state_ignores_unfinished_states_and_unstarted_requests
     assert (await store.requests.get(unstarted.id)).status is RequestStatus.NEW  # type: ignore[union-attr]
 
 
-async def test_due_outbox_returns_only_the_head_entry_per_request_when_due(store: Store, clock: Clock) -> None:
+async def test_due_outbox_returns_only_the_head_entry_per_request_when_due(store: Store, clock: SettableClock) -> None:
     """Posts for one request go in order: only its oldest unsent entry is offered, and only once it is due."""
     first = await in_progress(store, "a@example.com", task_id="task-a")
     second = await in_progress(store, "b@example.com", task_id="task-b")
@@ -284,7 +274,7 @@ async def test_due_outbox_returns_only_the_head_entry_per_request_when_due(store
     assert [e.payload for e in await store.outbox.due()] == [{"n": "2"}]
 
 
-async def test_next_outbox_due_is_when_a_waiting_head_is_due(store: Store, clock: Clock) -> None:
+async def test_next_outbox_due_is_when_a_waiting_head_is_due(store: Store, clock: SettableClock) -> None:
     """While a request's first post waits out a Retry-After, the outbox's next wake-up is that time, not now."""
     request = await in_progress(store)
     await amazon_says(store, request.id, RequestStatus.COMPLETED, [], notices=UPDATE)
