@@ -11,6 +11,7 @@ same start without asking anyone again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -22,6 +23,7 @@ from handlers import texts
 from handlers.context import Desk
 from handlers.deletion_texts import OPEN_ORDERS, retryable
 from handlers.guard import allowed, clicked_by, ephemeral_reply, saving
+from handlers.kindflow import Click
 from handlers.lifecycle import Reply, advance, kind_of
 from handlers.notices import thread_update
 from prime import PrimeRejected, PrimeUnavailable, RequestKind, log_ids, slack_error_code
@@ -39,6 +41,22 @@ def _clicked(deps: Desk, body: dict[str, Any]) -> tuple[str, str]:
     return clicked_by(deps, body), str(((body.get("actions") or [{}])[0]).get("value", ""))
 
 
+Decide = Callable[..., Coroutine[Any, Any, None]]  # (deps, the button's value, *, user, reply)
+
+
+def _button(decide: Decide, name: str) -> Click:
+    """A button's listener: acknowledged at once, ``decide`` run in the background as task ``name``; a write
+    the database refuses meanwhile is explained to the clicker (``saving``)."""
+
+    async def listener(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        user, value = _clicked(deps, body)
+        reply = ephemeral_reply(respond)
+        deps.background.spawn(saving(decide(deps, value, user=user, reply=reply), reply=reply), name=name)
+
+    return listener
+
+
 async def _erasure(deps: Desk, value: str, *, user: str, action: str, reply: Reply) -> Request | None:
     """The erasure a button names, once its clicker is known to be allowed; None (answered) otherwise."""
     request = await deps.flow.store.requests.get(int(value)) if value.isdigit() else None
@@ -51,14 +69,6 @@ async def _erasure(deps: Desk, value: str, *, user: str, action: str, reply: Rep
 
 
 # ---------------------------------------------------------------- Approve
-
-
-async def on_approve(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-    """**Approve**: an allowed person other than the requester lets the erasure start at Amazon."""
-    await ack()
-    user, value = _clicked(deps, body)
-    reply = ephemeral_reply(respond)
-    deps.background.spawn(saving(_approve(deps, value, user=user, reply=reply), reply=reply), name="erasure approve")
 
 
 async def _approve(deps: Desk, value: str, *, user: str, reply: Reply) -> None:
@@ -89,6 +99,10 @@ async def _approve(deps: Desk, value: str, *, user: str, reply: Reply) -> None:
     flow.home_changed()
     await reply(say.approved_ack(approved))
     await advance(flow, approved.id)  # the start, with the stored clientToken; a crash here resumes it
+
+
+# **Approve**: an allowed person other than the requester lets the erasure start at Amazon.
+on_approve = _button(_approve, "erasure approve")
 
 
 # ---------------------------------------------------------------- Reject
@@ -172,14 +186,6 @@ def _to_clicker(deps: Desk, request: Request, user: str) -> Reply:
 # ---------------------------------------------------------------- Cancel deletion
 
 
-async def on_cancel(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-    """**Cancel deletion**: during the hold, anyone allowed (the requester too) stops the deletion at Amazon."""
-    await ack()
-    user, value = _clicked(deps, body)
-    reply = ephemeral_reply(respond)
-    deps.background.spawn(saving(_cancel(deps, value, user=user, reply=reply), reply=reply), name="erasure cancel")
-
-
 async def _cancel(deps: Desk, value: str, *, user: str, reply: Reply) -> None:
     request = await _erasure(deps, value, user=user, action="cancel", reply=reply)
     if request is None:
@@ -235,15 +241,11 @@ async def _cancelled(deps: Desk, request: Request, *, user: str, reply: Reply, n
     await reply(say.cancelled_ack(cancelled))
 
 
+# **Cancel deletion**: during the hold, anyone allowed (the requester too) stops the deletion at Amazon.
+on_cancel = _button(_cancel, "erasure cancel")
+
+
 # ---------------------------------------------------------------- Try again
-
-
-async def on_retry(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-    """**Try again**: a new deletion task (a new clientToken) after open orders or a start that timed out."""
-    await ack()
-    user, value = _clicked(deps, body)
-    reply = ephemeral_reply(respond)
-    deps.background.spawn(saving(_retry(deps, value, user=user, reply=reply), reply=reply), name="erasure retry")
 
 
 async def _retry(deps: Desk, value: str, *, user: str, reply: Reply) -> None:
@@ -269,3 +271,7 @@ async def _retry(deps: Desk, value: str, *, user: str, reply: Reply) -> None:
     flow.home_changed()
     await reply(say.retried_ack(retried))
     await advance(flow, retried.id)
+
+
+# **Try again**: a new deletion task (a new clientToken) after open orders or a start that timed out.
+on_retry = _button(_retry, "erasure retry")
