@@ -7,6 +7,7 @@ Slack. Requests reach it as Slack sends them: signed, over HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -156,13 +157,13 @@ class _Scene:
         wait = self.runtime.settings.sandbox_complete_after
         t.say(f"(Buy with Prime is the built-in sandbox: tasks finish after {wait:g} s.)")
 
-        t.act("U0ALICE", f"types  {COMMAND} jane.doe@example.com")
+        await self.act("U0ALICE", f"types  {COMMAND} jane.doe@example.com")
         await self.command("U0ALICE", "jane.doe@example.com")
         parent = await self.slack.wait_for(lambda: self._parent(0))
         t.say("\n… Amazon works on the task; when it is done, its event reaches the bot's relay …")
         reply = await self.slack.wait_for(lambda: self._reply_with_button(parent.ts))
 
-        t.act("U0ALICE", "clicks Download")
+        await self.act("U0ALICE", "clicks Download")
         before = len(self.slack.messages)
         shown = await self.click("U0ALICE", reply)
         link = next(u for u in _urls(shown) if "X-Amz-Signature" in u)
@@ -175,19 +176,20 @@ class _Scene:
         )
         assert len(self.slack.messages) == before, "a link must never be posted in the channel"
 
-        t.act("U0MALLORY", "(not on the allow-list) clicks Download too")
+        await self.act("U0MALLORY", "(not on the allow-list) clicks Download too")
         await self.click("U0MALLORY", reply)
 
-        t.act("U0ALICE", "sends the shopper their data, then clicks Mark as sent to shopper")
+        await self.act("U0ALICE", "sends the shopper their data, then clicks Mark as sent to shopper")
         await self.click("U0ALICE", reply, action=CLOSE_ACTION)
         await self.slack.wait_for(lambda: "Closed" in json.dumps(self.slack.messages[parent.ts].blocks))
 
-        t.act("U0BOB", f"types  {COMMAND} notfound.shopper@example.com")
+        await self.act("U0BOB", f"types  {COMMAND} notfound.shopper@example.com")
         await self.command("U0BOB", "notfound.shopper@example.com")
         parent2 = await self.slack.wait_for(lambda: self._parent(1))
         await self.slack.wait_for(lambda: [m for m in self.slack.messages.values() if m.thread_ts == parent2.ts])
         await self.erasures()
 
+        await self.settled()
         t.say("\nThe audit log (who touched which shopper's data, and when):")
         for entry in await self.runtime.store.audit.entries():
             stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(entry.at))
@@ -198,27 +200,38 @@ class _Scene:
         """An erasure approved by a second person and deleted after its hold; another cancelled during its hold."""
         t = self.t
         hold_day = self.runtime.settings.sandbox_hold_seconds
+        await self.settled()
         t.say("\nThe same team erases a shopper's data (GDPR erasure): two people decide, and Amazon holds it first.")
         t.say(f"(In the sandbox one day of the holding period lasts {hold_day:g} s.)")
-        t.act("U0ALICE", f"types  {COMMAND} delete erase.me@example.com --reason shopper asked by email")
+        await self.act("U0ALICE", f"types  {COMMAND} delete erase.me@example.com --reason shopper asked by email")
         await self.command("U0ALICE", "delete erase.me@example.com --reason shopper asked by email")
         erase = await self.slack.wait_for(lambda: self._parent(2))
-        t.act("U0ALICE", "clicks Approve on her own erasure")
+        await self.act("U0ALICE", "clicks Approve on her own erasure")
         await self.click("U0ALICE", self.slack.messages[erase.ts], action=APPROVE_ACTION)
-        t.act("U0BOB", "clicks Approve")
+        await self.act("U0BOB", "clicks Approve")
         await self.click("U0BOB", self.slack.messages[erase.ts], action=APPROVE_ACTION)
         t.say("\n… Amazon holds the deletion for its holding period, then deletes; its event reaches the relay …")
         await self.slack.wait_for(lambda: "Deleted" in json.dumps(self.slack.messages[erase.ts].blocks), timeout=30)
 
-        t.act("U0ALICE", f"types  {COMMAND} delete cancel.me@example.com --hold 30d")
+        await self.act("U0ALICE", f"types  {COMMAND} delete cancel.me@example.com --hold 30d")
         await self.command("U0ALICE", "delete cancel.me@example.com --hold 30d")
         cancel = await self.slack.wait_for(lambda: self._parent(3))
-        t.act("U0BOB", "clicks Approve")
+        await self.act("U0BOB", "clicks Approve")
         await self.click("U0BOB", self.slack.messages[cancel.ts], action=APPROVE_ACTION)
         await self.slack.wait_for(lambda: CANCEL_ACTION in json.dumps(self.slack.messages[cancel.ts].blocks))
-        t.act("U0ALICE", "learns the shopper changed their mind, and clicks Cancel deletion during the hold")
+        await self.act("U0ALICE", "learns the shopper changed their mind, and clicks Cancel deletion during the hold")
         await self.click("U0ALICE", self.slack.messages[cancel.ts], action=CANCEL_ACTION)
         await self.slack.wait_for(lambda: "Cancelled by" in json.dumps(self.slack.messages[cancel.ts].blocks))
+
+    async def act(self, who: str, what: str) -> None:
+        """Print the next step once the last step's thread posts are out, so each shows under its own step."""
+        await self.settled()
+        self.t.act(who, what)
+
+    async def settled(self) -> None:
+        """Wait until the outbox has sent every post queued so far (LocalSlack has shown each as it arrived)."""
+        async with asyncio.timeout(self.slack.wait_timeout):
+            await self.runtime.workers.outbox.drained()
 
     # ----------------------------------------------------------------- what Slack sends
 

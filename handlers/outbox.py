@@ -100,9 +100,22 @@ class OutboxSender:
         self._in_flight: set[int] = set()  # entry ids being sent now: never twice at once
         self.on_thread_opened: Callable[[int], object] = lambda _: None
         self.on_abandoned: Callable[[OutboxEntry, str], object] = lambda _entry, _code: None
+        self._recorded = asyncio.Event()  # set, then replaced, each time an attempt ends: drained() looks again
 
     def wake(self) -> None:
         self._wakeup.ring()
+
+    async def drained(self) -> None:
+        """Return once every queued post is sent or given up, looking again each time an attempt ends.
+
+        For a caller that must not run ahead of the threads (the demo prints its next step only after
+        the last one's posts). A post waiting out a failure's backoff keeps it waiting.
+        """
+        while True:
+            recorded = self._recorded  # taken before the look: an attempt that ends after it wakes this wait
+            if await self._store.outbox.next_due() is None:
+                return
+            await recorded.wait()
 
     async def run(self) -> None:
         while True:
@@ -169,6 +182,8 @@ class OutboxSender:
                 return await self._attempt(entry)
         finally:
             self._in_flight.discard(entry.id)
+            self._recorded.set()
+            self._recorded = asyncio.Event()
 
     async def _attempt(self, entry: OutboxEntry) -> SendResult:
         try:

@@ -141,6 +141,36 @@ async def test_demo_plays_an_approved_and_a_cancelled_erasure(demo: tuple[int, s
     assert "approve: own request" in audit and "hold 10 days" in audit
 
 
+def steps(transcript: str) -> list[tuple[str, str]]:
+    """The transcript cut before each step (``▶ @someone …``) and the audit log: (its first line, all it printed)."""
+    return [(part.splitlines()[0], part) for part in re.split(r"^(?=▶ |The audit log)", transcript, flags=re.M)[1:]]
+
+
+async def test_demo_prints_each_thread_reply_under_the_step_that_caused_it(demo: tuple[int, str]) -> None:
+    """The demo prints a step only once the outbox has sent the last one's posts: each thread reply shows under
+    the step that caused it, in order, and none under a later step or after the audit log's heading."""
+    _, transcript = demo
+    expected = [
+        ("▶ @alice types  /data-request jane.doe@example.com", "The shopper's data is ready"),
+        ("▶ @bob types  /data-request notfound.shopper@example.com", "could not retrieve the shopper's data"),
+        ("▶ @bob clicks Approve", "Buy with Prime deleted the shopper's data (task sbxdel-"),
+        (
+            "▶ @alice learns the shopper changed their mind, and clicks Cancel deletion during the hold",
+            "Deletion cancelled by @alice",
+        ),
+    ]
+    replies = [
+        (step, lines[0])
+        for step, printed in steps(transcript)
+        for heading, lines in blocks(printed)
+        if heading.endswith("replied in the thread:")
+    ]
+    assert len(replies) == len(expected), replies
+    for (under, reply), (step, words) in zip(replies, expected, strict=True):
+        assert under == step and words in reply, (under, reply)
+    assert steps(transcript)[-1][1].count("│") == 0, "a post printed after the audit log's heading"
+
+
 async def test_demo_never_shows_a_presigned_link_where_the_channel_sees_it(demo: tuple[int, str]) -> None:
     """Outside the messages shown to one person alone, no X-Amz-Signature appears anywhere."""
     _, transcript = demo

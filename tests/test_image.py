@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 import os
 import pwd
@@ -12,8 +13,8 @@ import signal
 import stat
 import subprocess
 import sys
-import sysconfig
 import tempfile
+import zipfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ from typing import Any
 
 import pytest
 from fakes import FakePrime, FakeSlack
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from processes import Fakes, clean_env, free_port, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,6 +132,61 @@ def python_for_user() -> str:
     pytest.skip(f"no Python {version} with venv that {USER} may run")
 
 
+def wheel_requirements(wheel: Path) -> list[Requirement]:
+    """What the built wheel's metadata requires to run (no extras): the image's pip installs these."""
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [name for name in archive.namelist() if name.endswith(".dist-info/METADATA")]
+        text = archive.read(metadata).decode()
+    lines = [line.partition(":")[2].strip() for line in text.splitlines() if line.startswith("Requires-Dist:")]
+    return [requirement for requirement in map(Requirement, lines) if wanted(requirement, extras=set())]
+
+
+def wanted(requirement: Requirement, *, extras: set[str]) -> bool:
+    """Whether a requirement applies to this Python when its distribution was asked for with ``extras``."""
+    marker = requirement.marker
+    return marker is None or any(marker.evaluate({"extra": extra}) for extra in {"", *extras})
+
+
+def installed_closure(requirements: list[Requirement]) -> list[importlib.metadata.Distribution]:
+    """The distributions of this test environment that ``requirements`` pull in, transitively."""
+    found: dict[str, importlib.metadata.Distribution] = {}
+    todo = [(requirement, set(requirement.extras)) for requirement in requirements]
+    while todo:
+        requirement, extras = todo.pop()
+        name = canonicalize_name(requirement.name)
+        if name in found:
+            continue
+        found[name] = distribution = importlib.metadata.distribution(requirement.name)
+        needs = [Requirement(line) for line in distribution.requires or []]
+        todo += [(need, set(need.extras)) for need in needs if wanted(need, extras=extras)]
+    return list(found.values())
+
+
+def copy_installed(distributions: list[importlib.metadata.Distribution], target: Path) -> None:
+    """Copy each distribution's installed files (its RECORD: code and dist-info) into ``target``.
+
+    A copy, not a path into this test environment: the unprivileged user may not read where the clone and its
+    venv live (a ``mktemp -d`` folder is 0700), and the network may be out of reach.
+    """
+    for distribution in distributions:
+        files = distribution.files
+        assert files, f"{distribution.metadata['Name']} has no RECORD to copy from"
+        for file in files:
+            if ".." in file.parts or "__pycache__" in file.parts:  # scripts in bin/, and bytecode, are not needed
+                continue
+            copied = target / file
+            copied.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Path(str(distribution.locate_file(file))), copied)
+
+
+def give_to(path: Path, user: str) -> None:
+    """Make ``path`` and everything under it the user's, whatever umask made it."""
+    account = pwd.getpwnam(user)
+    for folder, subfolders, files in os.walk(path):
+        for name in [folder, *(os.path.join(folder, entry) for entry in subfolders + files)]:
+            os.chown(name, account.pw_uid, account.pw_gid)
+
+
 @pytest.fixture
 async def fakes() -> AsyncIterator[Fakes]:
     async with FakeSlack() as slack, FakePrime() as prime:
@@ -161,17 +219,20 @@ async def test_the_images_install_entrypoint_path_and_healthcheck_work_for_a_non
     )
     assert built.returncode == 0, built.stderr
     (wheel,) = wheels.glob("data_request_bot-*.whl")
+    # The dependencies are copies of this test venv's (no network here) in the workspace, behind the venv's own
+    # site-packages on sys.path: never a path into the test venv, which the unprivileged user may not read.
+    dependencies = workspace / "dependencies"
+    await asyncio.to_thread(copy_installed, installed_closure(wheel_requirements(wheel)), dependencies)
+    give_to(workspace, USER)
     venv = workspace / "venv"
     made = as_user(python_for_user(), "-m", "venv", str(venv))
     assert made.returncode == 0, made.stderr
-    # The project itself is the wheel, installed first: were the test venv already on the path, pip would find the
-    # project installed there (CI installs it non-editable) and install nothing. Then the dependencies are this test
-    # venv's (no network here), behind the venv's own site-packages on sys.path.
+    # The project itself is the wheel, installed alone: were the test venv on the path, pip would find the project
+    # installed there (CI installs it non-editable) and install nothing.
     (site,) = venv.glob("lib/python3*/site-packages")
     installed = as_user(str(venv / "bin" / "pip"), "install", "-q", "--no-deps", "--no-index", str(wheel))
     assert installed.returncode == 0, installed.stderr
-    purelib = Path(sysconfig.get_paths()["purelib"])
-    as_user("sh", "-c", f"echo {purelib} > {site}/test-dependencies.pth")
+    as_user("sh", "-c", f"echo {dependencies} > {site}/test-dependencies.pth")
     checked = as_user(str(venv / "bin" / "pip"), "check")
     assert checked.returncode == 0, checked.stdout
     where = as_user(str(venv / "bin" / "python"), "-c", "import bot, store; print(bot.__file__)")
