@@ -16,11 +16,12 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers import case_texts, notices, texts
+from handlers import case_texts, notices
 from handlers.access import Authorizer
+from handlers.buttons import Pressed, pressed
 from handlers.context import Counters, Desk, Permalinks
 from handlers.deadlines import next_reminder_at, reminders_due
-from handlers.guard import allowed, clicked_by, ephemeral_reply
+from handlers.guard import clicked_by, clicked_request, ephemeral_reply
 from handlers.lifecycle import Reply
 from handlers.listing import Page, read_page
 from prime import Background, slack_error_code
@@ -37,17 +38,13 @@ async def handle_close(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], respo
     """**Mark as sent to shopper**: allowed users only; a second press changes nothing."""
     await ack()
     user = clicked_by(deps, body)
-    value = str(((body.get("actions") or [{}])[0]).get("value", ""))
     reply = ephemeral_reply(respond)
-    deps.background.spawn(_close(deps, value, user=user, reply=reply), name="close case")
+    deps.background.spawn(_close(deps, pressed(body), user=user, reply=reply), name="close case")
 
 
-async def _close(deps: Desk, value: str, *, user: str, reply: Reply) -> None:
-    request = await deps.flow.store.requests.get(int(value)) if value.isdigit() else None
-    if not await allowed(deps, user, action="close", reply=reply, request_id=request.id if request else None):
-        return
+async def _close(deps: Desk, click: Pressed, *, user: str, reply: Reply) -> None:
+    request = await clicked_request(deps, click, user=user, action="close", reply=reply)
     if request is None:
-        await reply(texts.unknown_request("this button"))
         return
     closed, changed = await deps.flow.store.cases.close(request.id, user=user, notices=notices.thread_update())
     if changed and closed is not None:

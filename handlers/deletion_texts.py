@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from handlers.blocks import Block, Button, Message, actions, button, context, section
+from handlers.buttons import button_value
 from handlers.kindflow import KindTexts
 from handlers.mrkdwn import date, escape
 from handlers.texts import CLOSE_ACTION, COMMAND, explain_errors, hours, task_shown
@@ -157,7 +158,7 @@ class DeletionTexts(KindTexts):
         return fields
 
     def parent_actions(self, request: Request) -> list[Block]:
-        value = str(request.id)
+        value = button_value(request)
         if request.status in (_S.NEW, _S.AWAITING_APPROVAL):
             return [
                 actions(
@@ -201,7 +202,7 @@ class DeletionTexts(KindTexts):
 
 
 def _mark_answered(request: Request, block_id: str, *extra: Button) -> Block:
-    close = button("Mark as answered to shopper", action_id=CLOSE_ACTION, value=str(request.id))
+    close = button("Mark as answered to shopper", action_id=CLOSE_ACTION, value=button_value(request))
     return actions(block_id, *extra, close)
 
 
@@ -220,7 +221,7 @@ def failed_reply(request: Request) -> Message:
     codes = escape(", ".join(str(e.code or "UNKNOWN") for e in request.errors) or "no reason given")
     buttons: list[Button] = []
     if _open_orders(request):
-        buttons.append(button("Try again", action_id=RETRY_ACTION, value=str(request.id), style="primary"))
+        buttons.append(button("Try again", action_id=RETRY_ACTION, value=button_value(request), style="primary"))
     return {
         "text": f"The erasure failed at Buy with Prime: {codes}",
         "blocks": [
@@ -279,7 +280,7 @@ def retried(request: Request) -> Message:
 
 
 def start_window_passed(request: Request) -> Message:
-    retry = button("Try again", action_id=RETRY_ACTION, value=str(request.id), style="primary")
+    retry = button("Try again", action_id=RETRY_ACTION, value=button_value(request), style="primary")
     return {
         "text": "This erasure could not be started: Buy with Prime stayed unavailable for too long.",
         "blocks": [

@@ -14,8 +14,9 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 
 from handlers import retrieval_texts, texts
+from handlers.buttons import Pressed, pressed
 from handlers.context import Desk
-from handlers.guard import allowed, clicked_by
+from handlers.guard import clicked_by, clicked_request
 from handlers.lifecycle import Reply, apply_task_state, kind_of
 from prime import PrimeError, slack_error_code
 
@@ -28,22 +29,21 @@ async def handle_download(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], re
     """Acknowledge the click, then authorize, ask Amazon and answer in the background."""
     await ack()
     user = clicked_by(deps, body)
-    action = (body.get("actions") or [{}])[0]
     channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
     thread_ts = (body.get("container") or {}).get("thread_ts") or (body.get("message") or {}).get("thread_ts")
 
     async def reply(message: texts.Message) -> None:
         await _ephemeral(deps, respond, channel=channel, user=user, thread_ts=thread_ts, message=message)
 
-    deps.background.spawn(_download(deps, str(action.get("value", "")), user=user, reply=reply), name="download")
+    deps.background.spawn(_download(deps, pressed(body), user=user, reply=reply), name="download")
 
 
-async def _download(deps: Desk, value: str, *, user: str, reply: Reply) -> None:
-    request = await deps.flow.store.requests.get(int(value)) if value.isdigit() else None
-    if not await allowed(deps, user, action="download", reply=reply, request_id=request.id if request else None):
+async def _download(deps: Desk, click: Pressed, *, user: str, reply: Reply) -> None:
+    request = await clicked_request(deps, click, user=user, action="download", reply=reply)
+    if request is None:
         return
-    kind = kind_of(deps.flow, request) if request is not None else None
-    if request is None or kind is None or not request.task_id:
+    kind = kind_of(deps.flow, request)
+    if kind is None or not request.task_id:
         await reply(texts.unknown_request("this button"))
         return
     try:

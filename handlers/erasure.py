@@ -20,9 +20,10 @@ from slack_sdk.errors import SlackApiError
 
 from handlers import erasure_texts as say
 from handlers import texts
+from handlers.buttons import Pressed, Thread, pressed, submitted
 from handlers.context import Desk
 from handlers.deletion_texts import OPEN_ORDERS, retryable
-from handlers.guard import allowed, clicked_by, ephemeral_reply, saving
+from handlers.guard import clicked_by, clicked_request, ephemeral_reply, saving
 from handlers.kindflow import Click
 from handlers.lifecycle import Reply, advance, kind_of
 from handlers.notices import thread_update
@@ -36,12 +37,12 @@ logger = logging.getLogger(__name__)
 TOO_LATE = "CannotCancelPersonalDataDeletionTask"  # Amazon's classification code: the hold is over
 
 
-def _clicked(deps: Desk, body: dict[str, Any]) -> tuple[str, str]:
-    """(who clicked, the button's value: the request id)."""
-    return clicked_by(deps, body), str(((body.get("actions") or [{}])[0]).get("value", ""))
+def _clicked(deps: Desk, body: dict[str, Any]) -> tuple[str, Pressed]:
+    """(who clicked, the button they clicked and where)."""
+    return clicked_by(deps, body), pressed(body)
 
 
-Decide = Callable[..., Coroutine[Any, Any, None]]  # (deps, the button's value, *, user, reply)
+Decide = Callable[..., Coroutine[Any, Any, None]]  # (deps, the button clicked, *, user, reply)
 
 
 def _button(decide: Decide, name: str) -> Click:
@@ -50,19 +51,19 @@ def _button(decide: Decide, name: str) -> Click:
 
     async def listener(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        user, value = _clicked(deps, body)
+        user, click = _clicked(deps, body)
         reply = ephemeral_reply(respond)
-        deps.background.spawn(saving(decide(deps, value, user=user, reply=reply), reply=reply), name=name)
+        deps.background.spawn(saving(decide(deps, click, user=user, reply=reply), reply=reply), name=name)
 
     return listener
 
 
-async def _erasure(deps: Desk, value: str, *, user: str, action: str, reply: Reply) -> Request | None:
+async def _erasure(deps: Desk, click: Pressed, *, user: str, action: str, reply: Reply) -> Request | None:
     """The erasure a button names, once its clicker is known to be allowed; None (answered) otherwise."""
-    request = await deps.flow.store.requests.get(int(value)) if value.isdigit() else None
-    if not await allowed(deps, user, action=action, reply=reply, request_id=request.id if request else None):
+    request = await clicked_request(deps, click, user=user, action=action, reply=reply)
+    if request is None:
         return None
-    if request is None or request.kind != RequestKind.DELETION:
+    if request.kind != RequestKind.DELETION:
         await reply(texts.unknown_request("this button"))
         return None
     return request
@@ -71,8 +72,8 @@ async def _erasure(deps: Desk, value: str, *, user: str, action: str, reply: Rep
 # ---------------------------------------------------------------- Approve
 
 
-async def _approve(deps: Desk, value: str, *, user: str, reply: Reply) -> None:
-    request = await _erasure(deps, value, user=user, action="approve", reply=reply)
+async def _approve(deps: Desk, click: Pressed, *, user: str, reply: Reply) -> None:
+    request = await _erasure(deps, click, user=user, action="approve", reply=reply)
     if request is None:
         return
     flow = deps.flow
@@ -111,16 +112,16 @@ on_approve = _button(_approve, "erasure approve")
 async def on_reject(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
     """**Reject**: ask why in a modal (opened with the click's trigger id, which lives 3 seconds)."""
     await ack()
-    user, value = _clicked(deps, body)
+    user, click = _clicked(deps, body)
     reply = ephemeral_reply(respond)
     trigger = str(body.get("trigger_id") or "")
     deps.background.spawn(
-        saving(_ask_why(deps, value, user=user, trigger=trigger, reply=reply), reply=reply), name="erasure reject"
+        saving(_ask_why(deps, click, user=user, trigger=trigger, reply=reply), reply=reply), name="erasure reject"
     )
 
 
-async def _ask_why(deps: Desk, value: str, *, user: str, trigger: str, reply: Reply) -> None:
-    request = await _erasure(deps, value, user=user, action="reject", reply=reply)
+async def _ask_why(deps: Desk, click: Pressed, *, user: str, trigger: str, reply: Reply) -> None:
+    request = await _erasure(deps, click, user=user, action="reject", reply=reply)
     if request is None:
         return
     if request.status is not RequestStatus.AWAITING_APPROVAL:
@@ -144,17 +145,15 @@ async def on_reject_submitted(deps: Desk, *, ack: AsyncAck, body: dict[str, Any]
         return
     await ack()
     user = clicked_by(deps, body)
-    value = str(view.get("private_metadata") or "")
-    deps.background.spawn(_reject(deps, value, user=user, reason=" ".join(reason.split())), name="erasure rejected")
+    form = submitted(str(view.get("private_metadata") or ""))
+    deps.background.spawn(_reject(deps, form, user=user, reason=" ".join(reason.split())), name="erasure rejected")
 
 
-async def _reject(deps: Desk, value: str, *, user: str, reason: str) -> None:
+async def _reject(deps: Desk, form: Pressed, *, user: str, reason: str) -> None:
     flow = deps.flow
-    request = await flow.store.requests.get(int(value)) if value.isdigit() else None
+    reply = _to_clicker(deps, form.thread, user)
+    request = await _erasure(deps, form, user=user, action="reject", reply=reply)
     if request is None:
-        return
-    reply = _to_clicker(deps, request, user)
-    if await _erasure(deps, value, user=user, action="reject", reply=reply) is None:
         return
     async with flow.locks.hold(request.id):
         rejected = await flow.store.decisions.reject(
@@ -169,16 +168,18 @@ async def _reject(deps: Desk, value: str, *, user: str, reason: str) -> None:
     await reply(say.rejected_ack(rejected))
 
 
-def _to_clicker(deps: Desk, request: Request, user: str) -> Reply:
-    """An ephemeral in the request's thread (a modal's submission has no response_url)."""
+def _to_clicker(deps: Desk, thread: Thread | None, user: str) -> Reply:
+    """An ephemeral in the thread the form names (a modal's submission has no response_url); a form opened by
+    an older version names none, and is answered nowhere (the refusal is audited all the same)."""
 
     async def reply(message: texts.Message) -> None:
+        if thread is None:
+            logger.info("could not answer %s: the form names no thread to answer in", user)
+            return
         try:
-            await deps.slack.chat_postEphemeral(
-                channel=request.channel, user=user, thread_ts=request.thread_ts, **message
-            )
+            await deps.slack.chat_postEphemeral(channel=thread.channel, user=user, thread_ts=thread.ts, **message)
         except (SlackApiError, OSError, TimeoutError) as error:
-            logger.info("request %s: could not answer %s (%s)", request.id, user, type(error).__name__)
+            logger.info("could not answer %s in %s (%s)", user, thread.channel, type(error).__name__)
 
     return reply
 
@@ -186,8 +187,8 @@ def _to_clicker(deps: Desk, request: Request, user: str) -> Reply:
 # ---------------------------------------------------------------- Cancel deletion
 
 
-async def _cancel(deps: Desk, value: str, *, user: str, reply: Reply) -> None:
-    request = await _erasure(deps, value, user=user, action="cancel", reply=reply)
+async def _cancel(deps: Desk, click: Pressed, *, user: str, reply: Reply) -> None:
+    request = await _erasure(deps, click, user=user, action="cancel", reply=reply)
     if request is None:
         return
     flow = deps.flow
@@ -248,8 +249,8 @@ on_cancel = _button(_cancel, "erasure cancel")
 # ---------------------------------------------------------------- Try again
 
 
-async def _retry(deps: Desk, value: str, *, user: str, reply: Reply) -> None:
-    request = await _erasure(deps, value, user=user, action="retry", reply=reply)
+async def _retry(deps: Desk, click: Pressed, *, user: str, reply: Reply) -> None:
+    request = await _erasure(deps, click, user=user, action="retry", reply=reply)
     if request is None:
         return
     flow = deps.flow

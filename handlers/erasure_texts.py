@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.blocks import Message, section
+from handlers.buttons import form_metadata
 from handlers.deletion_texts import DELETION_TEXTS, REJECT_VIEW
 from handlers.mrkdwn import date, subject
 from prime import EMAIL_IN_TEXT
@@ -133,7 +134,7 @@ def reject_view(request: Request) -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": REJECT_VIEW,
-        "private_metadata": str(request.id),
+        "private_metadata": form_metadata(request),
         "title": {"type": "plain_text", "text": "Reject erasure"},
         "submit": {"type": "plain_text", "text": "Reject"},
         "close": {"type": "plain_text", "text": "Back"},

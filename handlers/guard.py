@@ -1,4 +1,8 @@
-"""What every handler does first: check the user may act (auditing a refusal), and how to answer them alone."""
+"""What every handler does first: check the user may act (auditing a refusal), and how to answer them alone.
+
+A button's handler asks ``clicked_request``: the clicker's permission first, then whether the button is
+still its request's (``handlers/buttons.py``); either refusal is audited and explained to the clicker alone.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,13 @@ from typing import Any
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from handlers import texts
+from handlers.buttons import Pressed, mismatch, named
 from handlers.context import Desk
 from handlers.lifecycle import Reply
 from prime import StoreUnavailable
+from store import Request
 
-__all__ = ["allowed", "clicked_by", "ephemeral_reply", "saving"]
+__all__ = ["allowed", "clicked_by", "clicked_request", "ephemeral_reply", "saving"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +34,21 @@ async def allowed(deps: Desk, user: str, *, action: str, reply: Reply, request_i
     )
     await reply(texts.not_allowed(decision.reason))
     return False
+
+
+async def clicked_request(deps: Desk, click: Pressed, *, user: str, action: str, reply: Reply) -> Request | None:
+    """The request ``click`` names, if ``user`` may ``action`` and the button is still that request's; else None,
+    the refusal audited and explained to them (one who may not act is told that first, as for any action)."""
+    name = named(click.value)
+    found = await deps.flow.store.requests.get(name.request_id) if name is not None else None
+    problem = mismatch(found, name, click.thread) if name is not None else "a button value this bot does not make"
+    request = found if problem is None else None
+    if not await allowed(deps, user, action=action, reply=reply, request_id=request.id if request else None):
+        return None
+    if request is None:
+        await deps.flow.store.audit.append(request_id=None, actor=user, action="refused", detail=f"{action}: {problem}")
+        await reply(texts.stale_button())
+    return request
 
 
 def clicked_by(deps: Desk, body: dict[str, Any]) -> str:

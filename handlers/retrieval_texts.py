@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from handlers.blocks import Block, Message, actions, button, context, section
+from handlers.buttons import button_value
 from handlers.kindflow import KindTexts
 from handlers.mrkdwn import clip, date, escape
 from handlers.texts import CLOSE_ACTION, COMMAND, ERRORS_SHOWN, explain_errors, hours, task_shown
@@ -88,7 +89,7 @@ class RetrievalTexts(KindTexts):
         """A completed request's Download button, so nothing depends on the thread's post having arrived."""
         if request.status is not RequestStatus.COMPLETED:
             return []
-        download = button("Download", action_id=DOWNLOAD_ACTION, value=str(request.id), style="primary")
+        download = button("Download", action_id=DOWNLOAD_ACTION, value=button_value(request), style="primary")
         return [actions(f"status-{request.id}", download)]
 
 
@@ -103,8 +104,8 @@ def completion_reply(request: Request) -> Message:
             ),
             actions(
                 f"request-{request.id}",
-                button("Download", action_id=DOWNLOAD_ACTION, value=str(request.id), style="primary"),
-                button("Mark as sent to shopper", action_id=CLOSE_ACTION, value=str(request.id)),
+                button("Download", action_id=DOWNLOAD_ACTION, value=button_value(request), style="primary"),
+                button("Mark as sent to shopper", action_id=CLOSE_ACTION, value=button_value(request)),
             ),
             context("When the shopper has their answer, *Mark as sent to shopper* closes the case and its reminders."),
         ],
@@ -127,7 +128,7 @@ def failure_reply(request: Request) -> Message:
             section(explain_errors(request.errors, _MEANINGS)),
             actions(
                 f"request-{request.id}",
-                button("Mark as answered to shopper", action_id=CLOSE_ACTION, value=str(request.id)),
+                button("Mark as answered to shopper", action_id=CLOSE_ACTION, value=button_value(request)),
             ),
         ],
     }
@@ -145,7 +146,7 @@ def failed_after_completion(request: Request) -> Message:
             section(explain_errors(request.errors, _MEANINGS)),
             actions(
                 f"request-{request.id}-failed",
-                button("Mark as answered to shopper", action_id=CLOSE_ACTION, value=str(request.id)),
+                button("Mark as answered to shopper", action_id=CLOSE_ACTION, value=button_value(request)),
             ),
         ],
     }

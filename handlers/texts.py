@@ -32,6 +32,7 @@ __all__ = [
     "not_in_channel",
     "post_abandoned",
     "slack_trouble",
+    "stale_button",
     "start_trouble",
     "status_message",
     "task_shown",
@@ -302,6 +303,17 @@ def duplicate_request(existing: Request, kind: KindTexts, *, window: float, perm
 
 def unknown_request(what: str) -> Message:
     return {"text": f"I know of no data request for {what}. Check the email or task id."}
+
+
+def stale_button() -> Message:
+    """The answer to a button that names no request the bot keeps now, or is clicked outside its request's thread."""
+    return {
+        "text": (
+            "This button does not belong to a request I keep now: my database may have been restored from a "
+            "backup since it was posted, or it was clicked outside its request's thread. Nothing was done. Find "
+            f"the case with `{COMMAND} status <email or task id>` and use the buttons in its own thread."
+        )
+    }
 
 
 def status_message(request: Request, kind: KindTexts, *, permalink: str | None, now: float) -> Message:

@@ -126,6 +126,7 @@ class Request:
     hold_ends_at: float | None = None  # the end of Amazon's holding period, for a task started on hold
     cancelled_by: str | None = None  # who cancelled it during its hold (or clicked Cancel, while it runs)
     cancelled_at: float | None = None
+    ref: str = ""  # random: its buttons carry it beside the id, which a restored database hands out again
 
     @property
     def is_open_case(self) -> bool:

@@ -6,6 +6,7 @@ Slack posts it causes commit together (the outbox), and leaves an audit entry in
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import time
 import uuid
@@ -32,6 +33,8 @@ from store._rows import (
 )
 
 __all__ = ["Requests"]
+
+REF_BYTES = 12  # a request's reference: 96 random bits, as hex (migration 11 gives older rows the same)
 
 
 class Requests:
@@ -74,6 +77,7 @@ class Requests:
         now = self._clock()
         lookup = self._cipher.lookup_hash(email)
         client_token = str(uuid.uuid4())
+        ref = secrets.token_hex(REF_BYTES)
         sealed = self._cipher.encrypt(email)
 
         def insert(db: sqlite3.Connection) -> Request | int:
@@ -88,8 +92,8 @@ class Requests:
                     return request_from_row(row)
             cursor = db.execute(
                 "INSERT INTO requests (client_token, email_hash, email_sealed, email_masked, requester, channel,"
-                " status, created_at, updated_at, next_check_at, due_at, deadline, kind, params, remind_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " status, created_at, updated_at, next_check_at, due_at, deadline, kind, params, remind_at, ref)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     client_token,
                     lookup,
@@ -106,6 +110,7 @@ class Requests:
                     kind,
                     params_json(params or {}),
                     now if first_reminder_at is None else first_reminder_at,
+                    ref,
                 ),
             )
             new_id = int(cursor.lastrowid or 0)
@@ -142,6 +147,7 @@ class Requests:
             deadline=deadline,
             kind=kind,
             params=dict(params or {}),
+            ref=ref,
         )
         return request, True
 

@@ -199,6 +199,14 @@ MIGRATIONS: tuple[str, ...] = (
         AND thread_ts IS NOT NULL;
     DROP INDEX requests_to_remind;
     """,
+    # 11: a random reference per request, which its buttons carry beside its id. A database restored from a
+    # backup hands the ids of the requests made after that backup out again, while their threads (and buttons)
+    # stay in Slack; a reference is never handed out twice, so such a button names no case. Rows from before
+    # this version get one here; the store gives each new request its own (``Requests.create``).
+    """
+    ALTER TABLE requests ADD COLUMN ref TEXT NOT NULL DEFAULT '';
+    UPDATE requests SET ref = lower(hex(randomblob(12)));
+    """,
 )
 
 

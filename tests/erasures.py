@@ -8,6 +8,7 @@ from typing import Any
 from fakes import Task, buttons
 from harness import Harness
 
+from handlers.buttons import named
 from handlers.deletion_texts import APPROVE_ACTION, CANCEL_ACTION, REJECT_ACTION, RETRY_ACTION
 from store import Request
 
@@ -65,8 +66,9 @@ async def request_of(bot: Harness, parent: dict[str, Any]) -> Request:
     """The stored request behind a thread."""
     message = with_button(bot, parent["ts"], APPROVE_ACTION)  # the first message always had it
     assert message is not None
-    value = next(b["value"] for b in buttons(message) if b["action_id"] == APPROVE_ACTION)
-    request = await bot.runtime.store.requests.get(int(value))
+    name = named(next(b["value"] for b in buttons(message) if b["action_id"] == APPROVE_ACTION))
+    assert name is not None
+    request = await bot.runtime.store.requests.get(name.request_id)
     assert request is not None
     return request
 

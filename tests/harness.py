@@ -105,9 +105,16 @@ class Harness:
         return await self.http.post(self.url + "/slack/events", content=body, headers=headers)
 
     async def press(
-        self, message: dict[str, Any], action_id: str, *, user: str = "U0ALICE", channel: str = CHANNEL
+        self,
+        message: dict[str, Any],
+        action_id: str,
+        *,
+        user: str = "U0ALICE",
+        channel: str = CHANNEL,
+        ephemeral: bool = False,
     ) -> httpx.Response:
-        """Click the button ``action_id`` of a posted ``message`` (or of a version of it) as ``user``."""
+        """Click the button ``action_id`` of a posted ``message`` (or of a version of it, or of an ``ephemeral``
+        answer) as ``user``."""
         button = next(b for b in buttons(message) if b["action_id"] == action_id)
         body = block_actions_body(
             user=user,
@@ -119,6 +126,7 @@ class Harness:
             response_url=self.slack.response_url(user),
             thread_ts=message.get("thread_ts"),
             message=message,
+            ephemeral=ephemeral,
         )
         return await self.http.post(
             self.url + "/slack/events", content=body, headers=slack_headers(body, SIGNING_SECRET)

@@ -15,8 +15,9 @@ from fakes import FakePrime, FakeSlack
 
 __all__ = ["Fakes", "Finished", "clean_env", "free_port", "run_bot", "start_bot", "wait_until_healthy"]
 
-# Only what a process needs to run; no setting of the bot leaks in from the outer environment.
-PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SYSTEMROOT")
+# Only what a process needs to run (PYTHONPATH: the code under test, where it is not the installed one); no
+# setting of the bot leaks in from the outer environment.
+PASSED_THROUGH = ("PATH", "PYTHONPATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SYSTEMROOT")
 
 
 def clean_env(**settings: str) -> dict[str, str]:

@@ -107,6 +107,11 @@ def unprivileged() -> dict[str, Any]:
     return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": [], "cwd": "/"}
 
 
+def as_image(env: dict[str, str]) -> dict[str, str]:
+    """``env`` as the image has it: no PYTHONPATH of the tests' (``clean_env`` passes it), so the wheel is what runs."""
+    return {name: value for name, value in env.items() if name != "PYTHONPATH"}
+
+
 def as_user(*command: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``command`` to its end as the unprivileged user."""
     return subprocess.run(
@@ -114,7 +119,7 @@ def as_user(*command: str, env: dict[str, str] | None = None) -> subprocess.Comp
         capture_output=True,
         text=True,
         timeout=120,
-        env=env or clean_env(HOME="/nonexistent"),
+        env=as_image(env or clean_env(HOME="/nonexistent")),
         **unprivileged(),
     )
 
@@ -249,7 +254,7 @@ async def test_the_images_install_entrypoint_path_and_healthcheck_work_for_a_non
     log = workspace / "serve.log"
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
-            *image.entrypoint, *image.cmd, env=env, stdout=out, stderr=out, **unprivileged()
+            *image.entrypoint, *image.cmd, env=as_image(env), stdout=out, stderr=out, **unprivileged()
         )
     try:
         await wait_until_healthy(process, f"http://127.0.0.1:{port}/healthz", log)

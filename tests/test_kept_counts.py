@@ -109,10 +109,12 @@ async def test_kept_counts_agree_with_every_row_through_every_change(tmp_path: P
 
 
 def as_the_version_9_bot_left_it(path: Path) -> None:
-    """Take migration 10 back off the file: the bot before it kept no counts and no reminder times."""
+    """Take migrations 10 and on back off the file: the bot before them kept no counts, no reminder times and no
+    request references."""
     with sqlite3.connect(path) as db:
         db.executescript(
             """
+            ALTER TABLE requests DROP COLUMN ref;
             DROP TRIGGER request_counts_insert;
             DROP TRIGGER request_counts_move;
             DROP TRIGGER request_counts_delete;

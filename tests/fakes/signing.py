@@ -72,17 +72,19 @@ def block_actions_body(
     response_url: str,
     thread_ts: str | None = None,
     message: dict[str, Any] | None = None,
+    ephemeral: bool = False,
 ) -> str:
     """Return a button click body: ``payload=<json>`` as Slack sends block_actions.
 
     ``message`` is the clicked message as posted (e.g. from ``FakeSlack.posts()``);
-    without it a minimal bot message with that ts stands in.
+    without it a minimal bot message with that ts stands in. An ``ephemeral`` message (shown to one
+    person, kept by no channel) comes as Slack sends it: marked in the container, without the message.
     """
     container: dict[str, Any] = {
         "type": "message",
         "message_ts": message_ts,
         "channel_id": channel,
-        "is_ephemeral": False,
+        "is_ephemeral": ephemeral,
     }
     shown: dict[str, Any] = {"type": "message", "user": BOT_USER, "bot_id": BOT_ID, "text": "", "ts": message_ts}
     if message:
@@ -114,6 +116,8 @@ def block_actions_body(
             }
         ],
     }
+    if ephemeral:
+        del payload["message"]
     return urlencode({"payload": json.dumps(payload)})
 
 
