@@ -16,7 +16,8 @@ from fakes import FakePrime, FakeSlack
 __all__ = ["Fakes", "Finished", "clean_env", "free_port", "run_bot", "start_bot", "wait_until_healthy"]
 
 # Only what a process needs to run; no setting of the bot leaks in from the outer environment.
-PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SYSTEMROOT")
+# PYTHONPATH passes, so a process runs the code under test (a worktree's) rather than an installed copy.
+PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SYSTEMROOT", "PYTHONPATH")
 
 
 def clean_env(**settings: str) -> dict[str, str]:
