@@ -232,6 +232,33 @@ async def test_a_second_serve_on_the_same_database_exits_2_naming_it_and_the_hol
         assert first.returncode is None, "the first bot keeps running"
 
 
+async def test_another_name_for_the_database_does_not_get_around_the_lock(fakes: Fakes, tmp_path: Path) -> None:
+    """A symbolic link in another folder leads to the running bot's lock (exit 2 with its PID), for serve and
+    rotate-key alike; a hard link, a second name SQLite would give a second WAL, is refused by name."""
+    env = fakes.env(tmp_path, PORT=str(free_port()), ENCRYPTION_KEY=encoded(os.urandom(32)))
+    database = Path(env["DATABASE_PATH"])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    async with Serving(env, tmp_path) as first:
+        (elsewhere / "symlink.db").symlink_to(database)
+        os.link(database, elsewhere / "hardlink.db")
+        through_symlink = {**env, "PORT": str(free_port()), "DATABASE_PATH": str(elsewhere / "symlink.db")}
+        through_hard_link = {**through_symlink, "DATABASE_PATH": str(elsewhere / "hardlink.db")}
+        serve = await run_bot("serve", env=through_symlink, cwd=tmp_path)
+        rotate = await run_bot(
+            "rotate-key", env={**through_symlink, "NEW_ENCRYPTION_KEY": encoded(os.urandom(32))}, cwd=tmp_path
+        )
+        hard = await run_bot("serve", env=through_hard_link, cwd=tmp_path)
+        assert first.returncode is None, "the first bot keeps running"
+    for done in (serve, rotate):
+        assert done.returncode == 2, done.stderr
+        assert f"PID {first.pid}" in one_line(done.stderr)
+    assert hard.returncode == 2, hard.stderr
+    line = one_line(hard.stderr)
+    assert f"{elsewhere / 'hardlink.db'} is one of 2 names (hard links) for the same file" in line
+    assert "-samefile" in line
+
+
 async def test_offline_commands_keep_working_beside_a_running_bot(fakes: Fakes, tmp_path: Path) -> None:
     """audit, purge, check and backup do not take the lock: each exits 0 while serve runs; rotate-key waits."""
     env = fakes.env(tmp_path, PORT=str(free_port()), ENCRYPTION_KEY=encoded(os.urandom(32)))
