@@ -157,6 +157,27 @@ async def test_serve_with_a_new_encryption_key_on_a_populated_database_refuses(f
     assert "ENCRYPTION_KEY" in line and "does not open the data" in line
 
 
+@pytest.mark.parametrize("key_file", [False, True], ids=["ENCRYPTION_KEY", "key file"])
+async def test_a_malformed_key_beside_a_database_with_data_names_the_key_it_needs_not_a_new_one(
+    fakes: Fakes, tmp_path: Path, key_file: bool
+) -> None:
+    """ENCRYPTION_KEY cut short beside a database that holds data: exit 2, one line naming the key the data needs
+    (its fingerprint, or the key file to copy), never the advice to make a new key (which could not open it)."""
+    env = fakes.env(tmp_path, PORT=str(free_port()))
+    database, key = Path(env["DATABASE_PATH"]), os.urandom(32)
+    await seed(database, key)
+    if key_file:
+        Path(f"{database}.key").write_text(encoded(key) + "\n")
+    done = await run_bot("serve", env={**env, "ENCRYPTION_KEY": encoded(key)[:-6]}, cwd=tmp_path)
+    assert done.returncode == 2
+    line = one_line(done.stderr)
+    assert line.startswith(f"{PROG} ENCRYPTION_KEY is not 32 bytes") and "new key with" not in line
+    if key_file:
+        assert f"copy the contents of {database}.key into it" in line
+    else:
+        assert f"the key {database} holds data under (key {EmailCipher(key).fingerprint})" in line
+
+
 async def test_a_new_key_beside_the_key_file_is_told_to_copy_the_key_file(fakes: Fakes, tmp_path: Path) -> None:
     """The first start made a key file; setting a new ENCRYPTION_KEY names the file whose contents to copy."""
     env = fakes.env(tmp_path, PORT=str(free_port()))
