@@ -15,6 +15,7 @@ the crash interrupted.
 from __future__ import annotations
 
 import getpass
+import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
@@ -61,9 +62,12 @@ async def run_rotate_key(env: Mapping[str, str], *, out: TextIO) -> int:
     pending = pending_key_file_for(path)
     lock = InstanceLock.acquire(path, command="rotate-key")
     try:
-        state = stored_key_state(path)
-        done_before = state.has_data and state.opens(new)  # an earlier run committed, then stopped
-        store = None if done_before else await open_verified(path, configured=old_key, create_key=False)
+        try:
+            store = await open_verified(path, configured=old_key, create_key=False)
+        except ConfigError:
+            if not _rotated_before(path, new):
+                raise
+            store = None  # an earlier run committed the data under the new key, then stopped
         try:
             _keep(pending, new_key, current=old_key)
             print(f"the new key {new.fingerprint} is kept in {pending} (owner-only, on disk)", file=out, flush=True)
@@ -92,6 +96,15 @@ async def run_rotate_key(env: Mapping[str, str], *, out: TextIO) -> int:
             file=out,
         )
     return 0
+
+
+def _rotated_before(path: Path, new: EmailCipher) -> bool:
+    """The data is already under the new key: what is left is to keep the key where it belongs."""
+    try:
+        state = stored_key_state(path)
+    except sqlite3.Error:
+        return False
+    return state.has_data and state.opens(new)
 
 
 def _keep(pending: Path, key: bytes, *, current: bytes) -> None:
