@@ -104,6 +104,11 @@ def unprivileged() -> dict[str, Any]:
     return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": [], "cwd": "/"}
 
 
+def image_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` as the image has it: no PYTHONPATH, so the installed wheel is what runs, not the source tree."""
+    return {name: value for name, value in env.items() if name != "PYTHONPATH"}
+
+
 def as_user(*command: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``command`` to its end as the unprivileged user."""
     return subprocess.run(
@@ -111,7 +116,7 @@ def as_user(*command: str, env: dict[str, str] | None = None) -> subprocess.Comp
         capture_output=True,
         text=True,
         timeout=120,
-        env=env or clean_env(HOME="/nonexistent"),
+        env=image_env(env or clean_env(HOME="/nonexistent")),
         **unprivileged(),
     )
 
@@ -184,7 +189,7 @@ async def test_the_images_install_entrypoint_path_and_healthcheck_work_for_a_non
         workspace,
         **{**image.env, "DATABASE_PATH": image.env["DATABASE_PATH"].replace(image.volume, str(volume), 1)},
     )
-    env.update(PORT=str(port), PATH=f"{venv / 'bin'}:{env['PATH']}", HOME="/nonexistent")
+    env = image_env({**env, "PORT": str(port), "PATH": f"{venv / 'bin'}:{env['PATH']}", "HOME": "/nonexistent"})
     log = workspace / "serve.log"
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
