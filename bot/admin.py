@@ -19,7 +19,16 @@ from typing import TextIO
 
 from bot.settings import StorageSettings, load_storage_settings
 from prime import ConfigError
-from store import AuditRow, Store, backup_database, inspect_key, key_file_for, open_verified
+from store import (
+    AuditRow,
+    EmailCipher,
+    Store,
+    backup_database,
+    inspect_key,
+    key_file_for,
+    open_verified,
+    read_key_file,
+)
 
 __all__ = ["parse_since", "run_audit", "run_backup", "run_purge"]
 
@@ -121,21 +130,36 @@ async def run_purge(env: Mapping[str, str], *, out: TextIO) -> int:
     return 0
 
 
-def run_backup(env: Mapping[str, str], *, target: Path, out: TextIO) -> int:
-    """Copy the database to ``target`` while the bot runs, verify the copy, and say what it holds."""
+def run_backup(env: Mapping[str, str], *, target: Path, folder: bool = False, out: TextIO) -> int:
+    """Copy the database to ``target`` while the bot runs, verify the copy, say what it holds and which key opens it.
+
+    ``folder``: ``target`` names a folder even if it does not exist yet (the PATH ended in a slash).
+    """
     settings = load_storage_settings(env)
     _verify_key(settings)
-    report = backup_database(settings.database_path, target)
+    report = backup_database(settings.database_path, target, folder=folder)
     key_file = key_file_for(settings.database_path)
     key_source = "ENCRYPTION_KEY" if settings.encryption_key is not None else f"the key file {key_file}"
+    fingerprint = report.key_fingerprint or _fingerprint(settings.encryption_key or read_key_file(key_file))
     print(
         f"backup written to {report.path} (owner-only): {_size(report.size)}, {report.cases} cases "
         f"({report.open_cases} open), {report.audit_entries} audit entries, schema version "
-        f"{report.schema_version}, integrity ok\n"
-        f"the key is not in the backup: keep {key_source} as safely; a restore needs the same key",
+        f"{report.schema_version}, integrity ok",
         file=out,
     )
+    if fingerprint is None:
+        print("no shopper email is sealed in it yet: it opens with any key", file=out)
+    else:
+        print(
+            f"the key is not in the backup: keep {key_source} (key {fingerprint}) as safely; "
+            "the backup opens with that key only",
+            file=out,
+        )
     return 0
+
+
+def _fingerprint(key: bytes | None) -> str | None:
+    return None if key is None else EmailCipher(key).fingerprint
 
 
 def _verify_key(settings: StorageSettings) -> None:

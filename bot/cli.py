@@ -56,7 +56,9 @@ def _run(argv: Sequence[str] | None) -> int:
     audit.add_argument("--reveal", action="store_true", help="show shoppers' emails in full (needs the key)")
     commands.add_parser("purge", help="erase emails of requests closed or finished over RETENTION_DAYS ago")
     backup = commands.add_parser("backup", help="a consistent, verified, owner-only copy of the database")
-    backup.add_argument("path", metavar="PATH", help="the file to write, or a folder for a time-stamped file")
+    backup.add_argument(
+        "path", metavar="PATH", help="a new file to write, or a folder (ending in /) for a time-stamped file"
+    )
     commands.add_parser("rotate-key", help="re-encrypt every stored email under NEW_ENCRYPTION_KEY (bot stopped)")
     args = parser.parse_args(argv)
     sandbox = bool(getattr(args, "sandbox", False))
@@ -90,7 +92,8 @@ def _offline_command(args: argparse.Namespace) -> int:
 
     try:
         if args.command == "backup":
-            return run_backup(os.environ, target=Path(args.path), out=sys.stdout)
+            folder = args.path.endswith(("/", os.sep))  # Path() drops the slash that says "a folder"
+            return run_backup(os.environ, target=Path(args.path), folder=folder, out=sys.stdout)
         if args.command == "audit":
             since = parse_since(args.since)
             return asyncio.run(run_audit(os.environ, since=since, fmt=args.format, reveal=args.reveal, out=sys.stdout))

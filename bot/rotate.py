@@ -1,30 +1,43 @@
 """``data-request-bot rotate-key``: every stored email re-sealed under ``NEW_ENCRYPTION_KEY``, all or nothing.
 
 The bot must be stopped (the command takes the database's instance lock): a
-running bot would go on sealing new requests under the old key. Every email is
-re-encrypted and every lookup hash recomputed in one transaction, together with
-the key check and an audit entry, so a crash leaves the database wholly under
-the old key; the write-ahead log is then folded in, so old ciphertexts leave it.
+running bot would go on sealing new requests under the old key. The new key is
+first written to a file beside the database (owner-only, fsynced, its path
+printed), so it is held somewhere before any data is sealed under it. Then every
+email is re-encrypted and every lookup hash recomputed in one transaction,
+together with the key check and an audit entry, so a crash leaves the database
+wholly under the old key; the write-ahead log is then folded in, so old
+ciphertexts leave it. With a key file (ENCRYPTION_KEY unset) the new key then
+takes the key file's place. Run again after a crash, the command finishes what
+the crash interrupted.
 """
 
 from __future__ import annotations
 
-import base64
 import getpass
-import os
+import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
 from bot.settings import MAKE_KEY, load_new_key, load_storage_settings
 from prime import ConfigError
-from store import PRIVATE_FILE, EmailCipher, InstanceLock, key_file_for, open_verified, read_key_file
+from store import (
+    EmailCipher,
+    InstanceLock,
+    key_file_for,
+    open_verified,
+    pending_key_file_for,
+    read_key_file,
+    stored_key_state,
+    write_key_file,
+)
 
 __all__ = ["run_rotate_key"]
 
 
 async def run_rotate_key(env: Mapping[str, str], *, out: TextIO) -> int:
-    """Rotate the database's key to NEW_ENCRYPTION_KEY; print what to set next."""
+    """Rotate the database's key to NEW_ENCRYPTION_KEY; print where the new key is and what to set next."""
     settings = load_storage_settings(env)
     new_key = load_new_key(env)
     path = settings.database_path
@@ -45,36 +58,101 @@ async def run_rotate_key(env: Mapping[str, str], *, out: TextIO) -> int:
         raise ConfigError(
             ("NEW_ENCRYPTION_KEY is the key the database already uses", f"make a new one with: {MAKE_KEY}")
         )
+    old, new = EmailCipher(old_key), EmailCipher(new_key)
+    pending = pending_key_file_for(path)
     lock = InstanceLock.acquire(path, command="rotate-key")
     try:
-        store = await open_verified(path, configured=old_key, create_key=False)
         try:
-            old, new = EmailCipher(old_key), EmailCipher(new_key)
-            count = await store.rotate_key(new, actor=f"cli:{getpass.getuser()}")
+            store = await open_verified(path, configured=old_key, create_key=False)
+        except ConfigError:
+            if not _rotated_before(path, new):
+                raise
+            store = None  # an earlier run committed the data under the new key, then stopped
+        try:
+            _keep(pending, new_key, current=old_key)
+            print(f"the new key {new.fingerprint} is kept in {pending} (owner-only, on disk)", file=out, flush=True)
+            count = None if store is None else await store.rotate_key(new, actor=f"cli:{getpass.getuser()}")
         finally:
-            await store.close()
+            if store is not None:
+                await store.close()
+        if settings.encryption_key is None:
+            _install(pending, key_file, new_key)
     finally:
         lock.release()
-    print(f"re-encrypted {count} shopper email(s) under the new key {new.fingerprint}, in one transaction", file=out)
+    if count is None:
+        print(f"the data in {path} was already under the new key {new.fingerprint}: nothing to re-encrypt", file=out)
+    else:
+        print(
+            f"re-encrypted {count} shopper email(s) under the new key {new.fingerprint}, in one transaction", file=out
+        )
     print(f"the old key {old.fingerprint} no longer opens {path}; keep it only with backups made before now", file=out)
     if settings.encryption_key is None:
-        _replace_key_file(key_file, new_key)
         print(f"next: {key_file} now holds the new key; unset NEW_ENCRYPTION_KEY and start the bot", file=out)
     else:
         print(
-            "next: set ENCRYPTION_KEY to the value of NEW_ENCRYPTION_KEY where the bot's environment is kept, "
-            "unset NEW_ENCRYPTION_KEY, and start the bot",
+            f"next: set ENCRYPTION_KEY to the contents of {pending} where the bot's environment is kept, "
+            f"unset NEW_ENCRYPTION_KEY, and start the bot; then keep a copy of the key apart from the database "
+            f"and delete {pending}",
             file=out,
         )
     return 0
 
 
-def _replace_key_file(key_file: Path, key: bytes) -> None:
-    """Write the new key beside the old file and swap it in, so the key file is never half written."""
-    temporary = key_file.with_name(key_file.name + ".new")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
-    with os.fdopen(fd, "wb") as file:
-        file.write(base64.urlsafe_b64encode(key) + b"\n")
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, key_file)
+def _rotated_before(path: Path, new: EmailCipher) -> bool:
+    """The data is already under the new key: what is left is to keep the key where it belongs."""
+    try:
+        state = stored_key_state(path)
+    except sqlite3.Error:
+        return False
+    return state.has_data and state.opens(new)
+
+
+def _keep(pending: Path, key: bytes, *, current: bytes) -> None:
+    """Write ``key`` to ``pending`` durably before any data is sealed under it; never over another key.
+
+    A file there from an earlier run that holds this key or the current one is replaced (both are
+    held elsewhere); one holding any other key may be the only copy of a key some backup needs.
+    """
+    try:
+        held = read_key_file(pending)
+    except ConfigError:  # not a key at all: nothing to lose
+        held = None
+    except OSError as error:
+        raise _cannot_keep(pending, error) from error
+    if held not in (None, key, current):
+        raise ConfigError(
+            (
+                f"{pending} holds another key ({EmailCipher(held).fingerprint}), left by an earlier rotate-key; "
+                "nothing was changed",
+                f"move {pending} away (keep it if a backup needs that key), then run rotate-key again",
+            )
+        )
+    try:
+        write_key_file(pending, key)
+    except OSError as error:
+        raise _cannot_keep(pending, error) from error
+
+
+def _cannot_keep(pending: Path, error: OSError) -> ConfigError:
+    return ConfigError(
+        (
+            f"cannot write the new key to {pending} ({error.strerror or error}); nothing was changed",
+            f"make {pending.parent} writable by this user and move away whatever is at {pending}, "
+            "then run rotate-key again",
+        )
+    )
+
+
+def _install(pending: Path, key_file: Path, key: bytes) -> None:
+    """Put the new key in the key file (whole, durably), then drop the pending copy: serve reads the key file."""
+    try:
+        write_key_file(key_file, key)
+    except OSError as error:
+        raise ConfigError(
+            (
+                f"the data is under the new key, kept in {pending}, but {key_file} could not be replaced "
+                f"({error.strerror or error})",
+                f"move {pending} to {key_file}, then start the bot",
+            )
+        ) from error
+    pending.unlink(missing_ok=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -111,6 +112,7 @@ _DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Settings)}
 def load_settings(env: Mapping[str, str], *, sandbox: bool = False) -> Settings:
     """Build settings from ``env``; raise ConfigError naming every bad setting, one per line."""
     reader = _Reader(env)
+    database = Path(reader.optional("DATABASE_PATH") or _DEFAULTS["database_path"])
     bot_token = reader.required(
         "SLACK_BOT_TOKEN", "copy the Bot User OAuth Token (xoxb-…) from the Slack app's OAuth & Permissions page"
     )
@@ -167,8 +169,8 @@ def load_settings(env: Mapping[str, str], *, sandbox: bool = False) -> Settings:
         bwp_target_id=credentials["BWP_TARGET_ID"],
         bwp_api_version=reader.optional("BWP_API_VERSION") or _DEFAULTS["bwp_api_version"],
         relay_api_key=reader.relay_key("RELAY_API_KEY"),
-        database_path=Path(reader.optional("DATABASE_PATH") or _DEFAULTS["database_path"]),
-        encryption_key=reader.encryption_key("ENCRYPTION_KEY"),
+        database_path=database,
+        encryption_key=reader.encryption_key("ENCRYPTION_KEY", database=database),
         allowed_users=allowed_users,
         allowed_usergroup=usergroup,
         allow_everyone=everyone,
@@ -193,9 +195,10 @@ def load_settings(env: Mapping[str, str], *, sandbox: bool = False) -> Settings:
 def load_storage_settings(env: Mapping[str, str]) -> StorageSettings:
     """Only the storage settings: the audit and purge commands run without Slack or Amazon credentials."""
     reader = _Reader(env)
+    database = Path(reader.optional("DATABASE_PATH") or _DEFAULTS["database_path"])
     settings = StorageSettings(
-        database_path=Path(reader.optional("DATABASE_PATH") or _DEFAULTS["database_path"]),
-        encryption_key=reader.encryption_key("ENCRYPTION_KEY"),
+        database_path=database,
+        encryption_key=reader.encryption_key("ENCRYPTION_KEY", database=database),
         retention_days=reader.days("RETENTION_DAYS", _DEFAULTS["retention_days"], high=3650),
     )
     reader.raise_problems()
@@ -213,6 +216,28 @@ def load_new_key(env: Mapping[str, str]) -> bytes:
     reader.raise_problems()
     assert key is not None
     return key
+
+
+def _key_for(database: Path) -> str | None:
+    """How to set the key ``database`` needs, when it holds data (a new key would not open it); else None."""
+    # Imported here, on this error path only: reading settings stays free of the store's imports.
+    from store import EmailCipher, key_file_for, read_key_file, stored_key_state
+
+    try:
+        state = stored_key_state(database)
+    except (sqlite3.Error, OSError):
+        return f"set it to the key {database} was created with" if database.exists() else None
+    if not state.has_data:
+        return None
+    key_file = key_file_for(database)
+    try:
+        file_key = read_key_file(key_file)
+    except (ConfigError, OSError):
+        file_key = None
+    if file_key is not None and state.opens(EmailCipher(file_key)):
+        return f"copy the contents of {key_file} into it (that file holds the key {database} needs), or unset it"
+    which = f" (key {state.fingerprint})" if state.fingerprint else ""
+    return f"set it to the key {database} holds data under{which}: a new key cannot open that data"
 
 
 class _Reader:
@@ -248,7 +273,8 @@ class _Reader:
             self.problem(name, "is not an http(s) URL", f"write it whole, scheme and host, such as {default}")
         return value
 
-    def encryption_key(self, name: str) -> bytes | None:
+    def encryption_key(self, name: str, *, database: Path | None = None) -> bytes | None:
+        """A 32-byte key; ``database``: the one it must open, whose key a malformed value is told to use."""
         value = self.optional(name)
         if value is None:
             return None
@@ -257,7 +283,8 @@ class _Reader:
         except (binascii.Error, ValueError):
             key = b""
         if len(key) != 32:
-            self.problem(name, "is not 32 bytes in urlsafe base64", f"make a new key with: {MAKE_KEY}")
+            fix = _key_for(database) if database is not None else None
+            self.problem(name, "is not 32 bytes in urlsafe base64", fix or f"make a new key with: {MAKE_KEY}")
             return None
         return key
 

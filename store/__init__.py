@@ -10,11 +10,18 @@ from __future__ import annotations
 from store._audit import AuditRow
 from store._backup import BackupReport, backup_database
 from store._cases import CaseCounts, Extension
-from store._crypto import EmailCipher, create_key_file, normalise_email, read_key_file
+from store._crypto import EmailCipher, create_key_file, normalise_email, read_key_file, write_key_file
 from store._database import WriteHealth, cannot_open
 from store._files import PRIVATE_FILE, others_can_read, private_folder
 from store._instance import InstanceLock, lock_path_for
-from store._keycheck import inspect_key, key_file_for, key_problem, open_verified
+from store._keycheck import (
+    inspect_key,
+    key_file_for,
+    key_problem,
+    open_verified,
+    pending_key_file_for,
+    stored_key_state,
+)
 from store._keys import KeyState, read_key_state
 from store._records import (
     NOTICE,
@@ -59,7 +66,10 @@ __all__ = [
     "normalise_email",
     "open_verified",
     "others_can_read",
+    "pending_key_file_for",
     "private_folder",
     "read_key_file",
     "read_key_state",
+    "stored_key_state",
+    "write_key_file",
 ]

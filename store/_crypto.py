@@ -20,8 +20,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from prime import ConfigError
+from store._files import PRIVATE_FILE, fsync_path
 
-__all__ = ["EmailCipher", "create_key_file", "normalise_email", "read_key_file"]
+__all__ = ["EmailCipher", "create_key_file", "normalise_email", "read_key_file", "write_key_file"]
 
 logger = logging.getLogger(__name__)
 _NONCE_BYTES = 12
@@ -96,13 +97,14 @@ def create_key_file(key_path: Path) -> bytes:
     """Make a new key and write it to ``key_path`` (mode 0600); another process's file, if it won the race."""
     key = os.urandom(32)
     try:
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
     except FileExistsError:  # another process created it between our read and our write
         existing = read_key_file(key_path)
         assert existing is not None
         return existing
     with os.fdopen(fd, "wb") as file:
-        file.write(base64.urlsafe_b64encode(key) + b"\n")
+        _write_durably(file.fileno(), key)
+    fsync_path(key_path.parent)  # data is sealed under this key next: its file must outlive a crash
     logger.warning(
         "ENCRYPTION_KEY is not set: created a key file at %s (mode 0600). Copy its contents into ENCRYPTION_KEY "
         "and keep a copy apart from the database: the stored shopper emails open with this key only "
@@ -110,3 +112,30 @@ def create_key_file(key_path: Path) -> bytes:
         key_path,
     )
     return key
+
+
+def write_key_file(key_path: Path, key: bytes) -> None:
+    """Put ``key`` at ``key_path`` whole, owner-only and on disk (file and folder entry fsynced); OSError if not.
+
+    Callers seal data under the key only after this returns, so no crash leaves data under a key that
+    no file holds. The key is written beside its place and renamed in, so the file is never half written.
+    """
+    temporary = key_path.with_name(f".{key_path.name}.{os.getpid()}.tmp")
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    try:
+        try:
+            _write_durably(fd, key)
+        finally:
+            os.close(fd)
+        os.replace(temporary, key_path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    fsync_path(key_path.parent)
+
+
+def _write_durably(fd: int, key: bytes) -> None:
+    """The key file's one format (urlsafe base64, a newline, as ENCRYPTION_KEY takes it), flushed to disk."""
+    os.write(fd, base64.urlsafe_b64encode(key) + b"\n")
+    os.fsync(fd)

@@ -1,4 +1,4 @@
-"""Files the bot creates are its owner's alone: the database, its WAL and SHM, the key, the lock.
+"""Files the bot creates are its owner's alone (the database, its WAL and SHM, the key, the lock), and durable.
 
 SQLite gives the WAL and SHM files the permissions of the database file, so
 creating the database file 0600 before SQLite opens it makes all three
@@ -11,7 +11,7 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["PRIVATE_FILE", "PRIVATE_FOLDER", "create_private", "others_can_read", "private_folder"]
+__all__ = ["PRIVATE_FILE", "PRIVATE_FOLDER", "create_private", "fsync_path", "others_can_read", "private_folder"]
 
 PRIVATE_FILE = 0o600
 PRIVATE_FOLDER = 0o700
@@ -41,3 +41,12 @@ def create_private(path: Path) -> None:
 def others_can_read(path: Path) -> bool:
     """Someone other than the owner may read ``path`` (group or world read bit set)."""
     return bool(path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH))
+
+
+def fsync_path(path: Path) -> None:
+    """Flush ``path`` (a file, or a folder's entries after a create or rename) to disk before relying on it."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -4,6 +4,11 @@ Two bots on one database each poll and each post, so every reply would appear
 twice. ``fcntl.flock`` is released by the kernel when the holder dies, even by
 kill -9, so there is no stale PID to guess about; the PID written in the file
 only tells the operator whom to stop.
+
+The lock lives beside the database's real file, so every name that leads to it
+through symbolic links shares it. A second hard link is refused outright: under
+another name SQLite keeps another write-ahead log beside it, so two names are
+two databases' worth of recovery in one file, and each name would get its own lock.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ __all__ = ["InstanceLock", "lock_path_for"]
 
 
 def lock_path_for(database: Path) -> Path:
-    """The lock file that belongs to ``database``."""
-    return database.with_name(database.name + ".lock")
+    """The lock file that belongs to ``database``: beside its real file, whichever symbolic link leads there."""
+    real = database.resolve()
+    return real.with_name(real.name + ".lock")
 
 
 class InstanceLock:
@@ -50,12 +56,32 @@ class InstanceLock:
         except BaseException:
             os.close(fd)
             raise
+        lock = cls(path, fd)
+        links = _hard_links(database)
+        if links > 1:
+            lock.release()
+            raise ConfigError(
+                (
+                    f"DATABASE_PATH {database} is one of {links} names (hard links) for the same file",
+                    f"keep one and remove the others (find them with: find / -xdev -samefile {database}); "
+                    "a symbolic link is fine: under two names SQLite keeps two write-ahead logs, "
+                    "and two bots would take two locks",
+                )
+            )
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {command}\n".encode(), 0)
-        return cls(path, fd)
+        return lock
 
     def release(self) -> None:
         """Let the next process have the database (the file stays: deleting it would race a new holder)."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _hard_links(database: Path) -> int:
+    """How many names the database file has (0 before its first start)."""
+    try:
+        return database.stat().st_nlink
+    except FileNotFoundError:
+        return 0

@@ -5,7 +5,9 @@ start. Every start, and ``check``, ``audit``, ``purge``, ``backup`` and
 ``rotate-key``, open it again first: a wrong key, or no key for a database that
 holds data, is refused in one line rather than found later as "no such
 request", a missed duplicate or a traceback. A database from before the check
-is verified against one of its sealed emails, then given a check.
+is verified against one of its sealed emails, then given a check. When the key
+that does open the data waits in the file ``rotate-key`` writes before it
+commits, the refusal names that file.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from store._database import Database
 from store._keys import KeyState, read_key_state, record_key_check
 from store._store import Store
 
-__all__ = ["inspect_key", "key_file_for", "key_problem", "open_verified"]
+__all__ = ["inspect_key", "key_file_for", "key_problem", "open_verified", "pending_key_file_for", "stored_key_state"]
 
 
 def key_file_for(database: Path) -> Path:
@@ -31,10 +33,52 @@ def key_file_for(database: Path) -> Path:
     return database.with_name(database.name + ".key")
 
 
+def pending_key_file_for(database: Path) -> Path:
+    """Where ``rotate-key`` keeps the new key, durably, before it commits the data under it."""
+    key_file = key_file_for(database)
+    return key_file.with_name(key_file.name + ".new")
+
+
+def stored_key_state(database: Path) -> KeyState:
+    """What ``database`` says about its key, read-only (nothing when there is no file); sqlite3.Error if unreadable."""
+    if not database.exists():
+        return KeyState()
+    with closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)) as db:
+        return read_key_state(db)
+
+
 def key_problem(
+    state: KeyState,
+    *,
+    configured: bytes | None,
+    file_key: bytes | None,
+    key_file: Path,
+    database: Path,
+    pending_key: bytes | None = None,
+) -> tuple[str, str] | None:
+    """What is wrong with the key for ``state`` (one problem: what, fix), or None when the key opens the data.
+
+    ``pending_key`` is what ``pending_key_file_for(database)`` holds: named as the fix when it alone opens the data.
+    """
+    problem = _key_problem(state, configured=configured, file_key=file_key, key_file=key_file, database=database)
+    if problem is None or pending_key is None or not state.has_data or not state.opens(EmailCipher(pending_key)):
+        return problem
+    pending = pending_key_file_for(database)
+    if configured is not None:
+        return (
+            f"ENCRYPTION_KEY does not open the data in {database}: rotate-key moved it to the key in {pending}",
+            f"set ENCRYPTION_KEY to the contents of {pending}",
+        )
+    return (
+        f"the key file {key_file} does not open the data in {database}: "
+        f"rotate-key moved it to the key in {pending} and stopped before putting that file in place",
+        f"run rotate-key again with the same NEW_ENCRYPTION_KEY, or move {pending} to {key_file}",
+    )
+
+
+def _key_problem(
     state: KeyState, *, configured: bytes | None, file_key: bytes | None, key_file: Path, database: Path
 ) -> tuple[str, str] | None:
-    """What is wrong with the key for ``state`` (one problem: what, fix), or None when the key opens the data."""
     held = f" (key {state.fingerprint})" if state.fingerprint else ""
     if configured is None and file_key is None:
         if not state.has_data:
@@ -75,11 +119,15 @@ def inspect_key(database: Path, *, configured: bytes | None) -> tuple[str, str] 
         if configured is None:
             return error.problems[0]
         file_key = None
-    state = KeyState()
-    if database.exists():
-        with closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)) as db:
-            state = read_key_state(db)
-    return key_problem(state, configured=configured, file_key=file_key, key_file=key_file, database=database)
+    state = stored_key_state(database)
+    return key_problem(
+        state,
+        configured=configured,
+        file_key=file_key,
+        key_file=key_file,
+        database=database,
+        pending_key=_quietly(pending_key_file_for(database)),
+    )
 
 
 async def open_verified(
@@ -99,7 +147,14 @@ async def open_verified(
     database = await Database.open(path)
     try:
         state = await database.run(read_key_state)
-        problem = key_problem(state, configured=configured, file_key=file_key, key_file=key_file, database=path)
+        problem = key_problem(
+            state,
+            configured=configured,
+            file_key=file_key,
+            key_file=key_file,
+            database=path,
+            pending_key=_quietly(pending_key_file_for(path)) if state.has_data else None,
+        )
         if problem is not None:
             raise ConfigError(problem)
         key = configured or file_key
@@ -116,8 +171,8 @@ async def open_verified(
 
 
 def _quietly(key_file: Path) -> bytes | None:
-    """The key file's key for a better message; a damaged file does not matter when ENCRYPTION_KEY is set."""
+    """A key file's key for a better message; a damaged or unreadable one does not matter here."""
     try:
         return read_key_file(key_file)
-    except ConfigError:
+    except (ConfigError, OSError):
         return None

@@ -157,6 +157,27 @@ async def test_serve_with_a_new_encryption_key_on_a_populated_database_refuses(f
     assert "ENCRYPTION_KEY" in line and "does not open the data" in line
 
 
+@pytest.mark.parametrize("key_file", [False, True], ids=["ENCRYPTION_KEY", "key file"])
+async def test_a_malformed_key_beside_a_database_with_data_names_the_key_it_needs_not_a_new_one(
+    fakes: Fakes, tmp_path: Path, key_file: bool
+) -> None:
+    """ENCRYPTION_KEY cut short beside a database that holds data: exit 2, one line naming the key the data needs
+    (its fingerprint, or the key file to copy), never the advice to make a new key (which could not open it)."""
+    env = fakes.env(tmp_path, PORT=str(free_port()))
+    database, key = Path(env["DATABASE_PATH"]), os.urandom(32)
+    await seed(database, key)
+    if key_file:
+        Path(f"{database}.key").write_text(encoded(key) + "\n")
+    done = await run_bot("serve", env={**env, "ENCRYPTION_KEY": encoded(key)[:-6]}, cwd=tmp_path)
+    assert done.returncode == 2
+    line = one_line(done.stderr)
+    assert line.startswith(f"{PROG} ENCRYPTION_KEY is not 32 bytes") and "new key with" not in line
+    if key_file:
+        assert f"copy the contents of {database}.key into it" in line
+    else:
+        assert f"the key {database} holds data under (key {EmailCipher(key).fingerprint})" in line
+
+
 async def test_a_new_key_beside_the_key_file_is_told_to_copy_the_key_file(fakes: Fakes, tmp_path: Path) -> None:
     """The first start made a key file; setting a new ENCRYPTION_KEY names the file whose contents to copy."""
     env = fakes.env(tmp_path, PORT=str(free_port()))
@@ -230,6 +251,33 @@ async def test_a_second_serve_on_the_same_database_exits_2_naming_it_and_the_hol
         line = one_line(done.stderr)
         assert env["DATABASE_PATH"] in line and f"PID {first.pid}" in line
         assert first.returncode is None, "the first bot keeps running"
+
+
+async def test_another_name_for_the_database_does_not_get_around_the_lock(fakes: Fakes, tmp_path: Path) -> None:
+    """A symbolic link in another folder leads to the running bot's lock (exit 2 with its PID), for serve and
+    rotate-key alike; a hard link, a second name SQLite would give a second WAL, is refused by name."""
+    env = fakes.env(tmp_path, PORT=str(free_port()), ENCRYPTION_KEY=encoded(os.urandom(32)))
+    database = Path(env["DATABASE_PATH"])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    async with Serving(env, tmp_path) as first:
+        (elsewhere / "symlink.db").symlink_to(database)
+        os.link(database, elsewhere / "hardlink.db")
+        through_symlink = {**env, "PORT": str(free_port()), "DATABASE_PATH": str(elsewhere / "symlink.db")}
+        through_hard_link = {**through_symlink, "DATABASE_PATH": str(elsewhere / "hardlink.db")}
+        serve = await run_bot("serve", env=through_symlink, cwd=tmp_path)
+        rotate = await run_bot(
+            "rotate-key", env={**through_symlink, "NEW_ENCRYPTION_KEY": encoded(os.urandom(32))}, cwd=tmp_path
+        )
+        hard = await run_bot("serve", env=through_hard_link, cwd=tmp_path)
+        assert first.returncode is None, "the first bot keeps running"
+    for done in (serve, rotate):
+        assert done.returncode == 2, done.stderr
+        assert f"PID {first.pid}" in one_line(done.stderr)
+    assert hard.returncode == 2, hard.stderr
+    line = one_line(hard.stderr)
+    assert f"{elsewhere / 'hardlink.db'} is one of 2 names (hard links) for the same file" in line
+    assert "-samefile" in line
 
 
 async def test_offline_commands_keep_working_beside_a_running_bot(fakes: Fakes, tmp_path: Path) -> None:
