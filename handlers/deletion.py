@@ -9,10 +9,10 @@ COMPLETED, or FAILED with its reasons (open orders: *Try again* starts a new tas
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 
 from handlers import erasure
+from handlers.deadlines import days_typed
 from handlers.deletion_texts import (
     APPROVE_ACTION,
     CANCEL_ACTION,
@@ -31,16 +31,14 @@ __all__ = ["DELETION_FLOW", "HOLD_FLAG", "REASON_FLAG", "parse_hold", "read_opti
 
 HOLD_FLAG = "--hold"
 REASON_FLAG = "--reason"
-_HOLD = re.compile(r"^(\d{1,3})d?$", re.IGNORECASE)
 _ON_HOLD, _IN_PROGRESS = RequestStatus.ON_HOLD, RequestStatus.IN_PROGRESS
 _COMPLETED, _FAILED = RequestStatus.COMPLETED, RequestStatus.FAILED
 
 
 def parse_hold(word: str) -> int | None:
     """``10d`` or ``10``: a holding period Amazon accepts (0 to 180 days); None otherwise."""
-    found = _HOLD.match(word.strip())
-    days = int(found.group(1)) if found else -1
-    return days if 0 <= days <= MAX_HOLD_DAYS else None
+    days = days_typed(word)
+    return days if days is not None and 0 <= days <= MAX_HOLD_DAYS else None
 
 
 def read_options(words: Sequence[str]) -> tuple[dict[str, str], list[str]] | str:

@@ -11,7 +11,7 @@ from types import MappingProxyType
 
 from handlers.blocks import Block, Button, Message, actions, button, context, section
 from handlers.kindflow import KindTexts
-from handlers.mrkdwn import date, escape
+from handlers.mrkdwn import date, escape, escape_clip
 from handlers.texts import CLOSE_ACTION, COMMAND, explain_errors, hours, task_shown
 from prime import CLIENT_TOKEN_WINDOW, DEFAULT_HOLD_DAYS, DELETION, MAX_HOLD_DAYS
 from store import Request, RequestStatus
@@ -35,6 +35,8 @@ CANCEL_ACTION = "erasure_cancel"
 RETRY_ACTION = "erasure_retry"
 REJECT_VIEW = "erasure_reject"  # the Reject modal's callback id
 OPEN_ORDERS = "ORDERS_NOT_CLOSED"
+# Characters of a staff reason as the thread shows it, escaped: room to spare in a 2,000-character field.
+REASON_SHOWN = 1_000
 _DAYS = DELETION.processing_days
 _S = RequestStatus
 
@@ -118,7 +120,7 @@ class DeletionTexts(KindTexts):
         """Who decided and until when, where it matters: approved, rejected, cancelled, on hold."""
         status = request.status
         if status is _S.REJECTED and request.closed_by:
-            reason = escape(request.params.get("reject_reason", "")) or "_no reason kept_"
+            reason = escape_clip(request.params.get("reject_reason", ""), REASON_SHOWN) or "_no reason kept_"
             return f":no_entry: Rejected by <@{request.closed_by}> {date(request.closed_at or 0, 'then')}: {reason}"
         if request.closed_at is not None:
             return closed
@@ -150,7 +152,7 @@ class DeletionTexts(KindTexts):
     def extra_fields(self, request: Request) -> list[tuple[str, str]]:
         days = hold_days(request)
         hold = f"{days} days" if days else "none: deletion starts at once"
-        reason = escape(request.params["reason"]) if request.params.get("reason") else "_none given_"
+        reason = escape_clip(request.params["reason"], REASON_SHOWN) if request.params.get("reason") else "_none given_"
         fields = [("Reason", reason), ("Holding period", hold)]
         if request.approved_by:
             fields.append(("Approved by", f"<@{request.approved_by}> {date(request.approved_at or 0, 'then')}"))
@@ -225,7 +227,7 @@ def failed_reply(request: Request) -> Message:
         "text": f"The erasure failed at Buy with Prime: {codes}",
         "blocks": [
             section(f"<@{request.requester}> Buy with Prime could not delete the shopper's data:"),
-            section(explain_errors(request.errors, _MEANINGS)),
+            *explain_errors(request.errors, _MEANINGS),
             _mark_answered(request, f"erasure-{request.id}-failed", *buttons),
         ],
     }
@@ -243,7 +245,7 @@ def cancelled_reply(request: Request) -> Message:
 
 
 def rejected_by_staff(request: Request) -> Message:
-    reason = escape(request.params.get("reject_reason", ""))
+    reason = escape_clip(request.params.get("reject_reason", ""), REASON_SHOWN)
     return {
         "text": f"Rejected by <@{request.closed_by}>: nothing was sent to Buy with Prime.",
         "blocks": [
@@ -260,7 +262,7 @@ def rejected_by_amazon(request: Request) -> Message:
         "text": "Buy with Prime refused to start this erasure.",
         "blocks": [
             section(f"<@{request.requester}> Buy with Prime refused to start this erasure:"),
-            section(explain_errors(request.errors, _MEANINGS)),
+            *explain_errors(request.errors, _MEANINGS),
             context(f"Nothing was started. Fix the cause, then run `{COMMAND} delete` again."),
         ],
     }

@@ -10,8 +10,8 @@ from typing import Any
 
 from handlers.blocks import Message, section
 from handlers.deletion_texts import DELETION_TEXTS, REJECT_VIEW
+from handlers.emails import names_an_email
 from handlers.mrkdwn import date, subject
-from prime import EMAIL_IN_TEXT
 from store import Request, RequestStatus
 
 __all__ = [
@@ -120,7 +120,7 @@ def reason_problem(reason: str) -> str | None:
     """Why a reason cannot be kept (it is stored, shown in the channel and sent to Amazon); None: it can."""
     if not reason.strip():
         return "Write why this erasure is rejected."
-    if len(reason) > REASON_LIMIT or EMAIL_IN_TEXT.search(reason):
+    if len(reason) > REASON_LIMIT or names_an_email(reason):
         return (
             "The reason is kept in the thread, the database and at Amazon: write it without the shopper's email "
             f"(at most {REASON_LIMIT} characters)."
