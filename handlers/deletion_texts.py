@@ -66,6 +66,19 @@ def _window_passed(request: Request) -> bool:
     return request.status is _S.ABANDONED and request.start_sent_at is not None and request.thread_ts is not None
 
 
+def _contradicted(request: Request) -> bool:
+    """Recorded as cancelled, yet Amazon ran the task: what the thread said is to be corrected."""
+    return request.cancelled_by is not None and request.status in _RAN
+
+
+# What Amazon did with a task the bot had recorded as cancelled, by where that left the request.
+_RAN = {
+    _S.IN_PROGRESS: "it is deleting the shopper's data, which can no longer be stopped",
+    _S.COMPLETED: "it *deleted the shopper's data*",
+    _S.FAILED: "the deletion ran and failed, so nothing was deleted",
+}
+
+
 def retryable(request: Request) -> bool:
     """*Try again* starts a new task: after open orders, or after the clientToken's window passed; not once closed."""
     return request.closed_at is None and (_open_orders(request) or _window_passed(request))
@@ -122,6 +135,9 @@ class DeletionTexts(KindTexts):
         if status is _S.REJECTED and request.closed_by:
             reason = escape_clip(request.params.get("reject_reason", ""), REASON_SHOWN) or "_no reason kept_"
             return f":no_entry: Rejected by <@{request.closed_by}> {date(request.closed_at or 0, 'then')}: {reason}"
+        if _contradicted(request):  # before "closed": the answer the case was closed with may be wrong
+            when = date(request.cancelled_at or 0, "earlier")
+            return f":rotating_light: Not cancelled at Buy with Prime: {_RAN[status]} (the cancel {when} did not take)"
         if request.closed_at is not None:
             return closed
         if status is _S.STARTING and request.waiting_since is None and request.approved_by:
@@ -244,6 +260,36 @@ def cancelled_reply(request: Request) -> Message:
     }
 
 
+_DELETED_AFTER_ALL = "Correction: the deletion was not cancelled; Buy with Prime deleted the data."
+
+
+def cancel_contradicted(request: Request) -> Message:
+    """Amazon ran a deletion this thread said was cancelled: a correction, loud, to who asked and who cancelled."""
+    people = " ".join(dict.fromkeys(f"<@{user}>" for user in (request.requester, request.cancelled_by) if user))
+    said = (
+        f":rotating_light: {people} *Correction:* this thread said {date(request.cancelled_at or 0, 'earlier')} "
+        f"that the deletion was cancelled and nothing would be deleted. That was wrong: Buy with Prime did not "
+        f"cancel task `{task_shown(request)}`, and {_RAN.get(request.status, 'it went on')}."
+    )
+    still_open = request.closed_at is None
+    if request.status is _S.FAILED:
+        blocks = [section(f"{said} Amazon's reasons:"), *explain_errors(request.errors, _MEANINGS)]
+        if still_open:
+            retry = [button("Try again", action_id=RETRY_ACTION, value=str(request.id))] if retryable(request) else []
+            blocks.append(_mark_answered(request, f"erasure-{request.id}-failed", *retry))
+        return {"text": "Correction: the deletion was not cancelled; it ran and failed.", "blocks": blocks}
+    if request.status is _S.COMPLETED:
+        tell = "if the shopper was told their data would be kept, tell them it was deleted"
+        if not still_open:
+            return {"text": _DELETED_AFTER_ALL, "blocks": [section(f"{said} The case was closed before this: {tell}.")]}
+        told = section(f"{said} {tell.capitalize()}, then click *Mark as answered to shopper*.")
+        return {"text": _DELETED_AFTER_ALL, "blocks": [told, _mark_answered(request, f"erasure-{request.id}-done")]}
+    return {
+        "text": "Correction: the deletion was not cancelled; Buy with Prime is deleting the data.",
+        "blocks": [section(f"{said} The thread will say when it is done.")],
+    }
+
+
 def rejected_by_staff(request: Request) -> Message:
     reason = escape_clip(request.params.get("reject_reason", ""), REASON_SHOWN)
     return {
@@ -300,6 +346,7 @@ _REPLIES = {
     "completed": completed_reply,
     "failed": failed_reply,
     "cancelled": cancelled_reply,
+    "cancel_contradicted": cancel_contradicted,
     "rejected": rejected_by_amazon,
     "rejected_by_staff": rejected_by_staff,
     "retried": retried,

@@ -19,6 +19,7 @@ __all__ = [
     "already_decided",
     "approved_ack",
     "cancel_failed",
+    "cancel_not_confirmed",
     "cancelled_ack",
     "cannot_cancel",
     "cannot_retry",
@@ -90,6 +91,19 @@ def cancel_failed(request: Request) -> Message:
         "text": (
             f"Buy with Prime did not answer, so the deletion is *not* cancelled. It stays on hold until {until}: "
             "click *Cancel deletion* again in a moment."
+        )
+    }
+
+
+def cancel_not_confirmed(request: Request) -> Message:
+    """Amazon answered a cancel with "no such task", and no earlier cancel of the bot's can explain it."""
+    until = date(request.hold_ends_at or 0, "the end of the hold")
+    return {
+        "text": (
+            "Buy with Prime answered that it does not know this deletion task, so the cancel is *not confirmed*: "
+            f"the deletion may still run when the hold ends ({until}). It stays on hold here, and the bot keeps "
+            "asking Buy with Prime about it; the thread will say what happens. Click *Cancel deletion* again in "
+            "a moment, or ask the operator to check the task with Buy with Prime."
         )
     }
 

@@ -199,6 +199,11 @@ MIGRATIONS: tuple[str, ...] = (
         AND thread_ts IS NOT NULL;
     DROP INDEX requests_to_remind;
     """,
+    # 11: when a cancel of a held task may first have reached Amazon, its answer not known yet: only then is
+    # Amazon's "not found" to a later cancel the sign that the earlier one took.
+    """
+    ALTER TABLE requests ADD COLUMN cancel_sent_at REAL;
+    """,
 )
 
 
