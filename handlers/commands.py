@@ -112,9 +112,10 @@ def parse_command(text: str, kinds: Mapping[str, KindFlow] = KINDS) -> Intent:
 
 def _parse_start(words: list[str], kind: KindFlow) -> Intent:
     """A new request: the kind's own options first, then what every kind shares (flags, deadline, email)."""
+    verb = kind.verb  # a mistake is answered with an example of this kind's command
     own = kind.options(words)
     if isinstance(own, str):
-        return Invalid(texts.usage_error(own))
+        return Invalid(texts.usage_error(own, verb=verb))
     params, words = own
     force_new, jurisdiction, days, addresses = False, None, None, []
     rest = iter(words)
@@ -125,20 +126,20 @@ def _parse_start(words: list[str], kind: KindFlow) -> Intent:
         elif lowered == DEADLINE_FLAG:
             days = parse_deadline_days(next(rest, ""))
             if days is None:
-                return Invalid(texts.usage_error(f"`{DEADLINE_FLAG}` takes {texts.DAYS_TAKEN}, like `45d`."))
+                return Invalid(texts.usage_error(f"`{DEADLINE_FLAG}` takes {texts.DAYS_TAKEN}, like `45d`.", verb=verb))
         elif lowered in JURISDICTIONS:
             jurisdiction = lowered
         elif word.startswith("--"):
-            return Invalid(texts.unknown_option(word))
+            return Invalid(texts.unknown_option(word, verb=verb))
         else:
             addresses.append(word)
     if len(addresses) != 1:
-        return Invalid(texts.usage_error("Give one shopper email per request."))
+        return Invalid(texts.usage_error("Give one shopper email per request.", verb=verb))
     if jurisdiction and days:
-        return Invalid(texts.usage_error(f"Give either `{jurisdiction}` or `{DEADLINE_FLAG}`, not both."))
+        return Invalid(texts.usage_error(f"Give either `{jurisdiction}` or `{DEADLINE_FLAG}`, not both.", verb=verb))
     email = parse_email(addresses[0])
     if email is None:
-        return Invalid(texts.invalid_email(addresses[0]))
+        return Invalid(texts.invalid_email(addresses[0], verb=verb))
     deadline = DeadlineSpec(jurisdiction=jurisdiction, days=days)
     return Start(email, kind=kind.kind, force_new=force_new, deadline=deadline, params=params)
 

@@ -21,12 +21,14 @@ __all__ = [
     "REMINDERS",
     "Deadline",
     "DeadlineSpec",
+    "days_typed",
     "next_reminder_at",
     "parse_deadline_days",
     "reminders_due",
 ]
 
-_DAYS = re.compile(r"^(\d{1,3})d?$")
+# ASCII digits only: ``\d`` and ``int()`` also read other scripts' digits ("٣" is 3), which no one means here.
+_DAYS = re.compile(r"([0-9]{1,3})d?", re.IGNORECASE)
 JURISDICTIONS = ("gdpr", "ccpa")
 DAY = 86_400.0
 CCPA_DAYS = 45  # the CCPA's answer period, and the one extension it allows
@@ -72,10 +74,15 @@ class DeadlineSpec:
         return Deadline((received + timedelta(days=default_days)).timestamp(), f"{default_days} days, the default")
 
 
+def days_typed(word: str) -> int | None:
+    """A number of days as staff type it: ``45d`` or ``45`` → 45; None for anything else."""
+    match = _DAYS.fullmatch(word.strip())
+    return int(match.group(1)) if match else None
+
+
 def parse_deadline_days(text: str) -> int | None:
     """``45d`` or ``45`` → 45; None unless it is in ``DEADLINE_DAYS`` (1 to 365)."""
-    match = _DAYS.match(text.strip().lower())
-    days = int(match.group(1)) if match else 0
+    days = days_typed(text)
     return days if days in DEADLINE_DAYS else None
 
 

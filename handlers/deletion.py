@@ -5,14 +5,16 @@ waits (AWAITING_APPROVAL, ``OPENED_STATUS``) until an allowed person other than 
 Approve; only then does the shared lifecycle start it at Amazon, with the holding period and the reason.
 Amazon holds the task (ON_HOLD: *Cancel deletion* works), then deletes (IN_PROGRESS), then ends it
 COMPLETED, or FAILED with its reasons (open orders: *Try again* starts a new task). COMPLETED is final.
+Amazon's word wins over what the bot believed: a task recorded as cancelled that Amazon runs after all
+moves on, and the thread says so loudly.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 
 from handlers import erasure
+from handlers.deadlines import days_typed
 from handlers.deletion_texts import (
     APPROVE_ACTION,
     CANCEL_ACTION,
@@ -31,16 +33,20 @@ __all__ = ["DELETION_FLOW", "HOLD_FLAG", "REASON_FLAG", "parse_hold", "read_opti
 
 HOLD_FLAG = "--hold"
 REASON_FLAG = "--reason"
-_HOLD = re.compile(r"^(\d{1,3})d?$", re.IGNORECASE)
+HOLD_ENDED = "hold ended"  # the audit log's word for the end of Amazon's holding period
+CANCEL_CONTRADICTED = "cancel contradicted"  # Amazon ran a task the bot had recorded as cancelled
 _ON_HOLD, _IN_PROGRESS = RequestStatus.ON_HOLD, RequestStatus.IN_PROGRESS
-_COMPLETED, _FAILED = RequestStatus.COMPLETED, RequestStatus.FAILED
+_COMPLETED, _FAILED, _CANCELLED = RequestStatus.COMPLETED, RequestStatus.FAILED, RequestStatus.CANCELLED
+# Amazon's word is applied whatever the bot believed: a task it had recorded as cancelled that runs after all
+# is shown, loudly (``cancel_contradicted``), and every step the bot did not see is audited.
+_UNSEEN = {_ON_HOLD: (HOLD_ENDED,), _CANCELLED: (CANCEL_CONTRADICTED, HOLD_ENDED)}
+_CONTRADICTED = {_CANCELLED: "cancel_contradicted"}
 
 
 def parse_hold(word: str) -> int | None:
     """``10d`` or ``10``: a holding period Amazon accepts (0 to 180 days); None otherwise."""
-    found = _HOLD.match(word.strip())
-    days = int(found.group(1)) if found else -1
-    return days if 0 <= days <= MAX_HOLD_DAYS else None
+    days = days_typed(word)
+    return days if days is not None and 0 <= days <= MAX_HOLD_DAYS else None
 
 
 def read_options(words: Sequence[str]) -> tuple[dict[str, str], list[str]] | str:
@@ -85,10 +91,31 @@ DELETION_FLOW = KindFlow(
     operations=DELETION,
     texts=DELETION_TEXTS,
     moves={
-        "IN_PROGRESS": Move(frozenset({_ON_HOLD}), _IN_PROGRESS, "hold ended"),
+        "IN_PROGRESS": Move(
+            frozenset({_ON_HOLD, _CANCELLED}),
+            _IN_PROGRESS,
+            HOLD_ENDED,
+            replies_after=_CONTRADICTED,
+            passed={_CANCELLED: (CANCEL_CONTRADICTED,)},
+        ),
         # From ON_HOLD too: an event can come when the bot never saw the hold end.
-        "COMPLETED": Move(frozenset({_ON_HOLD, _IN_PROGRESS}), _COMPLETED, "completed", reply="completed"),
-        "FAILED": Move(frozenset({_ON_HOLD, _IN_PROGRESS}), _FAILED, "failed", reply="failed", errors=True),
+        "COMPLETED": Move(
+            frozenset({_ON_HOLD, _IN_PROGRESS, _CANCELLED}),
+            _COMPLETED,
+            "completed",
+            reply="completed",
+            replies_after=_CONTRADICTED,
+            passed=_UNSEEN,
+        ),
+        "FAILED": Move(
+            frozenset({_ON_HOLD, _IN_PROGRESS, _CANCELLED}),
+            _FAILED,
+            "failed",
+            reply="failed",
+            replies_after=_CONTRADICTED,
+            errors=True,
+            passed=_UNSEEN,
+        ),
     },
     waiting=frozenset({"ON_HOLD"}),
     started=lambda request: _ON_HOLD if hold_days(request) > 0 else _IN_PROGRESS,

@@ -12,7 +12,7 @@ from types import MappingProxyType
 from handlers.blocks import Block, Button, Message, actions, button, context, section
 from handlers.buttons import button_value
 from handlers.kindflow import KindTexts
-from handlers.mrkdwn import date, escape
+from handlers.mrkdwn import date, escape, escape_clip
 from handlers.texts import CLOSE_ACTION, COMMAND, explain_errors, hours, task_shown
 from prime import CLIENT_TOKEN_WINDOW, DEFAULT_HOLD_DAYS, DELETION, MAX_HOLD_DAYS
 from store import Request, RequestStatus
@@ -36,6 +36,8 @@ CANCEL_ACTION = "erasure_cancel"
 RETRY_ACTION = "erasure_retry"
 REJECT_VIEW = "erasure_reject"  # the Reject modal's callback id
 OPEN_ORDERS = "ORDERS_NOT_CLOSED"
+# Characters of a staff reason as the thread shows it, escaped: room to spare in a 2,000-character field.
+REASON_SHOWN = 1_000
 _DAYS = DELETION.processing_days
 _S = RequestStatus
 
@@ -63,6 +65,19 @@ def _open_orders(request: Request) -> bool:
 
 def _window_passed(request: Request) -> bool:
     return request.status is _S.ABANDONED and request.start_sent_at is not None and request.thread_ts is not None
+
+
+def _contradicted(request: Request) -> bool:
+    """Recorded as cancelled, yet Amazon ran the task: what the thread said is to be corrected."""
+    return request.cancelled_by is not None and request.status in _RAN
+
+
+# What Amazon did with a task the bot had recorded as cancelled, by where that left the request.
+_RAN = {
+    _S.IN_PROGRESS: "it is deleting the shopper's data, which can no longer be stopped",
+    _S.COMPLETED: "it *deleted the shopper's data*",
+    _S.FAILED: "the deletion ran and failed, so nothing was deleted",
+}
 
 
 def retryable(request: Request) -> bool:
@@ -119,8 +134,11 @@ class DeletionTexts(KindTexts):
         """Who decided and until when, where it matters: approved, rejected, cancelled, on hold."""
         status = request.status
         if status is _S.REJECTED and request.closed_by:
-            reason = escape(request.params.get("reject_reason", "")) or "_no reason kept_"
+            reason = escape_clip(request.params.get("reject_reason", ""), REASON_SHOWN) or "_no reason kept_"
             return f":no_entry: Rejected by <@{request.closed_by}> {date(request.closed_at or 0, 'then')}: {reason}"
+        if _contradicted(request):  # before "closed": the answer the case was closed with may be wrong
+            when = date(request.cancelled_at or 0, "earlier")
+            return f":rotating_light: Not cancelled at Buy with Prime: {_RAN[status]} (the cancel {when} did not take)"
         if request.closed_at is not None:
             return closed
         if status is _S.STARTING and request.waiting_since is None and request.approved_by:
@@ -151,7 +169,7 @@ class DeletionTexts(KindTexts):
     def extra_fields(self, request: Request) -> list[tuple[str, str]]:
         days = hold_days(request)
         hold = f"{days} days" if days else "none: deletion starts at once"
-        reason = escape(request.params["reason"]) if request.params.get("reason") else "_none given_"
+        reason = escape_clip(request.params["reason"], REASON_SHOWN) if request.params.get("reason") else "_none given_"
         fields = [("Reason", reason), ("Holding period", hold)]
         if request.approved_by:
             fields.append(("Approved by", f"<@{request.approved_by}> {date(request.approved_at or 0, 'then')}"))
@@ -226,7 +244,7 @@ def failed_reply(request: Request) -> Message:
         "text": f"The erasure failed at Buy with Prime: {codes}",
         "blocks": [
             section(f"<@{request.requester}> Buy with Prime could not delete the shopper's data:"),
-            section(explain_errors(request.errors, _MEANINGS)),
+            *explain_errors(request.errors, _MEANINGS),
             _mark_answered(request, f"erasure-{request.id}-failed", *buttons),
         ],
     }
@@ -243,8 +261,38 @@ def cancelled_reply(request: Request) -> Message:
     }
 
 
+_DELETED_AFTER_ALL = "Correction: the deletion was not cancelled; Buy with Prime deleted the data."
+
+
+def cancel_contradicted(request: Request) -> Message:
+    """Amazon ran a deletion this thread said was cancelled: a correction, loud, to who asked and who cancelled."""
+    people = " ".join(dict.fromkeys(f"<@{user}>" for user in (request.requester, request.cancelled_by) if user))
+    said = (
+        f":rotating_light: {people} *Correction:* this thread said {date(request.cancelled_at or 0, 'earlier')} "
+        f"that the deletion was cancelled and nothing would be deleted. That was wrong: Buy with Prime did not "
+        f"cancel task `{task_shown(request)}`, and {_RAN.get(request.status, 'it went on')}."
+    )
+    still_open = request.closed_at is None
+    if request.status is _S.FAILED:
+        blocks = [section(f"{said} Amazon's reasons:"), *explain_errors(request.errors, _MEANINGS)]
+        if still_open:
+            retry = [button("Try again", action_id=RETRY_ACTION, value=str(request.id))] if retryable(request) else []
+            blocks.append(_mark_answered(request, f"erasure-{request.id}-failed", *retry))
+        return {"text": "Correction: the deletion was not cancelled; it ran and failed.", "blocks": blocks}
+    if request.status is _S.COMPLETED:
+        tell = "if the shopper was told their data would be kept, tell them it was deleted"
+        if not still_open:
+            return {"text": _DELETED_AFTER_ALL, "blocks": [section(f"{said} The case was closed before this: {tell}.")]}
+        told = section(f"{said} {tell.capitalize()}, then click *Mark as answered to shopper*.")
+        return {"text": _DELETED_AFTER_ALL, "blocks": [told, _mark_answered(request, f"erasure-{request.id}-done")]}
+    return {
+        "text": "Correction: the deletion was not cancelled; Buy with Prime is deleting the data.",
+        "blocks": [section(f"{said} The thread will say when it is done.")],
+    }
+
+
 def rejected_by_staff(request: Request) -> Message:
-    reason = escape(request.params.get("reject_reason", ""))
+    reason = escape_clip(request.params.get("reject_reason", ""), REASON_SHOWN)
     return {
         "text": f"Rejected by <@{request.closed_by}>: nothing was sent to Buy with Prime.",
         "blocks": [
@@ -261,7 +309,7 @@ def rejected_by_amazon(request: Request) -> Message:
         "text": "Buy with Prime refused to start this erasure.",
         "blocks": [
             section(f"<@{request.requester}> Buy with Prime refused to start this erasure:"),
-            section(explain_errors(request.errors, _MEANINGS)),
+            *explain_errors(request.errors, _MEANINGS),
             context(f"Nothing was started. Fix the cause, then run `{COMMAND} delete` again."),
         ],
     }
@@ -299,6 +347,7 @@ _REPLIES = {
     "completed": completed_reply,
     "failed": failed_reply,
     "cancelled": cancelled_reply,
+    "cancel_contradicted": cancel_contradicted,
     "rejected": rejected_by_amazon,
     "rejected_by_staff": rejected_by_staff,
     "retried": retried,

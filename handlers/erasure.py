@@ -35,6 +35,7 @@ __all__ = ["on_approve", "on_cancel", "on_reject", "on_reject_submitted", "on_re
 logger = logging.getLogger(__name__)
 
 TOO_LATE = "CannotCancelPersonalDataDeletionTask"  # Amazon's classification code: the hold is over
+NOT_FOUND = "ResourceNotFoundError"  # Amazon's classification type: it knows no such task
 
 
 def _clicked(deps: Desk, body: dict[str, Any]) -> tuple[str, Pressed]:
@@ -193,39 +194,49 @@ async def _cancel(deps: Desk, click: Pressed, *, user: str, reply: Reply) -> Non
         return
     flow = deps.flow
     kind = kind_of(flow, request)
-    too_late = False
+    answer: texts.Message  # when Amazon did not cancel: told after the lock, then Amazon's word on the task now
     async with flow.locks.hold(request.id):
         current = await flow.store.requests.get(request.id) or request
         if current.status is not RequestStatus.ON_HOLD or not current.task_id or kind is None:
             await reply(say.cannot_cancel(current))
             return
         ids = log_ids(task_id=current.task_id)
+        earlier = await flow.store.decisions.mark_cancel_sent(current.id)  # durable before the call goes out
         try:
             await flow.prime.cancel_task(kind.operations, current.task_id)
         except PrimeUnavailable as error:
             logger.warning("request %s: cancel not answered by Buy with Prime (%s)", current.id, error.kind, extra=ids)
+            if not error.reached and earlier is None:
+                await flow.store.decisions.clear_cancel_sent(current.id)
             await reply(say.cancel_failed(current))
             return
         except PrimeRejected as error:
             if error.reason == TOO_LATE:
                 logger.info("request %s: cancel by %s came too late", current.id, user, extra=ids)
                 await flow.store.decisions.record_cancel_too_late(current.id, user=user, notices=thread_update())
-                too_late = True
-            elif error.kind == "ResourceNotFoundError":  # Amazon forgets a cancelled task: an earlier cancel took
+                answer = say.too_late_to_cancel()
+            elif error.kind == NOT_FOUND and (earlier is not None or error.earlier_reached):
+                # Amazon forgets a cancelled task: a cancel of ours that may have reached it took.
                 await _cancelled(deps, current, user=user, reply=reply, note="Amazon no longer knows it")
                 return
+            elif error.kind == NOT_FOUND:  # no cancel of ours can explain it: the task may still run
+                logger.warning("request %s: Buy with Prime does not know the held task", current.id, extra=ids)
+                detail = f"task {current.task_id} ({NOT_FOUND})"
+                await flow.store.decisions.record_cancel_unconfirmed(current.id, user=user, detail=detail)
+                answer = say.cancel_not_confirmed(current)
             else:
                 logger.warning("request %s: Buy with Prime refused the cancel (%s)", current.id, error.kind, extra=ids)
+                if earlier is None:
+                    await flow.store.decisions.clear_cancel_sent(current.id)
                 await reply(say.cancel_failed(current))
                 return
         else:
             await _cancelled(deps, current, user=user, reply=reply)
             return
-    if too_late:
-        flow.wake_outbox()
-        flow.home_changed()
-        await reply(say.too_late_to_cancel())
-        await advance(flow, request.id)  # Amazon's word now: it may even be done already
+    flow.wake_outbox()
+    flow.home_changed()
+    await reply(answer)
+    await advance(flow, request.id)  # it may be deleting, or even done already; the reconciler goes on after
 
 
 async def _cancelled(deps: Desk, request: Request, *, user: str, reply: Reply, note: str = "") -> None:

@@ -11,8 +11,8 @@ from typing import Any
 from handlers.blocks import Message, section
 from handlers.buttons import form_metadata
 from handlers.deletion_texts import DELETION_TEXTS, REJECT_VIEW
+from handlers.emails import names_an_email
 from handlers.mrkdwn import date, subject
-from prime import EMAIL_IN_TEXT
 from store import Request, RequestStatus
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "already_decided",
     "approved_ack",
     "cancel_failed",
+    "cancel_not_confirmed",
     "cancelled_ack",
     "cannot_cancel",
     "cannot_retry",
@@ -95,6 +96,19 @@ def cancel_failed(request: Request) -> Message:
     }
 
 
+def cancel_not_confirmed(request: Request) -> Message:
+    """Amazon answered a cancel with "no such task", and no earlier cancel of the bot's can explain it."""
+    until = date(request.hold_ends_at or 0, "the end of the hold")
+    return {
+        "text": (
+            "Buy with Prime answered that it does not know this deletion task, so the cancel is *not confirmed*: "
+            f"the deletion may still run when the hold ends ({until}). It stays on hold here, and the bot keeps "
+            "asking Buy with Prime about it; the thread will say what happens. Click *Cancel deletion* again in "
+            "a moment, or ask the operator to check the task with Buy with Prime."
+        )
+    }
+
+
 def cannot_cancel(request: Request) -> Message:
     """Cancel on an erasure that is not on hold (any more): say where it stands."""
     if request.status is _S.CANCELLED:
@@ -121,7 +135,7 @@ def reason_problem(reason: str) -> str | None:
     """Why a reason cannot be kept (it is stored, shown in the channel and sent to Amazon); None: it can."""
     if not reason.strip():
         return "Write why this erasure is rejected."
-    if len(reason) > REASON_LIMIT or EMAIL_IN_TEXT.search(reason):
+    if len(reason) > REASON_LIMIT or names_an_email(reason):
         return (
             "The reason is kept in the thread, the database and at Amazon: write it without the shopper's email "
             f"(at most {REASON_LIMIT} characters)."

@@ -71,6 +71,8 @@ class Move:
     The store moves a request only from ``from_``, so applying the same status twice posts once. Every
     move refreshes the thread's first message; ``reply`` (a name the kind's ``KindTexts.reply`` knows) is
     also posted in the thread, or the one ``replies_after`` gives for the status the request moved from.
+    ``passed`` gives, for a status the request moves from, the audit words of the steps Amazon took that
+    the bot never saw (an erasure's hold that ended), written before ``action``.
     """
 
     from_: frozenset[RequestStatus]
@@ -79,10 +81,15 @@ class Move:
     reply: str | None = None
     replies_after: Mapping[RequestStatus, str] = field(default_factory=dict)
     errors: bool = False  # the move keeps Amazon's reasons (a failure); any other move clears them
+    passed: Mapping[RequestStatus, tuple[str, ...]] = field(default_factory=dict)
 
     def reply_from(self, status: RequestStatus) -> str | None:
         """The thread reply for this move when it is made from ``status``."""
         return self.replies_after.get(status, self.reply)
+
+    def passed_from(self, status: RequestStatus) -> tuple[str, ...]:
+        """The audit words of the steps skipped when this move is made from ``status``."""
+        return self.passed.get(status, ())
 
 
 class KindTexts:

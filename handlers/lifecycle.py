@@ -98,6 +98,9 @@ async def _sync(deps: Flow, kind: KindFlow, request: Request) -> tuple[Request, 
         await deps.store.requests.schedule_check(request.id, at=deps.clock() + delay, failed=True)
         return request, Synced.ITEM_FAILED if error.kind == UNEXPECTED else Synced.AMAZON_DOWN
     except PrimeRejected as error:
+        if not request.status.moving:  # a cancelled task: Amazon forgets it, and nothing polls it
+            logger.info("request %s: Buy with Prime no longer knows its task (%s)", request.id, error.kind)
+            return request, Synced.ANSWERED
         logger.warning("request %s: Buy with Prime refused the task query (%s)", request.id, error.kind)
         await deps.store.requests.schedule_check(request.id, at=deps.clock() + deps.reconcile_interval)
         return request, Synced.ANSWERED
@@ -136,6 +139,7 @@ async def apply_task_state(deps: Flow, request: Request, state: TaskState) -> Re
         to=move.to,
         errors=state.errors if move.errors else (),
         action=move.action,
+        passed=move.passed_from(request.status),
         notices=notices.thread_update(move.reply_from(request.status)),
     )
     if moved is None:

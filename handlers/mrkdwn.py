@@ -1,15 +1,16 @@
 """Slack's mrkdwn, said once: outside text made inert, dates in each reader's time zone, bounds made visible.
 
 What a Slack text may hold is limited (3,000 characters in a section, 2,000 in a field); text from
-outside (Amazon's words, what a user typed, a task id) has no limit of its own. Nothing here cuts a
-text silently: ``clip`` ends a shortened text with ``…``, and ``more`` says how many items a list left out.
+outside (Amazon's words, what a user typed, a task id) has no limit of its own, and grows when escaped.
+Nothing here cuts a text silently: ``clip`` and ``escape_clip`` end a shortened text with ``…``, and
+``more`` says how many items a list left out.
 """
 
 from __future__ import annotations
 
 from store import Request
 
-__all__ = ["clip", "date", "escape", "more", "subject"]
+__all__ = ["clip", "date", "escape", "escape_clip", "more", "subject"]
 
 
 def escape(text: object) -> str:
@@ -24,6 +25,22 @@ def escape(text: object) -> str:
 def clip(text: str, limit: int) -> str:
     """``text`` in at most ``limit`` characters: whole, or cut with a visible ``…`` at the end."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def escape_clip(text: object, limit: int) -> str:
+    """Outside text made inert, then in at most ``limit`` characters as Slack receives it.
+
+    Escaping grows a text (``&`` is five characters once escaped), so the bound is applied after it, and a
+    cut never splits an entity: a half ``&am`` would show as text, or take the ``…`` into it.
+    """
+    escaped = escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    cut = escaped[: limit - 1]
+    entity = cut.rfind("&")  # after escaping, every "&" starts an entity that ends with ";"
+    if entity != -1 and ";" not in cut[entity:]:
+        cut = cut[:entity]
+    return cut + "…"
 
 
 def more(left_out: int, what: str = "more") -> str:

@@ -125,7 +125,7 @@ def failure_reply(request: Request) -> Message:
         "text": f"The data request failed at Buy with Prime: {_codes(request)}",
         "blocks": [
             section(f"<@{request.requester}> Buy with Prime could not retrieve the shopper's data:"),
-            section(explain_errors(request.errors, _MEANINGS)),
+            *explain_errors(request.errors, _MEANINGS),
             actions(
                 f"request-{request.id}",
                 button("Mark as answered to shopper", action_id=CLOSE_ACTION, value=button_value(request)),
@@ -143,7 +143,7 @@ def failed_after_completion(request: Request) -> Message:
                 f"<@{request.requester}> Buy with Prime now reports this task as *failed*, after it was ready. "
                 "*Download* no longer gives a link. Amazon's reason:"
             ),
-            section(explain_errors(request.errors, _MEANINGS)),
+            *explain_errors(request.errors, _MEANINGS),
             actions(
                 f"request-{request.id}-failed",
                 button("Mark as answered to shopper", action_id=CLOSE_ACTION, value=button_value(request)),
@@ -158,7 +158,7 @@ def rejected_reply(request: Request) -> Message:
         "text": "Buy with Prime refused to start this data request.",
         "blocks": [
             section(f"<@{request.requester}> Buy with Prime refused to start this request:"),
-            section(explain_errors(request.errors, _MEANINGS)),
+            *explain_errors(request.errors, _MEANINGS),
             context(f"Nothing was started. Fix the cause, then run `{COMMAND}` again."),
         ],
     }

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from handlers.blocks import Message, context, fields, section
+from handlers.blocks import Block, Message, context, fields, section, sections
 from handlers.deadlines import CCPA_DAYS, DAY, DEADLINE_DAYS, REMINDERS
 from handlers.kindflow import KindTexts
-from handlers.mrkdwn import clip, date, escape, more, subject
+from handlers.mrkdwn import date, escape, escape_clip, more, subject
 from prime import CLIENT_TOKEN_WINDOW
 from store import Request, RequestStatus, TaskError
 
@@ -54,7 +54,7 @@ _WAITING = ":hourglass_flowing_sand: Waiting for Buy with Prime, which is not ac
 
 def task_shown(request: Request) -> str:
     """Amazon's task id as a text shows it: escaped, and bounded (Amazon sets no length)."""
-    return escape(clip(request.task_id or "", 100))
+    return escape_clip(request.task_id or "", 100)
 
 
 def hours(seconds: float) -> str:
@@ -86,22 +86,23 @@ def thread_parent(request: Request, kind: KindTexts) -> Message:
     }
 
 
-def explain_errors(errors: Sequence[TaskError], meanings: Mapping[str, str]) -> str:
+def explain_errors(errors: Sequence[TaskError], meanings: Mapping[str, str]) -> list[Block]:
     """Amazon's reasons for a failed task, each code with what it means for staff (``meanings``, per kind).
 
     Amazon's words have no limit of their own: the first ``ERRORS_SHOWN`` reasons are shown, each
-    message in at most ``ERROR_WORDS`` characters, and the rest are counted.
+    message in at most ``ERROR_WORDS`` characters, and the rest are counted; the lines go in as many
+    sections as Slack's limit needs.
     """
     if not errors:
-        return "• Buy with Prime gave no reason."
+        return [section("• Buy with Prime gave no reason.")]
     lines = []
     for error in errors[:ERRORS_SHOWN]:
-        code = escape(clip(str(error.code or "UNKNOWN"), 100))
+        code = escape_clip(str(error.code or "UNKNOWN"), 100)
         meaning = meanings.get(str(error.code or ""), "")
-        words = escape(clip(error.message, ERROR_WORDS))
+        words = escape_clip(error.message, ERROR_WORDS)
         lines.append(f"• `{code}`: {words}" + (f"\n   {meaning}" if meaning else ""))
     left_out = more(len(errors) - ERRORS_SHOWN, "more reasons (the audit log has every code)")
-    return "\n".join([*lines, left_out] if left_out else lines)
+    return sections([*lines, left_out] if left_out else lines)
 
 
 def help_message(kinds: Sequence[KindTexts], *, everyone_allowed: bool) -> Message:
@@ -131,17 +132,19 @@ _REMINDER_DAYS = " and ".join(f"{before / DAY:.0f}" for _, before in REMINDERS i
 DAYS_TAKEN = f"a number of days from {DEADLINE_DAYS.start} to {DEADLINE_DAYS.stop - 1}"
 
 
-def usage_error(what: str) -> Message:
-    return {"text": f"{what} Try `{COMMAND} jane@example.com`, or `{COMMAND} help` for every command."}
+def usage_error(what: str, *, verb: str | None = None) -> Message:
+    """A mistake in the command, with an example of the kind of request it was (``verb``: ``delete``)."""
+    example = f"{COMMAND} {verb} jane@example.com" if verb else f"{COMMAND} jane@example.com"
+    return {"text": f"{what} Try `{example}`, or `{COMMAND} help` for every command."}
 
 
-def unknown_option(typed: str) -> Message:
-    return usage_error(f"I don't know the option `{escape(clip(typed, TYPED_SHOWN))}`.")
+def unknown_option(typed: str, *, verb: str | None = None) -> Message:
+    return usage_error(f"I don't know the option `{escape_clip(typed, TYPED_SHOWN)}`.", verb=verb)
 
 
-def invalid_email(typed: str) -> Message:
-    shown = escape(clip(typed.strip(), TYPED_SHOWN) or "nothing")
-    return usage_error(f"`{shown}` is not an email address Buy with Prime accepts.")
+def invalid_email(typed: str, *, verb: str | None = None) -> Message:
+    shown = escape_clip(typed.strip() or "nothing", TYPED_SHOWN)
+    return usage_error(f"`{shown}` is not an email address Buy with Prime accepts.", verb=verb)
 
 
 def not_allowed(reason: str = "") -> Message:

@@ -48,7 +48,7 @@ _RETRYABLE_TYPES = frozenset({"ThrottlingError", "InternalServerError", "Service
 # Amazon's verdicts on the call itself: final, never retried. Anything else is an outage of some kind.
 _START_VERDICTS = frozenset({"ValidationError", "ConflictError"})
 _QUERY_VERDICTS = frozenset({"ValidationError", "ResourceNotFoundError"})
-_CANCEL_VERDICTS = _QUERY_VERDICTS  # too late (ValidationError, CannotCancel…), or no such task (cancelled before)
+_CANCEL_VERDICTS = _QUERY_VERDICTS  # too late (ValidationError, CannotCancel…), or no such task
 _TOKEN_MARGIN = 60.0  # refresh this many seconds before the token expires
 CREDENTIALS_REFUSED = "CredentialsRefused"
 
@@ -116,7 +116,8 @@ class PrimeClient:
         """Cancel a task of a kind that can be cancelled (a deletion on hold).
 
         ``PrimeRejected`` when Amazon refuses: its ``reason`` says why (``CannotCancelPersonalDataDeletionTask``:
-        the hold is over), or ``kind`` ResourceNotFoundError (Amazon forgets a cancelled task).
+        the hold is over), or ``kind`` ResourceNotFoundError: no such task, which is a cancel that took only when
+        an earlier cancel may have reached Amazon (Amazon forgets a cancelled task; see ``earlier_reached``).
         """
         if operations.cancel_document is None:
             raise ValueError(f"a {operations.kind} task cannot be cancelled")
@@ -138,7 +139,8 @@ class PrimeClient:
 
         An outage someone must fix (credentials refused, access denied) and an answer of the wrong
         shape are not retried here: the caller backs off on its own schedule. The error says whether
-        any attempt may have been carried out at Amazon (``reached``): the clientToken window needs it.
+        any attempt may have been carried out at Amazon (``reached``): the clientToken window needs it; a
+        verdict says whether an attempt before it may have been (``earlier_reached``): a cancel needs it.
         """
         delays = self._retry.delays()
         reached = False
@@ -156,6 +158,9 @@ class PrimeClient:
                 wait = max(delay, error.retry_after)
                 logger.info("Buy with Prime unavailable (%s); retrying in %.2f s", error.kind, wait)
                 await self._retry.sleep(wait)
+            except PrimeRejected as error:
+                error.earlier_reached = reached
+                raise
             else:
                 self._note(None)
                 return data

@@ -92,11 +92,14 @@ class PrimeRejected(PrimeError):
 
     ``reason`` is Amazon's ``classification.code`` when it names one (``CannotCancelPersonalDataDeletionTask``
     tells a cancel that came too late from other validation errors), else "".
+    ``earlier_reached``: an earlier attempt of the same call, whose answer was lost, may have been carried out
+    at Amazon, so this verdict may be about what that attempt did (a cancel that took is then "not found").
     """
 
-    def __init__(self, message: str, *, kind: str = "", reason: str = "") -> None:
+    def __init__(self, message: str, *, kind: str = "", reason: str = "", earlier_reached: bool = False) -> None:
         super().__init__(message, kind=kind)
         self.reason = reason
+        self.earlier_reached = earlier_reached
 
 
 class RelayRejected(DataRequestError):

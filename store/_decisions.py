@@ -9,6 +9,7 @@ to the request's params, never to the append-only audit log.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -92,6 +93,9 @@ class Decisions:
                     "waiting_since": None,
                     "check_failures": 0,
                     "hold_ends_at": None,
+                    "cancelled_by": None,
+                    "cancelled_at": None,
+                    "cancel_sent_at": None,
                     "next_check_at": now,
                 },
                 open_only=True,
@@ -100,6 +104,45 @@ class Decisions:
             )
         except NotMoved:
             return None
+
+    async def mark_cancel_sent(self, request_id: int) -> float | None:
+        """Note, before calling, that a cancel may reach Amazon from now on; return the earlier mark, if any.
+
+        Amazon forgets a cancelled task: "not found" to a cancel means "an earlier cancel took" only if an
+        earlier one may have reached it, and this mark, set before the call, is how the bot knows.
+        """
+
+        def mark(db: sqlite3.Connection) -> float | None:
+            row = db.execute("SELECT cancel_sent_at FROM requests WHERE id = ?", (request_id,)).fetchone()
+            db.execute(
+                "UPDATE requests SET cancel_sent_at = COALESCE(cancel_sent_at, ?) WHERE id = ?",
+                (self._clock(), request_id),
+            )
+            return float(row["cancel_sent_at"]) if row and row["cancel_sent_at"] is not None else None
+
+        result: float | None = await self._database.run(mark)
+        return result
+
+    async def clear_cancel_sent(self, request_id: int) -> None:
+        """Amazon's answer shows the cancel was not carried out (refused, or it never reached Amazon)."""
+        await self._database.write_once("UPDATE requests SET cancel_sent_at = NULL WHERE id = ?", (request_id,))
+
+    async def record_cancel_unconfirmed(self, request_id: int, *, user: str, detail: str) -> None:
+        """Amazon did not confirm ``user``'s cancel (and no earlier one may have taken): audited, still on hold."""
+
+        def record(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE requests SET cancel_sent_at = NULL WHERE id = ?", (request_id,))
+            append_audit(
+                db,
+                at=self._clock(),
+                request_id=request_id,
+                actor=user,
+                action="cancel not confirmed",
+                detail=detail,
+                actor_name=self._names.of(user),
+            )
+
+        await self._database.run(record)
 
     async def record_cancelled(
         self, request_id: int, *, user: str, note: str = "", notices: Sequence[Notice]

@@ -39,12 +39,14 @@ class Mover:
         audit: tuple[str, str, str] | None = None,
         audit_task: bool = False,
         audit_note: str = "",
+        passed: Sequence[str] = (),
         notices: Sequence[Notice] = (),
     ) -> Request:
         """The single way a request changes status: conditional on where it stands, with its side effects.
 
         ``params`` are merged into the kind's params; ``open_only`` moves it only if its case is not closed;
-        ``audit_task`` names the task in the audit entry's detail (then ``audit_note``).
+        ``audit_task`` names the task in the audit entry's detail (then ``audit_note``); ``passed`` are the
+        audit actions, by the same actor, of steps the request went through unseen (written before ``audit``'s).
         """
         now = self._clock()
         columns = {"status": to.value, "updated_at": now, **(extra or {})}
@@ -69,15 +71,16 @@ class Mover:
                 action, actor, detail = audit
                 if audit_task and before is not None and before.task_id:
                     detail = f"task {before.task_id}" + (f" ({audit_note})" if audit_note else "")
-                append_audit(
-                    db,
-                    request_id=request_id,
-                    actor=actor,
-                    action=action,
-                    detail=detail,
-                    at=now,
-                    actor_name=self._names.of(actor),
-                )
+                for step, step_detail in [*((step, "") for step in passed), (action, detail)]:
+                    append_audit(
+                        db,
+                        request_id=request_id,
+                        actor=actor,
+                        action=step,
+                        detail=step_detail,
+                        at=now,
+                        actor_name=self._names.of(actor),
+                    )
             enqueue(db, request_id, notices, now)
             return request
 

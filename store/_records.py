@@ -124,9 +124,10 @@ class Request:
     approved_by: str | None = None  # the second person who approved it (a kind that needs approval)
     approved_at: float | None = None
     hold_ends_at: float | None = None  # the end of Amazon's holding period, for a task started on hold
-    cancelled_by: str | None = None  # who cancelled it during its hold (or clicked Cancel, while it runs)
+    cancelled_by: str | None = None  # who cancelled it during its hold (kept if Amazon runs the task after all)
     cancelled_at: float | None = None
     ref: str = ""  # random: its buttons carry it beside the id, which a restored database hands out again
+    cancel_sent_at: float | None = None  # a cancel call may have reached Amazon from then on, its answer unknown
 
     @property
     def is_open_case(self) -> bool:

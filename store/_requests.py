@@ -332,12 +332,14 @@ class Requests:
         to: RequestStatus,
         errors: Sequence[TaskError],
         action: str,
+        passed: Sequence[str] = (),
         notices: Sequence[Notice],
     ) -> Request | None:
         """Move a request to where Amazon's task state takes it, once; None when nothing changed.
 
         Only from ``from_`` (which moves a status allows is the kind's decision); ``action`` is the audit
-        log's word for it. The errors are stored (Amazon's reasons for a failure, or none).
+        log's word for it, after ``passed``, the words of steps Amazon took that the bot never saw (a hold
+        that ended). The errors are stored (Amazon's reasons for a failure, or none).
         """
         try:
             return await self._mover.move(
@@ -346,6 +348,7 @@ class Requests:
                 to=to,
                 extra={"errors": errors_json(errors)},
                 audit=(action, "amazon", error_codes(errors)),
+                passed=passed,
                 notices=notices,
             )
         except NotMoved:

@@ -31,7 +31,7 @@ REQUEST_COLUMNS = (
     "id, client_token, email_masked, requester, channel, thread_ts, task_id, status, errors, created_at,"
     " updated_at, due_at, deadline, reminders_sent, closed_at, closed_by, purged_at,"
     " check_failures, waiting_since, start_sent_at, kind, params,"
-    " approved_by, approved_at, hold_ends_at, cancelled_by, cancelled_at, ref"
+    " approved_by, approved_at, hold_ends_at, cancelled_by, cancelled_at, ref, cancel_sent_at"
 )
 # The statuses each shared rule is about, as the queries bind them (RequestStatus says which are which).
 UNFINISHED = tuple(s.value for s in RequestStatus if s.unfinished)
@@ -103,6 +103,7 @@ def request_from_row(row: sqlite3.Row) -> Request:
         cancelled_by=row["cancelled_by"],
         cancelled_at=row["cancelled_at"],
         ref=row["ref"],
+        cancel_sent_at=row["cancel_sent_at"],
     )
 
 

@@ -207,6 +207,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE requests ADD COLUMN ref TEXT NOT NULL DEFAULT '';
     UPDATE requests SET ref = lower(hex(randomblob(12)));
     """,
+    # 12: when a cancel of a held task may first have reached Amazon, its answer not known yet: only then is
+    # Amazon's "not found" to a later cancel the sign that the earlier one took.
+    """
+    ALTER TABLE requests ADD COLUMN cancel_sent_at REAL;
+    """,
 )
 
 

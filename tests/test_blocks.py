@@ -16,6 +16,8 @@ from slack_sdk.errors import SlackObjectFormationError
 
 from handlers import case_texts, texts
 from handlers.blocks import SECTION_LIMIT, section, sections
+from handlers.deletion_texts import DELETION_TEXTS, OPEN_ORDERS
+from handlers.mrkdwn import escape_clip
 from handlers.retrieval import RETRIEVAL_FLOW
 from handlers.retrieval_texts import failure_reply
 from prime import RequestKind
@@ -54,6 +56,32 @@ def test_amazons_many_long_reasons_are_shown_bounded_and_counted() -> None:
     assert [f"CODE_{n}" in shown for n in range(8)] == [True] * 5 + [False] * 3
     assert "…and 3 more reasons" in shown and shown.count("x…") == 5  # each reason shortened, visibly
     assert message["text"].endswith("CODE_0, CODE_1, CODE_2, CODE_3, CODE_4 and 3 more")
+
+
+def test_reasons_that_grow_when_escaped_and_carry_a_meaning_spread_over_sections() -> None:
+    """Five reasons of 5,000 `&` (five times longer once escaped), each with open orders' explanation: every line
+    is cut after escaping, never through an entity, and the lines go in as many sections as Slack's limit needs."""
+    errors = tuple(TaskError(OPEN_ORDERS, "&" * 5000) for _ in range(5))
+    request = a_request(status=RequestStatus.FAILED, errors=errors, kind=RequestKind.DELETION)
+    message = DELETION_TEXTS.reply("failed", request)
+    assert message is not None and block_problems(message["blocks"]) == []
+    shown = text_of(message["blocks"])
+    assert shown.count("&amp;…") == 5 and "&amp…" not in shown and "&am…" not in shown
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "shown"),
+    [
+        ("a & b", 20, "a &amp; b"),
+        ("&" * 10, 12, "&amp;&amp;…"),
+        ("&" * 10, 14, "&amp;&amp;…"),
+        ("<<<", 9, "&lt;&lt;…"),
+        ("x" * 10, 5, "xxxx…"),
+    ],
+)
+def test_escape_clip_bounds_what_slack_receives_and_never_splits_an_entity(text: str, limit: int, shown: str) -> None:
+    """The bound counts the escaped text; a cut that would fall inside an entity falls before it."""
+    assert escape_clip(text, limit) == shown and len(escape_clip(text, limit)) <= limit
 
 
 def test_a_long_list_of_cases_is_spread_over_sections_not_cut() -> None:

@@ -10,6 +10,8 @@ from erasures import APPROVE_ACTION, CANCEL_ACTION, REJECT_ACTION, approve, ask,
 from fakes import buttons, text_of
 from harness import Harness, eventually, running_bot
 
+from handlers.deletion_texts import REASON_SHOWN
+from handlers.erasure_texts import REASON_LIMIT
 from store import RequestStatus
 
 EMAIL = "erase.me@example.com"
@@ -162,3 +164,46 @@ async def test_the_requester_may_withdraw_but_an_outsider_may_not_reject(bot: Ha
     await bot.slack.wait_for(lambda: "Rejected by <@U0ALICE>" in text_of(latest(bot, parent["ts"])))
     refused = [(e.actor, e.detail) for e in await bot.runtime.store.audit.entries() if e.action == "refused"]
     assert refused == [("U0MALLORY", "reject: not allowed")]
+
+
+async def _reject_form(bot: Harness, parent: dict[str, object], *, user: str) -> dict[str, object]:
+    first = with_button(bot, str(parent["ts"]), REJECT_ACTION)
+    assert first is not None
+    before = len(bot.slack.calls_to("views.open"))
+    await bot.press(first, REJECT_ACTION, user=user)
+    opened = await bot.slack.wait_for(lambda: bot.slack.calls_to("views.open")[before:])
+    view = opened[0].args["view"]
+    return json.loads(view) if isinstance(view, str) else view  # type: ignore[no-any-return]
+
+
+async def test_a_reject_reason_that_grows_when_escaped_still_ends_the_erasure_in_the_thread(bot: Harness) -> None:
+    """A 500-character Reject reason of `&` (the form's limit) is 2,500 characters once escaped: the first message
+    still loses Approve/Reject and says who rejected; the reason is cut after escaping, with a visible "…", never
+    through an entity; Slack refuses nothing."""
+    parent = await ask(bot, f"delete {EMAIL}")
+    view = await _reject_form(bot, parent, user="U0BOB")
+    answer = await bot.submit(view, {"reason": {"reason": "&" * REASON_LIMIT}}, user="U0BOB")
+    assert answer.status_code == 200 and not answer.content.strip()
+    await bot.slack.wait_for(lambda: "Rejected by <@U0BOB>" in text_of(latest(bot, parent["ts"])))
+    assert not buttons(latest(bot, parent["ts"]))
+    said = await bot.slack.wait_for(lambda: [r for r in bot.replies(parent["ts"]) if "rejected this" in text_of(r)])
+    cut = "&amp;" * (REASON_SHOWN // 5 - 1) + "…"
+    assert cut in text_of(latest(bot, parent["ts"])) and cut in text_of(said[0])
+    assert "&amp…" not in bot.slack.public_text() and bot.slack.invalid_blocks == []
+
+
+async def test_a_command_reason_that_grows_when_escaped_still_opens_the_thread(bot: Harness) -> None:
+    """The same 500 `&` after --reason: the thread opens, its Reason field cut after escaping."""
+    parent = await ask(bot, f"delete {EMAIL} --reason {'&' * REASON_LIMIT}")
+    assert "&amp;" * (REASON_SHOWN // 5 - 1) + "…" in text_of(latest(bot, parent["ts"]))
+    assert bot.slack.invalid_blocks == []
+
+
+async def test_a_reject_reason_with_a_disguised_email_is_answered_in_the_form(bot: Harness) -> None:
+    """A full-width ＠, or spaces around @, still make an email: the form says so and nothing is rejected yet."""
+    parent = await ask(bot, f"delete {EMAIL}")
+    view = await _reject_form(bot, parent, user="U0BOB")
+    for disguised in ("asked by erase.me＠example.com", "asked by erase.me @ example.com"):
+        answer = await bot.submit(view, {"reason": {"reason": disguised}}, user="U0BOB")
+        assert answer.status_code == 200 and answer.json()["response_action"] == "errors", disguised
+    assert (await request_of(bot, parent)).status is RequestStatus.AWAITING_APPROVAL

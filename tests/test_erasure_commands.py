@@ -55,6 +55,12 @@ def test_delete_reads_hold_reason_and_deadline_in_any_order() -> None:
         (f"delete {EMAIL} --reason", "`--reason` needs the words after it"),
         (f"delete {EMAIL} --reason asked by {EMAIL}", "without the shopper's email"),
         (f"delete {EMAIL} --reason " + "x" * 501, "at most 500 characters"),
+        (f"delete {EMAIL} --hold ٣d", "`--hold` takes a number of days from 0 to 180"),
+        (f"delete {EMAIL} --hold ３０", "`--hold` takes a number of days from 0 to 180"),
+        (f"delete {EMAIL} --deadline ٣٠d", "`--deadline` takes a number of days"),
+        (f"delete {EMAIL} --reason asked by jane＠example.com", "without the shopper's email"),
+        (f"delete {EMAIL} --reason asked by jane @ example.com", "without the shopper's email"),
+        (f"delete {EMAIL} --reason asked by jane\u200b@example．com", "without the shopper's email"),
         (f"delete {EMAIL} --new", "An erasure is never started twice"),
         ("delete", "one shopper email"),
         (f"delete {EMAIL} other@example.com", "one shopper email"),
@@ -65,6 +71,26 @@ def test_a_bad_delete_is_refused_with_what_to_fix(text: str, said: str) -> None:
     intent = parse_command(text, KINDS)
     assert isinstance(intent, Invalid), intent
     assert said in str(intent.message["text"])
+
+
+async def test_a_bad_delete_is_answered_with_an_erasure_example_not_a_retrieval(bot: Harness) -> None:
+    """Over HTTP: every mistake in a `delete` ends with how to ask for an erasure; other scripts' digits and an
+    email written with a full-width or spaced @ are refused like their plain forms; nothing is stored."""
+    for text, said in [
+        (f"delete {EMAIL} --reason mail bob@example.com", "without the shopper's email"),
+        (f"delete {EMAIL} --reason mail bob＠example.com", "without the shopper's email"),
+        (f"delete {EMAIL} --reason mail bob @ example.com", "without the shopper's email"),
+        (f"delete {EMAIL} --hold ٣d", "from 0 to 180"),
+        (f"delete {EMAIL} --colour red", "I don't know the option"),
+        ("delete not-an-email", "is not an email address"),
+    ]:
+        response = await bot.slash(text)
+        answer = ack_text(response)
+        assert response.status_code == 200 and said in answer, (text, answer)
+        assert "Try `/data-request delete jane@example.com`" in answer, (text, answer)
+    response = await bot.slash("not-an-email")
+    assert "Try `/data-request jane@example.com`" in ack_text(response)
+    assert bot.parents() == [] and await bot.runtime.store.cases.open() == []
 
 
 async def test_a_bad_delete_is_answered_in_the_acknowledgement_and_nothing_is_stored(bot: Harness) -> None:

@@ -5,10 +5,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from erasures import CANCEL_ACTION, DELETED, approve, ask, latest, request_of, with_button
+from erasures import (
+    CANCEL_ACTION,
+    DELETED,
+    DELETION_FAILED,
+    RETRY_ACTION,
+    approve,
+    ask,
+    latest,
+    request_of,
+    with_button,
+)
 from fakes import buttons, text_of
 from harness import Harness, SettableClock, envelope, eventually, running_bot
 
+from handlers.texts import CLOSE_ACTION
 from store import RequestStatus
 
 EMAIL = "cancel.me@example.com"
@@ -127,3 +138,107 @@ async def test_the_hold_end_is_seen_by_the_reconciler_and_not_polled_before(tmp_
         await eventually(lambda: _is(bot, parent, RequestStatus.IN_PROGRESS))
         assert "hold ended" in [e.action for e in await bot.runtime.store.audit.entries()]
         await bot.slack.wait_for(lambda: not buttons(latest(bot, str(parent["ts"]))))
+
+
+async def test_a_cancel_amazon_answers_not_found_is_not_confirmed_and_the_deletion_is_followed(bot: Harness) -> None:
+    """Amazon answers "not found" to the first cancel ever sent: no earlier cancel of the bot's explains it, so the
+    clicker is told it is not confirmed, the erasure stays on hold with its button, and the audit log says so.
+    Amazon then ends the hold and deletes: the event is applied, the thread says Deleted, and the audit log has the
+    hold's end the bot never saw."""
+    parent, task_id = await _held(bot)
+    message = with_button(bot, str(parent["ts"]), CANCEL_ACTION)
+    assert message is not None
+    bot.prime.fail_next["cancelPersonalDataDeletionTask"] = ["not-found"]
+    await bot.press(message, CANCEL_ACTION, user="U0ALICE")
+    told = await bot.slack.wait_for(
+        lambda: [m for m in bot.slack.ephemerals_to("U0ALICE") if "not confirmed" in text_of(m)]
+    )
+    assert "Cancel deletion" in text_of(told[0])
+    await eventually(lambda: _audited(bot, "cancel not confirmed"))
+    request = await request_of(bot, parent)
+    assert request.status is RequestStatus.ON_HOLD and request.cancel_sent_at is None
+    assert with_button(bot, str(parent["ts"]), CANCEL_ACTION) is not None
+    assert "Cancelled" not in text_of(latest(bot, str(parent["ts"])))
+    entries = await bot.runtime.store.audit.entries()
+    assert [(e.actor, e.detail) for e in entries if e.action == "cancel not confirmed"] == [
+        ("U0ALICE", f"task {task_id} (ResourceNotFoundError)")
+    ]
+    assert "cancelled" not in [e.action for e in entries]
+
+    bot.prime.release_hold(task_id)
+    bot.prime.complete(task_id)
+    assert (await bot.relay(envelope(DELETED, task_id, task_field=DELETION_TASK))).status_code == 200
+    await bot.slack.wait_for(lambda: "Deleted" in text_of(latest(bot, str(parent["ts"]))))
+    assert await _status(bot, parent) is RequestStatus.COMPLETED
+    moves = [e.action for e in await bot.runtime.store.audit.entries() if e.actor == "amazon"]
+    assert moves[-3:] == ["hold ended", "completed", "event received"]
+
+
+async def _audited(bot: Harness, action: str) -> bool:
+    return action in [e.action for e in await bot.runtime.store.audit.entries()]
+
+
+async def _believed_cancelled(bot: Harness) -> tuple[dict[str, object], str]:
+    """A cancel whose first try is answered 500 (Amazon did nothing) and whose retry gets "not found": the bot takes
+    it for its own cancel that took, and records the erasure cancelled, while Amazon still holds the task."""
+    parent, task_id = await _held(bot)
+    message = with_button(bot, str(parent["ts"]), CANCEL_ACTION)
+    assert message is not None
+    bot.prime.fail_next["cancelPersonalDataDeletionTask"] = ["500", "not-found"]
+    await bot.press(message, CANCEL_ACTION, user="U0BOB")
+    await bot.slack.wait_for(lambda: "Cancelled by <@U0BOB>" in text_of(latest(bot, str(parent["ts"]))))
+    assert not bot.prime.tasks[task_id].cancelled
+    return parent, task_id
+
+
+async def test_a_deletion_amazon_completes_after_the_bot_recorded_a_cancel_is_corrected_loudly(bot: Harness) -> None:
+    """The bot recorded a cancel, and the case was even closed as answered; then Amazon deletes and says so. Its word
+    is applied: the thread's first message says the data was deleted, a reply names the requester and who
+    cancelled and says the earlier "cancelled" was wrong, and the audit log has each step."""
+    parent, task_id = await _believed_cancelled(bot)
+    close = await bot.slack.wait_for(lambda: with_button(bot, str(parent["ts"]), CLOSE_ACTION))
+    await bot.press(close, CLOSE_ACTION, user="U0ALICE")
+    await eventually(lambda: _audited(bot, "closed"))
+
+    bot.prime.release_hold(task_id)
+    bot.prime.complete(task_id)
+    assert (await bot.relay(envelope(DELETED, task_id, task_field=DELETION_TASK))).status_code == 200
+    ts = str(parent["ts"])
+    await bot.slack.wait_for(lambda: "Not cancelled at Buy with Prime" in text_of(latest(bot, ts)))
+    assert "deleted the shopper's data" in text_of(latest(bot, ts)) and not buttons(latest(bot, ts))
+    correction = await bot.slack.wait_for(lambda: [r for r in bot.replies(ts) if "Correction" in text_of(r)])
+    said = text_of(correction[0])
+    assert "<@U0ALICE>" in said and "<@U0BOB>" in said and "That was wrong" in said and task_id in said
+    assert "closed before this" in said and not buttons(correction[0])
+    assert await _status(bot, parent) is RequestStatus.COMPLETED
+    moves = [e.action for e in await bot.runtime.store.audit.entries() if e.actor == "amazon"]
+    assert moves[-4:] == ["cancel contradicted", "hold ended", "completed", "event received"]
+    assert bot.slack.invalid_blocks == []
+
+
+async def test_a_deletion_that_fails_after_the_bot_recorded_a_cancel_is_corrected(bot: Harness) -> None:
+    """The same with a failure: the thread says the deletion ran and failed (nothing deleted), with Amazon's reason,
+    and the open case offers Try again for open orders and Mark as answered."""
+    parent, task_id = await _believed_cancelled(bot)
+    bot.prime.release_hold(task_id)
+    bot.prime.fail(task_id, "ORDERS_NOT_CLOSED", "The shopper has open orders")
+    assert (await bot.relay(envelope(DELETION_FAILED, task_id, task_field=DELETION_TASK))).status_code == 200
+    ts = str(parent["ts"])
+    await bot.slack.wait_for(lambda: "Not cancelled at Buy with Prime" in text_of(latest(bot, ts)))
+    correction = await bot.slack.wait_for(lambda: [r for r in bot.replies(ts) if "Correction" in text_of(r)])
+    said = text_of(correction[0])
+    assert "ran and failed" in said and "ORDERS_NOT_CLOSED" in said
+    assert [b["action_id"] for b in buttons(correction[0])] == [RETRY_ACTION, CLOSE_ACTION]
+    assert await _status(bot, parent) is RequestStatus.FAILED
+
+
+async def test_a_deletion_completed_straight_from_the_hold_audits_the_hold_end(bot: Harness) -> None:
+    """The bot never saw the task leave its hold (no poll between): the completion event moves it ON_HOLD → COMPLETED,
+    and the audit log still says the hold ended, before it says completed."""
+    parent, task_id = await _held(bot)
+    bot.prime.release_hold(task_id)
+    bot.prime.complete(task_id)
+    assert (await bot.relay(envelope(DELETED, task_id, task_field=DELETION_TASK))).status_code == 200
+    await eventually(lambda: _is(bot, parent, RequestStatus.COMPLETED))
+    moves = [(e.action, e.detail) for e in await bot.runtime.store.audit.entries() if e.actor == "amazon"]
+    assert [action for action, _ in moves if action != "event received"][-2:] == ["hold ended", "completed"]

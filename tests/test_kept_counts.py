@@ -109,8 +109,8 @@ async def test_kept_counts_agree_with_every_row_through_every_change(tmp_path: P
 
 
 def as_the_version_9_bot_left_it(path: Path) -> None:
-    """Take migrations 10 and on back off the file: the bot before them kept no counts, no reminder times and no
-    request references."""
+    """Take migrations 10 and on back off the file: the bot before them kept no counts, no reminder times, no
+    request references, and no record of when a cancel was sent."""
     with sqlite3.connect(path) as db:
         db.executescript(
             """
@@ -122,6 +122,7 @@ def as_the_version_9_bot_left_it(path: Path) -> None:
             DROP INDEX outbox_gave_up;
             DROP INDEX requests_remind_at;
             ALTER TABLE requests DROP COLUMN remind_at;
+            ALTER TABLE requests DROP COLUMN cancel_sent_at;
             CREATE INDEX requests_to_remind ON requests (due_at)
                 WHERE closed_at IS NULL AND status NOT IN ('REJECTED', 'ABANDONED') AND reminders_done = 0
                 AND thread_ts IS NOT NULL;

@@ -57,6 +57,7 @@ _GRAPHQL_FAILURES = {
     "internal": ("InternalServerError", "Internal server error"),
     "validation": ("ValidationError", "Input request is not valid"),
     "denied": ("AccessDeniedError", "Access denied"),
+    "not-found": ("ResourceNotFoundError", "Task not found"),
 }
 
 
@@ -77,7 +78,7 @@ class FakePrime(LoopbackServer, TaskBook):
     ``fail_next`` maps an operation ("startPersonalDataRetrievalTask", "personalDataRetrievalTask",
     "startPersonalDataDeletionTask", "personalDataDeletionTask", "cancelPersonalDataDeletionTask")
     or "token" to modes consumed in order: "500", "502", "503", "429" (HTTP
-    status), "throttle", "internal", "validation", "denied" (GraphQL errors),
+    status), "throttle", "internal", "validation", "denied", "not-found" (GraphQL errors, nothing done),
     "timeout" (answer held until ``release()`` or the client gives up) and
     "task-then-500" (the operation takes effect, then the answer is a 500).
     ``start_gate``: an unset Event holds every start answer (either kind) after the task exists.
