@@ -113,7 +113,7 @@ class RelayAnswer:
     body: dict[str, str]
 
 
-_REFUSED = {401: "unauthorized", 400: "malformed", 413: "too_large"}
+_REFUSED = {401: "unauthorized", 400: "malformed", 408: "too_slow", 413: "too_large"}
 
 
 async def accept(
