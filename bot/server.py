@@ -23,7 +23,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.socket_link import SocketModeState
-from handlers.relay import accept
+from handlers.relay import WrongKeys, accept
 from prime import Outages, RelayRejected
 from store import Store
 
@@ -56,6 +56,7 @@ def build_web_app(
     the bot's token, Buy with Prime refusing its credentials. Work is kept meanwhile, not lost.
     """
     metrics = metrics or Metrics()
+    wrong_keys = WrongKeys()
     app = web.Application(client_max_size=SLACK_MAX_BYTES)
 
     async def healthz(_: web.Request) -> web.Response:
@@ -134,6 +135,7 @@ def build_web_app(
             read_body=lambda: _read_limited(request, RELAY_MAX_BYTES, within=body_timeout),
             on_stored=on_event,
             counters=metrics,
+            wrong_keys=wrong_keys,
         )
         response = web.json_response(answer.body, status=answer.status)
         if answer.status == 408:
