@@ -268,7 +268,8 @@ def test_outside_call_and_retry_lines_are_debug_detail(logs: LogCapture) -> None
 async def test_a_bad_slack_signature_is_one_warning_without_the_body(
     tmp_path: Path, logs: LogCapture, level: str
 ) -> None:
-    """An unsigned command is refused with 401 and one WARNING line that carries none of what was sent."""
+    """An unsigned command is refused with 401 and one WARNING line, naming SLACK_SIGNING_SECRET, that carries
+    none of what was sent."""
     logs.configure(level, secrets=[], fmt="json")
     async with running_bot(tmp_path) as bot:
         before = len(logs.records())
@@ -277,6 +278,7 @@ async def test_a_bad_slack_signature_is_one_warning_without_the_body(
         lines = logs.records()[before:]
     refused = [r for r in lines if "signature" in r["message"]]
     assert [r["level"] for r in refused] == ["WARNING"], logs.written
+    assert "SLACK_SIGNING_SECRET" in refused[0]["message"], "the line names the setting to check"
     assert "U0ALICE" not in json.dumps(lines) and "[email]" not in json.dumps(lines)
 
 
