@@ -145,7 +145,7 @@ class Runtime:
             sock.close()
             await sandbox_http.aclose()
             raise
-        metrics = Metrics()
+        metrics = Metrics(socket_mode=settings.socket_mode)
         outages = Outages(clock=clock, on_begin=metrics.outage_began)
         clients = open_clients(
             settings,
