@@ -20,7 +20,7 @@ from handlers import case_texts, notices, texts
 from handlers.access import Authorizer
 from handlers.context import Counters, Desk, Permalinks
 from handlers.deadlines import next_reminder_at, reminders_due
-from handlers.guard import allowed, clicked_by, ephemeral_reply
+from handlers.guard import about_request, allowed, clicked_by, ephemeral_reply
 from handlers.lifecycle import Reply
 from handlers.listing import Page, read_page
 from prime import Background, slack_error_code
@@ -39,7 +39,8 @@ async def handle_close(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], respo
     user = clicked_by(deps, body)
     value = str(((body.get("actions") or [{}])[0]).get("value", ""))
     reply = ephemeral_reply(respond)
-    deps.background.spawn(_close(deps, value, user=user, reply=reply), name="close case")
+    with about_request(value):
+        deps.background.spawn(_close(deps, value, user=user, reply=reply), name="close case")
 
 
 async def _close(deps: Desk, value: str, *, user: str, reply: Reply) -> None:

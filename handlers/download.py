@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 
 from handlers import retrieval_texts, texts
 from handlers.context import Desk
-from handlers.guard import allowed, clicked_by
+from handlers.guard import about_request, allowed, clicked_by
 from handlers.lifecycle import Reply, apply_task_state, kind_of
 from prime import PrimeError, slack_error_code
 
@@ -35,7 +35,9 @@ async def handle_download(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], re
     async def reply(message: texts.Message) -> None:
         await _ephemeral(deps, respond, channel=channel, user=user, thread_ts=thread_ts, message=message)
 
-    deps.background.spawn(_download(deps, str(action.get("value", "")), user=user, reply=reply), name="download")
+    value = str(action.get("value", ""))
+    with about_request(value):
+        deps.background.spawn(_download(deps, value, user=user, reply=reply), name="download")
 
 
 async def _download(deps: Desk, value: str, *, user: str, reply: Reply) -> None:

@@ -22,7 +22,7 @@ from handlers import erasure_texts as say
 from handlers import texts
 from handlers.context import Desk
 from handlers.deletion_texts import OPEN_ORDERS, retryable
-from handlers.guard import allowed, clicked_by, ephemeral_reply, saving
+from handlers.guard import about_request, allowed, clicked_by, ephemeral_reply, saving
 from handlers.kindflow import Click
 from handlers.lifecycle import Reply, advance, kind_of
 from handlers.notices import thread_update
@@ -52,7 +52,8 @@ def _button(decide: Decide, name: str) -> Click:
         await ack()
         user, value = _clicked(deps, body)
         reply = ephemeral_reply(respond)
-        deps.background.spawn(saving(decide(deps, value, user=user, reply=reply), reply=reply), name=name)
+        with about_request(value):
+            deps.background.spawn(saving(decide(deps, value, user=user, reply=reply), reply=reply), name=name)
 
     return listener
 
@@ -114,9 +115,10 @@ async def on_reject(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], respond:
     user, value = _clicked(deps, body)
     reply = ephemeral_reply(respond)
     trigger = str(body.get("trigger_id") or "")
-    deps.background.spawn(
-        saving(_ask_why(deps, value, user=user, trigger=trigger, reply=reply), reply=reply), name="erasure reject"
-    )
+    with about_request(value):
+        deps.background.spawn(
+            saving(_ask_why(deps, value, user=user, trigger=trigger, reply=reply), reply=reply), name="erasure reject"
+        )
 
 
 async def _ask_why(deps: Desk, value: str, *, user: str, trigger: str, reply: Reply) -> None:
@@ -145,7 +147,8 @@ async def on_reject_submitted(deps: Desk, *, ack: AsyncAck, body: dict[str, Any]
     await ack()
     user = clicked_by(deps, body)
     value = str(view.get("private_metadata") or "")
-    deps.background.spawn(_reject(deps, value, user=user, reason=" ".join(reason.split())), name="erasure rejected")
+    with about_request(value):
+        deps.background.spawn(_reject(deps, value, user=user, reason=" ".join(reason.split())), name="erasure rejected")
 
 
 async def _reject(deps: Desk, value: str, *, user: str, reason: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -11,9 +12,9 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from handlers import texts
 from handlers.context import Desk
 from handlers.lifecycle import Reply
-from prime import StoreUnavailable
+from prime import StoreUnavailable, case_context
 
-__all__ = ["allowed", "clicked_by", "ephemeral_reply", "saving"]
+__all__ = ["about_request", "allowed", "clicked_by", "ephemeral_reply", "saving"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,11 @@ def clicked_by(deps: Desk, body: dict[str, Any]) -> str:
     user = str(clicker.get("id", ""))
     deps.flow.store.know_name(user, str(clicker.get("username") or clicker.get("name") or ""))
     return user
+
+
+def about_request(value: str) -> AbstractContextManager[None]:
+    """Work started inside (a button's, in the background) logs with the id of the request ``value`` names."""
+    return case_context(request_id=int(value) if value.isdigit() else None)
 
 
 def ephemeral_reply(respond: AsyncRespond) -> Reply:
