@@ -104,6 +104,11 @@ def unprivileged() -> dict[str, Any]:
     return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": [], "cwd": "/"}
 
 
+def without_checkout(env: dict[str, str]) -> dict[str, str]:
+    """``env`` minus PYTHONPATH: the image runs the wheel it installed, never a checkout the tests were run from."""
+    return {name: value for name, value in env.items() if name != "PYTHONPATH"}
+
+
 def as_user(*command: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``command`` to its end as the unprivileged user."""
     return subprocess.run(
@@ -111,7 +116,7 @@ def as_user(*command: str, env: dict[str, str] | None = None) -> subprocess.Comp
         capture_output=True,
         text=True,
         timeout=120,
-        env=env or clean_env(HOME="/nonexistent"),
+        env=without_checkout(env or clean_env(HOME="/nonexistent")),
         **unprivileged(),
     )
 
@@ -180,9 +185,11 @@ async def test_the_images_install_entrypoint_path_and_healthcheck_work_for_a_non
     volume = workspace / image.volume.strip("/")
     as_user("mkdir", "-m", "0700", str(volume))
     port = free_port()
-    env = fakes.env(
-        workspace,
-        **{**image.env, "DATABASE_PATH": image.env["DATABASE_PATH"].replace(image.volume, str(volume), 1)},
+    env = without_checkout(
+        fakes.env(
+            workspace,
+            **{**image.env, "DATABASE_PATH": image.env["DATABASE_PATH"].replace(image.volume, str(volume), 1)},
+        )
     )
     env.update(PORT=str(port), PATH=f"{venv / 'bin'}:{env['PATH']}", HOME="/nonexistent")
     log = workspace / "serve.log"
