@@ -33,7 +33,8 @@ _RELEVELLED: tuple[tuple[str, str, int, str | None], ...] = (
         "slack_bolt.RequestVerification",
         "Invalid request signature",
         logging.WARNING,
-        "Slack request refused: invalid or missing signature (HTTP 401)",
+        "Slack request refused: invalid or missing signature (HTTP 401); if every request from Slack is refused, "
+        "SLACK_SIGNING_SECRET is not the Signing Secret of the app's Basic Information page",
     ),
 )
 # The logger whose INFO records must exist whatever LOG_LEVEL says, because a rule above raises one of

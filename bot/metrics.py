@@ -37,7 +37,8 @@ def _name_label(text: str) -> str:
 class Metrics:
     """Every metric the bot exports, registered in this runtime's own registry."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, socket_mode: bool = False) -> None:
+        """``socket_mode``: export whether Socket Mode's connection is up (in HTTP mode there is none to report)."""
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.amazon_calls = Counter(
@@ -92,8 +93,10 @@ class Metrics:
             "database_checkpoints_failing",
             "1 while the WAL checkpoints fail (the WAL grows until one works; commands are not affected)",
         )
-        self.slack_socket_connected = gauge(
-            "slack_socket_mode_connected", "Socket Mode only: 1 while the connection to Slack is up"
+        self.slack_socket_connected = (
+            gauge("slack_socket_mode_connected", "Socket Mode only: 1 while the connection to Slack is up")
+            if socket_mode
+            else None
         )
         self.outbox_abandoned = gauge(
             "slack_posts_abandoned", "Slack posts given up on for good (each is in the audit log)"
@@ -167,6 +170,6 @@ class Metrics:
         self.outage_active.clear()  # an outage that ended disappears
         for source, code in outages:
             self.outage_active.labels(outcome_label(source), outcome_label(code)).set(1)
-        if socket_connected is not None:
+        if self.slack_socket_connected is not None and socket_connected is not None:
             self.slack_socket_connected.set(1 if socket_connected else 0)
         return generate_latest(self.registry)

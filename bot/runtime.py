@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clients import Clients, open_clients, with_sandbox
+from bot.listener import bind, serve_http
 from bot.logformat import RAISED_FROM
 from bot.metrics import Metrics
 from bot.redaction import Redactor
@@ -129,7 +129,7 @@ class Runtime:
         cls, settings: Settings, *, host: str, clock: Callable[[], float], tuning: Tuning, redactor: Redactor
     ) -> Runtime:
         # Bind first: the sandbox's URLs (and the port a test asked the OS for) need the real port.
-        sock = socket.create_server((host, settings.port))
+        sock = bind(host, settings.port)
         port = int(sock.getsockname()[1])
         sandbox_http = httpx.AsyncClient(timeout=10.0)
         sandbox = None
@@ -145,7 +145,7 @@ class Runtime:
             sock.close()
             await sandbox_http.aclose()
             raise
-        metrics = Metrics()
+        metrics = Metrics(socket_mode=settings.socket_mode)
         outages = Outages(clock=clock, on_begin=metrics.outage_began)
         clients = open_clients(
             settings,
@@ -179,13 +179,11 @@ class Runtime:
             metrics=metrics,
             outages=outages,
             socket_state=socket_state,
+            body_timeout=tuning.body_timeout,
         )
         if sandbox is not None:
             web_app.add_routes(sandbox.routes())
-        runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=3.0, handle_signals=False)
-        await runner.setup()
-        await web.SockSite(runner, sock).start()
-        served = Served(runner=runner)
+        served = Served(runner=await serve_http(web_app, sock, tuning=tuning))
         if socket_state is not None and settings.slack_app_token:
             # Connected by a worker, not awaited: HTTP serves at once, whatever Slack is doing.
             served.socket_mode = SocketModeLink(bolt, settings.slack_app_token, state=socket_state)

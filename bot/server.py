@@ -4,10 +4,14 @@ What the relay does with an event (the key, the event's shape, ignore or store, 
 what to answer) is decided by ``handlers.relay.accept``; the route is its transport:
 404 while no RELAY_API_KEY is set, EventBridge's size limit (413, counted as the body
 arrives, never after reading it all), and the JSON answer.
+
+A body that has not all arrived ``body_timeout`` seconds after its headers is answered 408,
+on both POST routes: a sender that stops halfway holds a connection no longer than that.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -19,7 +23,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.socket_link import SocketModeState
-from handlers.relay import accept
+from handlers.relay import WrongKeys, accept
 from prime import Outages, RelayRejected
 from store import Store
 
@@ -30,6 +34,7 @@ logger = logging.getLogger(__name__)
 RELAY_MAX_BYTES = 256 * 1024  # EventBridge's own limit on one event
 SLACK_MAX_BYTES = 1024 * 1024
 _SLACK_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # Slack sends whole Unix seconds
+_TOO_SLOW = "the body did not arrive in time"
 
 
 def build_web_app(
@@ -41,6 +46,7 @@ def build_web_app(
     metrics: Metrics | None = None,
     outages: Outages | None = None,
     socket_state: SocketModeState | None = None,
+    body_timeout: float,
 ) -> web.Application:
     """Routes: ``POST /slack/events`` (HTTP mode only), ``POST /buy-with-prime/events``, ``GET /healthz``,
     ``GET /readyz`` (the inbox and outbox backlog, and what is failing, for alarms) and ``GET /metrics``
@@ -50,6 +56,7 @@ def build_web_app(
     the bot's token, Buy with Prime refusing its credentials. Work is kept meanwhile, not lost.
     """
     metrics = metrics or Metrics()
+    wrong_keys = WrongKeys()
     app = web.Application(client_max_size=SLACK_MAX_BYTES)
 
     async def healthz(_: web.Request) -> web.Response:
@@ -108,9 +115,14 @@ def build_web_app(
             logger.info("slack: refused a request whose timestamp is not whole seconds")
             return web.json_response({"error": "invalid request"}, status=401)
         try:
-            bolt_request = await to_bolt_request(request)
+            async with asyncio.timeout(body_timeout):
+                bolt_request = await to_bolt_request(request)
         except UnicodeDecodeError:
             return web.json_response({"error": "the body could not be read"}, status=400)
+        except TimeoutError:
+            late = web.json_response({"error": _TOO_SLOW}, status=408)
+            late.force_close()  # the rest of the body is not waited for
+            return late
         return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
     async def relay(request: web.Request) -> web.Response:
@@ -120,11 +132,15 @@ def build_web_app(
             inbox=store.inbox,
             api_key=relay_api_key,
             headers=request.headers,
-            read_body=lambda: _read_limited(request, RELAY_MAX_BYTES),
+            read_body=lambda: _read_limited(request, RELAY_MAX_BYTES, within=body_timeout),
             on_stored=on_event,
             counters=metrics,
+            wrong_keys=wrong_keys,
         )
-        return web.json_response(answer.body, status=answer.status)
+        response = web.json_response(answer.body, status=answer.status)
+        if answer.status == 408:
+            response.force_close()  # the rest of the body is not waited for
+        return response
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -135,15 +151,20 @@ def build_web_app(
     return app
 
 
-async def _read_limited(request: web.Request, limit: int) -> bytes:
-    """The body, or RelayRejected(413) as soon as it is known to exceed ``limit``."""
+async def _read_limited(request: web.Request, limit: int, *, within: float) -> bytes:
+    """The body, RelayRejected(413) as soon as it is known to exceed ``limit``, or (408) when it takes over
+    ``within`` seconds."""
     if request.content_length is not None and request.content_length > limit:
         raise RelayRejected(413, f"the body is larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise RelayRejected(413, f"the body is larger than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(within):
+            async for chunk in request.content.iter_chunked(64 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise RelayRejected(413, f"the body is larger than {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RelayRejected(408, _TOO_SLOW) from None
     return b"".join(chunks)

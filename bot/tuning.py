@@ -1,4 +1,4 @@
-"""Timings that are not operator settings: production defaults, and a fast profile.
+"""Timings and limits that are not operator settings: production defaults, and a fast profile.
 
 The fast profile is how tests (and the offline demo) run the very same loops
 without waiting out real backoffs: a built-in mode, not patched sleeps.
@@ -29,6 +29,14 @@ class Tuning:
     reconcile_spread: bool = True  # a pass's polls spread over RECONCILE_INTERVAL (never closer than the spacing)
     shutdown_grace: float = 8.0  # how long SIGTERM waits for in-flight work
     usergroup_ttl: float = 60.0  # ALLOWED_USERGROUP's members are read again after this (in the background)
+    # The HTTP server's connections (bot/listener.py). Slack, EventBridge and Prometheus send a request's
+    # headers at once; a connection still sending them after this is closed.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0  # a POST's body not all there this long after its headers is answered 408
+    # An idle connection is closed this long after its last response: longer than the load balancers'
+    # usual idle timeout (60 s), so that they, not the bot, close a connection they might reuse.
+    idle_timeout: float = 75.0
+    max_connections: int = 1000  # open at once; also never more than half the open-file limit (RLIMIT_NOFILE)
 
     @classmethod
     def fast(cls) -> Tuning:

@@ -21,7 +21,7 @@ from handlers.access import Authorizer
 from handlers.buttons import Pressed, pressed
 from handlers.context import Counters, Desk, Permalinks
 from handlers.deadlines import next_reminder_at, reminders_due
-from handlers.guard import clicked_by, clicked_request, ephemeral_reply
+from handlers.guard import about_request, clicked_by, clicked_request, ephemeral_reply
 from handlers.lifecycle import Reply
 from handlers.listing import Page, read_page
 from prime import Background, slack_error_code
@@ -39,7 +39,9 @@ async def handle_close(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], respo
     await ack()
     user = clicked_by(deps, body)
     reply = ephemeral_reply(respond)
-    deps.background.spawn(_close(deps, pressed(body), user=user, reply=reply), name="close case")
+    click = pressed(body)
+    with about_request(click):
+        deps.background.spawn(_close(deps, click, user=user, reply=reply), name="close case")
 
 
 async def _close(deps: Desk, click: Pressed, *, user: str, reply: Reply) -> None:

@@ -24,7 +24,7 @@ from handlers.kindflow import KindFlow
 from handlers.kinds import KINDS
 from handlers.lifecycle import Reply, advance, kind_of
 from handlers.listing import Page, list_page
-from prime import StoreUnavailable, mask_email
+from prime import StoreUnavailable, case_context, mask_email
 from store import Request
 
 __all__ = ["Extend", "Help", "Invalid", "ListOpen", "Start", "Status", "handle_command", "parse_command"]
@@ -227,12 +227,13 @@ async def _save(deps: Desk, intent: Start, *, user: str, channel: str) -> tuple[
 
 
 def _follow_up(deps: Desk, request: Request, created: bool, *, user: str, reply: Reply) -> None:
-    if created:
-        logger.info("request %s: created by %s in %s", request.id, user, request.channel)
-        deps.flow.home_changed()
-        deps.background.spawn(_start(deps, request.id, reply=reply), name="command start")
-    else:
-        deps.background.spawn(_duplicate(deps, request, user=user, reply=reply), name="command duplicate")
+    with case_context(request_id=request.id):  # this line, and the work it starts
+        if created:
+            logger.info("request %s: created by %s in %s", request.id, user, request.channel)
+            deps.flow.home_changed()
+            deps.background.spawn(_start(deps, request.id, reply=reply), name="command start")
+        else:
+            deps.background.spawn(_duplicate(deps, request, user=user, reply=reply), name="command duplicate")
 
 
 async def _audit_refusal(deps: Desk, user: str) -> None:

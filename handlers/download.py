@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from handlers import retrieval_texts, texts
 from handlers.buttons import Pressed, pressed
 from handlers.context import Desk
-from handlers.guard import clicked_by, clicked_request
+from handlers.guard import about_request, clicked_by, clicked_request
 from handlers.lifecycle import Reply, apply_task_state, kind_of
 from prime import PrimeError, slack_error_code
 
@@ -35,7 +35,9 @@ async def handle_download(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], re
     async def reply(message: texts.Message) -> None:
         await _ephemeral(deps, respond, channel=channel, user=user, thread_ts=thread_ts, message=message)
 
-    deps.background.spawn(_download(deps, pressed(body), user=user, reply=reply), name="download")
+    click = pressed(body)
+    with about_request(click):
+        deps.background.spawn(_download(deps, click, user=user, reply=reply), name="download")
 
 
 async def _download(deps: Desk, click: Pressed, *, user: str, reply: Reply) -> None:

@@ -23,7 +23,7 @@ from handlers import texts
 from handlers.buttons import Pressed, Thread, pressed, submitted
 from handlers.context import Desk
 from handlers.deletion_texts import OPEN_ORDERS, retryable
-from handlers.guard import clicked_by, clicked_request, ephemeral_reply, saving
+from handlers.guard import about_request, clicked_by, clicked_request, ephemeral_reply, saving
 from handlers.kindflow import Click
 from handlers.lifecycle import Reply, advance, kind_of
 from handlers.notices import thread_update
@@ -54,7 +54,8 @@ def _button(decide: Decide, name: str) -> Click:
         await ack()
         user, click = _clicked(deps, body)
         reply = ephemeral_reply(respond)
-        deps.background.spawn(saving(decide(deps, click, user=user, reply=reply), reply=reply), name=name)
+        with about_request(click):
+            deps.background.spawn(saving(decide(deps, click, user=user, reply=reply), reply=reply), name=name)
 
     return listener
 
@@ -116,9 +117,10 @@ async def on_reject(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], respond:
     user, click = _clicked(deps, body)
     reply = ephemeral_reply(respond)
     trigger = str(body.get("trigger_id") or "")
-    deps.background.spawn(
-        saving(_ask_why(deps, click, user=user, trigger=trigger, reply=reply), reply=reply), name="erasure reject"
-    )
+    with about_request(click):
+        deps.background.spawn(
+            saving(_ask_why(deps, click, user=user, trigger=trigger, reply=reply), reply=reply), name="erasure reject"
+        )
 
 
 async def _ask_why(deps: Desk, click: Pressed, *, user: str, trigger: str, reply: Reply) -> None:
@@ -147,7 +149,8 @@ async def on_reject_submitted(deps: Desk, *, ack: AsyncAck, body: dict[str, Any]
     await ack()
     user = clicked_by(deps, body)
     form = submitted(str(view.get("private_metadata") or ""))
-    deps.background.spawn(_reject(deps, form, user=user, reason=" ".join(reason.split())), name="erasure rejected")
+    with about_request(form):
+        deps.background.spawn(_reject(deps, form, user=user, reason=" ".join(reason.split())), name="erasure rejected")
 
 
 async def _reject(deps: Desk, form: Pressed, *, user: str, reason: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -16,10 +17,10 @@ from handlers import texts
 from handlers.buttons import Pressed, mismatch, named
 from handlers.context import Desk
 from handlers.lifecycle import Reply
-from prime import StoreUnavailable
+from prime import StoreUnavailable, case_context
 from store import Request
 
-__all__ = ["allowed", "clicked_by", "clicked_request", "ephemeral_reply", "saving"]
+__all__ = ["about_request", "allowed", "clicked_by", "clicked_request", "ephemeral_reply", "saving"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,12 @@ def clicked_by(deps: Desk, body: dict[str, Any]) -> str:
     user = str(clicker.get("id", ""))
     deps.flow.store.know_name(user, str(clicker.get("username") or clicker.get("name") or ""))
     return user
+
+
+def about_request(click: Pressed) -> AbstractContextManager[None]:
+    """Work started inside (a button's, in the background) logs with the id of the request ``click`` names."""
+    name = named(click.value)
+    return case_context(request_id=name.request_id if name else None)
 
 
 def ephemeral_reply(respond: AsyncRespond) -> Reply:

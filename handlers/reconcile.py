@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from handlers.context import Flow
 from handlers.lifecycle import Synced, advance, sync_task
+from prime import log_ids
 from store import Request, RequestStatus
 
 __all__ = ["Reconciler"]
@@ -105,6 +106,11 @@ class Reconciler:
             return Synced.ANSWERED
         except Exception:
             delay = deps.retry_delay(request.check_failures)
-            logger.exception("reconciler: request %s failed; next try in %.0f s, the pass goes on", request.id, delay)
+            logger.exception(
+                "reconciler: request %s failed; next try in %.0f s, the pass goes on",
+                request.id,
+                delay,
+                extra=log_ids(request_id=request.id),  # outside the request's lock, whose lines carry it
+            )
             await deps.store.requests.schedule_check(request.id, at=deps.clock() + delay, failed=True)
             return Synced.ITEM_FAILED

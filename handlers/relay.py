@@ -34,6 +34,7 @@ __all__ = [
     "RelayAnswer",
     "RelayCounters",
     "RelayEvent",
+    "WrongKeys",
     "accept",
     "authorized",
     "parse_event",
@@ -113,7 +114,33 @@ class RelayAnswer:
     body: dict[str, str]
 
 
-_REFUSED = {401: "unauthorized", 400: "malformed", 413: "too_large"}
+class WrongKeys:
+    """Requests refused for their key, told once per episode: a WARNING at the first, a line when the key is right.
+
+    A sender holding a wrong key (EventBridge's connection, after RELAY_API_KEY changed) retries each event
+    for a day, and strangers may knock all the time: a line per request would bury the log. The relay's
+    counters count every one (``unauthorized``).
+    """
+
+    def __init__(self) -> None:
+        self.refused = 0  # since the last request with the right key
+
+    def refused_one(self) -> None:
+        if not self.refused:
+            logger.warning(
+                "relay: refused a request with a missing or wrong API key (401); while EventBridge's events are "
+                "refused, its connection's key is not RELAY_API_KEY. Further refusals are counted in /metrics, "
+                "not logged, until a request brings the right key"
+            )
+        self.refused += 1
+
+    def right_key(self) -> None:
+        if self.refused:
+            logger.info("relay: a request with the right API key, after %d refused for theirs", self.refused)
+            self.refused = 0
+
+
+_REFUSED = {401: "unauthorized", 400: "malformed", 408: "too_slow", 413: "too_large"}
 
 
 async def accept(
@@ -124,6 +151,7 @@ async def accept(
     read_body: Callable[[], Awaitable[bytes]],
     on_stored: Callable[[], None],
     counters: RelayCounters,
+    wrong_keys: WrongKeys,
     kinds: Mapping[str, KindFlow] = KINDS,
 ) -> RelayAnswer:
     """Refuse one relayed event (4xx), ignore it (2xx), or store it and only then answer 2xx.
@@ -131,15 +159,20 @@ async def accept(
     The key is checked before the body is read: ``read_body`` raises RelayRejected(413) once the body
     is known to be too large. A store that refuses the write is the one 5xx (500): the sender keeps
     the event and retries it (EventBridge: for 24 hours). ``on_stored`` says a new event waits. The event
-    types taken are those of ``kinds``; any other is ignored.
+    types taken are those of ``kinds``; any other is ignored. Refusals for the key are logged by
+    ``wrong_keys``, once per episode.
     """
     try:
         if not authorized(headers, api_key):
             raise RelayRejected(401, "missing or wrong API key")
+        wrong_keys.right_key()
         event = parse_event(await read_body(), kinds)
     except RelayRejected as rejected:
         counters.relay_event(_REFUSED.get(rejected.status, "refused"))
-        logger.info("relay: refused with %s (%s)", rejected.status, rejected.reason)
+        if rejected.status == 401:
+            wrong_keys.refused_one()
+        else:
+            logger.info("relay: refused with %s (%s)", rejected.status, rejected.reason)
         return RelayAnswer(rejected.status, {"error": rejected.reason})
     if event.task_id is None:
         counters.relay_event("ignored")

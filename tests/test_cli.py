@@ -122,16 +122,17 @@ async def test_serve_on_a_database_from_a_newer_bot_says_so_in_one_line(fakes: F
     assert "newer" in line
 
 
-async def test_serve_on_a_port_in_use_says_so_in_one_line(fakes: Fakes, tmp_path: Path) -> None:
-    """A taken port ends the start with exit 1 and the reason, not a traceback."""
+async def test_serve_on_a_port_in_use_says_so_in_one_line_naming_port(fakes: Fakes, tmp_path: Path) -> None:
+    """A taken port is the environment's to fix: exit 2 and one line naming PORT, not a traceback."""
     with closing(socket.socket()) as taken:
         taken.bind(("0.0.0.0", 0))
         taken.listen()
-        env = fakes.env(tmp_path, PORT=str(taken.getsockname()[1]), ENCRYPTION_KEY="A" * 43)
+        port = taken.getsockname()[1]
+        env = fakes.env(tmp_path, PORT=str(port), ENCRYPTION_KEY=base64.urlsafe_b64encode(os.urandom(32)).decode())
         done = await run_bot("serve", env=env, cwd=tmp_path)
-    assert done.returncode == 1
-    assert "Traceback" not in done.stderr
-    assert f"{PROG} cannot start:" in done.stderr
+    assert done.returncode == 2, done.stderr
+    (line,) = assert_one_line_per_problem(done.stderr)
+    assert line.startswith(f"{PROG} PORT: port {port} is in use"), line
 
 
 # ----------------------------------------------------------------- check

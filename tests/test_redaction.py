@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from erasures import CANCEL_ACTION, REJECT_ACTION, approve, ask, latest, with_button
 from fakes import FakePrime, FakeSlack, text_of
 from harness import RELAY_KEY, SIGNING_SECRET, envelope, running_bot
 from slack_bolt.logger.messages import warning_token_skipped
@@ -251,6 +253,59 @@ def test_json_lines_carry_time_level_logger_message_and_the_case_ids(logs: LogCa
     assert failed["level"] == "ERROR" and "RuntimeError: boom for [email]" in failed["exception"]
 
 
+async def test_with_log_format_json_every_line_about_a_request_carries_its_request_id(
+    tmp_path: Path, logs: LogCapture
+) -> None:
+    """An access request from command to Download, and an erasure asked, approved, cancelled and one rejected,
+    at DEBUG as JSON: every line that names "request N" carries request_id N, so a collector finds a case's
+    whole story by its id."""
+    logs.configure("DEBUG", secrets=[], fmt="json")
+    async with running_bot(tmp_path, redactor=logs.redactor) as bot:
+        task_id, parent = await bot.request(EMAIL)
+        bot.prime.complete(task_id)
+        assert (await bot.relay(envelope("PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED", task_id))).status_code == 200
+        await bot.click(await bot.download_reply(parent), user="U0BOB")
+        await bot.slack.wait_for(lambda: [m for m in bot.slack.ephemerals_to("U0BOB") if "X-Amz" in text_of(m)])
+
+        erasure = await ask(bot, "delete erase.me@example.com")
+        await approve(bot, erasure, "erase.me@example.com")
+        cancel = await bot.slack.wait_for(lambda: with_button(bot, erasure["ts"], CANCEL_ACTION))
+        await bot.press(cancel, CANCEL_ACTION, user="U0ALICE")
+        await bot.slack.wait_for(lambda: "Cancelled by <@U0ALICE>" in text_of(latest(bot, erasure["ts"])))
+
+        withdrawn = await ask(bot, "delete keep.me@example.com")
+        reject = with_button(bot, withdrawn["ts"], REJECT_ACTION)
+        assert reject is not None
+        await bot.press(reject, REJECT_ACTION, user="U0ALICE")
+        opened = await bot.slack.wait_for(lambda: bot.slack.calls_to("views.open"))
+        view = opened[0].args["view"]
+        view = json.loads(view) if isinstance(view, str) else view
+        assert (await bot.submit(view, {"reason": {"reason": "asked twice"}}, user="U0ALICE")).status_code == 200
+        await bot.slack.wait_for(lambda: "Rejected by <@U0ALICE>" in text_of(latest(bot, withdrawn["ts"])))
+    named = [(int(m.group(1)), r) for r in logs.records() if (m := re.search(r"\brequest (\d+)\b", r["message"]))]
+    assert len({number for number, _ in named}) == 3, [r["message"] for _, r in named]
+    without = [r["message"] for number, r in named if r.get("request_id") != number]
+    assert not without, without
+
+
+async def test_a_reconciler_failure_line_carries_its_request_id(
+    tmp_path: Path, logs: LogCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request whose reconciliation raises is logged after its lock is let go: the line still carries its id."""
+    logs.configure("INFO", secrets=[], fmt="json")
+    async with running_bot(tmp_path, redactor=logs.redactor) as bot:
+        await bot.request(EMAIL)
+
+        async def unreadable(request_id: int) -> None:
+            raise RuntimeError(f"request {request_id} could not be read")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(bot.runtime.store.requests, "get", unreadable)
+            await bot.runtime.workers.reconciler.reconcile(resume=True)
+    failed = [r for r in logs.records() if r["message"].startswith("reconciler: request 1 failed")]
+    assert [r.get("request_id") for r in failed] == [1], failed
+
+
 def test_outside_call_and_retry_lines_are_debug_detail(logs: LogCapture) -> None:
     """At INFO, httpx's line per request and slack_sdk's retry notices are not written; at DEBUG they are."""
     logs.configure("INFO", secrets=[], redactor=Redactor())
@@ -268,7 +323,8 @@ def test_outside_call_and_retry_lines_are_debug_detail(logs: LogCapture) -> None
 async def test_a_bad_slack_signature_is_one_warning_without_the_body(
     tmp_path: Path, logs: LogCapture, level: str
 ) -> None:
-    """An unsigned command is refused with 401 and one WARNING line that carries none of what was sent."""
+    """An unsigned command is refused with 401 and one WARNING line, naming SLACK_SIGNING_SECRET, that carries
+    none of what was sent."""
     logs.configure(level, secrets=[], fmt="json")
     async with running_bot(tmp_path) as bot:
         before = len(logs.records())
@@ -277,6 +333,7 @@ async def test_a_bad_slack_signature_is_one_warning_without_the_body(
         lines = logs.records()[before:]
     refused = [r for r in lines if "signature" in r["message"]]
     assert [r["level"] for r in refused] == ["WARNING"], logs.written
+    assert "SLACK_SIGNING_SECRET" in refused[0]["message"], "the line names the setting to check"
     assert "U0ALICE" not in json.dumps(lines) and "[email]" not in json.dumps(lines)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import random
 import sqlite3
 from collections.abc import AsyncIterator
@@ -56,6 +57,23 @@ async def test_wrong_or_missing_key_is_refused_with_401_and_nothing_is_stored(bo
     assert [r.status_code for r in refused] == [401] * len(refused)
     assert stored_events(bot) == []
     assert (await bot.relay(event)).json() == {"status": "stored"}  # the same event id was never kept
+
+
+async def test_wrong_keys_are_one_warning_per_episode_not_a_line_per_request(
+    bot: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Three requests with a wrong key: one WARNING naming RELAY_API_KEY, and no line for the other two; the right
+    key ends the episode (one INFO line with the count), and the next wrong key warns again."""
+    event = envelope(COMPLETED, TASK)
+    with caplog.at_level(logging.DEBUG, logger="handlers.relay"):
+        for _ in range(3):
+            assert (await bot.relay(event, key="wrong-key")).status_code == 401
+        assert (await bot.relay(envelope(OTHER, TASK))).status_code == 200
+        assert (await bot.relay(event, key=None)).status_code == 401
+    about_keys = [(r.levelname, r.getMessage()) for r in caplog.records if "key" in r.getMessage()]
+    assert [level for level, _ in about_keys] == ["WARNING", "INFO", "WARNING"], about_keys
+    assert "RELAY_API_KEY" in about_keys[0][1]
+    assert "after 3 refused" in about_keys[1][1]
 
 
 async def test_key_as_x_api_key_header_is_accepted(bot: Harness) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from harness import envelope, webhook
 
-from handlers.relay import RelayAnswer, accept
+from handlers.relay import RelayAnswer, WrongKeys, accept
 from prime import RelayRejected
 from store import EmailCipher, Store
 
@@ -36,6 +36,7 @@ class Relay:
     counted: list[str] = field(default_factory=list)
     woken: int = 0
     reads: int = 0
+    wrong_keys: WrongKeys = field(default_factory=WrongKeys)
 
     def relay_event(self, result: str) -> None:
         self.counted.append(result)
@@ -61,6 +62,7 @@ class Relay:
             read_body=read_body,  # type: ignore[arg-type]
             on_stored=self.wake,
             counters=self,
+            wrong_keys=self.wrong_keys,
         )
 
     def kept(self) -> list[tuple[str, str, str]]:

@@ -69,3 +69,10 @@ async def test_in_socket_mode_http_serves_the_relay_and_health_but_not_slack_eve
         assert (await http.get(bot.url + "/healthz")).status_code == 200
         assert (await http.post(bot.url + "/slack/events", content="x")).status_code == 404
         assert (await http.post(bot.url + "/buy-with-prime/events", json=event, headers=key)).status_code == 200
+
+
+async def test_in_socket_mode_metrics_say_whether_the_socket_is_connected(bot: SocketBot) -> None:
+    """The Socket Mode gauge is exported here (and only here: in HTTP mode there is no socket to report on)."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(bot.url + "/metrics")).text
+    assert "\ndata_request_bot_slack_socket_mode_connected 1.0\n" in text
