@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import socket
 import sys
 from contextlib import closing
@@ -103,11 +104,29 @@ async def wait_until_healthy(process: asyncio.subprocess.Process, url: str, log:
     raise AssertionError(f"serve was not healthy within 20 s:\n{log.read_text()}")
 
 
-async def start_bot(env: dict[str, str], *, cwd: Path, log: Path) -> asyncio.subprocess.Process:
-    """``python -m bot serve`` in the background, its output appended to ``log``; healthy when this returns."""
+async def start_bot(
+    env: dict[str, str], *, cwd: Path, log: Path, open_files: int | None = None
+) -> asyncio.subprocess.Process:
+    """``python -m bot serve`` in the background, its output appended to ``log``; healthy when this returns.
+
+    ``open_files`` is the process's limit on open file descriptors (RLIMIT_NOFILE), as ``ulimit -n`` sets it.
+    """
+
+    def limit_open_files() -> None:  # in the child, before it runs the bot
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, hard))
+
     with log.open("ab") as out:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "serve", env=env, cwd=cwd, stdout=out, stderr=out
+            sys.executable,
+            "-m",
+            "bot",
+            "serve",
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=out,
+            preexec_fn=None if open_files is None else limit_open_files,
         )
     await wait_until_healthy(process, f"http://127.0.0.1:{env['PORT']}/healthz", log)
     return process
