@@ -61,7 +61,7 @@ def _run(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     sandbox = bool(getattr(args, "sandbox", False))
     if args.command == "demo":
-        from bot.demo import run_demo
+        from offline.demo import run_demo
 
         return asyncio.run(run_demo(sys.stdout))
     if args.command in ("audit", "purge", "backup", "rotate-key"):

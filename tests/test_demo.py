@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from bot.clients import build_slack_client
-from bot.demo import run_demo
-from bot.localslack import LocalSlack
 from bot.settings import Settings
+from offline.demo import run_demo
+from offline.slack import LocalSlack
 
 ROOT = Path(__file__).resolve().parents[1]
 PRIVATE = re.compile(r"^  only @(\w+) sees:$")

@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.localslack import LocalSlack, Posted
+from offline.slack import LocalSlack, Posted
 
 TOKEN = "xoxb-test"
 START = """

@@ -24,13 +24,13 @@ from urllib.parse import urlencode
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
-from bot.localslack import LocalSlack, Posted
 from bot.redaction import configure_logging
 from bot.runtime import Runtime
 from bot.settings import Settings
 from handlers.deletion_texts import APPROVE_ACTION, CANCEL_ACTION
 from handlers.retrieval_texts import DOWNLOAD_ACTION
 from handlers.texts import CLOSE_ACTION, COMMAND
+from offline.slack import LocalSlack, Posted
 
 __all__ = ["run_demo"]
 

@@ -1,6 +1,6 @@
 """Amazon's task rules as the sandbox plays them: input checks, the 8-hour clientToken window, and each task's state.
 
-No HTTP here: ``bot/sandbox.py`` serves these over Amazon's endpoints and POSTs
+No HTTP here: ``offline/amazon.py`` serves these over Amazon's endpoints and POSTs
 the events. A task's state is read from the clock, so nothing has to wake up to
 move it on; and a task id carries its start time, its holding period and its
 outcome, so a restarted bot still finds the tasks it started (only a cancel, and

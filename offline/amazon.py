@@ -2,7 +2,7 @@
 
 It answers as Amazon's API does where the bot relies on it: documents are validated
 and executed against the privacy schema (graphql-core); the tasks' rules live in
-``bot/sandbox_tasks.py`` (the 8-hour clientToken window, retrieval tasks
+``offline/amazon_tasks.py`` (the 8-hour clientToken window, retrieval tasks
 IN_PROGRESS then COMPLETED or FAILED, deletion tasks ON_HOLD for their holding
 period, cancellable while on hold, then IN_PROGRESS, then COMPLETED or FAILED);
 each retrieval query issues a new link that works for 60 seconds; and when a
@@ -30,7 +30,7 @@ import httpx
 from aiohttp import web
 from graphql import GraphQLError, build_schema, graphql, parse, validate
 
-from bot.sandbox_tasks import Deletions, Ending, Retrievals, amazon_error
+from offline.amazon_tasks import Deletions, Ending, Retrievals, amazon_error
 from prime import LINK_LIFETIME
 
 __all__ = ["Sandbox", "sample_zip"]
