@@ -1,23 +1,27 @@
-"""The built-in Buy with Prime sandbox: Amazon's token and GraphQL endpoints, on the bot's own server.
+"""Buy with Prime's token and GraphQL endpoints, served over the one model of Amazon's tasks.
 
-It answers as Amazon's API does where the bot relies on it: documents are validated
-and executed against the privacy schema (graphql-core); the tasks' rules live in
-``offline/amazon_tasks.py`` (the 8-hour clientToken window, retrieval tasks
-IN_PROGRESS then COMPLETED or FAILED, deletion tasks ON_HOLD for their holding
-period, cancellable while on hold, then IN_PROGRESS, then COMPLETED or FAILED);
-each retrieval query issues a new link that works for 60 seconds; and when a
-task ends its event is POSTed to the bot's relay with the relay key, as an
-EventBridge API destination would.
+``serve --sandbox`` mounts it under ``/sandbox`` on the bot's own server; the
+tests' fake (``tests/fakes/prime.py``) serves it on a loopback port of its own
+and adds failure injection and recording. It answers as Amazon's API does where
+the bot relies on it: client credentials (when given) for a bearer token that
+lasts ``token_ttl`` seconds; ``x-api-version`` (and ``x-api-target-id``, when
+given) on every call; documents validated against the privacy schema and
+executed by graphql-core (the tasks' rules live in ``offline/amazon_tasks.py``);
+each retrieval query issues a new link that downloads a sample zip for 60
+seconds; and, with a relay, each task's end is POSTed to it with the relay key,
+as an EventBridge API destination would.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import io
 import json
 import logging
+import math
 import secrets
 import time
 import uuid
@@ -28,12 +32,21 @@ from typing import Any
 
 import httpx
 from aiohttp import web
-from graphql import GraphQLError, build_schema, graphql, parse, validate
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    build_schema,
+    execute_sync,
+    get_operation_ast,
+    parse,
+    validate,
+)
 
-from offline.amazon_tasks import Deletions, Ending, Retrievals, amazon_error
+from offline.amazon_tasks import PrivacyTasks, Task, amazon_error, stamp
 from prime import LINK_LIFETIME
 
-__all__ = ["Sandbox", "sample_zip"]
+__all__ = ["SCHEMA", "Sandbox", "sample_zip"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,40 +75,65 @@ def sample_zip() -> bytes:
     return buffer.getvalue()
 
 
-class Sandbox:
-    """Stand-in for Buy with Prime's token and GraphQL endpoints, mounted under ``/sandbox``."""
+def _why(error: Exception) -> str:
+    if isinstance(error, GraphQLError):
+        return error.message
+    if isinstance(error, RecursionError):
+        return "malformed request body: nested too deeply"
+    return f"malformed request body: {error!r}"
+
+
+class Sandbox(PrivacyTasks):
+    """Stand-in for Buy with Prime's token and GraphQL endpoints (and its links' downloads), under ``prefix``.
+
+    ``client_id``/``client_secret`` and ``target_id`` left None accept any (the sandbox: nothing to configure).
+    """
 
     def __init__(
         self,
         *,
-        complete_after: float,
-        hold_seconds: float,
-        public_url: str,
-        relay_url: str,
-        relay_key: str,
-        http: httpx.AsyncClient,
+        complete_after: float = math.inf,
+        hold_seconds: float = math.inf,
         clock: Callable[[], float] = time.time,
+        public_url: str = "",
+        prefix: str = "/sandbox",
+        relay_url: str | None = None,
+        relay_key: str = "",
+        http: httpx.AsyncClient | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        target_id: str | None = None,
+        token_ttl: int = 900,
     ) -> None:
+        super().__init__(complete_after=complete_after, hold_seconds=hold_seconds, clock=clock)
+        self.client_id, self.client_secret, self.target_id, self.token_ttl = (
+            client_id,
+            client_secret,
+            target_id,
+            token_ttl,
+        )
+        self.prefix = prefix
         self._public_url = public_url.rstrip("/")
-        self._relay_url = relay_url
-        self._relay_key = relay_key
-        self._http = http
-        self._clock = clock
+        self._relay_url, self._relay_key, self._http = relay_url, relay_key, http
         self._secret = secrets.token_bytes(32)
-        self._tokens: set[str] = set()
-        self._retrievals = Retrievals(complete_after=complete_after, clock=clock, link=self._link)
-        self._deletions = Deletions(hold_seconds=hold_seconds, complete_after=complete_after, clock=clock)
+        self._tokens: dict[str, float] = {}  # access token -> monotonic expiry
         self._deliveries: set[asyncio.Task[None]] = set()
         self._zip = sample_zip()
 
+    @property
+    def public_url(self) -> str:
+        """Where the links point (the host a browser reaches this server at)."""
+        return self._public_url
+
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.post("/sandbox/token", self._token),
-            web.post("/sandbox/graphql", self._graphql),
-            web.get("/sandbox/download/{task_id}/data_retrieval.zip", self._download),
+            web.post(f"{self.prefix}/token", self._token),
+            web.post(f"{self.prefix}/graphql", self._graphql),
+            web.get(f"{self.prefix}/download/{{task_id}}/data_retrieval.zip", self._download),
         ]
 
     async def close(self) -> None:
+        """Stop delivering events."""
         for task in self._deliveries:
             task.cancel()
         await asyncio.gather(*self._deliveries, return_exceptions=True)
@@ -104,35 +142,41 @@ class Sandbox:
 
     async def _token(self, request: web.Request) -> web.Response:
         form = await request.post()
+        client_id, client_secret = form.get("client_id"), form.get("client_secret")
+        auth = request.headers.get("Authorization", "")
+        if auth.lower().startswith("basic "):
+            try:
+                client_id, _, client_secret = base64.b64decode(auth[6:]).decode().partition(":")
+            except ValueError:
+                client_id = client_secret = None
         if form.get("grant_type") != "client_credentials":
             return web.json_response({"error": "unsupported_grant_type"}, status=400)
-        token = "sbx-" + secrets.token_urlsafe(24)
-        self._tokens.add(token)
-        return web.json_response({"access_token": token, "token_type": "bearer", "expires_in": 900})
+        if self.client_id is not None and (client_id, client_secret) != (self.client_id, self.client_secret):
+            return web.json_response({"error": "invalid_client"}, status=401)
+        now = time.monotonic()
+        self._tokens = {token: expiry for token, expiry in self._tokens.items() if expiry > now}
+        token = "tok-" + secrets.token_urlsafe(24)
+        self._tokens[token] = now + self.token_ttl
+        return web.json_response({"access_token": token, "token_type": "bearer", "expires_in": self.token_ttl})
 
     async def _graphql(self, request: web.Request) -> web.Response:
-        auth = request.headers.get("authorization", "")
-        if not auth.lower().startswith("bearer ") or auth[7:] not in self._tokens:
+        auth = request.headers.get("Authorization", "")
+        token = auth[7:] if auth.lower().startswith("bearer ") else ""
+        if self._tokens.get(token, 0.0) <= time.monotonic():
             return web.json_response({"message": "Unauthorized"}, status=401)
-        if not request.headers.get("x-api-version"):
-            denied = amazon_error("x-api-version is required", "AccessDeniedError")
-            return web.json_response({"data": None, "errors": [denied.formatted]})
+        target = request.headers.get("x-api-target-id")
+        if not request.headers.get("x-api-version") or self.target_id not in (None, target):
+            denied = amazon_error("AccessDeniedError", "x-api-target-id or x-api-version missing or wrong")
+            return web.json_response({"data": None, "errors": [denied]})
         try:
             body = await request.json()
-            source, variables = str(body.get("query", "")), body.get("variables") or {}
-            if not isinstance(variables, dict):
-                raise ValueError("variables must be an object")
-            problems = validate(SCHEMA, parse(source))
-        except (ValueError, AttributeError, RecursionError, GraphQLError) as error:
-            message = "nested too deeply" if isinstance(error, RecursionError) else str(error)
-            return web.json_response({"errors": [{"message": f"Invalid request: {message}"}]}, status=400)
-        if problems:
-            return web.json_response({"errors": [p.formatted for p in problems]}, status=400)
-        result = await graphql(SCHEMA, source, root_value=self, variable_values=variables)
-        out: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            out["errors"] = [e.formatted for e in result.errors]
-        return web.json_response(out)
+            query, variables, operation_name = body["query"], body.get("variables") or {}, body.get("operationName")
+            if not isinstance(query, str) or not isinstance(variables, dict):
+                raise TypeError("query must be a string and variables an object")
+            document, field_name = self._check(query, operation_name)
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError, GraphQLError) as error:
+            return await self._invalid(_why(error))
+        return await self._answer(document, variables, operation_name, field_name)
 
     async def _download(self, request: web.Request) -> web.Response:
         task_id = request.match_info["task_id"]
@@ -142,7 +186,7 @@ class Sandbox:
         valid = issued.isascii() and issued.isdigit()
         if not valid or not hmac.compare_digest(signature, self._sign(task_id, int(issued), nonce).encode()):
             return web.Response(status=403, text="SignatureDoesNotMatch", content_type="application/xml")
-        if self._clock() > int(issued) / 1000 + LINK_LIFETIME:
+        if self.clock() > int(issued) / 1000 + LINK_LIFETIME:
             return web.Response(status=403, text="Request has expired", content_type="application/xml")
         return web.Response(
             body=self._zip,
@@ -150,28 +194,49 @@ class Sandbox:
             headers={"Content-Disposition": 'attachment; filename="data_retrieval.zip"'},
         )
 
-    # ----------------------------------------------------------------- resolvers (graphql-core calls them by name)
+    # ----------------------------------------------------------------- GraphQL, step by step (a subclass adds to each)
 
-    def startPersonalDataRetrievalTask(self, info: Any, input: dict[str, Any]) -> dict[str, str]:  # noqa: N802
-        task_id, ending = self._retrievals.start(input)
-        self._schedule(ending)
-        return {"taskId": task_id}
+    def _check(self, query: str, operation_name: str | None) -> tuple[DocumentNode, str]:
+        """Parse and validate a document; its operation's field name. Raise GraphQLError saying why not."""
+        document = parse(query)
+        if problems := validate(SCHEMA, document):
+            raise GraphQLError("; ".join(p.message for p in problems))
+        operation = get_operation_ast(document, operation_name)
+        if operation is None:
+            raise GraphQLError("no operation to run (several in the document and no operationName?)")
+        selection = operation.selection_set.selections[0]
+        if not isinstance(selection, FieldNode):
+            raise GraphQLError("the operation must select its field directly")
+        return document, selection.name.value
 
-    def personalDataRetrievalTask(self, info: Any, taskId: str) -> dict[str, Any]:  # noqa: N802, N803
-        return self._retrievals.task(taskId)
+    async def _invalid(self, reason: str) -> web.Response:
+        """A request GraphQL cannot run: 400, saying why."""
+        return web.json_response({"errors": [amazon_error("ValidationError", reason)]}, status=400)
 
-    def startPersonalDataDeletionTask(self, info: Any, input: dict[str, Any]) -> dict[str, str]:  # noqa: N802
-        task_id, ending = self._deletions.start(input)
-        self._schedule(ending)
-        return {"taskId": task_id}
+    async def _answer(
+        self, document: DocumentNode, variables: dict[str, Any], operation_name: str | None, field_name: str
+    ) -> web.Response:
+        """Run a valid document against the tasks."""
+        status, answer = self._execute(document, variables, operation_name)
+        if isinstance(answer, str):
+            return await self._invalid(answer)
+        return web.json_response(answer, status=status)
 
-    def personalDataDeletionTask(self, info: Any, taskId: str) -> dict[str, Any]:  # noqa: N802, N803
-        return self._deletions.task(taskId)
+    def _execute(
+        self, document: DocumentNode, variables: dict[str, Any], operation_name: str | None
+    ) -> tuple[int, dict[str, Any] | str]:
+        """The HTTP status and answer; a string when the variables do not fit the document (a request error)."""
+        result = execute_sync(
+            SCHEMA, document, self.resolvers(), variable_values=variables, operation_name=operation_name
+        )
+        if result.errors and result.data is None and all(e.path is None for e in result.errors):
+            return 400, "; ".join(e.message for e in result.errors)
+        answer: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            answer["errors"] = [{**e.formatted, "path": e.path} for e in result.errors]
+        return 200, answer
 
-    def cancelPersonalDataDeletionTask(self, info: Any, taskId: str) -> dict[str, str]:  # noqa: N802, N803
-        return self._deletions.cancel(taskId)
-
-    # ----------------------------------------------------------------- internals
+    # ----------------------------------------------------------------- links and events
 
     def _sign(self, task_id: str, issued_ms: int, nonce: str) -> str:
         return hmac.new(self._secret, f"{task_id}:{issued_ms}:{nonce}".encode(), hashlib.sha256).hexdigest()
@@ -180,36 +245,38 @@ class Sandbox:
         """A new link per query (the nonce), valid 60 s from this very moment (milliseconds)."""
         issued, nonce = int(now * 1000), secrets.token_hex(4)
         return (
-            f"{self._public_url}/sandbox/download/{task_id}/data_retrieval.zip?X-Amz-Date={issued}"
+            f"{self.public_url}{self.prefix}/download/{task_id}/data_retrieval.zip?X-Amz-Date={issued}"
             f"&X-Amz-Expires={LINK_LIFETIME:.0f}&X-Amz-Nonce={nonce}"
             f"&X-Amz-Signature={self._sign(task_id, issued, nonce)}"
         )
 
-    def _schedule(self, ending: Ending | None) -> None:
-        """A new task's event goes out when it ends (a clientToken's earlier task has its own already)."""
-        if ending is None:
+    def _started(self, task: Task) -> None:
+        """With a relay, the new task's event goes out when the clock ends it."""
+        if self._relay_url is None or self._http is None or not math.isfinite(task.ends):
             return
-        delivery = asyncio.get_running_loop().create_task(self._deliver(ending))
+        delivery = asyncio.get_running_loop().create_task(self._deliver(task, task.ends - task.submitted))
         self._deliveries.add(delivery)
         delivery.add_done_callback(self._deliveries.discard)
 
-    async def _deliver(self, ending: Ending) -> None:
-        """When the task ends, POST its event to the bot's relay, retrying as EventBridge does (briefly).
+    async def _deliver(self, task: Task, after: float) -> None:
+        """When the task ends, POST its event to the relay, retrying as EventBridge does (briefly).
 
         A deletion cancelled during its hold ends with no event.
         """
-        await asyncio.sleep(ending.after)
-        if self._deletions.cancelled(ending.task_id):
+        assert self._relay_url is not None and self._http is not None
+        await asyncio.sleep(after)
+        if task.cancelled:
             return
+        kind = task.kind.capitalize()
         envelope = {
             "version": "0",
             "id": str(uuid.uuid4()),
-            "detail-type": ending.detail_type,
+            "detail-type": f"PERSONAL_DATA_{kind.upper()}_TASK_{task.ended}",
             "source": "aws.partner/buywithprime/sandbox",
             "account": "000000000000",
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._clock())),
+            "time": stamp(self.clock()),
             "region": "us-east-1",
-            "resources": [f"businessProduct/amzn1.bp.sandbox/{ending.resource}"],
+            "resources": [f"businessProduct/amzn1.bp.sandbox/personalData{kind}Task/{task.task_id}"],
             "detail": {},
         }
         for attempt in range(6):
@@ -221,9 +288,9 @@ class Sandbox:
                     return
                 if response.status_code < 500 and response.status_code != 429:
                     status = response.status_code
-                    logger.warning("sandbox: the relay refused the event for %s (%s)", ending.task_id, status)
+                    logger.warning("sandbox: the relay refused the event for %s (%s)", task.task_id, status)
                     return  # like EventBridge: only 429 and 5xx are retried
             except httpx.HTTPError:
                 pass
             await asyncio.sleep(min(30.0, 0.5 * 2**attempt))
-        logger.warning("sandbox: could not deliver the event for task %s; the reconciler will find it", ending.task_id)
+        logger.warning("sandbox: could not deliver the event for task %s; the reconciler will find it", task.task_id)
