@@ -13,14 +13,18 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.redaction import Redactor, configure_logging
 from bot.settings import Settings, load_settings
 from prime import BackupFailed, ConfigError, DataRequestError
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+__all__ = ["main", "start_sandboxed"]
 
 logger = logging.getLogger("bot")
 PROG = "data-request-bot"
@@ -63,9 +67,9 @@ def _run(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     sandbox = bool(getattr(args, "sandbox", False))
     if args.command == "demo":
-        from bot.demo import run_demo
+        from offline.demo import run_demo
 
-        return asyncio.run(run_demo(sys.stdout))
+        return asyncio.run(run_demo(sys.stdout, start_bot=start_sandboxed))
     if args.command in ("audit", "purge", "backup", "rotate-key"):
         return _offline_command(args)
     if args.command == "check":
@@ -84,6 +88,15 @@ def _run(argv: Sequence[str] | None) -> int:
     except OSError as error:  # the port is taken, the database folder is not writable, …
         print(f"{PROG}: cannot start: {error.strerror or error}", file=sys.stderr)
         return 1
+
+
+async def start_sandboxed(env: Mapping[str, str]) -> Runtime:
+    """Start the real bot with the sandbox, on loopback at a port the OS picks: what ``demo`` drives."""
+    from bot.runtime import Runtime
+
+    settings = load_settings(env, sandbox=True)
+    redactor = configure_logging(settings.log_level, secrets=settings.secrets(), fmt=settings.log_format)
+    return await Runtime.start(settings, host="127.0.0.1", redactor=redactor)
 
 
 def _offline_command(args: argparse.Namespace) -> int:

@@ -36,7 +36,7 @@ from bot.tuning import Tuning
 from prime import Outages, PrimeClient, RetryPolicy
 
 if TYPE_CHECKING:  # imported by with_sandbox: graphql-core costs a running bot 4.9 MB of RSS, for --sandbox alone
-    from bot.sandbox import Sandbox
+    from offline.amazon import Sandbox
 
 __all__ = ["Clients", "build_prime_client", "build_slack_client", "open_clients", "with_sandbox"]
 
@@ -167,7 +167,7 @@ def with_sandbox(
     on_secret: Callable[[str], None],
 ) -> tuple[Settings, Sandbox]:
     """Point the Buy with Prime client at the built-in sandbox on this server, and give the relay a key."""
-    from bot.sandbox import Sandbox  # only with --sandbox (see the import above)
+    from offline.amazon import Sandbox  # only with --sandbox (see the import above)
 
     relay_key = settings.relay_api_key or secrets.token_urlsafe(32)
     on_secret(relay_key)

@@ -207,6 +207,10 @@ class Runtime:
             tuning=tuning,
         )
 
+    async def posted(self) -> None:
+        """Return once the outbox has sent every post queued so far: the demo prints a step only after it."""
+        await self.workers.outbox.drained()
+
     async def stop(self) -> None:
         """Stop taking work, let in-flight work finish (bounded), flush the outbox, close everything."""
         if self.served.socket_mode is not None:

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from aiohttp import web
 
-from bot.sandbox import Sandbox
+from offline.amazon import Sandbox
 from prime import START_RETRIEVAL
 
 __all__ = [

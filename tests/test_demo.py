@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import start_sandboxed
 from bot.clients import build_slack_client
-from bot.demo import run_demo
-from bot.localslack import LocalSlack
 from bot.settings import Settings
+from offline.demo import run_demo
+from offline.slack import LocalSlack
 
 ROOT = Path(__file__).resolve().parents[1]
 PRIVATE = re.compile(r"^  only @(\w+) sees:$")
@@ -70,7 +71,7 @@ async def demo(root_logging: None, transcript_holder: dict[str, object]) -> tupl
     """Run the demo once per module (about five seconds) and share its exit status and transcript."""
     if "result" not in transcript_holder:
         out = io.StringIO()
-        transcript_holder["result"] = (await run_demo(out=out), out.getvalue())
+        transcript_holder["result"] = (await run_demo(out=out, start_bot=start_sandboxed), out.getvalue())
     result: tuple[int, str] = transcript_holder["result"]  # type: ignore[assignment]
     return result
 

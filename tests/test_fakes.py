@@ -1,4 +1,7 @@
-"""The fakes behave like the services they stand in for, so tests built on them mean something."""
+"""The fakes behave like the services they stand in for, so tests built on them mean something.
+
+Amazon's behaviour itself is the sandbox's model, tested once in test_sandbox*.py; here, what the tests' fake
+adds on top of it (recording, failure injection, moves a test makes in Amazon's place), and the fake Slack."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.localslack import LocalSlack, Posted
+from offline.slack import LocalSlack, Posted
 
 TOKEN = "xoxb-test"
 START = """
@@ -29,6 +32,20 @@ QUERY = """
 query Task($taskId: String!) {
   personalDataRetrievalTask(taskId: $taskId) { taskId status dataRetrievalLink errors { code message } }
 }"""
+START_DELETION = """
+mutation Start($email: String!, $clientToken: String!, $hold: Int, $reason: String) {
+  startPersonalDataDeletionTask(input: {
+    clientToken: {token: $clientToken}, dataSubject: {type: SHOPPER, email: $email},
+    holdingPeriod: $hold, reason: $reason
+  }) { taskId }
+}"""
+DELETION_QUERY = "query D($taskId: String!) { personalDataDeletionTask(taskId: $taskId) { taskId status } }"
+CANCEL = "mutation Cancel($taskId: String!) { cancelPersonalDataDeletionTask(taskId: $taskId) { taskId } }"
+START_DELETION_OP, DELETION_QUERY_OP, CANCEL_OP = (
+    "startPersonalDataDeletionTask",
+    "personalDataDeletionTask",
+    "cancelPersonalDataDeletionTask",
+)
 
 
 @pytest.fixture
@@ -75,50 +92,63 @@ async def start(amazon: Amazon, email: str = "a@example.com") -> str:
     return str(r.json()["data"]["startPersonalDataRetrievalTask"]["taskId"])
 
 
-async def test_prime_rejects_document_invalid_against_schema(prime: FakePrime, amazon: Amazon) -> None:
-    """A document asking for a field the schema lacks is answered 400 and recorded as invalid."""
+async def start_deletion(amazon: Amazon, email: str = "a@example.com", **extra: Any) -> str:
+    """Start a deletion task and return its id."""
+    r = await amazon.post(START_DELETION, email=email, clientToken=client_token(), **extra)
+    return str(r.json()["data"]["startPersonalDataDeletionTask"]["taskId"])
+
+
+async def test_prime_records_and_refuses_invalid_documents_and_literals(prime: FakePrime, amazon: Amazon) -> None:
+    """A document the schema refuses, or an email written into the query text instead of a variable, is answered
+    400 and recorded in ``invalid``, never in ``requests``."""
     r = await amazon.post("query($t: String!) { personalDataRetrievalTask(taskId: $t) { downloadUrl } }", t="x")
-    assert r.status_code == 400
-    assert "downloadUrl" in prime.invalid[0]
+    assert r.status_code == 400 and "downloadUrl" in prime.invalid[0]
+    inlined = START.replace("$email: String!, ", "").replace("email: $email", 'email: "a@example.com"')
+    r = await amazon.post(inlined, clientToken=client_token())
+    assert r.status_code == 400 and "a@example.com" in prime.invalid[1]
     assert prime.requests == []
 
 
-async def test_prime_rejects_user_input_written_into_the_document(prime: FakePrime, amazon: Amazon) -> None:
-    """An email formatted into the query text instead of passed as a variable is refused."""
-    inlined = START.replace("$email: String!, ", "").replace("email: $email", 'email: "a@example.com"')
-    r = await amazon.post(inlined, clientToken=client_token())
-    assert r.status_code == 400
-    assert "a@example.com" in prime.invalid[0]
-
-
 async def test_token_endpoint_checks_credentials(prime: FakePrime) -> None:
-    """Bad client credentials get 401 invalid_client; good ones as form fields get a token."""
+    """Bad client credentials get 401 invalid_client; good ones as form fields get a token; each call is counted."""
     async with httpx.AsyncClient() as http:
         bad = await http.post(prime.token_url, data={"grant_type": "client_credentials"}, auth=("cid", "nope"))
         form = {"grant_type": "client_credentials", "client_id": "cid", "client_secret": "secret"}
         good = await http.post(prime.token_url, data=form)
     assert (bad.status_code, bad.json()) == (401, {"error": "invalid_client"})
-    assert good.json()["expires_in"] == 900 and good.json()["access_token"].startswith("tok-")
+    assert good.json()["expires_in"] == 900 and good.json()["access_token"]
     assert prime.token_requests == 2
 
 
-async def test_same_client_token_returns_same_task(prime: FakePrime, amazon: Amazon) -> None:
-    """Two starts with one clientToken name one task, as Amazon's idempotency promises."""
+async def test_a_test_moves_tasks_in_amazons_place_and_links_are_recorded(prime: FakePrime, amazon: Amazon) -> None:
+    """Tasks wait for the test: complete() gives a COMPLETED task a fresh, recorded link per query; fail() a FAILED
+    one Amazon's errors; release_hold() ends a deletion's hold. The start's variables are recorded."""
     token = client_token()
-    first = await amazon.post(START, email="a@example.com", clientToken=token)
-    second = await amazon.post(START, email="a@example.com", clientToken=token)
-    task_id = first.json()["data"]["startPersonalDataRetrievalTask"]["taskId"]
-    assert second.json()["data"]["startPersonalDataRetrievalTask"]["taskId"] == task_id
-    assert list(prime.tasks) == [task_id]
+    done = (await amazon.post(START, email="a@example.com", clientToken=token)).json()
+    done = done["data"]["startPersonalDataRetrievalTask"]["taskId"]
+    failed = await start(amazon, "b@example.com")
     assert prime.starts()[0]["variables"] == {"email": "a@example.com", "clientToken": token}
-
-
-async def test_bad_email_and_short_client_token_are_validation_errors(amazon: Amazon) -> None:
-    """Amazon's input rules come back as ValidationError with data nulls beside them."""
-    for email, token in (("not-an-email", client_token()), ("a@example.com", "short")):
-        body = (await amazon.post(START, email=email, clientToken=token)).json()
-        assert body["data"] == {"startPersonalDataRetrievalTask": None}
-        assert body["errors"][0]["extensions"]["classification"]["type"] == "ValidationError"
+    assert prime.tasks[done].status == "IN_PROGRESS"
+    prime.complete(done)
+    prime.fail(failed, code="ORDERS_NOT_CLOSED", message="The shopper has open orders")
+    links = [(await amazon.post(QUERY, taskId=done)).json()["data"]["personalDataRetrievalTask"] for _ in range(2)]
+    assert links[0]["dataRetrievalLink"] != links[1]["dataRetrievalLink"]
+    assert [link for _, link in prime.links] == [t["dataRetrievalLink"] for t in links]
+    failure = (await amazon.post(QUERY, taskId=failed)).json()["data"]["personalDataRetrievalTask"]
+    assert failure["status"] == "FAILED"
+    assert failure["errors"] == [{"code": "ORDERS_NOT_CLOSED", "message": "The shopper has open orders"}]
+    held = await start_deletion(amazon, hold=30, reason="shopper asked by email")
+    task = prime.tasks[held]
+    assert (task.kind, task.holding_period, task.reason, task.status) == (
+        "deletion",
+        30,
+        "shopper asked by email",
+        "ON_HOLD",
+    )
+    prime.release_hold(held)
+    answer = (await amazon.post(DELETION_QUERY, taskId=held)).json()["data"]["personalDataDeletionTask"]
+    assert answer["status"] == "IN_PROGRESS"
+    assert prime.retrieval_tasks() == [done, failed] and prime.deletion_tasks() == [held]
 
 
 async def test_injected_throttle_then_success(prime: FakePrime, amazon: Amazon) -> None:
@@ -130,14 +160,43 @@ async def test_injected_throttle_then_success(prime: FakePrime, amazon: Amazon) 
     assert await start(amazon) in prime.tasks
 
 
+@pytest.mark.parametrize(
+    ("operation", "document"),
+    [(START_DELETION_OP, START_DELETION), (DELETION_QUERY_OP, DELETION_QUERY), (CANCEL_OP, CANCEL)],
+)
+async def test_failures_are_injected_per_deletion_operation(
+    prime: FakePrime, amazon: Amazon, operation: str, document: str
+) -> None:
+    """fail_next works for each deletion operation as for retrieval: a 503, then a ThrottlingError, then through."""
+    task_id = await start_deletion(amazon, hold=2)
+    prime.fail_next[operation] = ["503", "throttle"]
+    variables = (
+        {"email": "a@example.com", "clientToken": client_token()} if document is START_DELETION else {"taskId": task_id}
+    )
+    assert (await amazon.post(document, **variables)).status_code == 503
+    throttled = await amazon.post(document, **variables)
+    assert (
+        throttled.status_code == 200
+        and throttled.json()["errors"][0]["extensions"]["classification"]["errorCode"] == 429
+    )
+    through = await amazon.post(document, **variables)
+    assert through.status_code == 200 and not through.json().get("errors") and through.json()["data"][operation]
+
+
 async def test_task_then_500_keeps_the_task_for_the_retry(prime: FakePrime, amazon: Amazon) -> None:
-    """A 500 after the task exists is healed by retrying with the same clientToken."""
+    """A 500 after the task exists is healed by retrying with the same clientToken; after a cancel's 500 the
+    deletion is cancelled (a retry then gets not found)."""
     prime.fail_next["startPersonalDataRetrievalTask"] = ["task-then-500"]
     token = client_token()
     failed = await amazon.post(START, email="a@example.com", clientToken=token)
     retried = await amazon.post(START, email="a@example.com", clientToken=token)
     assert failed.status_code == 500
     assert [retried.json()["data"]["startPersonalDataRetrievalTask"]["taskId"]] == list(prime.tasks)
+    deletion = await start_deletion(amazon, hold=2)
+    prime.fail_next["cancelPersonalDataDeletionTask"] = ["task-then-500"]
+    assert (await amazon.post(CANCEL, taskId=deletion)).status_code == 500 and prime.tasks[deletion].cancelled
+    again = (await amazon.post(CANCEL, taskId=deletion)).json()
+    assert again["errors"][0]["extensions"]["classification"]["type"] == "ResourceNotFoundError"
 
 
 async def test_timeout_holds_the_answer_until_released(prime: FakePrime, amazon: Amazon) -> None:
@@ -148,21 +207,6 @@ async def test_timeout_holds_the_answer_until_released(prime: FakePrime, amazon:
     assert not call.done() and len(prime.tasks) == 1
     prime.release()
     assert (await call).status_code == 200
-
-
-async def test_completed_task_gets_a_fresh_link_per_query(prime: FakePrime, amazon: Amazon) -> None:
-    """Each query of a COMPLETED task issues a new 60-second link; FAILED carries Amazon's errors."""
-    done, failed = await start(amazon, "a@example.com"), await start(amazon, "b@example.com")
-    prime.complete(done)
-    prime.fail(failed, code="ORDERS_NOT_CLOSED")
-    links = [(await amazon.post(QUERY, taskId=done)).json()["data"]["personalDataRetrievalTask"] for _ in range(2)]
-    assert links[0]["dataRetrievalLink"] != links[1]["dataRetrievalLink"]
-    assert [link for _, link in prime.links] == [t["dataRetrievalLink"] for t in links]
-    assert "X-Amz-Expires=60" in prime.links[0][1]
-    failure = (await amazon.post(QUERY, taskId=failed)).json()["data"]["personalDataRetrievalTask"]
-    assert failure["status"] == "FAILED" and failure["errors"][0]["code"] == "ORDERS_NOT_CLOSED"
-    missing = (await amazon.post(QUERY, taskId="nope")).json()
-    assert missing["errors"][0]["extensions"]["classification"]["type"] == "ResourceNotFoundError"
 
 
 async def test_slack_records_and_waits(slack: FakeSlack) -> None:
@@ -275,11 +319,12 @@ def test_block_actions_body_carries_the_click() -> None:
 
 
 async def test_start_gate_lets_the_task_exist_before_the_start_returns(prime: FakePrime, amazon: Amazon) -> None:
-    """With start_gate unset, the task is there (and can finish) while the start answer is held."""
+    """With start_gate unset, the task (of either kind) is there, and can finish, while the start answer is held."""
     prime.start_gate = asyncio.Event()
-    call = asyncio.create_task(start(amazon))
-    await prime.wait_for(lambda: prime.holding)
-    (task_id,) = prime.tasks
-    prime.complete(task_id)
+    calls = [asyncio.create_task(start(amazon)), asyncio.create_task(start_deletion(amazon, hold=2))]
+    await prime.wait_for(lambda: prime.holding == 2)
+    assert not any(call.done() for call in calls)
+    retrieval, deletion = prime.retrieval_tasks() + prime.deletion_tasks()
+    prime.complete(retrieval)
     prime.start_gate.set()
-    assert await call == task_id
+    assert [await call for call in calls] == [retrieval, deletion]

@@ -84,7 +84,9 @@ def test_the_image_runs_as_a_non_root_user_with_its_database_on_the_volume() -> 
     assert image.env["PORT"] == "3000" and "EXPOSE 3000" in DOCKERFILE.read_text()
     assert image.entrypoint == ["data-request-bot"] and image.cmd == ["serve"]
     assert image.healthcheck[:2] == ["python", "-c"], "the health check needs no curl in a slim image"
-    assert sorted(image.copied) == sorted(["pyproject.toml", "README.md", "bot", "handlers", "store", "prime"])
+    assert sorted(image.copied) == sorted(
+        ["pyproject.toml", "README.md", "bot", "handlers", "store", "prime", "offline"]
+    )
 
 
 @pytest.fixture

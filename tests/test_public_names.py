@@ -7,7 +7,7 @@ import pkgutil
 
 import pytest
 
-PACKAGES = ("bot", "handlers", "store", "prime")
+PACKAGES = ("bot", "handlers", "store", "prime", "offline")
 MODULES = sorted(
     f"{package}.{info.name}"
     for package in PACKAGES

@@ -14,7 +14,7 @@ from collections import Counter
 from itertools import pairwise
 from pathlib import Path
 
-from fakes.privacy import Task
+from fakes import Task
 from harness import SettableClock, running_bot
 
 from bot.tuning import Tuning

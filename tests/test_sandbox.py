@@ -1,4 +1,7 @@
-"""The built-in Buy with Prime sandbox: its endpoints against the schema, and `serve --sandbox` end to end."""
+"""The built-in Buy with Prime sandbox: its endpoints against the schema, and `serve --sandbox` end to end.
+
+The sandbox is the one model of Amazon's behaviour (the tests' FakePrime subclasses it), so Amazon's rules are
+tested here, once, with the clock moving the tasks; test_sandbox_deletion.py does the same for deletions."""
 
 from __future__ import annotations
 
@@ -71,10 +74,14 @@ async def test_invalid_documents_are_refused_with_400_and_the_schema_errors(amaz
 
 
 async def test_same_client_token_within_8_hours_returns_the_same_task(amazon: Amazon) -> None:
-    """A retry with the first try's clientToken finds the first task; after 8 hours it starts a new one."""
+    """A retry with the first try's clientToken finds the first task (another email with it is a ConflictError);
+    after 8 hours it starts a new one."""
     first = await amazon.start_task("jane@example.com")
     amazon.now += 8 * 3600 - 1
     assert await amazon.start_task("jane@example.com") == first
+    conflict = await amazon.start("someone.else@example.com")
+    assert conflict["data"] == {"startPersonalDataRetrievalTask": None}
+    assert classification(conflict)["type"] == "ConflictError" and classification(conflict)["errorCode"] == 409
     assert await amazon.start_task("jane@example.com", "d" * 36) != first
     amazon.now += 2
     assert await amazon.start_task("jane@example.com") != first

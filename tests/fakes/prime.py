@@ -1,36 +1,28 @@
-"""A fake Buy with Prime API (OAuth token endpoint and GraphQL), served for real on loopback.
+"""The tests' fake Buy with Prime: the sandbox's Amazon (``offline.amazon``) on a loopback port, plus failure
+injection and recording.
 
-Every document the bot sends is parsed and validated against the project's copy
-of ``privacy.graphql`` with graphql-core, and user input must arrive in
-``variables``; anything else is recorded in ``invalid`` and answered 400, so a
-test that passes has sent documents Amazon's schema accepts.
+Amazon's behaviour (the token endpoint, GraphQL validated against the project's
+copy of ``privacy.graphql``, the clientToken window, both kinds, holds, cancel,
+links) is the sandbox's, modelled once. On top of it the fake records every
+request, refuses user input written into a document instead of ``variables``
+(recorded in ``invalid`` and answered 400, so a test that passes has sent
+documents Amazon's schema accepts, the way Amazon should be sent them), and
+injects failures. Its tasks end only when a test says so (``complete``,
+``fail``, ``release_hold``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import secrets
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from graphql import (
-    DocumentNode,
-    GraphQLError,
-    StringValueNode,
-    Visitor,
-    build_schema,
-    execute_sync,
-    get_operation_ast,
-    parse,
-    validate,
-    visit,
-)
+from graphql import DocumentNode, GraphQLError, StringValueNode, Visitor, visit
 
-from .privacy import (
+from offline.amazon import SCHEMA, Sandbox
+from offline.amazon_tasks import (
     CANCEL,
     DELETION_QUERY,
     ERROR_TYPES,
@@ -38,18 +30,16 @@ from .privacy import (
     START,
     START_DELETION,
     Task,
-    TaskBook,
     amazon_error,
 )
+
 from .slack import LoopbackServer
 
-__all__ = ["ERROR_TYPES", "SCHEMA", "SCHEMA_PATH", "FakePrime", "Task", "amazon_error"]
-
-SCHEMA_PATH = Path(__file__).parent.parent.parent / "prime" / "privacy.graphql"  # the project's one copy
-SCHEMA = build_schema(SCHEMA_PATH.read_text())
+__all__ = ["ERROR_TYPES", "SCHEMA", "FakePrime", "Task", "amazon_error"]
 
 _STARTS = (START, START_DELETION)
 _QUERIES = (QUERY, DELETION_QUERY)
+_GATEWAY_PAGE = "<html><body>Gateway: please sign in</body></html>"
 
 # injected mode -> (error type, message) for failures answered as GraphQL errors
 _GRAPHQL_FAILURES = {
@@ -72,8 +62,8 @@ class _Literals(Visitor):
         self.found.append(node.value)
 
 
-class FakePrime(LoopbackServer, TaskBook):
-    """Buy with Prime's ``/token`` and ``/graphql``, with state (``TaskBook``) and failure knobs.
+class FakePrime(LoopbackServer, Sandbox):
+    """Buy with Prime's ``/token`` and ``/graphql`` (the sandbox's model), with recording and failure knobs.
 
     ``fail_next`` maps an operation ("startPersonalDataRetrievalTask", "personalDataRetrievalTask",
     "startPersonalDataDeletionTask", "personalDataDeletionTask", "cancelPersonalDataDeletionTask")
@@ -97,26 +87,33 @@ class FakePrime(LoopbackServer, TaskBook):
         clock: Callable[[], float] = time.time,
     ) -> None:
         LoopbackServer.__init__(self)
-        TaskBook.__init__(self, clock=clock)
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.target_id = target_id
-        self.token_ttl = token_ttl
+        Sandbox.__init__(
+            self,
+            clock=clock,
+            prefix="",
+            client_id=client_id,
+            client_secret=client_secret,
+            target_id=target_id,
+            token_ttl=token_ttl,
+        )
         self.token_requests = 0
         self.requests: list[dict[str, Any]] = []
         self.invalid: list[str] = []
+        self.links: list[tuple[str, str]] = []  # (task id, link) per link issued
         self.fail_next: dict[str, list[Any]] = {}
         self.odd_tasks: dict[str, dict[str, Any]] = {}
         self.start_gate: asyncio.Event | None = None
         self.holding = 0
-        self._tokens: dict[str, float] = {}  # access token -> monotonic expiry
         self._release = asyncio.Event()
 
     def _app(self) -> web.Application:
         app = web.Application()
-        app.router.add_post("/token", self._token)
-        app.router.add_post("/graphql", self._graphql)
+        app.add_routes(self.routes())
         return app
+
+    @property
+    def public_url(self) -> str:
+        return self.base_url
 
     @property
     def api_url(self) -> str:
@@ -135,7 +132,7 @@ class FakePrime(LoopbackServer, TaskBook):
             self.start_gate.set()
         await super().stop()
 
-    # ------------------------------------------------------------------ state
+    # ------------------------------------------------------------------ knobs and records
     def expire_tokens(self) -> None:
         """Expire every access token issued so far, as 15 minutes passing would."""
         self._tokens = dict.fromkeys(self._tokens, 0.0)
@@ -172,7 +169,7 @@ class FakePrime(LoopbackServer, TaskBook):
         lines.append(f"  tasks: {tasks}, holding: {self.holding}")
         return "\n".join(lines)
 
-    # ------------------------------------------------------------------ serving
+    # ------------------------------------------------------------------ on top of the sandbox's serving
     async def _hold(self, gate: asyncio.Event) -> None:
         self.holding += 1
         await self._notify()
@@ -181,6 +178,11 @@ class FakePrime(LoopbackServer, TaskBook):
         finally:
             self.holding -= 1
 
+    def _link(self, task_id: str, now: float) -> str:
+        link = super()._link(task_id, now)
+        self.links.append((task_id, link))
+        return link
+
     async def _token(self, request: web.Request) -> web.Response:
         self.token_requests += 1
         await self._notify()
@@ -188,39 +190,30 @@ class FakePrime(LoopbackServer, TaskBook):
             if mode == "timeout":
                 await self._hold(self._release)
             elif mode == "html":
-                return web.Response(text="<html><body>Gateway: please sign in</body></html>", content_type="text/html")
+                return web.Response(text=_GATEWAY_PAGE, content_type="text/html")
             elif mode.isdigit():
                 return web.json_response({"error": "server_error"}, status=int(mode))
-        form = await request.post()
-        client_id, client_secret = form.get("client_id"), form.get("client_secret")
-        auth = request.headers.get("Authorization", "")
-        if auth.lower().startswith("basic "):
-            client_id, _, client_secret = base64.b64decode(auth[6:]).decode().partition(":")
-        if form.get("grant_type") != "client_credentials":
-            return web.json_response({"error": "unsupported_grant_type"}, status=400)
-        if (client_id, client_secret) != (self.client_id, self.client_secret):
-            return web.json_response({"error": "invalid_client"}, status=401)
-        token = f"tok-{secrets.token_hex(16)}"
-        self._tokens[token] = time.monotonic() + self.token_ttl
-        return web.json_response({"access_token": token, "token_type": "bearer", "expires_in": self.token_ttl})
+        return await super()._token(request)
 
-    async def _graphql(self, request: web.Request) -> web.Response:
-        auth = request.headers.get("Authorization", "")
-        token = auth[7:] if auth.lower().startswith("bearer ") else ""
-        if self._tokens.get(token, 0.0) <= time.monotonic():
-            return web.json_response({"message": "Unauthorized"}, status=401)
-        if request.headers.get("x-api-target-id") != self.target_id or not request.headers.get("x-api-version"):
-            error = amazon_error("AccessDeniedError", "x-api-target-id or x-api-version missing or wrong")
-            return web.json_response({"data": None, "errors": [error]})
-        try:
-            body = await request.json()
-            query, variables = body["query"], body.get("variables") or {}
-            document, field_name = self._check(query, body.get("operationName"))
-        except (ValueError, KeyError, TypeError, GraphQLError) as exc:
-            reason = exc.message if isinstance(exc, GraphQLError) else f"malformed request body: {exc!r}"
-            return await self._invalid(reason)
-        entry: dict[str, Any] = {"query": query, "variables": variables, "operation": field_name}
-        entry["operation_name"] = body.get("operationName")
+    def _check(self, query: str, operation_name: str | None) -> tuple[DocumentNode, str]:
+        """The sandbox's checks, and no string literals: user input belongs in variables."""
+        document, field_name = super()._check(query, operation_name)
+        literals = _Literals()
+        visit(document, literals)
+        if literals.found:
+            raise GraphQLError(f"string literals in the document (pass them as variables): {literals.found}")
+        return document, field_name
+
+    async def _invalid(self, reason: str) -> web.Response:
+        self.invalid.append(reason)
+        await self._notify()
+        return await super()._invalid(reason)
+
+    async def _answer(
+        self, document: DocumentNode, variables: dict[str, Any], operation_name: str | None, field_name: str
+    ) -> web.Response:
+        entry: dict[str, Any] = {"query": document.loc.source.body if document.loc else "", "variables": variables}
+        entry.update(operation=field_name, operation_name=operation_name)
         entry["failure"] = mode = _pop(self.fail_next, field_name)
         if mode is None and field_name in _QUERIES and variables.get("taskId") in self.odd_tasks:
             entry["failure"] = mode = self.odd_tasks[variables["taskId"]]
@@ -229,33 +222,14 @@ class FakePrime(LoopbackServer, TaskBook):
             entry["status"] = 200
             await self._notify()
             if mode == "html":
-                return web.Response(text="<html><body>Gateway: please sign in</body></html>", content_type="text/html")
+                return web.Response(text=_GATEWAY_PAGE, content_type="text/html")
             return web.json_response(mode)
-        status, answer = await self._respond(document, variables, body.get("operationName"), field_name, mode)
+        status, answer = await self._respond(document, variables, operation_name, field_name, mode)
         entry["status"] = status
         await self._notify()
         if isinstance(answer, str):
             return await self._invalid(answer)
         return web.json_response(answer, status=status)
-
-    def _check(self, query: str, operation_name: str | None) -> tuple[DocumentNode, str]:
-        """Parse and validate a document; raise GraphQLError saying why it is not acceptable."""
-        document = parse(query)
-        if problems := validate(SCHEMA, document):
-            raise GraphQLError("; ".join(p.message for p in problems))
-        literals = _Literals()
-        visit(document, literals)
-        if literals.found:
-            raise GraphQLError(f"string literals in the document (pass them as variables): {literals.found}")
-        operation = get_operation_ast(document, operation_name)
-        if operation is None:
-            raise GraphQLError("no operation to run (several in the document and no operationName?)")
-        return document, operation.selection_set.selections[0].name.value  # type: ignore[attr-defined]
-
-    async def _invalid(self, reason: str) -> web.Response:
-        self.invalid.append(reason)
-        await self._notify()
-        return web.json_response({"errors": [amazon_error("ValidationError", reason)]}, status=400)
 
     async def _respond(
         self, document: DocumentNode, variables: dict[str, Any], operation_name: str | None, name: str, mode: str | None
@@ -270,21 +244,16 @@ class FakePrime(LoopbackServer, TaskBook):
         if mode in _GRAPHQL_FAILURES:
             kind, message = _GRAPHQL_FAILURES[mode]
             return 200, {"data": {name: None}, "errors": [amazon_error(kind, message, [name])]}
-        result = execute_sync(
-            SCHEMA, document, self.resolvers(), variable_values=variables, operation_name=operation_name
-        )
-        if result.errors and result.data is None and all(e.path is None for e in result.errors):
-            return 400, "; ".join(e.message for e in result.errors)  # bad variables: a request error
-        answer: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            answer["errors"] = [{**e.formatted, "path": e.path} for e in result.errors]
+        status, answer = self._execute(document, variables, operation_name)
+        if isinstance(answer, str):
+            return status, answer
         if mode == "task-then-500":
             return 500, {"message": "Internal Server Error"}
         if mode == "timeout":
             await self._hold(self._release)
         if name in _STARTS and self.start_gate is not None:
             await self._hold(self.start_gate)
-        return 200, answer
+        return status, answer
 
 
 def _pop(queues: dict[str, list[Any]], key: str) -> Any:

@@ -1,4 +1,4 @@
-"""The tests' fake Slack: the loopback Slack Web API (``bot.localslack``) plus failure injection and checks.
+"""The tests' fake Slack: the loopback Slack Web API (``offline.slack``) plus failure injection and checks.
 
 The bot talks to it through an unpatched ``AsyncWebClient(base_url=...)`` and
 ``respond()``, so a test sees exactly what would have reached Slack: which
@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.localslack import BOT_ID, BOT_USER, Call, LocalSlack, LoopbackServer, ResponsePost
+from offline.slack import BOT_ID, BOT_USER, Call, LocalSlack, LoopbackServer, ResponsePost
 
 __all__ = [
     "BOT_ID",

@@ -3,11 +3,17 @@
 The real app runs (Bolt handlers, store, relay, workers) on a temporary
 database, against the built-in Buy with Prime sandbox and a local stand-in for
 Slack. Requests reach it as Slack sends them: signed, over HTTP.
+
+The bot's wiring starts the bot (``start_bot``, from the command line): this
+module says what to run it with, in the settings' own environment names, and
+plays the scene; it never imports the wiring, so the arrows run one way
+(bot -> offline).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import io
 import json
@@ -18,22 +24,24 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 from urllib.parse import urlencode
 
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
-from bot.localslack import LocalSlack, Posted
-from bot.redaction import configure_logging
-from bot.runtime import Runtime
-from bot.settings import Settings
 from handlers.deletion_texts import APPROVE_ACTION, CANCEL_ACTION
 from handlers.retrieval_texts import DOWNLOAD_ACTION
 from handlers.texts import CLOSE_ACTION, COMMAND
+from offline.slack import LocalSlack, Posted
+from store import Store
 
-__all__ = ["run_demo"]
+__all__ = ["RunningBot", "StartBot", "run_demo"]
+
+COMPLETE_AFTER = 2.0  # seconds the sandbox's tasks take
+HOLD_SECONDS = 0.5  # one day of a deletion's hold, in the sandbox
 
 CHANNEL = "C0COMPLY"
 NAMES = {"U0ALICE": "alice", "U0BOB": "bob", "U0MALLORY": "mallory", "U0BOT": "data-request"}
@@ -110,29 +118,46 @@ class _Transcript:
             self.say(f"    │ {line}")
 
 
-async def run_demo(out: TextIO = sys.stdout) -> int:
+class RunningBot(Protocol):
+    """The real bot as the scene drives it: the port it serves Slack's requests on, its store, and its end."""
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    async def posted(self) -> None:
+        """Return once every Slack post queued so far has been sent."""
+
+    async def stop(self) -> None: ...
+
+
+StartBot = Callable[[Mapping[str, str]], Awaitable[RunningBot]]
+"""Start the real bot on loopback with the sandbox, configured by these environment variables."""
+
+
+async def run_demo(out: TextIO = sys.stdout, *, start_bot: StartBot) -> int:
     """Play the scene; return 0 when every step showed what it should."""
-    redactor = configure_logging("ERROR", secrets=[])
     transcript = _Transcript(out)
     token = "xoxb-demo-" + secrets.token_hex(8)
     signing_secret = secrets.token_hex(16)
     slack = LocalSlack(token=token, show=transcript.show)
     await slack.start()
     with tempfile.TemporaryDirectory(prefix="data-request-demo-") as workdir:
-        settings = Settings(
-            slack_bot_token=token,
-            slack_signing_secret=signing_secret,
-            slack_api_url=slack.base_url + "/api/",
-            database_path=Path(workdir) / "demo.db",
-            encryption_key=os.urandom(32),
-            allowed_users=frozenset({"U0ALICE", "U0BOB"}),
-            port=0,
-            sandbox=True,
-            sandbox_complete_after=2.0,
-            sandbox_hold_seconds=0.5,
-            log_level="ERROR",
-        )
-        runtime = await Runtime.start(settings, host="127.0.0.1", redactor=redactor)
+        env = {
+            "SLACK_BOT_TOKEN": token,
+            "SLACK_SIGNING_SECRET": signing_secret,
+            "SLACK_API_URL": slack.base_url + "/api/",
+            "DATABASE_PATH": str(Path(workdir) / "demo.db"),
+            "ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+            "ALLOWED_USERS": "U0ALICE,U0BOB",
+            "PORT": "0",
+            "SANDBOX_COMPLETE_AFTER": str(COMPLETE_AFTER),
+            "SANDBOX_HOLD_SECONDS": str(HOLD_SECONDS),
+            "LOG_LEVEL": "ERROR",
+        }
+        runtime = await start_bot(env)
         try:
             async with httpx.AsyncClient(timeout=15) as http:
                 scene = _Scene(runtime, slack, http, SignatureVerifier(signing_secret), transcript)
@@ -146,7 +171,7 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
 
 class _Scene:
     def __init__(
-        self, runtime: Runtime, slack: LocalSlack, http: httpx.AsyncClient, signer: SignatureVerifier, t: _Transcript
+        self, runtime: RunningBot, slack: LocalSlack, http: httpx.AsyncClient, signer: SignatureVerifier, t: _Transcript
     ) -> None:
         self.runtime, self.slack, self.http, self.signer, self.t = runtime, slack, http, signer, t
         self.url = f"http://127.0.0.1:{runtime.port}/slack/events"
@@ -154,8 +179,7 @@ class _Scene:
     async def play(self) -> None:
         t = self.t
         t.say("A compliance team handles a shopper's GDPR access request in #compliance.")
-        wait = self.runtime.settings.sandbox_complete_after
-        t.say(f"(Buy with Prime is the built-in sandbox: tasks finish after {wait:g} s.)")
+        t.say(f"(Buy with Prime is the built-in sandbox: tasks finish after {COMPLETE_AFTER:g} s.)")
 
         await self.act("U0ALICE", f"types  {COMMAND} jane.doe@example.com")
         await self.command("U0ALICE", "jane.doe@example.com")
@@ -199,10 +223,9 @@ class _Scene:
     async def erasures(self) -> None:
         """An erasure approved by a second person and deleted after its hold; another cancelled during its hold."""
         t = self.t
-        hold_day = self.runtime.settings.sandbox_hold_seconds
         await self.settled()
         t.say("\nThe same team erases a shopper's data (GDPR erasure): two people decide, and Amazon holds it first.")
-        t.say(f"(In the sandbox one day of the holding period lasts {hold_day:g} s.)")
+        t.say(f"(In the sandbox one day of the holding period lasts {HOLD_SECONDS:g} s.)")
         await self.act("U0ALICE", f"types  {COMMAND} delete erase.me@example.com --reason shopper asked by email")
         await self.command("U0ALICE", "delete erase.me@example.com --reason shopper asked by email")
         erase = await self.slack.wait_for(lambda: self._parent(2))
@@ -231,7 +254,7 @@ class _Scene:
     async def settled(self) -> None:
         """Wait until the outbox has sent every post queued so far (LocalSlack has shown each as it arrived)."""
         async with asyncio.timeout(self.slack.wait_timeout):
-            await self.runtime.workers.outbox.drained()
+            await self.runtime.posted()
 
     # ----------------------------------------------------------------- what Slack sends
 
