@@ -11,6 +11,7 @@ COPY bot ./bot
 COPY handlers ./handlers
 COPY store ./store
 COPY prime ./prime
+COPY core ./core
 COPY offline ./offline
 RUN python -m venv /opt/data-request-bot \
     && /opt/data-request-bot/bin/pip wheel --no-deps --wheel-dir /wheels . \

@@ -1,1 +1,1 @@
-"""The data-request bot's shell: settings, wiring, web server, CLI and the Buy with Prime client."""
+"""The wiring: settings read once, the clients and workers built and started, the web server, the CLI."""

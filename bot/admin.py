@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.settings import StorageSettings, load_storage_settings
-from prime import ConfigError
+from core import ConfigError
 from store import (
     AuditRow,
     EmailCipher,

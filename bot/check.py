@@ -19,16 +19,9 @@ import httpx
 from slack_sdk.errors import SlackApiError
 
 from bot.settings import SLACK_API_URL, Settings, load_settings
-from prime import (
-    RETRIEVAL,
-    UNEXPECTED,
-    ConfigError,
-    PrimeError,
-    PrimeRejected,
-    PrimeUnavailable,
-    RetryPolicy,
-    slack_error_code,
-)
+from core import ConfigError, PrimeError, PrimeRejected, PrimeUnavailable, RetryPolicy
+from handlers.slack_errors import slack_error_code
+from prime import RETRIEVAL, UNEXPECTED
 from store import inspect_key, key_file_for, others_can_read
 
 __all__ = ["run_check"]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from bot.redaction import Redactor, configure_logging
 from bot.settings import Settings, load_settings
-from prime import BackupFailed, ConfigError, DataRequestError
+from core import BackupFailed, ConfigError, DataRequestError
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime

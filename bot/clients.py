@@ -33,7 +33,8 @@ from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.slackmetrics import MeteredWebClient
 from bot.tuning import Tuning
-from prime import Outages, PrimeClient, RetryPolicy
+from core import Outages, RetryPolicy
+from prime import PrimeClient
 
 if TYPE_CHECKING:  # imported by with_sandbox: graphql-core costs a running bot 4.9 MB of RSS, for --sandbox alone
     from offline.amazon import Sandbox

@@ -29,7 +29,7 @@ from typing import Any, cast
 from aiohttp import web
 
 from bot.tuning import Tuning
-from prime import ConfigError
+from core import ConfigError
 
 __all__ = ["bind", "connection_limit", "serve_http"]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped, warning_token_skipped
 
-from prime import CONTEXT_FIELDS, current_ids
+from core import CONTEXT_FIELDS, current_ids
 
 __all__ = ["RAISED_FROM", "TEXT_FORMAT", "JsonFormatter", "LevelPolicy"]
 

@@ -101,7 +101,7 @@ class Metrics:
         self.outbox_abandoned = gauge(
             "slack_posts_abandoned", "Slack posts given up on for good (each is in the audit log)"
         )
-        # From the outage board (prime/_outages.py): what someone must fix, now and so far.
+        # From the outage board (core's Outages): what someone must fix, now and so far.
         self.outage_active = Gauge(
             f"{_PREFIX}_outage_active",
             "1 while Slack or Buy with Prime refuses the bot for a reason an operator fixes, by source and code",

@@ -15,7 +15,7 @@ import threading
 
 from bot.logformat import RAISED_FROM, TEXT_FORMAT, JsonFormatter, LevelPolicy
 from bot.socket_link import OneLinePerAttempt
-from prime import CONTEXT_FIELDS, EMAIL_IN_LOGS
+from core import CONTEXT_FIELDS, EMAIL_IN_LOGS
 
 __all__ = ["Redactor", "configure_logging"]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.settings import MAKE_KEY, load_new_key, load_storage_settings
-from prime import ConfigError
+from core import ConfigError
 from store import (
     EmailCipher,
     InstanceLock,

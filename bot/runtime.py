@@ -31,8 +31,8 @@ from bot.settings import Settings
 from bot.socket_link import SocketModeLink, SocketModeState
 from bot.tuning import Tuning
 from bot.workers import Workers, assemble
+from core import Background, Outages
 from handlers.register import register
-from prime import Background, Outages
 from store import InstanceLock, Store, cannot_open, open_verified, others_can_read, private_folder
 
 __all__ = ["Runtime", "Served"]

@@ -23,8 +23,8 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.socket_link import SocketModeState
+from core import Outages, RelayRejected
 from handlers.relay import WrongKeys, accept
-from prime import Outages, RelayRejected
 from store import Store
 
 __all__ = ["RELAY_MAX_BYTES", "build_web_app"]

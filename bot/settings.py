@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from prime import DEFAULT_HOLD_DAYS, MAX_HOLD_DAYS, ConfigError
+from core import ConfigError
+from prime import DEFAULT_HOLD_DAYS, MAX_HOLD_DAYS
 
 __all__ = [
     "MAKE_KEY",

@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.metrics import Metrics
-from prime import slack_error_code
+from handlers.slack_errors import slack_error_code
 
 __all__ = ["MeteredWebClient"]
 

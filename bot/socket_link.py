@@ -20,7 +20,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
-from prime import slack_error_code
+from handlers.slack_errors import slack_error_code
 
 __all__ = ["SDK_LOGGER", "OneLinePerAttempt", "SocketModeLink", "SocketModeState"]
 

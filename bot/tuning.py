@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prime import RetryPolicy
+from core import RetryPolicy
 
 __all__ = ["Tuning"]
 

@@ -15,6 +15,7 @@ from functools import partial
 from bot.clients import Clients
 from bot.settings import Settings
 from bot.tuning import Tuning
+from core import Background, Outages, RequestKind, Wakeup, supervise
 from handlers import notices
 from handlers.access import Authorizer
 from handlers.cases import HomeTab, Reminders, Retention
@@ -24,7 +25,6 @@ from handlers.kinds import KINDS
 from handlers.lifecycle import advance, post_abandoned
 from handlers.outbox import OutboxSender
 from handlers.reconcile import Reconciler
-from prime import Background, Outages, RequestKind, Wakeup, supervise
 from store import Store
 
 __all__ = ["Loop", "Workers", "assemble"]

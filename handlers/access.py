@@ -24,7 +24,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from prime import slack_error_code
+from handlers.slack_errors import slack_error_code
 
 __all__ = ["Authorizer", "Decision"]
 

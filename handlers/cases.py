@@ -16,6 +16,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from core import Background
 from handlers import case_texts, notices
 from handlers.access import Authorizer
 from handlers.buttons import Pressed, pressed
@@ -24,7 +25,7 @@ from handlers.deadlines import next_reminder_at, reminders_due
 from handlers.guard import about_request, clicked_by, clicked_request, ephemeral_reply
 from handlers.lifecycle import Reply
 from handlers.listing import Page, read_page
-from prime import Background, slack_error_code
+from handlers.slack_errors import slack_error_code
 from store import Store
 
 __all__ = ["HomeTab", "Reminders", "Retention", "handle_close", "handle_home_more"]

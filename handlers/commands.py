@@ -15,6 +15,7 @@ from typing import Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
+from core import StoreUnavailable, case_context, mask_email
 from handlers import case_texts, notices, texts
 from handlers.context import Desk
 from handlers.deadlines import JURISDICTIONS, DeadlineSpec, next_reminder_at, parse_deadline_days
@@ -24,7 +25,6 @@ from handlers.kindflow import KindFlow
 from handlers.kinds import KINDS
 from handlers.lifecycle import Reply, advance, kind_of
 from handlers.listing import Page, list_page
-from prime import StoreUnavailable, case_context, mask_email
 from store import Request
 
 __all__ = ["Extend", "Help", "Invalid", "ListOpen", "Start", "Status", "handle_command", "parse_command"]

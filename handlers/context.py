@@ -19,10 +19,11 @@ from typing import Any, Protocol
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from core import Background, backoff, case_context
 from handlers.access import Authorizer
 from handlers.kindflow import KindFlow
 from handlers.outbox import SendResult
-from prime import Background, Operations, TaskState, backoff, case_context
+from prime import Operations, TaskState
 from store import Request, Store
 
 __all__ = ["Counters", "Desk", "Flow", "Permalinks", "RequestLocks", "StartGate", "TaskSource"]

@@ -13,12 +13,13 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 
+from core import PrimeError
 from handlers import retrieval_texts, texts
 from handlers.buttons import Pressed, pressed
 from handlers.context import Desk
 from handlers.guard import about_request, clicked_by, clicked_request
 from handlers.lifecycle import Reply, apply_task_state, kind_of
-from prime import PrimeError, slack_error_code
+from handlers.slack_errors import slack_error_code
 
 __all__ = ["handle_download"]
 

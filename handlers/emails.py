@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from prime import AMAZON_EMAIL, EMAIL_IN_TEXT
+from core import AMAZON_EMAIL, EMAIL_IN_TEXT
 
 __all__ = ["names_an_email", "parse_email"]
 

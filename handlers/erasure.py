@@ -18,6 +18,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 
+from core import PrimeRejected, PrimeUnavailable, RequestKind, log_ids
 from handlers import erasure_texts as say
 from handlers import texts
 from handlers.buttons import Pressed, Thread, pressed, submitted
@@ -27,7 +28,7 @@ from handlers.guard import about_request, clicked_by, clicked_request, ephemeral
 from handlers.kindflow import Click
 from handlers.lifecycle import Reply, advance, kind_of
 from handlers.notices import thread_update
-from prime import PrimeRejected, PrimeUnavailable, RequestKind, log_ids, slack_error_code
+from handlers.slack_errors import slack_error_code
 from store import Request, RequestStatus
 
 __all__ = ["on_approve", "on_cancel", "on_reject", "on_reject_submitted", "on_retry"]

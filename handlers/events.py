@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from core import Wakeup, backoff
 from handlers.context import Flow
 from handlers.lifecycle import Synced, sync_task
-from prime import Wakeup, backoff
 
 __all__ = ["InboxWorker"]
 

@@ -13,11 +13,11 @@ from typing import Any
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
+from core import StoreUnavailable, case_context
 from handlers import texts
 from handlers.buttons import Pressed, mismatch, named
 from handlers.context import Desk
 from handlers.lifecycle import Reply
-from prime import StoreUnavailable, case_context
 from store import Request
 
 __all__ = ["about_request", "allowed", "clicked_by", "clicked_request", "ephemeral_reply", "saving"]

@@ -16,11 +16,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from enum import Enum
 
+from core import EmailUnreadable, PrimeRejected, PrimeUnavailable, log_ids
 from handlers import notices, texts
 from handlers.context import Flow
 from handlers.kindflow import KindFlow
 from handlers.slack_errors import NOT_A_MEMBER, SlackFault
-from prime import CLIENT_TOKEN_WINDOW, UNEXPECTED, EmailUnreadable, PrimeRejected, PrimeUnavailable, TaskState, log_ids
+from prime import CLIENT_TOKEN_WINDOW, UNEXPECTED, TaskState
 from store import NOTICE, OPENS_THREAD, OutboxEntry, Request, RequestStatus, TaskError
 
 __all__ = [

@@ -25,8 +25,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.slack_errors import SlackFault, classify, operator_hint
-from prime import Outages, Wakeup, slack_error_code
+from core import Outages, Wakeup
+from handlers.slack_errors import SlackFault, classify, operator_hint, slack_error_code
 from store import OPENS_THREAD, OutboxEntry, Store
 
 __all__ = ["OutboxSender", "SendResult", "SlackCall", "as_stored"]

@@ -15,9 +15,9 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 
+from core import log_ids
 from handlers.context import Flow
 from handlers.lifecycle import Synced, advance, sync_task
-from prime import log_ids
 from store import Request, RequestStatus
 
 __all__ = ["Reconciler"]

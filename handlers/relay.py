@@ -25,9 +25,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from core import RelayRejected, StoreUnavailable, log_ids
 from handlers.kindflow import KindFlow
 from handlers.kinds import KINDS
-from prime import Operations, RelayRejected, StoreUnavailable, log_ids
+from prime import Operations
 
 __all__ = [
     "EventInbox",

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["NOT_A_MEMBER", "SlackFault", "classify", "operator_hint"]
+from slack_sdk.errors import SlackApiError
+
+__all__ = ["NOT_A_MEMBER", "SlackFault", "classify", "operator_hint", "slack_error_code"]
 
 
 class SlackFault(Enum):
@@ -111,3 +113,10 @@ def classify(code: str) -> SlackFault:
 def operator_hint(code: str) -> str:
     """What the operator should do about an ``OPERATOR`` code, in a few words."""
     return _OPERATOR.get(code, f"Slack refuses the bot's calls with {code!r}: see Slack's documentation of that error")
+
+
+def slack_error_code(error: SlackApiError) -> str:
+    """Slack's error code (``not_in_channel``, …), or ``HTTP <status>`` when the body was not Slack's JSON."""
+    data = error.response.data
+    code = data.get("error") if isinstance(data, dict) else None
+    return str(code) if code else f"HTTP {error.response.status_code}"

@@ -30,7 +30,8 @@ from typing import Any
 
 from graphql import GraphQLError
 
-from prime import AMAZON_EMAIL, CLIENT_TOKEN_WINDOW, DEFAULT_HOLD_DAYS, MAX_HOLD_DAYS
+from core import AMAZON_EMAIL
+from prime import CLIENT_TOKEN_WINDOW, DEFAULT_HOLD_DAYS, MAX_HOLD_DAYS
 
 __all__ = [
     "CANCEL",

@@ -13,10 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from prime._emails import scrub
-from prime._errors import PrimeUnavailable
+from core import PrimeUnavailable, TaskError, scrub
 from prime._kinds import LINK_LIFETIME
-from prime._types import TaskError
 
 __all__ = [
     "UNEXPECTED",

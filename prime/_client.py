@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from core import Outages, PrimeError, PrimeRejected, PrimeUnavailable, RetryPolicy
 from prime._answers import (
     UNEXPECTED,
     GraphQLErrorInfo,
@@ -30,10 +31,7 @@ from prime._answers import (
     read_token,
     unexpected,
 )
-from prime._errors import PrimeError, PrimeRejected, PrimeUnavailable
 from prime._kinds import Operations
-from prime._outages import Outages
-from prime._retry import RetryPolicy
 
 __all__ = [
     "CREDENTIALS_REFUSED",

@@ -11,7 +11,8 @@ What the bot *decides* per kind (statuses, texts, buttons) lives in ``handlers/k
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+
+from core import RequestKind
 
 __all__ = [
     "CANCEL_DELETION",
@@ -26,20 +27,12 @@ __all__ = [
     "START_RETRIEVAL",
     "TASK_QUERY",
     "Operations",
-    "RequestKind",
 ]
 
 CLIENT_TOKEN_WINDOW = 8 * 3600.0  # Amazon returns the same task for the same clientToken for this long
 LINK_LIFETIME = 60.0  # each pre-signed link works for this many seconds after the query that issued it
 MAX_HOLD_DAYS = 180  # a deletion's holdingPeriod: 0 to this many days
 DEFAULT_HOLD_DAYS = 10  # Amazon's holdingPeriod when the start leaves it out
-
-
-class RequestKind(StrEnum):
-    """The kinds of request the bot runs; the value is what the database's ``kind`` column holds."""
-
-    RETRIEVAL = "retrieval"  # GDPR access, CCPA right to know
-    DELETION = "deletion"  # GDPR erasure, CCPA deletion
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from prime import BackupFailed, ConfigError
+from core import BackupFailed, ConfigError
 from store._files import PRIVATE_FILE, fsync_path, private_folder
 from store._instance import lock_path_for
 from store._keycheck import key_file_for, pending_key_file_for

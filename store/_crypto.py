@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from prime import ConfigError
+from core import ConfigError
 from store._files import PRIVATE_FILE, fsync_path
 
 __all__ = ["EmailCipher", "create_key_file", "normalise_email", "read_key_file", "write_key_file"]

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from prime import ConfigError, StoreUnavailable
+from core import ConfigError, StoreUnavailable
 from store._files import create_private, private_folder
 from store._schema import migrate
 

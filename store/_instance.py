@@ -17,7 +17,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from prime import ConfigError
+from core import ConfigError
 from store._files import PRIVATE_FILE
 
 __all__ = ["InstanceLock", "lock_path_for"]

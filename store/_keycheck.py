@@ -19,7 +19,7 @@ from contextlib import closing
 from functools import partial
 from pathlib import Path
 
-from prime import ConfigError
+from core import ConfigError
 from store._crypto import EmailCipher, create_key_file, read_key_file
 from store._database import Database
 from store._keys import KeyState, read_key_state, record_key_check

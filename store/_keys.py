@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from prime import ConfigError
+from core import ConfigError
 from store._crypto import EmailCipher
 from store._rows import append_audit
 

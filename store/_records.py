@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from prime import RequestKind, TaskError
+from core import RequestKind, TaskError
 
 __all__ = [
     "FREE_TEXT_PARAMS",

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from prime import EmailUnreadable
+from core import EmailUnreadable
 from store._audit import ActorNames
 from store._crypto import EmailCipher
 from store._database import Database

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import aiosqlite
 
-from prime import ConfigError
+from core import ConfigError
 
 __all__ = ["MIGRATIONS", "migrate"]
 

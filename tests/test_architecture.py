@@ -1,8 +1,8 @@
-"""The arrows between packages run one way (bot -> offline -> handlers -> store -> prime), checked by import-linter.
+"""The arrows between packages run one way (bot -> offline -> handlers -> {store, prime} -> core): import-linter.
 
 The contracts live in ``pyproject.toml``; an import running back up, a private module imported from
-another package, Bolt or aiohttp in the store or the leaf, or SQL in a handler fails here, with the
-offending ``module -> module (l.N)`` in the failure message.
+another package, Slack, Bolt or aiohttp in the store, the Amazon client or the core, or SQL in a handler
+fails here, with the offending ``module -> module (l.N)`` in the failure message.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ LINT = "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imp
 
 
 def test_import_contracts_hold() -> None:
-    """bot -> offline -> handlers -> store -> prime, private modules stay private: an import running back up fails
-    here."""
+    """bot -> offline -> handlers -> {store, prime} -> core, private modules stay private: an import running
+    back up fails here."""
     run = subprocess.run([sys.executable, "-c", LINT], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Contracts: 4 kept, 0 broken." in run.stdout, run.stdout

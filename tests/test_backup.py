@@ -18,7 +18,7 @@ from harness import envelope, running_bot
 from processes import clean_env, run_bot
 from test_refusals import one_line
 
-from prime import ConfigError
+from core import ConfigError
 from store import EmailCipher, InstanceLock
 
 PROG = "data-request-bot:"

@@ -14,13 +14,13 @@ import pytest
 from fakes import block_problems, buttons, text_of
 from slack_sdk.errors import SlackObjectFormationError
 
+from core import RequestKind
 from handlers import case_texts, texts
 from handlers.blocks import SECTION_LIMIT, section, sections
 from handlers.deletion_texts import DELETION_TEXTS, OPEN_ORDERS
 from handlers.mrkdwn import escape_clip
 from handlers.retrieval import RETRIEVAL_FLOW
 from handlers.retrieval_texts import failure_reply
-from prime import RequestKind
 from store import Request, RequestStatus, TaskError
 
 NOW = 1_700_000_000.0

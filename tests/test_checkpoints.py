@@ -22,7 +22,7 @@ import aiosqlite
 import pytest
 from harness import eventually, running_bot
 
-from prime import RequestKind
+from core import RequestKind
 from store import EmailCipher, Store, open_verified
 from store._checkpoints import Checkpoints
 from store._database import AUTOCHECKPOINT_PAGES, WAL_LIMIT

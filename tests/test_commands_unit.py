@@ -18,6 +18,7 @@ import pytest
 from harness import SettableClock
 from slack_sdk.web.async_client import AsyncWebClient
 
+from core import Background, RequestKind, StoreUnavailable
 from handlers import case_texts, notices, texts
 from handlers.access import Authorizer
 from handlers.commands import (
@@ -35,7 +36,7 @@ from handlers.context import Desk, Flow, Permalinks
 from handlers.deadlines import DeadlineSpec
 from handlers.kinds import KINDS
 from handlers.retrieval import RETRIEVAL_FLOW
-from prime import Background, Operations, RequestKind, StoreUnavailable, TaskState
+from prime import Operations, TaskState
 from store import OPENS_THREAD, EmailCipher, Request, RequestStatus, Store
 
 EMAIL = "jane.shopper@example.com"

@@ -12,9 +12,9 @@ from harness import Harness, ack_text
 from processes import clean_env
 
 from bot.settings import load_settings
+from core import ConfigError, RequestKind
 from handlers.commands import Invalid, Start, parse_command
 from handlers.kinds import KINDS
-from prime import ConfigError, RequestKind
 
 EMAIL = "jane@example.com"
 HTTP_MODE = {

@@ -85,7 +85,7 @@ def test_the_image_runs_as_a_non_root_user_with_its_database_on_the_volume() -> 
     assert image.entrypoint == ["data-request-bot"] and image.cmd == ["serve"]
     assert image.healthcheck[:2] == ["python", "-c"], "the health check needs no curl in a slim image"
     assert sorted(image.copied) == sorted(
-        ["pyproject.toml", "README.md", "bot", "handlers", "store", "prime", "offline"]
+        ["pyproject.toml", "README.md", "bot", "offline", "handlers", "store", "prime", "core"]
     )
 
 

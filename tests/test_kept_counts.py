@@ -16,9 +16,9 @@ from pathlib import Path
 
 from harness import SettableClock
 
+from core import RequestKind, TaskError
 from handlers.cases import Reminders
 from handlers.deadlines import DAY, REMINDERS, next_reminder_at, reminders_due
-from prime import RequestKind, TaskError
 from store import EmailCipher, Notice, Request, RequestStatus, Store
 
 START = 1_700_000_000.0

@@ -32,6 +32,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from core import Background, RequestKind, RetryPolicy
 from handlers import notices
 from handlers.access import Authorizer
 from handlers.blocks import Block, Message, actions, button
@@ -45,7 +46,7 @@ from handlers.outbox import OutboxSender
 from handlers.register import register
 from handlers.relay import parse_event
 from handlers.retrieval import RETRIEVAL_FLOW
-from prime import Background, Operations, PrimeClient, RequestKind, RetryPolicy, TaskState
+from prime import Operations, PrimeClient, TaskState
 from store import EmailCipher, Request, RequestStatus, Store
 from store._schema import MIGRATIONS
 

@@ -21,10 +21,10 @@ from pathlib import Path
 from fakes import FakeSlack, text_of
 from slack_sdk.web.async_client import AsyncWebClient
 
+from core import RequestKind
 from handlers import notices
 from handlers.kinds import KINDS
 from handlers.outbox import UNRENDERABLE, OutboxSender
-from prime import RequestKind
 from store import EmailCipher, Notice, Request, RequestStatus, Store
 
 EMAIL = "jane.shopper@example.com"

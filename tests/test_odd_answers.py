@@ -14,7 +14,8 @@ from harness import Harness, envelope, eventually, running_bot
 from test_prime_client import make_rig
 
 from bot.tuning import Tuning
-from prime import RETRIEVAL, UNEXPECTED, PrimeUnavailable
+from core import PrimeUnavailable
+from prime import RETRIEVAL, UNEXPECTED
 
 START = "startPersonalDataRetrievalTask"
 QUERY = "personalDataRetrievalTask"

@@ -18,7 +18,8 @@ from fakes import FakePrime
 from harness import SettableClock
 
 from bot.redaction import Redactor
-from prime import RETRIEVAL, PrimeClient, PrimeRejected, PrimeUnavailable, RetryPolicy
+from core import PrimeRejected, PrimeUnavailable, RetryPolicy
+from prime import RETRIEVAL, PrimeClient
 from store import TaskError
 
 START = "startPersonalDataRetrievalTask"
@@ -395,7 +396,7 @@ async def test_target_id_and_api_version_headers_are_sent_and_checked(prime: Fak
 
 def test_amazon_messages_are_scrubbed_of_email_addresses() -> None:
     """Amazon's error words are stored and posted in the thread, so any email in them is masked first."""
-    from prime import scrub
+    from core import scrub
 
     assert scrub("Input request is not valid: email jane.doe@example.com") == (
         "Input request is not valid: email j***@example.com"

@@ -7,7 +7,7 @@ import pkgutil
 
 import pytest
 
-PACKAGES = ("bot", "handlers", "store", "prime", "offline")
+PACKAGES = ("bot", "offline", "handlers", "store", "prime", "core")
 MODULES = sorted(
     f"{package}.{info.name}"
     for package in PACKAGES
@@ -27,7 +27,7 @@ def test_module_declares_its_public_names_and_each_exists(name: str) -> None:
     assert not missing, f"{name}.__all__ names what it does not have: {missing}"
 
 
-@pytest.mark.parametrize("package", ["prime", "store"])
+@pytest.mark.parametrize("package", ["core", "prime", "store"])
 def test_a_package_with_private_modules_offers_its_api_from_its_init(package: str) -> None:
     """``import store`` / ``import prime`` is the only way in: every module in it is private (``_name``), and
     the package's own __all__ is there, without repeats, naming only what it has."""

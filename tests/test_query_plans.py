@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from harness import SettableClock
 
-from prime import RequestKind, TaskError
+from core import RequestKind, TaskError
 from store import EmailCipher, Notice, Request, RequestStatus, Store
 from store._schema import MIGRATIONS
 

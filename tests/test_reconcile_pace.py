@@ -18,8 +18,8 @@ from fakes import Task
 from harness import SettableClock, running_bot
 
 from bot.tuning import Tuning
+from core import RequestKind, mask_email
 from handlers.reconcile import Reconciler
-from prime import RequestKind, mask_email
 
 START = 1_800_000_000.0
 TASKS = 250  # five pages of 50

@@ -22,7 +22,7 @@ from slack_bolt.logger.messages import warning_token_skipped
 
 from bot.redaction import Redactor, configure_logging
 from bot.socket_link import SDK_LOGGER
-from prime import case_context, log_ids
+from core import case_context, log_ids
 
 EMAIL = "jane.shopper@example.com"
 LINK = (

@@ -19,7 +19,7 @@ import pytest
 from fakes import FakePrime, FakeSlack
 from processes import Fakes, clean_env, free_port, run_bot, wait_until_healthy
 
-from prime import RequestKind
+from core import RequestKind
 from store import EmailCipher, open_verified
 
 PROG = "data-request-bot:"
@@ -214,7 +214,7 @@ async def test_a_database_from_before_the_key_check_is_verified_against_its_emai
 
     with sqlite3.connect(database) as db:
         db.execute("DELETE FROM key_check")  # as a database from before the check was introduced
-    from prime import ConfigError
+    from core import ConfigError
 
     with pytest.raises(ConfigError, match="does not open the data"):
         await open_verified(database, configured=os.urandom(32), create_key=False)

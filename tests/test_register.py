@@ -22,6 +22,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from core import Background
 from handlers import texts
 from handlers.access import Authorizer
 from handlers.cases import HomeTab
@@ -30,7 +31,7 @@ from handlers.kinds import KINDS
 from handlers.register import register
 from handlers.retrieval_texts import DOWNLOAD_ACTION
 from handlers.texts import CLOSE_ACTION
-from prime import Background, Operations, TaskState
+from prime import Operations, TaskState
 from store import EmailCipher, Store
 
 HELP_KINDS = [kind.texts for kind in KINDS.values()]

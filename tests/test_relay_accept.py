@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from harness import envelope, webhook
 
+from core import RelayRejected
 from handlers.relay import RelayAnswer, WrongKeys, accept
-from prime import RelayRejected
 from store import EmailCipher, Store
 
 KEY = "relay-key-0123456789abcdef"

@@ -18,7 +18,7 @@ from processes import clean_env, run_bot
 from test_refusals import encoded, one_line, seed
 
 from bot.rotate import run_rotate_key
-from prime import ConfigError
+from core import ConfigError
 from store import EmailCipher, open_verified
 
 CASES = 300

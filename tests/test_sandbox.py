@@ -23,7 +23,8 @@ from sandboxes import QUERY, RELAY_KEY, T0, TOKEN, Amazon, classification, serve
 from bot.runtime import Runtime
 from bot.settings import load_settings
 from bot.tuning import Tuning
-from prime import RETRIEVAL, ConfigError
+from core import ConfigError
+from prime import RETRIEVAL
 
 LINK = re.compile(r"https?://[^\s|>\"]+X-Amz-Signature=[0-9a-f]+")
 

@@ -14,7 +14,7 @@ from sandboxes import CANCEL, DELETION, QUERY, RELAY_KEY, T0, TOKEN, Amazon, cla
 from bot.runtime import Runtime
 from bot.settings import load_settings
 from bot.tuning import Tuning
-from prime import ConfigError
+from core import ConfigError
 
 HOLD_SECONDS = 60.0  # one hold day, in the sandbox's clock
 COMPLETE_AFTER = 10.0

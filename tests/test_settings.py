@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import load_settings
-from prime import ConfigError
+from core import ConfigError
 
 KEY = os.urandom(32)
 SECRETS = {

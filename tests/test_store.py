@@ -15,8 +15,8 @@ import pytest
 from fakes import text_of
 from harness import SettableClock, envelope, running_bot
 
+from core import ConfigError, DataRequestError, EmailUnreadable, RequestKind
 from handlers.retrieval import RETRIEVAL_FLOW
-from prime import ConfigError, DataRequestError, EmailUnreadable, RequestKind
 from store import EmailCipher, Notice, Request, RequestStatus, Store, TaskError, create_key_file, read_key_file
 from store._schema import MIGRATIONS, migrate
 

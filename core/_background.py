@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from prime._errors import StoreUnavailable
+from core._errors import StoreUnavailable
 
 __all__ = ["Background", "Wakeup", "supervise"]
 

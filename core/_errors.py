@@ -16,8 +16,6 @@
 
 from __future__ import annotations
 
-from slack_sdk.errors import SlackApiError
-
 __all__ = [
     "BackupFailed",
     "ConfigError",
@@ -28,7 +26,6 @@ __all__ = [
     "PrimeUnavailable",
     "RelayRejected",
     "StoreUnavailable",
-    "slack_error_code",
 ]
 
 
@@ -129,10 +126,3 @@ class EmailUnreadable(DataRequestError):
     def __init__(self, request_id: int) -> None:
         super().__init__(f"request {request_id}: its stored email cannot be decrypted with this key")
         self.request_id = request_id
-
-
-def slack_error_code(error: SlackApiError) -> str:
-    """Slack's error code (``not_in_channel``, …), or ``HTTP <status>`` when the body was not Slack's JSON."""
-    data = error.response.data
-    code = data.get("error") if isinstance(data, dict) else None
-    return str(code) if code else f"HTTP {error.response.status_code}"
