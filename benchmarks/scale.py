@@ -64,12 +64,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import run as bench  # noqa: E402  (the loopback fakes and the bot's launch, shared with run.py)
 
 from core import Background, RequestKind, TaskError, mask_email  # noqa: E402
-from handlers import case_texts, notices, texts  # noqa: E402
-from handlers.access import Authorizer  # noqa: E402
+from handlers import notices, texts  # noqa: E402
 from handlers.cases import HomeTab, Reminders  # noqa: E402
-from handlers.context import Permalinks  # noqa: E402
-from handlers.kinds import KINDS  # noqa: E402
+from handlers.flow import Permalinks  # noqa: E402
+from handlers.kinds.registry import KINDS  # noqa: E402
 from handlers.listing import Page, read_page  # noqa: E402
+from handlers.texts import casework  # noqa: E402
+from handlers.workers.access import Authorizer  # noqa: E402
 from store import EmailCipher, RequestStatus, Store  # noqa: E402
 
 DAY = 86_400.0
@@ -327,7 +328,7 @@ async def measure(store: Store, clock: Clock, data: dict[str, Any], *, runs: int
         async def list_one() -> None:
             page = rng.choice(pages)
             shown = await read_page(store, permalinks, page, user=VIEWER)
-            case_texts.open_cases_message(
+            casework.open_cases_message(
                 shown.cases,
                 whole_team=whole_team,
                 more=shown.more,

@@ -17,14 +17,14 @@ from bot.settings import Settings
 from bot.tuning import Tuning
 from core import Background, Outages, RequestKind, Wakeup, supervise
 from handlers import notices
-from handlers.access import Authorizer
 from handlers.cases import HomeTab, Reminders, Retention
-from handlers.context import Counters, Desk, Flow, Permalinks
-from handlers.events import InboxWorker
-from handlers.kinds import KINDS
+from handlers.flow import Counters, Desk, Flow, Permalinks
+from handlers.kinds.registry import KINDS
 from handlers.lifecycle import advance, post_abandoned
-from handlers.outbox import OutboxSender
-from handlers.reconcile import Reconciler
+from handlers.workers.access import Authorizer
+from handlers.workers.inbox import InboxWorker
+from handlers.workers.outbox import OutboxSender
+from handlers.workers.reconcile import Reconciler
 from store import Store
 
 __all__ = ["Loop", "Workers", "assemble"]

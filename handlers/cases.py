@@ -17,15 +17,16 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from core import Background
-from handlers import case_texts, notices
-from handlers.access import Authorizer
+from handlers import notices
 from handlers.buttons import Pressed, pressed
-from handlers.context import Counters, Desk, Permalinks
 from handlers.deadlines import next_reminder_at, reminders_due
+from handlers.flow import Counters, Desk, Permalinks
 from handlers.guard import about_request, clicked_by, clicked_request, ephemeral_reply
 from handlers.lifecycle import Reply
 from handlers.listing import Page, read_page
 from handlers.slack_errors import slack_error_code
+from handlers.texts import casework
+from handlers.workers.access import Authorizer
 from store import Store
 
 __all__ = ["HomeTab", "Reminders", "Retention", "handle_close", "handle_home_more"]
@@ -53,11 +54,11 @@ async def _close(deps: Desk, click: Pressed, *, user: str, reply: Reply) -> None
     if changed and closed is not None:
         deps.flow.wake_outbox()
         deps.flow.home_changed()
-        await reply(case_texts.closed_ack(closed))
+        await reply(casework.closed_ack(closed))
     elif closed is not None and closed.closed_at is not None:
-        await reply(case_texts.already_closed(closed))
+        await reply(casework.already_closed(closed))
     else:
-        await reply(case_texts.cannot_close_yet(request))
+        await reply(casework.cannot_close_yet(request))
 
 
 class Reminders:
@@ -189,7 +190,7 @@ class HomeTab:
             team_page = page if page is not None and page.scope == "all" else team_page
             team = await read_page(self._store, self._permalinks, team_page, user=user)
             links |= team.links
-        return case_texts.home_view(
+        return casework.home_view(
             mine.cases,
             team.cases if team is not None else None,
             now=self._clock(),

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from core import RelayRejected, StoreUnavailable, log_ids
-from handlers.kindflow import KindFlow
-from handlers.kinds import KINDS
+from handlers.kinds import KindFlow
+from handlers.kinds.registry import KINDS
 from prime import Operations
 
 __all__ = [

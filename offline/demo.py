@@ -32,8 +32,8 @@ from urllib.parse import urlencode
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
-from handlers.deletion_texts import APPROVE_ACTION, CANCEL_ACTION
-from handlers.retrieval_texts import DOWNLOAD_ACTION
+from handlers.kinds.erasure.texts import APPROVE_ACTION, CANCEL_ACTION
+from handlers.kinds.retrieval.texts import DOWNLOAD_ACTION
 from handlers.texts import CLOSE_ACTION, COMMAND
 from offline.slack import LocalSlack, Posted
 from store import Store

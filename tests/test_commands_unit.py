@@ -19,8 +19,7 @@ from harness import SettableClock
 from slack_sdk.web.async_client import AsyncWebClient
 
 from core import Background, RequestKind, StoreUnavailable
-from handlers import case_texts, notices, texts
-from handlers.access import Authorizer
+from handlers import notices, texts
 from handlers.commands import (
     LIST_LIMIT,
     Extend,
@@ -32,10 +31,12 @@ from handlers.commands import (
     handle_command,
     parse_command,
 )
-from handlers.context import Desk, Flow, Permalinks
 from handlers.deadlines import DeadlineSpec
-from handlers.kinds import KINDS
-from handlers.retrieval import RETRIEVAL_FLOW
+from handlers.flow import Desk, Flow, Permalinks
+from handlers.kinds.registry import KINDS
+from handlers.kinds.retrieval import RETRIEVAL_FLOW
+from handlers.texts import casework
+from handlers.workers.access import Authorizer
 from prime import Operations, TaskState
 from store import OPENS_THREAD, EmailCipher, Request, RequestStatus, Store
 
@@ -299,7 +300,7 @@ async def test_extending_a_request_not_started_is_refused(desktop: Desktop) -> N
     await desktop.command(EMAIL)
     (request,) = await desktop.store.requests.for_email(EMAIL)
     said = await desktop.command(f"extend {EMAIL} 60d")
-    assert said.acks == [{}] and said.replies == [case_texts.cannot_extend_unstarted(request)]
+    assert said.acks == [{}] and said.replies == [casework.cannot_extend_unstarted(request)]
 
 
 async def test_list_shows_only_the_users_own_open_requests(desktop: Desktop) -> None:
@@ -310,6 +311,6 @@ async def test_list_shows_only_the_users_own_open_requests(desktop: Desktop) -> 
     team = await desktop.store.cases.open(requester=None, limit=LIST_LIMIT + 1)
     assert len(mine) == 1 and len(team) == 2
     said = await desktop.command("list")
-    assert said.replies == [case_texts.open_cases_message(mine, whole_team=False, more=None, now=NOW, permalinks={})]
+    assert said.replies == [casework.open_cases_message(mine, whole_team=False, more=None, now=NOW, permalinks={})]
     said = await desktop.command("list all")
-    assert said.replies == [case_texts.open_cases_message(team, whole_team=True, more=None, now=NOW, permalinks={})]
+    assert said.replies == [casework.open_cases_message(team, whole_team=True, more=None, now=NOW, permalinks={})]

@@ -14,7 +14,7 @@ from processes import clean_env
 from bot.settings import load_settings
 from core import ConfigError, RequestKind
 from handlers.commands import Invalid, Start, parse_command
-from handlers.kinds import KINDS
+from handlers.kinds.registry import KINDS
 
 EMAIL = "jane@example.com"
 HTTP_MODE = {

@@ -34,18 +34,18 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from core import Background, RequestKind, RetryPolicy
 from handlers import notices
-from handlers.access import Authorizer
-from handlers.blocks import Block, Message, actions, button
 from handlers.cases import HomeTab
 from handlers.commands import Invalid, Start, handle_command, parse_command
-from handlers.context import Desk, Flow, Permalinks
-from handlers.kindflow import KindFlow, KindTexts, Move
-from handlers.kinds import KINDS
+from handlers.flow import Desk, Flow, Permalinks
+from handlers.kinds import KindFlow, KindTexts, Move
+from handlers.kinds.registry import KINDS
+from handlers.kinds.retrieval import RETRIEVAL_FLOW
 from handlers.lifecycle import Synced, apply_task_state, sync_task
-from handlers.outbox import OutboxSender
 from handlers.register import register
 from handlers.relay import parse_event
-from handlers.retrieval import RETRIEVAL_FLOW
+from handlers.texts.blocks import Block, Message, actions, button
+from handlers.workers.access import Authorizer
+from handlers.workers.outbox import OutboxSender
 from prime import Operations, PrimeClient, TaskState
 from store import EmailCipher, Request, RequestStatus, Store
 from store._schema import MIGRATIONS

@@ -23,8 +23,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from core import RequestKind
 from handlers import notices
-from handlers.kinds import KINDS
-from handlers.outbox import UNRENDERABLE, OutboxSender
+from handlers.kinds.registry import KINDS
+from handlers.workers.outbox import UNRENDERABLE, OutboxSender
 from store import EmailCipher, Notice, Request, RequestStatus, Store
 
 EMAIL = "jane.shopper@example.com"

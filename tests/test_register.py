@@ -24,13 +24,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from core import Background
 from handlers import texts
-from handlers.access import Authorizer
 from handlers.cases import HomeTab
-from handlers.context import Desk, Flow, Permalinks
-from handlers.kinds import KINDS
+from handlers.flow import Desk, Flow, Permalinks
+from handlers.kinds.registry import KINDS
+from handlers.kinds.retrieval.texts import DOWNLOAD_ACTION
 from handlers.register import register
-from handlers.retrieval_texts import DOWNLOAD_ACTION
 from handlers.texts import CLOSE_ACTION
+from handlers.workers.access import Authorizer
 from prime import Operations, TaskState
 from store import EmailCipher, Store
 

@@ -16,7 +16,7 @@ import math
 from collections.abc import Awaitable, Callable
 
 from core import log_ids
-from handlers.context import Flow
+from handlers.flow import Flow
 from handlers.lifecycle import Synced, advance, sync_task
 from store import Request, RequestStatus
 

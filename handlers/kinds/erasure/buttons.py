@@ -19,13 +19,13 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 
 from core import PrimeRejected, PrimeUnavailable, RequestKind, log_ids
-from handlers import erasure_texts as say
 from handlers import texts
 from handlers.buttons import Pressed, Thread, pressed, submitted
-from handlers.context import Desk
-from handlers.deletion_texts import OPEN_ORDERS, retryable
+from handlers.flow import Desk
 from handlers.guard import about_request, clicked_by, clicked_request, ephemeral_reply, saving
-from handlers.kindflow import Click
+from handlers.kinds import Click
+from handlers.kinds.erasure import answers as say
+from handlers.kinds.erasure.texts import OPEN_ORDERS, retryable
 from handlers.lifecycle import Reply, advance, kind_of
 from handlers.notices import thread_update
 from handlers.slack_errors import slack_error_code

@@ -20,9 +20,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from core import Background, backoff, case_context
-from handlers.access import Authorizer
-from handlers.kindflow import KindFlow
-from handlers.outbox import SendResult
+from handlers.kinds import KindFlow
+from handlers.workers.access import Authorizer
+from handlers.workers.outbox import SendResult
 from prime import Operations, TaskState
 from store import Request, Store
 
@@ -105,7 +105,7 @@ class Flow:
     reconcile_interval: float  # a started request is asked about again after this, events or not
     retry_soon: float  # a request whose thread, start or check failed waits this long, doubling...
     retry_cap: float  # ... up to this
-    kinds: Mapping[str, KindFlow]  # every kind this bot runs (handlers/kinds.py), by a request's ``kind``
+    kinds: Mapping[str, KindFlow]  # every kind this bot runs (handlers/kinds/registry.py), by a request's ``kind``
     open_thread: Callable[[int], Awaitable[SendResult | None]] = _nothing_to_send
     wake_outbox: Callable[[], None] = _nobody_to_tell
     wake_inbox: Callable[[], None] = _nobody_to_tell

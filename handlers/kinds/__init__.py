@@ -2,7 +2,7 @@
 
 The shared steps (``handlers/lifecycle.py``: store first, open the thread, start with the clientToken,
 ask Amazon, apply; the outbox, the inbox, the reconciler, cases) never name a kind. They look the
-request's kind up in ``deps.kinds`` (``KINDS`` in ``handlers/kinds.py``) and follow its entry:
+request's kind up in ``deps.kinds`` (``KINDS`` in ``handlers/kinds/registry.py``) and follow its entry:
 
 - ``operations``: Amazon's side (``prime.Operations``: start and query documents, event types);
 - ``moves``: what each of Amazon's task statuses does to a request (from where, to where, what the
@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from handlers.blocks import Block, Message
+from handlers.texts.blocks import Block, Message
 from prime import Operations
 from store import Request, RequestStatus
 
 if TYPE_CHECKING:  # a kind's buttons take the Desk, and context.py names KindFlow in turn
-    from handlers.context import Desk
+    from handlers.flow import Desk
 
 __all__ = ["Click", "KindFlow", "KindTexts", "Move", "Options", "ViewSubmit", "no_options"]
 

@@ -14,10 +14,11 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 
 from core import PrimeError
-from handlers import retrieval_texts, texts
+from handlers import texts
 from handlers.buttons import Pressed, pressed
-from handlers.context import Desk
+from handlers.flow import Desk
 from handlers.guard import about_request, clicked_by, clicked_request
+from handlers.kinds.retrieval import texts as words
 from handlers.lifecycle import Reply, apply_task_state, kind_of
 from handlers.slack_errors import slack_error_code
 
@@ -53,17 +54,17 @@ async def _download(deps: Desk, click: Pressed, *, user: str, reply: Reply) -> N
         state = await deps.flow.prime.task(kind.operations, request.task_id)
     except PrimeError as error:
         logger.warning("request %s: no link from Buy with Prime (%s)", request.id, error.kind)
-        await reply(retrieval_texts.download_failed())
+        await reply(words.download_failed())
         return
     request = await apply_task_state(deps.flow, request, state)  # Amazon's word now: even a completed task can fail
     if state.status != "COMPLETED" or not state.link or state.link_expires_at is None:
-        await reply(retrieval_texts.not_ready(request, state.status))
+        await reply(words.not_ready(request, state.status))
         return
     await deps.flow.store.audit.append(
         request_id=request.id, actor=user, action="link shown", detail=f"task {request.task_id}"
     )
     logger.info("request %s: download link shown to %s", request.id, user)
-    await reply(retrieval_texts.link_message(state.link, state.link_expires_at))
+    await reply(words.link_message(state.link, state.link_expires_at))
 
 
 async def _ephemeral(

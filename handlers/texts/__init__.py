@@ -8,13 +8,16 @@ except ``invalid_email``, which answers the person who typed it, alone.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from handlers.blocks import Block, Message, context, fields, section, sections
 from handlers.deadlines import CCPA_DAYS, DAY, DEADLINE_DAYS, REMINDERS
-from handlers.kindflow import KindTexts
-from handlers.mrkdwn import date, escape, escape_clip, more, subject
+from handlers.texts.blocks import Block, Message, context, fields, section, sections
+from handlers.texts.mrkdwn import date, escape, escape_clip, more, subject
 from prime import CLIENT_TOKEN_WINDOW
 from store import Request, RequestStatus, TaskError
+
+if TYPE_CHECKING:  # a kind's words are rendered here, and the kinds' contract names Message in turn
+    from handlers.kinds import KindTexts
 
 __all__ = [
     "CLOSE_ACTION",

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from handlers.blocks import Block, Message, actions, button, context, section
 from handlers.buttons import button_value
-from handlers.kindflow import KindTexts
-from handlers.mrkdwn import clip, date, escape
+from handlers.kinds import KindTexts
 from handlers.texts import CLOSE_ACTION, COMMAND, ERRORS_SHOWN, explain_errors, hours, task_shown
+from handlers.texts.blocks import Block, Message, actions, button, context, section
+from handlers.texts.mrkdwn import clip, date, escape
 from prime import CLIENT_TOKEN_WINDOW, LINK_LIFETIME, RETRIEVAL
 from store import Request, RequestStatus
 

@@ -1,6 +1,6 @@
 """What the person who clicked an erasure's button sees, alone: refusals, acknowledgements, the Reject form.
 
-The thread's words are in ``handlers/deletion_texts.py``; these answer one person, through the click's
+The thread's words are in ``handlers/kinds/erasure/texts.py``; these answer one person, through the click's
 response_url (or an ephemeral in the thread, after a form). Staff's reasons are outside text: escaped.
 """
 
@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.blocks import Message, section
 from handlers.buttons import form_metadata
-from handlers.deletion_texts import DELETION_TEXTS, REJECT_VIEW
 from handlers.emails import names_an_email
-from handlers.mrkdwn import date, subject
+from handlers.kinds.erasure.texts import DELETION_TEXTS, REJECT_VIEW
+from handlers.texts.blocks import Message, section
+from handlers.texts.mrkdwn import date, subject
 from store import Request, RequestStatus
 
 __all__ = [

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from handlers.blocks import Block, Button, Message, actions, button, context, section
 from handlers.buttons import button_value
-from handlers.kindflow import KindTexts
-from handlers.mrkdwn import date, escape, escape_clip
+from handlers.kinds import KindTexts
 from handlers.texts import CLOSE_ACTION, COMMAND, explain_errors, hours, task_shown
+from handlers.texts.blocks import Block, Button, Message, actions, button, context, section
+from handlers.texts.mrkdwn import date, escape, escape_clip
 from prime import CLIENT_TOKEN_WINDOW, DEFAULT_HOLD_DAYS, DELETION, MAX_HOLD_DAYS
 from store import Request, RequestStatus
 

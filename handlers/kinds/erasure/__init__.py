@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from handlers import erasure
 from handlers.deadlines import days_typed
-from handlers.deletion_texts import (
+from handlers.kinds import KindFlow, Move
+from handlers.kinds.erasure import buttons
+from handlers.kinds.erasure.answers import reason_problem
+from handlers.kinds.erasure.texts import (
     APPROVE_ACTION,
     CANCEL_ACTION,
     DELETION_TEXTS,
@@ -24,8 +26,6 @@ from handlers.deletion_texts import (
     RETRY_ACTION,
     hold_days,
 )
-from handlers.erasure_texts import reason_problem
-from handlers.kindflow import KindFlow, Move
 from prime import DELETION, MAX_HOLD_DAYS
 from store import Request, RequestStatus
 
@@ -122,12 +122,12 @@ DELETION_FLOW = KindFlow(
     hold_days=hold_days,
     duplicate_window=0.0,  # only an open erasure is a duplicate: nothing like the 8-hour window applies
     actions={
-        APPROVE_ACTION: erasure.on_approve,
-        REJECT_ACTION: erasure.on_reject,
-        CANCEL_ACTION: erasure.on_cancel,
-        RETRY_ACTION: erasure.on_retry,
+        APPROVE_ACTION: buttons.on_approve,
+        REJECT_ACTION: buttons.on_reject,
+        CANCEL_ACTION: buttons.on_cancel,
+        RETRY_ACTION: buttons.on_retry,
     },
-    views={REJECT_VIEW: erasure.on_reject_submitted},
+    views={REJECT_VIEW: buttons.on_reject_submitted},
     verb="delete",
     options=read_options,
     start_params=_start_params,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from handlers.blocks import Block, actions, button, context, divider, header, home, section, sections
 from handlers.deadlines import DAY, REMINDERS
-from handlers.mrkdwn import date, subject
 from handlers.texts import COMMAND, Message
+from handlers.texts.blocks import Block, actions, button, context, divider, header, home, section, sections
+from handlers.texts.mrkdwn import date, subject
 from store import Extension, Request, RequestStatus
 
 __all__ = [
