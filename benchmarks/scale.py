@@ -65,12 +65,13 @@ import run as bench  # noqa: E402  (the loopback fakes and the bot's launch, sha
 
 from core import Background, RequestKind, TaskError, mask_email  # noqa: E402
 from handlers import notices, texts  # noqa: E402
-from handlers.cases import HomeTab, Reminders  # noqa: E402
-from handlers.flow import Permalinks  # noqa: E402
+from handlers.desk import Permalinks  # noqa: E402
 from handlers.kinds.registry import KINDS  # noqa: E402
 from handlers.listing import Page, read_page  # noqa: E402
 from handlers.texts import casework  # noqa: E402
 from handlers.workers.access import Authorizer  # noqa: E402
+from handlers.workers.home import HomeTab  # noqa: E402
+from handlers.workers.reminders import Reminders  # noqa: E402
 from store import EmailCipher, RequestStatus, Store  # noqa: E402
 
 DAY = 86_400.0

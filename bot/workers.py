@@ -17,14 +17,17 @@ from bot.settings import Settings
 from bot.tuning import Tuning
 from core import Background, Outages, RequestKind, Wakeup, supervise
 from handlers import notices
-from handlers.cases import HomeTab, Reminders, Retention
-from handlers.flow import Counters, Desk, Flow, Permalinks
+from handlers.desk import Desk, Permalinks
+from handlers.flow import Counters, Flow
 from handlers.kinds.registry import KINDS
 from handlers.lifecycle import advance, post_abandoned
 from handlers.workers.access import Authorizer
+from handlers.workers.home import HomeTab
 from handlers.workers.inbox import InboxWorker
 from handlers.workers.outbox import OutboxSender
 from handlers.workers.reconcile import Reconciler
+from handlers.workers.reminders import Reminders
+from handlers.workers.retention import Retention
 from store import Store
 
 __all__ = ["Loop", "Workers", "assemble"]

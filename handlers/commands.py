@@ -18,8 +18,8 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from core import StoreUnavailable, case_context, mask_email
 from handlers import notices, texts
 from handlers.deadlines import JURISDICTIONS, DeadlineSpec, next_reminder_at, parse_deadline_days
+from handlers.desk import Desk
 from handlers.emails import parse_email
-from handlers.flow import Desk
 from handlers.guard import allowed, ephemeral_reply, saving
 from handlers.kinds import KindFlow
 from handlers.kinds.registry import KINDS

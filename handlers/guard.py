@@ -16,7 +16,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from core import StoreUnavailable, case_context
 from handlers import texts
 from handlers.buttons import Pressed, mismatch, named
-from handlers.flow import Desk
+from handlers.desk import Desk
 from handlers.lifecycle import Reply
 from store import Request
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from handlers.flow import Desk, Permalinks
+from handlers.desk import Desk, Permalinks
 from handlers.guard import allowed, clicked_by, ephemeral_reply, saving
 from handlers.lifecycle import Reply
 from handlers.texts import casework

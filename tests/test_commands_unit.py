@@ -32,7 +32,8 @@ from handlers.commands import (
     parse_command,
 )
 from handlers.deadlines import DeadlineSpec
-from handlers.flow import Desk, Flow, Permalinks
+from handlers.desk import Desk, Permalinks
+from handlers.flow import Flow
 from handlers.kinds.registry import KINDS
 from handlers.kinds.retrieval import RETRIEVAL_FLOW
 from handlers.texts import casework

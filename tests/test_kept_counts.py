@@ -17,8 +17,8 @@ from pathlib import Path
 from harness import SettableClock
 
 from core import RequestKind, TaskError
-from handlers.cases import Reminders
 from handlers.deadlines import DAY, REMINDERS, next_reminder_at, reminders_due
+from handlers.workers.reminders import Reminders
 from store import EmailCipher, Notice, Request, RequestStatus, Store
 
 START = 1_700_000_000.0

@@ -34,9 +34,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from core import Background, RequestKind, RetryPolicy
 from handlers import notices
-from handlers.cases import HomeTab
 from handlers.commands import Invalid, Start, handle_command, parse_command
-from handlers.flow import Desk, Flow, Permalinks
+from handlers.desk import Desk, Permalinks
+from handlers.flow import Flow
 from handlers.kinds import KindFlow, KindTexts, Move
 from handlers.kinds.registry import KINDS
 from handlers.kinds.retrieval import RETRIEVAL_FLOW
@@ -45,6 +45,7 @@ from handlers.register import register
 from handlers.relay import parse_event
 from handlers.texts.blocks import Block, Message, actions, button
 from handlers.workers.access import Authorizer
+from handlers.workers.home import HomeTab
 from handlers.workers.outbox import OutboxSender
 from prime import Operations, PrimeClient, TaskState
 from store import EmailCipher, Request, RequestStatus, Store

@@ -35,8 +35,8 @@ from handlers.texts.blocks import Block, Message
 from prime import Operations
 from store import Request, RequestStatus
 
-if TYPE_CHECKING:  # a kind's buttons take the Desk, and context.py names KindFlow in turn
-    from handlers.flow import Desk
+if TYPE_CHECKING:  # a kind's buttons take the Desk, and the Flow names KindFlow in turn
+    from handlers.desk import Desk
 
 __all__ = ["Click", "KindFlow", "KindTexts", "Move", "Options", "ViewSubmit", "no_options"]
 

@@ -21,7 +21,7 @@ from slack_sdk.errors import SlackApiError
 from core import PrimeRejected, PrimeUnavailable, RequestKind, log_ids
 from handlers import texts
 from handlers.buttons import Pressed, Thread, pressed, submitted
-from handlers.flow import Desk
+from handlers.desk import Desk
 from handlers.guard import about_request, clicked_by, clicked_request, ephemeral_reply, saving
 from handlers.kinds import Click
 from handlers.kinds.erasure import answers as say

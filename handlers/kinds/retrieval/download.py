@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from core import PrimeError
 from handlers import texts
 from handlers.buttons import Pressed, pressed
-from handlers.flow import Desk
+from handlers.desk import Desk
 from handlers.guard import about_request, clicked_by, clicked_request
 from handlers.kinds.retrieval import texts as words
 from handlers.lifecycle import Reply, apply_task_state, kind_of
