@@ -83,7 +83,7 @@ VIEWER = STAFF[0]
 VIEWER_BACKLOG = 25  # open cases of the viewer's own at every N: a full page of ``list`` and a More button
 CHANNEL = "C0CASES"
 # The share of each kind of request (each has its path in PATHS).
-KIND_MIX: tuple[tuple[str, float], ...] = ((RequestKind.RETRIEVAL, 0.8), (RequestKind.DELETION, 0.2))
+KIND_MIX: tuple[tuple[str, float], ...] = ((RequestKind.RETRIEVAL, 0.8), (RequestKind.ERASURE, 0.2))
 ROUNDS = 5  # rounds of each operation; the best one's p50/p99 is kept (every round's p99 in the JSON)
 TARGET_P99_MS = 50.0
 TARGET_FLAT = 1.5
@@ -111,7 +111,7 @@ PATHS: dict[str, CasePath] = {
     RequestKind.RETRIEVAL: CasePath(
         {}, False, RequestStatus.IN_PROGRESS, (), RequestStatus.COMPLETED, RequestStatus.FAILED
     ),
-    RequestKind.DELETION: CasePath(
+    RequestKind.ERASURE: CasePath(
         {"hold_days": "10", "reason": "the shopper asked by email"},
         True,
         RequestStatus.ON_HOLD,

@@ -144,7 +144,7 @@ def assemble(
         background=background,
         permalinks=permalinks,
         deadline_days=settings.response_deadline_days,
-        kind_defaults={RequestKind.DELETION: {"hold_days": str(settings.deletion_hold_days)}},
+        kind_defaults={RequestKind.ERASURE: {"hold_days": str(settings.deletion_hold_days)}},
     )
     outbox.on_thread_opened = lambda request_id: background.spawn(advance(flow, request_id), name="thread opened")
     outbox.on_abandoned = lambda entry, code: background.spawn(post_abandoned(flow, entry, code), name="post abandoned")

@@ -131,7 +131,7 @@ mutation CancelPersonalDataDeletion($taskId: String!) {
 # ON_HOLD for its holding period (cancellable only then), IN_PROGRESS for up to 30 days, then COMPLETED or
 # FAILED (ORDERS_NOT_CLOSED: the shopper has open orders). A cancelled task is no longer found.
 DELETION = Operations(
-    kind=RequestKind.DELETION,
+    kind=RequestKind.ERASURE,
     start_document=START_DELETION,
     start_field="startPersonalDataDeletionTask",
     task_document=DELETION_QUERY,

@@ -85,7 +85,7 @@ _UNFINISHED = frozenset(
 # message): a kind missing here starts at once. The store applies it in the same write as the thread's ts.
 OPENED_STATUS: Mapping[str, RequestStatus] = {
     RequestKind.RETRIEVAL: RequestStatus.STARTING,
-    RequestKind.DELETION: RequestStatus.AWAITING_APPROVAL,
+    RequestKind.ERASURE: RequestStatus.AWAITING_APPROVAL,
 }
 # A kind's params that staff typed freely (they may name the shopper): erased with the email at retention.
 FREE_TEXT_PARAMS = ("reason", "reject_reason")

@@ -16,7 +16,8 @@ from slack_sdk.errors import SlackObjectFormationError
 
 from core import RequestKind
 from handlers import texts
-from handlers.kinds.erasure.texts import DELETION_TEXTS, OPEN_ORDERS
+from handlers.kinds.erasure.rules import OPEN_ORDERS
+from handlers.kinds.erasure.texts import ERASURE_TEXTS
 from handlers.kinds.retrieval import RETRIEVAL_FLOW
 from handlers.kinds.retrieval.texts import failure_reply
 from handlers.texts import casework
@@ -63,8 +64,8 @@ def test_reasons_that_grow_when_escaped_and_carry_a_meaning_spread_over_sections
     """Five reasons of 5,000 `&` (five times longer once escaped), each with open orders' explanation: every line
     is cut after escaping, never through an entity, and the lines go in as many sections as Slack's limit needs."""
     errors = tuple(TaskError(OPEN_ORDERS, "&" * 5000) for _ in range(5))
-    request = a_request(status=RequestStatus.FAILED, errors=errors, kind=RequestKind.DELETION)
-    message = DELETION_TEXTS.reply("failed", request)
+    request = a_request(status=RequestStatus.FAILED, errors=errors, kind=RequestKind.ERASURE)
+    message = ERASURE_TEXTS.reply("failed", request)
     assert message is not None and block_problems(message["blocks"]) == []
     shown = text_of(message["blocks"])
     assert shown.count("&amp;…") == 5 and "&amp…" not in shown and "&am…" not in shown

@@ -23,8 +23,8 @@ from erasures import APPROVE_ACTION, REJECT_ACTION, ask, latest, request_of, wit
 from fakes import buttons, text_of
 from harness import Harness, envelope, eventually, running_bot
 
-from handlers.kinds.retrieval.texts import DOWNLOAD_ACTION
-from handlers.texts import CLOSE_ACTION
+from handlers.buttons import CLOSE_ACTION
+from handlers.kinds.retrieval.rules import DOWNLOAD_ACTION
 from store import EmailCipher, RequestStatus, Store, backup_database
 from store._schema import MIGRATIONS
 

@@ -10,7 +10,7 @@ from erasures import APPROVE_ACTION, CANCEL_ACTION, REJECT_ACTION, approve, ask,
 from fakes import buttons, text_of
 from harness import Harness, eventually, running_bot
 
-from handlers.kinds.erasure.answers import REASON_LIMIT
+from handlers.kinds.erasure.rules import REASON_LIMIT
 from handlers.kinds.erasure.texts import REASON_SHOWN
 from store import RequestStatus
 

@@ -36,7 +36,7 @@ async def history(store: Store, clock: SettableClock, count: int, *, seed: int =
     made = []
     for i in range(count):
         clock.now = START + i * 3_600.0
-        kind = rng.choice([RequestKind.RETRIEVAL, RequestKind.DELETION])
+        kind = rng.choice([RequestKind.RETRIEVAL, RequestKind.ERASURE])
         request, _ = await store.requests.create(
             kind=kind,
             email=f"shopper{i}@example.com",
@@ -52,7 +52,7 @@ async def history(store: Store, clock: SettableClock, count: int, *, seed: int =
             await store.requests.abandon(request.id, actor="bot", reason="not in channel")
             continue
         await store.requests.record_thread(request.id, f"{clock.now:.6f}")
-        if kind == RequestKind.DELETION:
+        if kind == RequestKind.ERASURE:
             if roll < 0.2:
                 await store.decisions.reject(request.id, user="U0STAFF1", reason="no", notices=POST)
                 continue

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from handlers.kinds import KindFlow
-from handlers.kinds.erasure import DELETION_FLOW
+from handlers.kinds.erasure import ERASURE_FLOW
 from handlers.kinds.retrieval import RETRIEVAL_FLOW
 
 __all__ = ["KINDS"]
 
-KINDS: Mapping[str, KindFlow] = MappingProxyType({flow.kind: flow for flow in (RETRIEVAL_FLOW, DELETION_FLOW)})
+KINDS: Mapping[str, KindFlow] = MappingProxyType({flow.kind: flow for flow in (RETRIEVAL_FLOW, ERASURE_FLOW)})

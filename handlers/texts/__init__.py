@@ -20,7 +20,6 @@ if TYPE_CHECKING:  # a kind's words are rendered here, and the kinds' contract n
     from handlers.kinds import KindTexts
 
 __all__ = [
-    "CLOSE_ACTION",
     "COMMAND",
     "DAYS_TAKEN",
     "Message",
@@ -48,7 +47,6 @@ __all__ = [
 ]
 
 COMMAND = "/data-request"
-CLOSE_ACTION = "close_case"
 ERRORS_SHOWN = 5  # Amazon's reasons for one task shown in full; the rest are counted
 ERROR_WORDS = 500  # characters of one of Amazon's messages shown (its code always whole)
 TYPED_SHOWN = 80  # characters of what a user typed echoed back to them

@@ -15,21 +15,22 @@ from collections.abc import Mapping, Sequence
 
 from handlers.deadlines import days_typed
 from handlers.kinds import KindFlow, Move
+from handlers.kinds.erasure import answers as say
 from handlers.kinds.erasure import buttons
-from handlers.kinds.erasure.answers import reason_problem
-from handlers.kinds.erasure.texts import (
+from handlers.kinds.erasure.rules import (
     APPROVE_ACTION,
     CANCEL_ACTION,
-    DELETION_TEXTS,
     REJECT_ACTION,
     REJECT_VIEW,
     RETRY_ACTION,
     hold_days,
+    reason_problem,
 )
+from handlers.kinds.erasure.texts import ERASURE_TEXTS
 from prime import DELETION, MAX_HOLD_DAYS
 from store import Request, RequestStatus
 
-__all__ = ["DELETION_FLOW", "HOLD_FLAG", "REASON_FLAG", "parse_hold", "read_options"]
+__all__ = ["ERASURE_FLOW", "HOLD_FLAG", "REASON_FLAG", "parse_hold", "read_options"]
 
 HOLD_FLAG = "--hold"
 REASON_FLAG = "--reason"
@@ -62,21 +63,18 @@ def read_options(words: Sequence[str]) -> tuple[dict[str, str], list[str]] | str
         if lowered == REASON_FLAG:
             reason = " ".join(words[index + 1 :])
             if not reason:
-                return f"`{REASON_FLAG}` needs the words after it."
+                return say.reason_needs_words(REASON_FLAG)
             if (problem := reason_problem(reason)) is not None:
-                return problem
+                return say.reason_refused(problem)
             params["reason"] = reason
             break
         if lowered == HOLD_FLAG:
             days = parse_hold(next(items, (0, ""))[1])
             if days is None:
-                return f"`{HOLD_FLAG}` takes a number of days from 0 to {MAX_HOLD_DAYS}, like `10d`."
+                return say.hold_refused(HOLD_FLAG)
             params["hold_days"] = str(days)
         elif lowered == "--new":
-            return (
-                "An erasure is never started twice: if one is open for this shopper, follow its thread, "
-                "or Reject or Cancel it first."
-            )
+            return say.never_twice()
         else:
             rest.append(word)
     return params, rest
@@ -87,9 +85,9 @@ def _start_params(request: Request) -> Mapping[str, object]:
     return {"holdingPeriod": hold_days(request), **({"reason": reason} if reason else {})}
 
 
-DELETION_FLOW = KindFlow(
+ERASURE_FLOW = KindFlow(
     operations=DELETION,
-    texts=DELETION_TEXTS,
+    texts=ERASURE_TEXTS,
     moves={
         "IN_PROGRESS": Move(
             frozenset({_ON_HOLD, _CANCELLED}),

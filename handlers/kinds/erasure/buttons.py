@@ -25,7 +25,7 @@ from handlers.desk import Desk
 from handlers.guard import about_request, clicked_by, clicked_request, ephemeral_reply, saving
 from handlers.kinds import Click
 from handlers.kinds.erasure import answers as say
-from handlers.kinds.erasure.texts import OPEN_ORDERS, retryable
+from handlers.kinds.erasure.rules import OPEN_ORDERS, reason_problem, retryable
 from handlers.lifecycle import Reply, advance, kind_of
 from handlers.notices import thread_update
 from handlers.slack_errors import slack_error_code
@@ -66,7 +66,7 @@ async def _erasure(deps: Desk, click: Pressed, *, user: str, action: str, reply:
     request = await clicked_request(deps, click, user=user, action=action, reply=reply)
     if request is None:
         return None
-    if request.kind != RequestKind.DELETION:
+    if request.kind != RequestKind.ERASURE:
         await reply(texts.unknown_request("this button"))
         return None
     return request
@@ -143,9 +143,9 @@ async def on_reject_submitted(deps: Desk, *, ack: AsyncAck, body: dict[str, Any]
     """The Reject modal sent: a reason that cannot be kept is answered in the form; else the erasure ends."""
     values = (view.get("state") or {}).get("values") or {}
     reason = str(((values.get("reason") or {}).get("reason") or {}).get("value") or "").strip()
-    problem = say.reason_problem(reason)
+    problem = reason_problem(reason)
     if problem is not None:
-        await ack(response_action="errors", errors={"reason": problem})
+        await ack(response_action="errors", errors={"reason": say.reason_refused(problem)})
         return
     await ack()
     user = clicked_by(deps, body)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from handlers.kinds import KindFlow, Move
 from handlers.kinds.retrieval.download import handle_download
-from handlers.kinds.retrieval.texts import DOWNLOAD_ACTION, RETRIEVAL_TEXTS
+from handlers.kinds.retrieval.rules import DOWNLOAD_ACTION
+from handlers.kinds.retrieval.texts import RETRIEVAL_TEXTS
 from prime import CLIENT_TOKEN_WINDOW, RETRIEVAL
 from store import RequestStatus
 
