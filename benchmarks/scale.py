@@ -66,7 +66,7 @@ import run as bench  # noqa: E402  (the loopback fakes and the bot's launch, sha
 from core import Background, RequestKind, TaskError, mask_email  # noqa: E402
 from handlers import notices, texts  # noqa: E402
 from handlers.desk import Permalinks  # noqa: E402
-from handlers.kinds.registry import KINDS  # noqa: E402
+from handlers.kinds.registry import KINDS, free_text  # noqa: E402
 from handlers.listing import Page, read_page  # noqa: E402
 from handlers.texts import casework  # noqa: E402
 from handlers.workers.access import Authorizer  # noqa: E402
@@ -164,7 +164,7 @@ async def fill(store: Store, clock: Clock, n: int, *, seed: int = 14) -> dict[st
             await store.requests.abandon(request.id, actor="bot", reason="not in the channel")
             continue
         clock.now += 2.0
-        await store.requests.record_thread(request.id, f"{clock.now:.6f}")
+        await store.requests.record_thread(request.id, f"{clock.now:.6f}", to=KINDS[request.kind].opened)
         if path.approved:
             await store.decisions.approve(request.id, user=rng.choice(STAFF), notices=notices.thread_update())
         if i < open_from and roll < 0.05:
@@ -447,7 +447,7 @@ async def purge_tenth(store: Store, clock: Clock, data: dict[str, Any]) -> dict[
 
     prober = asyncio.create_task(probe())
     began = time.perf_counter()
-    purged = await store.cases.purge_expired(older_than=older_than)
+    purged = await store.cases.purge_expired(older_than=older_than, free_text=free_text(KINDS))
     seconds = time.perf_counter() - began
     done.set()
     await prober

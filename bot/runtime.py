@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import httpx
@@ -32,6 +32,8 @@ from bot.socket_link import SocketModeLink, SocketModeState
 from bot.tuning import Tuning
 from bot.workers import Workers, assemble
 from core import Background, Outages
+from handlers.kinds import KindFlow
+from handlers.kinds.registry import KINDS
 from handlers.register import register
 from store import InstanceLock, Store, cannot_open, open_verified, others_can_read, private_folder
 
@@ -99,6 +101,7 @@ class Runtime:
         clock: Callable[[], float] = time.time,
         tuning: Tuning | None = None,
         redactor: Redactor | None = None,
+        kinds: Mapping[str, KindFlow] = KINDS,
     ) -> Runtime:
         """Hold the database's lock, open the store, build the clients, start the workers and the HTTP server.
 
@@ -108,6 +111,8 @@ class Runtime:
         ``redactor`` is the one the log handlers use (``configure_logging``'s): secrets learned while running
         (Amazon's access tokens, the sandbox's relay key) are added to it. Without one they go to a redactor
         of this runtime's own, which is right only when no log handler redacts at all.
+
+        ``kinds``: the kinds of request this bot runs (a test hands it a registry with a kind of its own).
         """
         try:
             private_folder(settings.database_path.parent)
@@ -116,7 +121,12 @@ class Runtime:
             raise cannot_open(settings.database_path, error) from error
         try:
             runtime = await cls._assemble(
-                settings, host=host, clock=clock, tuning=tuning or Tuning(), redactor=redactor or Redactor()
+                settings,
+                host=host,
+                clock=clock,
+                tuning=tuning or Tuning(),
+                redactor=redactor or Redactor(),
+                kinds=kinds,
             )
         except BaseException:
             lock.release()
@@ -126,7 +136,14 @@ class Runtime:
 
     @classmethod
     async def _assemble(
-        cls, settings: Settings, *, host: str, clock: Callable[[], float], tuning: Tuning, redactor: Redactor
+        cls,
+        settings: Settings,
+        *,
+        host: str,
+        clock: Callable[[], float],
+        tuning: Tuning,
+        redactor: Redactor,
+        kinds: Mapping[str, KindFlow],
     ) -> Runtime:
         # Bind first: the sandbox's URLs (and the port a test asked the OS for) need the real port.
         sock = bind(host, settings.port)
@@ -167,6 +184,7 @@ class Runtime:
             counters=metrics,
             tuning=tuning,
             clock=clock,
+            kinds=kinds,
         )
         bolt = _bolt_app(settings, clients.slack)
         register(bolt, desk, home=workers.home)
@@ -180,6 +198,7 @@ class Runtime:
             outages=outages,
             socket_state=socket_state,
             body_timeout=tuning.body_timeout,
+            kinds=desk.flow.kinds,
         )
         if sandbox is not None:
             web_app.add_routes(sandbox.routes())

@@ -22,7 +22,6 @@ from handlers.desk import Desk
 from handlers.emails import parse_email
 from handlers.guard import allowed, ephemeral_reply, saving
 from handlers.kinds import KindFlow
-from handlers.kinds.registry import KINDS
 from handlers.lifecycle import Reply, advance, kind_of
 from handlers.listing import Page, list_page
 from handlers.texts import casework
@@ -79,7 +78,7 @@ class Invalid:
 Intent = Help | Start | Status | Extend | ListOpen | Invalid
 
 
-def parse_command(text: str, kinds: Mapping[str, KindFlow] = KINDS) -> Intent:
+def parse_command(text: str, kinds: Mapping[str, KindFlow]) -> Intent:
     """Read the command's text into what the user meant; a new request's kind is its first word's."""
     words = text.split()
     first = words[0].lower() if words else "help"

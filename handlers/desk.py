@@ -41,7 +41,7 @@ class Desk:
 
     ``deadline_days`` has no default here: RESPONSE_DEADLINE_DAYS's default (bot/settings.py) is the one.
     ``kind_defaults``: a kind's params the command may leave out, by kind, as the settings give them
-    (an erasure's ``hold_days`` from DELETION_HOLD_DAYS).
+    (``KindFlow.defaults``: an erasure's ``hold_days`` from DELETION_HOLD_DAYS).
     """
 
     flow: Flow

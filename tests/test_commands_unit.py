@@ -60,7 +60,7 @@ HELP_KINDS = [kind.texts for kind in KINDS.values()]
 @pytest.mark.parametrize("text", ["", "   ", "help", "HELP", "-h", "--help", "help me"])
 def test_help_and_nothing_read_as_help(text: str) -> None:
     """An empty command and every spelling of help ask for the help text."""
-    assert parse_command(text) == Help()
+    assert parse_command(text, KINDS) == Help()
 
 
 @pytest.mark.parametrize(
@@ -86,7 +86,7 @@ def test_help_and_nothing_read_as_help(text: str) -> None:
 )
 def test_each_command_reads_into_its_intent(text: str, intent: object) -> None:
     """Every form staff type reads into the intent it means, flags in any place and any case."""
-    assert parse_command(text) == intent
+    assert parse_command(text, KINDS) == intent
 
 
 @pytest.mark.parametrize(
@@ -121,7 +121,7 @@ def test_each_command_reads_into_its_intent(text: str, intent: object) -> None:
 )
 def test_mistakes_read_into_the_answer_that_explains_them(text: str, expected: texts.Message) -> None:
     """Each mistake becomes an ``Invalid`` carrying the exact words that say what to type instead."""
-    assert parse_command(text) == Invalid(expected)
+    assert parse_command(text, KINDS) == Invalid(expected)
 
 
 # ----------------------------------------------------------------------------- acting on an intent

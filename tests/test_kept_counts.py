@@ -18,6 +18,7 @@ from harness import SettableClock
 
 from core import RequestKind, TaskError
 from handlers.deadlines import DAY, REMINDERS, next_reminder_at, reminders_due
+from handlers.kinds.registry import KINDS, free_text
 from handlers.workers.reminders import Reminders
 from store import EmailCipher, Notice, Request, RequestStatus, Store
 
@@ -51,7 +52,7 @@ async def history(store: Store, clock: SettableClock, count: int, *, seed: int =
         if roll < 0.1:
             await store.requests.abandon(request.id, actor="bot", reason="not in channel")
             continue
-        await store.requests.record_thread(request.id, f"{clock.now:.6f}")
+        await store.requests.record_thread(request.id, f"{clock.now:.6f}", to=KINDS[kind].opened)
         if kind == RequestKind.ERASURE:
             if roll < 0.2:
                 await store.decisions.reject(request.id, user="U0STAFF1", reason="no", notices=POST)
@@ -70,7 +71,7 @@ async def history(store: Store, clock: SettableClock, count: int, *, seed: int =
         if roll > 0.7:
             await store.cases.close(request.id, user="U0STAFF0", notices=POST)
     clock.now = START + count * 3_600.0
-    await store.cases.purge_expired(older_than=START + count * 1_000.0)
+    await store.cases.purge_expired(older_than=START + count * 1_000.0, free_text=free_text(KINDS))
     return made
 
 

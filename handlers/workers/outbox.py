@@ -17,7 +17,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from core import Outages, Wakeup
 from handlers.slack_errors import SlackFault, classify, operator_hint, slack_error_code
-from store import OPENS_THREAD, OutboxEntry, Store
+from store import OPENS_THREAD, OutboxEntry, RequestStatus, Store
 
 __all__ = ["OutboxSender", "SendResult", "SlackCall", "as_stored"]
 
@@ -68,7 +68,8 @@ class OutboxSender:
     """Sends due outbox entries until cancelled; ``wake()`` says new ones are waiting.
 
     ``render`` puts an entry into words when it is sent; an entry it cannot render is given up like a
-    message Slack refuses (``unrenderable``). ``on_thread_opened(request_id)`` is called when the
+    message Slack refuses (``unrenderable``). ``opened`` says, by kind, where a request goes once its thread's
+    first message is posted. ``on_thread_opened(request_id)`` is called when the
     worker posted a thread's first message (the request can now start); ``on_abandoned(entry, code)``
     when a post is given up for good.
     """
@@ -85,10 +86,12 @@ class OutboxSender:
         clock: Callable[[], float] = time.time,
         outages: Outages | None = None,
         render: Callable[[OutboxEntry], SlackCall] = as_stored,
+        opened: Mapping[str, RequestStatus],
     ) -> None:
         self._store = store
         self._slack = slack
         self._render = render
+        self._opened = opened  # where a request of each kind goes once its thread is posted
         self._slots = asyncio.Semaphore(concurrency)
         self._base_delay = base_delay
         self._max_delay = max_delay
@@ -206,7 +209,9 @@ class OutboxSender:
             logger.exception("outbox %s: %s failed unexpectedly", entry.id, call.method)
             return SendResult(sent=False, code=type(error).__name__, fault=SlackFault.RETRY)
         if entry.purpose == OPENS_THREAD:
-            await self._store.outbox.thread_opened(entry, str(response["ts"]))
+            kind = entry.request.kind if entry.request is not None else ""
+            opened_to = self._opened.get(kind, RequestStatus.STARTING)
+            await self._store.outbox.thread_opened(entry, str(response["ts"]), to=opened_to)
         else:
             await self._store.outbox.sent(entry.id)
         await self._recovered(entry.last_error)

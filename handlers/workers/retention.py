@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from store import Store
 
@@ -22,11 +22,18 @@ class Retention:
     """Erases shopper emails from cases closed or finished more than ``retention_days`` ago, daily."""
 
     def __init__(
-        self, *, store: Store, clock: Callable[[], float], retention_days: int, every: float = 86_400.0
+        self,
+        *,
+        store: Store,
+        clock: Callable[[], float],
+        retention_days: int,
+        free_text: Collection[str],
+        every: float = 86_400.0,
     ) -> None:
         self._store = store
         self._clock = clock
         self._retention = retention_days * 86_400.0
+        self._free_text = free_text  # the kinds' params staff typed freely: erased with the email
         self._every = every
 
     async def run(self) -> None:
@@ -37,7 +44,7 @@ class Retention:
     async def purge(self) -> list[int]:
         now = self._clock()
         await self._store.inbox.prune(older_than=now - INBOX_KEEP)
-        purged = await self._store.cases.purge_expired(older_than=now - self._retention)
+        purged = await self._store.cases.purge_expired(older_than=now - self._retention, free_text=self._free_text)
         if purged:
             logger.info("retention: erased the email of %d requests", len(purged))
         return purged

@@ -1,7 +1,7 @@
 """An erasure (GDPR erasure, CCPA deletion), as the shared steps run it: its entry in ``KINDS``.
 
 ``/data-request delete <email> [--hold Nd] [--reason <words>]`` stores it and opens its thread, where it
-waits (AWAITING_APPROVAL, ``OPENED_STATUS``) until an allowed person other than the requester clicks
+waits (AWAITING_APPROVAL, its ``opened``) until an allowed person other than the requester clicks
 Approve; only then does the shared lifecycle start it at Amazon, with the holding period and the reason.
 Amazon holds the task (ON_HOLD: *Cancel deletion* works), then deletes (IN_PROGRESS), then ends it
 COMPLETED, or FAILED with its reasons (open orders: *Try again* starts a new task). COMPLETED is final.
@@ -130,4 +130,7 @@ ERASURE_FLOW = KindFlow(
     options=read_options,
     start_params=_start_params,
     note=lambda params: f"erasure; hold {params.get('hold_days', '?')} days",
+    opened=RequestStatus.AWAITING_APPROVAL,  # two people decide before anything goes to Amazon
+    defaults=lambda settings: {"hold_days": str(settings.deletion_hold_days)},
+    free_text=frozenset({"reason", "reject_reason"}),
 )
