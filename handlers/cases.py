@@ -9,13 +9,10 @@ import logging
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
-from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from handlers import notices
-from handlers.buttons import Pressed, pressed
 from handlers.desk import Desk
-from handlers.guard import about_request, clicked_by, clicked_request, ephemeral_reply
-from handlers.lifecycle import Reply
+from handlers.guard import Clicked, clicked_by, request_button
 from handlers.listing import Page
 from handlers.texts import casework
 from handlers.workers.home import HomeTab
@@ -25,20 +22,10 @@ __all__ = ["handle_close", "handle_home_more"]
 logger = logging.getLogger(__name__)
 
 
-async def handle_close(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-    """**Mark as sent to shopper**: allowed users only; a second press changes nothing."""
-    await ack()
-    user = clicked_by(deps, body)
-    reply = ephemeral_reply(respond)
-    click = pressed(body)
-    with about_request(click):
-        deps.background.spawn(_close(deps, click, user=user, reply=reply), name="close case")
-
-
-async def _close(deps: Desk, click: Pressed, *, user: str, reply: Reply) -> None:
-    request = await clicked_request(deps, click, user=user, action="close", reply=reply)
-    if request is None:
-        return
+@request_button(action="close", name="close case")
+async def handle_close(deps: Desk, click: Clicked) -> None:
+    """**Mark as sent to shopper**: allowed users only, any kind; a second press changes nothing."""
+    request, user, reply = click.request, click.user, click.reply
     closed, changed = await deps.flow.store.cases.close(request.id, user=user, notices=notices.thread_update())
     if changed and closed is not None:
         deps.flow.wake_outbox()

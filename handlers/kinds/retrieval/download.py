@@ -9,15 +9,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 
-from core import PrimeError
+from core import PrimeError, RequestKind
 from handlers import texts
-from handlers.buttons import Pressed, pressed
 from handlers.desk import Desk
-from handlers.guard import about_request, clicked_by, clicked_request
+from handlers.guard import Clicked, request_button
 from handlers.kinds.retrieval import texts as words
 from handlers.lifecycle import Reply, apply_task_state, kind_of
 from handlers.slack_errors import slack_error_code
@@ -27,25 +25,22 @@ __all__ = ["handle_download"]
 logger = logging.getLogger(__name__)
 
 
-async def handle_download(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-    """Acknowledge the click, then authorize, ask Amazon and answer in the background."""
-    await ack()
-    user = clicked_by(deps, body)
+def _in_thread(deps: Desk, body: dict[str, Any], respond: AsyncRespond, user: str) -> Reply:
+    """Answer the clicker alone in the thread they clicked in (the link stays beside its case), else through
+    the response_url."""
     channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
     thread_ts = (body.get("container") or {}).get("thread_ts") or (body.get("message") or {}).get("thread_ts")
 
     async def reply(message: texts.Message) -> None:
         await _ephemeral(deps, respond, channel=channel, user=user, thread_ts=thread_ts, message=message)
 
-    click = pressed(body)
-    with about_request(click):
-        deps.background.spawn(_download(deps, click, user=user, reply=reply), name="download")
+    return reply
 
 
-async def _download(deps: Desk, click: Pressed, *, user: str, reply: Reply) -> None:
-    request = await clicked_request(deps, click, user=user, action="download", reply=reply)
-    if request is None:
-        return
+@request_button(action="download", name="download", kind=RequestKind.RETRIEVAL, answer=_in_thread)
+async def handle_download(deps: Desk, click: Clicked) -> None:
+    """**Download**: once the clicker may act, ask Amazon for the task now and show its link to them alone."""
+    request, user, reply = click.request, click.user, click.reply
     kind = kind_of(deps.flow, request)
     if kind is None or not request.task_id:
         await reply(texts.unknown_request("this button"))
