@@ -61,8 +61,7 @@ def _bolt_app(settings: Settings, slack: AsyncWebClient) -> AsyncApp:
         signing_secret=settings.slack_signing_secret or "",
         request_verification_enabled=not settings.socket_mode,
         # Listeners return right after ack() (slow work is spawned), so answer when they return: the
-        # default instead polls for ack() every 10 ms. Measured without it: ack p99 at c=1 14.7 ms instead
-        # of 7.8 (+89%; benchmarks/README.md).
+        # default instead polls for ack() on a timer (benchmarks/README.md, "process_before_response").
         process_before_response=True,
         logger=logging.getLogger(RAISED_FROM),
     )

@@ -27,11 +27,9 @@ class StartGate:
     """How a burst of new requests starts: two at a time.
 
     A burst of commands must not queue so much background work (threads opened, starts at Amazon) that
-    the next acknowledgement waits behind it. (A wait of up to 1 s for a lull in the acknowledgements,
-    AckPressure, was measured beside the slots and removed: benchmarks/README.md, "ack_pressure".)
+    the next acknowledgement waits behind it (benchmarks/README.md, "start_slots", has the figures).
     """
 
-    # Measured without the slots: ack p99 at c=32 1.43x bare Bolt's instead of 0.84x (+70%; benchmarks/README.md).
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
 
 

@@ -5,7 +5,7 @@ Buy with Prime names every privacy operation after the same noun (``startPersona
 ``…/personalDataRetrievalTask/<taskId>``), so one ``Operations`` value says it all for a kind, and the
 client, the answer readers and the relay read it instead of spelling retrieval out. Amazon's numbers
 that texts quote (the clientToken's window, a link's lifetime, the processing time) are said here once.
-What the bot *decides* per kind (statuses, texts, buttons) lives in ``handlers/kinds/registry.py``.
+What the bot *decides* per kind (statuses, texts, buttons) lives in ``handlers/kinds/``.
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ class Move:
 
 
 class KindTexts:
-    """A kind's own words and buttons; the shared frame (``handlers/texts.py``) puts them in every message.
+    """A kind's own words and buttons; the shared frame (``handlers/texts/``) puts them in every message.
 
     A kind subclasses it: ``title``, ``status_lines``, ``reply`` (its moves' replies), ``help`` and
     ``start_command`` are its own; the rest have the default every kind may share, and a kind overrides
