@@ -25,6 +25,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from handlers.posted import find_posted, tag
 from handlers.slack_errors import SlackFault, classify, operator_hint
 from prime import Outages, Wakeup, slack_error_code
 from store import OPENS_THREAD, OutboxEntry, Store
@@ -33,7 +34,6 @@ __all__ = ["OutboxSender", "SendResult", "SlackCall", "as_stored"]
 
 logger = logging.getLogger(__name__)
 
-METADATA_EVENT = "data_request_outbox"
 UNRENDERABLE = "unrenderable"  # the give-up code of an entry that could not be put into words
 
 
@@ -191,13 +191,16 @@ class OutboxSender:
         except Exception:  # a text that cannot be built (too long for Slack, a name no kind knows): a bug
             logger.exception("outbox %s: the %s notice could not be put into words; giving up", entry.id, entry.method)
             return await self._give_up(entry, UNRENDERABLE, entry.method)
-        if entry.attempts and await self._already_posted(entry, call):
-            logger.info("outbox %s: found already posted before a restart; not posting again", entry.id)
-            await self._store.outbox.sent(entry.id)
+        posting = call.method == "chat.postMessage"
+        if posting and entry.attempts and (found := await find_posted(self._slack, entry, call.payload)):
+            logger.info("outbox %s: found already posted by an earlier attempt; not posting again", entry.id)
+            await self._record_sent(entry, found)
             return SendResult(sent=True)
         await self._store.outbox.attempting(entry.id)
         try:
-            response = await self._slack.api_call(call.method, json=_tagged(entry, call))
+            response = await self._slack.api_call(
+                call.method, json=tag(entry, call.payload) if posting else call.payload
+            )
         except SlackApiError as error:
             return await self._failed(entry, call, error)
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
@@ -205,12 +208,18 @@ class OutboxSender:
         except Exception as error:  # an odd answer from Slack: this entry backs off, the others go on
             logger.exception("outbox %s: %s failed unexpectedly", entry.id, call.method)
             return SendResult(sent=False, code=type(error).__name__, fault=SlackFault.RETRY)
-        if entry.purpose == OPENS_THREAD:
-            await self._store.outbox.thread_opened(entry, str(response["ts"]))
-        else:
-            await self._store.outbox.sent(entry.id)
+        await self._record_sent(entry, response.get("ts"))
         await self._recovered(entry.last_error)
         return SendResult(sent=True)
+
+    async def _record_sent(self, entry: OutboxEntry, ts: object) -> None:
+        """Mark the entry sent; a thread's first message also gives its request the thread (its ``ts``)."""
+        if entry.purpose == OPENS_THREAD:
+            if not ts:
+                raise ValueError(f"outbox {entry.id}: Slack's answer to the thread's first message has no ts")
+            await self._store.outbox.thread_opened(entry, str(ts))
+        else:
+            await self._store.outbox.sent(entry.id)
 
     async def _recovered(self, previous_error: str | None) -> None:
         """A post that had failed for an operator's reason got through: end the episode once none waits on it."""
@@ -218,28 +227,6 @@ class OutboxSender:
             return
         if not await self._store.outbox.waiting_on(previous_error):
             self._outages.recovered("slack", previous_error)
-
-    async def _already_posted(self, entry: OutboxEntry, call: SlackCall) -> bool:
-        """Was this thread reply posted by an attempt whose success was never recorded (a crash)?
-
-        Replies carry their outbox id in message metadata; reading the thread back needs the
-        channels:history / groups:history scopes. Without them the answer is "no" and the reply
-        is posted again: at least once, not exactly once (see the README).
-        """
-        if call.method != "chat.postMessage" or not call.payload.get("thread_ts"):
-            return False  # chat.update is idempotent: sending it twice shows the same message
-        try:
-            response = await self._slack.conversations_replies(
-                channel=call.payload["channel"], ts=call.payload["thread_ts"], include_all_metadata=True, limit=200
-            )
-        except (SlackApiError, aiohttp.ClientError, OSError, TimeoutError) as error:
-            logger.debug("outbox %s: cannot read the thread back (%s)", entry.id, type(error).__name__)
-            return False
-        for message in response.get("messages") or []:
-            payload = (message.get("metadata") or {}).get("event_payload") or {}
-            if payload.get("outbox_id") == entry.id:
-                return True
-        return False
 
     async def _failed(self, entry: OutboxEntry, call: SlackCall, error: SlackApiError) -> SendResult:
         status = error.response.status_code
@@ -266,13 +253,6 @@ class OutboxSender:
         await self._recovered(entry.last_error)
         self.on_abandoned(entry, code)
         return SendResult(sent=False, code=code, fault=SlackFault.MESSAGE)
-
-
-def _tagged(entry: OutboxEntry, call: SlackCall) -> dict[str, object]:
-    """Thread replies carry their outbox id, so a resend after a crash can find them first."""
-    if call.method != "chat.postMessage":
-        return call.payload
-    return {**call.payload, "metadata": {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": entry.id}}}
 
 
 def _seconds(value: object) -> float:
