@@ -19,6 +19,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -98,6 +99,7 @@ class OutboxSender:
         self._wakeup = Wakeup()
         self._failed_rounds = 0  # consecutive rounds in which Slack failed and nothing got through
         self._in_flight: set[int] = set()  # entry ids being sent now: never twice at once
+        self._calls: set[asyncio.Task[SendResult]] = set()  # the sends themselves, each in a task of its own
         self.on_thread_opened: Callable[[int], object] = lambda _: None
         self.on_abandoned: Callable[[OutboxEntry, str], object] = lambda _entry, _code: None
         self._recorded = asyncio.Event()  # set, then replaced, each time an attempt ends: drained() looks again
@@ -137,11 +139,16 @@ class OutboxSender:
         entries = [e for e in await self._store.outbox.due(limit=64) if e.id not in self._in_flight]
         if not entries:
             return 0  # nothing was due: says nothing about whether Slack is back
-        results = await asyncio.gather(*(self._send(entry) for entry in entries))
-        for entry, result in zip(entries, results, strict=True):
-            if result.sent and entry.purpose == OPENS_THREAD:
-                self.on_thread_opened(entry.request_id)
-        await self._reschedule([(e, r) for e, r in zip(entries, results, strict=True) if not r.settled], len(entries))
+        calls = [self._start(entry) for entry in entries]  # each claimed before anything else runs
+        try:
+            results = await asyncio.gather(*(asyncio.shield(call) for call in calls))
+            for entry, result in zip(entries, results, strict=True):
+                if result.sent and entry.purpose == OPENS_THREAD:
+                    self.on_thread_opened(entry.request_id)
+            failed = [(e, r) for e, r in zip(entries, results, strict=True) if not r.settled]
+            await self._reschedule(failed, len(entries))
+        finally:
+            self._release(entries, calls)
         return len(entries)
 
     async def send_for(self, request_id: int) -> SendResult | None:
@@ -154,10 +161,14 @@ class OutboxSender:
         ]
         if not entries:
             return None
-        result = await self._send(entries[0])
-        if not result.settled:
-            await self._reschedule([(entries[0], result)], 1)
-            self.wake()  # from now on the worker retries it, on the outbox's schedule
+        call = self._start(entries[0])
+        try:
+            result = await asyncio.shield(call)
+            if not result.settled:
+                await self._reschedule([(entries[0], result)], 1)
+                self.wake()  # from now on the worker retries it, on the outbox's schedule
+        finally:
+            self._release(entries, [call])
         return result
 
     async def _reschedule(self, failed: list[tuple[OutboxEntry, SendResult]], tried: int) -> None:
@@ -174,16 +185,53 @@ class OutboxSender:
         for entry, result in failed:
             await self._store.outbox.retry(entry.id, at=self._clock() + delay, error=result.code or "unknown")
 
-    async def _send(self, entry: OutboxEntry) -> SendResult:
-        """Make the call once; record it if it is settled for good (sent, or given up)."""
+    def _start(self, entry: OutboxEntry) -> asyncio.Task[SendResult]:
+        """Claim the entry and make its call once, in a task of its own; recorded if settled for good.
+
+        Its caller waits for it shielded: a caller cancelled (a stopping bot's background work, the
+        worker loop) leaves a call Slack may already have carried out to finish and be recorded,
+        until ``settle`` gives up on it. The caller releases the claim (``_release``).
+        """
         self._in_flight.add(entry.id)
-        try:
-            async with self._slots:
-                return await self._attempt(entry)
-        finally:
-            self._in_flight.discard(entry.id)
-            self._recorded.set()
-            self._recorded = asyncio.Event()
+        call = asyncio.create_task(self._attempt_in_turn(entry), name=f"outbox {entry.id}")
+        self._calls.add(call)
+        call.add_done_callback(self._call_ended)
+        return call
+
+    def _release(self, entries: list[OutboxEntry], calls: list[asyncio.Task[SendResult]]) -> None:
+        """Unclaim the entries, once each one's failure is rescheduled: until then another round would send
+        it again at once. One whose call is still in flight (its caller was cancelled) is unclaimed when it ends.
+        """
+        for entry, call in zip(entries, calls, strict=True):
+            if call.done():
+                self._in_flight.discard(entry.id)
+            else:
+                call.add_done_callback(partial(_unclaim, self._in_flight, entry.id))
+
+    async def _attempt_in_turn(self, entry: OutboxEntry) -> SendResult:
+        async with self._slots:
+            return await self._attempt(entry)
+
+    def _call_ended(self, call: asyncio.Task[SendResult]) -> None:
+        self._calls.discard(call)
+        self._recorded.set()
+        self._recorded = asyncio.Event()
+        if not call.cancelled():
+            call.exception()  # taken here too: a caller that was cancelled never will (a live one still gets it)
+
+    async def settle(self, grace: float) -> int:
+        """Let the calls in flight finish and be recorded for at most ``grace`` seconds, then cancel the rest.
+
+        Return how many were cancelled: Slack may have carried those out, so they are marked as attempted,
+        and the next attempt looks for the message before posting it again (handlers/posted.py).
+        """
+        if not self._calls:
+            return 0
+        _, pending = await asyncio.wait(set(self._calls), timeout=max(0.0, grace))
+        for call in pending:
+            call.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        return len(pending)
 
     async def _attempt(self, entry: OutboxEntry) -> SendResult:
         try:
@@ -253,6 +301,10 @@ class OutboxSender:
         await self._recovered(entry.last_error)
         self.on_abandoned(entry, code)
         return SendResult(sent=False, code=code, fault=SlackFault.MESSAGE)
+
+
+def _unclaim(in_flight: set[int], entry_id: int, _: object) -> None:
+    in_flight.discard(entry_id)
 
 
 def _seconds(value: object) -> float:
