@@ -215,11 +215,13 @@ class Runtime:
     async def stop(self) -> None:
         """Stop taking work, let in-flight work finish, flush the outbox, close everything.
 
-        Within ``shutdown_grace`` in all: Slack calls in flight are waited for, not cut off, until the
-        grace ends (what is unsent waits in the outbox for the next start).
+        Within ``shutdown_grace`` in all, whatever Slack does: from the first moment no failing Slack
+        call is retried (what is unsent waits in the outbox for the next start), and Slack calls in
+        flight are waited for, not cut off, until the grace ends.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.tuning.shutdown_grace
+        self.clients.stop_retrying()
         if self.served.socket_mode is not None:
             self.workers.cancel("socket mode")
             with contextlib.suppress(Exception):

@@ -1,4 +1,4 @@
-"""Stopping while Slack calls are in flight: each post is made once, and none is left behind."""
+"""Stopping while Slack calls are in flight: each post is made once, none is left behind, none is waited out."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import asyncio
 import base64
 import os
 import signal
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
 from fakes import FakePrime, FakeSlack, buttons, slack_headers, slash_body, text_of
+from fakes.socket_mode import FakeSlackWithSockets
 from harness import Harness, envelope
 from processes import Fakes, free_port, start_bot
 
@@ -96,3 +99,40 @@ async def test_a_stop_waits_for_a_post_slack_made_but_had_not_answered_and_recor
     await bot.runtime.workers.outbox.send_due()
     assert (await bot.runtime.store.backlog())["outbox_pending"] == 0
     assert len([p for p in bot.replies(parent["ts"]) if buttons(p)]) == 1
+
+
+async def test_sigterm_in_socket_mode_with_slacks_web_api_failing_exits_0_retrying_nothing(tmp_path: Path) -> None:
+    """Commands came over the socket while Slack's Web API answers 503: SIGTERM stops the bot with exit 0,
+    and from then on no post is tried twice (no retry, no backoff waited out; the outbox keeps them)."""
+    async with FakeSlackWithSockets() as slack, FakePrime() as prime:
+        env = _env(Fakes(slack, prime), tmp_path)
+        del env["SLACK_SIGNING_SECRET"]
+        env["SLACK_APP_TOKEN"] = slack.app_token
+        log = tmp_path / "bot.log"
+        process = await start_bot(env, cwd=tmp_path, log=log)
+        try:
+            await slack.wait_for(lambda: slack.sockets, timeout=20)
+            slack.down = True
+            for i in range(4):
+                body = slash_body(
+                    f"down{i}@example.com", user="U0ALICE", channel=CHANNEL, response_url=slack.response_url("U0ALICE")
+                )
+                acked = await slack.push("slash_commands", dict(parse_qsl(body)))
+                await slack.wait_for(lambda: slack.acks.get(acked))  # noqa: B023 (awaited in this iteration)
+            await slack.wait_for(lambda: len([c for c in slack.calls if c.status == 503]) >= 2, timeout=20)
+            before = len(slack.calls)
+            began = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            returncode = await process.wait()
+            print(f"stopped {time.monotonic() - began:.2f} s after SIGTERM")  # the figure for the README
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        assert returncode == 0, log.read_text()[-3000:]
+        tried = [
+            c.args["metadata"]["event_payload"]["outbox_id"]
+            for c in slack.calls[before:]
+            if c.method == "chat.postMessage"
+        ]
+        assert len(tried) == len(set(tried)), f"posts tried again while stopping: {tried}"
