@@ -8,7 +8,9 @@ its request as it stands then. What a failure means comes from one table (handle
 the operator must fix (a revoked token, the bot removed from the channel) keeps
 the entry and keeps retrying with capped backoff, with one log line per
 episode; only a message Slack finds wrong in itself is given up, audited, and
-handed to ``on_abandoned`` so that the requester is told.
+handed to ``on_abandoned`` so that the requester is told. A call is never cut off by
+its caller; a post whose answer never came (the bot stopped or died waiting) is looked
+for before it is made again (handlers/posted.py).
 """
 
 from __future__ import annotations
