@@ -15,10 +15,9 @@ import httpx
 import pytest
 from fakes import FakePrime, FakeSlack, buttons, slack_headers, slash_body, text_of
 from fakes.socket_mode import FakeSlackWithSockets
-from harness import Harness, envelope
+from harness import CHANNEL, Harness, envelope
 from processes import Fakes, free_port, start_bot
 
-CHANNEL = "C0COMPLY"
 SECRET = "stopping-test-signing-secret"
 
 
