@@ -68,15 +68,21 @@ class Workers:
             if task.get_name() == name:
                 task.cancel()
 
-    async def stop(self, *, flush: float = 3.0) -> None:
-        """Cancel every loop, then send what in-flight work just queued (for at most ``flush`` seconds)."""
+    async def stop(self, *, grace: float) -> int:
+        """Cancel every loop, send what in-flight work just queued, and let the Slack calls in flight end.
+
+        All of it within ``grace`` seconds: the calls still unanswered then are cancelled, and counted
+        in what this returns (the next start looks for their messages before posting them again).
+        """
+        deadline = asyncio.get_running_loop().time() + grace
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.authorizer.close()
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(flush):
+            async with asyncio.timeout_at(deadline):
                 await self.outbox.send_due()
+        return await self.outbox.settle(deadline - asyncio.get_running_loop().time())
 
 
 def assemble(
