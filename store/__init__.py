@@ -11,7 +11,7 @@ from store._audit import AuditRow
 from store._backup import BackupReport, backup_database
 from store._cases import CaseCounts, Extension
 from store._crypto import EmailCipher, create_key_file, normalise_email, read_key_file, write_key_file
-from store._database import WriteHealth, cannot_open
+from store._database import WriteHealth, behind, cannot_open
 from store._files import PRIVATE_FILE, others_can_read, private_folder
 from store._instance import InstanceLock, lock_path_for
 from store._keycheck import (
@@ -57,6 +57,7 @@ __all__ = [
     "TaskError",
     "WriteHealth",
     "backup_database",
+    "behind",
     "cannot_open",
     "create_key_file",
     "inspect_key",
