@@ -101,6 +101,15 @@ class BenchSlack(FakeSlack):
         self.reply_args: dict[str, dict[str, Any]] = {}  # task id -> the first completion reply, as posted
         self.ephemerals: dict[str, float] = {}  # task id -> arrival of its first link
         self.waiters: dict[str, asyncio.Future[float]] = {}
+        # scale.py's black box: when each response_url post and each Home tab publish arrived
+        self.arrivals: dict[str, float] = {}  # "response:<path>" or "home:<user>:<n>" -> arrival
+        self.arrival_waiters: dict[str, asyncio.Future[float]] = {}
+        self.home_publishes: dict[str, int] = {}
+
+    def _arrived(self, key: str) -> None:
+        now = self.arrivals.setdefault(key, time.monotonic())
+        if (waiter := self.arrival_waiters.pop(key, None)) is not None and not waiter.done():
+            waiter.set_result(now)
 
     def _handle(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         answer = super()._handle(method, args)
@@ -116,6 +125,10 @@ class BenchSlack(FakeSlack):
             if found and match:
                 self.replies.setdefault(match.group(1), []).append(now)
                 self.reply_args.setdefault(match.group(1), dict(args))
+        elif method == "views.publish":
+            user = str(args.get("user_id"))
+            self.home_publishes[user] = count = self.home_publishes.get(user, 0) + 1
+            self._arrived(f"home:{user}:{count}")
         elif method == "chat.postEphemeral" and (match := _LINK_TASK.search(json.dumps(args.get("blocks")))):
             task_id = match.group(1)
             self.ephemerals.setdefault(task_id, now)
@@ -131,7 +144,10 @@ class BenchSlack(FakeSlack):
     async def _response(self, request: Any) -> Any:
         # The benchmark makes response_urls up without asking; every one belongs to the benchmark's user.
         self.response_owner.setdefault(f"{self.base_url}{request.path}", USER)
-        return await super()._response(request)
+        answer = await super()._response(request)
+        if answer.status == 200:
+            self._arrived(f"response:{request.path}")
+        return answer
 
 
 class BenchPrime(FakePrime):
@@ -172,6 +188,7 @@ async def serve_fakes() -> None:
                 "prime_calls": len(prime.requests) + prime.token_requests,
                 "tasks": len(prime.tasks),
                 "completion_replies": sum(len(v) for v in slack.replies.values()),
+                "home_publishes": slack.home_publishes,
             }
         )
 
@@ -215,6 +232,17 @@ async def serve_fakes() -> None:
             return web.json_response({"at": None}, status=504)
         return web.json_response({"at": at})
 
+    async def wait_arrival(request: web.Request) -> web.Response:
+        key = request.query["key"]
+        if key in slack.arrivals:
+            return web.json_response({"at": slack.arrivals[key]})
+        waiter = slack.arrival_waiters.setdefault(key, asyncio.get_running_loop().create_future())
+        try:
+            at = await asyncio.wait_for(asyncio.shield(waiter), float(request.query.get("timeout", "10")))
+        except TimeoutError:
+            return web.json_response({"at": None}, status=504)
+        return web.json_response({"at": at})
+
     async def timings(request: web.Request) -> web.Response:
         values = list(prime.timings)
         if request.method == "POST":
@@ -227,6 +255,7 @@ async def serve_fakes() -> None:
     app.router.add_post("/replies", replies)
     app.router.add_post("/summary", summary)
     app.router.add_get("/wait_ephemeral", wait_ephemeral)
+    app.router.add_get("/wait_arrival", wait_arrival)
     app.router.add_route("*", "/timings", timings)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
