@@ -15,7 +15,12 @@ signed requests and measures:
 4. acknowledgement with ALLOWED_USERGROUP whose ``usergroups.users.list`` takes
    5 s: a second bot, commands while its first read of the group is under way
    (cold) and once it has the list (warm);
-5. footprint: the bot's peak RSS, database bytes per request, start-up time.
+5. while busy: acks at concurrency 1, 16 and 32 (bare Bolt beside them), Download clicks
+   and relay events, each sent right after a burst of 600 commands, while the threads
+   and tasks that burst set off are still being opened and started (``--busy-only``
+   runs this phase alone);
+6. footprint: the bot's peak RSS (before the busy phase, and after it), database bytes
+   per request, start-up time.
 
 Prints a table with the targets from the issue and writes JSON to
 ``benchmarks/results/<timestamp>.json``. Not a test: numbers for a person to

@@ -35,6 +35,13 @@ at 100,000 a page of 20: not the same work).
 
 Prints a table with the targets and writes JSON to ``benchmarks/results/scale-<timestamp>.json``.
 ``python benchmarks/scale.py [--sizes 1000,10000]``
+
+The black box (``--black-box 200,10000``) measures from outside instead: the real bot, filled through
+signed ``/data-request`` commands (each one a case left open, its task in progress at the fake Amazon)
+until that many cases are open, then ``status <email>``, ``list all``, the Home tab and a Download click,
+each from the signed HTTP request to Slack's reply (``--samples`` of each, in turns), and the process's
+peak RSS. Here the reconciler, reminders and outbox look after every open case while the answers are
+timed, which the store's own timings above cannot see.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every module here is private (``store/_x.py``); this is the only way in from outside, as httpx keeps
 its own. The import-linter contract in ``pyproject.toml`` fails CI when another package imports a
-private module. Tests that check the internals (migrations) import them by name.
+private module. Tests that check the internals (the foreground lane, migrations) import them by name.
 """
 
 from __future__ import annotations
