@@ -25,7 +25,7 @@ from handlers.kinds import KINDS
 from handlers.lifecycle import advance, post_abandoned
 from handlers.outbox import OutboxSender
 from handlers.reconcile import Reconciler
-from store import Store
+from store import Store, behind
 
 __all__ = ["Loop", "Workers", "assemble"]
 
@@ -60,7 +60,8 @@ class Workers:
         if self.read_usergroup:
             loops["usergroup"] = self.authorizer.run  # refreshed in the background, never waited on by an ack
         loops.update(also or {})
-        self.tasks = [asyncio.create_task(supervise(name, run), name=name) for name, run in loops.items()]
+        # Every loop's database work waits behind what a person or Amazon waits on (store.behind).
+        self.tasks = [asyncio.create_task(behind(supervise(name, run)), name=name) for name, run in loops.items()]
 
     def cancel(self, name: str) -> None:
         """Cancel one loop by its name (Socket Mode's, before its link closes)."""
