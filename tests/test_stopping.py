@@ -7,25 +7,16 @@ import base64
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qsl
 
 import httpx
-import pytest
 from fakes import FakePrime, FakeSlack, buttons, slack_headers, slash_body, text_of
 from fakes.socket_mode import FakeSlackWithSockets
 from harness import CHANNEL, Harness, envelope
 from processes import Fakes, free_port, start_bot
 
 SECRET = "stopping-test-signing-secret"
-
-
-@pytest.fixture
-async def fakes() -> AsyncIterator[Fakes]:
-    async with FakeSlack() as slack, FakePrime() as prime:
-        yield Fakes(slack, prime)
-        assert not prime.invalid, prime.invalid
 
 
 def _env(fakes: Fakes, workdir: Path) -> dict[str, str]:
