@@ -15,7 +15,12 @@ signed requests and measures:
 4. acknowledgement with ALLOWED_USERGROUP whose ``usergroups.users.list`` takes
    5 s: a second bot, commands while its first read of the group is under way
    (cold) and once it has the list (warm);
-5. footprint: the bot's peak RSS, database bytes per request, start-up time.
+5. while busy: acks at concurrency 1, 16 and 32 (bare Bolt beside them), Download clicks
+   and relay events, each sent right after a burst of 600 commands, while the threads
+   and tasks that burst set off are still being opened and started (``--busy-only``
+   runs this phase alone);
+6. footprint: the bot's peak RSS (before the busy phase, and after it), database bytes
+   per request, start-up time.
 
 Prints a table with the targets from the issue and writes JSON to
 ``benchmarks/results/<timestamp>.json``. Not a test: numbers for a person to
@@ -101,6 +106,15 @@ class BenchSlack(FakeSlack):
         self.reply_args: dict[str, dict[str, Any]] = {}  # task id -> the first completion reply, as posted
         self.ephemerals: dict[str, float] = {}  # task id -> arrival of its first link
         self.waiters: dict[str, asyncio.Future[float]] = {}
+        # scale.py's black box: when each response_url post and each Home tab publish arrived
+        self.arrivals: dict[str, float] = {}  # "response:<path>" or "home:<user>:<n>" -> arrival
+        self.arrival_waiters: dict[str, asyncio.Future[float]] = {}
+        self.home_publishes: dict[str, int] = {}
+
+    def _arrived(self, key: str) -> None:
+        now = self.arrivals.setdefault(key, time.monotonic())
+        if (waiter := self.arrival_waiters.pop(key, None)) is not None and not waiter.done():
+            waiter.set_result(now)
 
     def _handle(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         answer = super()._handle(method, args)
@@ -116,6 +130,10 @@ class BenchSlack(FakeSlack):
             if found and match:
                 self.replies.setdefault(match.group(1), []).append(now)
                 self.reply_args.setdefault(match.group(1), dict(args))
+        elif method == "views.publish":
+            user = str(args.get("user_id"))
+            self.home_publishes[user] = count = self.home_publishes.get(user, 0) + 1
+            self._arrived(f"home:{user}:{count}")
         elif method == "chat.postEphemeral" and (match := _LINK_TASK.search(json.dumps(args.get("blocks")))):
             task_id = match.group(1)
             self.ephemerals.setdefault(task_id, now)
@@ -131,7 +149,10 @@ class BenchSlack(FakeSlack):
     async def _response(self, request: Any) -> Any:
         # The benchmark makes response_urls up without asking; every one belongs to the benchmark's user.
         self.response_owner.setdefault(f"{self.base_url}{request.path}", USER)
-        return await super()._response(request)
+        answer = await super()._response(request)
+        if answer.status == 200:
+            self._arrived(f"response:{request.path}")
+        return answer
 
 
 class BenchPrime(FakePrime):
@@ -172,6 +193,7 @@ async def serve_fakes() -> None:
                 "prime_calls": len(prime.requests) + prime.token_requests,
                 "tasks": len(prime.tasks),
                 "completion_replies": sum(len(v) for v in slack.replies.values()),
+                "home_publishes": slack.home_publishes,
             }
         )
 
@@ -215,6 +237,17 @@ async def serve_fakes() -> None:
             return web.json_response({"at": None}, status=504)
         return web.json_response({"at": at})
 
+    async def wait_arrival(request: web.Request) -> web.Response:
+        key = request.query["key"]
+        if key in slack.arrivals:
+            return web.json_response({"at": slack.arrivals[key]})
+        waiter = slack.arrival_waiters.setdefault(key, asyncio.get_running_loop().create_future())
+        try:
+            at = await asyncio.wait_for(asyncio.shield(waiter), float(request.query.get("timeout", "10")))
+        except TimeoutError:
+            return web.json_response({"at": None}, status=504)
+        return web.json_response({"at": at})
+
     async def timings(request: web.Request) -> web.Response:
         values = list(prime.timings)
         if request.method == "POST":
@@ -227,6 +260,7 @@ async def serve_fakes() -> None:
     app.router.add_post("/replies", replies)
     app.router.add_post("/summary", summary)
     app.router.add_get("/wait_ephemeral", wait_ephemeral)
+    app.router.add_get("/wait_arrival", wait_arrival)
     app.router.add_route("*", "/timings", timings)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -713,8 +747,9 @@ async def phase_usergroup(driver: Driver, fakes: dict[str, str], workdir: Path, 
     }
 
 
-async def phase_clicks(driver: Driver, bot: Proc, clicks: int) -> dict[str, Any]:
-    task_ids = (await driver.post("/complete", {"count": clicks}))["task_ids"]
+async def completion_replies(driver: Driver, bot: Proc, count: int) -> dict[str, dict[str, Any]]:
+    """Complete ``count`` tasks, relay their events, and return each task's completion reply (its Download button)."""
+    task_ids = (await driver.post("/complete", {"count": count}))["task_ids"]
     await drive(len(task_ids), 8, lambda i: relay(driver, bot, envelope(task_ids[i])), relay_status("stored"))
     deadline = time.monotonic() + 60
     replies: dict[str, dict[str, Any]] = {}
@@ -724,38 +759,48 @@ async def phase_clicks(driver: Driver, bot: Proc, clicks: int) -> dict[str, Any]
     if len(replies) < len(task_ids):
         raise SystemExit(f"only {len(replies)} of {len(task_ids)} completion replies were posted within 60 s")
     await driver.settle(bot, tasks=0)
+    return {task_id: replies[task_id] for task_id in task_ids}
+
+
+async def click(driver: Driver, bot: Proc, task_id: str, message: dict[str, Any]) -> tuple[float, float | None]:
+    """One signed Download click: (seconds to its ack, seconds to its link at Slack, or None without one)."""
+    button = next(b for b in buttons(message) if b.get("action_id") == DOWNLOAD_ACTION)
+    body = block_actions_body(
+        user=USER,
+        channel=message["channel"],
+        message_ts=message["ts"],
+        action_id=DOWNLOAD_ACTION,
+        value=button["value"],
+        block_id=button["block_id"],
+        response_url=f"{driver.fakes['slack_base']}/response/{secrets.token_hex(8)}",
+        thread_ts=message.get("thread_ts"),
+        message=message,
+    )
+    headers = slack_headers(body, SIGNING_SECRET)
+    clicked = time.monotonic()
+    response = await driver.http.post(bot.url + "/slack/events", content=body, headers=headers)
+    acked = time.monotonic() - clicked
+    if response.status != 200:
+        return acked, None
+    arrived = (await driver.get(f"/wait_ephemeral?task_id={task_id}&timeout=10"))["at"]
+    return acked, None if arrived is None else arrived - clicked
+
+
+async def phase_clicks(driver: Driver, bot: Proc, clicks: int) -> dict[str, Any]:
+    replies = await completion_replies(driver, bot, clicks)
     await driver.post("/timings", {})  # reset: from here on, only the clicks' task queries
 
     meter = driver.meter()
     to_link: list[float] = []
     acks: list[float] = []
     missing = 0
-    for task_id in task_ids:
-        message = replies[task_id]
-        button = next(b for b in buttons(message) if b.get("action_id") == DOWNLOAD_ACTION)
-        body = block_actions_body(
-            user=USER,
-            channel=message["channel"],
-            message_ts=message["ts"],
-            action_id=DOWNLOAD_ACTION,
-            value=button["value"],
-            block_id=button["block_id"],
-            response_url=f"{driver.fakes['slack_base']}/response/{secrets.token_hex(8)}",
-            thread_ts=message.get("thread_ts"),
-            message=message,
-        )
-        headers = slack_headers(body, SIGNING_SECRET)
-        clicked = time.monotonic()
-        response = await driver.http.post(bot.url + "/slack/events", content=body, headers=headers)
-        acks.append(time.monotonic() - clicked)
-        if response.status != 200:
+    for task_id, message in replies.items():
+        acked, linked = await click(driver, bot, task_id, message)
+        acks.append(acked)
+        if linked is None:
             missing += 1
-            continue
-        arrived = (await driver.get(f"/wait_ephemeral?task_id={task_id}&timeout=10"))["at"]
-        if arrived is None:
-            missing += 1
-            continue
-        to_link.append(arrived - clicked)
+        else:
+            to_link.append(linked)
     prime_seconds = (await driver.get("/timings"))["graphql_seconds"]
     return {
         "cpu_percent": meter.read(),
@@ -822,6 +867,99 @@ async def phase_relay(driver: Driver, bot: Proc, args: argparse.Namespace) -> di
     }
 
 
+async def burst(driver: Driver, bot: Proc, label: str, size: int) -> int:
+    """``size`` commands at concurrency 32, all acknowledged; returns how many tasks the bot will have started.
+
+    The bot answers each command before its thread is opened and its task started: when this returns,
+    that work (outbox sends, task starts, the Home tab) is still running.
+    """
+    before = (await driver.get("/stats"))["tasks"]
+    load = await driver.commands(bot.url, f"burst-{label}", size, 32)
+    if load.bad:
+        print(f"  burst {label}: {len(load.bad)} answers were not a plain ack, e.g. {load.bad[0]}")
+    return int(before) + size
+
+
+async def phase_busy(driver: Driver, bot: Proc, bare: Proc, args: argparse.Namespace) -> dict[str, Any]:
+    """Acks, clicks and relay events sent right after a burst of ``args.burst`` commands, while its work runs.
+
+    Each measurement starts as the burst's last command is acknowledged; ``work_left_s`` is how long the
+    bot went on working after the measurement ended (until its outbox and inbox were empty and the fakes
+    quiet, with 0.2 s of polling in it): above zero, the whole measurement was taken while it was busy.
+    Bare Bolt, which has no background work, answers the same commands just before each round.
+    """
+    out: dict[str, Any] = {"burst": args.burst}
+    for concurrency in (1, 16, args.concurrency):
+        loads = {"bare_bolt": Load(), "bot": Load()}
+        left: list[float] = []
+        for number in range(args.busy_rounds):
+            label = f"c{concurrency}-r{number}"
+            bare_load = await driver.commands(bare.url, f"busy-bare-{label}", args.busy_commands, concurrency)
+            expected = await burst(driver, bot, label, args.burst)
+            load = await driver.commands(bot.url, f"busy-bot-{label}", args.busy_commands, concurrency)
+            left.append(await driver.settle(bot, tasks=expected + args.busy_commands))
+            for name, one in (("bare_bolt", bare_load), ("bot", load)):
+                loads[name].latencies += one.latencies
+                loads[name].bad += one.bad
+        row: dict[str, Any] = {
+            name: {**dist_ms(load.latencies), "not_plain_ack": len(load.bad)} for name, load in loads.items()
+        }
+        row["p99_ratio"] = round(row["bot"]["p99_ms"] / row["bare_bolt"]["p99_ms"], 3)
+        row["work_left_s"] = [round(x, 2) for x in left]
+        out[f"c{concurrency}"] = row
+        print(
+            f"  ack c={concurrency:<3} bot p99 {row['bot']['p99_ms']:7.2f} ms,"
+            f" bare Bolt {row['bare_bolt']['p99_ms']:7.2f} ms"
+            f" ({row['p99_ratio']:.2f}x); work left after: {row['work_left_s']} s"
+        )
+
+    replies = list((await completion_replies(driver, bot, args.busy_clicks * args.busy_rounds)).items())
+    to_link: list[float] = []
+    missing = 0
+    left = []
+    meter = driver.meter()
+    for number in range(args.busy_rounds):
+        expected = await burst(driver, bot, f"clicks-r{number}", args.burst)
+        for task_id, message in replies[number * args.busy_clicks : (number + 1) * args.busy_clicks]:
+            _, linked = await click(driver, bot, task_id, message)
+            if linked is None:
+                missing += 1
+            else:
+                to_link.append(linked)
+        left.append(await driver.settle(bot, tasks=expected))
+    out["clicks"] = {
+        "click_to_link": dist_ms(to_link),
+        "no_link": missing,
+        "work_left_s": [round(x, 2) for x in left],
+        "cpu_percent": meter.read(),
+    }
+    print(
+        f"  click to link p99 {out['clicks']['click_to_link']['p99_ms']:.2f} ms;"
+        f" work left after: {out['clicks']['work_left_s']} s"
+    )
+
+    task_ids = (await driver.post("/complete", {"count": args.busy_events}))["task_ids"]
+    bodies = [envelope(task_ids[i % len(task_ids)]) for i in range(args.busy_events)]
+    expected = await burst(driver, bot, "relay", args.burst)
+    meter = driver.meter()
+    first = await drive(len(bodies), args.concurrency, lambda i: relay(driver, bot, bodies[i]), relay_status("stored"))
+    cpu = meter.read()
+    out["relay"] = {
+        "events": len(bodies),
+        "accepted_per_second": round((len(bodies) - len(first.bad)) / first.seconds, 1),
+        "latency": dist_ms(first.latencies),
+        "rejected": len(first.bad),
+        "cpu_percent": cpu,
+        "work_left_s": round(await driver.settle(bot, tasks=expected), 2),
+    }
+    rl = out["relay"]
+    print(
+        f"  relay {rl['accepted_per_second']:.0f} accepted/s, p99 {rl['latency']['p99_ms']:.1f} ms;"
+        f" work left after: {rl['work_left_s']} s"
+    )
+    return out
+
+
 def footprint(bot: Proc, bare: Proc, workdir: Path, requests: int) -> dict[str, Any]:
     db = workdir / "data-requests.db"
     sizes = {p.name: p.stat().st_size for p in (db, db.with_name(db.name + "-wal")) if p.exists()}
@@ -843,6 +981,63 @@ def footprint(bot: Proc, bare: Proc, workdir: Path, requests: int) -> dict[str, 
 
 def verdicts(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     """(what, measured, target, met) for each target in the issue."""
+    rows: list[tuple[str, str, str, bool]] = []
+    if "commands" in r:
+        rows += idle_verdicts(r)
+    if b := r.get("busy"):
+        rows += busy_verdicts(b)
+    fp = r["footprint"]
+    rows.append(
+        (
+            "bot peak RSS",
+            f"{fp['bot_peak_rss_mb']:.1f} MB (bare Bolt {fp['bare_bolt_peak_rss_mb']:.1f} MB)",
+            "< 90 MB",
+            fp["bot_peak_rss_mb"] < 90,
+        )
+    )
+    rows.append(("start-up to healthy", f"{fp['bot_startup_s']:.2f} s", "< 2 s", fp["bot_startup_s"] < 2))
+    rows.append(("database bytes per request", f"{fp['database_bytes_per_request']}", "(reported)", True))
+    return rows
+
+
+def busy_verdicts(b: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    """The targets measured right after a burst, while its work runs."""
+    rows: list[tuple[str, str, str, bool]] = []
+    for key in sorted((k for k in b if k.startswith("c") and k[1:].isdigit()), key=lambda k: int(k[1:])):
+        row = b[key]
+        rows.append(
+            (
+                f"busy: command ack p99, c={key[1:]}",
+                f"{row['bot']['p99_ms']:.1f} ms (bare Bolt {row['bare_bolt']['p99_ms']:.1f} ms,"
+                f" {row['p99_ratio']:.2f}x)",
+                "<= 1.0x bare Bolt",
+                row["p99_ratio"] <= 1.0 and not row["bot"]["not_plain_ack"],
+            )
+        )
+    clicks = b["clicks"]
+    rows.append(
+        (
+            "busy: click to link p99",
+            f"{clicks['click_to_link']['p99_ms']:.1f} ms",
+            "<= 25 ms",
+            clicks["click_to_link"]["p99_ms"] <= 25 and clicks["no_link"] == 0,
+        )
+    )
+    relay = b["relay"]
+    rows.append(
+        (
+            "busy: relay accepted, c=32",
+            f"{relay['accepted_per_second']:.0f}/s (p99 {relay['latency']['p99_ms']:.1f} ms)",
+            ">= 2000/s",
+            relay["accepted_per_second"] >= 2000 and relay["rejected"] == 0,
+        )
+    )
+    rows.append(("busy: bot peak RSS after the bursts", f"{b['bot_peak_rss_mb']:.1f} MB", "(reported)", True))
+    return rows
+
+
+def idle_verdicts(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    """The targets measured with the bot doing one thing at a time."""
     rows: list[tuple[str, str, str, bool]] = []
     for key, row in r["commands"].items():
         c = key[1:]
@@ -906,29 +1101,22 @@ def verdicts(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
                 worst < 20 and not ug["cold"]["not_200"] and not ug["warm"]["not_plain_ack"],
             )
         )
-    fp = r["footprint"]
-    rows.append(
-        (
-            "bot peak RSS",
-            f"{fp['bot_peak_rss_mb']:.1f} MB (bare Bolt {fp['bare_bolt_peak_rss_mb']:.1f} MB)",
-            "< 90 MB",
-            fp["bot_peak_rss_mb"] < 90,
-        )
-    )
-    rows.append(("start-up to healthy", f"{fp['bot_startup_s']:.2f} s", "< 2 s", fp["bot_startup_s"] < 2))
-    rows.append(("database bytes per request", f"{fp['database_bytes_per_request']}", "(reported)", True))
     return rows
 
 
 def noise(r: dict[str, Any]) -> dict[str, int]:
     """Phases during which other work on the machine used more than a quarter of a core: CPU % by phase."""
     phases: dict[str, dict[str, Any]] = {}
-    for key, row in r["commands"].items():
+    for key, row in r.get("commands", {}).items():
         for name in ("bare_bolt", "bot"):
             phases[f"commands {name} {key}"] = row[name]["cpu_percent"]
-    phases["clicks"] = r["clicks"]["cpu_percent"]
-    phases["relay"] = r["relay"]["cpu_percent"]
-    phases["relay duplicates"] = r["relay"]["duplicates"]["cpu_percent"]
+    if "clicks" in r:
+        phases["clicks"] = r["clicks"]["cpu_percent"]
+        phases["relay"] = r["relay"]["cpu_percent"]
+        phases["relay duplicates"] = r["relay"]["duplicates"]["cpu_percent"]
+    if "busy" in r:
+        phases["busy clicks"] = r["busy"]["clicks"]["cpu_percent"]
+        phases["busy relay"] = r["busy"]["relay"]["cpu_percent"]
     return {phase: cpu["others"] for phase, cpu in phases.items() if cpu.get("others", 0) > 25}
 
 
@@ -973,6 +1161,8 @@ async def run(args: argparse.Namespace, fakes: dict[str, str], workdir: Path, pr
                 raise SystemExit(f"{proc.name} did not ack the warm-up commands: {warm.bad[:3]}")
         await driver.settle(bot, tasks=args.warmup)
 
+        if args.busy_only:
+            return await busy(driver, bot, bare, workdir, args, results)
         print(
             f"1. command acknowledgement: {args.commands} commands at concurrency 1 and {args.concurrency},"
             f" in {args.rounds} rounds alternating bare Bolt and the bot"
@@ -1001,6 +1191,8 @@ async def run(args: argparse.Namespace, fakes: dict[str, str], workdir: Path, pr
             f" every request: {rl['all_requests']}"
         )
         stats = await driver.get("/stats")
+        results["footprint"] = footprint(bot, bare, workdir, stats["tasks"])  # before the busy phase's bursts
+        await busy(driver, bot, bare, workdir, args, results)
 
         print(f"4. acknowledgement with ALLOWED_USERGROUP and a {GROUP_LOOKUP_SECONDS:.0f} s group lookup")
         results["usergroup"] = await phase_usergroup(driver, fakes, workdir, warm=50 if args.quick else 200)
@@ -1009,7 +1201,21 @@ async def run(args: argparse.Namespace, fakes: dict[str, str], workdir: Path, pr
             f"  cold (first read under way): p99 {ug['cold']['p99_ms']:.2f} ms, max {ug['cold']['max_ms']:.2f} ms;"
             f" warm: p99 {ug['warm']['p99_ms']:.2f} ms"
         )
-    results["footprint"] = footprint(bot, bare, workdir, stats["tasks"])
+    return results
+
+
+async def busy(
+    driver: Driver, bot: Proc, bare: Proc, workdir: Path, args: argparse.Namespace, results: dict[str, Any]
+) -> dict[str, Any]:
+    print(
+        f"5. while busy: right after a burst of {args.burst} commands, {args.busy_commands} commands at"
+        f" concurrency 1, 16 and {args.concurrency} ({args.busy_rounds} rounds), {args.busy_clicks} Download"
+        f" clicks a round, {args.busy_events} relay events"
+    )
+    results["busy"] = await phase_busy(driver, bot, bare, args)
+    stats = await driver.get("/stats")
+    results["busy"]["bot_peak_rss_mb"] = round(bot.memory().get("VmHWM", math.nan), 1)
+    results.setdefault("footprint", footprint(bot, bare, workdir, stats["tasks"]))
     return results
 
 
@@ -1042,6 +1248,12 @@ def main() -> int:
         type=float,
         help="seconds to wait, at most, for other work on the machine to end (default 60; quick 10)",
     )
+    parser.add_argument("--burst", type=int, default=600, help="commands in each burst of the busy phase")
+    parser.add_argument("--busy-commands", type=int, help="commands a round while busy (default 200; quick 100)")
+    parser.add_argument("--busy-rounds", type=int, help="bursts per measure while busy (default 3; quick 2)")
+    parser.add_argument("--busy-clicks", type=int, default=30, help="Download clicks after each burst")
+    parser.add_argument("--busy-events", type=int, default=2000, help="relay events after the burst")
+    parser.add_argument("--busy-only", action="store_true", help="only the busy phase (and the footprint)")
     parser.add_argument("--warmup", type=int, default=20, help="commands sent to each server before measuring")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results", help="where the JSON goes")
     args = parser.parse_args()
@@ -1050,6 +1262,8 @@ def main() -> int:
     args.rounds = max(1, args.rounds or (2 if args.quick else 5))
     args.clicks = args.clicks or (50 if args.quick else 200)
     args.events = args.events or (2000 if args.quick else 10_000)
+    args.busy_commands = args.busy_commands or (100 if args.quick else 200)
+    args.busy_rounds = max(1, args.busy_rounds or (2 if args.quick else 3))
     args.quiet_wait = (10.0 if args.quick else 60.0) if args.quiet_wait is None else args.quiet_wait
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the servers are stopped on the way out
 
@@ -1076,6 +1290,12 @@ def main() -> int:
         "events": args.events,
         "concurrency": args.concurrency,
         "warmup": args.warmup,
+        "burst": args.burst,
+        "busy_commands": args.busy_commands,
+        "busy_rounds": args.busy_rounds,
+        "busy_clicks": args.busy_clicks,
+        "busy_events": args.busy_events,
+        "busy_only": args.busy_only,
         "client": args.client,
         "without": sorted(filter(None, (n.strip() for n in (args.without or "").split(",")))),
         "bot_prelude": args.bot_prelude,

@@ -35,6 +35,13 @@ at 100,000 a page of 20: not the same work).
 
 Prints a table with the targets and writes JSON to ``benchmarks/results/scale-<timestamp>.json``.
 ``python benchmarks/scale.py [--sizes 1000,10000]``
+
+The black box (``--black-box 200,10000``) measures from outside instead: the real bot, filled through
+signed ``/data-request`` commands (each one a case left open, its task in progress at the fake Amazon)
+until that many cases are open, then ``status <email>``, ``list all``, the Home tab and a Download click,
+each from the signed HTTP request to Slack's reply (``--samples`` of each, in turns), and the process's
+peak RSS. Here the reconciler, reminders and outbox look after every open case while the answers are
+timed, which the store's own timings above cannot see.
 """
 
 from __future__ import annotations
@@ -482,6 +489,142 @@ async def the_real_bot(path: Path, key: bytes, workdir: Path) -> dict[str, Any]:
         fakes_proc.stop()
 
 
+async def reply_time(driver: bench.Driver, bot: bench.Proc, text: str) -> float:
+    """A signed ``/data-request <text>``: seconds from the request to its reply arriving at Slack (response_url)."""
+    path = f"/response/{os.urandom(8).hex()}"
+    body = bench.slash_body(
+        text, user=bench.USER, channel=bench.CHANNEL, response_url=driver.fakes["slack_base"] + path
+    )
+    sent = time.monotonic()
+    await driver.http.post(
+        bot.url + "/slack/events", content=body, headers=bench.slack_headers(body, bench.SIGNING_SECRET)
+    )
+    at = (await driver.get(f"/wait_arrival?key=response:{path}&timeout=20"))["at"]
+    return math.nan if at is None else at - sent
+
+
+async def home_time(driver: bench.Driver, bot: bench.Proc) -> float:
+    """A signed ``app_home_opened``: seconds from the event to the Home tab's ``views.publish`` at Slack."""
+    published = (await driver.get("/stats"))["home_publishes"].get(bench.USER, 0)
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": "T0BENCH",
+            "api_app_id": "A0BENCH",
+            "event": {"type": "app_home_opened", "user": bench.USER, "tab": "home", "channel": "D0BENCH"},
+            "event_id": "Ev" + os.urandom(6).hex(),
+            "event_time": int(time.time()),
+        }
+    )
+    headers = bench.slack_headers(body, bench.SIGNING_SECRET, content_type="application/json")
+    sent = time.monotonic()
+    await driver.http.post(bot.url + "/slack/events", content=body, headers=headers)
+    at = (await driver.get(f"/wait_arrival?key=home:{bench.USER}:{published + 1}&timeout=20"))["at"]
+    return math.nan if at is None else at - sent
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    kept = [v for v in values if not math.isnan(v)]
+    return {
+        "n": len(kept),
+        "missing": len(values) - len(kept),
+        "p50_ms": round(pct(kept, 0.50) * 1000, 2),
+        "p99_ms": round(pct(kept, 0.99) * 1000, 2),
+    }
+
+
+async def ask(driver: bench.Driver, bot: bench.Proc, samples: int) -> dict[str, Any]:
+    """Time ``status <email>``, ``list all``, the Home tab and a Download click, each ``samples`` times, in turns."""
+    replies = list((await bench.completion_replies(driver, bot, samples)).items())
+    times: dict[str, list[float]] = {"status_email": [], "list_all": [], "home": [], "click_to_link": []}
+    for i in range(samples):
+        times["status_email"].append(await reply_time(driver, bot, f"status fill0-{i}@example.com"))
+        times["list_all"].append(await reply_time(driver, bot, "list all"))
+        times["home"].append(await home_time(driver, bot))
+        task_id, message = replies[i]
+        times["click_to_link"].append((await bench.click(driver, bot, task_id, message))[1] or math.nan)
+    return {name: spread(values) for name, values in times.items()}
+
+
+async def black_box(workdir: Path, open_counts: list[int], *, samples: int, chunk: int = 1000) -> dict[str, Any]:
+    """The real bot filled through signed commands (each one an open case) and asked at each count in turn.
+
+    Each command is a request whose task stays in progress at the fake Amazon, so every case stays open
+    and the reconciler and reminders have all of them to look after, as a merchant's busy month would.
+    """
+    fakes_proc, fakes = bench.start_fakes(workdir)
+    port = bench.free_port()
+    env = bench.bot_env(fakes, workdir, port)
+    path = workdir / "black-box.db"
+    env.update(DATABASE_PATH=str(path))
+    bot = await bench.launch("bot", [sys.executable, "-m", "bot", "serve"], env, workdir, port)
+    out: dict[str, Any] = {}
+    made = 0
+    began = time.monotonic()
+    try:
+        async with bench.Http("aiohttp", 40) as http:
+            driver = bench.Driver(http, fakes, [fakes_proc, bot])
+            for target in open_counts:
+                while made < target:
+                    size = min(chunk, target - made)
+                    load = await driver.commands(bot.url, f"fill{made}", size, 32)
+                    if load.bad:
+                        print(f"  black box: {len(load.bad)} commands not acknowledged, e.g. {load.bad[0]}")
+                    made += size
+                    await driver.settle(bot, tasks=made, within=900)
+                filled = time.monotonic() - began
+                figures = await ask(driver, bot, samples)
+                await driver.settle(bot, tasks=made, within=900)
+                out[str(target)] = {
+                    "open_cases": made,
+                    "filled_after_s": round(filled, 1),
+                    "database_bytes": database_bytes(path),
+                    **figures,
+                }
+                line = ", ".join(f"{k} {v['p50_ms']:.1f}/{v['p99_ms']:.1f} ms" for k, v in figures.items())
+                print(f"  {made:,} open cases (filled after {filled:.0f} s): {line}", flush=True)
+        out["peak_rss_mb"] = round(bot.memory().get("VmHWM", math.nan), 1)
+    finally:
+        bot.stop()
+        fakes_proc.stop()
+    largest = str(open_counts[-1])
+    out["bytes_per_case"] = round(out[largest]["database_bytes"] / max(1, out[largest]["open_cases"]))
+    return out
+
+
+def black_box_table(box: dict[str, Any], open_counts: list[int]) -> list[str]:
+    """Each answer's p50/p99 at each open-case count, the ratio to the smallest, and the targets."""
+    small, large = str(open_counts[0]), str(open_counts[-1])
+    lines = [
+        "| from the HTTP request to Slack's reply | "
+        + " | ".join(f"{int(n):,} open" for n in (small, large))
+        + " | ratio p50 / p99 | target | |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, name in (
+        ("status_email", "status <email>"),
+        ("list_all", "list all"),
+        ("home", "Home tab"),
+        ("click_to_link", "Download click to link"),
+    ):
+        a, b = box[small][key], box[large][key]
+        r50 = b["p50_ms"] / a["p50_ms"] if a["p50_ms"] else math.inf
+        r99 = b["p99_ms"] / a["p99_ms"] if a["p99_ms"] else math.inf
+        flat = key != "click_to_link"
+        met = (r50 <= TARGET_FLAT and r99 <= TARGET_FLAT) if flat else True
+        lines.append(
+            f"| {name} p50 / p99 | {a['p50_ms']:.1f} / {a['p99_ms']:.1f} ms | {b['p50_ms']:.1f} / {b['p99_ms']:.1f} ms"
+            f" | {r50:.2f}x / {r99:.2f}x | {'<= 1.5x' if flat else '(reported)'}"
+            f" | {('PASS' if met else 'MISS') if flat else ''} |"
+        )
+    rss, per_case = box["peak_rss_mb"], box["bytes_per_case"]
+    lines.append(f"| bot peak RSS | | {rss:.1f} MB | | <= 90 MB | {'PASS' if rss <= TARGET_RSS_MB else 'MISS'} |")
+    lines.append(
+        f"| database bytes per case | | {per_case:,} | | <= 3 KB | {'PASS' if per_case <= TARGET_BYTES else 'MISS'} |"
+    )
+    return lines
+
+
 def database_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
 
@@ -574,7 +717,16 @@ def main() -> int:
     parser.add_argument("--sizes", default="1000,10000,100000", help="case counts, comma-separated")
     parser.add_argument("--runs", type=int, default=2000, help=f"runs of each operation per round ({ROUNDS} rounds)")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument(
+        "--black-box",
+        metavar="OPEN[,OPEN]",
+        help="instead: fill the real bot through signed commands to these open-case counts (say 200,10000)"
+        " and time status, list all, the Home tab and a Download click from the request to Slack's reply",
+    )
+    parser.add_argument("--samples", type=int, default=50, help="black box: times each answer is asked for")
     args = parser.parse_args()
+    if args.black_box:
+        return main_black_box(args)
     sizes = [int(s) for s in args.sizes.split(",")]
     began = time.monotonic()
     results: dict[int, dict[str, Any]] = {}
@@ -598,6 +750,32 @@ def main() -> int:
     }
     args.results.mkdir(parents=True, exist_ok=True)
     path = args.results / f"scale-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"\n{out['total_seconds']} s in all; results in {path}")
+    return 0
+
+
+def main_black_box(args: argparse.Namespace) -> int:
+    counts = [int(n) for n in args.black_box.split(",")]
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="scale-box-") as tmp:
+        box = asyncio.run(black_box(Path(tmp), counts, samples=args.samples))
+    lines = black_box_table(box, counts)
+    print("\n" + "\n".join(lines))
+    out = {
+        "black_box": box,
+        "table": lines,
+        "config": {
+            "open_counts": counts,
+            "samples": args.samples,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "commit": bench._git_commit(),
+        },
+        "total_seconds": round(time.monotonic() - began, 1),
+    }
+    args.results.mkdir(parents=True, exist_ok=True)
+    path = args.results / f"scale-box-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"\n{out['total_seconds']} s in all; results in {path}")
     return 0

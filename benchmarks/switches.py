@@ -25,6 +25,11 @@ SWITCHES: dict[str, Switch] = {
         "commands that arrive together commit together, a savepoint each",
         "import store._database as m\nm.Database.run_grouped = lambda self, work: self.run(work)\n",
     ),
+    "foreground_first": Switch(
+        "background units (outbox, inbox, reconciler, reminders, Home refreshes, task starts) go one at a time",
+        # As many background units in aiosqlite's queue as there are: one FIFO queue for everything.
+        "import store._database as m\nm.BEHIND_AT_ONCE = 1_000_000\n",
+    ),
     "start_slots": Switch(
         "at most two new requests start at once (a semaphore of 2)",
         # handle_command looks _start up at call time; this is _start without the semaphore.

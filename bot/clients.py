@@ -6,17 +6,19 @@ points the settings at it before the clients are built, so the clients never kno
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -32,6 +34,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.slackmetrics import MeteredWebClient
+from bot.slackretry import UntilStopping
 from bot.tuning import Tuning
 from core import Outages, RetryPolicy
 from prime import PrimeClient
@@ -50,15 +53,24 @@ def build_slack_client(
     retry_interval: float | None = None,
     session: aiohttp.ClientSession | None = None,
     metrics: Metrics | None = None,
+    stopping: asyncio.Event | None = None,
 ) -> AsyncWebClient:
     """Slack's Web API client, with slack_sdk's retries for 429, 5xx and connection errors.
 
     Pass a ``session`` to reuse connections: without one, slack_sdk opens a new one per call.
-    With ``metrics``, every call is counted by method and outcome.
+    With ``metrics``, every call is counted by method and outcome. Once ``stopping`` is set, a failing
+    call is not retried (bot/slackretry.py).
     """
     interval: RetryIntervalCalculator = BackoffRetryIntervalCalculator()
     if retry_interval is not None:
         interval = FixedValueRetryIntervalCalculator(retry_interval)
+    retries: list[AsyncRetryHandler] = [
+        AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+        AsyncServerErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
+        AsyncConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
+    ]
+    if stopping is not None:
+        retries = [UntilStopping(handler, stopping=stopping) for handler in retries]
     client = MeteredWebClient(
         metrics=metrics,
         token=settings.slack_bot_token,
@@ -66,11 +78,7 @@ def build_slack_client(
         session=session,
         timeout=10,
         logger=logging.getLogger("slack_sdk.web.async_client"),
-        retry_handlers=[
-            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
-            AsyncServerErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
-            AsyncConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
-        ],
+        retry_handlers=retries,
     )
     host = urlsplit(settings.slack_api_url).hostname or ""
     if host in ("127.0.0.1", "::1", "localhost") or urllib.request.proxy_bypass(host):
@@ -118,6 +126,11 @@ class Clients:
     prime: PrimeClient
     sandbox_http: httpx.AsyncClient  # the sandbox's, to post its events to the relay
     sandbox: Sandbox | None = None
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)  # set: Slack's failed calls are not retried
+
+    def stop_retrying(self) -> None:
+        """The bot is stopping: a failing Slack call fails now, instead of after slack_sdk's retries."""
+        self.stopping.set()
 
     async def close(self) -> None:
         """Close every connection (the sandbox's routes stop with the web server)."""
@@ -142,8 +155,9 @@ def open_clients(
     # One session for every Slack call: a session per call opens a connection (and, to slack.com, a TLS
     # handshake) each time (benchmarks/README.md, "one_session").
     slack_session = aiohttp.ClientSession()
+    stopping = asyncio.Event()
     slack = build_slack_client(
-        settings, retry_interval=tuning.slack_retry_interval, session=slack_session, metrics=metrics
+        settings, retry_interval=tuning.slack_retry_interval, session=slack_session, metrics=metrics, stopping=stopping
     )
     prime = build_prime_client(
         settings,
@@ -155,7 +169,13 @@ def open_clients(
         on_secret=on_secret,
     )
     return Clients(
-        http=http, slack=slack, slack_session=slack_session, prime=prime, sandbox_http=sandbox_http, sandbox=sandbox
+        http=http,
+        slack=slack,
+        slack_session=slack_session,
+        prime=prime,
+        sandbox_http=sandbox_http,
+        sandbox=sandbox,
+        stopping=stopping,
     )
 
 

@@ -9,6 +9,7 @@ web server, the Socket Mode link and the database's instance lock.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -230,7 +231,15 @@ class Runtime:
         await self.workers.outbox.drained()
 
     async def stop(self) -> None:
-        """Stop taking work, let in-flight work finish (bounded), flush the outbox, close everything."""
+        """Stop taking work, let in-flight work finish, flush the outbox, close everything.
+
+        Within ``shutdown_grace`` in all, whatever Slack does: from the first moment no failing Slack
+        call is retried (what is unsent waits in the outbox for the next start), and Slack calls in
+        flight are waited for, not cut off, until the grace ends.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.tuning.shutdown_grace
+        self.clients.stop_retrying()
         if self.served.socket_mode is not None:
             self.workers.cancel("socket mode")
             with contextlib.suppress(Exception):
@@ -238,10 +247,14 @@ class Runtime:
         if self.clients.sandbox is not None:
             await self.clients.sandbox.close()
         await self.served.runner.cleanup()
-        cancelled = await self.background.drain(self.tuning.shutdown_grace)
+        cancelled = await self.background.drain(max(0.0, deadline - loop.time()))
         if cancelled:
             logger.warning("shutdown: %d unfinished jobs parked; they resume at the next start", cancelled)
-        await self.workers.stop()  # and what in-flight work just queued goes out
+        unanswered = await self.workers.stop(grace=deadline - loop.time())  # and what in-flight work queued goes out
+        if unanswered:
+            logger.warning(
+                "shutdown: %d Slack calls unanswered; the next start looks for their posts first", unanswered
+            )
         await self.clients.close()
         await self.store.close()
         if self.served.instance_lock is not None:

@@ -332,7 +332,7 @@ class _Reader:
         if value is None:
             return default
         try:
-            seconds = float(value)
+            seconds = float(value) if value.isascii() else -1.0  # float() also reads other scripts' digits
         except ValueError:
             seconds = -1.0
         if not low <= seconds <= 86_400:
@@ -348,7 +348,7 @@ class _Reader:
         value = self.optional(name)
         if value is None:
             return default
-        if not value.isdigit() or not low <= int(value) <= high:
+        if not _whole_number(value) or not low <= int(value) <= high:
             self.problem(
                 name,
                 f"must be a whole number of days between {low} and {high}",
@@ -361,7 +361,7 @@ class _Reader:
         value = self.optional(name)
         if value is None:
             return default
-        if not value.isdigit() or not 0 <= int(value) <= 65_535:
+        if not _whole_number(value) or not 0 <= int(value) <= 65_535:
             self.problem(
                 name, "must be a TCP port number between 0 and 65535", f"set a free port, or unset it for {default}"
             )
@@ -381,3 +381,8 @@ class _Reader:
             self.problem(name, f"must be one of {', '.join(_LOG_LEVELS)}", "INFO is the usual; DEBUG shows more")
             return default
         return value
+
+
+def _whole_number(value: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` and ``int`` also take other scripts' digits (``٣``) and superscripts."""
+    return value.isascii() and value.isdigit()

@@ -27,7 +27,7 @@ class Tuning:
     retry_cap: float = 900.0  # ... up to this
     reconcile_spacing: float = 0.2  # between two polls of Amazon in one reconciler pass (5 per second)
     reconcile_spread: bool = True  # a pass's polls spread over RECONCILE_INTERVAL (never closer than the spacing)
-    shutdown_grace: float = 8.0  # how long SIGTERM waits for in-flight work
+    shutdown_grace: float = 8.0  # a stop takes at most this, in-flight work and Slack calls included (Docker: 10 s)
     usergroup_ttl: float = 60.0  # ALLOWED_USERGROUP's members are read again after this (in the background)
     # The HTTP server's connections (bot/listener.py). Slack, EventBridge and Prometheus send a request's
     # headers at once; a connection still sending them after this is closed.

@@ -29,7 +29,7 @@ from handlers.workers.outbox import OutboxSender
 from handlers.workers.reconcile import Reconciler
 from handlers.workers.reminders import Reminders
 from handlers.workers.retention import Retention
-from store import Store
+from store import Store, behind
 
 __all__ = ["Loop", "Workers", "assemble"]
 
@@ -64,7 +64,8 @@ class Workers:
         if self.read_usergroup:
             loops["usergroup"] = self.authorizer.run  # refreshed in the background, never waited on by an ack
         loops.update(also or {})
-        self.tasks = [asyncio.create_task(supervise(name, run), name=name) for name, run in loops.items()]
+        # Every loop's database work waits behind what a person or Amazon waits on (store.behind).
+        self.tasks = [asyncio.create_task(behind(supervise(name, run)), name=name) for name, run in loops.items()]
 
     def cancel(self, name: str) -> None:
         """Cancel one loop by its name (Socket Mode's, before its link closes)."""
@@ -72,15 +73,21 @@ class Workers:
             if task.get_name() == name:
                 task.cancel()
 
-    async def stop(self, *, flush: float = 3.0) -> None:
-        """Cancel every loop, then send what in-flight work just queued (for at most ``flush`` seconds)."""
+    async def stop(self, *, grace: float) -> int:
+        """Cancel every loop, send what in-flight work just queued, and let the Slack calls in flight end.
+
+        All of it within ``grace`` seconds: the calls still unanswered then are cancelled, and counted
+        in what this returns (the next start looks for their messages before posting them again).
+        """
+        deadline = asyncio.get_running_loop().time() + grace
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.authorizer.close()
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(flush):
+            async with asyncio.timeout_at(deadline):
                 await self.outbox.send_due()
+        return await self.outbox.settle(deadline - asyncio.get_running_loop().time())
 
 
 def assemble(

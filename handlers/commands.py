@@ -25,7 +25,7 @@ from handlers.kinds import KindFlow
 from handlers.lifecycle import Reply, advance, kind_of
 from handlers.listing import Page, list_page
 from handlers.texts import casework
-from store import Request
+from store import Request, behind
 
 __all__ = ["Extend", "Help", "Invalid", "ListOpen", "Start", "Status", "handle_command", "parse_command"]
 
@@ -231,7 +231,7 @@ def _follow_up(deps: Desk, request: Request, created: bool, *, user: str, reply:
         if created:
             logger.info("request %s: created by %s in %s", request.id, user, request.channel)
             deps.flow.home_changed()
-            deps.background.spawn(_start(deps, request.id, reply=reply), name="command start")
+            deps.background.spawn(behind(_start(deps, request.id, reply=reply)), name="command start")
         else:
             deps.background.spawn(_duplicate(deps, request, user=user, reply=reply), name="command duplicate")
 

@@ -27,6 +27,7 @@ __all__ = ["BOT_ID", "BOT_USER", "Call", "LocalSlack", "LoopbackServer", "Posted
 BOT_USER = "U0BOT"
 BOT_ID = "B0BOT"
 RESPONSE_URL_USES = 5  # Slack accepts five posts per response_url
+_CURSOR = "before:"  # conversations.history's next page: the messages older than this ts
 
 T = TypeVar("T")
 
@@ -289,7 +290,9 @@ class LocalSlack(LoopbackServer):
             link = f"{self.workspace_url}archives/{channel}/p{ts.replace('.', '')}"
             return {"ok": True, "channel": channel, "permalink": link}
         if method == "conversations.replies":
-            return self._replies(channel, str(args.get("ts", "")))
+            return _with_metadata(self._replies(channel, str(args.get("ts", ""))), args)
+        if method == "conversations.history":
+            return _with_metadata(self._history(channel, args), args)
         if method == "usergroups.users.list":
             users = self.usergroups.get(str(args.get("usergroup", "")))
             if users is None:
@@ -310,6 +313,20 @@ class LocalSlack(LoopbackServer):
         if thread:
             parent.update(thread_ts=ts, reply_count=len(thread))
         return {"ok": True, "messages": [parent, *thread], "has_more": False, "response_metadata": {"next_cursor": ""}}
+
+    def _history(self, channel: str, args: dict[str, Any]) -> dict[str, Any]:
+        """The channel's messages, newest first, as Slack pages them: top-level only, between ``oldest`` and
+        ``latest`` (both exclusive), ``limit`` at a time, the next page behind ``response_metadata.next_cursor``."""
+        oldest, latest = float(args.get("oldest") or 0), float(args.get("latest") or "inf")
+        limit = max(1, min(int(args.get("limit") or 100), 999))
+        if cursor := str(args.get("cursor") or ""):
+            latest = min(latest, float(cursor.removeprefix(_CURSOR)))
+        kept = self._messages.get(channel, {}).values()
+        found = [m for m in kept if not m.get("thread_ts") or m["thread_ts"] == m["ts"]]
+        found = sorted((m for m in found if oldest < float(m["ts"]) < latest), key=lambda m: float(m["ts"]))[::-1]
+        page, more = found[:limit], len(found) > limit
+        next_cursor = f"{_CURSOR}{page[-1]['ts']}" if more else ""
+        return {"ok": True, "messages": page, "has_more": more, "response_metadata": {"next_cursor": next_cursor}}
 
     async def _response(self, request: web.Request) -> web.Response:
         url = f"{self.base_url}{request.path}"
@@ -352,6 +369,13 @@ class LocalSlack(LoopbackServer):
     def _next_ts(self) -> str:
         self._clock += 1
         return f"{self._clock}.000100"
+
+
+def _with_metadata(answer: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    """Slack returns messages' metadata only to a reader that asks for it (``include_all_metadata``)."""
+    if "messages" not in answer or str(args.get("include_all_metadata", "")).lower() in ("1", "true"):
+        return answer
+    return {**answer, "messages": [{k: v for k, v in m.items() if k != "metadata"} for m in answer["messages"]]}
 
 
 async def _read_args(request: web.Request) -> dict[str, Any]:

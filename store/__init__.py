@@ -2,7 +2,7 @@
 
 Every module here is private (``store/_x.py``); this is the only way in from outside, as httpx keeps
 its own. The import-linter contract in ``pyproject.toml`` fails CI when another package imports a
-private module. Tests that check the internals (migrations) import them by name.
+private module. Tests that check the internals (the foreground lane, migrations) import them by name.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from store._audit import AuditRow
 from store._backup import BackupReport, backup_database
 from store._cases import CaseCounts, Extension
 from store._crypto import EmailCipher, create_key_file, normalise_email, read_key_file, write_key_file
-from store._database import WriteHealth, cannot_open
+from store._database import WriteHealth, behind, cannot_open
 from store._files import PRIVATE_FILE, others_can_read, private_folder
 from store._instance import InstanceLock, lock_path_for
 from store._keycheck import (
@@ -57,6 +57,7 @@ __all__ = [
     "TaskError",
     "WriteHealth",
     "backup_database",
+    "behind",
     "cannot_open",
     "create_key_file",
     "inspect_key",

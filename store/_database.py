@@ -6,17 +6,27 @@ plain sqlite3 code; ``write_once``: one statement), so a change is whole or
 absent, whatever happens to the coroutine that asked for it, and a busy event
 loop is crossed once per change rather than once per statement. That thread
 runs the units one at a time in the order they were sent, so they never
-interleave and no lock is needed. (A two-lane lock that put acknowledgements
-first was measured and removed: benchmarks/README.md, "priority_lock".)
+interleave.
+
+Foreground first: what a person or Amazon waits on (an ack's insert, a
+relayed event, a click's read, a command's reads) is sent to that thread as
+it comes, but work that runs ``behind()`` (the outbox, the inbox, the
+reconciler, reminders, Home refreshes, task starts) has at most
+``BEHIND_AT_ONCE`` unit in the thread's queue. However much background work is
+waiting, a foreground unit waits behind one background unit at most, and
+never behind a queue of them. Foreground units are never held back, so they
+still go to the thread together (unlike a lock around every unit).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,14 +37,32 @@ from core import ConfigError, StoreUnavailable
 from store._files import create_private, private_folder
 from store._schema import migrate
 
-__all__ = ["AUTOCHECKPOINT_PAGES", "WAL_LIMIT", "Database", "WriteHealth", "cannot_open"]
+__all__ = ["AUTOCHECKPOINT_PAGES", "BEHIND_AT_ONCE", "WAL_LIMIT", "Database", "WriteHealth", "behind", "cannot_open"]
 
 logger = logging.getLogger(__name__)
 
 AUTOCHECKPOINT_PAGES = 1000  # SQLite's default: a commit past this many WAL pages checkpoints (store/_checkpoints.py)
 WAL_LIMIT = AUTOCHECKPOINT_PAGES * 4096  # bytes a WAL file is trimmed to when it starts over after a burst
 
+# Background units in aiosqlite's queue at once: a foreground unit waits behind this many at most.
+# Measured in benchmarks/run.py's busy phase (benchmarks/README.md, "Foreground first").
+BEHIND_AT_ONCE = 1
+
 T = TypeVar("T")
+
+_behind: contextvars.ContextVar[bool] = contextvars.ContextVar("behind", default=False)
+
+
+async def behind(work: Awaitable[T]) -> T:
+    """Await ``work`` with its database units behind those someone waits on (see the module docstring).
+
+    Tasks ``work`` starts inherit this, so a worker loop run this way keeps everything it sets off behind.
+    """
+    token = _behind.set(True)
+    try:
+        return await work
+    finally:
+        _behind.reset(token)
 
 
 class WriteHealth:
@@ -120,6 +148,16 @@ class Database:
         self.writes = WriteHealth()
         self._waiting: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._committer: asyncio.Task[None] | None = None
+        self._background = asyncio.Semaphore(BEHIND_AT_ONCE)
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """Foreground units go at once; background ones take turns, ``BEHIND_AT_ONCE`` at a time."""
+        if not _behind.get():
+            yield
+            return
+        async with self._background:
+            yield
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -169,7 +207,8 @@ class Database:
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Rows of one query, in one round trip to aiosqlite's thread (execute, fetch and close together)."""
-        return list(await self.connection.execute_fetchall(sql, params))
+        async with self._turn():
+            return list(await self.connection.execute_fetchall(sql, params))
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` as one transaction on aiosqlite's thread, in a single round trip.
@@ -184,7 +223,8 @@ class Database:
         raw: sqlite3.Connection = self.connection._conn
         try:
             result: T
-            result, changed = await execute(_transaction, raw, work)  # type: ignore[no-untyped-call]
+            async with self._turn():
+                result, changed = await execute(_transaction, raw, work)  # type: ignore[no-untyped-call]
         except sqlite3.OperationalError as error:
             raise self.writes.failed(error) from error
         if changed:
@@ -203,7 +243,10 @@ class Database:
         self._waiting.append((work, done))
         if self._committer is None or self._committer.done():
             # A task of its own: a caller cancelled while waiting must not strand the others' units.
-            self._committer = asyncio.create_task(self._commit_waiting(), name="group commit")
+            # Acknowledgements wait on it, so it is never behind, whoever started it.
+            self._committer = asyncio.create_task(
+                self._commit_waiting(), name="group commit", context=contextvars.Context()
+            )
         return await asyncio.shield(done)
 
     async def _commit_waiting(self) -> None:
@@ -226,7 +269,8 @@ class Database:
     async def write_once(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One statement in its own implicit transaction (one round trip); return how many rows it changed."""
         try:
-            cursor = await self.connection.execute(sql, params)
+            async with self._turn():
+                cursor = await self.connection.execute(sql, params)
         except sqlite3.OperationalError as error:
             raise self.writes.failed(error) from error
         if cursor.rowcount > 0:

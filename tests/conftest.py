@@ -6,10 +6,21 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from fakes import FakePrime, FakeSlack
 from harness import Harness, running_bot
+from processes import Fakes
 
 
 @pytest.fixture
 async def bot(tmp_path: Path) -> AsyncIterator[Harness]:
     async with running_bot(tmp_path) as harness:
         yield harness
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[Fakes]:
+    """Slack and Buy with Prime on loopback for a bot run as its own process; every GraphQL document it sent
+    must have been valid."""
+    async with FakeSlack() as slack, FakePrime() as prime:
+        yield Fakes(slack, prime)
+        assert not prime.invalid, prime.invalid

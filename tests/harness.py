@@ -160,6 +160,7 @@ class Harness:
         self.crashed = True
         for task in runtime.workers.tasks:
             task.cancel()
+        await runtime.workers.outbox.settle(0)  # Slack calls in flight: their answers never arrive
         await runtime.background.drain(0)
         await runtime.served.runner.cleanup()
         await runtime.clients.http.aclose()

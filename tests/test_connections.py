@@ -11,13 +11,12 @@ import os
 import re
 import resource
 import signal
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
-from fakes import FakePrime, FakeSlack, slack_headers, slash_body
+from fakes import slack_headers, slash_body
 from harness import RELAY_KEY, envelope, running_bot
 from processes import Fakes, free_port, start_bot
 
@@ -26,13 +25,6 @@ from bot.tuning import Tuning
 HALF_A_REQUEST = b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Type: application/x-www-form-"
 SECRET = "connections-test-signing-secret"
 CHANNEL = "C0COMPLY"
-
-
-@pytest.fixture
-async def fakes() -> AsyncIterator[Fakes]:
-    async with FakeSlack() as slack, FakePrime() as prime:
-        yield Fakes(slack, prime)
-        assert not prime.invalid, prime.invalid
 
 
 async def half_sent(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

@@ -218,11 +218,49 @@ async def test_slack_records_and_waits(slack: FakeSlack) -> None:
     await client.chat_postMessage(channel="C1", text="Done", thread_ts=parent["ts"], metadata=metadata)
     reply = await waiter
     assert reply["thread_ts"] == parent["ts"] and float(reply["ts"]) > float(parent["ts"])
-    thread = await client.conversations_replies(channel="C1", ts=parent["ts"])
+    thread = await client.conversations_replies(channel="C1", ts=parent["ts"], include_all_metadata=True)
     assert [m["text"] for m in thread["messages"]] == ["Request started", "Done"]
     assert thread["messages"][1]["metadata"] == metadata
+    plain = await client.conversations_replies(channel="C1", ts=parent["ts"])
+    assert "metadata" not in plain["messages"][1]  # only for a reader that asks for it
     assert "Done" in slack.public_text()
     assert (await client.usergroups_users_list(usergroup="S0STAFF"))["users"] == ["U1"]
+
+
+async def test_slack_history_pages_top_level_messages_newest_first(slack: FakeSlack) -> None:
+    """conversations.history: no thread replies, newest first, ``oldest`` and ``latest`` exclusive, one page
+    of ``limit`` at a time behind a cursor, and metadata only when asked for."""
+    client = AsyncWebClient(token=TOKEN, base_url=slack.api_url)
+    tagged = {"event_type": "data_request", "event_payload": {"n": 1}}
+    first = await client.chat_postMessage(channel="C1", text="one", metadata=tagged)
+    await client.chat_postMessage(channel="C1", text="reply", thread_ts=first["ts"])
+    for text in ("two", "three", "four"):
+        await client.chat_postMessage(channel="C1", text=text)
+    page = await client.conversations_history(channel="C1", limit=2, include_all_metadata=True)
+    assert [m["text"] for m in page["messages"]] == ["four", "three"] and page["has_more"]
+    cursor = page["response_metadata"]["next_cursor"]
+    rest = await client.conversations_history(channel="C1", limit=2, cursor=cursor, include_all_metadata=True)
+    assert [m["text"] for m in rest["messages"]] == ["two", "one"] and not rest["has_more"]
+    assert rest["messages"][1]["metadata"] == tagged
+    since = await client.conversations_history(channel="C1", oldest=first["ts"])
+    assert [m["text"] for m in since["messages"]] == ["four", "three", "two"]
+    plain = await client.conversations_history(channel="C1")
+    assert all("metadata" not in m for m in plain["messages"])
+    slack.not_in.add("C1")
+    with pytest.raises(SlackApiError, match="not_in_channel"):
+        await client.conversations_history(channel="C1")
+
+
+async def test_slack_can_carry_out_a_call_and_hold_its_answer(slack: FakeSlack) -> None:
+    """``hold_answers``: the post is made (Slack has it) while the caller still waits for the answer."""
+    client = AsyncWebClient(token=TOKEN, base_url=slack.api_url)
+    gate = asyncio.Event()
+    slack.hold_answers["chat.postMessage"] = gate
+    posting = asyncio.create_task(client.chat_postMessage(channel="C1", text="in flight"))
+    await slack.wait_for(lambda: slack.answers_held)
+    assert [p["text"] for p in slack.posts("C1")] == ["in flight"] and not posting.done()
+    gate.set()
+    assert (await posting)["ts"] == slack.posts("C1")[0]["ts"]
 
 
 async def test_slack_failure_knobs(slack: FakeSlack) -> None:

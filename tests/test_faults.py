@@ -5,11 +5,10 @@ from __future__ import annotations
 import base64
 import logging
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from fakes import FakePrime, FakeSlack, slack_headers, slash_body, text_of
+from fakes import slack_headers, slash_body, text_of
 from harness import CHANNEL, SIGNING_SECRET, Harness, ack_text, envelope, eventually
 from processes import Fakes, free_port, run_bot
 
@@ -61,12 +60,6 @@ async def test_a_command_while_the_database_refuses_writes_is_told_and_readyz_sa
     ready = await bot.http.get(bot.url + "/readyz")
     assert ready.status_code == 200 and ready.json()["database_writes_failing"] is False
     assert "data_request_bot_database_writes_failing 0.0" in (await bot.http.get(bot.url + "/metrics")).text
-
-
-@pytest.fixture
-async def fakes() -> AsyncIterator[Fakes]:
-    async with FakeSlack() as slack, FakePrime() as prime:
-        yield Fakes(slack, prime)
 
 
 def unopenable_paths(tmp_path: Path) -> list[Path]:

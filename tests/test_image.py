@@ -15,13 +15,12 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakePrime, FakeSlack
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from processes import Fakes, clean_env, free_port, wait_until_healthy
@@ -192,12 +191,6 @@ def give_to(path: Path, user: str) -> None:
     for folder, subfolders, files in os.walk(path):
         for name in [folder, *(os.path.join(folder, entry) for entry in subfolders + files)]:
             os.chown(name, account.pw_uid, account.pw_gid)
-
-
-@pytest.fixture
-async def fakes() -> AsyncIterator[Fakes]:
-    async with FakeSlack() as slack, FakePrime() as prime:
-        yield Fakes(slack, prime)
 
 
 async def test_the_images_install_entrypoint_path_and_healthcheck_work_for_a_non_root_user(

@@ -5,25 +5,16 @@ from __future__ import annotations
 import base64
 import os
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
-from fakes import FakePrime, FakeSlack, buttons, slack_headers, slash_body
+from fakes import buttons, slack_headers, slash_body
 from harness import envelope
 from processes import Fakes, free_port, start_bot
 
 CHANNEL = "C0COMPLY"
 SECRET = "process-test-signing-secret"
 RELAY_KEY = "process-test-relay-key-0123456789"
-
-
-@pytest.fixture
-async def fakes() -> AsyncIterator[Fakes]:
-    async with FakeSlack() as slack, FakePrime() as prime:
-        yield Fakes(slack, prime)
-        assert not prime.invalid, prime.invalid
 
 
 async def test_slack_down_then_kill_9_then_restart_posts_the_completion_once(fakes: Fakes, tmp_path: Path) -> None:

@@ -12,23 +12,16 @@ import os
 import signal
 import stat
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from fakes import FakePrime, FakeSlack
+from fakes import FakeSlack
 from processes import Fakes, clean_env, free_port, run_bot, wait_until_healthy
 
 from core import RequestKind
 from store import EmailCipher, open_verified
 
 PROG = "data-request-bot:"
-
-
-@pytest.fixture
-async def fakes() -> AsyncIterator[Fakes]:
-    async with FakeSlack() as slack, FakePrime() as prime:
-        yield Fakes(slack, prime)
 
 
 def one_line(stderr: str) -> str:

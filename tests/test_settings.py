@@ -127,6 +127,10 @@ def test_every_optional_setting_is_read() -> None:
         ("SLACK_API_URL", "slack.com/api"),
         ("BWP_API_URL", "ftp://api.buywithprime.amazon.com/graphql"),
         ("BWP_TOKEN_URL", "not a url"),
+        ("DELETION_HOLD_DAYS", "٣"),  # Arabic-Indic three: str.isdigit and int() accept it, the bot does not
+        ("RESPONSE_DEADLINE_DAYS", "³⁰"),
+        ("PORT", "３０００"),  # full-width digits
+        ("RECONCILE_INTERVAL", "٣٠٠"),  # float() reads these too
     ],
 )
 def test_each_malformed_value_is_one_line_naming_its_setting(name: str, value: str) -> None:

@@ -16,7 +16,7 @@ from handlers.listing import Page, read_page
 from handlers.slack_errors import slack_error_code
 from handlers.texts import casework
 from handlers.workers.access import Authorizer
-from store import Store
+from store import Store, behind
 
 __all__ = ["HomeTab"]
 
@@ -56,7 +56,7 @@ class HomeTab:
     def changed(self) -> None:
         """A request changed: refresh the tab of everyone who has opened it (once per burst of changes)."""
         if self._viewers and (self._pending is None or self._pending.done()):
-            self._pending = self._background.spawn(self._refresh_soon(), name="home refresh")
+            self._pending = self._background.spawn(behind(self._refresh_soon()), name="home refresh")
 
     async def _refresh_soon(self) -> None:
         await asyncio.sleep(self._debounce)

@@ -8,7 +8,9 @@ its request as it stands then. What a failure means comes from one table (handle
 the operator must fix (a revoked token, the bot removed from the channel) keeps
 the entry and keeps retrying with capped backoff, with one log line per
 episode; only a message Slack finds wrong in itself is given up, audited, and
-handed to ``on_abandoned`` so that the requester is told.
+handed to ``on_abandoned`` so that the requester is told. A call is never cut off by
+its caller; a post whose answer never came (the bot stopped or died waiting) is looked
+for before it is made again (handlers/workers/posted.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -27,13 +30,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from core import Outages, Wakeup
 from handlers.slack_errors import SlackFault, classify, operator_hint, slack_error_code
+from handlers.workers.posted import find_posted, tag
 from store import OPENS_THREAD, OutboxEntry, RequestStatus, Store
 
 __all__ = ["OutboxSender", "SendResult", "SlackCall", "as_stored"]
 
 logger = logging.getLogger(__name__)
 
-METADATA_EVENT = "data_request_outbox"
 UNRENDERABLE = "unrenderable"  # the give-up code of an entry that could not be put into words
 
 
@@ -101,6 +104,7 @@ class OutboxSender:
         self._wakeup = Wakeup()
         self._failed_rounds = 0  # consecutive rounds in which Slack failed and nothing got through
         self._in_flight: set[int] = set()  # entry ids being sent now: never twice at once
+        self._calls: set[asyncio.Task[SendResult]] = set()  # the sends themselves, each in a task of its own
         self.on_thread_opened: Callable[[int], object] = lambda _: None
         self.on_abandoned: Callable[[OutboxEntry, str], object] = lambda _entry, _code: None
         self._recorded = asyncio.Event()  # set, then replaced, each time an attempt ends: drained() looks again
@@ -140,11 +144,16 @@ class OutboxSender:
         entries = [e for e in await self._store.outbox.due(limit=64) if e.id not in self._in_flight]
         if not entries:
             return 0  # nothing was due: says nothing about whether Slack is back
-        results = await asyncio.gather(*(self._send(entry) for entry in entries))
-        for entry, result in zip(entries, results, strict=True):
-            if result.sent and entry.purpose == OPENS_THREAD:
-                self.on_thread_opened(entry.request_id)
-        await self._reschedule([(e, r) for e, r in zip(entries, results, strict=True) if not r.settled], len(entries))
+        calls = [self._start(entry) for entry in entries]  # each claimed before anything else runs
+        try:
+            results = await asyncio.gather(*(asyncio.shield(call) for call in calls))
+            for entry, result in zip(entries, results, strict=True):
+                if result.sent and entry.purpose == OPENS_THREAD:
+                    self.on_thread_opened(entry.request_id)
+            failed = [(e, r) for e, r in zip(entries, results, strict=True) if not r.settled]
+            await self._reschedule(failed, len(entries))
+        finally:
+            self._release(entries, calls)
         return len(entries)
 
     async def send_for(self, request_id: int) -> SendResult | None:
@@ -157,10 +166,14 @@ class OutboxSender:
         ]
         if not entries:
             return None
-        result = await self._send(entries[0])
-        if not result.settled:
-            await self._reschedule([(entries[0], result)], 1)
-            self.wake()  # from now on the worker retries it, on the outbox's schedule
+        call = self._start(entries[0])
+        try:
+            result = await asyncio.shield(call)
+            if not result.settled:
+                await self._reschedule([(entries[0], result)], 1)
+                self.wake()  # from now on the worker retries it, on the outbox's schedule
+        finally:
+            self._release(entries, [call])
         return result
 
     async def _reschedule(self, failed: list[tuple[OutboxEntry, SendResult]], tried: int) -> None:
@@ -177,16 +190,53 @@ class OutboxSender:
         for entry, result in failed:
             await self._store.outbox.retry(entry.id, at=self._clock() + delay, error=result.code or "unknown")
 
-    async def _send(self, entry: OutboxEntry) -> SendResult:
-        """Make the call once; record it if it is settled for good (sent, or given up)."""
+    def _start(self, entry: OutboxEntry) -> asyncio.Task[SendResult]:
+        """Claim the entry and make its call once, in a task of its own; recorded if settled for good.
+
+        Its caller waits for it shielded: a caller cancelled (a stopping bot's background work, the
+        worker loop) leaves a call Slack may already have carried out to finish and be recorded,
+        until ``settle`` gives up on it. The caller releases the claim (``_release``).
+        """
         self._in_flight.add(entry.id)
-        try:
-            async with self._slots:
-                return await self._attempt(entry)
-        finally:
-            self._in_flight.discard(entry.id)
-            self._recorded.set()
-            self._recorded = asyncio.Event()
+        call = asyncio.create_task(self._attempt_in_turn(entry), name=f"outbox {entry.id}")
+        self._calls.add(call)
+        call.add_done_callback(self._call_ended)
+        return call
+
+    def _release(self, entries: list[OutboxEntry], calls: list[asyncio.Task[SendResult]]) -> None:
+        """Unclaim the entries, once each one's failure is rescheduled: until then another round would send
+        it again at once. One whose call is still in flight (its caller was cancelled) is unclaimed when it ends.
+        """
+        for entry, call in zip(entries, calls, strict=True):
+            if call.done():
+                self._in_flight.discard(entry.id)
+            else:
+                call.add_done_callback(partial(_unclaim, self._in_flight, entry.id))
+
+    async def _attempt_in_turn(self, entry: OutboxEntry) -> SendResult:
+        async with self._slots:
+            return await self._attempt(entry)
+
+    def _call_ended(self, call: asyncio.Task[SendResult]) -> None:
+        self._calls.discard(call)
+        self._recorded.set()
+        self._recorded = asyncio.Event()
+        if not call.cancelled():
+            call.exception()  # taken here too: a caller that was cancelled never will (a live one still gets it)
+
+    async def settle(self, grace: float) -> int:
+        """Let the calls in flight finish and be recorded for at most ``grace`` seconds, then cancel the rest.
+
+        Return how many were cancelled: Slack may have carried those out, so they are marked as attempted,
+        and the next attempt looks for the message before posting it again (handlers/workers/posted.py).
+        """
+        if not self._calls:
+            return 0
+        _, pending = await asyncio.wait(set(self._calls), timeout=max(0.0, grace))
+        for call in pending:
+            call.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        return len(pending)
 
     async def _attempt(self, entry: OutboxEntry) -> SendResult:
         try:
@@ -194,13 +244,16 @@ class OutboxSender:
         except Exception:  # a text that cannot be built (too long for Slack, a name no kind knows): a bug
             logger.exception("outbox %s: the %s notice could not be put into words; giving up", entry.id, entry.method)
             return await self._give_up(entry, UNRENDERABLE, entry.method)
-        if entry.attempts and await self._already_posted(entry, call):
-            logger.info("outbox %s: found already posted before a restart; not posting again", entry.id)
-            await self._store.outbox.sent(entry.id)
+        posting = call.method == "chat.postMessage"
+        if posting and entry.attempts and (found := await find_posted(self._slack, entry, call.payload)):
+            logger.info("outbox %s: found already posted by an earlier attempt; not posting again", entry.id)
+            await self._record_sent(entry, found)
             return SendResult(sent=True)
         await self._store.outbox.attempting(entry.id)
         try:
-            response = await self._slack.api_call(call.method, json=_tagged(entry, call))
+            response = await self._slack.api_call(
+                call.method, json=tag(entry, call.payload) if posting else call.payload
+            )
         except SlackApiError as error:
             return await self._failed(entry, call, error)
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
@@ -208,14 +261,20 @@ class OutboxSender:
         except Exception as error:  # an odd answer from Slack: this entry backs off, the others go on
             logger.exception("outbox %s: %s failed unexpectedly", entry.id, call.method)
             return SendResult(sent=False, code=type(error).__name__, fault=SlackFault.RETRY)
-        if entry.purpose == OPENS_THREAD:
-            kind = entry.request.kind if entry.request is not None else ""
-            opened_to = self._opened.get(kind, RequestStatus.STARTING)
-            await self._store.outbox.thread_opened(entry, str(response["ts"]), to=opened_to)
-        else:
-            await self._store.outbox.sent(entry.id)
+        await self._record_sent(entry, response.get("ts"))
         await self._recovered(entry.last_error)
         return SendResult(sent=True)
+
+    async def _record_sent(self, entry: OutboxEntry, ts: object) -> None:
+        """Mark the entry sent; a thread's first message also gives its request the thread (its ``ts``)."""
+        if entry.purpose == OPENS_THREAD:
+            if not ts:
+                raise ValueError(f"outbox {entry.id}: Slack's answer to the thread's first message has no ts")
+            kind = entry.request.kind if entry.request is not None else ""
+            opened_to = self._opened.get(kind, RequestStatus.STARTING)
+            await self._store.outbox.thread_opened(entry, str(ts), to=opened_to)
+        else:
+            await self._store.outbox.sent(entry.id)
 
     async def _recovered(self, previous_error: str | None) -> None:
         """A post that had failed for an operator's reason got through: end the episode once none waits on it."""
@@ -223,28 +282,6 @@ class OutboxSender:
             return
         if not await self._store.outbox.waiting_on(previous_error):
             self._outages.recovered("slack", previous_error)
-
-    async def _already_posted(self, entry: OutboxEntry, call: SlackCall) -> bool:
-        """Was this thread reply posted by an attempt whose success was never recorded (a crash)?
-
-        Replies carry their outbox id in message metadata; reading the thread back needs the
-        channels:history / groups:history scopes. Without them the answer is "no" and the reply
-        is posted again: at least once, not exactly once (see the README).
-        """
-        if call.method != "chat.postMessage" or not call.payload.get("thread_ts"):
-            return False  # chat.update is idempotent: sending it twice shows the same message
-        try:
-            response = await self._slack.conversations_replies(
-                channel=call.payload["channel"], ts=call.payload["thread_ts"], include_all_metadata=True, limit=200
-            )
-        except (SlackApiError, aiohttp.ClientError, OSError, TimeoutError) as error:
-            logger.debug("outbox %s: cannot read the thread back (%s)", entry.id, type(error).__name__)
-            return False
-        for message in response.get("messages") or []:
-            payload = (message.get("metadata") or {}).get("event_payload") or {}
-            if payload.get("outbox_id") == entry.id:
-                return True
-        return False
 
     async def _failed(self, entry: OutboxEntry, call: SlackCall, error: SlackApiError) -> SendResult:
         status = error.response.status_code
@@ -273,11 +310,8 @@ class OutboxSender:
         return SendResult(sent=False, code=code, fault=SlackFault.MESSAGE)
 
 
-def _tagged(entry: OutboxEntry, call: SlackCall) -> dict[str, object]:
-    """Thread replies carry their outbox id, so a resend after a crash can find them first."""
-    if call.method != "chat.postMessage":
-        return call.payload
-    return {**call.payload, "metadata": {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": entry.id}}}
+def _unclaim(in_flight: set[int], entry_id: int, _: object) -> None:
+    in_flight.discard(entry_id)
 
 
 def _seconds(value: object) -> float:

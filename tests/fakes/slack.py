@@ -110,7 +110,9 @@ class FakeSlack(LocalSlack):
 
     Knobs, all plain attributes a test may set at any time:
     ``hold`` (method -> an asyncio.Event the call waits for before it is answered;
-    ``held`` lists the calls waiting now),
+    ``held`` lists the calls waiting now), ``hold_answers`` (the same, but the call is
+    carried out first and only its answer waits, as when Slack posted and the answer
+    is lost on the way; ``answers_held`` lists them),
     ``not_in`` and ``archived`` (channel ids that refuse posts), ``fail``
     (per-method queue of injected failures: an int is an HTTP status, a str a
     Slack error code), ``down`` (every Web API call answers 503) and
@@ -137,9 +139,10 @@ class FakeSlack(LocalSlack):
         self.fail: dict[str, list[int | str]] = {}
         self.hold: dict[str, asyncio.Event] = {}
         self.held: list[str] = []
+        self.hold_answers: dict[str, asyncio.Event] = {}
+        self.answers_held: list[str] = []
         self.down = False
         self.invalid_blocks: list[str] = []
-        self._clock = 1_700_000_000
 
     # ------------------------------------------------------------------ queries
     def calls_to(self, method: str) -> list[Call]:
@@ -176,7 +179,15 @@ class FakeSlack(LocalSlack):
                 await gate.wait()
             finally:
                 self.held.remove(method)
-        return await super()._api(request)
+        response = await super()._api(request)
+        if (gate := self.hold_answers.get(method)) is not None and not gate.is_set():
+            self.answers_held.append(method)
+            await self._notify()
+            try:
+                await gate.wait()
+            finally:
+                self.answers_held.remove(method)
+        return response
 
     def _answer(
         self, method: str, args: dict[str, Any], auth: str | None, token: str | None
@@ -204,6 +215,11 @@ class FakeSlack(LocalSlack):
         if channel in self.not_in:
             return {"ok": False, "error": "not_in_channel"}
         return super()._replies(channel, ts)
+
+    def _history(self, channel: str, args: dict[str, Any]) -> dict[str, Any]:
+        if channel in self.not_in:
+            return {"ok": False, "error": "not_in_channel"}
+        return super()._history(channel, args)
 
     def _block_problems(self, where: str, blocks: Any, limit: int) -> list[str]:
         problems = block_problems(blocks, limit)
