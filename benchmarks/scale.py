@@ -71,12 +71,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import run as bench  # noqa: E402  (the loopback fakes and the bot's launch, shared with run.py)
 
 from core import Background, RequestKind, TaskError, mask_email  # noqa: E402
-from handlers import case_texts, notices, texts  # noqa: E402
-from handlers.access import Authorizer  # noqa: E402
-from handlers.cases import HomeTab, Reminders  # noqa: E402
-from handlers.context import Permalinks  # noqa: E402
-from handlers.kinds import KINDS  # noqa: E402
+from handlers import notices, texts  # noqa: E402
+from handlers.desk import Permalinks  # noqa: E402
+from handlers.kinds.registry import KINDS, free_text  # noqa: E402
 from handlers.listing import Page, read_page  # noqa: E402
+from handlers.texts import casework  # noqa: E402
+from handlers.workers.access import Authorizer  # noqa: E402
+from handlers.workers.home import HomeTab  # noqa: E402
+from handlers.workers.reminders import Reminders  # noqa: E402
 from store import EmailCipher, RequestStatus, Store  # noqa: E402
 
 DAY = 86_400.0
@@ -88,7 +90,7 @@ VIEWER = STAFF[0]
 VIEWER_BACKLOG = 25  # open cases of the viewer's own at every N: a full page of ``list`` and a More button
 CHANNEL = "C0CASES"
 # The share of each kind of request (each has its path in PATHS).
-KIND_MIX: tuple[tuple[str, float], ...] = ((RequestKind.RETRIEVAL, 0.8), (RequestKind.DELETION, 0.2))
+KIND_MIX: tuple[tuple[str, float], ...] = ((RequestKind.RETRIEVAL, 0.8), (RequestKind.ERASURE, 0.2))
 ROUNDS = 5  # rounds of each operation; the best one's p50/p99 is kept (every round's p99 in the JSON)
 TARGET_P99_MS = 50.0
 TARGET_FLAT = 1.5
@@ -116,7 +118,7 @@ PATHS: dict[str, CasePath] = {
     RequestKind.RETRIEVAL: CasePath(
         {}, False, RequestStatus.IN_PROGRESS, (), RequestStatus.COMPLETED, RequestStatus.FAILED
     ),
-    RequestKind.DELETION: CasePath(
+    RequestKind.ERASURE: CasePath(
         {"hold_days": "10", "reason": "the shopper asked by email"},
         True,
         RequestStatus.ON_HOLD,
@@ -169,7 +171,7 @@ async def fill(store: Store, clock: Clock, n: int, *, seed: int = 14) -> dict[st
             await store.requests.abandon(request.id, actor="bot", reason="not in the channel")
             continue
         clock.now += 2.0
-        await store.requests.record_thread(request.id, f"{clock.now:.6f}")
+        await store.requests.record_thread(request.id, f"{clock.now:.6f}", to=KINDS[request.kind].opened)
         if path.approved:
             await store.decisions.approve(request.id, user=rng.choice(STAFF), notices=notices.thread_update())
         if i < open_from and roll < 0.05:
@@ -334,7 +336,7 @@ async def measure(store: Store, clock: Clock, data: dict[str, Any], *, runs: int
         async def list_one() -> None:
             page = rng.choice(pages)
             shown = await read_page(store, permalinks, page, user=VIEWER)
-            case_texts.open_cases_message(
+            casework.open_cases_message(
                 shown.cases,
                 whole_team=whole_team,
                 more=shown.more,
@@ -452,7 +454,7 @@ async def purge_tenth(store: Store, clock: Clock, data: dict[str, Any]) -> dict[
 
     prober = asyncio.create_task(probe())
     began = time.perf_counter()
-    purged = await store.cases.purge_expired(older_than=older_than)
+    purged = await store.cases.purge_expired(older_than=older_than, free_text=free_text(KINDS))
     seconds = time.perf_counter() - began
     done.set()
     await prober

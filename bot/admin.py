@@ -19,6 +19,7 @@ from typing import TextIO
 
 from bot.settings import StorageSettings, load_storage_settings
 from core import ConfigError
+from handlers.kinds.registry import KINDS, free_text
 from store import (
     AuditRow,
     EmailCipher,
@@ -119,7 +120,9 @@ async def run_purge(env: Mapping[str, str], *, out: TextIO) -> int:
     settings = load_storage_settings(env)
     store = await _open(settings, need_key=False)
     try:
-        purged = await store.cases.purge_expired(older_than=time.time() - settings.retention_days * 86_400)
+        purged = await store.cases.purge_expired(
+            older_than=time.time() - settings.retention_days * 86_400, free_text=free_text(KINDS)
+        )
     finally:
         await store.close()
     print(

@@ -138,7 +138,7 @@ async def _serve(settings: Settings, redactor: Redactor) -> int:
     # Everything start-up built lives as long as the process: keep it out of the collector's way, so a
     # full collection under load scans only what requests create (a pause in the tail otherwise). The
     # process's owner decides this, not Runtime.start: tests and the demo leave their interpreter alone.
-    # Measured without it: ack p99 at c=32 75.4 ms instead of 24.8 (+204%; benchmarks/README.md).
+    # The figures are in benchmarks/README.md ("gc_freeze").
     gc.collect()
     gc.freeze()
     await stop.wait()

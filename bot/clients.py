@@ -152,8 +152,8 @@ def open_clients(
 ) -> Clients:
     """Slack's client on one reused session, and the Buy with Prime client; both counted in ``metrics``."""
     http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
-    # Measured with a session per call: every relayed event applied 7.2 s after the last instead of 4.8 (+50%),
-    # over plain loopback HTTP; slack.com adds a TLS handshake per new connection (benchmarks/README.md).
+    # One session for every Slack call: a session per call opens a connection (and, to slack.com, a TLS
+    # handshake) each time (benchmarks/README.md, "one_session").
     slack_session = aiohttp.ClientSession()
     stopping = asyncio.Event()
     slack = build_slack_client(

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import httpx
@@ -33,6 +33,8 @@ from bot.socket_link import SocketModeLink, SocketModeState
 from bot.tuning import Tuning
 from bot.workers import Workers, assemble
 from core import Background, Outages
+from handlers.kinds import KindFlow
+from handlers.kinds.registry import KINDS
 from handlers.register import register
 from store import InstanceLock, Store, cannot_open, open_verified, others_can_read, private_folder
 
@@ -60,8 +62,7 @@ def _bolt_app(settings: Settings, slack: AsyncWebClient) -> AsyncApp:
         signing_secret=settings.slack_signing_secret or "",
         request_verification_enabled=not settings.socket_mode,
         # Listeners return right after ack() (slow work is spawned), so answer when they return: the
-        # default instead polls for ack() every 10 ms. Measured without it: ack p99 at c=1 14.7 ms instead
-        # of 7.8 (+89%; benchmarks/README.md).
+        # default instead polls for ack() on a timer (benchmarks/README.md, "process_before_response").
         process_before_response=True,
         logger=logging.getLogger(RAISED_FROM),
     )
@@ -100,6 +101,7 @@ class Runtime:
         clock: Callable[[], float] = time.time,
         tuning: Tuning | None = None,
         redactor: Redactor | None = None,
+        kinds: Mapping[str, KindFlow] = KINDS,
     ) -> Runtime:
         """Hold the database's lock, open the store, build the clients, start the workers and the HTTP server.
 
@@ -109,6 +111,8 @@ class Runtime:
         ``redactor`` is the one the log handlers use (``configure_logging``'s): secrets learned while running
         (Amazon's access tokens, the sandbox's relay key) are added to it. Without one they go to a redactor
         of this runtime's own, which is right only when no log handler redacts at all.
+
+        ``kinds``: the kinds of request this bot runs (a test hands it a registry with a kind of its own).
         """
         try:
             private_folder(settings.database_path.parent)
@@ -117,7 +121,12 @@ class Runtime:
             raise cannot_open(settings.database_path, error) from error
         try:
             runtime = await cls._assemble(
-                settings, host=host, clock=clock, tuning=tuning or Tuning(), redactor=redactor or Redactor()
+                settings,
+                host=host,
+                clock=clock,
+                tuning=tuning or Tuning(),
+                redactor=redactor or Redactor(),
+                kinds=kinds,
             )
         except BaseException:
             lock.release()
@@ -127,7 +136,14 @@ class Runtime:
 
     @classmethod
     async def _assemble(
-        cls, settings: Settings, *, host: str, clock: Callable[[], float], tuning: Tuning, redactor: Redactor
+        cls,
+        settings: Settings,
+        *,
+        host: str,
+        clock: Callable[[], float],
+        tuning: Tuning,
+        redactor: Redactor,
+        kinds: Mapping[str, KindFlow],
     ) -> Runtime:
         # Bind first: the sandbox's URLs (and the port a test asked the OS for) need the real port.
         sock = bind(host, settings.port)
@@ -168,6 +184,7 @@ class Runtime:
             counters=metrics,
             tuning=tuning,
             clock=clock,
+            kinds=kinds,
         )
         bolt = _bolt_app(settings, clients.slack)
         register(bolt, desk, home=workers.home)
@@ -181,6 +198,7 @@ class Runtime:
             outages=outages,
             socket_state=socket_state,
             body_timeout=tuning.body_timeout,
+            kinds=desk.flow.kinds,
         )
         if sandbox is not None:
             web_app.add_routes(sandbox.routes())

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -24,6 +24,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.socket_link import SocketModeState
 from core import Outages, RelayRejected
+from handlers.kinds import KindFlow
 from handlers.relay import WrongKeys, accept
 from store import Store
 
@@ -47,6 +48,7 @@ def build_web_app(
     outages: Outages | None = None,
     socket_state: SocketModeState | None = None,
     body_timeout: float,
+    kinds: Mapping[str, KindFlow],
 ) -> web.Application:
     """Routes: ``POST /slack/events`` (HTTP mode only), ``POST /buy-with-prime/events``, ``GET /healthz``,
     ``GET /readyz`` (the inbox and outbox backlog, and what is failing, for alarms) and ``GET /metrics``
@@ -136,6 +138,7 @@ def build_web_app(
             on_stored=on_event,
             counters=metrics,
             wrong_keys=wrong_keys,
+            kinds=kinds,
         )
         response = web.json_response(answer.body, status=answer.status)
         if answer.status == 408:

@@ -15,16 +15,20 @@ from functools import partial
 from bot.clients import Clients
 from bot.settings import Settings
 from bot.tuning import Tuning
-from core import Background, Outages, RequestKind, Wakeup, supervise
+from core import Background, Outages, Wakeup, supervise
 from handlers import notices
-from handlers.access import Authorizer
-from handlers.cases import HomeTab, Reminders, Retention
-from handlers.context import Counters, Desk, Flow, Permalinks
-from handlers.events import InboxWorker
-from handlers.kinds import KINDS
+from handlers.desk import Desk, Permalinks
+from handlers.flow import Counters, Flow
+from handlers.kinds import KindFlow
+from handlers.kinds.registry import defaults, free_text, opened
 from handlers.lifecycle import advance, post_abandoned
-from handlers.outbox import OutboxSender
-from handlers.reconcile import Reconciler
+from handlers.workers.access import Authorizer
+from handlers.workers.home import HomeTab
+from handlers.workers.inbox import InboxWorker
+from handlers.workers.outbox import OutboxSender
+from handlers.workers.reconcile import Reconciler
+from handlers.workers.reminders import Reminders
+from handlers.workers.retention import Retention
 from store import Store, behind
 
 __all__ = ["Loop", "Workers", "assemble"]
@@ -96,8 +100,10 @@ def assemble(
     counters: Counters,
     tuning: Tuning,
     clock: Callable[[], float],
+    kinds: Mapping[str, KindFlow],
 ) -> tuple[Desk, Workers]:
-    """Build the ``Flow`` and the ``Desk`` from the store and the clients, and the loops around them."""
+    """Build the ``Flow`` and the ``Desk`` from the store and the clients, and the loops around them, for the
+    ``kinds`` of request this bot runs (``handlers.kinds.registry.KINDS``)."""
     slack = clients.slack
     outbox = OutboxSender(
         store=store,
@@ -106,7 +112,8 @@ def assemble(
         max_delay=tuning.outbox_max_delay,
         clock=clock,
         outages=outages,
-        render=partial(notices.render, kinds=KINDS),
+        render=partial(notices.render, kinds=kinds),
+        opened=opened(kinds),
     )
     inbox_wakeup = Wakeup()
     authorizer = Authorizer(
@@ -124,7 +131,7 @@ def assemble(
         authorizer=authorizer,
         background=background,
         clock=clock,
-        nouns={kind: flow.texts.noun for kind, flow in KINDS.items()},
+        nouns={kind: flow.texts.noun for kind, flow in kinds.items()},
     )
     flow = Flow(
         store=store,
@@ -132,7 +139,7 @@ def assemble(
         reconcile_interval=settings.reconcile_interval,
         retry_soon=tuning.retry_soon,
         retry_cap=tuning.retry_cap,
-        kinds=KINDS,
+        kinds=kinds,
         open_thread=outbox.send_for,
         wake_outbox=outbox.wake,
         wake_inbox=inbox_wakeup.ring,
@@ -148,7 +155,7 @@ def assemble(
         background=background,
         permalinks=permalinks,
         deadline_days=settings.response_deadline_days,
-        kind_defaults={RequestKind.DELETION: {"hold_days": str(settings.deletion_hold_days)}},
+        kind_defaults=defaults(kinds, settings),
     )
     outbox.on_thread_opened = lambda request_id: background.spawn(advance(flow, request_id), name="thread opened")
     outbox.on_abandoned = lambda entry, code: background.spawn(post_abandoned(flow, entry, code), name="post abandoned")
@@ -164,7 +171,9 @@ def assemble(
             spread=tuning.reconcile_spread,
         ),
         reminders=Reminders(store=store, clock=clock, wake_outbox=outbox.wake, counters=counters),
-        retention=Retention(store=store, clock=clock, retention_days=settings.retention_days),
+        retention=Retention(
+            store=store, clock=clock, retention_days=settings.retention_days, free_text=free_text(kinds)
+        ),
         home=home,
         authorizer=authorizer,
         read_usergroup=bool(settings.allowed_usergroup),

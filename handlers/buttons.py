@@ -8,7 +8,8 @@ thread (the first message or a reply); an ephemeral answer (``status``), the App
 no thread, and there the reference alone says which request it is. A bare id is a button posted before
 values carried a reference: it is taken only in its request's own thread.
 
-Values are made and read here alone; ``guard.clicked_request`` turns a click into its request, or a refusal.
+The shared buttons' action ids are here too (a kind's own are in its ``rules``). Values are made and read
+here alone; ``guard.clicked_request`` turns a click into its request, or a refusal.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from typing import Any
 from store import Request
 
 __all__ = [
+    "CLOSE_ACTION",
+    "HOME_MORE_ACTION",
+    "LIST_MORE_ACTION",
     "Named",
     "Pressed",
     "Thread",
@@ -32,6 +36,9 @@ __all__ = [
     "submitted",
 ]
 
+CLOSE_ACTION = "close_case"  # **Mark as sent/answered to shopper**, on every kind's last reply
+LIST_MORE_ACTION = "list_more"  # the **More** button under a list's page
+HOME_MORE_ACTION = "home_more"  # the **More** button under one of the Home tab's listings
 _MAX_ID = 2**63 - 1  # SQLite's largest row id: a longer number is no request's, and could not even be looked up
 _REF_LIMIT = 64  # characters of a reference; the store's are shorter, anything longer is no reference of ours
 

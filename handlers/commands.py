@@ -16,15 +16,15 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from core import StoreUnavailable, case_context, mask_email
-from handlers import case_texts, notices, texts
-from handlers.context import Desk
+from handlers import notices, texts
 from handlers.deadlines import JURISDICTIONS, DeadlineSpec, next_reminder_at, parse_deadline_days
+from handlers.desk import Desk
 from handlers.emails import parse_email
 from handlers.guard import allowed, ephemeral_reply, saving
-from handlers.kindflow import KindFlow
-from handlers.kinds import KINDS
+from handlers.kinds import KindFlow
 from handlers.lifecycle import Reply, advance, kind_of
 from handlers.listing import Page, list_page
+from handlers.texts import casework
 from store import Request, behind
 
 __all__ = ["Extend", "Help", "Invalid", "ListOpen", "Start", "Status", "handle_command", "parse_command"]
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 NEW_FLAG = "--new"
 AGAIN_FLAG = "--again"  # extend a deadline that was extended before (CCPA allows one extension)
 DEADLINE_FLAG = "--deadline"
-LIST_LIMIT = case_texts.PAGE  # a page of ``list``; **More** shows the next (handlers/listing.py)
+LIST_LIMIT = casework.PAGE  # a page of ``list``; **More** shows the next (handlers/listing.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +78,7 @@ class Invalid:
 Intent = Help | Start | Status | Extend | ListOpen | Invalid
 
 
-def parse_command(text: str, kinds: Mapping[str, KindFlow] = KINDS) -> Intent:
+def parse_command(text: str, kinds: Mapping[str, KindFlow]) -> Intent:
     """Read the command's text into what the user meant; a new request's kind is its first word's."""
     words = text.split()
     first = words[0].lower() if words else "help"
@@ -295,16 +295,16 @@ async def _extend(deps: Desk, intent: Extend, *, user: str, reply: Reply) -> Non
         request.id, days=intent.days, user=user, again=intent.again, notices=notices.thread_update()
     )
     if done.outcome == "closed":
-        await reply(case_texts.already_closed(done.request or request))
+        await reply(casework.already_closed(done.request or request))
     elif done.outcome == "not started":
-        await reply(case_texts.cannot_extend_unstarted(done.request or request))
+        await reply(casework.cannot_extend_unstarted(done.request or request))
     elif done.outcome == "extended before":
-        await reply(case_texts.extended_before(done, flag=AGAIN_FLAG))
+        await reply(casework.extended_before(done, flag=AGAIN_FLAG))
     else:
         assert done.request is not None
         deps.flow.wake_outbox()
         deps.flow.home_changed()
-        await reply(case_texts.deadline_extended(done.request, days=intent.days))
+        await reply(casework.deadline_extended(done.request, days=intent.days))
 
 
 async def _list(deps: Desk, intent: ListOpen, *, user: str, reply: Reply) -> None:

@@ -7,7 +7,7 @@ duplicate events, retries, races and the poller cannot disagree.
 
 The steps are the same for every kind of request; what differs (Amazon's
 operations, which of its statuses move a request where, the texts) is read from
-the request's entry in ``deps.kinds`` (``handlers/kindflow.py``), never spelt here.
+the request's entry in ``deps.kinds`` (``handlers/kinds/__init__.py``), never spelt here.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from enum import Enum
 
 from core import EmailUnreadable, PrimeRejected, PrimeUnavailable, log_ids
 from handlers import notices, texts
-from handlers.context import Flow
-from handlers.kindflow import KindFlow
+from handlers.flow import Flow
+from handlers.kinds import KindFlow
 from handlers.slack_errors import NOT_A_MEMBER, SlackFault
 from prime import CLIENT_TOKEN_WINDOW, UNEXPECTED, TaskState
 from store import NOTICE, OPENS_THREAD, OutboxEntry, Request, RequestStatus, TaskError

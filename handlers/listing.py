@@ -14,10 +14,10 @@ from typing import Any, Literal
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from handlers import case_texts
-from handlers.context import Desk, Permalinks
+from handlers.desk import Desk, Permalinks
 from handlers.guard import allowed, clicked_by, ephemeral_reply, saving
 from handlers.lifecycle import Reply
+from handlers.texts import casework
 from store import Request, Store
 
 __all__ = ["Page", "Shown", "handle_list_more", "list_page", "read_page"]
@@ -67,10 +67,10 @@ class Shown:
 async def read_page(store: Store, permalinks: Permalinks, page: Page, *, user: str) -> Shown:
     """One page of open cases, and what the page needs to say where it stands."""
     requester = user if page.scope == "mine" else None
-    cases = await store.cases.open(requester=requester, limit=case_texts.PAGE + 1, after=page.after)
-    shown = cases[: case_texts.PAGE]
+    cases = await store.cases.open(requester=requester, limit=casework.PAGE + 1, after=page.after)
+    shown = cases[: casework.PAGE]
     more, total = None, None
-    if len(cases) > case_texts.PAGE:
+    if len(cases) > casework.PAGE:
         last = shown[-1]
         more = Page(page.scope, page.start + len(shown), (last.due_at, last.id)).value()
         total = await store.cases.open_count(requester=requester)
@@ -83,7 +83,7 @@ async def list_page(deps: Desk, page: Page, *, user: str, reply: Reply) -> None:
     if not await allowed(deps, user, action="list", reply=reply):
         return
     shown = await read_page(deps.flow.store, deps.permalinks, page, user=user)
-    message = case_texts.open_cases_message(
+    message = casework.open_cases_message(
         shown.cases,
         whole_team=page.scope == "all",
         more=shown.more,
@@ -105,6 +105,6 @@ async def handle_list_more(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], r
     page = Page.read(value)
     if page is None:
         logger.warning("list: a More button with an unreadable value")
-        await reply(case_texts.list_cannot_continue())
+        await reply(casework.list_cannot_continue())
         return
     deps.background.spawn(saving(list_page(deps, page, user=user, reply=reply), reply=reply), name="list more")

@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from handlers import case_texts, texts
-from handlers.kindflow import KindFlow
-from handlers.outbox import SlackCall
+from handlers import texts
+from handlers.kinds import KindFlow
+from handlers.texts import casework
+from handlers.workers.outbox import SlackCall
 from store import NOTICE, OPENS_THREAD, Notice, OutboxEntry, Request
 
 __all__ = ["abandoned", "opener", "reminder", "render", "thread_update"]
@@ -71,7 +72,7 @@ def render(entry: OutboxEntry, kinds: Mapping[str, KindFlow]) -> SlackCall:
     if entry.method == "reply":
         return _in_thread(request, texts.thread_reply(str(args["name"]), request, words))
     if entry.method == "reminder":
-        return _in_thread(request, case_texts.reminder_message(request, str(args["when"])))
+        return _in_thread(request, casework.reminder_message(request, str(args["when"])))
     if entry.method == "abandoned":
         said = texts.post_abandoned(request, str(args["code"]))
         return SlackCall("chat.postMessage", {"channel": request.requester, **_UNFURL, **_m(said)})

@@ -16,13 +16,14 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from handlers.case_texts import HOME_MORE_ACTION, LIST_MORE_ACTION
-from handlers.cases import HomeTab, handle_close, handle_home_more
+from handlers.buttons import CLOSE_ACTION, HOME_MORE_ACTION, LIST_MORE_ACTION
+from handlers.cases import handle_close, handle_home_more
 from handlers.commands import handle_command
-from handlers.context import Desk
-from handlers.kindflow import Click, ViewSubmit
+from handlers.desk import Desk
+from handlers.kinds import Click, ViewSubmit
 from handlers.listing import handle_list_more
-from handlers.texts import CLOSE_ACTION, COMMAND
+from handlers.texts import COMMAND
+from handlers.workers.home import HomeTab
 
 __all__ = ["register"]
 

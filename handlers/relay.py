@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from core import RelayRejected, StoreUnavailable, log_ids
-from handlers.kindflow import KindFlow
-from handlers.kinds import KINDS
+from handlers.kinds import KindFlow
 from prime import Operations
 
 __all__ = [
@@ -79,7 +78,7 @@ def authorized(headers: Mapping[str, str], api_key: str) -> bool:
     return hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), api_key.encode())
 
 
-def parse_event(raw: bytes, kinds: Mapping[str, KindFlow] = KINDS) -> RelayEvent:
+def parse_event(raw: bytes, kinds: Mapping[str, KindFlow]) -> RelayEvent:
     """Read one relayed event; RelayRejected(400) for anything that is not one."""
     by_type = {event: flow.operations for flow in kinds.values() for event in flow.operations.events}
     try:
@@ -153,7 +152,7 @@ async def accept(
     on_stored: Callable[[], None],
     counters: RelayCounters,
     wrong_keys: WrongKeys,
-    kinds: Mapping[str, KindFlow] = KINDS,
+    kinds: Mapping[str, KindFlow],
 ) -> RelayAnswer:
     """Refuse one relayed event (4xx), ignore it (2xx), or store it and only then answer 2xx.
 

@@ -32,9 +32,10 @@ from urllib.parse import urlencode
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
-from handlers.deletion_texts import APPROVE_ACTION, CANCEL_ACTION
-from handlers.retrieval_texts import DOWNLOAD_ACTION
-from handlers.texts import CLOSE_ACTION, COMMAND
+from handlers.buttons import CLOSE_ACTION
+from handlers.kinds.erasure.rules import APPROVE_ACTION, CANCEL_ACTION
+from handlers.kinds.retrieval.rules import DOWNLOAD_ACTION
+from handlers.texts import COMMAND
 from offline.slack import LocalSlack, Posted
 from store import Store
 

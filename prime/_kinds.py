@@ -5,7 +5,7 @@ Buy with Prime names every privacy operation after the same noun (``startPersona
 ``…/personalDataRetrievalTask/<taskId>``), so one ``Operations`` value says it all for a kind, and the
 client, the answer readers and the relay read it instead of spelling retrieval out. Amazon's numbers
 that texts quote (the clientToken's window, a link's lifetime, the processing time) are said here once.
-What the bot *decides* per kind (statuses, texts, buttons) lives in ``handlers/kinds.py``.
+What the bot *decides* per kind (statuses, texts, buttons) lives in ``handlers/kinds/``.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ mutation CancelPersonalDataDeletion($taskId: String!) {
 # ON_HOLD for its holding period (cancellable only then), IN_PROGRESS for up to 30 days, then COMPLETED or
 # FAILED (ORDERS_NOT_CLOSED: the shopper has open orders). A cancelled task is no longer found.
 DELETION = Operations(
-    kind=RequestKind.DELETION,
+    kind=RequestKind.ERASURE,
     start_document=START_DELETION,
     start_field="startPersonalDataDeletionTask",
     task_document=DELETION_QUERY,

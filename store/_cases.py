@@ -9,13 +9,13 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from store._audit import ActorNames
 from store._database import Database
-from store._records import FREE_TEXT_PARAMS, Notice, Request, TaskError
+from store._records import Notice, Request, TaskError
 from store._rows import (
     CLOSABLE,
     NEVER_STARTED,
@@ -252,7 +252,9 @@ class Cases:
         )
         return changed == 1
 
-    async def purge_expired(self, *, older_than: float, batch: int = 200, pause: float = 0.0) -> list[int]:
+    async def purge_expired(
+        self, *, older_than: float, free_text: Collection[str], batch: int = 200, pause: float = 0.0
+    ) -> list[int]:
         """Erase the email of every request finished or closed before ``older_than``; return their ids.
 
         The skeleton stays for the audit trail: task id, dates, who did what, Amazon's error codes.
@@ -273,11 +275,11 @@ class Cases:
             ).fetchall()
             ids = [int(row["id"]) for row in rows]
             # Amazon's error words go too (they may name the shopper); the codes stay for the audit trail.
-            # What staff typed freely (an erasure's reason) may name the shopper too; the rest stays.
+            # The params staff typed freely (``free_text``: the kinds name them) may name the shopper too.
             db.executemany(
                 "UPDATE requests SET email_hash = NULL, email_sealed = NULL, email_masked = NULL, errors = ?,"
                 " params = ?, purged_at = ? WHERE id = ?",
-                [(_codes_only(row["errors"]), _kept_params(row["params"]), now, row["id"]) for row in rows],
+                [(_codes_only(row["errors"]), _kept_params(row["params"], free_text), now, row["id"]) for row in rows],
             )
             db.executemany(
                 "UPDATE outbox SET payload = '{}' WHERE request_id = ?"
@@ -303,10 +305,10 @@ class Cases:
         return purged
 
 
-def _kept_params(params: str | None) -> str:
-    """A request's params without what staff typed freely (``FREE_TEXT_PARAMS``)."""
+def _kept_params(params: str | None, free_text: Collection[str]) -> str:
+    """A request's params without those staff typed freely (``free_text``)."""
     stored = json.loads(params or "{}")
-    return params_json({str(k): str(v) for k, v in stored.items() if k not in FREE_TEXT_PARAMS})
+    return params_json({str(k): str(v) for k, v in stored.items() if k not in free_text})
 
 
 def _codes_only(errors: str | None) -> str:

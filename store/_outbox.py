@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from store._database import Database
-from store._records import OPENED_STATUS, OPENS_THREAD, Notice, OutboxEntry, RequestStatus
+from store._records import OPENS_THREAD, Notice, OutboxEntry, RequestStatus
 from store._rows import REQUEST_COLUMNS, append_audit, enqueue, fetch_request, request_from_row
 
 __all__ = ["OPENER_GRACE", "Outbox"]
@@ -65,20 +65,18 @@ class Outbox:
             for row in rows
         ]
 
-    async def thread_opened(self, entry: OutboxEntry, thread_ts: str) -> None:
+    async def thread_opened(self, entry: OutboxEntry, thread_ts: str, *, to: RequestStatus) -> None:
         """The thread's first message is posted: mark it sent and move the request on, in one transaction.
 
-        It goes where its kind says (``OPENED_STATUS``): on to its start, or to wait for an approval.
+        It goes ``to`` where its kind says: on to its start, or to wait for an approval.
         """
         now = self._clock()
 
         def opened(db: sqlite3.Connection) -> None:
             db.execute("UPDATE outbox SET sent_at = ?, last_error = NULL WHERE id = ?", (now, entry.id))
-            row = db.execute("SELECT kind FROM requests WHERE id = ?", (entry.request_id,)).fetchone()
-            opened_to = OPENED_STATUS.get(row["kind"], RequestStatus.STARTING) if row else RequestStatus.STARTING
             db.execute(
                 "UPDATE requests SET status = ?, thread_ts = ?, updated_at = ? WHERE id = ? AND status = ?",
-                (opened_to.value, thread_ts, now, entry.request_id, RequestStatus.NEW.value),
+                (to.value, thread_ts, now, entry.request_id, RequestStatus.NEW.value),
             )
 
         await self._database.run(opened)

@@ -10,9 +10,7 @@ from typing import Any
 from core import RequestKind, TaskError
 
 __all__ = [
-    "FREE_TEXT_PARAMS",
     "NOTICE",
-    "OPENED_STATUS",
     "OPENS_THREAD",
     "AuditEntry",
     "InboxEvent",
@@ -80,15 +78,6 @@ _UNFINISHED = frozenset(
         RequestStatus.IN_PROGRESS,
     }
 )
-
-# Where a request of each kind goes once its thread is posted (the outbox moves it there when Slack has the
-# message): a kind missing here starts at once. The store applies it in the same write as the thread's ts.
-OPENED_STATUS: Mapping[str, RequestStatus] = {
-    RequestKind.RETRIEVAL: RequestStatus.STARTING,
-    RequestKind.DELETION: RequestStatus.AWAITING_APPROVAL,
-}
-# A kind's params that staff typed freely (they may name the shopper): erased with the email at retention.
-FREE_TEXT_PARAMS = ("reason", "reject_reason")
 
 
 @dataclass(frozen=True, slots=True)

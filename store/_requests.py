@@ -17,7 +17,7 @@ from store._audit import ActorNames
 from store._crypto import EmailCipher
 from store._database import Database
 from store._moves import Mover, NotMoved, error_codes
-from store._records import OPENED_STATUS, Notice, Request, RequestStatus, TaskError
+from store._records import Notice, Request, RequestStatus, TaskError
 from store._rows import (
     MOVING_SQL,
     NEVER_STARTED,
@@ -263,14 +263,14 @@ class Requests:
             notices=notices,
         )
 
-    async def record_thread(self, request_id: int, thread_ts: str) -> Request:
-        """The thread's first message is posted: the request goes where its kind says (``OPENED_STATUS``)."""
-        current = await self.get(request_id)
-        kind = current.kind if current is not None else ""
+    async def record_thread(
+        self, request_id: int, thread_ts: str, *, to: RequestStatus = RequestStatus.STARTING
+    ) -> Request:
+        """The thread's first message is posted: the request goes ``to`` where its kind says."""
         return await self._mover.move(
             request_id,
             from_={RequestStatus.NEW},
-            to=OPENED_STATUS.get(kind, RequestStatus.STARTING),
+            to=to,
             extra={"thread_ts": thread_ts},
         )
 

@@ -9,7 +9,7 @@ from fakes import Task, buttons
 from harness import Harness
 
 from handlers.buttons import named
-from handlers.deletion_texts import APPROVE_ACTION, CANCEL_ACTION, REJECT_ACTION, RETRY_ACTION
+from handlers.kinds.erasure.rules import APPROVE_ACTION, CANCEL_ACTION, REJECT_ACTION, RETRY_ACTION
 from store import Request
 
 __all__ = [

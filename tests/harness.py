@@ -12,9 +12,9 @@ import json
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,8 @@ from bot.redaction import Redactor
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.tuning import Tuning
+from handlers.kinds import KindFlow
+from handlers.kinds.registry import KINDS
 
 __all__ = ["CHANNEL", "Harness", "SettableClock", "ack_text", "envelope", "eventually", "running_bot", "webhook"]
 
@@ -74,6 +76,7 @@ class Harness:
     crashed: bool = False
     clock: Callable[[], float] = time.time
     redactor: Redactor | None = None  # the log handlers' redactor, when a test configured logging
+    kinds: Mapping[str, KindFlow] = field(default_factory=lambda: KINDS)  # the kinds of request the bot runs
 
     @property
     def url(self) -> str:
@@ -169,7 +172,12 @@ class Harness:
         """Start a new bot process (in-process) on the same database, key and fakes."""
         self.settings = replace(self.settings, **overrides)
         self.runtime = await Runtime.start(
-            self.settings, host="127.0.0.1", tuning=Tuning.fast(), clock=self.clock, redactor=self.redactor
+            self.settings,
+            host="127.0.0.1",
+            tuning=Tuning.fast(),
+            clock=self.clock,
+            redactor=self.redactor,
+            kinds=self.kinds,
         )
         self.crashed = False
 
@@ -281,16 +289,20 @@ async def running_bot(
     clock: Callable[[], float] = time.time,
     tuning: Tuning | None = None,
     redactor: Redactor | None = None,
+    kinds: Mapping[str, KindFlow] = KINDS,
     **overrides: Any,
 ) -> AsyncIterator[Harness]:
-    """Fakes up, bot up; everything down afterwards, with the fakes checked for invalid traffic."""
+    """Fakes up, bot up; everything down afterwards, with the fakes checked for invalid traffic.
+
+    ``kinds``: the kinds of request the bot runs (a test adds one of its own).
+    """
     async with FakeSlack(usergroups={"S0COMPLY": ["U0CAROL"]}) as slack, FakePrime() as prime:
         settings = make_settings(slack, prime, workdir, **overrides)
         runtime = await Runtime.start(
-            settings, host="127.0.0.1", tuning=tuning or Tuning.fast(), clock=clock, redactor=redactor
+            settings, host="127.0.0.1", tuning=tuning or Tuning.fast(), clock=clock, redactor=redactor, kinds=kinds
         )
         async with httpx.AsyncClient(timeout=10) as http:
-            harness = Harness(slack, prime, runtime, http, settings, clock=clock, redactor=redactor)
+            harness = Harness(slack, prime, runtime, http, settings, clock=clock, redactor=redactor, kinds=kinds)
             try:
                 yield harness
             finally:

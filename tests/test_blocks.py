@@ -15,12 +15,14 @@ from fakes import block_problems, buttons, text_of
 from slack_sdk.errors import SlackObjectFormationError
 
 from core import RequestKind
-from handlers import case_texts, texts
-from handlers.blocks import SECTION_LIMIT, section, sections
-from handlers.deletion_texts import DELETION_TEXTS, OPEN_ORDERS
-from handlers.mrkdwn import escape_clip
-from handlers.retrieval import RETRIEVAL_FLOW
-from handlers.retrieval_texts import failure_reply
+from handlers import texts
+from handlers.kinds.erasure.rules import OPEN_ORDERS
+from handlers.kinds.erasure.texts import ERASURE_TEXTS
+from handlers.kinds.retrieval import RETRIEVAL_FLOW
+from handlers.kinds.retrieval.texts import failure_reply
+from handlers.texts import casework
+from handlers.texts.blocks import SECTION_LIMIT, section, sections
+from handlers.texts.mrkdwn import escape_clip
 from store import Request, RequestStatus, TaskError
 
 NOW = 1_700_000_000.0
@@ -62,8 +64,8 @@ def test_reasons_that_grow_when_escaped_and_carry_a_meaning_spread_over_sections
     """Five reasons of 5,000 `&` (five times longer once escaped), each with open orders' explanation: every line
     is cut after escaping, never through an entity, and the lines go in as many sections as Slack's limit needs."""
     errors = tuple(TaskError(OPEN_ORDERS, "&" * 5000) for _ in range(5))
-    request = a_request(status=RequestStatus.FAILED, errors=errors, kind=RequestKind.DELETION)
-    message = DELETION_TEXTS.reply("failed", request)
+    request = a_request(status=RequestStatus.FAILED, errors=errors, kind=RequestKind.ERASURE)
+    message = ERASURE_TEXTS.reply("failed", request)
     assert message is not None and block_problems(message["blocks"]) == []
     shown = text_of(message["blocks"])
     assert shown.count("&amp;…") == 5 and "&amp…" not in shown and "&am…" not in shown
@@ -89,7 +91,7 @@ def test_a_long_list_of_cases_is_spread_over_sections_not_cut() -> None:
     cases = [a_request(n, email_masked=f"{'s' * 60}{n}***@example.com") for n in range(1, 21)]
     links = {r.id: f"https://slack.example/archives/C0COMPLY/p{r.id:016d}" + "?thread=" + "t" * 80 for r in cases}
     more = "all:20:1.0:20"
-    message = case_texts.open_cases_message(cases, whole_team=True, more=more, total=45, now=NOW, permalinks=links)
+    message = casework.open_cases_message(cases, whole_team=True, more=more, total=45, now=NOW, permalinks=links)
     assert block_problems(message["blocks"]) == []
     listed = [b for b in message["blocks"] if b["type"] == "section"][1:]
     assert len(listed) > 1 and all(len(b["text"]["text"]) <= SECTION_LIMIT for b in listed)
@@ -102,7 +104,7 @@ def test_the_home_tab_shows_a_page_and_counts_the_rest() -> None:
     there are in all with its own **More** button; a valid view."""
     mine = [a_request(n) for n in range(1, 21)]
     team = [a_request(n) for n in range(21, 41)]
-    view = case_texts.home_view(
+    view = casework.home_view(
         mine,
         team,
         now=NOW,

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from erasures import APPROVE_ACTION, REJECT_ACTION, ask, latest, request_of, with_button
+from erasures import APPROVE_ACTION, REJECT_ACTION, approve, ask, latest, request_of, with_button
 from fakes import buttons, text_of
 from harness import Harness, envelope, eventually, running_bot
 
-from handlers.retrieval_texts import DOWNLOAD_ACTION
-from handlers.texts import CLOSE_ACTION
+from handlers.buttons import CLOSE_ACTION
+from handlers.kinds.retrieval.rules import DOWNLOAD_ACTION
 from store import EmailCipher, RequestStatus, Store, backup_database
 from store._schema import MIGRATIONS
 
@@ -234,3 +234,32 @@ async def test_requests_from_before_references_get_one_each_at_the_upgrade(tmp_p
         await store.close()
     refs = [r.ref for r in old if r is not None] + [new.ref]
     assert len(set(refs)) == 4 and all(len(ref) == 24 and int(ref, 16) >= 0 for ref in refs), refs
+
+
+def with_action(message: dict[str, Any], action_id: str) -> dict[str, Any]:
+    """The message as it would be with every button's action id set to ``action_id`` (a forged post)."""
+    changed = json.loads(json.dumps(message))
+    for block in changed.get("blocks", []):
+        for element in block.get("elements", []):
+            if "action_id" in element:
+                element["action_id"] = action_id
+    return changed
+
+
+async def test_a_kinds_button_acts_only_on_a_request_of_that_kind(bot: Harness) -> None:
+    """Download carrying a started erasure's value, in the erasure's own thread, asks Amazon for nothing; Approve
+    carrying a retrieval's value approves nothing: each is answered as no request of that button's kind."""
+    parent = await ask(bot, "delete erase.me@example.com --hold 10d")
+    await approve(bot, parent, "erase.me@example.com")
+    on_hold = latest(bot, parent["ts"])  # its Cancel deletion button, in its own thread
+    _, ready = await completed(bot, "kept@example.com")
+    links_before, queries_before = len(bot.prime.links), len(bot.prime.deletion_queries())
+
+    await bot.press(with_action(on_hold, DOWNLOAD_ACTION), DOWNLOAD_ACTION, user="U0BOB")
+    await bot.press(with_action(ready, APPROVE_ACTION), APPROVE_ACTION, user="U0BOB")
+    await bot.slack.wait_for(
+        lambda: len([e for e in bot.slack.ephemerals_to("U0BOB") if "I know of no data request" in text_of(e)]) == 2
+    )
+    assert (len(bot.prime.links), len(bot.prime.deletion_queries())) == (links_before, queries_before)
+    erasure = await request_of(bot, parent)
+    assert erasure.status is RequestStatus.ON_HOLD

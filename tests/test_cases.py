@@ -19,7 +19,7 @@ from harness import SIGNING_SECRET, Harness, SettableClock, ack_text, envelope, 
 from processes import clean_env
 
 from bot.admin import run_audit, run_purge
-from handlers.texts import CLOSE_ACTION
+from handlers.buttons import CLOSE_ACTION
 from store import EmailCipher, Store
 from store._rows import append_audit
 

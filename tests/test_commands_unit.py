@@ -19,8 +19,7 @@ from harness import SettableClock
 from slack_sdk.web.async_client import AsyncWebClient
 
 from core import Background, RequestKind, StoreUnavailable
-from handlers import case_texts, notices, texts
-from handlers.access import Authorizer
+from handlers import notices, texts
 from handlers.commands import (
     LIST_LIMIT,
     Extend,
@@ -32,10 +31,13 @@ from handlers.commands import (
     handle_command,
     parse_command,
 )
-from handlers.context import Desk, Flow, Permalinks
 from handlers.deadlines import DeadlineSpec
-from handlers.kinds import KINDS
-from handlers.retrieval import RETRIEVAL_FLOW
+from handlers.desk import Desk, Permalinks
+from handlers.flow import Flow
+from handlers.kinds.registry import KINDS
+from handlers.kinds.retrieval import RETRIEVAL_FLOW
+from handlers.texts import casework
+from handlers.workers.access import Authorizer
 from prime import Operations, TaskState
 from store import OPENS_THREAD, EmailCipher, Request, RequestStatus, Store
 
@@ -58,7 +60,7 @@ HELP_KINDS = [kind.texts for kind in KINDS.values()]
 @pytest.mark.parametrize("text", ["", "   ", "help", "HELP", "-h", "--help", "help me"])
 def test_help_and_nothing_read_as_help(text: str) -> None:
     """An empty command and every spelling of help ask for the help text."""
-    assert parse_command(text) == Help()
+    assert parse_command(text, KINDS) == Help()
 
 
 @pytest.mark.parametrize(
@@ -84,7 +86,7 @@ def test_help_and_nothing_read_as_help(text: str) -> None:
 )
 def test_each_command_reads_into_its_intent(text: str, intent: object) -> None:
     """Every form staff type reads into the intent it means, flags in any place and any case."""
-    assert parse_command(text) == intent
+    assert parse_command(text, KINDS) == intent
 
 
 @pytest.mark.parametrize(
@@ -119,7 +121,7 @@ def test_each_command_reads_into_its_intent(text: str, intent: object) -> None:
 )
 def test_mistakes_read_into_the_answer_that_explains_them(text: str, expected: texts.Message) -> None:
     """Each mistake becomes an ``Invalid`` carrying the exact words that say what to type instead."""
-    assert parse_command(text) == Invalid(expected)
+    assert parse_command(text, KINDS) == Invalid(expected)
 
 
 # ----------------------------------------------------------------------------- acting on an intent
@@ -299,7 +301,7 @@ async def test_extending_a_request_not_started_is_refused(desktop: Desktop) -> N
     await desktop.command(EMAIL)
     (request,) = await desktop.store.requests.for_email(EMAIL)
     said = await desktop.command(f"extend {EMAIL} 60d")
-    assert said.acks == [{}] and said.replies == [case_texts.cannot_extend_unstarted(request)]
+    assert said.acks == [{}] and said.replies == [casework.cannot_extend_unstarted(request)]
 
 
 async def test_list_shows_only_the_users_own_open_requests(desktop: Desktop) -> None:
@@ -310,6 +312,6 @@ async def test_list_shows_only_the_users_own_open_requests(desktop: Desktop) -> 
     team = await desktop.store.cases.open(requester=None, limit=LIST_LIMIT + 1)
     assert len(mine) == 1 and len(team) == 2
     said = await desktop.command("list")
-    assert said.replies == [case_texts.open_cases_message(mine, whole_team=False, more=None, now=NOW, permalinks={})]
+    assert said.replies == [casework.open_cases_message(mine, whole_team=False, more=None, now=NOW, permalinks={})]
     said = await desktop.command("list all")
-    assert said.replies == [case_texts.open_cases_message(team, whole_team=True, more=None, now=NOW, permalinks={})]
+    assert said.replies == [casework.open_cases_message(team, whole_team=True, more=None, now=NOW, permalinks={})]

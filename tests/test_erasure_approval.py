@@ -10,8 +10,8 @@ from erasures import APPROVE_ACTION, CANCEL_ACTION, REJECT_ACTION, approve, ask,
 from fakes import buttons, text_of
 from harness import Harness, eventually, running_bot
 
-from handlers.deletion_texts import REASON_SHOWN
-from handlers.erasure_texts import REASON_LIMIT
+from handlers.kinds.erasure.rules import REASON_LIMIT
+from handlers.kinds.erasure.texts import REASON_SHOWN
 from store import RequestStatus
 
 EMAIL = "erase.me@example.com"

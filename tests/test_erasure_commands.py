@@ -14,7 +14,7 @@ from processes import clean_env
 from bot.settings import load_settings
 from core import ConfigError, RequestKind
 from handlers.commands import Invalid, Start, parse_command
-from handlers.kinds import KINDS
+from handlers.kinds.registry import KINDS
 
 EMAIL = "jane@example.com"
 HTTP_MODE = {
@@ -37,7 +37,7 @@ def test_delete_reads_hold_reason_and_deadline_in_any_order() -> None:
     """--hold (with or without "d", 0 allowed) and a deadline go anywhere before --reason; every word after
     --reason is the reason, even one that starts with --."""
     intent = _start(f"delete --hold 30d {EMAIL} gdpr --reason shopper asked --by  email")
-    assert intent.kind == RequestKind.DELETION and intent.email == EMAIL
+    assert intent.kind == RequestKind.ERASURE and intent.email == EMAIL
     assert dict(intent.params) == {"hold_days": "30", "reason": "shopper asked --by email"}
     assert intent.deadline.jurisdiction == "gdpr"
     assert dict(_start(f"DELETE {EMAIL} --deadline 45d --hold 0").params) == {"hold_days": "0"}

@@ -19,7 +19,7 @@ from erasures import (
 from fakes import buttons, text_of
 from harness import Harness, SettableClock, envelope, eventually, running_bot
 
-from handlers.texts import CLOSE_ACTION
+from handlers.buttons import CLOSE_ACTION
 from store import RequestStatus
 
 EMAIL = "cancel.me@example.com"

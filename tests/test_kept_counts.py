@@ -17,8 +17,9 @@ from pathlib import Path
 from harness import SettableClock
 
 from core import RequestKind, TaskError
-from handlers.cases import Reminders
 from handlers.deadlines import DAY, REMINDERS, next_reminder_at, reminders_due
+from handlers.kinds.registry import KINDS, free_text
+from handlers.workers.reminders import Reminders
 from store import EmailCipher, Notice, Request, RequestStatus, Store
 
 START = 1_700_000_000.0
@@ -36,7 +37,7 @@ async def history(store: Store, clock: SettableClock, count: int, *, seed: int =
     made = []
     for i in range(count):
         clock.now = START + i * 3_600.0
-        kind = rng.choice([RequestKind.RETRIEVAL, RequestKind.DELETION])
+        kind = rng.choice([RequestKind.RETRIEVAL, RequestKind.ERASURE])
         request, _ = await store.requests.create(
             kind=kind,
             email=f"shopper{i}@example.com",
@@ -51,8 +52,8 @@ async def history(store: Store, clock: SettableClock, count: int, *, seed: int =
         if roll < 0.1:
             await store.requests.abandon(request.id, actor="bot", reason="not in channel")
             continue
-        await store.requests.record_thread(request.id, f"{clock.now:.6f}")
-        if kind == RequestKind.DELETION:
+        await store.requests.record_thread(request.id, f"{clock.now:.6f}", to=KINDS[kind].opened)
+        if kind == RequestKind.ERASURE:
             if roll < 0.2:
                 await store.decisions.reject(request.id, user="U0STAFF1", reason="no", notices=POST)
                 continue
@@ -70,7 +71,7 @@ async def history(store: Store, clock: SettableClock, count: int, *, seed: int =
         if roll > 0.7:
             await store.cases.close(request.id, user="U0STAFF0", notices=POST)
     clock.now = START + count * 3_600.0
-    await store.cases.purge_expired(older_than=START + count * 1_000.0)
+    await store.cases.purge_expired(older_than=START + count * 1_000.0, free_text=free_text(KINDS))
     return made
 
 

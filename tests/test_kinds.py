@@ -1,8 +1,9 @@
 """A request has a kind: the shared steps follow the kind's entry, so a new kind is added, not threaded through.
 
 A kind made up here, in the test alone ("probe": Amazon's deletion operations, its own statuses, moves,
-texts, options and button), is handed to the handlers in a registry of its own. Nothing in bot/,
-handlers/, store/ or prime/ knows it, yet a command starts one, Amazon gets its documents and options,
+texts, options, button and free-text param), is handed to the handlers, or to the whole bot, in a
+registry of its own. Nothing in bot/, handlers/, store/ or prime/ knows it, yet a signed command starts
+one, Amazon gets its documents and options,
 the thread says its words, the relay takes its events, and its moves, not retrieval's, decide what
 Amazon's answers do. The store keys the duplicate rule on (kind, shopper), and an older database gets
 the kind column with its rows read as retrievals.
@@ -26,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 from fakes import FakePrime, FakeSlack, block_actions_body, buttons, text_of
-from harness import envelope
+from harness import envelope, running_bot
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -34,18 +35,19 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from core import Background, RequestKind, RetryPolicy
 from handlers import notices
-from handlers.access import Authorizer
-from handlers.blocks import Block, Message, actions, button
-from handlers.cases import HomeTab
 from handlers.commands import Invalid, Start, handle_command, parse_command
-from handlers.context import Desk, Flow, Permalinks
-from handlers.kindflow import KindFlow, KindTexts, Move
-from handlers.kinds import KINDS
+from handlers.desk import Desk, Permalinks
+from handlers.flow import Flow
+from handlers.kinds import KindFlow, KindTexts, Move
+from handlers.kinds.registry import KINDS, free_text, opened
+from handlers.kinds.retrieval import RETRIEVAL_FLOW
 from handlers.lifecycle import Synced, apply_task_state, sync_task
-from handlers.outbox import OutboxSender
 from handlers.register import register
 from handlers.relay import parse_event
-from handlers.retrieval import RETRIEVAL_FLOW
+from handlers.texts.blocks import Block, Message, actions, button
+from handlers.workers.access import Authorizer
+from handlers.workers.home import HomeTab
+from handlers.workers.outbox import OutboxSender
 from prime import Operations, PrimeClient, TaskState
 from store import EmailCipher, Request, RequestStatus, Store
 from store._schema import MIGRATIONS
@@ -128,6 +130,7 @@ PROBE_FLOW = KindFlow(
     verb=PROBE,
     options=probe_options,
     start_params=lambda request: {"holdingPeriod": int(request.params["hold"])},
+    free_text=frozenset({"hold"}),  # as if staff could write anything there: erased with the email
 )
 # The probe borrows Amazon's deletion operations, so it stands beside retrieval alone (not the real erasure).
 ONLY_RETRIEVAL = MappingProxyType({RequestKind.RETRIEVAL: RETRIEVAL_FLOW})
@@ -153,7 +156,12 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     async with FakeSlack() as slack, FakePrime() as prime, httpx.AsyncClient(timeout=10) as http:
         store = await Store.open(tmp_path / "requests.db", cipher=EmailCipher(os.urandom(32)))
         web = AsyncWebClient(token=slack.token, base_url=slack.api_url)
-        outbox = OutboxSender(store=store, slack=web, render=partial(notices.render, kinds=KINDS_WITH_PROBE))
+        outbox = OutboxSender(
+            store=store,
+            slack=web,
+            render=partial(notices.render, kinds=KINDS_WITH_PROBE),
+            opened=opened(KINDS_WITH_PROBE),
+        )
         client = PrimeClient(
             http=http,
             api_url=prime.api_url,
@@ -299,7 +307,7 @@ def test_the_relay_takes_the_event_types_of_the_kinds_it_is_given() -> None:
     assert (taken.task_id, taken.kind) == ("task-9", PROBE)
     ignored = parse_event(raw, ONLY_RETRIEVAL)
     assert (ignored.task_id, ignored.kind) == (None, None)
-    retrieval = parse_event(json.dumps(envelope("PERSONAL_DATA_RETRIEVAL_TASK_FAILED", "task-1")).encode())
+    retrieval = parse_event(json.dumps(envelope("PERSONAL_DATA_RETRIEVAL_TASK_FAILED", "task-1")).encode(), KINDS)
     assert (retrieval.task_id, retrieval.kind) == ("task-1", RequestKind.RETRIEVAL)
 
 
@@ -450,3 +458,51 @@ async def test_a_kinds_buttons_are_registered_with_the_rest(tmp_path: Path) -> N
             assert response.status == expected, response.body
             poked = POKES.bodies[before:]
             assert [b["actions"][0]["value"] for b in poked] == (["7"] if expected == 200 else [])
+
+
+async def test_a_third_kind_runs_in_the_real_bot_from_its_registration_alone(tmp_path: Path) -> None:
+    """The whole bot, handed a registry with the probe: a signed command opens its thread in its words and starts
+    it with Amazon's deletion documents, a relayed deletion event ends it with its own reply, and its button is
+    routed to its handler."""
+    async with running_bot(tmp_path, kinds=KINDS_WITH_PROBE) as h:
+        task_id, parent = await h.request(f"probe {EMAIL} --hold 2d", email=EMAIL)
+        task = h.prime.tasks[task_id]
+        assert (task.kind, task.holding_period) == ("deletion", 2)
+        assert "Probe request" in text_of(parent) and [b["action_id"] for b in buttons(parent)] == [POKE_ACTION]
+
+        h.prime.complete(task_id)
+        event = envelope("PERSONAL_DATA_DELETION_TASK_COMPLETED", task_id, task_field="personalDataDeletionTask")
+        answer = await h.relay(event)
+        assert (answer.status_code, answer.json()) == (200, {"status": "stored"})
+        replies = await h.slack.wait_for(lambda: h.replies(parent["ts"]))
+        assert [r["text"] for r in replies] == [f"probe reply done for {task_id}"]
+        await h.slack.wait_for(lambda: "probe status COMPLETED" in text_of(h.slack.updates()[-1]))
+
+        before = len(POKES.bodies)
+        assert (await h.press(parent, POKE_ACTION)).status_code == 200
+        assert [b["actions"][0]["action_id"] for b in POKES.bodies[before:]] == [POKE_ACTION]
+        assert h.prime.starts() == [] and h.prime.queries() == []  # never started or asked as a retrieval
+
+
+async def test_what_a_kind_calls_free_text_is_erased_at_retention_and_nothing_else(store_path: Path) -> None:
+    """The store erases the params the kinds name (the probe's ``hold``), and keeps every other param."""
+    store = await Store.open(store_path, cipher=EmailCipher(os.urandom(32)))
+    try:
+        request, _ = await store.requests.create(
+            kind=PROBE,
+            email=EMAIL,
+            email_masked="j***@example.com",
+            requester="U0ALICE",
+            channel="C0COMPLY",
+            due_at=time.time() + 86_400,
+            deadline="1 days",
+            params={"hold": "3", "kept": "yes"},
+        )
+        await store.requests.abandon(request.id, actor="bot", reason="test")
+        free = free_text(KINDS_WITH_PROBE)
+        assert free == {"hold"} and free_text(KINDS) == {"reason", "reject_reason"}  # the erasure names its own
+        assert await store.cases.purge_expired(older_than=time.time() + 1, free_text=free) == [request.id]
+        purged = await store.requests.get(request.id)
+        assert purged is not None and dict(purged.params) == {"kept": "yes"}
+    finally:
+        await store.close()

@@ -23,8 +23,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from core import RequestKind
 from handlers import notices
-from handlers.kinds import KINDS
-from handlers.outbox import UNRENDERABLE, OutboxSender
+from handlers.kinds.registry import KINDS, opened
+from handlers.workers.outbox import UNRENDERABLE, OutboxSender
 from store import EmailCipher, Notice, Request, RequestStatus, Store
 
 EMAIL = "jane.shopper@example.com"
@@ -46,7 +46,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         path = tmp_path / "requests.db"
         store = await Store.open(path, cipher=EmailCipher(os.urandom(32)))
         web = AsyncWebClient(token=slack.token, base_url=slack.api_url)
-        sender = OutboxSender(store=store, slack=web, render=partial(notices.render, kinds=KINDS))
+        sender = OutboxSender(store=store, slack=web, render=partial(notices.render, kinds=KINDS), opened=opened(KINDS))
         abandoned: list[tuple[int, str]] = []
         sender.on_abandoned = lambda entry, code: abandoned.append((entry.request_id, code))
         try:

@@ -15,7 +15,7 @@ from fakes import block_actions_body, buttons, slack_headers, text_of
 from harness import SIGNING_SECRET, Harness, SettableClock, running_bot
 
 from core import RequestKind, mask_email
-from handlers.case_texts import HOME_MORE_ACTION, LIST_MORE_ACTION
+from handlers.buttons import HOME_MORE_ACTION, LIST_MORE_ACTION
 
 DAY = 86_400.0
 CASES = 45  # three pages: 20, 20 and 5

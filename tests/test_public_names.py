@@ -9,11 +9,11 @@ import pytest
 
 PACKAGES = ("bot", "offline", "handlers", "store", "prime", "core")
 MODULES = sorted(
-    f"{package}.{info.name}"
+    info.name
     for package in PACKAGES
-    for info in pkgutil.iter_modules(importlib.import_module(package).__path__)
-    if info.name != "__main__"
-)
+    for info in pkgutil.walk_packages(importlib.import_module(package).__path__, prefix=f"{package}.")
+    if not info.name.endswith(".__main__")
+)  # every module and subpackage (handlers.kinds.erasure, handlers.workers.outbox, ...)
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -20,6 +20,7 @@ import pytest
 from harness import SettableClock
 
 from core import RequestKind, TaskError
+from handlers.kinds.registry import KINDS, free_text
 from store import EmailCipher, Notice, Request, RequestStatus, Store
 from store._schema import MIGRATIONS
 
@@ -48,6 +49,7 @@ class Recording:
         return getattr(self._real, name)
 
 
+FREE_TEXT = free_text(KINDS)
 ONE_POST = [Notice("reply")]  # a thread reply, as a change queues it
 
 
@@ -277,7 +279,7 @@ async def test_purge_reads_candidates_and_their_posts_by_index(history: tuple[St
     """Retention finds what to purge by when it ended, and empties those requests' posts by request."""
     store, _ = history
     with recording(store) as recorder:
-        assert await store.cases.purge_expired(older_than=START + 100 * 3_600.0, batch=10)
+        assert await store.cases.purge_expired(older_than=START + 100 * 3_600.0, free_text=FREE_TEXT, batch=10)
     found = await plans(store, recorder)
     assert_indexed(found, uses="requests_to_purge")
     assert_indexed(found, uses="outbox_by_request")
@@ -289,7 +291,7 @@ async def test_purge_goes_in_bounded_batches_and_lets_commands_in_between(histor
     store, _ = history
     older_than = START + 200 * 3_600.0
     with recording(store) as recorder:
-        purge = asyncio.create_task(store.cases.purge_expired(older_than=older_than, batch=20))
+        purge = asyncio.create_task(store.cases.purge_expired(older_than=older_than, free_text=FREE_TEXT, batch=20))
         await asyncio.sleep(0)  # the purge holds the database for its first batch
         assert await store.requests.for_task("task-250") is not None  # a status command meanwhile
         purged = await purge

@@ -19,7 +19,7 @@ from harness import SettableClock, running_bot
 
 from bot.tuning import Tuning
 from core import RequestKind, mask_email
-from handlers.reconcile import Reconciler
+from handlers.workers.reconcile import Reconciler
 
 START = 1_800_000_000.0
 TASKS = 250  # five pages of 50

@@ -328,7 +328,7 @@ async def test_the_authorizer_is_closed_when_nothing_is_configured() -> None:
     """No list, no group, no explicit everyone: nobody may act (the default was everyone before)."""
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from handlers.access import Authorizer
+    from handlers.workers.access import Authorizer
 
     slack = AsyncWebClient(token="xoxb-unused", base_url="http://127.0.0.1:9/api/")
     closed = Authorizer(allowed_users=frozenset(), usergroup=None, slack=slack)

@@ -24,13 +24,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from core import Background
 from handlers import texts
-from handlers.access import Authorizer
-from handlers.cases import HomeTab
-from handlers.context import Desk, Flow, Permalinks
-from handlers.kinds import KINDS
+from handlers.buttons import CLOSE_ACTION
+from handlers.desk import Desk, Permalinks
+from handlers.flow import Flow
+from handlers.kinds.registry import KINDS
+from handlers.kinds.retrieval.rules import DOWNLOAD_ACTION
 from handlers.register import register
-from handlers.retrieval_texts import DOWNLOAD_ACTION
-from handlers.texts import CLOSE_ACTION
+from handlers.workers.access import Authorizer
+from handlers.workers.home import HomeTab
 from prime import Operations, TaskState
 from store import EmailCipher, Store
 

@@ -19,6 +19,7 @@ import pytest
 from harness import envelope, webhook
 
 from core import RelayRejected
+from handlers.kinds.registry import KINDS
 from handlers.relay import RelayAnswer, WrongKeys, accept
 from store import EmailCipher, Store
 
@@ -63,6 +64,7 @@ class Relay:
             on_stored=self.wake,
             counters=self,
             wrong_keys=self.wrong_keys,
+            kinds=KINDS,
         )
 
     def kept(self) -> list[tuple[str, str, str]]:

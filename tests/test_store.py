@@ -16,7 +16,7 @@ from fakes import text_of
 from harness import SettableClock, envelope, running_bot
 
 from core import ConfigError, DataRequestError, EmailUnreadable, RequestKind
-from handlers.retrieval import RETRIEVAL_FLOW
+from handlers.kinds.retrieval import RETRIEVAL_FLOW
 from store import EmailCipher, Notice, Request, RequestStatus, Store, TaskError, create_key_file, read_key_file
 from store._schema import MIGRATIONS, migrate
 
@@ -66,7 +66,7 @@ async def amazon_says(
     *,
     notices: Sequence[Notice],
 ) -> Request | None:
-    """Amazon's task status applied as a retrieval's moves say (handlers/retrieval.py), through the store's one move."""
+    """Amazon's task status applied as a retrieval's moves say (``RETRIEVAL_FLOW``), through the store's one move."""
     move = RETRIEVAL_FLOW.moves.get(status.value)
     if move is None:
         return None

@@ -2,7 +2,7 @@
 
 An operator wires Amazon's events and creates the Slack app from these texts alone, so a kind of request the
 bot runs but the texts leave out fails quietly (an erasure's thread waits for the next poll; staff never see
-the command). The bot's own registry of kinds (``handlers.kinds.KINDS``) is the one list both are held to.
+the command). The bot's own registry of kinds (``handlers.kinds.registry.KINDS``) is the one list both are held to.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 import re
 from pathlib import Path
 
-from handlers.kinds import KINDS
+from handlers.kinds.registry import KINDS
 
 ROOT = Path(__file__).parent.parent
 EVENT_TYPE = re.compile(r"\bPERSONAL_DATA_[A-Z_]+\b")

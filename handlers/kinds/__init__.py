@@ -2,7 +2,7 @@
 
 The shared steps (``handlers/lifecycle.py``: store first, open the thread, start with the clientToken,
 ask Amazon, apply; the outbox, the inbox, the reconciler, cases) never name a kind. They look the
-request's kind up in ``deps.kinds`` (``KINDS`` in ``handlers/kinds.py``) and follow its entry:
+request's kind up in ``deps.kinds`` (``KINDS`` in ``handlers/kinds/registry.py``) and follow its entry:
 
 - ``operations``: Amazon's side (``prime.Operations``: start and query documents, event types);
 - ``moves``: what each of Amazon's task statuses does to a request (from where, to where, what the
@@ -16,9 +16,13 @@ request's kind up in ``deps.kinds`` (``KINDS`` in ``handlers/kinds.py``) and fol
   beside the shopper; ``note``: what the audit log's ``requested`` entry says of its params;
   ``duplicate_window``: how long a request for the same shopper is a duplicate.
 
-Where a request goes once its thread is posted (at once to its start, or to wait for a person's
-approval) is a fact the store applies in the same write as the thread's ts: ``OPENED_STATUS`` in
-``store/_records.py``. A status no step acts on (AWAITING_APPROVAL) waits for the kind's buttons.
+- ``opened``: where a request goes once its thread is posted (at once to its start, or to wait for a
+  person's approval: a status no step acts on waits for the kind's buttons); the outbox hands it to the
+  store, which applies it in the same write as the thread's ts;
+- ``defaults``: the params a command may leave out, from the settings (``KindSettings``);
+  ``free_text``: the params staff type freely (they may name the shopper), erased with the email.
+
+A new kind is a package beside ``retrieval`` and ``erasure`` and one entry in ``handlers/kinds/registry.py``.
 """
 
 from __future__ import annotations
@@ -31,18 +35,29 @@ from typing import TYPE_CHECKING, Any, Protocol
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from handlers.blocks import Block, Message
+from handlers.texts.blocks import Block, Message
 from prime import Operations
 from store import Request, RequestStatus
 
-if TYPE_CHECKING:  # a kind's buttons take the Desk, and context.py names KindFlow in turn
-    from handlers.context import Desk
+if TYPE_CHECKING:  # a kind's buttons take the Desk, and the Flow names KindFlow in turn
+    from handlers.desk import Desk
 
-__all__ = ["Click", "KindFlow", "KindTexts", "Move", "Options", "ViewSubmit", "no_options"]
+__all__ = ["Click", "KindFlow", "KindSettings", "KindTexts", "Move", "Options", "ViewSubmit", "no_options"]
 
 # A kind's own words in the command, taken out before the shared parser reads the rest: (its params,
 # the words left), or what is wrong with them, in words for the person who typed them.
 Options = Callable[[Sequence[str]], "tuple[dict[str, str], list[str]] | str"]
+
+
+class KindSettings(Protocol):
+    """The settings a kind's ``defaults`` read (the bot's ``Settings`` is one)."""
+
+    @property
+    def deletion_hold_days(self) -> int: ...
+
+
+def no_defaults(_settings: KindSettings) -> Mapping[str, str]:
+    return {}
 
 
 class Click(Protocol):
@@ -93,7 +108,7 @@ class Move:
 
 
 class KindTexts:
-    """A kind's own words and buttons; the shared frame (``handlers/texts.py``) puts them in every message.
+    """A kind's own words and buttons; the shared frame (``handlers/texts/``) puts them in every message.
 
     A kind subclasses it: ``title``, ``status_lines``, ``reply`` (its moves' replies), ``help`` and
     ``start_command`` are its own; the rest have the default every kind may share, and a kind overrides
@@ -163,6 +178,9 @@ class KindFlow:
     options: Options = no_options
     start_params: Callable[[Request], Mapping[str, Any]] = lambda _request: {}  # the start input beside the shopper
     note: Callable[[Mapping[str, str]], str] = lambda _params: ""  # the ``requested`` audit entry's detail
+    opened: RequestStatus = RequestStatus.STARTING  # where a request goes once its thread is posted
+    defaults: Callable[[KindSettings], Mapping[str, str]] = no_defaults  # params a command may leave out
+    free_text: frozenset[str] = frozenset()  # params staff type freely: erased with the email at retention
 
     @property
     def kind(self) -> str:

@@ -1,7 +1,7 @@
 """What Slack users see of an erasure (GDPR erasure, CCPA deletion): approval, the hold, Cancel, Try again.
 
 The shared frame of every message (the thread's first message, ``status``, refusals) is in
-``handlers/texts.py``; this is what only an erasure says. Amazon's numbers (the longest hold, how long a
+``handlers/texts/``; this is what only an erasure says. Amazon's numbers (the longest hold, how long a
 deletion may take) come from ``prime``. Staff's reasons are outside text: always escaped.
 """
 
@@ -9,33 +9,27 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from handlers.blocks import Block, Button, Message, actions, button, context, section
-from handlers.buttons import button_value
-from handlers.kindflow import KindTexts
-from handlers.mrkdwn import date, escape, escape_clip
-from handlers.texts import CLOSE_ACTION, COMMAND, explain_errors, hours, task_shown
-from prime import CLIENT_TOKEN_WINDOW, DEFAULT_HOLD_DAYS, DELETION, MAX_HOLD_DAYS
+from handlers.buttons import CLOSE_ACTION, button_value
+from handlers.kinds import KindTexts
+from handlers.kinds.erasure.rules import (
+    APPROVE_ACTION,
+    CANCEL_ACTION,
+    OPEN_ORDERS,
+    REJECT_ACTION,
+    RETRY_ACTION,
+    hold_days,
+    open_orders,
+    ran_after_cancel,
+    retryable,
+)
+from handlers.texts import COMMAND, explain_errors, hours, task_shown
+from handlers.texts.blocks import Block, Button, Message, actions, button, context, section
+from handlers.texts.mrkdwn import date, escape, escape_clip
+from prime import CLIENT_TOKEN_WINDOW, DELETION, MAX_HOLD_DAYS
 from store import Request, RequestStatus
 
-__all__ = [
-    "APPROVE_ACTION",
-    "CANCEL_ACTION",
-    "DELETION_TEXTS",
-    "OPEN_ORDERS",
-    "REJECT_ACTION",
-    "REJECT_VIEW",
-    "RETRY_ACTION",
-    "DeletionTexts",
-    "hold_days",
-    "retryable",
-]
+__all__ = ["ERASURE_TEXTS", "ErasureTexts"]
 
-APPROVE_ACTION = "erasure_approve"
-REJECT_ACTION = "erasure_reject"
-CANCEL_ACTION = "erasure_cancel"
-RETRY_ACTION = "erasure_retry"
-REJECT_VIEW = "erasure_reject"  # the Reject modal's callback id
-OPEN_ORDERS = "ORDERS_NOT_CLOSED"
 # Characters of a staff reason as the thread shows it, escaped: room to spare in a 2,000-character field.
 REASON_SHOWN = 1_000
 _DAYS = DELETION.processing_days
@@ -54,24 +48,6 @@ _MEANINGS = {
 }
 
 
-def hold_days(request: Request) -> int:
-    """The holding period this erasure asks Amazon for (its ``--hold``, else DELETION_HOLD_DAYS)."""
-    return int(request.params.get("hold_days", DEFAULT_HOLD_DAYS))
-
-
-def _open_orders(request: Request) -> bool:
-    return request.status is _S.FAILED and any(e.code == OPEN_ORDERS for e in request.errors)
-
-
-def _window_passed(request: Request) -> bool:
-    return request.status is _S.ABANDONED and request.start_sent_at is not None and request.thread_ts is not None
-
-
-def _contradicted(request: Request) -> bool:
-    """Recorded as cancelled, yet Amazon ran the task: what the thread said is to be corrected."""
-    return request.cancelled_by is not None and request.status in _RAN
-
-
 # What Amazon did with a task the bot had recorded as cancelled, by where that left the request.
 _RAN = {
     _S.IN_PROGRESS: "it is deleting the shopper's data, which can no longer be stopped",
@@ -80,12 +56,7 @@ _RAN = {
 }
 
 
-def retryable(request: Request) -> bool:
-    """*Try again* starts a new task: after open orders, or after the clientToken's window passed; not once closed."""
-    return request.closed_at is None and (_open_orders(request) or _window_passed(request))
-
-
-class DeletionTexts(KindTexts):
+class ErasureTexts(KindTexts):
     """An erasure's words: two people decide, Amazon holds the task (Cancel works then), then deletes."""
 
     title = "Shopper data erasure"
@@ -136,7 +107,7 @@ class DeletionTexts(KindTexts):
         if status is _S.REJECTED and request.closed_by:
             reason = escape_clip(request.params.get("reject_reason", ""), REASON_SHOWN) or "_no reason kept_"
             return f":no_entry: Rejected by <@{request.closed_by}> {date(request.closed_at or 0, 'then')}: {reason}"
-        if _contradicted(request):  # before "closed": the answer the case was closed with may be wrong
+        if ran_after_cancel(request):  # before "closed": the answer the case was closed with may be wrong
             when = date(request.cancelled_at or 0, "earlier")
             return f":rotating_light: Not cancelled at Buy with Prime: {_RAN[status]} (the cancel {when} did not take)"
         if request.closed_at is not None:
@@ -159,7 +130,7 @@ class DeletionTexts(KindTexts):
             )
         if status is _S.COMPLETED:
             return f"{self.status_lines[status]} {date(request.updated_at, 'recently')}"
-        if _open_orders(request):
+        if open_orders(request):
             return ":x: Not deleted: the shopper has open orders (see this thread)"
         if status is _S.CANCELLED and request.cancelled_by:
             when = date(request.cancelled_at or 0, "then")
@@ -238,7 +209,7 @@ def completed_reply(request: Request) -> Message:
 def failed_reply(request: Request) -> Message:
     codes = escape(", ".join(str(e.code or "UNKNOWN") for e in request.errors) or "no reason given")
     buttons: list[Button] = []
-    if _open_orders(request):
+    if open_orders(request):
         buttons.append(button("Try again", action_id=RETRY_ACTION, value=button_value(request), style="primary"))
     return {
         "text": f"The erasure failed at Buy with Prime: {codes}",
@@ -276,7 +247,9 @@ def cancel_contradicted(request: Request) -> Message:
     if request.status is _S.FAILED:
         blocks = [section(f"{said} Amazon's reasons:"), *explain_errors(request.errors, _MEANINGS)]
         if still_open:
-            retry = [button("Try again", action_id=RETRY_ACTION, value=str(request.id))] if retryable(request) else []
+            retry = (
+                [button("Try again", action_id=RETRY_ACTION, value=button_value(request))] if retryable(request) else []
+            )
             blocks.append(_mark_answered(request, f"erasure-{request.id}-failed", *retry))
         return {"text": "Correction: the deletion was not cancelled; it ran and failed.", "blocks": blocks}
     if request.status is _S.COMPLETED:
@@ -355,4 +328,4 @@ _REPLIES = {
 }
 
 
-DELETION_TEXTS = DeletionTexts()
+ERASURE_TEXTS = ErasureTexts()

@@ -11,21 +11,18 @@ same start without asking anyone again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 
 from core import PrimeRejected, PrimeUnavailable, RequestKind, log_ids
-from handlers import erasure_texts as say
 from handlers import texts
-from handlers.buttons import Pressed, Thread, pressed, submitted
-from handlers.context import Desk
-from handlers.deletion_texts import OPEN_ORDERS, retryable
-from handlers.guard import about_request, clicked_by, clicked_request, ephemeral_reply, saving
-from handlers.kindflow import Click
+from handlers.buttons import Pressed, Thread, submitted
+from handlers.desk import Desk
+from handlers.guard import Clicked, about_request, clicked_by, clicked_request, request_button
+from handlers.kinds.erasure import answers as say
+from handlers.kinds.erasure.rules import OPEN_ORDERS, reason_problem, retryable
 from handlers.lifecycle import Reply, advance, kind_of
 from handlers.notices import thread_update
 from handlers.slack_errors import slack_error_code
@@ -39,46 +36,13 @@ TOO_LATE = "CannotCancelPersonalDataDeletionTask"  # Amazon's classification cod
 NOT_FOUND = "ResourceNotFoundError"  # Amazon's classification type: it knows no such task
 
 
-def _clicked(deps: Desk, body: dict[str, Any]) -> tuple[str, Pressed]:
-    """(who clicked, the button they clicked and where)."""
-    return clicked_by(deps, body), pressed(body)
-
-
-Decide = Callable[..., Coroutine[Any, Any, None]]  # (deps, the button clicked, *, user, reply)
-
-
-def _button(decide: Decide, name: str) -> Click:
-    """A button's listener: acknowledged at once, ``decide`` run in the background as task ``name``; a write
-    the database refuses meanwhile is explained to the clicker (``saving``)."""
-
-    async def listener(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
-        user, click = _clicked(deps, body)
-        reply = ephemeral_reply(respond)
-        with about_request(click):
-            deps.background.spawn(saving(decide(deps, click, user=user, reply=reply), reply=reply), name=name)
-
-    return listener
-
-
-async def _erasure(deps: Desk, click: Pressed, *, user: str, action: str, reply: Reply) -> Request | None:
-    """The erasure a button names, once its clicker is known to be allowed; None (answered) otherwise."""
-    request = await clicked_request(deps, click, user=user, action=action, reply=reply)
-    if request is None:
-        return None
-    if request.kind != RequestKind.DELETION:
-        await reply(texts.unknown_request("this button"))
-        return None
-    return request
-
-
 # ---------------------------------------------------------------- Approve
 
 
-async def _approve(deps: Desk, click: Pressed, *, user: str, reply: Reply) -> None:
-    request = await _erasure(deps, click, user=user, action="approve", reply=reply)
-    if request is None:
-        return
+@request_button(action="approve", name="erasure approve", kind=RequestKind.ERASURE)
+async def on_approve(deps: Desk, click: Clicked) -> None:
+    """**Approve**: an allowed person other than the requester lets the erasure start at Amazon."""
+    request, user, reply = click.request, click.user, click.reply
     flow = deps.flow
     async with flow.locks.hold(request.id):
         current = await flow.store.requests.get(request.id) or request
@@ -105,29 +69,14 @@ async def _approve(deps: Desk, click: Pressed, *, user: str, reply: Reply) -> No
     await advance(flow, approved.id)  # the start, with the stored clientToken; a crash here resumes it
 
 
-# **Approve**: an allowed person other than the requester lets the erasure start at Amazon.
-on_approve = _button(_approve, "erasure approve")
-
-
 # ---------------------------------------------------------------- Reject
 
 
-async def on_reject(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+@request_button(action="reject", name="erasure reject", kind=RequestKind.ERASURE)
+async def on_reject(deps: Desk, click: Clicked) -> None:
     """**Reject**: ask why in a modal (opened with the click's trigger id, which lives 3 seconds)."""
-    await ack()
-    user, click = _clicked(deps, body)
-    reply = ephemeral_reply(respond)
-    trigger = str(body.get("trigger_id") or "")
-    with about_request(click):
-        deps.background.spawn(
-            saving(_ask_why(deps, click, user=user, trigger=trigger, reply=reply), reply=reply), name="erasure reject"
-        )
-
-
-async def _ask_why(deps: Desk, click: Pressed, *, user: str, trigger: str, reply: Reply) -> None:
-    request = await _erasure(deps, click, user=user, action="reject", reply=reply)
-    if request is None:
-        return
+    request, reply = click.request, click.reply
+    trigger = str(click.body.get("trigger_id") or "")
     if request.status is not RequestStatus.AWAITING_APPROVAL:
         await reply(say.still_opening() if request.status is RequestStatus.NEW else say.already_decided(request))
         return
@@ -143,9 +92,9 @@ async def on_reject_submitted(deps: Desk, *, ack: AsyncAck, body: dict[str, Any]
     """The Reject modal sent: a reason that cannot be kept is answered in the form; else the erasure ends."""
     values = (view.get("state") or {}).get("values") or {}
     reason = str(((values.get("reason") or {}).get("reason") or {}).get("value") or "").strip()
-    problem = say.reason_problem(reason)
+    problem = reason_problem(reason)
     if problem is not None:
-        await ack(response_action="errors", errors={"reason": problem})
+        await ack(response_action="errors", errors={"reason": say.reason_refused(problem)})
         return
     await ack()
     user = clicked_by(deps, body)
@@ -157,7 +106,7 @@ async def on_reject_submitted(deps: Desk, *, ack: AsyncAck, body: dict[str, Any]
 async def _reject(deps: Desk, form: Pressed, *, user: str, reason: str) -> None:
     flow = deps.flow
     reply = _to_clicker(deps, form.thread, user)
-    request = await _erasure(deps, form, user=user, action="reject", reply=reply)
+    request = await clicked_request(deps, form, user=user, action="reject", reply=reply, kind=RequestKind.ERASURE)
     if request is None:
         return
     async with flow.locks.hold(request.id):
@@ -192,10 +141,10 @@ def _to_clicker(deps: Desk, thread: Thread | None, user: str) -> Reply:
 # ---------------------------------------------------------------- Cancel deletion
 
 
-async def _cancel(deps: Desk, click: Pressed, *, user: str, reply: Reply) -> None:
-    request = await _erasure(deps, click, user=user, action="cancel", reply=reply)
-    if request is None:
-        return
+@request_button(action="cancel", name="erasure cancel", kind=RequestKind.ERASURE)
+async def on_cancel(deps: Desk, click: Clicked) -> None:
+    """**Cancel deletion**: during the hold, anyone allowed (the requester too) stops the deletion at Amazon."""
+    request, user, reply = click.request, click.user, click.reply
     flow = deps.flow
     kind = kind_of(flow, request)
     answer: texts.Message  # when Amazon did not cancel: told after the lock, then Amazon's word on the task now
@@ -257,17 +206,13 @@ async def _cancelled(deps: Desk, request: Request, *, user: str, reply: Reply, n
     await reply(say.cancelled_ack(cancelled))
 
 
-# **Cancel deletion**: during the hold, anyone allowed (the requester too) stops the deletion at Amazon.
-on_cancel = _button(_cancel, "erasure cancel")
-
-
 # ---------------------------------------------------------------- Try again
 
 
-async def _retry(deps: Desk, click: Pressed, *, user: str, reply: Reply) -> None:
-    request = await _erasure(deps, click, user=user, action="retry", reply=reply)
-    if request is None:
-        return
+@request_button(action="retry", name="erasure retry", kind=RequestKind.ERASURE)
+async def on_retry(deps: Desk, click: Clicked) -> None:
+    """**Try again**: a new deletion task (a new clientToken) after open orders or a start that timed out."""
+    request, user, reply = click.request, click.user, click.reply
     flow = deps.flow
     async with flow.locks.hold(request.id):
         current = await flow.store.requests.get(request.id) or request
@@ -287,7 +232,3 @@ async def _retry(deps: Desk, click: Pressed, *, user: str, reply: Reply) -> None
     flow.home_changed()
     await reply(say.retried_ack(retried))
     await advance(flow, retried.id)
-
-
-# **Try again**: a new deletion task (a new clientToken) after open orders or a start that timed out.
-on_retry = _button(_retry, "erasure retry")

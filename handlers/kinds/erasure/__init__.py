@@ -1,7 +1,7 @@
 """An erasure (GDPR erasure, CCPA deletion), as the shared steps run it: its entry in ``KINDS``.
 
 ``/data-request delete <email> [--hold Nd] [--reason <words>]`` stores it and opens its thread, where it
-waits (AWAITING_APPROVAL, ``OPENED_STATUS``) until an allowed person other than the requester clicks
+waits (AWAITING_APPROVAL, its ``opened``) until an allowed person other than the requester clicks
 Approve; only then does the shared lifecycle start it at Amazon, with the holding period and the reason.
 Amazon holds the task (ON_HOLD: *Cancel deletion* works), then deletes (IN_PROGRESS), then ends it
 COMPLETED, or FAILED with its reasons (open orders: *Try again* starts a new task). COMPLETED is final.
@@ -13,23 +13,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from handlers import erasure
 from handlers.deadlines import days_typed
-from handlers.deletion_texts import (
+from handlers.kinds import KindFlow, Move
+from handlers.kinds.erasure import answers as say
+from handlers.kinds.erasure import buttons
+from handlers.kinds.erasure.rules import (
     APPROVE_ACTION,
     CANCEL_ACTION,
-    DELETION_TEXTS,
     REJECT_ACTION,
     REJECT_VIEW,
     RETRY_ACTION,
     hold_days,
+    reason_problem,
 )
-from handlers.erasure_texts import reason_problem
-from handlers.kindflow import KindFlow, Move
+from handlers.kinds.erasure.texts import ERASURE_TEXTS
 from prime import DELETION, MAX_HOLD_DAYS
 from store import Request, RequestStatus
 
-__all__ = ["DELETION_FLOW", "HOLD_FLAG", "REASON_FLAG", "parse_hold", "read_options"]
+__all__ = ["ERASURE_FLOW", "HOLD_FLAG", "REASON_FLAG", "parse_hold", "read_options"]
 
 HOLD_FLAG = "--hold"
 REASON_FLAG = "--reason"
@@ -62,21 +63,18 @@ def read_options(words: Sequence[str]) -> tuple[dict[str, str], list[str]] | str
         if lowered == REASON_FLAG:
             reason = " ".join(words[index + 1 :])
             if not reason:
-                return f"`{REASON_FLAG}` needs the words after it."
+                return say.reason_needs_words(REASON_FLAG)
             if (problem := reason_problem(reason)) is not None:
-                return problem
+                return say.reason_refused(problem)
             params["reason"] = reason
             break
         if lowered == HOLD_FLAG:
             days = parse_hold(next(items, (0, ""))[1])
             if days is None:
-                return f"`{HOLD_FLAG}` takes a number of days from 0 to {MAX_HOLD_DAYS}, like `10d`."
+                return say.hold_refused(HOLD_FLAG)
             params["hold_days"] = str(days)
         elif lowered == "--new":
-            return (
-                "An erasure is never started twice: if one is open for this shopper, follow its thread, "
-                "or Reject or Cancel it first."
-            )
+            return say.never_twice()
         else:
             rest.append(word)
     return params, rest
@@ -87,9 +85,9 @@ def _start_params(request: Request) -> Mapping[str, object]:
     return {"holdingPeriod": hold_days(request), **({"reason": reason} if reason else {})}
 
 
-DELETION_FLOW = KindFlow(
+ERASURE_FLOW = KindFlow(
     operations=DELETION,
-    texts=DELETION_TEXTS,
+    texts=ERASURE_TEXTS,
     moves={
         "IN_PROGRESS": Move(
             frozenset({_ON_HOLD, _CANCELLED}),
@@ -122,14 +120,17 @@ DELETION_FLOW = KindFlow(
     hold_days=hold_days,
     duplicate_window=0.0,  # only an open erasure is a duplicate: nothing like the 8-hour window applies
     actions={
-        APPROVE_ACTION: erasure.on_approve,
-        REJECT_ACTION: erasure.on_reject,
-        CANCEL_ACTION: erasure.on_cancel,
-        RETRY_ACTION: erasure.on_retry,
+        APPROVE_ACTION: buttons.on_approve,
+        REJECT_ACTION: buttons.on_reject,
+        CANCEL_ACTION: buttons.on_cancel,
+        RETRY_ACTION: buttons.on_retry,
     },
-    views={REJECT_VIEW: erasure.on_reject_submitted},
+    views={REJECT_VIEW: buttons.on_reject_submitted},
     verb="delete",
     options=read_options,
     start_params=_start_params,
     note=lambda params: f"erasure; hold {params.get('hold_days', '?')} days",
+    opened=RequestStatus.AWAITING_APPROVAL,  # two people decide before anything goes to Amazon
+    defaults=lambda settings: {"hold_days": str(settings.deletion_hold_days)},
+    free_text=frozenset({"reason", "reject_reason"}),
 )

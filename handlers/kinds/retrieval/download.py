@@ -9,15 +9,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 
-from core import PrimeError
-from handlers import retrieval_texts, texts
-from handlers.buttons import Pressed, pressed
-from handlers.context import Desk
-from handlers.guard import about_request, clicked_by, clicked_request
+from core import PrimeError, RequestKind
+from handlers import texts
+from handlers.desk import Desk
+from handlers.guard import Clicked, request_button
+from handlers.kinds.retrieval import texts as words
 from handlers.lifecycle import Reply, apply_task_state, kind_of
 from handlers.slack_errors import slack_error_code
 
@@ -26,25 +25,22 @@ __all__ = ["handle_download"]
 logger = logging.getLogger(__name__)
 
 
-async def handle_download(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-    """Acknowledge the click, then authorize, ask Amazon and answer in the background."""
-    await ack()
-    user = clicked_by(deps, body)
+def _in_thread(deps: Desk, body: dict[str, Any], respond: AsyncRespond, user: str) -> Reply:
+    """Answer the clicker alone in the thread they clicked in (the link stays beside its case), else through
+    the response_url."""
     channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
     thread_ts = (body.get("container") or {}).get("thread_ts") or (body.get("message") or {}).get("thread_ts")
 
     async def reply(message: texts.Message) -> None:
         await _ephemeral(deps, respond, channel=channel, user=user, thread_ts=thread_ts, message=message)
 
-    click = pressed(body)
-    with about_request(click):
-        deps.background.spawn(_download(deps, click, user=user, reply=reply), name="download")
+    return reply
 
 
-async def _download(deps: Desk, click: Pressed, *, user: str, reply: Reply) -> None:
-    request = await clicked_request(deps, click, user=user, action="download", reply=reply)
-    if request is None:
-        return
+@request_button(action="download", name="download", kind=RequestKind.RETRIEVAL, answer=_in_thread)
+async def handle_download(deps: Desk, click: Clicked) -> None:
+    """**Download**: once the clicker may act, ask Amazon for the task now and show its link to them alone."""
+    request, user, reply = click.request, click.user, click.reply
     kind = kind_of(deps.flow, request)
     if kind is None or not request.task_id:
         await reply(texts.unknown_request("this button"))
@@ -53,17 +49,17 @@ async def _download(deps: Desk, click: Pressed, *, user: str, reply: Reply) -> N
         state = await deps.flow.prime.task(kind.operations, request.task_id)
     except PrimeError as error:
         logger.warning("request %s: no link from Buy with Prime (%s)", request.id, error.kind)
-        await reply(retrieval_texts.download_failed())
+        await reply(words.download_failed())
         return
     request = await apply_task_state(deps.flow, request, state)  # Amazon's word now: even a completed task can fail
     if state.status != "COMPLETED" or not state.link or state.link_expires_at is None:
-        await reply(retrieval_texts.not_ready(request, state.status))
+        await reply(words.not_ready(request, state.status))
         return
     await deps.flow.store.audit.append(
         request_id=request.id, actor=user, action="link shown", detail=f"task {request.task_id}"
     )
     logger.info("request %s: download link shown to %s", request.id, user)
-    await reply(retrieval_texts.link_message(state.link, state.link_expires_at))
+    await reply(words.link_message(state.link, state.link_expires_at))
 
 
 async def _ephemeral(

@@ -10,7 +10,7 @@ the entry and keeps retrying with capped backoff, with one log line per
 episode; only a message Slack finds wrong in itself is given up, audited, and
 handed to ``on_abandoned`` so that the requester is told. A call is never cut off by
 its caller; a post whose answer never came (the bot stopped or died waiting) is looked
-for before it is made again (handlers/posted.py).
+for before it is made again (handlers/workers/posted.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -29,9 +29,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from core import Outages, Wakeup
-from handlers.posted import find_posted, tag
 from handlers.slack_errors import SlackFault, classify, operator_hint, slack_error_code
-from store import OPENS_THREAD, OutboxEntry, Store
+from handlers.workers.posted import find_posted, tag
+from store import OPENS_THREAD, OutboxEntry, RequestStatus, Store
 
 __all__ = ["OutboxSender", "SendResult", "SlackCall", "as_stored"]
 
@@ -71,7 +71,8 @@ class OutboxSender:
     """Sends due outbox entries until cancelled; ``wake()`` says new ones are waiting.
 
     ``render`` puts an entry into words when it is sent; an entry it cannot render is given up like a
-    message Slack refuses (``unrenderable``). ``on_thread_opened(request_id)`` is called when the
+    message Slack refuses (``unrenderable``). ``opened`` says, by kind, where a request goes once its thread's
+    first message is posted. ``on_thread_opened(request_id)`` is called when the
     worker posted a thread's first message (the request can now start); ``on_abandoned(entry, code)``
     when a post is given up for good.
     """
@@ -88,10 +89,12 @@ class OutboxSender:
         clock: Callable[[], float] = time.time,
         outages: Outages | None = None,
         render: Callable[[OutboxEntry], SlackCall] = as_stored,
+        opened: Mapping[str, RequestStatus],
     ) -> None:
         self._store = store
         self._slack = slack
         self._render = render
+        self._opened = opened  # where a request of each kind goes once its thread is posted
         self._slots = asyncio.Semaphore(concurrency)
         self._base_delay = base_delay
         self._max_delay = max_delay
@@ -225,7 +228,7 @@ class OutboxSender:
         """Let the calls in flight finish and be recorded for at most ``grace`` seconds, then cancel the rest.
 
         Return how many were cancelled: Slack may have carried those out, so they are marked as attempted,
-        and the next attempt looks for the message before posting it again (handlers/posted.py).
+        and the next attempt looks for the message before posting it again (handlers/workers/posted.py).
         """
         if not self._calls:
             return 0
@@ -267,7 +270,9 @@ class OutboxSender:
         if entry.purpose == OPENS_THREAD:
             if not ts:
                 raise ValueError(f"outbox {entry.id}: Slack's answer to the thread's first message has no ts")
-            await self._store.outbox.thread_opened(entry, str(ts))
+            kind = entry.request.kind if entry.request is not None else ""
+            opened_to = self._opened.get(kind, RequestStatus.STARTING)
+            await self._store.outbox.thread_opened(entry, str(ts), to=opened_to)
         else:
             await self._store.outbox.sent(entry.id)
 

@@ -3,7 +3,7 @@
 slack_sdk's block objects refuse what Slack would refuse (a section over 3,000 characters, more than
 10 fields, a button label over 75, a view of more than 100 blocks) when ``to_dict()`` builds the
 message: a text that grew too long fails where it is built, in a test, instead of being cut in front of
-a user. Long lists and outside text are bounded on purpose before they get here (``handlers/mrkdwn.py``:
+a user. Long lists and outside text are bounded on purpose before they get here (``handlers/texts/mrkdwn.py``:
 ``clip``, ``more``; ``sections`` spreads many lines over several sections).
 """
 

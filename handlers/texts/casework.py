@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from handlers.blocks import Block, actions, button, context, divider, header, home, section, sections
+from handlers.buttons import HOME_MORE_ACTION, LIST_MORE_ACTION
 from handlers.deadlines import DAY, REMINDERS
-from handlers.mrkdwn import date, subject
 from handlers.texts import COMMAND, Message
+from handlers.texts.blocks import Block, actions, button, context, divider, header, home, section, sections
+from handlers.texts.mrkdwn import date, subject
 from store import Extension, Request, RequestStatus
 
 __all__ = [
-    "HOME_MORE_ACTION",
-    "LIST_MORE_ACTION",
     "PAGE",
     "already_closed",
     "cannot_close_yet",
@@ -125,8 +124,6 @@ def _case_line(request: Request, now: float, permalink: str | None, nouns: Mappi
 
 
 PAGE = 20  # cases per page: a list message stays under Slack's 50 blocks, the Home tab's two under its 100
-LIST_MORE_ACTION = "list_more"  # the **More** button under a list's page
-HOME_MORE_ACTION = "home_more"  # the **More** button under one of the Home tab's listings
 
 
 def _page_blocks(

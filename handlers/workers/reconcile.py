@@ -16,7 +16,7 @@ import math
 from collections.abc import Awaitable, Callable
 
 from core import log_ids
-from handlers.context import Flow
+from handlers.flow import Flow
 from handlers.lifecycle import Synced, advance, sync_task
 from store import Request, RequestStatus
 
@@ -32,8 +32,8 @@ class Reconciler:
     than one poll per ``spacing`` (Amazon allows 5 a second): 10,000 open tasks take their 33 minutes at
     that pace, 100 take the interval. How many a pass has ahead of it is what the last pass saw, less what
     this one has done, so nothing is counted: the requests are read a page of ``batch`` at a time, after the
-    last one seen, and a pass costs its pages, not the count of every open request (that count grew with
-    the open cases, 0.02 ms at 23 to 0.2 ms at 2,300; issue 14). Without a pass before it (the one at start,
+    last one seen, and a pass costs its pages, not the count of every open request (a count grows with
+    the open cases). Without a pass before it (the one at start,
     which catches up after downtime) a pass goes at Amazon's pace. ``spread`` is off in the tests' fast
     profile; ``sleep`` is how a test moves its clock instead of waiting.
     """

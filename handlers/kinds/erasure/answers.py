@@ -1,6 +1,6 @@
 """What the person who clicked an erasure's button sees, alone: refusals, acknowledgements, the Reject form.
 
-The thread's words are in ``handlers/deletion_texts.py``; these answer one person, through the click's
+The thread's words are in ``handlers/kinds/erasure/texts.py``; these answer one person, through the click's
 response_url (or an ephemeral in the thread, after a form). Staff's reasons are outside text: escaped.
 """
 
@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.blocks import Message, section
 from handlers.buttons import form_metadata
-from handlers.deletion_texts import DELETION_TEXTS, REJECT_VIEW
-from handlers.emails import names_an_email
-from handlers.mrkdwn import date, subject
+from handlers.kinds.erasure.rules import REASON_LIMIT, REJECT_VIEW, ReasonProblem
+from handlers.kinds.erasure.texts import ERASURE_TEXTS
+from handlers.texts.blocks import Message, section
+from handlers.texts.mrkdwn import date, subject
+from prime import MAX_HOLD_DAYS
 from store import Request, RequestStatus
 
 __all__ = [
-    "REASON_LIMIT",
     "already_decided",
     "approved_ack",
     "cancel_failed",
@@ -24,8 +24,11 @@ __all__ = [
     "cancelled_ack",
     "cannot_cancel",
     "cannot_retry",
+    "hold_refused",
+    "never_twice",
     "own_approval",
-    "reason_problem",
+    "reason_needs_words",
+    "reason_refused",
     "reject_view",
     "rejected_ack",
     "retried_ack",
@@ -33,7 +36,6 @@ __all__ = [
     "too_late_to_cancel",
 ]
 
-REASON_LIMIT = 500  # characters of a reason: kept in the thread, the database and at Amazon
 _S = RequestStatus
 
 
@@ -57,7 +59,7 @@ def already_decided(request: Request) -> Message:
     elif request.approved_by:
         said = f"Already approved by <@{request.approved_by}> {date(request.approved_at or 0, 'earlier')}."
     else:
-        said = f"This erasure no longer waits for approval ({DELETION_TEXTS.short_status(request)})."
+        said = f"This erasure no longer waits for approval ({ERASURE_TEXTS.short_status(request)})."
     return {"text": f"{said} Nothing changed."}
 
 
@@ -116,7 +118,7 @@ def cannot_cancel(request: Request) -> Message:
     if request.status in (_S.IN_PROGRESS, _S.COMPLETED, _S.FAILED):
         return too_late_to_cancel()
     return {
-        "text": f"This erasure is not on hold ({DELETION_TEXTS.short_status(request)}), so there is nothing to cancel."
+        "text": f"This erasure is not on hold ({ERASURE_TEXTS.short_status(request)}), so there is nothing to cancel."
     }
 
 
@@ -126,21 +128,34 @@ def cannot_retry(request: Request) -> Message:
     return {
         "text": (
             "*Try again* is for an erasure refused because of open orders, or not started in time; this one is "
-            f"{DELETION_TEXTS.short_status(request)}. Nothing changed."
+            f"{ERASURE_TEXTS.short_status(request)}. Nothing changed."
         )
     }
 
 
-def reason_problem(reason: str) -> str | None:
-    """Why a reason cannot be kept (it is stored, shown in the channel and sent to Amazon); None: it can."""
-    if not reason.strip():
+def reason_refused(problem: ReasonProblem) -> str:
+    """Why a reason cannot be kept, for the form or the command that gave it."""
+    if problem is ReasonProblem.MISSING:
         return "Write why this erasure is rejected."
-    if len(reason) > REASON_LIMIT or names_an_email(reason):
-        return (
-            "The reason is kept in the thread, the database and at Amazon: write it without the shopper's email "
-            f"(at most {REASON_LIMIT} characters)."
-        )
-    return None
+    return (
+        "The reason is kept in the thread, the database and at Amazon: write it without the shopper's email "
+        f"(at most {REASON_LIMIT} characters)."
+    )
+
+
+def reason_needs_words(flag: str) -> str:
+    return f"`{flag}` needs the words after it."
+
+
+def hold_refused(flag: str) -> str:
+    return f"`{flag}` takes a number of days from 0 to {MAX_HOLD_DAYS}, like `10d`."
+
+
+def never_twice() -> str:
+    return (
+        "An erasure is never started twice: if one is open for this shopper, follow its thread, "
+        "or Reject or Cancel it first."
+    )
 
 
 def reject_view(request: Request) -> dict[str, Any]:

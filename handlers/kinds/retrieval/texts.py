@@ -1,7 +1,7 @@
 """What Slack users see of a retrieval (GDPR access, CCPA right to know): its statuses, replies and Download.
 
 The shared frame of every message (the thread's first message, ``status``, refusals) is in
-``handlers/texts.py``; this is what only a retrieval says. Numbers it quotes come from Amazon's facts in
+``handlers/texts/``; this is what only a retrieval says. Numbers it quotes come from Amazon's facts in
 ``prime`` (a link's lifetime, the clientToken's window, the processing time), never typed again here.
 """
 
@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from handlers.blocks import Block, Message, actions, button, context, section
-from handlers.buttons import button_value
-from handlers.kindflow import KindTexts
-from handlers.mrkdwn import clip, date, escape
-from handlers.texts import CLOSE_ACTION, COMMAND, ERRORS_SHOWN, explain_errors, hours, task_shown
+from handlers.buttons import CLOSE_ACTION, button_value
+from handlers.kinds import KindTexts
+from handlers.kinds.retrieval.rules import DOWNLOAD_ACTION
+from handlers.texts import COMMAND, ERRORS_SHOWN, explain_errors, hours, task_shown
+from handlers.texts.blocks import Block, Message, actions, button, context, section
+from handlers.texts.mrkdwn import clip, date, escape
 from prime import CLIENT_TOKEN_WINDOW, LINK_LIFETIME, RETRIEVAL
 from store import Request, RequestStatus
 
-__all__ = ["DOWNLOAD_ACTION", "RETRIEVAL_TEXTS", "RetrievalTexts", "download_failed", "link_message", "not_ready"]
+__all__ = ["RETRIEVAL_TEXTS", "RetrievalTexts", "download_failed", "link_message", "not_ready"]
 
-DOWNLOAD_ACTION = "download_data"
 _LINK = f"{LINK_LIFETIME:.0f} seconds"
 _DAYS = RETRIEVAL.processing_days
 

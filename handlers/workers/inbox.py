@@ -11,7 +11,7 @@ import asyncio
 import logging
 
 from core import Wakeup, backoff
-from handlers.context import Flow
+from handlers.flow import Flow
 from handlers.lifecycle import Synced, sync_task
 
 __all__ = ["InboxWorker"]

@@ -3,14 +3,15 @@
 Amazon starts the task at once (it cannot be cancelled) and ends it COMPLETED, with a new 60-second
 link at every query, or FAILED with its reasons. A completed task can still fail afterwards (its data
 could not be kept): COMPLETED moves on to FAILED, so the thread, ``status`` and Download all say so.
-Nothing leaves FAILED. Its one button of its own is Download (``handlers/download.py``).
+Nothing leaves FAILED. Its one button of its own is Download (``handlers/kinds/retrieval/download.py``).
 """
 
 from __future__ import annotations
 
-from handlers.download import handle_download
-from handlers.kindflow import KindFlow, Move
-from handlers.retrieval_texts import DOWNLOAD_ACTION, RETRIEVAL_TEXTS
+from handlers.kinds import KindFlow, Move
+from handlers.kinds.retrieval.download import handle_download
+from handlers.kinds.retrieval.rules import DOWNLOAD_ACTION
+from handlers.kinds.retrieval.texts import RETRIEVAL_TEXTS
 from prime import CLIENT_TOKEN_WINDOW, RETRIEVAL
 from store import RequestStatus
 

@@ -8,16 +8,18 @@ except ``invalid_email``, which answers the person who typed it, alone.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from handlers.blocks import Block, Message, context, fields, section, sections
 from handlers.deadlines import CCPA_DAYS, DAY, DEADLINE_DAYS, REMINDERS
-from handlers.kindflow import KindTexts
-from handlers.mrkdwn import date, escape, escape_clip, more, subject
+from handlers.texts.blocks import Block, Message, context, fields, section, sections
+from handlers.texts.mrkdwn import date, escape, escape_clip, more, subject
 from prime import CLIENT_TOKEN_WINDOW
 from store import Request, RequestStatus, TaskError
 
+if TYPE_CHECKING:  # a kind's words are rendered here, and the kinds' contract names Message in turn
+    from handlers.kinds import KindTexts
+
 __all__ = [
-    "CLOSE_ACTION",
     "COMMAND",
     "DAYS_TAKEN",
     "Message",
@@ -45,7 +47,6 @@ __all__ = [
 ]
 
 COMMAND = "/data-request"
-CLOSE_ACTION = "close_case"
 ERRORS_SHOWN = 5  # Amazon's reasons for one task shown in full; the rest are counted
 ERROR_WORDS = 500  # characters of one of Amazon's messages shown (its code always whole)
 TYPED_SHOWN = 80  # characters of what a user typed echoed back to them
