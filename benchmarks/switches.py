@@ -27,7 +27,7 @@ SWITCHES: dict[str, Switch] = {
     ),
     "foreground_first": Switch(
         "background units (outbox, inbox, reconciler, reminders, Home refreshes, task starts) go one at a time",
-        # As many background units in aiosqlite's queue as there are: one FIFO queue for everything.
+        # As many background units in the connection thread's queue as there are: one FIFO queue for everything.
         "import store._database as m\nm.BEHIND_AT_ONCE = 1_000_000\n",
     ),
     "start_slots": Switch(

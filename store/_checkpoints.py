@@ -47,9 +47,8 @@ import logging
 import sqlite3
 from pathlib import Path
 
-import aiosqlite
-
 from store._database import WAL_LIMIT, Database
+from store._thread import Connection
 
 __all__ = ["CAP", "INTERVAL", "Checkpoints"]
 
@@ -96,13 +95,13 @@ class Checkpoints:
         finally:
             await connection.close()
 
-    async def connect(self) -> aiosqlite.Connection:
+    async def connect(self) -> Connection:
         """The checkpoints' own connection: it waits ``CAP_WAIT_MS`` at most (a PASSIVE one never waits)."""
-        connection = await aiosqlite.connect(self._database.path, isolation_level=None)
+        connection = await Connection.open(self._database.path)
         await connection.execute(f"PRAGMA busy_timeout = {CAP_WAIT_MS}")
         return connection
 
-    async def once(self, connection: aiosqlite.Connection) -> None:
+    async def once(self, connection: Connection) -> None:
         """One passive checkpoint, and a truncating one if the WAL file is past the cap; failures are logged."""
         self.passes += 1
         try:
@@ -129,7 +128,7 @@ class Checkpoints:
             return 0
 
 
-async def _checkpoint(connection: aiosqlite.Connection, mode: str) -> bool:
+async def _checkpoint(connection: Connection, mode: str) -> bool:
     """Run one checkpoint in ``mode``; whether SQLite reported it busy (it could not finish)."""
-    rows = list(await connection.execute_fetchall(f"PRAGMA wal_checkpoint({mode})"))
+    rows = await connection.execute(f"PRAGMA wal_checkpoint({mode})")
     return bool(rows[0][0])

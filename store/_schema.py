@@ -7,7 +7,7 @@ entries; never edit one that has shipped.
 
 from __future__ import annotations
 
-import aiosqlite
+import sqlite3
 
 from core import ConfigError
 
@@ -215,11 +215,9 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-async def migrate(db: aiosqlite.Connection) -> int:
+def migrate(db: sqlite3.Connection) -> int:
     """Bring the database up to the newest version; return that version."""
-    async with db.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
-    version = int(row[0]) if row else 0
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
     if version > len(MIGRATIONS):
         raise ConfigError(
             f"the database is at schema version {version}, newer than this bot knows ({len(MIGRATIONS)}): "
@@ -227,9 +225,9 @@ async def migrate(db: aiosqlite.Connection) -> int:
         )
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         try:
-            await db.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+            db.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
         except BaseException:
             if db.in_transaction:
-                await db.rollback()
+                db.rollback()
             raise
     return len(MIGRATIONS)

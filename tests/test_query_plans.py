@@ -106,13 +106,13 @@ async def history(tmp_path: Path) -> AsyncIterator[tuple[Store, SettableClock]]:
 @contextmanager
 def recording(store: Store) -> Iterator[Recording]:
     connection = store._database.connection
-    real = connection._conn
+    real = connection.raw
     recorder = Recording(real)
-    connection._connection = recorder  # aiosqlite's ``_conn`` reads this (tests/test_aiosqlite_pin.py pins it)
+    connection.raw = recorder  # type: ignore[assignment]  # every unit gets ``raw`` when it runs
     try:
         yield recorder
     finally:
-        connection._connection = real
+        connection.raw = real
 
 
 async def plans(store: Store, recorder: Recording) -> list[tuple[str, list[str]]]:
@@ -127,9 +127,7 @@ async def plans(store: Store, recorder: Recording) -> list[tuple[str, list[str]]
                 cursor.close()
         return out
 
-    connection = store._database.connection
-    found: list[tuple[str, list[str]]] = await connection._execute(explain, connection._conn)  # aiosqlite's thread
-    return found
+    return await store._database.connection.call(explain)
 
 
 HISTORY = ("requests", "audit", "outbox")  # the tables that grow with every case ever made
