@@ -14,7 +14,7 @@ from typing import Any
 from store._audit import ActorNames
 from store._database import Database
 from store._records import Notice, Request, RequestStatus, TaskError
-from store._rows import append_audit, enqueue, fetch_request, params_json
+from store._rows import append_audit, enqueue, fetch_request, params_json, status_columns
 
 __all__ = ["Mover", "NotMoved", "error_codes"]
 
@@ -49,7 +49,7 @@ class Mover:
         audit actions, by the same actor, of steps the request went through unseen (written before ``audit``'s).
         """
         now = self._clock()
-        columns = {"status": to.value, "updated_at": now, **(extra or {})}
+        columns = {**status_columns(to), "updated_at": now, **(extra or {})}
         assignments = ", ".join(f"{name} = ?" for name in columns)
         values: list[Any] = list(columns.values())
         if params:

@@ -23,7 +23,7 @@ from store._inbox import Inbox
 from store._keys import rotate
 from store._outbox import Outbox
 from store._requests import Requests
-from store._rows import MOVING_SQL
+from store._rows import MOVING, MOVING_SQL, marks
 
 __all__ = ["Store"]
 
@@ -96,8 +96,9 @@ class Store:
             " (SELECT MIN(created_at) FROM outbox WHERE sent_at IS NULL AND gave_up_at IS NULL) AS outbox_oldest,"
             " (SELECT COUNT(*) FROM outbox WHERE gave_up_at IS NOT NULL) AS gave_up,"
             # the unfinished are summed from the kept counts, not counted
-            f" (SELECT COALESCE(SUM(count), 0) FROM request_counts WHERE {MOVING_SQL}) AS unfinished,"
+            f" (SELECT COALESCE(SUM(count), 0) FROM request_counts WHERE status IN ({marks(MOVING)})) AS unfinished,"
             f" (SELECT MIN(created_at) FROM requests WHERE {MOVING_SQL}) AS unfinished_oldest",
+            MOVING,
         )
         row = rows[0]
 

@@ -21,7 +21,7 @@ from harness import SettableClock
 
 from core import RequestKind, TaskError
 from store import EmailCipher, Notice, Request, RequestStatus, Store
-from store._schema import MIGRATIONS
+from store._schema import BASELINE, MIGRATIONS
 
 DAY = 86_400.0
 START = 1_700_000_000.0
@@ -138,7 +138,7 @@ _OPEN_ENDED = re.compile(r"USING (?:COVERING )?INDEX (\w+) \(\w+>\?\)$")
 def _partial_indexes() -> set[str]:
     """The indexes that hold a slice of their table (open cases, pending posts...), not every row of it."""
     db = sqlite3.connect(":memory:")
-    for script in MIGRATIONS:
+    for script in (BASELINE, *MIGRATIONS):
         db.executescript(script)
     rows = db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'").fetchall()
     db.close()

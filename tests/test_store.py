@@ -18,7 +18,7 @@ from harness import SettableClock, envelope, running_bot
 from core import ConfigError, DataRequestError, EmailUnreadable, RequestKind
 from handlers.retrieval import RETRIEVAL_FLOW
 from store import EmailCipher, Notice, Request, RequestStatus, Store, TaskError, create_key_file, read_key_file
-from store._schema import MIGRATIONS, migrate
+from store._schema import VERSION, migrate
 
 EMAIL = "Jane.Shopper@Example.com"
 DAY = 86_400.0
@@ -196,12 +196,12 @@ async def test_migrate_is_idempotent_and_sets_user_version(tmp_path: Path, key: 
     path = tmp_path / "requests.db"
     store = await Store.open(path, cipher=EmailCipher(key))
     request = await new_request(store)
-    assert await scalar(store, "PRAGMA user_version") == len(MIGRATIONS)
-    assert await store._db.call(migrate) == len(MIGRATIONS)
+    assert await scalar(store, "PRAGMA user_version") == VERSION
+    assert await store._db.call(migrate) == VERSION
     await store.close()
     store = await Store.open(path, cipher=EmailCipher(key))
     try:
-        assert await scalar(store, "PRAGMA user_version") == len(MIGRATIONS)
+        assert await scalar(store, "PRAGMA user_version") == VERSION
         assert await store.requests.reveal_email(request.id) == EMAIL
         assert len(await store.audit.entries()) == 1
     finally:
@@ -211,7 +211,7 @@ async def test_migrate_is_idempotent_and_sets_user_version(tmp_path: Path, key: 
 async def test_a_database_from_a_newer_bot_is_refused_and_left_alone(tmp_path: Path, key: bytes) -> None:
     """An older bot does not run on a schema it does not know, and does not touch the file."""
     path = tmp_path / "requests.db"
-    newer = len(MIGRATIONS) + 1
+    newer = VERSION + 1
     with closing(sqlite3.connect(path)) as db:
         db.execute(f"PRAGMA user_version = {newer}")
     with pytest.raises((RuntimeError, DataRequestError), match="newer than this bot"):
