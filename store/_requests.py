@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from core import EmailUnreadable
 from store._audit import ActorNames
-from store._crypto import EmailCipher
 from store._database import Database
+from store._key import EmailCipher
 from store._moves import Mover, NotMoved, error_codes
 from store._records import OPENED_STATUS, Notice, Request, RequestStatus, TaskError
 from store._rows import (
