@@ -63,12 +63,11 @@ SWITCHES: dict[str, Switch] = {
     "synchronous_normal": Switch(
         "SQLite syncs the WAL at checkpoints (synchronous=NORMAL), not at every commit (FULL)",
         "import store._database as m\n"
-        "_connect = m.Database._connect\n"
-        "async def _full(path):\n"
-        "    connection = await _connect(path)\n"
-        "    await connection.execute('PRAGMA synchronous = FULL')\n"
-        "    return connection\n"
-        "m.Database._connect = staticmethod(_full)\n",
+        "_prepare = m._prepare\n"
+        "def _full(db):\n"
+        "    _prepare(db)\n"
+        "    db.execute('PRAGMA synchronous = FULL')\n"
+        "m._prepare = _full\n",
     ),
 }
 
