@@ -27,7 +27,7 @@ SWITCHES: dict[str, Switch] = {
     ),
     "foreground_first": Switch(
         "background units (outbox, inbox, reconciler, reminders, Home refreshes, task starts) go one at a time",
-        # As many background units in aiosqlite's queue as there are: one FIFO queue for everything.
+        # As many background units in the connection thread's queue as there are: one FIFO queue for everything.
         "import store._database as m\nm.BEHIND_AT_ONCE = 1_000_000\n",
     ),
     "start_slots": Switch(
@@ -63,12 +63,11 @@ SWITCHES: dict[str, Switch] = {
     "synchronous_normal": Switch(
         "SQLite syncs the WAL at checkpoints (synchronous=NORMAL), not at every commit (FULL)",
         "import store._database as m\n"
-        "_connect = m.Database._connect\n"
-        "async def _full(path):\n"
-        "    connection = await _connect(path)\n"
-        "    await connection.execute('PRAGMA synchronous = FULL')\n"
-        "    return connection\n"
-        "m.Database._connect = staticmethod(_full)\n",
+        "_prepare = m._prepare\n"
+        "def _full(db):\n"
+        "    _prepare(db)\n"
+        "    db.execute('PRAGMA synchronous = FULL')\n"
+        "m._prepare = _full\n",
     ),
 }
 

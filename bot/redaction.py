@@ -127,8 +127,6 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    # aiosqlite logs every statement twice at DEBUG: noise that buries the bot's own debug lines.
-    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))
     # Bolt's INFO lines that LevelPolicy raises to WARNING must be made at any LOG_LEVEL (the handler still
     # drops the rest below it): Bolt copies this logger's level onto each logger it makes.
     logging.getLogger(RAISED_FROM).setLevel(min(logging.INFO, threshold))

@@ -20,6 +20,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
+from core import backoff
 from handlers.slack_errors import slack_error_code
 
 __all__ = ["SDK_LOGGER", "OneLinePerAttempt", "SocketModeLink", "SocketModeState"]
@@ -115,7 +116,7 @@ class SocketModeLink:
                 self.state.last_error = _describe(error)
                 if self.state.since is None:
                     self.state.since = self._clock()
-                wait = min(self._max_wait, self._first_wait * 2 ** (self.state.failed_attempts - 1))
+                wait = backoff(self.state.failed_attempts - 1, base=self._first_wait, cap=self._max_wait)
                 logger.warning(
                     "Socket Mode: cannot connect to Slack (%s, attempt %d); next attempt in %.0f s",
                     self.state.last_error,

@@ -19,7 +19,7 @@ class Tuning:
 
     prime_retry: RetryPolicy = field(default_factory=RetryPolicy)
     slack_retry_interval: float | None = None  # None: slack_sdk's own exponential backoff
-    outbox_base_delay: float = 1.0  # Slack failing: first retry after about 2 × this, doubling each round
+    outbox_base_delay: float = 1.0  # Slack failing: first retry after about this (core.backoff), doubling each round
     outbox_max_delay: float = 60.0  # ... at most this: the lag of a thread once Slack is back
     inbox_base_backoff: float = 1.0  # a failing task's events: first retry after this, doubling
     inbox_max_backoff: float = 60.0

@@ -1,7 +1,9 @@
-"""Bounded exponential backoff with full jitter, for calls worth repeating.
+"""Bounded exponential backoff, the one rule every retry in the bot waits by.
 
-Small on purpose: the Buy with Prime client is its only user, and the sleep is
-injected so tests run the same loop without waiting out real delays.
+``backoff`` says how long after n failures in a row (a request, an event, an
+outbox round, a Socket Mode connection, an Amazon call); ``RetryPolicy`` repeats
+a call by it, with the sleep injected so tests run the same loop without
+waiting out real delays.
 """
 
 from __future__ import annotations
@@ -35,6 +37,6 @@ class RetryPolicy:
     sleep: Sleep = asyncio.sleep
 
     def delays(self) -> Iterator[float]:
-        """The wait before each retry: random in [0, min(cap, base * 2**n)] ("full jitter")."""
+        """The wait before each retry (``backoff`` after that many failures)."""
         for attempt in range(self.attempts - 1):
-            yield random.uniform(0, min(self.cap, self.base * 2**attempt))
+            yield backoff(attempt, base=self.base, cap=self.cap)

@@ -157,8 +157,6 @@ async def _open_thread(deps: Flow, request: Request, reply: Reply | None) -> Req
     If Slack refuses, the outbox keeps the message and retries it with its backoff (an operator's
     fix, like inviting the bot, ends the wait); the person who asked is told what is going on.
     """
-    if await deps.store.outbox.ensure_opener(request.id, notices.opener()):
-        logger.info("request %s: its thread's first message was queued again", request.id)
     result = await deps.open_thread(request.id)
     current = await deps.store.requests.get(request.id)
     if result is None or result.sent or reply is None or current is None or current.status is not RequestStatus.NEW:

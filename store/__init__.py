@@ -10,19 +10,22 @@ from __future__ import annotations
 from store._audit import AuditRow
 from store._backup import BackupReport, backup_database
 from store._cases import CaseCounts, Extension
-from store._crypto import EmailCipher, create_key_file, normalise_email, read_key_file, write_key_file
 from store._database import WriteHealth, behind, cannot_open
-from store._files import PRIVATE_FILE, others_can_read, private_folder
-from store._instance import InstanceLock, lock_path_for
-from store._keycheck import (
+from store._files import PRIVATE_FILE, InstanceLock, lock_path_for, others_can_read, private_folder
+from store._key import (
+    EmailCipher,
+    KeyState,
+    create_key_file,
     inspect_key,
     key_file_for,
     key_problem,
-    open_verified,
+    normalise_email,
     pending_key_file_for,
+    read_key_file,
+    read_key_state,
     stored_key_state,
+    write_key_file,
 )
-from store._keys import KeyState, read_key_state
 from store._records import (
     NOTICE,
     OPENS_THREAD,
@@ -34,7 +37,7 @@ from store._records import (
     RequestStatus,
     TaskError,
 )
-from store._store import Store
+from store._store import Store, open_verified
 
 __all__ = [
     "NOTICE",

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from store._crypto import EmailCipher
 from store._database import Database
+from store._key import EmailCipher
 from store._records import AuditEntry
 
 __all__ = ["ActorNames", "Audit", "AuditRow"]

@@ -23,10 +23,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core import BackupFailed, ConfigError
-from store._files import PRIVATE_FILE, fsync_path, private_folder
-from store._instance import lock_path_for
-from store._keycheck import key_file_for, pending_key_file_for
-from store._keys import read_key_state
+from store._files import PRIVATE_FILE, fsync_path, lock_path_for, private_folder
+from store._key import key_file_for, pending_key_file_for, read_key_state
 from store._rows import NEVER_STARTED, marks
 
 __all__ = ["BackupReport", "backup_database"]

@@ -105,7 +105,7 @@ class Cases:
     async def counts(self) -> CaseCounts:
         """Counts for monitoring, in one read: no personal data, only statuses and numbers.
 
-        The counts by kind, status and closed are kept as requests change (request_counts, migration 10), and
+        The counts by kind, status and closed are kept as requests change (request_counts), and
         open cases are their sum; only the overdue ones (a matter of the clock) are counted, in the open-case
         index by due date. A scrape reads neither the history nor the open cases.
         """
@@ -181,7 +181,7 @@ class Cases:
                 return Extension("extended before", request, before_at=before["at"], before_by=before["actor"])
             db.execute(
                 "UPDATE requests SET due_at = due_at + ?, deadline = deadline || ?, reminders_sent = '',"
-                " reminders_done = 0, remind_at = ?, updated_at = ? WHERE id = ?",  # the next pass reschedules
+                " remind_at = ?, updated_at = ? WHERE id = ?",  # the next pass reschedules
                 (days * 86_400.0, f", extended by {days} days", now, now, request_id),
             )
             extended = fetch_request(db, request_id)
@@ -228,9 +228,9 @@ class Cases:
 
         def remind(db: sqlite3.Connection) -> bool:
             cursor = db.execute(
-                "UPDATE requests SET reminders_sent = ?, reminders_done = ?, remind_at = ?"
+                "UPDATE requests SET reminders_sent = ?, remind_at = ?"
                 " WHERE id = ? AND closed_at IS NULL AND reminders_sent = ?",
-                (sent, int(next_at is None), next_at, request.id, ",".join(sorted(request.reminders_sent))),
+                (sent, next_at, request.id, ",".join(sorted(request.reminders_sent))),
             )
             fresh = fetch_request(db, request.id)
             if cursor.rowcount != 1 or fresh is None:
@@ -247,8 +247,8 @@ class Cases:
         False when the case changed meanwhile (a reminder went out, it was extended): the change set its time.
         """
         changed = await self._database.write_once(
-            "UPDATE requests SET remind_at = ?, reminders_done = ? WHERE id = ? AND reminders_sent = ? AND due_at = ?",
-            (at, int(at is None), request.id, ",".join(sorted(request.reminders_sent)), request.due_at),
+            "UPDATE requests SET remind_at = ? WHERE id = ? AND reminders_sent = ? AND due_at = ?",
+            (at, request.id, ",".join(sorted(request.reminders_sent)), request.due_at),
         )
         return changed == 1
 

@@ -2,9 +2,8 @@
 
 SQLite checkpoints automatically on the connection that commits, once the WAL
 passes 1,000 pages (about 4 MB): the command that happened to cross the line
-paid for it. With the store's one connection that tail was every new request's
-p99 (benchmarks/scale.py: 3.4-6.1 ms at every database size, 0.35-0.6 ms with
-``wal_autocheckpoint = 0``; issue 14). So while ``Checkpoints.run`` runs (the
+paid for it, and with the store's one connection every command waits behind
+it (benchmarks/README.md has the figures). So while ``Checkpoints.run`` runs (the
 bot's ``serve``), the command connection never checkpoints and this loop does,
 on a connection and a thread of its own:
 
@@ -16,7 +15,7 @@ on a connection and a thread of its own:
   its beginning, and ``journal_size_limit`` (``WAL_LIMIT``, SQLite's 4 MB)
   then trims the file a burst grew;
 - a WAL that never restarts because writes never paused for a whole
-  checkpoint (a sustained burst: measured with back-to-back inserts) is
+  checkpoint (a sustained burst) is
   bounded by ``CAP``: past 16 MB, a ``TRUNCATE`` checkpoint, which makes the
   writer wait while it copies what the passive one left (tens of ms, once per
   16 MB of writes) and empties the file. It waits at most ``CAP_WAIT`` for
@@ -24,13 +23,7 @@ on a connection and a thread of its own:
   wait too (SQLite's FULL, RESTART and TRUNCATE modes): a long read beside
   the bot (a ``backup``, an ``audit`` export) must not hold commands up for
   the 5 s busy timeout. Kept waiting, it is no failure: writes are still
-  coming, the next tick tries again, and the WAL starts over once they pause
-  (a 100,000-case purge: the writes waited up to 76 ms, and a warning said
-  "checkpoint failed" every time, before this wait was bounded).
-
-Measured (benchmarks/scale.py, N=1,000, 3 rounds of 2,000 back-to-back new requests): p50 / p99 0.22 /
-0.63 ms with this loop, 0.22 / 4.16 ms with SQLite's checkpoint on the commit; the cap was passed 5 times
-in those 6,000 inserts, never at the bot's real rates.
+  coming, the next tick tries again, and the WAL starts over once they pause.
 
 Without this loop (``audit``, ``purge``, ``rotate-key``, the tests' stores)
 SQLite's automatic checkpoint stays on: nothing there waits on a command, and
@@ -47,9 +40,8 @@ import logging
 import sqlite3
 from pathlib import Path
 
-import aiosqlite
-
 from store._database import WAL_LIMIT, Database
+from store._thread import Connection
 
 __all__ = ["CAP", "INTERVAL", "Checkpoints"]
 
@@ -96,13 +88,13 @@ class Checkpoints:
         finally:
             await connection.close()
 
-    async def connect(self) -> aiosqlite.Connection:
+    async def connect(self) -> Connection:
         """The checkpoints' own connection: it waits ``CAP_WAIT_MS`` at most (a PASSIVE one never waits)."""
-        connection = await aiosqlite.connect(self._database.path, isolation_level=None)
+        connection = await Connection.open(self._database.path)
         await connection.execute(f"PRAGMA busy_timeout = {CAP_WAIT_MS}")
         return connection
 
-    async def once(self, connection: aiosqlite.Connection) -> None:
+    async def once(self, connection: Connection) -> None:
         """One passive checkpoint, and a truncating one if the WAL file is past the cap; failures are logged."""
         self.passes += 1
         try:
@@ -129,7 +121,7 @@ class Checkpoints:
             return 0
 
 
-async def _checkpoint(connection: aiosqlite.Connection, mode: str) -> bool:
+async def _checkpoint(connection: Connection, mode: str) -> bool:
     """Run one checkpoint in ``mode``; whether SQLite reported it busy (it could not finish)."""
-    rows = list(await connection.execute_fetchall(f"PRAGMA wal_checkpoint({mode})"))
+    rows = await connection.execute(f"PRAGMA wal_checkpoint({mode})")
     return bool(rows[0][0])

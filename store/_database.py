@@ -1,11 +1,11 @@
 """The one SQLite connection: WAL, migrations, and units of work that never interleave.
 
-aiosqlite gives one connection on one thread. Every write is one unit of work
-sent to that thread in a single round trip (``run``: BEGIN … COMMIT around
-plain sqlite3 code; ``write_once``: one statement), so a change is whole or
-absent, whatever happens to the coroutine that asked for it, and a busy event
-loop is crossed once per change rather than once per statement. That thread
-runs the units one at a time in the order they were sent, so they never
+The connection lives on one thread (store/_thread.py). Every write is one unit
+of work sent to that thread in a single round trip (``run``: BEGIN … COMMIT
+around plain sqlite3 code; ``write_once``: one statement), so a change is whole
+or absent, whatever happens to the coroutine that asked for it, and a busy
+event loop is crossed once per change rather than once per statement. That
+thread runs the units one at a time in the order they were sent, so they never
 interleave.
 
 Foreground first: what a person or Amazon waits on (an ack's insert, a
@@ -31,11 +31,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiosqlite
-
 from core import ConfigError, StoreUnavailable
 from store._files import create_private, private_folder
 from store._schema import migrate
+from store._thread import Connection
 
 __all__ = ["AUTOCHECKPOINT_PAGES", "BEHIND_AT_ONCE", "WAL_LIMIT", "Database", "WriteHealth", "behind", "cannot_open"]
 
@@ -44,8 +43,8 @@ logger = logging.getLogger(__name__)
 AUTOCHECKPOINT_PAGES = 1000  # SQLite's default: a commit past this many WAL pages checkpoints (store/_checkpoints.py)
 WAL_LIMIT = AUTOCHECKPOINT_PAGES * 4096  # bytes a WAL file is trimmed to when it starts over after a burst
 
-# Background units in aiosqlite's queue at once: a foreground unit waits behind this many at most.
-# Measured in benchmarks/run.py's busy phase (benchmarks/README.md, "Foreground first").
+# Background units in the connection thread's queue at once: a foreground unit waits behind this many at most
+# (benchmarks/README.md, "Foreground first").
 BEHIND_AT_ONCE = 1
 
 T = TypeVar("T")
@@ -113,7 +112,7 @@ def _each_in_a_savepoint(
     return outcomes
 
 
-def _transaction(connection: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> tuple[T, bool]:
+def _transaction(connection: sqlite3.Connection, *, work: Callable[[sqlite3.Connection], T]) -> tuple[T, bool]:
     """``work``'s result, and whether it changed anything (read on the same thread, so no other unit counts)."""
     before = connection.total_changes
     connection.execute("BEGIN IMMEDIATE")
@@ -126,8 +125,22 @@ def _transaction(connection: sqlite3.Connection, work: Callable[[sqlite3.Connect
     return result, connection.total_changes != before
 
 
-def _try_open(path: Path) -> None:
-    sqlite3.connect(path).close()
+def _prepare(db: sqlite3.Connection) -> None:
+    """Settings of the connection, then the schema brought up to date."""
+    db.execute("PRAGMA journal_mode = WAL")
+    # WAL syncs at checkpoints, not at every commit: a power cut (not a crash of the bot) may undo the
+    # last commits (benchmarks/README.md says what FULL costs).
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute("PRAGMA busy_timeout = 5000")
+    db.execute("PRAGMA secure_delete = ON")  # purged emails are overwritten, not unlinked
+    db.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")  # a burst's WAL does not stay big
+    migrate(db)
+
+
+def _changes(sql: str, params: Sequence[Any], db: sqlite3.Connection) -> int:
+    """How many rows one statement (in its own implicit transaction) changed."""
+    return db.execute(sql, params).rowcount
 
 
 def cannot_open(path: Path, error: Exception) -> ConfigError:
@@ -142,7 +155,7 @@ def cannot_open(path: Path, error: Exception) -> ConfigError:
 class Database:
     """An open, migrated database; every read and write of the store goes through it."""
 
-    def __init__(self, connection: aiosqlite.Connection, *, path: Path) -> None:
+    def __init__(self, connection: Connection, *, path: Path) -> None:
         self.connection = connection
         self.path = path  # for the checkpointer's own connection (store/_checkpoints.py)
         self.writes = WriteHealth()
@@ -167,33 +180,20 @@ class Database:
         else, a folder in its place) is the operator's to fix: ConfigError, naming DATABASE_PATH.
         """
         try:
-            return cls(await cls._connect(path), path=path)
+            private_folder(path.parent)
+            create_private(path)  # before SQLite creates it: the WAL and SHM then get its owner-only mode too
+            connection = await Connection.open(path)
         except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as error:
             raise cannot_open(path, error) from error
-
-    @staticmethod
-    async def _connect(path: Path) -> aiosqlite.Connection:
-        private_folder(path.parent)
-        create_private(path)  # before SQLite creates it: the WAL and SHM then get its owner-only mode too
-        # Try the file with plain sqlite3 first: when aiosqlite's own connect fails, its worker thread
-        # outlives the failure and prints a traceback once the event loop has closed.
-        await asyncio.to_thread(_try_open, path)
-        connection = await aiosqlite.connect(path, isolation_level=None)
-        connection.row_factory = sqlite3.Row  # the store reads columns by name, never by position
         try:
-            await connection.execute("PRAGMA journal_mode = WAL")
-            # WAL syncs at checkpoints, not at every commit: a power cut (not a crash of the bot) may undo the
-            # last commits. Measured with FULL: relay 1,405 events/s instead of 2,259 (-38%; benchmarks/README.md).
-            await connection.execute("PRAGMA synchronous = NORMAL")
-            await connection.execute("PRAGMA foreign_keys = ON")
-            await connection.execute("PRAGMA busy_timeout = 5000")
-            await connection.execute("PRAGMA secure_delete = ON")  # purged emails are overwritten, not unlinked
-            await connection.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")  # a burst's WAL does not stay big
-            await migrate(connection)
+            await connection.call(_prepare)
+        except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as error:
+            await connection.close()
+            raise cannot_open(path, error) from error
         except BaseException:
             await connection.close()
             raise
-        return connection
+        return cls(connection, path=path)
 
     async def close(self) -> None:
         await self.connection.close()
@@ -206,25 +206,20 @@ class Database:
             return False
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        """Rows of one query, in one round trip to aiosqlite's thread (execute, fetch and close together)."""
+        """Rows of one query, in one round trip to the connection's thread (execute, fetch and close together)."""
         async with self._turn():
-            return list(await self.connection.execute_fetchall(sql, params))
+            return await self.connection.execute(sql, params)
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` as one transaction on aiosqlite's thread, in a single round trip.
+        """Run ``work`` as one transaction on the connection's thread, in a single round trip.
 
-        For the paths someone waits on: a transaction of N statements through the async API
-        costs N + 2 hops between threads, each a turn of a busy event loop. ``work`` is plain
-        synchronous sqlite3 code; it commits whole or rolls back whole, even if the awaiting
-        task is cancelled meanwhile. (aiosqlite's ``_execute`` is the one door to its thread,
-        the same one its own methods use.)
+        ``work`` is plain synchronous sqlite3 code; it commits whole or rolls back whole, even if
+        the awaiting task is cancelled meanwhile.
         """
-        execute = self.connection._execute  # the one door to aiosqlite's thread
-        raw: sqlite3.Connection = self.connection._conn
         try:
             result: T
             async with self._turn():
-                result, changed = await execute(_transaction, raw, work)  # type: ignore[no-untyped-call]
+                result, changed = await self.connection.call(partial(_transaction, work=work))
         except sqlite3.OperationalError as error:
             raise self.writes.failed(error) from error
         if changed:
@@ -235,9 +230,8 @@ class Database:
         """Like ``run``, but units that arrive together commit together (group commit).
 
         For bursts of acknowledgements (32 commands at once): each unit still succeeds or fails
-        alone (a savepoint each), but the burst crosses to aiosqlite's thread and commits once,
-        instead of queueing 32 round trips one behind the other. Measured without it: ack p99 at
-        c=32 44.5 ms instead of 24.8 (+79%; benchmarks/README.md).
+        alone (a savepoint each), but the burst crosses to the connection's thread and commits once,
+        instead of queueing 32 round trips one behind the other (benchmarks/README.md).
         """
         done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._waiting.append((work, done))
@@ -270,12 +264,12 @@ class Database:
         """One statement in its own implicit transaction (one round trip); return how many rows it changed."""
         try:
             async with self._turn():
-                cursor = await self.connection.execute(sql, params)
+                changed = await self.connection.call(partial(_changes, sql, params))
         except sqlite3.OperationalError as error:
             raise self.writes.failed(error) from error
-        if cursor.rowcount > 0:
+        if changed > 0:
             self.writes.committed()
-        return int(cursor.rowcount)
+        return changed
 
     async def autocheckpoint(self, *, off: bool) -> None:
         """Turn this connection's automatic checkpoints off (another connection checkpoints) or back on."""
@@ -285,11 +279,13 @@ class Database:
         """Fold the write-ahead log into the database file, so erased data leaves the WAL too.
 
         The copying is done first on a connection of its own (PASSIVE: commands go on meanwhile), so the
-        TRUNCATE on this connection, which every command waits behind, has little left to copy: after a
-        100,000-case purge (SQLite's own checkpoints off while the checkpoint loop runs), a lookup waited 80 ms.
+        TRUNCATE on this connection, which every command waits behind, has little left to copy.
         Its result row is read (and the statement finished): a statement left running makes SQLite refuse
         the next transaction.
         """
-        async with aiosqlite.connect(self.path, isolation_level=None) as side:
-            await side.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+        side = await Connection.open(self.path)
+        try:
+            await side.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            await side.close()
         await self.fetch("PRAGMA wal_checkpoint(TRUNCATE)")

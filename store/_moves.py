@@ -1,22 +1,33 @@
-"""The single way a request changes status (``Mover.move``), shared by ``store.requests`` and ``store.decisions``.
+"""The single way a request changes status (``Mover.move``), and people's decisions made of it.
+
+``Mover.move`` is shared by ``store.requests`` and ``store.decisions``.
 
 A move is conditional on where the request stands, and commits with its audit entry and the notices it
 queues for Slack, or not at all.
+
+People's decisions on a request (``store.decisions``): approve, reject, cancel, try again.
+
+A kind that needs a second person's approval (an erasure) waits in AWAITING_APPROVAL until one of these
+moves it; a held task can be cancelled; a failed or timed-out start can be tried again as a new task.
+Each is one move: guarded by where the request stands, audited with who decided,
+with the thread's notices, so two clicks at once decide once. Staff's free text (a reject reason) goes
+to the request's params, never to the append-only audit log.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from store._audit import ActorNames
 from store._database import Database
 from store._records import Notice, Request, RequestStatus, TaskError
-from store._rows import append_audit, enqueue, fetch_request, params_json
+from store._rows import append_audit, enqueue, fetch_request, params_json, status_columns
 
-__all__ = ["Mover", "NotMoved", "error_codes"]
+__all__ = ["Decisions", "Mover", "NotMoved", "error_codes"]
 
 
 class Mover:
@@ -49,7 +60,7 @@ class Mover:
         audit actions, by the same actor, of steps the request went through unseen (written before ``audit``'s).
         """
         now = self._clock()
-        columns = {"status": to.value, "updated_at": now, **(extra or {})}
+        columns = {**status_columns(to), "updated_at": now, **(extra or {})}
         assignments = ", ".join(f"{name} = ?" for name in columns)
         values: list[Any] = list(columns.values())
         if params:
@@ -95,3 +106,172 @@ def error_codes(errors: Sequence[TaskError]) -> str:
 
 class NotMoved(LookupError):
     """The request was not in a state the change applies to (already moved, or unknown)."""
+
+
+class Decisions:
+    """``store.decisions``: what staff decide about a request, each one a guarded, audited move."""
+
+    def __init__(self, *, database: Database, clock: Callable[[], float] = time.time, names: ActorNames) -> None:
+        self._database = database
+        self._clock = clock
+        self._names = names
+        self._mover = Mover(database=database, clock=clock, names=names)
+
+    async def _get(self, request_id: int) -> Request | None:
+        result: Request | None = await self._database.run(lambda db: fetch_request(db, request_id))
+        return result
+
+    async def approve(self, request_id: int, *, user: str, notices: Sequence[Notice]) -> Request | None:
+        """A second person approved a request that waits for it: it may start now (None: it no longer waits).
+
+        Recorded before the start is called, with the request due for the reconciler at once, so a crash
+        right after still starts it (with its stored clientToken) without asking anyone again.
+        """
+        try:
+            return await self._mover.move(
+                request_id,
+                from_={RequestStatus.AWAITING_APPROVAL},
+                to=RequestStatus.STARTING,
+                extra={"approved_by": user, "approved_at": self._clock(), "next_check_at": self._clock()},
+                audit=("approved", user, ""),
+                notices=notices,
+            )
+        except NotMoved:
+            return None
+
+    async def reject(self, request_id: int, *, user: str, reason: str, notices: Sequence[Notice]) -> Request | None:
+        """Staff refused (or the requester withdrew) a request that waits for approval: it ends, closed.
+
+        The reason is kept with the request (erased at retention), never in the append-only audit log.
+        """
+        now = self._clock()
+        try:
+            return await self._mover.move(
+                request_id,
+                from_={RequestStatus.AWAITING_APPROVAL},
+                to=RequestStatus.REJECTED,
+                extra={"closed_at": now, "closed_by": user},
+                params={"reject_reason": reason},
+                audit=("rejected", user, ""),
+                notices=notices,
+            )
+        except NotMoved:
+            return None
+
+    async def retry(self, request_id: int, *, user: str, detail: str, notices: Sequence[Notice]) -> Request | None:
+        """Start an ended, unclosed request again as a new task: a new clientToken, nothing of the old task kept.
+
+        From FAILED (a deletion refused for open orders) or ABANDONED (not started within the clientToken's
+        window); None when it is in neither (someone clicked first, or it was closed).
+        """
+        now = self._clock()
+        try:
+            return await self._mover.move(
+                request_id,
+                from_={RequestStatus.FAILED, RequestStatus.ABANDONED},
+                to=RequestStatus.STARTING,
+                extra={
+                    "client_token": str(uuid.uuid4()),
+                    "task_id": None,
+                    "errors": "[]",
+                    "start_sent_at": None,
+                    "waiting_since": None,
+                    "check_failures": 0,
+                    "hold_ends_at": None,
+                    "cancelled_by": None,
+                    "cancelled_at": None,
+                    "cancel_sent_at": None,
+                    "next_check_at": now,
+                },
+                open_only=True,
+                audit=("retried", user, detail),
+                notices=notices,
+            )
+        except NotMoved:
+            return None
+
+    async def mark_cancel_sent(self, request_id: int) -> float | None:
+        """Note, before calling, that a cancel may reach Amazon from now on; return the earlier mark, if any.
+
+        Amazon forgets a cancelled task: "not found" to a cancel means "an earlier cancel took" only if an
+        earlier one may have reached it, and this mark, set before the call, is how the bot knows.
+        """
+
+        def mark(db: sqlite3.Connection) -> float | None:
+            row = db.execute("SELECT cancel_sent_at FROM requests WHERE id = ?", (request_id,)).fetchone()
+            db.execute(
+                "UPDATE requests SET cancel_sent_at = COALESCE(cancel_sent_at, ?) WHERE id = ?",
+                (self._clock(), request_id),
+            )
+            return float(row["cancel_sent_at"]) if row and row["cancel_sent_at"] is not None else None
+
+        result: float | None = await self._database.run(mark)
+        return result
+
+    async def clear_cancel_sent(self, request_id: int) -> None:
+        """Amazon's answer shows the cancel was not carried out (refused, or it never reached Amazon)."""
+        await self._database.write_once("UPDATE requests SET cancel_sent_at = NULL WHERE id = ?", (request_id,))
+
+    async def record_cancel_unconfirmed(self, request_id: int, *, user: str, detail: str) -> None:
+        """Amazon did not confirm ``user``'s cancel (and no earlier one may have taken): audited, still on hold."""
+
+        def record(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE requests SET cancel_sent_at = NULL WHERE id = ?", (request_id,))
+            append_audit(
+                db,
+                at=self._clock(),
+                request_id=request_id,
+                actor=user,
+                action="cancel not confirmed",
+                detail=detail,
+                actor_name=self._names.of(user),
+            )
+
+        await self._database.run(record)
+
+    async def record_cancelled(
+        self, request_id: int, *, user: str, note: str = "", notices: Sequence[Notice]
+    ) -> Request | None:
+        """Amazon cancelled the held task at ``user``'s click: nothing will happen to the shopper's data."""
+        now = self._clock()
+        try:
+            request = await self._mover.move(
+                request_id,
+                from_={RequestStatus.ON_HOLD},
+                to=RequestStatus.CANCELLED,
+                extra={"cancelled_by": user, "cancelled_at": now},
+                audit=("cancelled", user, ""),
+                audit_task=True,
+                audit_note=note,
+                notices=notices,
+            )
+        except NotMoved:
+            return None
+        return request
+
+    async def record_cancel_too_late(self, request_id: int, *, user: str, notices: Sequence[Notice]) -> Request | None:
+        """Amazon refused ``user``'s cancel: the hold is over and the task runs. Audited even if already moved."""
+        try:
+            return await self._mover.move(
+                request_id,
+                from_={RequestStatus.ON_HOLD},
+                to=RequestStatus.IN_PROGRESS,
+                audit=("cancel too late", user, ""),
+                audit_task=True,
+                notices=notices,
+            )
+        except NotMoved:
+            current = await self._get(request_id)
+            detail = f"task {current.task_id}" if current is not None and current.task_id else ""
+            await self._database.run(
+                lambda db: append_audit(
+                    db,
+                    at=self._clock(),
+                    request_id=request_id,
+                    actor=user,
+                    action="cancel too late",
+                    detail=detail,
+                    actor_name=self._names.of(user),
+                )
+            )
+            return None

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from store._database import Database
 from store._records import OPENS_THREAD, Notice, OutboxEntry, RequestStatus
-from store._rows import REQUEST_COLUMNS, append_audit, enqueue, fetch_request, request_from_row
+from store._rows import REQUEST_COLUMNS, append_audit, enqueue, fetch_request, request_from_row, status_columns
 
 __all__ = ["OPENER_GRACE", "Outbox"]
 
@@ -75,30 +75,12 @@ class Outbox:
         def opened(db: sqlite3.Connection) -> None:
             db.execute("UPDATE outbox SET sent_at = ?, last_error = NULL WHERE id = ?", (now, entry.id))
             db.execute(
-                "UPDATE requests SET status = ?, thread_ts = ?, updated_at = ? WHERE id = ? AND status = ?",
-                (to.value, thread_ts, now, entry.request_id, RequestStatus.NEW.value),
+                "UPDATE requests SET status = ?, moving = ?, never_started = ?, thread_ts = ?, updated_at = ?"
+                " WHERE id = ? AND status = ?",
+                (*status_columns(to).values(), thread_ts, now, entry.request_id, RequestStatus.NEW.value),
             )
 
         await self._database.run(opened)
-
-    async def ensure_opener(self, request_id: int, opener: Notice) -> bool:
-        """Queue the thread's first message of a NEW request that has none waiting (one stored by an older
-        version of the bot); True if one was queued."""
-        now = self._clock()
-
-        def ensure(db: sqlite3.Connection) -> bool:
-            waiting = db.execute(
-                "SELECT 1 FROM outbox WHERE request_id = ? AND purpose = ? AND sent_at IS NULL AND gave_up_at IS NULL",
-                (request_id, OPENS_THREAD),
-            ).fetchone()
-            request = fetch_request(db, request_id)
-            if waiting is not None or request is None or request.status is not RequestStatus.NEW:
-                return False
-            enqueue(db, request_id, [opener], now)
-            return True
-
-        queued: bool = await self._database.run(ensure)
-        return queued
 
     async def queue_notice(self, request_id: int, notice: Notice) -> None:
         """Queue a message for the requester (a direct message), after the request's other posts."""

@@ -144,11 +144,10 @@ NOTICE = "notice"  # a direct message to the requester that a thread post was ab
 
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
-    """A queued notice (or a Slack call queued by an older version), as the outbox worker sees it.
+    """A queued notice, as the outbox worker sees it.
 
-    ``method`` and ``payload`` are a ``Notice``'s name and args; a row an older version queued holds
-    the Slack method (``chat.postMessage``) and its rendered payload instead. ``request`` is the
-    request as it stands when the entry is taken, to put the notice into words.
+    ``method`` and ``payload`` are a ``Notice``'s name and args. ``request`` is the request as it
+    stands when the entry is taken, to put the notice into words.
     """
 
     id: int

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from core import EmailUnreadable
 from store._audit import ActorNames
-from store._crypto import EmailCipher
 from store._database import Database
+from store._key import EmailCipher
 from store._moves import Mover, NotMoved, error_codes
 from store._records import Notice, Request, RequestStatus, TaskError
 from store._rows import (
@@ -30,11 +30,12 @@ from store._rows import (
     marks,
     params_json,
     request_from_row,
+    status_columns,
 )
 
 __all__ = ["Requests"]
 
-REF_BYTES = 12  # a request's reference: 96 random bits, as hex (migration 11 gives older rows the same)
+REF_BYTES = 12  # a request's reference: 96 random bits, as hex
 
 
 class Requests:
@@ -92,8 +93,8 @@ class Requests:
                     return request_from_row(row)
             cursor = db.execute(
                 "INSERT INTO requests (client_token, email_hash, email_sealed, email_masked, requester, channel,"
-                " status, created_at, updated_at, next_check_at, due_at, deadline, kind, params, remind_at, ref)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " status, moving, never_started, created_at, updated_at, next_check_at, due_at, deadline, kind,"
+                " params, remind_at, ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     client_token,
                     lookup,
@@ -101,7 +102,7 @@ class Requests:
                     email_masked,
                     requester,
                     channel,
-                    RequestStatus.NEW.value,
+                    *status_columns(RequestStatus.NEW).values(),
                     now,
                     now,
                     now + first_check_after,

@@ -25,6 +25,7 @@ __all__ = [
     "marks",
     "params_json",
     "request_from_row",
+    "status_columns",
 ]
 
 REQUEST_COLUMNS = (
@@ -41,17 +42,19 @@ CLOSABLE = tuple(s.value for s in RequestStatus if s.closable)
 
 
 def literals(values: Sequence[str]) -> str:
-    """The statuses written into the SQL itself, for a query that must match a partial index's WHERE.
-
-    SQLite uses a partial index only when the query's WHERE says the index's own terms; a bound ``?``
-    cannot prove that, a literal can. These are the enum's constants, never input.
-    """
+    """The statuses written into the SQL itself (the enum's constants, never input)."""
     return ", ".join(f"'{value}'" for value in values)
 
 
-# The partial indexes' WHERE clauses (migrations 8 and 9), said once: a query that wants the index says this.
-OPEN_CASE = f"closed_at IS NULL AND status NOT IN ({literals(NEVER_STARTED)})"
-MOVING_SQL = f"status IN ({literals(MOVING)})"  # what the reconciler polls (requests_unfinished, _by_age)
+def status_columns(status: RequestStatus) -> dict[str, object]:
+    """The columns written whenever ``status`` is: the status and what it means, for the partial indexes."""
+    return {"status": status.value, "moving": int(status.moving), "never_started": int(status.never_started)}
+
+
+# The partial indexes' WHERE clauses (store/_schema.py), said once: a query that wants the index says this.
+# SQLite uses a partial index only when the query's WHERE says the index's own terms.
+OPEN_CASE = "closed_at IS NULL AND never_started = 0"
+MOVING_SQL = "moving = 1"  # what the reconciler polls (requests_unfinished, _by_age)
 UNFINISHED_SQL = f"status IN ({literals(UNFINISHED)})"
 
 

@@ -13,19 +13,30 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from core import ConfigError
 from store._audit import ActorNames, Audit
 from store._cases import Cases
 from store._checkpoints import Checkpoints
-from store._crypto import EmailCipher
 from store._database import Database, WriteHealth
-from store._decisions import Decisions
 from store._inbox import Inbox
-from store._keys import rotate
+from store._key import (
+    EmailCipher,
+    create_key_file,
+    key_file_for,
+    key_file_or_none,
+    key_problem,
+    pending_key_file_for,
+    read_key_file,
+    read_key_state,
+    record_key_check,
+    rotate,
+)
+from store._moves import Decisions
 from store._outbox import Outbox
 from store._requests import Requests
-from store._rows import MOVING_SQL
+from store._rows import MOVING, MOVING_SQL, marks
 
-__all__ = ["Store"]
+__all__ = ["Store", "open_verified"]
 
 Clock = Callable[[], float]
 
@@ -96,8 +107,9 @@ class Store:
             " (SELECT MIN(created_at) FROM outbox WHERE sent_at IS NULL AND gave_up_at IS NULL) AS outbox_oldest,"
             " (SELECT COUNT(*) FROM outbox WHERE gave_up_at IS NOT NULL) AS gave_up,"
             # the unfinished are summed from the kept counts, not counted
-            f" (SELECT COALESCE(SUM(count), 0) FROM request_counts WHERE {MOVING_SQL}) AS unfinished,"
+            f" (SELECT COALESCE(SUM(count), 0) FROM request_counts WHERE status IN ({marks(MOVING)})) AS unfinished,"
             f" (SELECT MIN(created_at) FROM requests WHERE {MOVING_SQL}) AS unfinished_oldest",
+            MOVING,
         )
         row = rows[0]
 
@@ -113,3 +125,43 @@ class Store:
             "requests_unfinished": row["unfinished"],
             "requests_oldest_unfinished_age_seconds": age(row["unfinished_oldest"]),
         }
+
+
+async def open_verified(
+    path: Path,
+    *,
+    configured: bytes | None,
+    create_key: bool,
+    clock: Callable[[], float] = time.time,
+) -> Store:
+    """Open the store at ``path`` with its key, or raise ConfigError saying why the key is wrong or missing.
+
+    The key is ``configured`` (ENCRYPTION_KEY), else the key file beside the database; with neither,
+    ``create_key`` makes a key file for a database that holds no data yet (serve's first start).
+    """
+    key_file = key_file_for(path)
+    file_key = read_key_file(key_file) if configured is None else key_file_or_none(key_file)
+    database = await Database.open(path)
+    try:
+        state = await database.run(read_key_state)
+        problem = key_problem(
+            state,
+            configured=configured,
+            file_key=file_key,
+            key_file=key_file,
+            database=path,
+            pending_key=key_file_or_none(pending_key_file_for(path)) if state.has_data else None,
+        )
+        if problem is not None:
+            raise ConfigError(problem)
+        key = configured or file_key
+        if key is None and not create_key:
+            # Nothing sealed here and no key to seal with: read-only commands need none, and record none.
+            return Store(database, cipher=EmailCipher(bytes(32)), clock=clock)
+        cipher = EmailCipher(key or create_key_file(key_file))
+        if state.sealed is None:
+            await database.run(partial(record_key_check, cipher=cipher, at=clock()))
+    except BaseException:
+        await database.close()
+        raise
+    return Store(database, cipher=cipher, clock=clock)

@@ -11,10 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import shutil
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +22,7 @@ from harness import Harness, envelope, eventually, running_bot
 
 from handlers.buttons import CLOSE_ACTION
 from handlers.kinds.retrieval.rules import DOWNLOAD_ACTION
-from store import EmailCipher, RequestStatus, Store, backup_database
-from store._schema import MIGRATIONS
+from store import RequestStatus, backup_database
 
 COMPLETED = "PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED"
 STALE = "Nothing was done"  # the refusal's words for a button that names no request the bot keeps
@@ -203,37 +199,6 @@ async def test_an_erasures_buttons_and_its_reject_form_act_only_on_their_own_req
 
     await bot.submit(form, {"reason": {"reason": "not ours"}}, user="U0BOB")  # the form as the bot made it
     await bot.slack.wait_for(lambda: "Rejected by <@U0BOB>" in text_of(latest(bot, parent["ts"])))
-
-
-async def test_requests_from_before_references_get_one_each_at_the_upgrade(tmp_path: Path) -> None:
-    """Migration 11 gives every existing request its own reference (random, like a new request's)."""
-    database = tmp_path / "requests.db"
-    cipher = EmailCipher(os.urandom(32))
-    with closing(sqlite3.connect(database, isolation_level=None)) as db:
-        for number, script in enumerate(MIGRATIONS[:10], start=1):
-            db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
-        for n in range(3):
-            db.execute(
-                "INSERT INTO requests (client_token, requester, channel, status, created_at, updated_at,"
-                " next_check_at) VALUES (?, 'U0ALICE', 'C0COMPLY', 'IN_PROGRESS', 0, 0, 0)",
-                (f"token-{n}",),
-            )
-    store = await Store.open(database, cipher=cipher)
-    try:
-        old = [await store.requests.get(n) for n in (1, 2, 3)]
-        new, _ = await store.requests.create(
-            kind="retrieval",
-            email="new@example.com",
-            email_masked="n***@example.com",
-            requester="U0ALICE",
-            channel="C0COMPLY",
-            due_at=0.0,
-            deadline="30 days",
-        )
-    finally:
-        await store.close()
-    refs = [r.ref for r in old if r is not None] + [new.ref]
-    assert len(set(refs)) == 4 and all(len(ref) == 24 and int(ref, 16) >= 0 for ref in refs), refs
 
 
 def with_action(message: dict[str, Any], action_id: str) -> dict[str, Any]:

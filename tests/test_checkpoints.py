@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from unittest import mock
 
-import aiosqlite
 import pytest
 from harness import eventually, running_bot
 
@@ -134,8 +133,11 @@ async def test_a_wal_past_the_cap_is_emptied_even_though_writes_never_paused(sto
     checkpoints = Checkpoints(store._database, interval=3600, cap=WAL_LIMIT)
     async with checkpointing(checkpoints):
         assert await new_requests(store, 20_000, stop_above=2 * WAL_LIMIT) > 2 * WAL_LIMIT
-        async with aiosqlite.connect(store._database.path) as connection:
+        connection = await checkpoints.connect()
+        try:
             await checkpoints.once(connection)
+        finally:
+            await connection.close()
     assert wal_bytes(store) == 0
     assert (checkpoints.truncations, checkpoints.failures) == (1, 0)
 

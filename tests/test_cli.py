@@ -19,7 +19,7 @@ import pytest
 from fakes import FakePrime, FakeSlack
 from processes import Fakes, Finished, clean_env, free_port, run_bot, wait_until_healthy
 
-from store._schema import MIGRATIONS
+from store._schema import BASELINE_VERSION, VERSION
 
 PROG = "data-request-bot:"
 REQUIRED = [
@@ -114,12 +114,33 @@ async def test_serve_on_a_database_from_a_newer_bot_says_so_in_one_line(fakes: F
     database = Path(env["DATABASE_PATH"])
     database.parent.mkdir()
     with closing(sqlite3.connect(database)) as db:
-        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+        db.execute(f"PRAGMA user_version = {VERSION + 1}")
     done = await run_bot("serve", env=env, cwd=tmp_path)
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if "ENCRYPTION_KEY is not set" not in line]
     (line,) = assert_one_line_per_problem("\n".join(lines))
     assert "newer" in line
+
+
+async def test_serve_on_a_database_from_before_the_first_release_says_so_in_one_line(
+    fakes: Fakes, tmp_path: Path
+) -> None:
+    """A development build's database (below the baseline schema) is refused with exit 2 and a sentence naming
+    DATABASE_PATH, and left as it was: no release wrote such a file, so there is no upgrade to run."""
+    env = fakes.env(tmp_path, PORT=str(free_port()))
+    database = Path(env["DATABASE_PATH"])
+    database.parent.mkdir()
+    with closing(sqlite3.connect(database)) as db:
+        db.execute("CREATE TABLE requests (id INTEGER PRIMARY KEY)")
+        db.execute(f"PRAGMA user_version = {BASELINE_VERSION - 1}")
+    done = await run_bot("serve", env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if "ENCRYPTION_KEY is not set" not in line]
+    (line,) = assert_one_line_per_problem("\n".join(lines))
+    assert "DATABASE_PATH" in line and f"schema version {BASELINE_VERSION - 1}" in line
+    with closing(sqlite3.connect(database)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == BASELINE_VERSION - 1
+        assert [row[0] for row in db.execute("SELECT name FROM sqlite_master")] == ["requests"]
 
 
 async def test_serve_on_a_port_in_use_says_so_in_one_line_naming_port(fakes: Fakes, tmp_path: Path) -> None:

@@ -17,9 +17,8 @@ from pathlib import Path
 from harness import SettableClock
 
 from core import RequestKind, TaskError
-from handlers.deadlines import DAY, REMINDERS, next_reminder_at, reminders_due
+from handlers.deadlines import DAY
 from handlers.kinds.registry import KINDS, free_text
-from handlers.workers.reminders import Reminders
 from store import EmailCipher, Notice, Request, RequestStatus, Store
 
 START = 1_700_000_000.0
@@ -107,71 +106,3 @@ async def test_kept_counts_agree_with_every_row_through_every_change(tmp_path: P
     assert counts.by_status == dict(by_status)
     assert (counts.open, counts.overdue, backlog["requests_unfinished"]) == (opened, overdue, unfinished)
     assert 0 < overdue < opened and unfinished > 0
-
-
-def as_the_version_9_bot_left_it(path: Path) -> None:
-    """Take migrations 10 and on back off the file: the bot before them kept no counts, no reminder times, no
-    request references, and no record of when a cancel was sent."""
-    with sqlite3.connect(path) as db:
-        db.executescript(
-            """
-            ALTER TABLE requests DROP COLUMN ref;
-            DROP TRIGGER request_counts_insert;
-            DROP TRIGGER request_counts_move;
-            DROP TRIGGER request_counts_delete;
-            DROP TABLE request_counts;
-            DROP INDEX outbox_gave_up;
-            DROP INDEX requests_remind_at;
-            ALTER TABLE requests DROP COLUMN remind_at;
-            ALTER TABLE requests DROP COLUMN cancel_sent_at;
-            CREATE INDEX requests_to_remind ON requests (due_at)
-                WHERE closed_at IS NULL AND status NOT IN ('REJECTED', 'ABANDONED') AND reminders_done = 0
-                AND thread_ts IS NOT NULL;
-            PRAGMA user_version = 9;
-            """
-        )
-
-
-async def test_the_upgrade_counts_the_history_and_the_first_pass_sends_what_was_due(tmp_path: Path) -> None:
-    """A version-9 database with open cases part-way through their reminders: the upgrade counts every row,
-    the first pass sends exactly the reminders due (the most urgent, once per case) and gives every other
-    open case its next reminder time, so the next pass reads nothing until one comes due."""
-    clock = SettableClock(START)
-    path = tmp_path / "upgrade.db"
-    key = os.urandom(32)
-    store = await Store.open(path, cipher=EmailCipher(key), clock=clock)
-    try:
-        await history(store, clock, 120)
-        clock.now += 2 * DAY  # some 7-day reminders went out under the old bot; others are due now
-        old = Reminders(store=store, clock=clock, wake_outbox=lambda: None, counters=NoCounters())
-        assert await old.send_due() > 0
-        clock.now += 3 * DAY
-    finally:
-        await store.close()
-    as_the_version_9_bot_left_it(path)
-
-    store = await Store.open(path, cipher=EmailCipher(key), clock=clock)
-    try:
-        counts = await store.cases.counts()
-        opened = await store.cases.open(limit=1_000)
-        expected = {
-            r.id: kinds[-1]
-            for r in opened
-            if r.thread_ts and (kinds := reminders_due(r.due_at, r.reminders_sent, now=clock.now))
-        }
-        assert expected  # the upgrade left reminders due
-        reminders = Reminders(store=store, clock=clock, wake_outbox=lambda: None, counters=NoCounters())
-        assert await reminders.send_due(page=7) == len(expected)  # pages shorter than the work
-        sent = [e for e in await store.audit.entries() if e.action == "reminder sent" and e.at == clock.now]
-        assert {e.request_id: e.detail for e in sent} == expected
-        assert await store.cases.reminders_due() == []
-        for case in await store.cases.open(limit=1_000):
-            if case.thread_ts:
-                times = await store._database.fetch("SELECT remind_at FROM requests WHERE id = ?", (case.id,))
-                assert times[0]["remind_at"] == next_reminder_at(case.due_at, case.reminders_sent)
-        clock.now += REMINDERS[0][1]  # a week on, the cases whose time came are read again
-        assert await store.cases.reminders_due()
-    finally:
-        await store.close()
-    by_status, opened, _, _ = counted(path, clock.now)
-    assert counts.by_status == dict(by_status) and counts.open == opened

@@ -14,10 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, closing
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -50,7 +49,6 @@ from handlers.workers.home import HomeTab
 from handlers.workers.outbox import OutboxSender
 from prime import Operations, PrimeClient, TaskState
 from store import EmailCipher, Request, RequestStatus, Store
-from store._schema import MIGRATIONS
 
 PROBE = "probe"
 POKE_ACTION = "probe_poke"
@@ -359,70 +357,6 @@ async def test_the_duplicate_rule_is_per_kind_and_shopper(store_path: Path) -> N
 @pytest.fixture
 def store_path(tmp_path: Path) -> Path:
     return tmp_path / "requests.db"
-
-
-async def test_a_version_6_database_with_requests_gets_their_kind_and_keeps_working(store_path: Path) -> None:
-    """Migration 7 on a populated database: old rows read as retrievals with no params, found and deduplicated."""
-    cipher = EmailCipher(os.urandom(32))
-    with closing(sqlite3.connect(store_path, isolation_level=None)) as db:
-        for number, script in enumerate(MIGRATIONS[:6], start=1):
-            db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
-        now = time.time()
-        db.execute(
-            "INSERT INTO requests (client_token, email_hash, email_sealed, email_masked, requester, channel, thread_ts,"
-            " task_id, status, created_at, updated_at, next_check_at, due_at, deadline)"
-            " VALUES (?, ?, ?, ?, 'U0ALICE', 'C0COMPLY', '1700000000.000100', 'task-old', 'IN_PROGRESS', ?, ?, ?, ?,"
-            " '30 days')",
-            (
-                "0" * 36,
-                cipher.lookup_hash(EMAIL),
-                cipher.encrypt(EMAIL),
-                "j***@example.com",
-                now,
-                now,
-                now,
-                now + 30 * 86_400,
-            ),
-        )
-        db.execute(
-            "INSERT INTO outbox (request_id, method, payload, created_at, next_attempt_at) VALUES (1, ?, '{}', ?, ?)",
-            ("chat.update", now, now),
-        )
-    store = await Store.open(store_path, cipher=cipher)
-    try:
-        (old,) = await store.requests.for_email(EMAIL, kind=RequestKind.RETRIEVAL)
-        assert (old.kind, dict(old.params), old.task_id, old.status) == (
-            "retrieval",
-            {},
-            "task-old",
-            RequestStatus.IN_PROGRESS,
-        )
-        assert await store.requests.reveal_email(old.id) == EMAIL
-        again, created = await store.requests.create(
-            kind=RequestKind.RETRIEVAL,
-            email=EMAIL,
-            email_masked="j***@example.com",
-            requester="U0BOB",
-            channel="C0COMPLY",
-            due_at=now + 86_400,
-            deadline="1 days",
-            duplicate_window=8 * 3600,
-        )
-        assert not created and again.id == old.id  # still unfinished: the old row is the retrieval's duplicate
-        assert [e.method for e in await store.outbox.due()] == ["chat.update"]
-    finally:
-        await store.close()
-    with closing(sqlite3.connect(store_path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) >= 7
-        indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        assert "requests_by_email_kind" in indexes and "requests_by_email" not in indexes
-        plan = " ".join(
-            str(row[3])
-            for row in db.execute(
-                "EXPLAIN QUERY PLAN SELECT id FROM requests WHERE email_hash = ? AND kind = ?", (b"x", "retrieval")
-            )
-        )
-        assert "requests_by_email_kind" in plan
 
 
 async def test_a_kinds_buttons_are_registered_with_the_rest(tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ class LogCapture:
 def logs() -> Iterator[LogCapture]:
     """A way to configure logging into a StringIO; the previous logging setup is restored afterwards."""
     root = logging.getLogger()
-    levelled = [logging.getLogger("aiosqlite"), logging.getLogger("slack_bolt")]  # configure_logging sets these
+    levelled = [logging.getLogger("slack_bolt")]  # configure_logging sets these
     saved_handlers, saved_level = list(root.handlers), root.level
     saved_levels = [logger.level for logger in levelled]
     try:

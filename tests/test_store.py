@@ -18,7 +18,7 @@ from harness import SettableClock, envelope, running_bot
 from core import ConfigError, DataRequestError, EmailUnreadable, RequestKind
 from handlers.kinds.retrieval import RETRIEVAL_FLOW
 from store import EmailCipher, Notice, Request, RequestStatus, Store, TaskError, create_key_file, read_key_file
-from store._schema import MIGRATIONS, migrate
+from store._schema import VERSION, migrate
 
 EMAIL = "Jane.Shopper@Example.com"
 DAY = 86_400.0
@@ -91,10 +91,14 @@ def database_bytes(folder: Path) -> dict[str, bytes]:
 
 
 async def scalar(store: Store, sql: str) -> object:
-    async with store._db.execute(sql) as cursor:
-        row = await cursor.fetchone()
-    assert row is not None
-    return row[0]
+    rows = await store._db.execute(sql)
+    assert rows
+    return rows[0][0]
+
+
+async def in_transaction(store: Store) -> bool:
+    """Whether the store's connection has a transaction open (read on its thread)."""
+    return await store._db.call(lambda db: db.in_transaction)
 
 
 # ----------------------------------------------------------------- emails at rest
@@ -192,12 +196,12 @@ async def test_migrate_is_idempotent_and_sets_user_version(tmp_path: Path, key: 
     path = tmp_path / "requests.db"
     store = await Store.open(path, cipher=EmailCipher(key))
     request = await new_request(store)
-    assert await scalar(store, "PRAGMA user_version") == len(MIGRATIONS)
-    assert await migrate(store._db) == len(MIGRATIONS)
+    assert await scalar(store, "PRAGMA user_version") == VERSION
+    assert await store._db.call(migrate) == VERSION
     await store.close()
     store = await Store.open(path, cipher=EmailCipher(key))
     try:
-        assert await scalar(store, "PRAGMA user_version") == len(MIGRATIONS)
+        assert await scalar(store, "PRAGMA user_version") == VERSION
         assert await store.requests.reveal_email(request.id) == EMAIL
         assert len(await store.audit.entries()) == 1
     finally:
@@ -207,7 +211,7 @@ async def test_migrate_is_idempotent_and_sets_user_version(tmp_path: Path, key: 
 async def test_a_database_from_a_newer_bot_is_refused_and_left_alone(tmp_path: Path, key: bytes) -> None:
     """An older bot does not run on a schema it does not know, and does not touch the file."""
     path = tmp_path / "requests.db"
-    newer = len(MIGRATIONS) + 1
+    newer = VERSION + 1
     with closing(sqlite3.connect(path)) as db:
         db.execute(f"PRAGMA user_version = {newer}")
     with pytest.raises((RuntimeError, DataRequestError), match="newer than this bot"):
@@ -320,14 +324,14 @@ async def test_a_change_that_fails_half_way_is_rolled_back_whole(store: Store) -
 
     with pytest.raises(TypeError):
         await store.requests.record_task_started(request.id, "task-1", notices=broken)
-    assert not store._db.in_transaction
+    assert not await in_transaction(store)
     assert (await store.requests.get(request.id)).status is RequestStatus.STARTING  # type: ignore[union-attr]
     assert await scalar(store, "SELECT COUNT(*) FROM outbox") == 0
     assert "task started" not in [e.action for e in await store.audit.entries()]
 
     started = await store.requests.record_task_started(request.id, "task-1", notices=UPDATE)
     assert started.status is RequestStatus.IN_PROGRESS
-    assert not store._db.in_transaction
+    assert not await in_transaction(store)
 
 
 async def test_a_write_cancelled_while_waiting_to_begin_does_not_break_the_next_one(
@@ -346,8 +350,8 @@ async def test_a_write_cancelled_while_waiting_to_begin_does_not_break_the_next_
         other.execute("COMMIT")
         stored = await next_write
     assert stored.email_masked == "b***@example.com"
-    assert not store._db.in_transaction
-    # The cancelled write ran whole or not at all (store writes run as one unit on aiosqlite's thread).
+    assert not await in_transaction(store)
+    # The cancelled write ran whole or not at all (store writes run as one unit on the connection's thread).
     assert len(await store.requests.for_email("a@example.com")) in (0, 1)
     assert [e.action for e in await store.audit.entries()].count("requested") == 1 + len(
         await store.requests.for_email("a@example.com")

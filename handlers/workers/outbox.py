@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from core import Outages, Wakeup
+from core import Outages, Wakeup, backoff
 from handlers.slack_errors import SlackFault, classify, operator_hint, slack_error_code
 from handlers.workers.posted import find_posted, tag
 from store import OPENS_THREAD, OutboxEntry, RequestStatus, Store
@@ -181,7 +180,7 @@ class OutboxSender:
             self._failed_rounds = 0
             return
         self._failed_rounds = self._failed_rounds + 1 if len(failed) == tried else 1
-        delay = min(self._max_delay, self._base_delay * 2.0 ** min(self._failed_rounds, 16)) * random.uniform(0.5, 1)
+        delay = backoff(self._failed_rounds - 1, base=self._base_delay, cap=self._max_delay)
         transient = [r.code for _, r in failed if r.fault is not SlackFault.OPERATOR]
         if transient:  # operator faults are logged once per episode by the outage board instead
             logger.warning(
