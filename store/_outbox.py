@@ -100,6 +100,15 @@ class Outbox:
         )
         return int(rows[0]["waiting"])
 
+    async def last_error(self, request_id: int) -> str | None:
+        """Why the request's next unsent post failed last, if it was tried and is waiting for its retry."""
+        rows = await self._database.fetch(
+            "SELECT last_error FROM outbox WHERE request_id = ? AND sent_at IS NULL AND gave_up_at IS NULL"
+            " ORDER BY id LIMIT 1",
+            (request_id,),
+        )
+        return str(rows[0]["last_error"]) if rows and rows[0]["last_error"] is not None else None
+
     async def next_due(self) -> float | None:
         """When the earliest head entry (the next one of its request) is due, or None if none is waiting."""
         rows = await self._database.fetch(

@@ -102,7 +102,7 @@ class OutboxSender:
         self._outages = outages or Outages(clock=clock)
         self._wakeup = Wakeup()
         self._failed_rounds = 0  # consecutive rounds in which Slack failed and nothing got through
-        self._in_flight: set[int] = set()  # entry ids being sent now: never twice at once
+        self._in_flight: dict[int, asyncio.Task[SendResult]] = {}  # entries being sent now (never twice at once)
         self._calls: set[asyncio.Task[SendResult]] = set()  # the sends themselves, each in a task of its own
         self.on_thread_opened: Callable[[int], object] = lambda _: None
         self.on_abandoned: Callable[[OutboxEntry, str], object] = lambda _entry, _code: None
@@ -156,15 +156,16 @@ class OutboxSender:
         return len(entries)
 
     async def send_for(self, request_id: int) -> SendResult | None:
-        """Send the request's next due entry now (a new thread's first message); None if none is due.
+        """Send the request's next due entry now (a new thread's first message); None if none is waiting.
 
         The same attempt, table and backoff as the worker's: a failure waits like any other entry.
         """
-        entries = [
-            e for e in await self._store.outbox.due(limit=1, request_id=request_id) if e.id not in self._in_flight
-        ]
-        if not entries:
-            return None
+        entries = await self._store.outbox.due(limit=1, request_id=request_id)
+        if not entries:  # the worker tried it first and it waits for its retry: that attempt is the answer
+            error = await self._store.outbox.last_error(request_id)
+            return None if error is None else SendResult(False, error, classify(error))
+        if (sending := self._in_flight.get(entries[0].id)) is not None:
+            return await asyncio.shield(sending)  # the worker is sending it now: its answer is this one's too
         call = self._start(entries[0])
         try:
             result = await asyncio.shield(call)
@@ -196,8 +197,8 @@ class OutboxSender:
         worker loop) leaves a call Slack may already have carried out to finish and be recorded,
         until ``settle`` gives up on it. The caller releases the claim (``_release``).
         """
-        self._in_flight.add(entry.id)
         call = asyncio.create_task(self._attempt_in_turn(entry), name=f"outbox {entry.id}")
+        self._in_flight[entry.id] = call
         self._calls.add(call)
         call.add_done_callback(self._call_ended)
         return call
@@ -208,7 +209,7 @@ class OutboxSender:
         """
         for entry, call in zip(entries, calls, strict=True):
             if call.done():
-                self._in_flight.discard(entry.id)
+                self._in_flight.pop(entry.id, None)
             else:
                 call.add_done_callback(partial(_unclaim, self._in_flight, entry.id))
 
@@ -309,8 +310,8 @@ class OutboxSender:
         return SendResult(sent=False, code=code, fault=SlackFault.MESSAGE)
 
 
-def _unclaim(in_flight: set[int], entry_id: int, _: object) -> None:
-    in_flight.discard(entry_id)
+def _unclaim(in_flight: dict[int, asyncio.Task[SendResult]], entry_id: int, _: object) -> None:
+    in_flight.pop(entry_id, None)
 
 
 def _seconds(value: object) -> float:
