@@ -64,8 +64,7 @@ class Workers:
         if self.read_usergroup:
             loops["usergroup"] = self.authorizer.run  # refreshed in the background, never waited on by an ack
         loops.update(also or {})
-        # Every loop's database work waits behind what a person or Amazon waits on (store.behind).
-        self.tasks = [asyncio.create_task(behind(supervise(name, run)), name=name) for name, run in loops.items()]
+        self.tasks = [asyncio.create_task(_in_the_background(name, run), name=name) for name, run in loops.items()]
 
     def cancel(self, name: str) -> None:
         """Cancel one loop by its name (Socket Mode's, before its link closes)."""
@@ -180,3 +179,12 @@ def assemble(
         checkpoints=store.checkpoints.run,
     )
     return desk, workers
+
+
+async def _in_the_background(name: str, run: Loop) -> None:
+    """Run a loop supervised, its database work behind what a person or Amazon waits on (``store.behind``).
+
+    The loop's coroutine is made here, inside the task, so a task cancelled before it ever ran (a stop right
+    after a start) leaves no coroutine that was never awaited.
+    """
+    await behind(supervise(name, run))
