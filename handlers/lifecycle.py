@@ -146,8 +146,6 @@ async def apply_task_state(deps: Flow, request: Request, state: TaskState) -> Re
     if moved is None:
         return await deps.store.requests.get(request.id) or request
     logger.info("request %s: task %s %s", moved.id, moved.task_id, move.to.value, extra=log_ids(task_id=moved.task_id))
-    deps.wake_outbox()
-    deps.home_changed()
     return moved
 
 
@@ -182,9 +180,7 @@ async def post_abandoned(deps: Flow, entry: OutboxEntry, code: str) -> None:
         request = await deps.store.requests.abandon(
             request.id, actor="bot", reason=f"thread message refused by Slack: {code}"
         )
-        deps.home_changed()
     await deps.store.outbox.queue_notice(request.id, notices.abandoned(code))
-    deps.wake_outbox()
 
 
 async def _start_task(deps: Flow, kind: KindFlow, request: Request, reply: Reply | None) -> Request | None:
@@ -204,8 +200,6 @@ async def _start_task(deps: Flow, kind: KindFlow, request: Request, reply: Reply
         expired = await deps.store.requests.record_start_expired(
             request.id, notices=notices.thread_update("start_window_passed")
         )
-        deps.wake_outbox()
-        deps.home_changed()
         return expired
     earlier_mark = await deps.store.requests.mark_start_attempt(request.id)
     try:
@@ -217,7 +211,6 @@ async def _start_task(deps: Flow, kind: KindFlow, request: Request, reply: Reply
         rejected = await deps.store.requests.record_start_rejected(
             request.id, [TaskError(error.kind or None, str(error))], notices=notices.thread_update("rejected")
         )
-        deps.wake_outbox()
         return rejected
     except PrimeUnavailable as error:
         if not error.reached and earlier_mark is None:
@@ -230,10 +223,7 @@ async def _start_task(deps: Flow, kind: KindFlow, request: Request, reply: Reply
         )
         told = notices.thread_update("waiting_operator" if error.needs_operator else "waiting")
         reason = f"{error.kind}: {error}"
-        if await deps.store.requests.record_start_waiting(
-            request.id, at=deps.clock() + delay, reason=reason, notices=told
-        ):
-            deps.wake_outbox()
+        await deps.store.requests.record_start_waiting(request.id, at=deps.clock() + delay, reason=reason, notices=told)
         if reply is not None:
             await reply(texts.start_trouble(request))
         return await deps.store.requests.get(request.id)
@@ -249,6 +239,5 @@ async def _start_task(deps: Flow, kind: KindFlow, request: Request, reply: Reply
     )
     await deps.store.requests.schedule_check(request.id, at=next_check(deps, started))
     logger.info("request %s: task %s started", request.id, task_id, extra=log_ids(task_id=task_id))
-    deps.wake_outbox()
     deps.wake_inbox()  # its completion event may have arrived before Amazon's answer did
     return started

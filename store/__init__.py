@@ -37,6 +37,7 @@ from store._records import (
     RequestStatus,
     TaskError,
 )
+from store._signal import Commit
 from store._store import Store, open_verified
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "AuditRow",
     "BackupReport",
     "CaseCounts",
+    "Commit",
     "EmailCipher",
     "Extension",
     "InboxEvent",

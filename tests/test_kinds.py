@@ -179,8 +179,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             retry_cap=60,
             kinds=KINDS_WITH_PROBE,
             open_thread=outbox.send_for,
-            wake_outbox=outbox.wake,
         )
+        store.after_commit(lambda commit: outbox.wake() if commit.outbox else None)
         desk = Desk(
             flow=flow,
             slack=web,

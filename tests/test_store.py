@@ -17,7 +17,7 @@ from harness import SettableClock, envelope, running_bot
 
 from core import ConfigError, DataRequestError, EmailUnreadable, RequestKind
 from handlers.kinds.retrieval import RETRIEVAL_FLOW
-from store import EmailCipher, Notice, Request, RequestStatus, Store, TaskError, create_key_file, read_key_file
+from store import Commit, EmailCipher, Notice, Request, RequestStatus, Store, TaskError, create_key_file, read_key_file
 from store._schema import VERSION, migrate
 
 EMAIL = "Jane.Shopper@Example.com"
@@ -371,3 +371,24 @@ async def test_units_that_arrive_together_commit_together_and_fail_alone(store: 
     assert len({r.id for r in results[:-1] if isinstance(r, Request)}) == 30
     actions = [e.action for e in await store.audit.entries()]
     assert actions.count("requested") == 30 and "half" not in actions
+
+
+async def test_a_commit_tells_its_listeners_what_it_queued_and_moved(store: Store) -> None:
+    """Each committed unit that queues Slack posts or changes a listed case is signalled once it commits, with
+    which it did; bookkeeping (a request's next check) and a unit that rolls back signal nothing."""
+    heard: list[Commit] = []
+    store.after_commit(heard.append)
+    request = await new_request(store)
+    assert heard == [Commit(outbox=False, cases=True)]
+    await store.requests.schedule_check(request.id, at=1_700_000_100.0)
+    assert heard == [Commit(outbox=False, cases=True)]
+    await store.outbox.queue_notice(request.id, Notice("parent"))
+    assert heard[1:] == [Commit(outbox=True, cases=False)]
+    started = await store.requests.record_task_started(
+        request.id, "task-1", to=RequestStatus.IN_PROGRESS, notices=[Notice("parent")]
+    )
+    assert started.status is RequestStatus.IN_PROGRESS
+    assert heard[2:] == [Commit(outbox=True, cases=True)]
+    with pytest.raises(LookupError):  # not STARTING any more: nothing moves, nothing is said
+        await store.requests.record_task_started(request.id, "task-2", to=RequestStatus.IN_PROGRESS, notices=[])
+    assert len(heard) == 3

@@ -63,8 +63,6 @@ async def on_approve(deps: Desk, click: Clicked) -> None:
         await reply(say.already_decided(await flow.store.requests.get(request.id) or request))
         return
     logger.info("request %s: approved by %s", approved.id, user)
-    flow.wake_outbox()
-    flow.home_changed()
     await reply(say.approved_ack(approved))
     await advance(flow, approved.id)  # the start, with the stored clientToken; a crash here resumes it
 
@@ -117,8 +115,6 @@ async def _reject(deps: Desk, form: Pressed, *, user: str, reason: str) -> None:
         await reply(say.already_decided(await flow.store.requests.get(request.id) or request))
         return
     logger.info("request %s: rejected by %s", request.id, user)  # never the reason: staff's free text
-    flow.wake_outbox()
-    flow.home_changed()
     await reply(say.rejected_ack(rejected))
 
 
@@ -186,8 +182,6 @@ async def on_cancel(deps: Desk, click: Clicked) -> None:
         else:
             await _cancelled(deps, current, user=user, reply=reply)
             return
-    flow.wake_outbox()
-    flow.home_changed()
     await reply(answer)
     await advance(flow, request.id)  # it may be deleting, or even done already; the reconciler goes on after
 
@@ -201,8 +195,6 @@ async def _cancelled(deps: Desk, request: Request, *, user: str, reply: Reply, n
         await reply(say.cannot_cancel(await flow.store.requests.get(request.id) or request))
         return
     logger.info("request %s: cancelled by %s", request.id, user, extra=log_ids(task_id=request.task_id))
-    flow.wake_outbox()
-    flow.home_changed()
     await reply(say.cancelled_ack(cancelled))
 
 
@@ -228,7 +220,5 @@ async def on_retry(deps: Desk, click: Clicked) -> None:
         await reply(say.cannot_retry(await flow.store.requests.get(request.id) or request))
         return
     logger.info("request %s: started again by %s", request.id, user)
-    flow.wake_outbox()
-    flow.home_changed()
     await reply(say.retried_ack(retried))
     await advance(flow, retried.id)
