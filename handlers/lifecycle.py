@@ -143,10 +143,11 @@ async def apply_task_state(deps: Flow, request: Request, state: TaskState) -> Re
         passed=move.passed_from(request.status),
         notices=notices.thread_update(move.reply_from(request.status)),
     )
-    if moved is None:
-        return await deps.store.requests.get(request.id) or request
-    logger.info("request %s: task %s %s", moved.id, moved.task_id, move.to.value, extra=log_ids(task_id=moved.task_id))
-    return moved
+    if not moved.moved or moved.request is None:
+        return moved.request or request  # it had moved on already: where it stands now
+    now = moved.request
+    logger.info("request %s: task %s %s", now.id, now.task_id, move.to.value, extra=log_ids(task_id=now.task_id))
+    return now
 
 
 async def _open_thread(deps: Flow, request: Request, reply: Reply | None) -> Request | None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from store._audit import ActorNames
 from store._database import Database
-from store._records import Notice, Request, RequestStatus, TaskError
+from store._records import Moved, Notice, Request, RequestStatus, TaskError
 from store._rows import append_audit, enqueue, fetch_request, params_json, status_columns
 
 __all__ = ["Decisions", "Mover", "NotMoved", "error_codes"]
@@ -77,7 +77,7 @@ class Mover:
             )
             request = fetch_request(db, request_id)
             if cursor.rowcount != 1 or request is None:
-                raise NotMoved(request_id)
+                raise NotMoved(request_id, current=request)
             if audit is not None:
                 action, actor, detail = audit
                 if audit_task and before is not None and before.task_id:
@@ -98,6 +98,13 @@ class Mover:
         result: Request = await self._database.run(move)
         return result
 
+    async def attempt(self, request_id: int, **move: Any) -> Moved:
+        """``move``, saying whether it moved the request and where the request stands now (moved or not)."""
+        try:
+            return Moved(moved=True, request=await self.move(request_id, **move))
+        except NotMoved as lost:
+            return Moved(moved=False, request=lost.current)
+
 
 def error_codes(errors: Sequence[TaskError]) -> str:
     """Amazon's error codes for the audit log, never its messages: the log is append-only, never purged."""
@@ -105,7 +112,12 @@ def error_codes(errors: Sequence[TaskError]) -> str:
 
 
 class NotMoved(LookupError):
-    """The request was not in a state the change applies to (already moved, or unknown)."""
+    """The request was not in a state the change applies to (already moved, or unknown): ``current`` is
+    where it stands (None if unknown), read in the move's own unit."""
+
+    def __init__(self, request_id: int, *, current: Request | None = None) -> None:
+        super().__init__(request_id)
+        self.current = current
 
 
 class Decisions:
@@ -117,78 +129,65 @@ class Decisions:
         self._names = names
         self._mover = Mover(database=database, clock=clock, names=names)
 
-    async def _get(self, request_id: int) -> Request | None:
-        result: Request | None = await self._database.run(lambda db: fetch_request(db, request_id))
-        return result
-
-    async def approve(self, request_id: int, *, user: str, notices: Sequence[Notice]) -> Request | None:
-        """A second person approved a request that waits for it: it may start now (None: it no longer waits).
+    async def approve(self, request_id: int, *, user: str, notices: Sequence[Notice]) -> Moved:
+        """A second person approved a request that waits for it: it may start now (not moved: it no longer waits).
 
         Recorded before the start is called, with the request due for the reconciler at once, so a crash
         right after still starts it (with its stored clientToken) without asking anyone again.
         """
-        try:
-            return await self._mover.move(
-                request_id,
-                from_={RequestStatus.AWAITING_APPROVAL},
-                to=RequestStatus.STARTING,
-                extra={"approved_by": user, "approved_at": self._clock(), "next_check_at": self._clock()},
-                audit=("approved", user, ""),
-                notices=notices,
-            )
-        except NotMoved:
-            return None
+        return await self._mover.attempt(
+            request_id,
+            from_={RequestStatus.AWAITING_APPROVAL},
+            to=RequestStatus.STARTING,
+            extra={"approved_by": user, "approved_at": self._clock(), "next_check_at": self._clock()},
+            audit=("approved", user, ""),
+            notices=notices,
+        )
 
-    async def reject(self, request_id: int, *, user: str, reason: str, notices: Sequence[Notice]) -> Request | None:
+    async def reject(self, request_id: int, *, user: str, reason: str, notices: Sequence[Notice]) -> Moved:
         """Staff refused (or the requester withdrew) a request that waits for approval: it ends, closed.
 
         The reason is kept with the request (erased at retention), never in the append-only audit log.
         """
         now = self._clock()
-        try:
-            return await self._mover.move(
-                request_id,
-                from_={RequestStatus.AWAITING_APPROVAL},
-                to=RequestStatus.REJECTED,
-                extra={"closed_at": now, "closed_by": user},
-                params={"reject_reason": reason},
-                audit=("rejected", user, ""),
-                notices=notices,
-            )
-        except NotMoved:
-            return None
+        return await self._mover.attempt(
+            request_id,
+            from_={RequestStatus.AWAITING_APPROVAL},
+            to=RequestStatus.REJECTED,
+            extra={"closed_at": now, "closed_by": user},
+            params={"reject_reason": reason},
+            audit=("rejected", user, ""),
+            notices=notices,
+        )
 
-    async def retry(self, request_id: int, *, user: str, detail: str, notices: Sequence[Notice]) -> Request | None:
+    async def retry(self, request_id: int, *, user: str, detail: str, notices: Sequence[Notice]) -> Moved:
         """Start an ended, unclosed request again as a new task: a new clientToken, nothing of the old task kept.
 
         From FAILED (a deletion refused for open orders) or ABANDONED (not started within the clientToken's
-        window); None when it is in neither (someone clicked first, or it was closed).
+        window); not moved when it is in neither (someone clicked first, or it was closed).
         """
         now = self._clock()
-        try:
-            return await self._mover.move(
-                request_id,
-                from_={RequestStatus.FAILED, RequestStatus.ABANDONED},
-                to=RequestStatus.STARTING,
-                extra={
-                    "client_token": str(uuid.uuid4()),
-                    "task_id": None,
-                    "errors": "[]",
-                    "start_sent_at": None,
-                    "waiting_since": None,
-                    "check_failures": 0,
-                    "hold_ends_at": None,
-                    "cancelled_by": None,
-                    "cancelled_at": None,
-                    "cancel_sent_at": None,
-                    "next_check_at": now,
-                },
-                open_only=True,
-                audit=("retried", user, detail),
-                notices=notices,
-            )
-        except NotMoved:
-            return None
+        return await self._mover.attempt(
+            request_id,
+            from_={RequestStatus.FAILED, RequestStatus.ABANDONED},
+            to=RequestStatus.STARTING,
+            extra={
+                "client_token": str(uuid.uuid4()),
+                "task_id": None,
+                "errors": "[]",
+                "start_sent_at": None,
+                "waiting_since": None,
+                "check_failures": 0,
+                "hold_ends_at": None,
+                "cancelled_by": None,
+                "cancelled_at": None,
+                "cancel_sent_at": None,
+                "next_check_at": now,
+            },
+            open_only=True,
+            audit=("retried", user, detail),
+            notices=notices,
+        )
 
     async def mark_cancel_sent(self, request_id: int) -> float | None:
         """Note, before calling, that a cancel may reach Amazon from now on; return the earlier mark, if any.
@@ -229,25 +228,18 @@ class Decisions:
 
         await self._database.run(record)
 
-    async def record_cancelled(
-        self, request_id: int, *, user: str, note: str = "", notices: Sequence[Notice]
-    ) -> Request | None:
+    async def record_cancelled(self, request_id: int, *, user: str, note: str = "", notices: Sequence[Notice]) -> Moved:
         """Amazon cancelled the held task at ``user``'s click: nothing will happen to the shopper's data."""
-        now = self._clock()
-        try:
-            request = await self._mover.move(
-                request_id,
-                from_={RequestStatus.ON_HOLD},
-                to=RequestStatus.CANCELLED,
-                extra={"cancelled_by": user, "cancelled_at": now},
-                audit=("cancelled", user, ""),
-                audit_task=True,
-                audit_note=note,
-                notices=notices,
-            )
-        except NotMoved:
-            return None
-        return request
+        return await self._mover.attempt(
+            request_id,
+            from_={RequestStatus.ON_HOLD},
+            to=RequestStatus.CANCELLED,
+            extra={"cancelled_by": user, "cancelled_at": self._clock()},
+            audit=("cancelled", user, ""),
+            audit_task=True,
+            audit_note=note,
+            notices=notices,
+        )
 
     async def record_cancel_too_late(self, request_id: int, *, user: str, notices: Sequence[Notice]) -> Request | None:
         """Amazon refused ``user``'s cancel: the hold is over and the task runs. Audited even if already moved."""
@@ -260,8 +252,8 @@ class Decisions:
                 audit_task=True,
                 notices=notices,
             )
-        except NotMoved:
-            current = await self._get(request_id)
+        except NotMoved as lost:
+            current = lost.current
             detail = f"task {current.task_id}" if current is not None and current.task_id else ""
             await self._database.run(
                 lambda db: append_audit(

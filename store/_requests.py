@@ -16,8 +16,8 @@ from core import EmailUnreadable
 from store._audit import ActorNames
 from store._database import Database
 from store._key import EmailCipher
-from store._moves import Mover, NotMoved, error_codes
-from store._records import Notice, Request, RequestStatus, TaskError
+from store._moves import Mover, error_codes
+from store._records import Moved, Notice, Request, RequestStatus, TaskError
 from store._rows import (
     MOVING_SQL,
     NEVER_STARTED,
@@ -335,22 +335,19 @@ class Requests:
         action: str,
         passed: Sequence[str] = (),
         notices: Sequence[Notice],
-    ) -> Request | None:
-        """Move a request to where Amazon's task state takes it, once; None when nothing changed.
+    ) -> Moved:
+        """Move a request to where Amazon's task state takes it, once (not moved: it was elsewhere already).
 
         Only from ``from_`` (which moves a status allows is the kind's decision); ``action`` is the audit
         log's word for it, after ``passed``, the words of steps Amazon took that the bot never saw (a hold
         that ended). The errors are stored (Amazon's reasons for a failure, or none).
         """
-        try:
-            return await self._mover.move(
-                request_id,
-                from_=set(from_),
-                to=to,
-                extra={"errors": errors_json(errors)},
-                audit=(action, "amazon", error_codes(errors)),
-                passed=passed,
-                notices=notices,
-            )
-        except NotMoved:
-            return None
+        return await self._mover.attempt(
+            request_id,
+            from_=set(from_),
+            to=to,
+            extra={"errors": errors_json(errors)},
+            audit=(action, "amazon", error_codes(errors)),
+            passed=passed,
+            notices=notices,
+        )

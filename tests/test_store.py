@@ -70,9 +70,10 @@ async def amazon_says(
     move = RETRIEVAL_FLOW.moves.get(status.value)
     if move is None:
         return None
-    return await store.requests.record_task_state(
+    moved = await store.requests.record_task_state(
         request_id, from_=move.from_, to=move.to, errors=errors, action=move.action, notices=notices
     )
+    return moved.request if moved.moved else None
 
 
 UPDATE = [Notice("parent")]  # what a state change tells the thread: its first message, refreshed
@@ -242,6 +243,18 @@ async def test_apply_task_state_completes_once(store: Store) -> None:
     assert await amazon_says(store, request.id, RequestStatus.FAILED, [], notices=reply) is None
     assert await amazon_says(store, request.id, RequestStatus.COMPLETED, [], notices=reply) is None
     assert await scalar(store, "SELECT COUNT(*) FROM outbox") == queued + 2  # the posts of two moves, no more
+
+
+async def test_a_move_that_lost_its_race_says_where_the_request_went(store: Store) -> None:
+    """A move from a status the request has left moves nothing and says where it stands instead, read in the
+    same unit of work, so a handler answers from it without reading the request again."""
+    request = await in_progress(store)
+    await amazon_says(store, request.id, RequestStatus.COMPLETED, [], notices=UPDATE)
+    late = await store.requests.record_task_state(
+        request.id, from_={RequestStatus.IN_PROGRESS}, to=RequestStatus.FAILED, errors=(), action="failed", notices=[]
+    )
+    assert not late.moved
+    assert late.request is not None and late.request.status is RequestStatus.COMPLETED
 
 
 async def test_apply_task_state_ignores_unfinished_states_and_unstarted_requests(store: Store) -> None:
