@@ -171,7 +171,7 @@ async def fill(store: Store, clock: Clock, n: int, *, seed: int = 14) -> dict[st
             await store.requests.abandon(request.id, actor="bot", reason="not in the channel")
             continue
         clock.now += 2.0
-        await store.requests.record_thread(request.id, f"{clock.now:.6f}", to=KINDS[request.kind].opened)
+        await store.outbox.thread_opened(request.id, f"{clock.now:.6f}", to=KINDS[request.kind].opened)
         if path.approved:
             await store.decisions.approve(request.id, user=rng.choice(STAFF), notices=notices.thread_update())
         if i < open_from and roll < 0.05:
@@ -226,7 +226,7 @@ async def fill(store: Store, clock: Clock, n: int, *, seed: int = 14) -> dict[st
             deadline="30 days",
             notices=[notices.opener()],
         )
-        await store.requests.record_thread(request.id, f"{clock.now:.6f}")
+        await store.outbox.thread_opened(request.id, f"{clock.now:.6f}")
         await store.requests.record_task_started(request.id, f"backlog-{i:04d}", notices=notices.thread_update())
     clock.now = NOW
     while entries := await store.outbox.due(limit=500):  # every post was sent long ago, as the bot would have

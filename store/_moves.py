@@ -38,7 +38,14 @@ class Mover:
         self._clock = clock
         self._names = names
 
-    async def move(
+    async def move(self, request_id: int, **how: Any) -> Request:
+        """The single way a request changes status (``attempt``'s arguments); NotMoved if it did not move."""
+        done = await self.attempt(request_id, **how)
+        if not done.moved or done.request is None:
+            raise NotMoved(request_id, current=done.request)
+        return done.request
+
+    async def attempt(
         self,
         request_id: int,
         *,
@@ -52,12 +59,15 @@ class Mover:
         audit_note: str = "",
         passed: Sequence[str] = (),
         notices: Sequence[Notice] = (),
-    ) -> Request:
-        """The single way a request changes status: conditional on where it stands, with its side effects.
+        also: Callable[[sqlite3.Connection], object] | None = None,
+    ) -> Moved:
+        """Move a request, conditional on where it stands, with its side effects; say whether it moved and
+        where it stands now (read in the same unit, moved or not).
 
         ``params`` are merged into the kind's params; ``open_only`` moves it only if its case is not closed;
         ``audit_task`` names the task in the audit entry's detail (then ``audit_note``); ``passed`` are the
         audit actions, by the same actor, of steps the request went through unseen (written before ``audit``'s).
+        ``also`` is written in the same transaction whether the request moves or not (the post that moved it).
         """
         now = self._clock()
         columns = {**status_columns(to), "updated_at": now, **(extra or {})}
@@ -69,7 +79,9 @@ class Mover:
         marks = ", ".join("?" for _ in from_)
         still_open = " AND closed_at IS NULL" if open_only else ""
 
-        def move(db: sqlite3.Connection) -> Request:
+        def move(db: sqlite3.Connection) -> Moved:
+            if also is not None:
+                also(db)
             before = fetch_request(db, request_id) if audit_task else None
             cursor = db.execute(
                 f"UPDATE requests SET {assignments} WHERE id = ? AND status IN ({marks}){still_open}",
@@ -77,7 +89,7 @@ class Mover:
             )
             request = fetch_request(db, request_id)
             if cursor.rowcount != 1 or request is None:
-                raise NotMoved(request_id, current=request)
+                return Moved(moved=False, request=request)
             if audit is not None:
                 action, actor, detail = audit
                 if audit_task and before is not None and before.task_id:
@@ -93,17 +105,10 @@ class Mover:
                         actor_name=self._names.of(actor),
                     )
             enqueue(db, request_id, notices, now)
-            return request
+            return Moved(moved=True, request=request)
 
-        result: Request = await self._database.run(move)
+        result: Moved = await self._database.run(move)
         return result
-
-    async def attempt(self, request_id: int, **move: Any) -> Moved:
-        """``move``, saying whether it moved the request and where the request stands now (moved or not)."""
-        try:
-            return Moved(moved=True, request=await self.move(request_id, **move))
-        except NotMoved as lost:
-            return Moved(moved=False, request=lost.current)
 
 
 def error_codes(errors: Sequence[TaskError]) -> str:

@@ -264,17 +264,6 @@ class Requests:
             notices=notices,
         )
 
-    async def record_thread(
-        self, request_id: int, thread_ts: str, *, to: RequestStatus = RequestStatus.STARTING
-    ) -> Request:
-        """The thread's first message is posted: the request goes ``to`` where its kind says."""
-        return await self._mover.move(
-            request_id,
-            from_={RequestStatus.NEW},
-            to=to,
-            extra={"thread_ts": thread_ts},
-        )
-
     async def abandon(self, request_id: int, *, actor: str, reason: str) -> Request:
         """The request cannot go on (for instance the bot is not in the channel); nothing was started."""
         return await self._mover.move(

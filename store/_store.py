@@ -53,7 +53,7 @@ class Store:
         self.cases = Cases(database=database, clock=clock, names=self._names)
         self.decisions = Decisions(database=database, clock=clock, names=self._names)
         self.inbox = Inbox(database=database, clock=clock)
-        self.outbox = Outbox(database=database, clock=clock)
+        self.outbox = Outbox(database=database, clock=clock, names=self._names)
         self.checkpoints = Checkpoints(database)  # serve runs its loop; without it commits checkpoint as usual
         self._seal_with(cipher)
 

@@ -17,7 +17,18 @@ from harness import SettableClock, envelope, running_bot
 
 from core import ConfigError, DataRequestError, EmailUnreadable, RequestKind
 from handlers.kinds.retrieval import RETRIEVAL_FLOW
-from store import Commit, EmailCipher, Notice, Request, RequestStatus, Store, TaskError, create_key_file, read_key_file
+from store import (
+    OPENS_THREAD,
+    Commit,
+    EmailCipher,
+    Notice,
+    Request,
+    RequestStatus,
+    Store,
+    TaskError,
+    create_key_file,
+    read_key_file,
+)
 from store._schema import VERSION, migrate
 
 EMAIL = "Jane.Shopper@Example.com"
@@ -82,7 +93,7 @@ UPDATE = [Notice("parent")]  # what a state change tells the thread: its first m
 async def in_progress(store: Store, email: str = EMAIL, *, task_id: str = "task-1") -> Request:
     """A request whose thread is posted and whose task Amazon has accepted."""
     request = await new_request(store, email)
-    await store.requests.record_thread(request.id, "1700000000.000100")
+    await store.outbox.thread_opened(request.id, "1700000000.000100")
     return await store.requests.record_task_started(request.id, task_id, notices=UPDATE)
 
 
@@ -332,7 +343,7 @@ def test_a_damaged_key_file_is_a_config_error(tmp_path: Path, content: bytes) ->
 async def test_a_change_that_fails_half_way_is_rolled_back_whole(store: Store) -> None:
     """An error inside a change (here: queueing its Slack posts) leaves no half-change and no open transaction."""
     request = await new_request(store)
-    await store.requests.record_thread(request.id, "1700000000.000100")
+    await store.outbox.thread_opened(request.id, "1700000000.000100")
     broken = [Notice("parent", {"not": object()})]  # type: ignore[dict-item]  # no JSON for it: fails mid-change
 
     with pytest.raises(TypeError):
@@ -405,3 +416,25 @@ async def test_a_commit_tells_its_listeners_what_it_queued_and_moved(store: Stor
     with pytest.raises(LookupError):  # not STARTING any more: nothing moves, nothing is said
         await store.requests.record_task_started(request.id, "task-2", to=RequestStatus.IN_PROGRESS, notices=[])
     assert len(heard) == 3
+
+
+async def test_the_thread_opened_marks_its_post_sent_and_moves_the_request_once(store: Store) -> None:
+    """The outbox's record of a sent first message is the one way a request gets its thread: the post is marked
+    sent and the request leaves NEW in one unit; a second record (a post found again) moves nothing."""
+    request, _ = await store.requests.create(
+        kind=RequestKind.RETRIEVAL,
+        email=EMAIL,
+        email_masked="s***@example.com",
+        requester="U0ALICE",
+        channel="C0COMPLY",
+        due_at=1_700_000_000.0 + 30 * DAY,
+        deadline="30 days",
+        notices=[Notice("opener", purpose=OPENS_THREAD)],
+    )
+    (entry,) = await store.outbox.due(request_id=request.id)
+    opened = await store.outbox.thread_opened(request.id, "1700000000.000100", sent=entry.id)
+    assert opened.moved and opened.request is not None
+    assert (opened.request.status, opened.request.thread_ts) == (RequestStatus.STARTING, "1700000000.000100")
+    assert await store.outbox.due(request_id=request.id) == []
+    again = await store.outbox.thread_opened(request.id, "1700000000.000200", sent=entry.id)
+    assert not again.moved and again.request == opened.request
