@@ -70,7 +70,9 @@ async def advance(deps: Flow, request_id: int, *, reply: Reply | None = None) ->
         if request.status is RequestStatus.NEW:
             request = await _open_thread(deps, request, reply)
         if request is not None and request.status is RequestStatus.STARTING:
-            request = await _start_task(deps, kind, request, reply)
+            # Amazon's answer to the start is its word for now: what the task does next comes as an event
+            # (the inbox is woken for one that came first) or at the next check, not from asking again at once.
+            return await _start_task(deps, kind, request, reply)
         if request is not None and request.status in kind.ask_amazon:
             request, _ = await _sync(deps, kind, request)
         return request
@@ -117,7 +119,11 @@ def next_check(deps: Flow, request: Request) -> float:
     Nothing can change during a hold but a cancel (the bot's own click), so a 10-day hold is looked at
     once, when it ends, rather than every few minutes; events still end it at once.
     """
-    return max(deps.clock() + deps.reconcile_interval, request.hold_ends_at or 0.0)
+    return _next_check_at(deps, request.hold_ends_at)
+
+
+def _next_check_at(deps: Flow, hold_ends_at: float | None) -> float:
+    return max(deps.clock() + deps.reconcile_interval, hold_ends_at or 0.0)
 
 
 async def apply_task_state(deps: Flow, request: Request, state: TaskState) -> Request:
@@ -157,6 +163,8 @@ async def _open_thread(deps: Flow, request: Request, reply: Reply | None) -> Req
     fix, like inviting the bot, ends the wait); the person who asked is told what is going on.
     """
     result = await deps.open_thread(request.id)
+    if result is not None and result.opened is not None:
+        return result.opened  # sent: the request as recording it left it, no second look
     current = await deps.store.requests.get(request.id)
     if result is None or result.sent or reply is None or current is None or current.status is not RequestStatus.NEW:
         return current
@@ -230,15 +238,16 @@ async def _start_task(deps: Flow, kind: KindFlow, request: Request, reply: Reply
         return await deps.store.requests.get(request.id)
     reply_in_thread = "started_after_wait" if request.waiting_since is not None else None
     hold = kind.hold_days(request)
+    hold_ends_at = deps.clock() + hold * deps.hold_day if hold > 0 else None
     started = await deps.store.requests.record_task_started(
         request.id,
         task_id,
         to=kind.started(request),
-        hold_ends_at=deps.clock() + hold * deps.hold_day if hold > 0 else None,
+        hold_ends_at=hold_ends_at,
+        next_check_at=_next_check_at(deps, hold_ends_at),
         note=f"hold {hold} days" if hold > 0 else "",
         notices=notices.thread_update(reply_in_thread),
     )
-    await deps.store.requests.schedule_check(request.id, at=next_check(deps, started))
     logger.info("request %s: task %s started", request.id, task_id, extra=log_ids(task_id=task_id))
     deps.wake_inbox()  # its completion event may have arrived before Amazon's answer did
     return started

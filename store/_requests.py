@@ -280,19 +280,28 @@ class Requests:
         *,
         to: RequestStatus = RequestStatus.IN_PROGRESS,
         hold_ends_at: float | None = None,
+        next_check_at: float | None = None,
         note: str = "",
         notices: Sequence[Notice],
     ) -> Request:
         """Amazon accepted the task (the request moves ``to`` where its kind says); queue the thread's update.
 
-        ``hold_ends_at``: Amazon holds the task until then (a deletion's holding period); ``note`` adds to
-        the audit entry (its hold).
+        ``hold_ends_at``: Amazon holds the task until then (a deletion's holding period); ``next_check_at``:
+        when the reconciler asks about it (in the same unit; else as it was); ``note`` adds to the audit
+        entry (its hold).
         """
+        checked = {} if next_check_at is None else {"next_check_at": next_check_at}
         return await self._mover.move(
             request_id,
             from_={RequestStatus.NEW, RequestStatus.STARTING},
             to=to,
-            extra={"task_id": task_id, "waiting_since": None, "check_failures": 0, "hold_ends_at": hold_ends_at},
+            extra={
+                "task_id": task_id,
+                "waiting_since": None,
+                "check_failures": 0,
+                "hold_ends_at": hold_ends_at,
+                **checked,
+            },
             audit=("task started", "amazon", f"task {task_id}" + (f", {note}" if note else "")),
             notices=notices,
         )

@@ -13,10 +13,10 @@ from tests.harness import running_bot
 # The loops that run beside the listeners: their rounds are the bot's, not this start's.
 LOOPS = {"outbox", "inbox", "reconciler", "reminders", "retention", "checkpoints", "usergroup"}
 
-# Units one start sends: the command's insert, the request read, the opener's due-read, its attempt mark and
-# sent-mark (the request moving with it), the request read again, the email, the start mark, the started move,
-# its next check, and the next check again after Amazon's first answer.
-START_ROUND_TRIPS = 11
+# Units one start sends: the command's insert, the request read, the opener's due-read, its attempt mark, its
+# sent-mark (moving the request, which it returns), the email, the start mark, and the started move with its
+# next check.
+START_ROUND_TRIPS = 8
 
 
 async def test_one_retrieval_start_takes_a_known_number_of_round_trips(tmp_path: Path) -> None:
