@@ -70,9 +70,12 @@ async def advance(deps: Flow, request_id: int, *, reply: Reply | None = None) ->
         if request.status is RequestStatus.NEW:
             request = await _open_thread(deps, request, reply)
         if request is not None and request.status is RequestStatus.STARTING:
-            # Amazon's answer to the start is its word for now: what the task does next comes as an event
-            # (the inbox is woken for one that came first) or at the next check, not from asking again at once.
-            return await _start_task(deps, kind, request, reply)
+            # A task Amazon has just created has nothing more to say: what it does next comes as an event or
+            # at the next check. One an earlier start may have created (the same clientToken) is asked about.
+            first = request.start_sent_at is None
+            request = await _start_task(deps, kind, request, reply)
+            if first:
+                return request
         if request is not None and request.status in kind.ask_amazon:
             request, _ = await _sync(deps, kind, request)
         return request
