@@ -171,7 +171,7 @@ async def fill(store: Store, clock: Clock, n: int, *, seed: int = 14) -> dict[st
             await store.requests.abandon(request.id, actor="bot", reason="not in the channel")
             continue
         clock.now += 2.0
-        await store.requests.record_thread(request.id, f"{clock.now:.6f}", to=KINDS[request.kind].opened)
+        await store.outbox.thread_opened(request.id, f"{clock.now:.6f}", to=KINDS[request.kind].opened)
         if path.approved:
             await store.decisions.approve(request.id, user=rng.choice(STAFF), notices=notices.thread_update())
         if i < open_from and roll < 0.05:
@@ -226,13 +226,13 @@ async def fill(store: Store, clock: Clock, n: int, *, seed: int = 14) -> dict[st
             deadline="30 days",
             notices=[notices.opener()],
         )
-        await store.requests.record_thread(request.id, f"{clock.now:.6f}")
+        await store.outbox.thread_opened(request.id, f"{clock.now:.6f}")
         await store.requests.record_task_started(request.id, f"backlog-{i:04d}", notices=notices.thread_update())
     clock.now = NOW
     while entries := await store.outbox.due(limit=500):  # every post was sent long ago, as the bot would have
         for entry in entries:
             await store.outbox.sent(entry.id)
-    reminders = Reminders(store=store, clock=clock, wake_outbox=lambda: None, counters=_NoCounters())
+    reminders = Reminders(store=store, clock=clock, counters=_NoCounters())
     while await reminders.send_due():  # what the bot would have sent by now
         for entry in await store.outbox.due(limit=500):
             await store.outbox.sent(entry.id)
@@ -364,7 +364,7 @@ async def measure(store: Store, clock: Clock, data: dict[str, Any], *, runs: int
     async def health_check() -> None:
         await store.backlog()
 
-    reminders = Reminders(store=store, clock=clock, wake_outbox=lambda: None, counters=_NoCounters())
+    reminders = Reminders(store=store, clock=clock, counters=_NoCounters())
     sent: list[int] = []
     # A merchant with n cases in three years makes n / 1,095 a day, so a 10-minute pass at 100,000 has a
     # hundred times the reminders due of one at 1,000: that is the work of sending them, not the history's

@@ -29,7 +29,7 @@ from handlers.workers.outbox import OutboxSender
 from handlers.workers.reconcile import Reconciler
 from handlers.workers.reminders import Reminders
 from handlers.workers.retention import Retention
-from store import Store, behind
+from store import Commit, Store, behind
 
 __all__ = ["Loop", "Workers", "assemble"]
 
@@ -140,9 +140,7 @@ def assemble(
         retry_cap=tuning.retry_cap,
         kinds=kinds,
         open_thread=outbox.send_for,
-        wake_outbox=outbox.wake,
         wake_inbox=inbox_wakeup.ring,
-        home_changed=home.changed,
         clock=clock,
         counters=counters,
         hold_day=settings.sandbox_hold_seconds if settings.sandbox else 86_400.0,
@@ -156,6 +154,7 @@ def assemble(
         deadline_days=settings.response_deadline_days,
         kind_defaults=defaults(kinds, settings),
     )
+    store.after_commit(partial(_signalled, outbox=outbox, home=home))
     outbox.on_thread_opened = lambda request_id: background.spawn(advance(flow, request_id), name="thread opened")
     outbox.on_abandoned = lambda entry, code: background.spawn(post_abandoned(flow, entry, code), name="post abandoned")
     workers = Workers(
@@ -169,7 +168,7 @@ def assemble(
             spacing=tuning.reconcile_spacing,
             spread=tuning.reconcile_spread,
         ),
-        reminders=Reminders(store=store, clock=clock, wake_outbox=outbox.wake, counters=counters),
+        reminders=Reminders(store=store, clock=clock, counters=counters),
         retention=Retention(
             store=store, clock=clock, retention_days=settings.retention_days, free_text=free_text(kinds)
         ),
@@ -188,3 +187,11 @@ async def _in_the_background(name: str, run: Loop) -> None:
     after a start) leaves no coroutine that was never awaited.
     """
     await behind(supervise(name, run))
+
+
+def _signalled(commit: Commit, *, outbox: OutboxSender, home: HomeTab) -> None:
+    """After a commit: posts it queued wake the outbox; a case it changed refreshes the Home tabs."""
+    if commit.outbox:
+        outbox.wake()
+    if commit.cases:
+        home.changed()

@@ -28,8 +28,6 @@ async def handle_close(deps: Desk, click: Clicked) -> None:
     request, user, reply = click.request, click.user, click.reply
     closed, changed = await deps.flow.store.cases.close(request.id, user=user, notices=notices.thread_update())
     if changed and closed is not None:
-        deps.flow.wake_outbox()
-        deps.flow.home_changed()
         await reply(casework.closed_ack(closed))
     elif closed is not None and closed.closed_at is not None:
         await reply(casework.already_closed(closed))

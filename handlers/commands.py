@@ -230,7 +230,6 @@ def _follow_up(deps: Desk, request: Request, created: bool, *, user: str, reply:
     with case_context(request_id=request.id):  # this line, and the work it starts
         if created:
             logger.info("request %s: created by %s in %s", request.id, user, request.channel)
-            deps.flow.home_changed()
             deps.background.spawn(behind(_start(deps, request.id, reply=reply)), name="command start")
         else:
             deps.background.spawn(_duplicate(deps, request, user=user, reply=reply), name="command duplicate")
@@ -302,8 +301,6 @@ async def _extend(deps: Desk, intent: Extend, *, user: str, reply: Reply) -> Non
         await reply(casework.extended_before(done, flag=AGAIN_FLAG))
     else:
         assert done.request is not None
-        deps.flow.wake_outbox()
-        deps.flow.home_changed()
         await reply(casework.deadline_extended(done.request, days=intent.days))
 
 

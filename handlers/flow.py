@@ -87,11 +87,12 @@ def _nobody_to_tell() -> None:
 
 @dataclass(frozen=True, slots=True)
 class Flow:
-    """What moves a request: the store, Buy with Prime, the clock, and who to wake when a move queues work.
+    """What moves a request: the store, Buy with Prime, the clock, and who to wake when a task starts.
 
     ``open_thread`` sends a request's next due outbox entry now (its thread's first message): the outbox's
-    ``send_for``. ``wake_outbox``, ``wake_inbox`` and ``home_changed`` say that a move queued a Slack post,
-    made a task's waiting events applicable, or changed what the Home tab shows. A test leaves them out.
+    ``send_for``. ``wake_inbox`` says a task's waiting events became applicable. A test leaves them out.
+    The outbox and the Home tab need no telling: the store signals each commit that concerns them
+    (``Store.after_commit``, wired where the workers are built).
     """
 
     store: Store
@@ -101,9 +102,7 @@ class Flow:
     retry_cap: float  # ... up to this
     kinds: Mapping[str, KindFlow]  # every kind this bot runs (handlers/kinds/registry.py), by a request's ``kind``
     open_thread: Callable[[int], Awaitable[SendResult | None]] = _nothing_to_send
-    wake_outbox: Callable[[], None] = _nobody_to_tell
     wake_inbox: Callable[[], None] = _nobody_to_tell
-    home_changed: Callable[[], None] = _nobody_to_tell
     clock: Callable[[], float] = time.time
     counters: Counters = field(default_factory=_NotCounted)
     locks: RequestLocks = field(default_factory=RequestLocks)

@@ -70,7 +70,12 @@ async def advance(deps: Flow, request_id: int, *, reply: Reply | None = None) ->
         if request.status is RequestStatus.NEW:
             request = await _open_thread(deps, request, reply)
         if request is not None and request.status is RequestStatus.STARTING:
+            # A task Amazon has just created has nothing more to say: what it does next comes as an event or
+            # at the next check. One an earlier start may have created (the same clientToken) is asked about.
+            first = request.start_sent_at is None
             request = await _start_task(deps, kind, request, reply)
+            if first:
+                return request
         if request is not None and request.status in kind.ask_amazon:
             request, _ = await _sync(deps, kind, request)
         return request
@@ -117,7 +122,11 @@ def next_check(deps: Flow, request: Request) -> float:
     Nothing can change during a hold but a cancel (the bot's own click), so a 10-day hold is looked at
     once, when it ends, rather than every few minutes; events still end it at once.
     """
-    return max(deps.clock() + deps.reconcile_interval, request.hold_ends_at or 0.0)
+    return _next_check_at(deps, request.hold_ends_at)
+
+
+def _next_check_at(deps: Flow, hold_ends_at: float | None) -> float:
+    return max(deps.clock() + deps.reconcile_interval, hold_ends_at or 0.0)
 
 
 async def apply_task_state(deps: Flow, request: Request, state: TaskState) -> Request:
@@ -143,12 +152,11 @@ async def apply_task_state(deps: Flow, request: Request, state: TaskState) -> Re
         passed=move.passed_from(request.status),
         notices=notices.thread_update(move.reply_from(request.status)),
     )
-    if moved is None:
-        return await deps.store.requests.get(request.id) or request
-    logger.info("request %s: task %s %s", moved.id, moved.task_id, move.to.value, extra=log_ids(task_id=moved.task_id))
-    deps.wake_outbox()
-    deps.home_changed()
-    return moved
+    if not moved.moved or moved.request is None:
+        return moved.request or request  # it had moved on already: where it stands now
+    now = moved.request
+    logger.info("request %s: task %s %s", now.id, now.task_id, move.to.value, extra=log_ids(task_id=now.task_id))
+    return now
 
 
 async def _open_thread(deps: Flow, request: Request, reply: Reply | None) -> Request | None:
@@ -158,6 +166,8 @@ async def _open_thread(deps: Flow, request: Request, reply: Reply | None) -> Req
     fix, like inviting the bot, ends the wait); the person who asked is told what is going on.
     """
     result = await deps.open_thread(request.id)
+    if result is not None and result.opened is not None:
+        return result.opened  # sent: the request as recording it left it, no second look
     current = await deps.store.requests.get(request.id)
     if result is None or result.sent or reply is None or current is None or current.status is not RequestStatus.NEW:
         return current
@@ -182,9 +192,7 @@ async def post_abandoned(deps: Flow, entry: OutboxEntry, code: str) -> None:
         request = await deps.store.requests.abandon(
             request.id, actor="bot", reason=f"thread message refused by Slack: {code}"
         )
-        deps.home_changed()
     await deps.store.outbox.queue_notice(request.id, notices.abandoned(code))
-    deps.wake_outbox()
 
 
 async def _start_task(deps: Flow, kind: KindFlow, request: Request, reply: Reply | None) -> Request | None:
@@ -204,8 +212,6 @@ async def _start_task(deps: Flow, kind: KindFlow, request: Request, reply: Reply
         expired = await deps.store.requests.record_start_expired(
             request.id, notices=notices.thread_update("start_window_passed")
         )
-        deps.wake_outbox()
-        deps.home_changed()
         return expired
     earlier_mark = await deps.store.requests.mark_start_attempt(request.id)
     try:
@@ -217,7 +223,6 @@ async def _start_task(deps: Flow, kind: KindFlow, request: Request, reply: Reply
         rejected = await deps.store.requests.record_start_rejected(
             request.id, [TaskError(error.kind or None, str(error))], notices=notices.thread_update("rejected")
         )
-        deps.wake_outbox()
         return rejected
     except PrimeUnavailable as error:
         if not error.reached and earlier_mark is None:
@@ -230,25 +235,22 @@ async def _start_task(deps: Flow, kind: KindFlow, request: Request, reply: Reply
         )
         told = notices.thread_update("waiting_operator" if error.needs_operator else "waiting")
         reason = f"{error.kind}: {error}"
-        if await deps.store.requests.record_start_waiting(
-            request.id, at=deps.clock() + delay, reason=reason, notices=told
-        ):
-            deps.wake_outbox()
+        await deps.store.requests.record_start_waiting(request.id, at=deps.clock() + delay, reason=reason, notices=told)
         if reply is not None:
             await reply(texts.start_trouble(request))
         return await deps.store.requests.get(request.id)
     reply_in_thread = "started_after_wait" if request.waiting_since is not None else None
     hold = kind.hold_days(request)
+    hold_ends_at = deps.clock() + hold * deps.hold_day if hold > 0 else None
     started = await deps.store.requests.record_task_started(
         request.id,
         task_id,
         to=kind.started(request),
-        hold_ends_at=deps.clock() + hold * deps.hold_day if hold > 0 else None,
+        hold_ends_at=hold_ends_at,
+        next_check_at=_next_check_at(deps, hold_ends_at),
         note=f"hold {hold} days" if hold > 0 else "",
         notices=notices.thread_update(reply_in_thread),
     )
-    await deps.store.requests.schedule_check(request.id, at=next_check(deps, started))
     logger.info("request %s: task %s started", request.id, task_id, extra=log_ids(task_id=task_id))
-    deps.wake_outbox()
     deps.wake_inbox()  # its completion event may have arrived before Amazon's answer did
     return started

@@ -31,12 +31,14 @@ from store._records import (
     OPENS_THREAD,
     AuditEntry,
     InboxEvent,
+    Moved,
     Notice,
     OutboxEntry,
     Request,
     RequestStatus,
     TaskError,
 )
+from store._signal import Commit
 from store._store import Store, open_verified
 
 __all__ = [
@@ -47,11 +49,13 @@ __all__ = [
     "AuditRow",
     "BackupReport",
     "CaseCounts",
+    "Commit",
     "EmailCipher",
     "Extension",
     "InboxEvent",
     "InstanceLock",
     "KeyState",
+    "Moved",
     "Notice",
     "OutboxEntry",
     "Request",

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 from core import ConfigError, StoreUnavailable
 from store._files import create_private, private_folder
 from store._schema import migrate
+from store._signal import Commit, Listener, watch
 from store._thread import Connection
 
 __all__ = ["AUTOCHECKPOINT_PAGES", "BEHIND_AT_ONCE", "WAL_LIMIT", "Database", "WriteHealth", "behind", "cannot_open"]
@@ -112,17 +113,24 @@ def _each_in_a_savepoint(
     return outcomes
 
 
-def _transaction(connection: sqlite3.Connection, *, work: Callable[[sqlite3.Connection], T]) -> tuple[T, bool]:
-    """``work``'s result, and whether it changed anything (read on the same thread, so no other unit counts)."""
+def _transaction(
+    connection: sqlite3.Connection, *, work: Callable[[sqlite3.Connection], T], noted: set[str]
+) -> tuple[T, bool, Commit | None]:
+    """``work``'s result, whether it changed anything, and its signal (read on the same thread, so no other
+    unit counts)."""
     before = connection.total_changes
+    noted.clear()
     connection.execute("BEGIN IMMEDIATE")
     try:
         result = work(connection)
     except BaseException:
         connection.rollback()
+        noted.clear()
         raise
     connection.commit()
-    return result, connection.total_changes != before
+    signal = Commit.of(noted)
+    noted.clear()
+    return result, connection.total_changes != before, signal
 
 
 def _prepare(db: sqlite3.Connection) -> None:
@@ -138,9 +146,14 @@ def _prepare(db: sqlite3.Connection) -> None:
     migrate(db)
 
 
-def _changes(sql: str, params: Sequence[Any], db: sqlite3.Connection) -> int:
-    """How many rows one statement (in its own implicit transaction) changed."""
-    return db.execute(sql, params).rowcount
+def _changes(sql: str, params: Sequence[Any], db: sqlite3.Connection, *, noted: set[str]) -> tuple[int, Commit | None]:
+    """How many rows one statement (in its own implicit transaction) changed, and its signal."""
+    noted.clear()
+    try:
+        count = db.execute(sql, params).rowcount
+        return count, Commit.of(noted)
+    finally:
+        noted.clear()
 
 
 def cannot_open(path: Path, error: Exception) -> ConfigError:
@@ -155,9 +168,11 @@ def cannot_open(path: Path, error: Exception) -> ConfigError:
 class Database:
     """An open, migrated database; every read and write of the store goes through it."""
 
-    def __init__(self, connection: Connection, *, path: Path) -> None:
+    def __init__(self, connection: Connection, *, path: Path, noted: set[str]) -> None:
         self.connection = connection
         self.path = path  # for the checkpointer's own connection (store/_checkpoints.py)
+        self._noted = noted  # what the unit running now changed, filled on the connection's thread (store/_signal.py)
+        self._listeners: list[Listener] = []
         self.writes = WriteHealth()
         self._waiting: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._committer: asyncio.Task[None] | None = None
@@ -185,15 +200,28 @@ class Database:
             connection = await Connection.open(path)
         except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as error:
             raise cannot_open(path, error) from error
+        noted: set[str] = set()
         try:
             await connection.call(_prepare)
+            await connection.call(partial(watch, noted=noted))
         except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as error:
             await connection.close()
             raise cannot_open(path, error) from error
         except BaseException:
             await connection.close()
             raise
-        return cls(connection, path=path)
+        return cls(connection, path=path, noted=noted)
+
+    def after_commit(self, listener: Listener) -> None:
+        """Call ``listener`` (on the event loop, at once) after each commit that queued Slack posts or moved
+        a case: one place wakes the outbox and refreshes the lists, whichever write it was."""
+        self._listeners.append(listener)
+
+    def _tell(self, signal: Commit | None) -> None:
+        if signal is None:
+            return
+        for listener in self._listeners:
+            listener(signal)
 
     async def close(self) -> None:
         await self.connection.close()
@@ -219,11 +247,14 @@ class Database:
         try:
             result: T
             async with self._turn():
-                result, changed = await self.connection.call(partial(_transaction, work=work))
+                result, changed, signal = await self.connection.call(
+                    partial(_transaction, work=work, noted=self._noted)
+                )
         except sqlite3.OperationalError as error:
             raise self.writes.failed(error) from error
         if changed:
             self.writes.committed()
+        self._tell(signal)
         return result
 
     async def run_grouped(self, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -264,11 +295,12 @@ class Database:
         """One statement in its own implicit transaction (one round trip); return how many rows it changed."""
         try:
             async with self._turn():
-                changed = await self.connection.call(partial(_changes, sql, params))
+                changed, signal = await self.connection.call(partial(_changes, sql, params, noted=self._noted))
         except sqlite3.OperationalError as error:
             raise self.writes.failed(error) from error
         if changed > 0:
             self.writes.committed()
+        self._tell(signal)
         return changed
 
     async def autocheckpoint(self, *, off: bool) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from store._audit import ActorNames
 from store._database import Database
-from store._records import Notice, Request, RequestStatus, TaskError
+from store._records import Moved, Notice, Request, RequestStatus, TaskError
 from store._rows import append_audit, enqueue, fetch_request, params_json, status_columns
 
 __all__ = ["Decisions", "Mover", "NotMoved", "error_codes"]
@@ -38,7 +38,14 @@ class Mover:
         self._clock = clock
         self._names = names
 
-    async def move(
+    async def move(self, request_id: int, **how: Any) -> Request:
+        """The single way a request changes status (``attempt``'s arguments); NotMoved if it did not move."""
+        done = await self.attempt(request_id, **how)
+        if not done.moved or done.request is None:
+            raise NotMoved(request_id, current=done.request)
+        return done.request
+
+    async def attempt(
         self,
         request_id: int,
         *,
@@ -52,12 +59,15 @@ class Mover:
         audit_note: str = "",
         passed: Sequence[str] = (),
         notices: Sequence[Notice] = (),
-    ) -> Request:
-        """The single way a request changes status: conditional on where it stands, with its side effects.
+        also: Callable[[sqlite3.Connection], object] | None = None,
+    ) -> Moved:
+        """Move a request, conditional on where it stands, with its side effects; say whether it moved and
+        where it stands now (read in the same unit, moved or not).
 
         ``params`` are merged into the kind's params; ``open_only`` moves it only if its case is not closed;
         ``audit_task`` names the task in the audit entry's detail (then ``audit_note``); ``passed`` are the
         audit actions, by the same actor, of steps the request went through unseen (written before ``audit``'s).
+        ``also`` is written in the same transaction whether the request moves or not (the post that moved it).
         """
         now = self._clock()
         columns = {**status_columns(to), "updated_at": now, **(extra or {})}
@@ -69,7 +79,9 @@ class Mover:
         marks = ", ".join("?" for _ in from_)
         still_open = " AND closed_at IS NULL" if open_only else ""
 
-        def move(db: sqlite3.Connection) -> Request:
+        def move(db: sqlite3.Connection) -> Moved:
+            if also is not None:
+                also(db)
             before = fetch_request(db, request_id) if audit_task else None
             cursor = db.execute(
                 f"UPDATE requests SET {assignments} WHERE id = ? AND status IN ({marks}){still_open}",
@@ -77,7 +89,7 @@ class Mover:
             )
             request = fetch_request(db, request_id)
             if cursor.rowcount != 1 or request is None:
-                raise NotMoved(request_id)
+                return Moved(moved=False, request=request)
             if audit is not None:
                 action, actor, detail = audit
                 if audit_task and before is not None and before.task_id:
@@ -93,9 +105,9 @@ class Mover:
                         actor_name=self._names.of(actor),
                     )
             enqueue(db, request_id, notices, now)
-            return request
+            return Moved(moved=True, request=request)
 
-        result: Request = await self._database.run(move)
+        result: Moved = await self._database.run(move)
         return result
 
 
@@ -105,7 +117,12 @@ def error_codes(errors: Sequence[TaskError]) -> str:
 
 
 class NotMoved(LookupError):
-    """The request was not in a state the change applies to (already moved, or unknown)."""
+    """The request was not in a state the change applies to (already moved, or unknown): ``current`` is
+    where it stands (None if unknown), read in the move's own unit."""
+
+    def __init__(self, request_id: int, *, current: Request | None = None) -> None:
+        super().__init__(request_id)
+        self.current = current
 
 
 class Decisions:
@@ -117,78 +134,65 @@ class Decisions:
         self._names = names
         self._mover = Mover(database=database, clock=clock, names=names)
 
-    async def _get(self, request_id: int) -> Request | None:
-        result: Request | None = await self._database.run(lambda db: fetch_request(db, request_id))
-        return result
-
-    async def approve(self, request_id: int, *, user: str, notices: Sequence[Notice]) -> Request | None:
-        """A second person approved a request that waits for it: it may start now (None: it no longer waits).
+    async def approve(self, request_id: int, *, user: str, notices: Sequence[Notice]) -> Moved:
+        """A second person approved a request that waits for it: it may start now (not moved: it no longer waits).
 
         Recorded before the start is called, with the request due for the reconciler at once, so a crash
         right after still starts it (with its stored clientToken) without asking anyone again.
         """
-        try:
-            return await self._mover.move(
-                request_id,
-                from_={RequestStatus.AWAITING_APPROVAL},
-                to=RequestStatus.STARTING,
-                extra={"approved_by": user, "approved_at": self._clock(), "next_check_at": self._clock()},
-                audit=("approved", user, ""),
-                notices=notices,
-            )
-        except NotMoved:
-            return None
+        return await self._mover.attempt(
+            request_id,
+            from_={RequestStatus.AWAITING_APPROVAL},
+            to=RequestStatus.STARTING,
+            extra={"approved_by": user, "approved_at": self._clock(), "next_check_at": self._clock()},
+            audit=("approved", user, ""),
+            notices=notices,
+        )
 
-    async def reject(self, request_id: int, *, user: str, reason: str, notices: Sequence[Notice]) -> Request | None:
+    async def reject(self, request_id: int, *, user: str, reason: str, notices: Sequence[Notice]) -> Moved:
         """Staff refused (or the requester withdrew) a request that waits for approval: it ends, closed.
 
         The reason is kept with the request (erased at retention), never in the append-only audit log.
         """
         now = self._clock()
-        try:
-            return await self._mover.move(
-                request_id,
-                from_={RequestStatus.AWAITING_APPROVAL},
-                to=RequestStatus.REJECTED,
-                extra={"closed_at": now, "closed_by": user},
-                params={"reject_reason": reason},
-                audit=("rejected", user, ""),
-                notices=notices,
-            )
-        except NotMoved:
-            return None
+        return await self._mover.attempt(
+            request_id,
+            from_={RequestStatus.AWAITING_APPROVAL},
+            to=RequestStatus.REJECTED,
+            extra={"closed_at": now, "closed_by": user},
+            params={"reject_reason": reason},
+            audit=("rejected", user, ""),
+            notices=notices,
+        )
 
-    async def retry(self, request_id: int, *, user: str, detail: str, notices: Sequence[Notice]) -> Request | None:
+    async def retry(self, request_id: int, *, user: str, detail: str, notices: Sequence[Notice]) -> Moved:
         """Start an ended, unclosed request again as a new task: a new clientToken, nothing of the old task kept.
 
         From FAILED (a deletion refused for open orders) or ABANDONED (not started within the clientToken's
-        window); None when it is in neither (someone clicked first, or it was closed).
+        window); not moved when it is in neither (someone clicked first, or it was closed).
         """
         now = self._clock()
-        try:
-            return await self._mover.move(
-                request_id,
-                from_={RequestStatus.FAILED, RequestStatus.ABANDONED},
-                to=RequestStatus.STARTING,
-                extra={
-                    "client_token": str(uuid.uuid4()),
-                    "task_id": None,
-                    "errors": "[]",
-                    "start_sent_at": None,
-                    "waiting_since": None,
-                    "check_failures": 0,
-                    "hold_ends_at": None,
-                    "cancelled_by": None,
-                    "cancelled_at": None,
-                    "cancel_sent_at": None,
-                    "next_check_at": now,
-                },
-                open_only=True,
-                audit=("retried", user, detail),
-                notices=notices,
-            )
-        except NotMoved:
-            return None
+        return await self._mover.attempt(
+            request_id,
+            from_={RequestStatus.FAILED, RequestStatus.ABANDONED},
+            to=RequestStatus.STARTING,
+            extra={
+                "client_token": str(uuid.uuid4()),
+                "task_id": None,
+                "errors": "[]",
+                "start_sent_at": None,
+                "waiting_since": None,
+                "check_failures": 0,
+                "hold_ends_at": None,
+                "cancelled_by": None,
+                "cancelled_at": None,
+                "cancel_sent_at": None,
+                "next_check_at": now,
+            },
+            open_only=True,
+            audit=("retried", user, detail),
+            notices=notices,
+        )
 
     async def mark_cancel_sent(self, request_id: int) -> float | None:
         """Note, before calling, that a cancel may reach Amazon from now on; return the earlier mark, if any.
@@ -229,25 +233,18 @@ class Decisions:
 
         await self._database.run(record)
 
-    async def record_cancelled(
-        self, request_id: int, *, user: str, note: str = "", notices: Sequence[Notice]
-    ) -> Request | None:
+    async def record_cancelled(self, request_id: int, *, user: str, note: str = "", notices: Sequence[Notice]) -> Moved:
         """Amazon cancelled the held task at ``user``'s click: nothing will happen to the shopper's data."""
-        now = self._clock()
-        try:
-            request = await self._mover.move(
-                request_id,
-                from_={RequestStatus.ON_HOLD},
-                to=RequestStatus.CANCELLED,
-                extra={"cancelled_by": user, "cancelled_at": now},
-                audit=("cancelled", user, ""),
-                audit_task=True,
-                audit_note=note,
-                notices=notices,
-            )
-        except NotMoved:
-            return None
-        return request
+        return await self._mover.attempt(
+            request_id,
+            from_={RequestStatus.ON_HOLD},
+            to=RequestStatus.CANCELLED,
+            extra={"cancelled_by": user, "cancelled_at": self._clock()},
+            audit=("cancelled", user, ""),
+            audit_task=True,
+            audit_note=note,
+            notices=notices,
+        )
 
     async def record_cancel_too_late(self, request_id: int, *, user: str, notices: Sequence[Notice]) -> Request | None:
         """Amazon refused ``user``'s cancel: the hold is over and the task runs. Audited even if already moved."""
@@ -260,8 +257,8 @@ class Decisions:
                 audit_task=True,
                 notices=notices,
             )
-        except NotMoved:
-            current = await self._get(request_id)
+        except NotMoved as lost:
+            current = lost.current
             detail = f"task {current.task_id}" if current is not None and current.task_id else ""
             await self._database.run(
                 lambda db: append_audit(

@@ -12,9 +12,11 @@ import sqlite3
 import time
 from collections.abc import Callable
 
+from store._audit import ActorNames
 from store._database import Database
-from store._records import OPENS_THREAD, Notice, OutboxEntry, RequestStatus
-from store._rows import REQUEST_COLUMNS, append_audit, enqueue, fetch_request, request_from_row, status_columns
+from store._moves import Mover
+from store._records import OPENS_THREAD, Moved, Notice, OutboxEntry, RequestStatus
+from store._rows import REQUEST_COLUMNS, append_audit, enqueue, fetch_request, request_from_row
 
 __all__ = ["OPENER_GRACE", "Outbox"]
 
@@ -26,9 +28,10 @@ _REQUEST = ", ".join(f"r.{column.strip()}" for column in REQUEST_COLUMNS.split("
 class Outbox:
     """``store.outbox``: the queue of Slack calls, one head entry per request at a time."""
 
-    def __init__(self, *, database: Database, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, database: Database, clock: Callable[[], float] = time.time, names: ActorNames) -> None:
         self._database = database
         self._clock = clock
+        self._mover = Mover(database=database, clock=clock, names=names)
 
     async def due(self, *, limit: int = 50, request_id: int | None = None) -> list[OutboxEntry]:
         """The oldest unsent entry of each request (or of ``request_id`` alone), if due: posts for one
@@ -65,22 +68,26 @@ class Outbox:
             for row in rows
         ]
 
-    async def thread_opened(self, entry: OutboxEntry, thread_ts: str, *, to: RequestStatus) -> None:
-        """The thread's first message is posted: mark it sent and move the request on, in one transaction.
+    async def thread_opened(
+        self, request_id: int, thread_ts: str, *, to: RequestStatus = RequestStatus.STARTING, sent: int | None = None
+    ) -> Moved:
+        """The thread's first message is posted (outbox entry ``sent``): mark it sent and move the request on
+        from NEW, in one transaction; say where the request stands now.
 
         It goes ``to`` where its kind says: on to its start, or to wait for an approval.
         """
         now = self._clock()
 
-        def opened(db: sqlite3.Connection) -> None:
-            db.execute("UPDATE outbox SET sent_at = ?, last_error = NULL WHERE id = ?", (now, entry.id))
-            db.execute(
-                "UPDATE requests SET status = ?, moving = ?, never_started = ?, thread_ts = ?, updated_at = ?"
-                " WHERE id = ? AND status = ?",
-                (*status_columns(to).values(), thread_ts, now, entry.request_id, RequestStatus.NEW.value),
-            )
+        def mark_sent(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE outbox SET sent_at = ?, last_error = NULL WHERE id = ?", (now, sent))
 
-        await self._database.run(opened)
+        return await self._mover.attempt(
+            request_id,
+            from_={RequestStatus.NEW},
+            to=to,
+            extra={"thread_ts": thread_ts},
+            also=mark_sent if sent is not None else None,
+        )
 
     async def queue_notice(self, request_id: int, notice: Notice) -> None:
         """Queue a message for the requester (a direct message), after the request's other posts."""

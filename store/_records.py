@@ -14,6 +14,7 @@ __all__ = [
     "OPENS_THREAD",
     "AuditEntry",
     "InboxEvent",
+    "Moved",
     "Notice",
     "OutboxEntry",
     "Request",
@@ -122,6 +123,17 @@ class Request:
     def is_open_case(self) -> bool:
         """Staff still owe the shopper an answer: not closed, and not a request that never started."""
         return self.closed_at is None and not self.status.never_started
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """What a guarded move did: whether it moved the request, and the request as it stands once it is over.
+
+    A move that lost a race says where the request went instead, read in the same unit: no second look.
+    """
+
+    moved: bool
+    request: Request | None  # None: no such request
 
 
 @dataclass(frozen=True, slots=True)

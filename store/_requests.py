@@ -16,8 +16,8 @@ from core import EmailUnreadable
 from store._audit import ActorNames
 from store._database import Database
 from store._key import EmailCipher
-from store._moves import Mover, NotMoved, error_codes
-from store._records import Notice, Request, RequestStatus, TaskError
+from store._moves import Mover, error_codes
+from store._records import Moved, Notice, Request, RequestStatus, TaskError
 from store._rows import (
     MOVING_SQL,
     NEVER_STARTED,
@@ -264,17 +264,6 @@ class Requests:
             notices=notices,
         )
 
-    async def record_thread(
-        self, request_id: int, thread_ts: str, *, to: RequestStatus = RequestStatus.STARTING
-    ) -> Request:
-        """The thread's first message is posted: the request goes ``to`` where its kind says."""
-        return await self._mover.move(
-            request_id,
-            from_={RequestStatus.NEW},
-            to=to,
-            extra={"thread_ts": thread_ts},
-        )
-
     async def abandon(self, request_id: int, *, actor: str, reason: str) -> Request:
         """The request cannot go on (for instance the bot is not in the channel); nothing was started."""
         return await self._mover.move(
@@ -291,19 +280,28 @@ class Requests:
         *,
         to: RequestStatus = RequestStatus.IN_PROGRESS,
         hold_ends_at: float | None = None,
+        next_check_at: float | None = None,
         note: str = "",
         notices: Sequence[Notice],
     ) -> Request:
         """Amazon accepted the task (the request moves ``to`` where its kind says); queue the thread's update.
 
-        ``hold_ends_at``: Amazon holds the task until then (a deletion's holding period); ``note`` adds to
-        the audit entry (its hold).
+        ``hold_ends_at``: Amazon holds the task until then (a deletion's holding period); ``next_check_at``:
+        when the reconciler asks about it (in the same unit; else as it was); ``note`` adds to the audit
+        entry (its hold).
         """
+        checked = {} if next_check_at is None else {"next_check_at": next_check_at}
         return await self._mover.move(
             request_id,
             from_={RequestStatus.NEW, RequestStatus.STARTING},
             to=to,
-            extra={"task_id": task_id, "waiting_since": None, "check_failures": 0, "hold_ends_at": hold_ends_at},
+            extra={
+                "task_id": task_id,
+                "waiting_since": None,
+                "check_failures": 0,
+                "hold_ends_at": hold_ends_at,
+                **checked,
+            },
             audit=("task started", "amazon", f"task {task_id}" + (f", {note}" if note else "")),
             notices=notices,
         )
@@ -335,22 +333,19 @@ class Requests:
         action: str,
         passed: Sequence[str] = (),
         notices: Sequence[Notice],
-    ) -> Request | None:
-        """Move a request to where Amazon's task state takes it, once; None when nothing changed.
+    ) -> Moved:
+        """Move a request to where Amazon's task state takes it, once (not moved: it was elsewhere already).
 
         Only from ``from_`` (which moves a status allows is the kind's decision); ``action`` is the audit
         log's word for it, after ``passed``, the words of steps Amazon took that the bot never saw (a hold
         that ended). The errors are stored (Amazon's reasons for a failure, or none).
         """
-        try:
-            return await self._mover.move(
-                request_id,
-                from_=set(from_),
-                to=to,
-                extra={"errors": errors_json(errors)},
-                audit=(action, "amazon", error_codes(errors)),
-                passed=passed,
-                notices=notices,
-            )
-        except NotMoved:
-            return None
+        return await self._mover.attempt(
+            request_id,
+            from_=set(from_),
+            to=to,
+            extra={"errors": errors_json(errors)},
+            audit=(action, "amazon", error_codes(errors)),
+            passed=passed,
+            notices=notices,
+        )

@@ -35,6 +35,7 @@ from store._moves import Decisions
 from store._outbox import Outbox
 from store._requests import Requests
 from store._rows import MOVING, MOVING_SQL, marks
+from store._signal import Listener
 
 __all__ = ["Store", "open_verified"]
 
@@ -52,7 +53,7 @@ class Store:
         self.cases = Cases(database=database, clock=clock, names=self._names)
         self.decisions = Decisions(database=database, clock=clock, names=self._names)
         self.inbox = Inbox(database=database, clock=clock)
-        self.outbox = Outbox(database=database, clock=clock)
+        self.outbox = Outbox(database=database, clock=clock, names=self._names)
         self.checkpoints = Checkpoints(database)  # serve runs its loop; without it commits checkpoint as usual
         self._seal_with(cipher)
 
@@ -74,6 +75,10 @@ class Store:
     def writes(self) -> WriteHealth:
         """Whether the database takes writes now (for /readyz and /metrics)."""
         return self._database.writes
+
+    def after_commit(self, listener: Listener) -> None:
+        """Call ``listener`` after every commit that queued Slack posts or changed a case the lists show."""
+        self._database.after_commit(listener)
 
     def know_name(self, user_id: str, name: str) -> None:
         """The Slack name that came with ``user_id``'s latest action: audit entries record it beside the id."""

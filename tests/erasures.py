@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from fakes import Task, buttons
-from harness import Harness
+from harness import Harness, eventually
 
 from handlers.buttons import named
 from handlers.kinds.erasure.rules import APPROVE_ACTION, CANCEL_ACTION, REJECT_ACTION, RETRY_ACTION
@@ -59,6 +59,11 @@ async def ask(bot: Harness, text: str, *, user: str = "U0ALICE") -> dict[str, An
     assert response.status_code == 200, response.text
     parent: dict[str, Any] = await bot.slack.wait_for(lambda: bot.parents()[before])
     await bot.slack.wait_for(lambda: with_button(bot, parent["ts"], APPROVE_ACTION))
+
+    async def thread_recorded() -> bool:  # Slack shows the post before the bot has recorded its answer
+        return (await request_of(bot, parent)).thread_ts == parent["ts"]
+
+    await eventually(thread_recorded)
     return parent
 
 

@@ -51,7 +51,7 @@ async def history(store: Store, clock: SettableClock, count: int, *, seed: int =
         if roll < 0.1:
             await store.requests.abandon(request.id, actor="bot", reason="not in channel")
             continue
-        await store.requests.record_thread(request.id, f"{clock.now:.6f}", to=KINDS[kind].opened)
+        await store.outbox.thread_opened(request.id, f"{clock.now:.6f}", to=KINDS[kind].opened)
         if kind == RequestKind.ERASURE:
             if roll < 0.2:
                 await store.decisions.reject(request.id, user="U0STAFF1", reason="no", notices=POST)

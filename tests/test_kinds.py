@@ -179,8 +179,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             retry_cap=60,
             kinds=KINDS_WITH_PROBE,
             open_thread=outbox.send_for,
-            wake_outbox=outbox.wake,
         )
+        store.after_commit(lambda commit: outbox.wake() if commit.outbox else None)
         desk = Desk(
             flow=flow,
             slack=web,
@@ -280,7 +280,7 @@ async def test_the_moves_are_the_kinds_not_the_lifecycles(tmp_path: Path) -> Non
                 deadline="1 days",
                 params={"hold": "0"},
             )
-            await r.store.requests.record_thread(request.id, "1700000000.000100")
+            await r.store.outbox.thread_opened(request.id, "1700000000.000100")
             started = await r.store.requests.record_task_started(request.id, f"task-{kind}", notices=())
 
             def amazon(status: str, task_id: str = f"task-{kind}") -> TaskState:

@@ -57,7 +57,7 @@ async def test_metrics_move_as_the_bot_works_and_carry_no_personal_data(tmp_path
     assert value(after, "amazon_calls_total", operation=start, outcome="throttled") == 1
     assert value(after, "amazon_calls_total", operation=start, outcome="ok") == 2
     assert value(after, "amazon_calls_total", operation="token", outcome="ok") == 1
-    assert value(after, "amazon_calls_total", operation="personalDataRetrievalTask", outcome="ok") >= 2
+    assert value(after, "amazon_calls_total", operation="personalDataRetrievalTask", outcome="ok") >= 1
     assert value(after, "amazon_call_seconds_count", operation=start) == 3
     assert value(after, "slack_calls_total", method="chat.postMessage", outcome="ok") >= 3
     assert value(after, "relay_events_total", result="stored") == 1

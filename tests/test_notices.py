@@ -93,7 +93,7 @@ async def test_the_queue_holds_what_to_say_and_the_words_are_those_of_the_moment
             action="completed",
             notices=notices.thread_update("completed"),
         )
-        assert completed is not None
+        assert completed.moved
         # What waits in the queue: notice names and a reply's name; no Slack payload, no shopper, no words.
         assert queued(r.path)[1:] == [("parent", "{}"), ("parent", "{}"), ("reply", '{"name": "completed"}')]
         while await r.sender.send_due():
@@ -118,7 +118,7 @@ async def test_a_message_that_cannot_be_built_fails_when_sent_and_the_change_sta
             action="completed",
             notices=[Notice("reply", {"name": "no such reply"})],
         )
-        assert moved is not None and moved.status is RequestStatus.COMPLETED
+        assert moved.moved and moved.request is not None and moved.request.status is RequestStatus.COMPLETED
         assert await r.sender.send_due() == 1
         assert len(r.slack.calls) == 1 and r.abandoned == [(request.id, UNRENDERABLE)]  # the opener alone
         (gave_up,) = [e for e in await r.store.audit.entries() if e.action == "slack post abandoned"]

@@ -70,7 +70,7 @@ async def fill(store: Store, clock: SettableClock, count: int) -> list[Request]:
         if i % 10 == 9:
             await store.requests.abandon(request.id, actor="bot", reason="not in channel")
             continue
-        await store.requests.record_thread(request.id, f"{clock.now:.6f}")
+        await store.outbox.thread_opened(request.id, f"{clock.now:.6f}")
         if i % 10 == 8:
             await store.requests.record_start_rejected(request.id, [TaskError("X", "no")], notices=())
             continue

@@ -54,7 +54,7 @@ async def pace(tmp_path: Path, *, interval: float) -> tuple[list[str], Pass, Pas
             )
             task_id = f"{age:08d}-0000-4000-8000-000000000000"
             prime.tasks[task_id] = Task(task_id, email, request.client_token)
-            await store.requests.record_thread(request.id, f"{clock.now:.6f}")
+            await store.outbox.thread_opened(request.id, f"{clock.now:.6f}")
             await store.requests.record_task_started(request.id, task_id, notices=())
             by_age[age] = task_id
         times: list[float] = []

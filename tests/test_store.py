@@ -17,7 +17,18 @@ from harness import SettableClock, envelope, running_bot
 
 from core import ConfigError, DataRequestError, EmailUnreadable, RequestKind
 from handlers.kinds.retrieval import RETRIEVAL_FLOW
-from store import EmailCipher, Notice, Request, RequestStatus, Store, TaskError, create_key_file, read_key_file
+from store import (
+    OPENS_THREAD,
+    Commit,
+    EmailCipher,
+    Notice,
+    Request,
+    RequestStatus,
+    Store,
+    TaskError,
+    create_key_file,
+    read_key_file,
+)
 from store._schema import VERSION, migrate
 
 EMAIL = "Jane.Shopper@Example.com"
@@ -70,9 +81,10 @@ async def amazon_says(
     move = RETRIEVAL_FLOW.moves.get(status.value)
     if move is None:
         return None
-    return await store.requests.record_task_state(
+    moved = await store.requests.record_task_state(
         request_id, from_=move.from_, to=move.to, errors=errors, action=move.action, notices=notices
     )
+    return moved.request if moved.moved else None
 
 
 UPDATE = [Notice("parent")]  # what a state change tells the thread: its first message, refreshed
@@ -81,7 +93,7 @@ UPDATE = [Notice("parent")]  # what a state change tells the thread: its first m
 async def in_progress(store: Store, email: str = EMAIL, *, task_id: str = "task-1") -> Request:
     """A request whose thread is posted and whose task Amazon has accepted."""
     request = await new_request(store, email)
-    await store.requests.record_thread(request.id, "1700000000.000100")
+    await store.outbox.thread_opened(request.id, "1700000000.000100")
     return await store.requests.record_task_started(request.id, task_id, notices=UPDATE)
 
 
@@ -244,6 +256,18 @@ async def test_apply_task_state_completes_once(store: Store) -> None:
     assert await scalar(store, "SELECT COUNT(*) FROM outbox") == queued + 2  # the posts of two moves, no more
 
 
+async def test_a_move_that_lost_its_race_says_where_the_request_went(store: Store) -> None:
+    """A move from a status the request has left moves nothing and says where it stands instead, read in the
+    same unit of work, so a handler answers from it without reading the request again."""
+    request = await in_progress(store)
+    await amazon_says(store, request.id, RequestStatus.COMPLETED, [], notices=UPDATE)
+    late = await store.requests.record_task_state(
+        request.id, from_={RequestStatus.IN_PROGRESS}, to=RequestStatus.FAILED, errors=(), action="failed", notices=[]
+    )
+    assert not late.moved
+    assert late.request is not None and late.request.status is RequestStatus.COMPLETED
+
+
 async def test_apply_task_state_ignores_unfinished_states_and_unstarted_requests(store: Store) -> None:
     """IN_PROGRESS changes nothing, and a request Amazon has not confirmed cannot jump to COMPLETED."""
     started = await in_progress(store)
@@ -319,7 +343,7 @@ def test_a_damaged_key_file_is_a_config_error(tmp_path: Path, content: bytes) ->
 async def test_a_change_that_fails_half_way_is_rolled_back_whole(store: Store) -> None:
     """An error inside a change (here: queueing its Slack posts) leaves no half-change and no open transaction."""
     request = await new_request(store)
-    await store.requests.record_thread(request.id, "1700000000.000100")
+    await store.outbox.thread_opened(request.id, "1700000000.000100")
     broken = [Notice("parent", {"not": object()})]  # type: ignore[dict-item]  # no JSON for it: fails mid-change
 
     with pytest.raises(TypeError):
@@ -371,3 +395,46 @@ async def test_units_that_arrive_together_commit_together_and_fail_alone(store: 
     assert len({r.id for r in results[:-1] if isinstance(r, Request)}) == 30
     actions = [e.action for e in await store.audit.entries()]
     assert actions.count("requested") == 30 and "half" not in actions
+
+
+async def test_a_commit_tells_its_listeners_what_it_queued_and_moved(store: Store) -> None:
+    """Each committed unit that queues Slack posts or changes a listed case is signalled once it commits, with
+    which it did; bookkeeping (a request's next check) and a unit that rolls back signal nothing."""
+    heard: list[Commit] = []
+    store.after_commit(heard.append)
+    request = await new_request(store)
+    assert heard == [Commit(outbox=False, cases=True)]
+    await store.requests.schedule_check(request.id, at=1_700_000_100.0)
+    assert heard == [Commit(outbox=False, cases=True)]
+    await store.outbox.queue_notice(request.id, Notice("parent"))
+    assert heard[1:] == [Commit(outbox=True, cases=False)]
+    started = await store.requests.record_task_started(
+        request.id, "task-1", to=RequestStatus.IN_PROGRESS, notices=[Notice("parent")]
+    )
+    assert started.status is RequestStatus.IN_PROGRESS
+    assert heard[2:] == [Commit(outbox=True, cases=True)]
+    with pytest.raises(LookupError):  # not STARTING any more: nothing moves, nothing is said
+        await store.requests.record_task_started(request.id, "task-2", to=RequestStatus.IN_PROGRESS, notices=[])
+    assert len(heard) == 3
+
+
+async def test_the_thread_opened_marks_its_post_sent_and_moves_the_request_once(store: Store) -> None:
+    """The outbox's record of a sent first message is the one way a request gets its thread: the post is marked
+    sent and the request leaves NEW in one unit; a second record (a post found again) moves nothing."""
+    request, _ = await store.requests.create(
+        kind=RequestKind.RETRIEVAL,
+        email=EMAIL,
+        email_masked="s***@example.com",
+        requester="U0ALICE",
+        channel="C0COMPLY",
+        due_at=1_700_000_000.0 + 30 * DAY,
+        deadline="30 days",
+        notices=[Notice("opener", purpose=OPENS_THREAD)],
+    )
+    (entry,) = await store.outbox.due(request_id=request.id)
+    opened = await store.outbox.thread_opened(request.id, "1700000000.000100", sent=entry.id)
+    assert opened.moved and opened.request is not None
+    assert (opened.request.status, opened.request.thread_ts) == (RequestStatus.STARTING, "1700000000.000100")
+    assert await store.outbox.due(request_id=request.id) == []
+    again = await store.outbox.thread_opened(request.id, "1700000000.000200", sent=entry.id)
+    assert not again.moved and again.request == opened.request

@@ -30,7 +30,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from core import Outages, Wakeup, backoff
 from handlers.slack_errors import SlackFault, classify, operator_hint, slack_error_code
 from handlers.workers.posted import find_posted, tag
-from store import OPENS_THREAD, OutboxEntry, RequestStatus, Store
+from store import OPENS_THREAD, OutboxEntry, Request, RequestStatus, Store
 
 __all__ = ["OutboxSender", "SendResult", "SlackCall", "as_stored"]
 
@@ -59,6 +59,7 @@ class SendResult:
     sent: bool
     code: str | None = None
     fault: SlackFault | None = None
+    opened: Request | None = None  # a thread's first message sent: its request as that left it
 
     @property
     def settled(self) -> bool:
@@ -247,8 +248,7 @@ class OutboxSender:
         posting = call.method == "chat.postMessage"
         if posting and entry.attempts and (found := await find_posted(self._slack, entry, call.payload)):
             logger.info("outbox %s: found already posted by an earlier attempt; not posting again", entry.id)
-            await self._record_sent(entry, found)
-            return SendResult(sent=True)
+            return SendResult(sent=True, opened=await self._record_sent(entry, found))
         await self._store.outbox.attempting(entry.id)
         try:
             response = await self._slack.api_call(
@@ -261,20 +261,23 @@ class OutboxSender:
         except Exception as error:  # an odd answer from Slack: this entry backs off, the others go on
             logger.exception("outbox %s: %s failed unexpectedly", entry.id, call.method)
             return SendResult(sent=False, code=type(error).__name__, fault=SlackFault.RETRY)
-        await self._record_sent(entry, response.get("ts"))
+        opened = await self._record_sent(entry, response.get("ts"))
         await self._recovered(entry.last_error)
-        return SendResult(sent=True)
+        return SendResult(sent=True, opened=opened)
 
-    async def _record_sent(self, entry: OutboxEntry, ts: object) -> None:
-        """Mark the entry sent; a thread's first message also gives its request the thread (its ``ts``)."""
+    async def _record_sent(self, entry: OutboxEntry, ts: object) -> Request | None:
+        """Mark the entry sent; a thread's first message also gives its request the thread (its ``ts``), and
+        the request as that left it is returned."""
         if entry.purpose == OPENS_THREAD:
             if not ts:
                 raise ValueError(f"outbox {entry.id}: Slack's answer to the thread's first message has no ts")
             kind = entry.request.kind if entry.request is not None else ""
             opened_to = self._opened.get(kind, RequestStatus.STARTING)
-            await self._store.outbox.thread_opened(entry, str(ts), to=opened_to)
-        else:
-            await self._store.outbox.sent(entry.id)
+            return (
+                await self._store.outbox.thread_opened(entry.request_id, str(ts), to=opened_to, sent=entry.id)
+            ).request
+        await self._store.outbox.sent(entry.id)
+        return None
 
     async def _recovered(self, previous_error: str | None) -> None:
         """A post that had failed for an operator's reason got through: end the episode once none waits on it."""

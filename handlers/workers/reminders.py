@@ -24,13 +24,11 @@ class Reminders:
         *,
         store: Store,
         clock: Callable[[], float],
-        wake_outbox: Callable[[], None],
         counters: Counters,
         every: float = 60.0,
     ) -> None:
         self._store = store
         self._clock = clock
-        self._wake_outbox = wake_outbox
         self._counters = counters
         self._every = every
 
@@ -64,6 +62,4 @@ class Reminders:
                     self._counters.reminder_sent()
             if len(due) < page or not moved:  # a short page is the last; a page nothing moved would come again
                 break
-        if sent:
-            self._wake_outbox()
         return sent

@@ -59,14 +59,12 @@ async def on_approve(deps: Desk, click: Clicked) -> None:
             await reply(say.own_approval())
             return
         approved = await flow.store.decisions.approve(current.id, user=user, notices=thread_update())
-    if approved is None:
-        await reply(say.already_decided(await flow.store.requests.get(request.id) or request))
+    if not approved.moved or approved.request is None:
+        await reply(say.already_decided(approved.request or current))
         return
-    logger.info("request %s: approved by %s", approved.id, user)
-    flow.wake_outbox()
-    flow.home_changed()
-    await reply(say.approved_ack(approved))
-    await advance(flow, approved.id)  # the start, with the stored clientToken; a crash here resumes it
+    logger.info("request %s: approved by %s", request.id, user)
+    await reply(say.approved_ack(approved.request))
+    await advance(flow, request.id)  # the start, with the stored clientToken; a crash here resumes it
 
 
 # ---------------------------------------------------------------- Reject
@@ -113,13 +111,11 @@ async def _reject(deps: Desk, form: Pressed, *, user: str, reason: str) -> None:
         rejected = await flow.store.decisions.reject(
             request.id, user=user, reason=reason, notices=thread_update("rejected_by_staff")
         )
-    if rejected is None:
-        await reply(say.already_decided(await flow.store.requests.get(request.id) or request))
+    if not rejected.moved or rejected.request is None:
+        await reply(say.already_decided(rejected.request or request))
         return
     logger.info("request %s: rejected by %s", request.id, user)  # never the reason: staff's free text
-    flow.wake_outbox()
-    flow.home_changed()
-    await reply(say.rejected_ack(rejected))
+    await reply(say.rejected_ack(rejected.request))
 
 
 def _to_clicker(deps: Desk, thread: Thread | None, user: str) -> Reply:
@@ -186,8 +182,6 @@ async def on_cancel(deps: Desk, click: Clicked) -> None:
         else:
             await _cancelled(deps, current, user=user, reply=reply)
             return
-    flow.wake_outbox()
-    flow.home_changed()
     await reply(answer)
     await advance(flow, request.id)  # it may be deleting, or even done already; the reconciler goes on after
 
@@ -197,13 +191,11 @@ async def _cancelled(deps: Desk, request: Request, *, user: str, reply: Reply, n
     cancelled = await flow.store.decisions.record_cancelled(
         request.id, user=user, note=note, notices=thread_update("cancelled")
     )
-    if cancelled is None:
-        await reply(say.cannot_cancel(await flow.store.requests.get(request.id) or request))
+    if not cancelled.moved or cancelled.request is None:
+        await reply(say.cannot_cancel(cancelled.request or request))
         return
     logger.info("request %s: cancelled by %s", request.id, user, extra=log_ids(task_id=request.task_id))
-    flow.wake_outbox()
-    flow.home_changed()
-    await reply(say.cancelled_ack(cancelled))
+    await reply(say.cancelled_ack(cancelled.request))
 
 
 # ---------------------------------------------------------------- Try again
@@ -224,11 +216,9 @@ async def on_retry(deps: Desk, click: Clicked) -> None:
         retried = await flow.store.decisions.retry(
             current.id, user=user, detail=detail, notices=thread_update("retried")
         )
-    if retried is None:
-        await reply(say.cannot_retry(await flow.store.requests.get(request.id) or request))
+    if not retried.moved or retried.request is None:
+        await reply(say.cannot_retry(retried.request or current))
         return
     logger.info("request %s: started again by %s", request.id, user)
-    flow.wake_outbox()
-    flow.home_changed()
-    await reply(say.retried_ack(retried))
-    await advance(flow, retried.id)
+    await reply(say.retried_ack(retried.request))
+    await advance(flow, request.id)

@@ -1,0 +1,57 @@
+"""What a commit changed that someone waits on: the outbox has posts to send, or a case a list shows moved.
+
+The database says so itself (temporary triggers on this connection), so no write has to remember to
+tell anyone: whatever unit queues an outbox row or changes a listed column of a request is noticed,
+and once its transaction commits the store's listeners hear of it (``Database.after_commit``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["Commit", "Listener", "watch"]
+
+OUTBOX = "outbox"
+CASES = "cases"
+
+# The request columns a case list (Home, /data-request list) shows or sorts by: a change to one of them
+# refreshes the lists; bookkeeping (the next check, a start's mark) does not.
+_LISTED = (
+    "status, closed_at, closed_by, due_at, deadline, thread_ts, task_id, hold_ends_at, purged_at,"
+    " email_masked, requester, errors, waiting_since, approved_by, cancelled_by, kind, params"
+)
+
+_TRIGGERS = (
+    f"CREATE TEMP TRIGGER IF NOT EXISTS signal_outbox AFTER INSERT ON main.outbox BEGIN SELECT noted('{OUTBOX}'); END",
+    f"CREATE TEMP TRIGGER IF NOT EXISTS signal_new AFTER INSERT ON main.requests BEGIN SELECT noted('{CASES}'); END",
+    f"CREATE TEMP TRIGGER IF NOT EXISTS signal_moved AFTER UPDATE OF {_LISTED} ON main.requests"
+    f" BEGIN SELECT noted('{CASES}'); END",
+    f"CREATE TEMP TRIGGER IF NOT EXISTS signal_gone AFTER DELETE ON main.requests BEGIN SELECT noted('{CASES}'); END",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """What one committed transaction changed that a listener acts on."""
+
+    outbox: bool  # it queued Slack posts: wake the sender
+    cases: bool  # it changed a case as the lists show it: refresh them
+
+    @classmethod
+    def of(cls, noted: set[str]) -> Commit | None:
+        """The commit's signal from the names its triggers noted; None when nothing was noted."""
+        if not noted:
+            return None
+        return cls(outbox=OUTBOX in noted, cases=CASES in noted)
+
+
+Listener = Callable[[Commit], None]
+
+
+def watch(db: sqlite3.Connection, *, noted: set[str]) -> None:
+    """Have ``db`` note in ``noted`` (on its own thread) each kind of change its transactions make."""
+    db.create_function("noted", 1, noted.add, deterministic=False)
+    for trigger in _TRIGGERS:
+        db.execute(trigger)
