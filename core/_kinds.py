@@ -11,6 +11,4 @@ class RequestKind(StrEnum):
     """The kinds of request the bot runs; the value is what the database's ``kind`` column holds."""
 
     RETRIEVAL = "retrieval"  # GDPR access, CCPA right to know
-    # GDPR erasure, CCPA deletion. The stored word is Amazon's ("deletion"): the rows keep it until the schema's
-    # baseline renames it, and the member is named as the rest of the code names the kind.
-    ERASURE = "deletion"
+    ERASURE = "erasure"  # GDPR erasure, CCPA deletion (Amazon's word, kept to its API)

@@ -44,7 +44,7 @@ async def test_duplicates_are_per_kind(bot: Harness) -> None:
     assert parent["ts"].replace(".", "") in said  # the permalink of its thread
     assert len(bot.parents()) == 2 and bot.prime.deletion_starts() == []
     refused = [(e.actor, e.detail) for e in await bot.runtime.store.audit.entries() if e.action == "refused"]
-    assert refused == [("U0BOB", "deletion: duplicate of an open or recent request")]
+    assert refused == [("U0BOB", "erasure: duplicate of an open or recent request")]
 
 
 async def test_an_approval_nobody_gives_is_reminded_from_the_request_date(tmp_path: Path) -> None:
@@ -109,7 +109,7 @@ async def test_status_list_home_audit_and_retention_name_the_kind(tmp_path: Path
         assert await run_audit(env, since=0, fmt="csv", reveal=False, out=out) == 0
         rows = list(csv.DictReader(io.StringIO(out.getvalue())))
         kinds = {(r["action"], r["kind"]) for r in rows if r["request"]}
-        assert ("approved", "deletion") in kinds and ("requested", "retrieval") in kinds
+        assert ("approved", "erasure") in kinds and ("requested", "retrieval") in kinds
 
         bot.prime.complete(task.task_id)
         await bot.relay(envelope(DELETED, task.task_id, task_field=DELETION_TASK))
