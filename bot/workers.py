@@ -19,10 +19,11 @@ from core import Background, Outages, RequestKind, Wakeup, supervise
 from handlers import notices
 from handlers.access import Authorizer
 from handlers.cases import HomeTab, Reminders, Retention
+from handlers.commands import start_in_turn
 from handlers.context import Counters, Desk, Flow, Permalinks
 from handlers.events import InboxWorker
 from handlers.kinds import KINDS
-from handlers.lifecycle import advance, post_abandoned
+from handlers.lifecycle import post_abandoned
 from handlers.outbox import OutboxSender
 from handlers.reconcile import Reconciler
 from store import Store, behind
@@ -150,7 +151,7 @@ def assemble(
         deadline_days=settings.response_deadline_days,
         kind_defaults={RequestKind.DELETION: {"hold_days": str(settings.deletion_hold_days)}},
     )
-    outbox.on_thread_opened = lambda request_id: background.spawn(advance(flow, request_id), name="thread opened")
+    outbox.on_thread_opened = lambda request_id: background.spawn(start_in_turn(desk, request_id), name="thread opened")
     outbox.on_abandoned = lambda entry, code: background.spawn(post_abandoned(flow, entry, code), name="post abandoned")
     workers = Workers(
         outbox=outbox,
