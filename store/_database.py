@@ -15,16 +15,12 @@ reconciler, reminders, Home refreshes, task starts) has at most
 ``BEHIND_AT_ONCE`` unit in the thread's queue. However much background work is
 waiting, a foreground unit waits behind one background unit at most, and
 never behind a queue of them. Foreground units are never held back, so they
-still go to the thread together (unlike a lock around every unit). And while a
-foreground unit is in flight, background units wait (``YIELD_AT_MOST`` at most)
-before they take a turn: the event loop, not only the thread, is then the
-foreground's, since background work pauses at its next unit.
+still go to the thread together (unlike a lock around every unit).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
 import sqlite3
@@ -51,8 +47,6 @@ WAL_LIMIT = AUTOCHECKPOINT_PAGES * 4096  # bytes a WAL file is trimmed to when i
 # Background units in aiosqlite's queue at once: a foreground unit waits behind this many at most.
 # Measured in benchmarks/run.py's busy phase (benchmarks/README.md, "Foreground first").
 BEHIND_AT_ONCE = 1
-# How long a background unit waits for the foreground's units to end before it goes anyway (no starving).
-YIELD_AT_MOST = 0.25
 
 T = TypeVar("T")
 
@@ -155,27 +149,13 @@ class Database:
         self._waiting: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._committer: asyncio.Task[None] | None = None
         self._background = asyncio.Semaphore(BEHIND_AT_ONCE)
-        self._foreground = 0  # foreground units sent and not yet back
-        self._quiet = asyncio.Event()  # set while no foreground unit is in flight
-        self._quiet.set()
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:
         """Foreground units go at once; background ones take turns, ``BEHIND_AT_ONCE`` at a time."""
         if not _behind.get():
-            self._foreground += 1
-            self._quiet.clear()
-            try:
-                yield
-            finally:
-                self._foreground -= 1
-                if not self._foreground:
-                    self._quiet.set()
+            yield
             return
-        if not self._quiet.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(YIELD_AT_MOST):
-                    await self._quiet.wait()
         async with self._background:
             yield
 

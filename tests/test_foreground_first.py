@@ -93,25 +93,3 @@ async def test_behind_ends_with_the_work_it_wraps(database: Database) -> None:
     release.set()
     await asyncio.gather(first, later, mine)
     assert order[1:] == ["background 0", "mine", "background later"]
-
-
-async def test_a_background_unit_waits_while_a_foreground_unit_is_in_flight(database: Database) -> None:
-    """A command's write holds the thread: a background unit asked for meanwhile lets a relayed event's insert,
-    asked for after it, go first, and takes its turn once no foreground unit is left."""
-    order: list[str] = []
-    entered, release = threading.Event(), threading.Event()
-
-    def command(db: sqlite3.Connection) -> None:
-        entered.set()
-        release.wait(10)
-        order.append("command")
-
-    held = asyncio.create_task(database.run(command))
-    await asyncio.to_thread(entered.wait, 10)
-    background = asyncio.create_task(behind(database.run(noting(order, "background"))))
-    await asyncio.sleep(0)  # the background unit has asked for its turn
-    relay = asyncio.create_task(database.run(noting(order, "relay")))
-    await asyncio.sleep(0)
-    release.set()
-    await asyncio.gather(held, background, relay)
-    assert order == ["command", "relay", "background"]
