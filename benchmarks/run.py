@@ -78,9 +78,9 @@ GROUP_LOOKUP_SECONDS = 5.0  # how long the fake Slack takes to answer usergroups
 CHANNEL = "C0BENCH"
 DOWNLOAD_ACTION = "download_data"
 COMPLETED = "PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED"
-_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-_REPLY_TASK = re.compile(rf"task `({_UUID})`")
-_LINK_TASK = re.compile(rf"privacyRequest/({_UUID})/")
+_TASK_ID = r"[A-Za-z0-9._:-]+"  # the fake Amazon's task ids (offline/amazon_tasks.py), no slash
+_REPLY_TASK = re.compile(rf"task `({_TASK_ID})`")
+_LINK_TASK = re.compile(rf"/download/({_TASK_ID})/")
 # The bot's settings (the README's "Settings" table): never inherited from the caller's environment.
 _SETTING_NAMES = frozenset(
     {

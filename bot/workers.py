@@ -17,11 +17,12 @@ from bot.settings import Settings
 from bot.tuning import Tuning
 from core import Background, Outages, Wakeup, supervise
 from handlers import notices
+from handlers.commands import start_in_turn
 from handlers.desk import Desk, Permalinks
 from handlers.flow import Counters, Flow
 from handlers.kinds import KindFlow
 from handlers.kinds.registry import defaults, free_text, opened
-from handlers.lifecycle import advance, post_abandoned
+from handlers.lifecycle import post_abandoned
 from handlers.workers.access import Authorizer
 from handlers.workers.home import HomeTab
 from handlers.workers.inbox import InboxWorker
@@ -155,7 +156,7 @@ def assemble(
         kind_defaults=defaults(kinds, settings),
     )
     store.after_commit(partial(_signalled, outbox=outbox, home=home))
-    outbox.on_thread_opened = lambda request_id: background.spawn(advance(flow, request_id), name="thread opened")
+    outbox.on_thread_opened = lambda request_id: background.spawn(start_in_turn(desk, request_id), name="thread opened")
     outbox.on_abandoned = lambda entry, code: background.spawn(post_abandoned(flow, entry, code), name="post abandoned")
     workers = Workers(
         outbox=outbox,

@@ -27,7 +27,17 @@ from handlers.listing import Page, list_page
 from handlers.texts import casework
 from store import Request, behind
 
-__all__ = ["Extend", "Help", "Invalid", "ListOpen", "Start", "Status", "handle_command", "parse_command"]
+__all__ = [
+    "Extend",
+    "Help",
+    "Invalid",
+    "ListOpen",
+    "Start",
+    "Status",
+    "handle_command",
+    "parse_command",
+    "start_in_turn",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -230,7 +240,7 @@ def _follow_up(deps: Desk, request: Request, created: bool, *, user: str, reply:
     with case_context(request_id=request.id):  # this line, and the work it starts
         if created:
             logger.info("request %s: created by %s in %s", request.id, user, request.channel)
-            deps.background.spawn(behind(_start(deps, request.id, reply=reply)), name="command start")
+            deps.background.spawn(behind(start_in_turn(deps, request.id, reply=reply)), name="command start")
         else:
             deps.background.spawn(_duplicate(deps, request, user=user, reply=reply), name="command duplicate")
 
@@ -242,7 +252,12 @@ async def _audit_refusal(deps: Desk, user: str) -> None:
         logger.warning("refused a request by %s (not allowed); the audit entry could not be saved", user)
 
 
-async def _start(deps: Desk, request_id: int, *, reply: Reply) -> None:
+async def start_in_turn(deps: Desk, request_id: int, *, reply: Reply | None = None) -> None:
+    """Take a new request as far as it goes (its thread, its start at Amazon) in one of the start slots.
+
+    Whoever sets it off, a command or the outbox having opened the thread first: every start waits for
+    a slot, so a burst never runs more than the slots' starts beside the foreground.
+    """
     async with deps.starts.slots:
         await advance(deps.flow, request_id, reply=reply)
 
