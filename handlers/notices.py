@@ -4,8 +4,7 @@ A state change and what it tells the thread commit together (the outbox), but th
 written then: the transaction stores a ``Notice`` (which message, and the little it needs beyond the
 request), and the outbox sender calls ``render`` when it sends it, with the request as it stands at
 that moment. So nothing renders inside a database transaction, the queue holds no Slack payloads, and
-texts and Block Kit can change while posts wait. A row queued by an older version holds the Slack call
-itself (its method has a dot: ``chat.postMessage``): it is sent as stored.
+texts and Block Kit can change while posts wait.
 
 The notices: ``opener`` (the thread's first message), ``parent`` (that message refreshed), ``reply``
 (a reply in the thread, by name: the kind's or a shared one), ``reminder`` (before the due date) and
@@ -56,8 +55,6 @@ def render(entry: OutboxEntry, kinds: Mapping[str, KindFlow]) -> SlackCall:
 
     Raises LookupError for an entry it cannot put into words (its request or kind is unknown).
     """
-    if "." in entry.method:  # queued by an older version, already a Slack call
-        return SlackCall(entry.method, entry.payload)
     request = entry.request
     if request is None:
         raise LookupError(f"outbox {entry.id}: request {entry.request_id} is not stored")

@@ -2,8 +2,8 @@
 
 The outbox keeps what a change has to say (a notice: which message, and a name or code), so the queue
 holds no Slack payload and no shopper's masked email, a message says what the request is when it goes
-out, a text that cannot be built fails at send time (given up, audited, the requester told) without
-undoing the change, and a Slack call an older version queued still goes out as it was stored.
+out, and a text that cannot be built fails at send time (given up, audited, the requester told) without
+undoing the change.
 """
 
 from __future__ import annotations
@@ -124,22 +124,3 @@ async def test_a_message_that_cannot_be_built_fails_when_sent_and_the_change_sta
         (gave_up,) = [e for e in await r.store.audit.entries() if e.action == "slack post abandoned"]
         assert gave_up.detail == f"reply: {UNRENDERABLE}"
         assert (await r.store.requests.get(request.id)).status is RequestStatus.COMPLETED  # type: ignore[union-attr]
-
-
-async def test_a_slack_call_queued_by_an_older_version_goes_out_as_it_was_stored(tmp_path: Path) -> None:
-    """Rows an older bot queued (a Slack method and its rendered payload) are sent as they are, in order."""
-    async with rig(tmp_path) as r:
-        request = await started(r)
-        now = time.time()
-        old = {"channel": CHANNEL, "thread_ts": request.thread_ts, "text": "rendered by the old version"}
-        with closing(sqlite3.connect(r.path, isolation_level=None)) as db:
-            db.execute(
-                "INSERT INTO outbox (request_id, method, payload, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
-                (request.id, "chat.postMessage", json.dumps(old), now, now),
-            )
-        await r.store.outbox.queue_notice(request.id, notices.abandoned("invalid_blocks"))
-        while await r.sender.send_due():
-            pass
-        _opener, first, second = r.slack.posts()
-        assert {k: first[k] for k in old} == old  # the stored call, untouched (the outbox id tag added)
-        assert second["channel"] == "U0ALICE" and "invalid_blocks" in second["text"]  # then the new one, rendered

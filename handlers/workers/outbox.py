@@ -32,7 +32,7 @@ from handlers.slack_errors import SlackFault, classify, operator_hint, slack_err
 from handlers.workers.posted import find_posted, tag
 from store import OPENS_THREAD, OutboxEntry, Request, RequestStatus, Store
 
-__all__ = ["OutboxSender", "SendResult", "SlackCall", "as_stored"]
+__all__ = ["OutboxSender", "SendResult", "SlackCall"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +45,6 @@ class SlackCall:
 
     method: str
     payload: dict[str, Any]
-
-
-def as_stored(entry: OutboxEntry) -> SlackCall:
-    """An entry that already is a Slack call (one queued by an older version of the bot)."""
-    return SlackCall(entry.method, entry.payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +83,7 @@ class OutboxSender:
         idle_wait: float = 30.0,
         clock: Callable[[], float] = time.time,
         outages: Outages | None = None,
-        render: Callable[[OutboxEntry], SlackCall] = as_stored,
+        render: Callable[[OutboxEntry], SlackCall],
         opened: Mapping[str, RequestStatus],
     ) -> None:
         self._store = store
