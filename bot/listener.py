@@ -11,6 +11,9 @@ accept with a traceback, many times a second. So:
 - at most ``limit`` connections are open (half the descriptors, so the database and the calls to Slack
   and Amazon keep the other half). One more closes the oldest connection still sending its headers,
   or, when every open one is past its headers, is itself refused;
+- connections waiting in the listening socket's queue are taken a few at a time (``accept_burst``): asyncio
+  accepts a whole queue's worth (``backlog``) before the cap sees any, so a queue filled while the process
+  was busy or paused would otherwise hold a descriptor each on top of the cap's;
 - a failed accept (descriptors exhausted all the same) is one line when it begins and one when
   connections are accepted again: asyncio's traceback per attempt is not written.
 """
@@ -31,7 +34,7 @@ from aiohttp import web
 from bot.tuning import Tuning
 from core import ConfigError
 
-__all__ = ["bind", "connection_limit", "serve_http"]
+__all__ = ["accept_burst", "bind", "connection_limit", "serve_http"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +65,13 @@ def connection_limit(ceiling: int) -> int:
     if soft == resource.RLIM_INFINITY:
         return ceiling
     return max(1, min(ceiling, soft // 2))
+
+
+def accept_burst(limit: int) -> int:
+    """How many queued connections one wake of the listener accepts: a quarter of the cap, at most asyncio's 100.
+
+    It is also the listening socket's queue (``listen(backlog)``): connections beyond it wait in the kernel."""
+    return max(1, min(100, limit // 4))
 
 
 async def serve_http(app: web.Application, sock: socket.socket, *, tuning: Tuning) -> web.AppRunner:
@@ -99,7 +109,9 @@ class _Door:
         self._server = server
         self._previous_handler = loop.get_exception_handler()
         loop.set_exception_handler(self._handler)
-        self._listener = await loop.create_server(lambda: _Connection(self), sock=self._sock)
+        self._listener = await loop.create_server(
+            lambda: _Connection(self), sock=self._sock, backlog=accept_burst(self.limit)
+        )
 
     async def close(self, _: web.Application) -> None:
         """Stop accepting (the app's shutdown); connections already open are aiohttp's to finish."""

@@ -11,6 +11,7 @@ import os
 import re
 import resource
 import signal
+import socket
 from dataclasses import replace
 from pathlib import Path
 
@@ -189,6 +190,43 @@ async def test_half_sent_connections_beyond_the_open_file_limit_leave_healthz_an
     about_connections = [line for line in written.splitlines() if "bot.listener" in line]
     assert len(about_connections) <= 2, about_connections
     assert "connections are open, the most allowed" in about_connections[0]
+
+
+async def test_a_burst_queued_while_the_bot_was_paused_is_accepted_without_running_out_of_descriptors(
+    fakes: Fakes, tmp_path: Path
+) -> None:
+    """Under ``ulimit -n 128``, the cap's 64 connections half-sent, then the bot stopped (SIGSTOP) while 120 more
+    connect: the kernel completes as many as the listening socket's queue holds. Resumed, the bot takes them
+    from the queue a few at a time, so it never holds more descriptors than it has, and the log never says
+    "Too many open files"."""
+    port = free_port()
+    env = fakes.env(
+        tmp_path, PORT=str(port), ENCRYPTION_KEY=base64.urlsafe_b64encode(os.urandom(32)).decode(), LOG_LEVEL="INFO"
+    )
+    log = tmp_path / "bot.log"
+    process = await start_bot(env, cwd=tmp_path, log=log, open_files=128)
+    connections = []
+    queued: list[socket.socket] = []
+    try:
+        connections = [await half_sent(port) for _ in range(64)]
+        process.send_signal(signal.SIGSTOP)
+        for _ in range(120):  # not awaited: the kernel finishes each handshake while the bot is stopped
+            queued.append(sock := socket.socket())
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", port))
+        process.send_signal(signal.SIGCONT)
+        async with httpx.AsyncClient(timeout=20) as http:
+            assert (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+    finally:
+        process.send_signal(signal.SIGCONT)
+        for sock in queued:
+            sock.close()
+        close_all(connections)
+        process.send_signal(signal.SIGTERM)
+        await process.wait()
+    written = log.read_text()
+    assert process.returncode == 0, written[-2000:]
+    assert "Traceback" not in written and "Too many open files" not in written, written[-2000:]
 
 
 @pytest.mark.skipif(not hasattr(resource, "prlimit"), reason="lowers the running bot's limit with prlimit (Linux)")
