@@ -24,7 +24,16 @@ def first_release_database(path: Path) -> None:
                 "INSERT INTO requests (id, ref, client_token, kind, requester, channel, status, moving, never_started,"
                 " created_at, updated_at, next_check_at, closed_at, closed_by)"
                 " VALUES (?, ?, ?, 'retrieval', 'U0ALICE', 'C0COMPLY', 'completed', 0, 0, ?, ?, ?, ?, ?)",
-                (number, f"ref-{number}", f"token-{number}", made + number, made, made, closed_at, closed_at and "U0BOB"),
+                (
+                    number,
+                    f"ref-{number}",
+                    f"token-{number}",
+                    made + number,
+                    made,
+                    made,
+                    closed_at,
+                    "U0BOB" if closed_at else None,
+                ),
             )
 
 
