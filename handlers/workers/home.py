@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from core import Background
 from handlers.desk import Permalinks
+from handlers.figures import Period, figures_for
 from handlers.listing import Page, read_page
 from handlers.slack_errors import slack_error_code
 from handlers.texts import casework
@@ -70,14 +71,18 @@ class HomeTab:
         links = dict(mine.links)
         restricted = not self._authorizer.everyone_allowed
         team, team_page = None, Page("all")
-        if restricted and (await self._authorizer.check(user)).allowed:
+        allowed = (await self._authorizer.check(user)).allowed
+        now = self._clock()
+        if restricted and allowed:
             team_page = page if page is not None and page.scope == "all" else team_page
             team = await read_page(self._store, self._permalinks, team_page, user=user)
             links |= team.links
+        # This year's figures are the team's record: shown to those who may act, as ``report`` is.
+        figures = await figures_for(self._store, Period.this_year(now), now=now) if allowed else None
         return casework.home_view(
             mine.cases,
             team.cases if team is not None else None,
-            now=self._clock(),
+            now=now,
             permalinks=links,
             mine_more=mine.more,
             team_more=team.more if team is not None else None,
@@ -86,6 +91,7 @@ class HomeTab:
             mine_total=mine.total,
             team_total=team.total if team is not None else None,
             nouns=self._nouns,
+            figures=figures,
         )
 
     async def publish(self, user: str, *, page: Page | None = None) -> None:
