@@ -20,7 +20,8 @@ __all__ = ["CASE_SQL", "CaseRecord", "Reports", "Tally"]
 # not one (staff ask again, and that request is the case).
 CASE_SQL = "(never_started = 0 OR outcome IS NOT NULL)"
 # Whole calendar days (UTC) from the day the shopper asked to the day they were answered; NULL while open.
-_DAYS_SQL = "CAST(julianday(date(closed_at, 'unixepoch')) - julianday(received_on) AS INTEGER)"
+# Both as days since 1970-01-01 (the Julian day of which is 2440587.5): integer arithmetic, no date strings.
+_DAYS_SQL = "(CAST(closed_at / 86400 AS INTEGER) - CAST(julianday(received_on) - 2440587.5 AS INTEGER))"
 
 
 def _law_sql(laws: Mapping[str, str], none: str) -> tuple[str, list[Any]]:

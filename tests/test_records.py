@@ -32,6 +32,7 @@ from handlers.deadlines import DeadlineSpec
 from handlers.figures import Period, figures_for
 from handlers.kinds.registry import KINDS
 from handlers.texts.figures import figures_table
+from handlers.workers.home import FIGURES_FRESH
 from store import Notice, RequestStatus, Store, open_verified
 
 DAY = 86_400.0
@@ -367,3 +368,19 @@ async def test_records_and_report_need_no_key_and_run_beside_the_bot(database: P
     assert report.returncode == 0, report.stderr
     assert report.lines[0].startswith("Shopper data requests received 2025-01-01 to 2025-12-31")
     assert any(line.split()[:3] == ["all", "all", "11"] for line in report.lines)
+
+
+async def test_home_tab_figures_are_computed_once_a_minute_for_every_viewer(tmp_path: Path) -> None:
+    """Within FIGURES_FRESH seconds Home shows the figures it computed; after, an answer given meanwhile counts."""
+    clock = SettableClock(at("2025-01-01"))
+    await made(tmp_path / "data-requests.db", clock)
+    clock.now = at("2025-12-31")
+    async with running_bot(tmp_path, clock=clock, encryption_key=KEY) as bot:
+        home = bot.runtime.workers.home
+        before = "all      all         11         5        1        1       3     2"
+        assert before in text_of(await home.view("U0ALICE"))
+        record_answer(bot.settings.database_path, 4, outcome="complied", reason=None, answered=clock.now)
+        clock.advance(FIGURES_FRESH - 1)
+        assert before in text_of(await home.view("U0BOB"))
+        clock.advance(1)
+        assert "all      all         11         6        1        1       3     1" in text_of(await home.view("U0BOB"))
