@@ -31,7 +31,7 @@ from store import (
     read_key_file,
 )
 
-__all__ = ["parse_since", "run_audit", "run_backup", "run_purge"]
+__all__ = ["open_store", "parse_since", "run_audit", "run_backup", "run_purge"]
 
 COLUMNS = ("time", "request", "task", "actor", "actor_name", "action", "detail", "shopper", "kind")
 
@@ -45,13 +45,19 @@ def parse_since(text: str) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
-async def _open(settings: StorageSettings, *, need_key: bool) -> Store:
-    """Open an existing database with its verified key; ``need_key`` when emails will be decrypted."""
+async def open_store(settings: StorageSettings, *, need_key: bool, keyless: bool = False) -> Store:
+    """Open an existing database with its verified key; ``need_key`` when emails will be decrypted.
+
+    ``keyless``: the command reads no email and writes nothing (the record, its figures), so the key is
+    neither needed nor checked: a compliance officer runs it without holding the shoppers' key.
+    """
     path = settings.database_path
     if not path.exists():
         raise ConfigError(
             (f"DATABASE_PATH {path} does not exist", "point DATABASE_PATH at the bot's database (serve creates it)")
         )
+    if keyless:
+        return await Store.open(path, cipher=EmailCipher(bytes(32)))  # never used: nothing is sealed or opened
     store = await open_verified(path, configured=settings.encryption_key, create_key=False)
     if need_key and settings.encryption_key is None and not key_file_for(path).exists():
         await store.close()
@@ -73,7 +79,7 @@ def _shopper(row: AuditRow, *, reveal: bool) -> str:
 
 async def run_audit(env: Mapping[str, str], *, since: float, fmt: str, reveal: bool, out: TextIO) -> int:
     """Write the audit log from ``since`` on as CSV or JSON lines; emails masked unless ``reveal``."""
-    store = await _open(load_storage_settings(env), need_key=reveal)
+    store = await open_store(load_storage_settings(env), need_key=reveal)
     try:
         rows = await store.audit.export(since=since, reveal=reveal)
         if reveal:  # seeing shoppers' emails is itself an access to their data
@@ -118,7 +124,7 @@ async def run_audit(env: Mapping[str, str], *, since: float, fmt: str, reveal: b
 async def run_purge(env: Mapping[str, str], *, out: TextIO) -> int:
     """Erase the emails of requests closed or finished more than RETENTION_DAYS ago, now."""
     settings = load_storage_settings(env)
-    store = await _open(settings, need_key=False)
+    store = await open_store(settings, need_key=False)
     try:
         purged = await store.cases.purge_expired(
             older_than=time.time() - settings.retention_days * 86_400, free_text=free_text(KINDS)

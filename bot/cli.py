@@ -1,4 +1,4 @@
-"""The ``data-request-bot`` command: serve, check, demo, audit, purge, backup, rotate-key.
+"""The ``data-request-bot`` command: serve, check, demo, audit, purge, backup, rotate-key, records, report.
 
 Configuration mistakes end the program with one line per problem and no
 traceback: the operator needs the name of the setting and the fix, not a stack.
@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,13 +65,21 @@ def _run(argv: Sequence[str] | None) -> int:
         "path", metavar="PATH", help="a new file to write, or a folder (ending in /) for a time-stamped file"
     )
     commands.add_parser("rotate-key", help="re-encrypt every stored email under NEW_ENCRYPTION_KEY (bot stopped)")
+    records = commands.add_parser("records", help="one row per case with the record-keeping fields, no email")
+    records.add_argument("--since", help="only cases received on or after this day, e.g. 2026-01-01")
+    records.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    report = commands.add_parser("report", help="the figures per kind and law for a year or a range of days")
+    report.add_argument("--year", help="the calendar year of the day received (default: this year)")
+    report.add_argument("--from", dest="first", help="first day received, e.g. 2026-01-01 (with --to)")
+    report.add_argument("--to", dest="last", help="last day received, included, e.g. 2026-06-30")
+    report.add_argument("--format", choices=("text", "csv", "json"), default="text")
     args = parser.parse_args(argv)
     sandbox = bool(getattr(args, "sandbox", False))
     if args.command == "demo":
         from offline.demo import run_demo
 
         return asyncio.run(run_demo(sys.stdout, start_bot=start_sandboxed))
-    if args.command in ("audit", "purge", "backup", "rotate-key"):
+    if args.command in ("audit", "purge", "backup", "rotate-key", "records", "report"):
         return _offline_command(args)
     if args.command == "check":
         from bot.check import run_check
@@ -101,6 +110,7 @@ async def start_sandboxed(env: Mapping[str, str]) -> Runtime:
 
 def _offline_command(args: argparse.Namespace) -> int:
     from bot.admin import parse_since, run_audit, run_backup, run_purge
+    from bot.records import ReportAsked, parse_day, run_records, run_report
     from bot.rotate import run_rotate_key
 
     try:
@@ -110,6 +120,12 @@ def _offline_command(args: argparse.Namespace) -> int:
         if args.command == "audit":
             since = parse_since(args.since)
             return asyncio.run(run_audit(os.environ, since=since, fmt=args.format, reveal=args.reveal, out=sys.stdout))
+        if args.command == "records":
+            first = None if args.since is None else parse_day(args.since, option="--since")
+            return asyncio.run(run_records(os.environ, since=first, fmt=args.format, out=sys.stdout))
+        if args.command == "report":
+            asked = ReportAsked(year=args.year, first=args.first, last=args.last)
+            return asyncio.run(run_report(os.environ, asked=asked, fmt=args.format, out=sys.stdout, now=time.time()))
         if args.command == "rotate-key":
             return asyncio.run(run_rotate_key(os.environ, out=sys.stdout))
         return asyncio.run(run_purge(os.environ, out=sys.stdout))

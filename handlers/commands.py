@@ -24,7 +24,9 @@ from handlers.guard import allowed, ephemeral_reply, saving
 from handlers.kinds import KindFlow
 from handlers.lifecycle import Reply, advance, kind_of
 from handlers.listing import Page, list_page
+from handlers.reporting import parse_year, show_report
 from handlers.texts import casework
+from handlers.texts import figures as figures_texts
 from store import Request, behind
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "Help",
     "Invalid",
     "ListOpen",
+    "ShowReport",
     "Start",
     "Status",
     "handle_command",
@@ -81,11 +84,18 @@ class ListOpen:
 
 
 @dataclass(frozen=True, slots=True)
+class ShowReport:
+    """The figures for the cases received in ``year`` (None: this year)."""
+
+    year: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Invalid:
     message: texts.Message
 
 
-Intent = Help | Start | Status | Extend | ListOpen | Invalid
+Intent = Help | Start | Status | Extend | ListOpen | ShowReport | Invalid
 
 
 def parse_command(text: str, kinds: Mapping[str, KindFlow]) -> Intent:
@@ -114,6 +124,11 @@ def parse_command(text: str, kinds: Mapping[str, KindFlow]) -> Intent:
         if len(words) > 2 or (len(words) == 2 and words[1].lower() != "all"):
             return Invalid(texts.usage_error("`list` shows your open requests; `list all` shows the team's."))
         return ListOpen(whole_team=len(words) == 2)
+    if first == "report":
+        year = parse_year(words[1]) if len(words) == 2 else None
+        if len(words) > 2 or (len(words) == 2 and year is None):
+            return Invalid({"text": figures_texts.report_usage()})
+        return ShowReport(year)
     by_verb = {kind.verb: kind for kind in kinds.values()}
     if first in by_verb:
         return _parse_start(words[1:], by_verb[first])
@@ -178,6 +193,12 @@ async def handle_command(deps: Desk, *, ack: AsyncAck, command: dict[str, Any], 
     if isinstance(intent, ListOpen):
         await ack()
         deps.background.spawn(saving(_list(deps, intent, user=user, reply=reply), reply=reply), name="command list")
+        return
+    if isinstance(intent, ShowReport):
+        await ack()
+        deps.background.spawn(
+            saving(show_report(deps, intent.year, user=user, reply=reply), reply=reply), name="command report"
+        )
         return
     decision = deps.authorizer.known(user)  # never waits: nothing before ack() may wait on the network
     if decision is None:  # the allowed group's members are not known yet: answer first, decide after

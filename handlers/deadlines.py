@@ -18,10 +18,13 @@ __all__ = [
     "DAY",
     "DEADLINE_DAYS",
     "JURISDICTIONS",
+    "LAWS",
+    "NO_LAW",
     "REMINDERS",
     "Deadline",
     "DeadlineSpec",
     "days_typed",
+    "law_labels",
     "next_reminder_at",
     "parse_deadline_days",
     "reminders_due",
@@ -30,6 +33,9 @@ __all__ = [
 # ASCII digits only: ``\d`` and ``int()`` also read other scripts' digits ("٣" is 3), which no one means here.
 _DAYS = re.compile(r"([0-9]{1,3})d?", re.IGNORECASE)
 JURISDICTIONS = ("gdpr", "ccpa")
+# The law each keyword puts a case under, as its deadline's label begins and the record and figures name it.
+LAWS = {"gdpr": "GDPR", "ccpa": "CCPA"}
+NO_LAW = "none"  # a case whose deadline no law set (``--deadline``, the default)
 DAY = 86_400.0
 CCPA_DAYS = 45  # the CCPA's answer period, and the one extension it allows
 DEADLINE_DAYS = range(1, 366)  # what ``--deadline`` and ``extend`` accept, in days
@@ -66,12 +72,17 @@ class DeadlineSpec:
         """The due date for a request received at ``received_at`` (epoch seconds)."""
         received = datetime.fromtimestamp(received_at, UTC)
         if self.jurisdiction == "gdpr":
-            return Deadline(_add_month(received).timestamp(), "GDPR: one month")
+            return Deadline(_add_month(received).timestamp(), f"{LAWS['gdpr']}: one month")
         if self.jurisdiction == "ccpa":
-            return Deadline((received + timedelta(days=CCPA_DAYS)).timestamp(), f"CCPA: {CCPA_DAYS} days")
+            return Deadline((received + timedelta(days=CCPA_DAYS)).timestamp(), f"{LAWS['ccpa']}: {CCPA_DAYS} days")
         if self.days is not None:
             return Deadline((received + timedelta(days=self.days)).timestamp(), f"{self.days} days")
         return Deadline((received + timedelta(days=default_days)).timestamp(), f"{default_days} days, the default")
+
+
+def law_labels() -> dict[str, str]:
+    """Each law's name and how the labels of the deadlines it sets begin: how a stored case says its law."""
+    return {name: f"{name}:" for name in LAWS.values()}
 
 
 def days_typed(word: str) -> int | None:

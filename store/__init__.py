@@ -38,6 +38,7 @@ from store._records import (
     RequestStatus,
     TaskError,
 )
+from store._reports import CaseRecord, Tally
 from store._signal import Commit
 from store._store import Store, open_verified
 
@@ -49,6 +50,7 @@ __all__ = [
     "AuditRow",
     "BackupReport",
     "CaseCounts",
+    "CaseRecord",
     "Commit",
     "EmailCipher",
     "Extension",
@@ -61,6 +63,7 @@ __all__ = [
     "Request",
     "RequestStatus",
     "Store",
+    "Tally",
     "TaskError",
     "WriteHealth",
     "backup_database",

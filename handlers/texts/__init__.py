@@ -120,6 +120,8 @@ def help_message(kinds: Sequence[KindTexts], *, everyone_allowed: bool) -> Messa
                 f"*`{COMMAND} extend <email or task id> 45d`*: push an open request's due date back "
                 f"(CCPA allows one {CCPA_DAYS}-day extension; a second one needs `--again`).\n"
                 f"*`{COMMAND} list`*: your open requests; *`{COMMAND} list all`*: the team's.\n"
+                f"*`{COMMAND} report [YYYY]`*: the year's figures (received, answered, denied, days to answer), "
+                "shown to you alone.\n"
                 f"*`{COMMAND} status <email or task id>`*: where a request stands, shown to you alone. "
                 f"Example: `{COMMAND} status jane@example.com`\n"
                 f"*`{COMMAND} help`*: this message."

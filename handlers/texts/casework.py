@@ -7,8 +7,10 @@ from typing import Any
 
 from handlers.buttons import HOME_MORE_ACTION, LIST_MORE_ACTION
 from handlers.deadlines import DAY, REMINDERS
+from handlers.figures import Report
 from handlers.texts import COMMAND, Message
 from handlers.texts.blocks import Block, actions, button, context, divider, header, home, section, sections
+from handlers.texts.figures import figures_blocks
 from handlers.texts.mrkdwn import date, subject
 from store import Extension, Request, RequestStatus
 
@@ -199,10 +201,12 @@ def home_view(
     mine_total: int | None = None,
     team_total: int | None = None,
     nouns: Mapping[str, str] | None = None,
+    figures: Report | None = None,
 ) -> dict[str, Any]:
     """The Home tab: a page of the viewer's open cases and, for allowed users, of the team's; overdue first.
 
     ``*_total``: how many there are in all, when there is more than the page (the page says so).
+    ``figures``: this year's (for allowed users), below the lists.
     """
 
     def listing(cases: list[Request], empty: str, *, more: str | None, start: int, total: int | None) -> list[Block]:
@@ -230,5 +234,7 @@ def home_view(
             section("*The team's open requests*"),
             *listing(team, "No open requests.", more=team_more, start=team_start, total=team_total),
         ]
+    if figures is not None:
+        blocks += [divider(), *figures_blocks(figures)]
     blocks.append(context(f"Start one in any channel with `{COMMAND} <shopper email>`; `{COMMAND} help` for more."))
     return home(blocks)
