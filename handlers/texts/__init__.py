@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from handlers.deadlines import CCPA_DAYS, DAY, DEADLINE_DAYS, REMINDERS
+from handlers.deadlines import CCPA_DAYS, DAY, DEADLINE_DAYS, REMINDERS, law_of
 from handlers.texts.blocks import Block, Message, context, fields, section, sections
+from handlers.texts.intake import facts_line
 from handlers.texts.mrkdwn import date, escape, escape_clip, more, subject
 from prime import CLIENT_TOKEN_WINDOW
 from store import Request, RequestStatus, TaskError
@@ -29,6 +30,7 @@ __all__ = [
     "explain_errors",
     "help_message",
     "hours",
+    "intake_facts",
     "invalid_email",
     "not_allowed",
     "not_in_channel",
@@ -82,9 +84,22 @@ def thread_parent(request: Request, kind: KindTexts) -> Message:
                 *kind.extra_fields(request),
                 ("Status", status),
             ),
+            context(intake_facts(request)),
             *kind.parent_actions(request),
         ],
     }
+
+
+def intake_facts(request: Request) -> str:
+    """The request's intake facts in one line: received, law, how, staff's ticket, identity if verified."""
+    return facts_line(
+        received_on=request.received_on,
+        law=law_of(request.deadline),
+        via=request.received_via,
+        outside_ref=request.outside_ref,
+        verified_how=request.verified_how,
+        verified_by=request.verified_by,
+    )
 
 
 def explain_errors(errors: Sequence[TaskError], meanings: Mapping[str, str]) -> list[Block]:
@@ -306,7 +321,7 @@ def duplicate_request(existing: Request, kind: KindTexts, *, window: float, perm
 
 
 def unknown_request(what: str) -> Message:
-    return {"text": f"I know of no data request for {what}. Check the email or task id."}
+    return {"text": f"I know of no data request for {what}. Check the email, task id or ticket reference."}
 
 
 def stale_button() -> Message:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from handlers.buttons import HOME_MORE_ACTION, LIST_MORE_ACTION
-from handlers.deadlines import DAY, REMINDERS
+from handlers.deadlines import DAY, EXTENSION_REMINDER, REMINDERS, first_month_end
 from handlers.texts import COMMAND, Message
 from handlers.texts.blocks import Block, actions, button, context, divider, header, home, section, sections
 from handlers.texts.mrkdwn import date, subject
@@ -29,9 +29,14 @@ __all__ = [
 _BEFORE = dict(REMINDERS)  # a reminder's name -> seconds before the due date
 
 
-def reminder_message(request: Request, when: str) -> Message:
-    """A thread reply that nudges the requester before (or at) the due date (``when``: a ``REMINDERS`` name)."""
+def reminder_message(request: Request, when: str, *, extension: bool = False) -> Message:
+    """A thread reply that nudges the requester before (or at) the due date (``when``: a ``REMINDERS`` name, or
+    ``EXTENSION_REMINDER``); ``extension`` adds that an extension must be told to the shopper within the month."""
     due = date(request.due_at, "the due date", time=False)
+    told = _extension_words(request)
+    if when == EXTENSION_REMINDER:
+        text = f":calendar: <@{request.requester}> {told}"
+        return {"text": text, "blocks": [section(text), context(f"Deadline: {request.deadline}.")]}
     days = _BEFORE[when] / DAY
     if request.status is RequestStatus.AWAITING_APPROVAL:  # nobody has decided yet: that is what is late
         due_in = f"in {days:.0f} days" if days else "today"
@@ -49,6 +54,8 @@ def reminder_message(request: Request, when: str) -> Message:
             f":alarm_clock: <@{request.requester}> Reminder: the answer to this shopper is due in {days:.0f} days"
             f" ({due})."
         )
+    if extension:
+        text = f"{text}\n{told}"
     return {
         "text": text,
         "blocks": [
@@ -59,6 +66,16 @@ def reminder_message(request: Request, when: str) -> Message:
             ),
         ],
     }
+
+
+def _extension_words(request: Request) -> str:
+    """GDPR's rule on extensions, said for this case: the shopper must be told by the end of the first month."""
+    month_end = date(first_month_end(request.received_on), "the end of the first month", time=False)
+    return (
+        f"GDPR: if this answer needs longer than a month, the shopper must be told of the extension and why "
+        f"by {month_end}, the end of its first month. Tell them, then record it with "
+        f"`{COMMAND} extend <email or task id> 60d --told` (GDPR allows up to two more months)."
+    )
 
 
 def deadline_extended(request: Request, *, days: int) -> Message:

@@ -151,6 +151,14 @@ def hold_refused(flag: str) -> str:
     return f"`{flag}` takes a number of days from 0 to {MAX_HOLD_DAYS}, like `10d`."
 
 
+def hold_hint() -> str:
+    return f"0 to {MAX_HOLD_DAYS} days; empty: DELETION_HOLD_DAYS. Buy with Prime waits this long before deleting."
+
+
+def reason_hint() -> str:
+    return "Kept with the case, shown in the thread and sent to Buy with Prime; no email addresses."
+
+
 def never_twice() -> str:
     return (
         "An erasure is never started twice: if one is open for this shopper, follow its thread, "

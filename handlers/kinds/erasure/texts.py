@@ -60,6 +60,7 @@ class ErasureTexts(KindTexts):
     """An erasure's words: two people decide, Amazon holds the task (Cancel works then), then deletes."""
 
     title = "Shopper data erasure"
+    form_label = "Erasure: delete the shopper's data"
     noun = "erasure"
     status_lines = MappingProxyType(
         {
