@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 
 NEW_FLAG = "--new"
 AGAIN_FLAG = "--again"  # extend a deadline that was extended before (CCPA allows one extension)
+TOLD_FLAG = "--told"  # the shopper was told of the extension (GDPR and CCPA both require telling them)
 DEADLINE_FLAG = "--deadline"
 LIST_LIMIT = casework.PAGE  # a page of ``list``; **More** shows the next (handlers/listing.py)
 
@@ -88,9 +89,12 @@ class Status:
 
 @dataclass(frozen=True, slots=True)
 class Extend:
+    """Extend a case's deadline by ``days`` (None: only record that the shopper was ``told``)."""
+
     query: str
-    days: int
+    days: int | None
     again: bool = False
+    told: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,17 +127,20 @@ def parse_command(text: str, kinds: Mapping[str, KindFlow], *, now: float | None
             return Invalid(texts.usage_error("`status` takes one email, task id or ticket reference."))
         return Status(words[1])
     if first == "extend":
-        again = any(word.lower() == AGAIN_FLAG for word in words[1:])
-        rest = [word for word in words[1:] if word.lower() != AGAIN_FLAG]
+        flags = {word.lower() for word in words[1:]} & {AGAIN_FLAG, TOLD_FLAG}
+        rest = [word for word in words[1:] if word.lower() not in (AGAIN_FLAG, TOLD_FLAG)]
+        again, told = AGAIN_FLAG in flags, TOLD_FLAG in flags
+        if told and not again and len(rest) == 1:
+            return Extend(rest[0], None, told=True)
         days = parse_deadline_days(rest[1]) if len(rest) == 2 else None
         if days is None:
             return Invalid(
                 texts.usage_error(
                     f"`extend` takes an email or task id and a number of days, like `45d` (and `{AGAIN_FLAG}` "
-                    "for a second extension)."
+                    f"for a second extension, `{TOLD_FLAG}` once the shopper is told of it)."
                 )
             )
-        return Extend(rest[0], days, again=again)
+        return Extend(rest[0], days, again=again, told=told)
     if first == "list":
         if len(words) > 2 or (len(words) == 2 and words[1].lower() != "all"):
             return Invalid(texts.usage_error("`list` shows your open requests; `list all` shows the team's."))
@@ -364,7 +371,12 @@ async def _extend(deps: Desk, intent: Extend, *, user: str, reply: Reply) -> Non
         await reply(texts.unknown_request(what))
         return
     done = await deps.flow.store.cases.extend_deadline(
-        request.id, days=intent.days, user=user, again=intent.again, notices=notices.thread_update()
+        request.id,
+        days=intent.days,
+        user=user,
+        again=intent.again,
+        told=intent.told,
+        notices=notices.thread_update(),
     )
     if done.outcome == "closed":
         await reply(casework.already_closed(done.request or request))
@@ -372,9 +384,12 @@ async def _extend(deps: Desk, intent: Extend, *, user: str, reply: Reply) -> Non
         await reply(casework.cannot_extend_unstarted(done.request or request))
     elif done.outcome == "extended before":
         await reply(casework.extended_before(done, flag=AGAIN_FLAG))
+    elif done.outcome == "told" or intent.days is None:
+        assert done.request is not None
+        await reply(casework.extension_told(done.request))
     else:
         assert done.request is not None
-        await reply(casework.deadline_extended(done.request, days=intent.days))
+        await reply(casework.deadline_extended(done.request, days=intent.days, told=intent.told, flag=TOLD_FLAG))
 
 
 async def _list(deps: Desk, intent: ListOpen, *, user: str, reply: Reply) -> None:

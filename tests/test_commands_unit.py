@@ -105,14 +105,14 @@ def test_each_command_reads_into_its_intent(text: str, intent: object) -> None:
             "extend task-1",
             texts.usage_error(
                 "`extend` takes an email or task id and a number of days, like `45d` (and `--again` "
-                "for a second extension)."
+                "for a second extension, `--told` once the shopper is told of it)."
             ),
         ),
         (
             "extend task-1 400d",
             texts.usage_error(
                 "`extend` takes an email or task id and a number of days, like `45d` (and `--again` "
-                "for a second extension)."
+                "for a second extension, `--told` once the shopper is told of it)."
             ),
         ),
         ("list mine", texts.usage_error("`list` shows your open requests; `list all` shows the team's.")),

@@ -99,6 +99,7 @@ def intake_facts(request: Request) -> str:
         outside_ref=request.outside_ref,
         verified_how=request.verified_how,
         verified_by=request.verified_by,
+        extension_told_at=request.extension_told_at,
     )
 
 
@@ -132,10 +133,15 @@ def help_message(kinds: Sequence[KindTexts], *, everyone_allowed: bool) -> Messa
                 + f"*`{COMMAND} <shopper email> gdpr`* (one month) or *`ccpa`* ({CCPA_DAYS} days) or "
                 "*`--deadline 45d`*: set the answer's due date (default: RESPONSE_DEADLINE_DAYS). "
                 f"Reminders come {_REMINDER_DAYS} days before.\n"
+                f"*`--received 2026-03-01`* (the day the shopper asked: deadlines count from it; default today), "
+                "*`--via email|form|phone|mail|agent|other`*, *`--ref ZD-4711`* (your ticket) and "
+                "*`--verified order|email|document|agent|other`* (identity already verified) record how the request "
+                f"came in. *`{COMMAND}`* alone opens a form with every field.\n"
                 f"*`{COMMAND} extend <email or task id> 45d`*: push an open request's due date back "
-                f"(CCPA allows one {CCPA_DAYS}-day extension; a second one needs `--again`).\n"
+                f"(CCPA allows one {CCPA_DAYS}-day extension; a second one needs `--again`). Add `--told` once the "
+                f"shopper is told of it, or record that later: `{COMMAND} extend <email or task id> --told`.\n"
                 f"*`{COMMAND} list`*: your open requests; *`{COMMAND} list all`*: the team's.\n"
-                f"*`{COMMAND} status <email or task id>`*: where a request stands, shown to you alone. "
+                f"*`{COMMAND} status <email, task id or ticket ref>`*: where a request stands, shown to you alone. "
                 f"Example: `{COMMAND} status jane@example.com`\n"
                 f"*`{COMMAND} help`*: this message."
             ),

@@ -20,6 +20,7 @@ __all__ = [
     "closed_ack",
     "deadline_extended",
     "extended_before",
+    "extension_told",
     "home_view",
     "list_cannot_continue",
     "open_cases_message",
@@ -78,12 +79,27 @@ def _extension_words(request: Request) -> str:
     )
 
 
-def deadline_extended(request: Request, *, days: int) -> Message:
+def deadline_extended(request: Request, *, days: int, told: bool = False, flag: str = "--told") -> Message:
     due = date(request.due_at, "the new due date", time=False)
+    then = (
+        "Recorded that the shopper was told of the extension."
+        if told
+        else "Tell the shopper about the extension and why, then record it: "
+        f"`{COMMAND} extend <email or task id> {flag}`."
+    )
     return {
         "text": (
             f"Extended by {days} days: the answer to `{request.email_masked}` is now due {due}. "
-            "Reminders start over from the new date. Tell the shopper about the extension and why."
+            f"Reminders start over from the new date. {then}"
+        )
+    }
+
+
+def extension_told(request: Request) -> Message:
+    return {
+        "text": (
+            f"Recorded: the shopper of `{request.email_masked}` was told of the extension "
+            f"{date(request.extension_told_at or 0, 'now')}. The audit log keeps who and when."
         )
     }
 

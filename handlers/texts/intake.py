@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
+from handlers.texts.mrkdwn import date as shown_date
 from handlers.texts.mrkdwn import escape, escape_clip
 
 __all__ = [
@@ -107,6 +108,7 @@ def facts_line(
     outside_ref: str | None,
     verified_how: str | None,
     verified_by: str | None,
+    extension_told_at: float | None = None,
 ) -> str:
     """The thread's one line of intake facts: received, law, how, staff's ticket, and identity if verified."""
     parts = [f"Received {received_on}" if received_on else "Received: not recorded"]
@@ -116,4 +118,6 @@ def facts_line(
         parts.append(f"ref `{escape(outside_ref)}`")
     if verified_how:
         parts.append(f"Identity: verified ({escape(verified_how)})" + (f" by <@{verified_by}>" if verified_by else ""))
+    if extension_told_at is not None:
+        parts.append(f"shopper told of the extension {shown_date(extension_told_at, 'then', time=False)}")
     return " · ".join(parts)
