@@ -4,6 +4,7 @@ and which reasons can be kept. The flow, the buttons and the texts all read thes
 
 from __future__ import annotations
 
+import math
 from enum import Enum
 
 from handlers.deadlines import DAY
@@ -46,10 +47,13 @@ def hold_days(request: Request) -> int:
     return int(request.params.get("hold_days", DEFAULT_HOLD_DAYS))
 
 
+_GRACE = 1 / 24  # of a day: the due date is a day, so an approval an hour inside a whole day counts that day
+
+
 def hold_past_due(request: Request, *, at: float) -> int | None:
     """None when the holding period and Amazon's processing time, started ``at``, end by the due date; else the
     longest hold in days that would (negative: not even a deletion started at once ends in time)."""
-    days_left = int((request.due_at - at) // DAY)
+    days_left = math.floor((request.due_at - at) / DAY + _GRACE)
     longest = days_left - DELETION.processing_days
     return None if hold_days(request) <= longest else longest
 

@@ -329,7 +329,7 @@ def hold_past_due_words(request: Request, *, longest: int) -> str:
     )
     return (
         f"The holding period ({hold_days(request)} days) plus the up to {_DAYS} days Buy with Prime takes to delete "
-        f"may end after the answer's due date ({due}). {fits} The approval stands: *Cancel deletion* during the hold "
+        f"may end after the answer's due date ({due}). {fits} The approval stands: Cancel deletion during the hold "
         f"and start again with `--hold`, or extend the deadline."
     )
 
