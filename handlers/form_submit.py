@@ -17,14 +17,13 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 
-from core import VerificationMethod
 from handlers import texts
 from handlers.commands import Start, decide_then_request
 from handlers.deadlines import DeadlineSpec
 from handlers.desk import Desk
 from handlers.emails import parse_email
 from handlers.guard import clicked_by, ephemeral_reply, saving
-from handlers.intake import Intake, Refused, read_received, read_ref, read_via
+from handlers.intake import Intake, Refused, read_received, read_ref, read_verified, read_via
 from handlers.kinds import KindFlow
 from handlers.lifecycle import Reply
 from handlers.texts import form
@@ -67,10 +66,17 @@ def read_form(
     via = read_via(via_typed) if via_typed else None
     ref_typed = str(values.get(form.FIELD_REF, {}).get("value") or "").strip()
     ref = read_ref(ref_typed) if ref_typed else None
-    for name, read in ((form.FIELD_RECEIVED, received), (form.FIELD_VIA, via), (form.FIELD_REF, ref)):
+    verified_typed = _chosen(values.get(form.FIELD_VERIFIED, {}))
+    verified = read_verified(verified_typed) if verified_typed else None
+    fields = (
+        (form.FIELD_RECEIVED, received),
+        (form.FIELD_VIA, via),
+        (form.FIELD_REF, ref),
+        (form.FIELD_VERIFIED, verified),
+    )
+    for name, read in fields:
         if isinstance(read, Refused):
             errors[name] = read.words
-    verified_typed = _chosen(values.get(form.FIELD_VERIFIED, {}))
     law = _chosen(values.get(form.FIELD_LAW, {})) or LAW_NONE
     params = _kind_params(values, kinds, chosen=kind, errors=errors)
     channel = _channel(view, values, errors)
@@ -80,7 +86,7 @@ def read_form(
         received_on=received,
         via=None if isinstance(via, Refused) else via,
         outside_ref=None if isinstance(ref, Refused) else ref,
-        verified_how=VerificationMethod(verified_typed) if verified_typed else None,
+        verified_how=None if isinstance(verified, Refused) else verified,
     )
     deadline = DeadlineSpec(jurisdiction=None if law == LAW_NONE else law)
     return Start(email, kind=kind.kind, deadline=deadline, params=params, intake=intake), channel
