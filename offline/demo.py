@@ -182,8 +182,11 @@ class _Scene:
         t.say("A compliance team handles a shopper's GDPR access request in #compliance.")
         t.say(f"(Buy with Prime is the built-in sandbox: tasks finish after {COMPLETE_AFTER:g} s.)")
 
-        await self.act("U0ALICE", f"types  {COMMAND} jane.doe@example.com")
-        await self.command("U0ALICE", "jane.doe@example.com")
+        # The shopper emailed three days ago: the answer's due date counts from then, not from the command.
+        asked = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 3 * 86_400))
+        typed = f"jane.doe@example.com gdpr --received {asked} --via email --ref ZD-4711"
+        await self.act("U0ALICE", f"types  {COMMAND} {typed}")
+        await self.command("U0ALICE", typed)
         parent = await self.slack.wait_for(lambda: self._parent(0))
         t.say("\n… Amazon works on the task; when it is done, its event reaches the bot's relay …")
         reply = await self.slack.wait_for(lambda: self._reply_with_button(parent.ts))
@@ -227,8 +230,9 @@ class _Scene:
         await self.settled()
         t.say("\nThe same team erases a shopper's data (GDPR erasure): two people decide, and Amazon holds it first.")
         t.say(f"(In the sandbox one day of the holding period lasts {HOLD_SECONDS:g} s.)")
-        await self.act("U0ALICE", f"types  {COMMAND} delete erase.me@example.com --reason shopper asked by email")
-        await self.command("U0ALICE", "delete erase.me@example.com --reason shopper asked by email")
+        erase_typed = "delete erase.me@example.com ccpa --via form --reason shopper asked by email"
+        await self.act("U0ALICE", f"types  {COMMAND} {erase_typed}")
+        await self.command("U0ALICE", erase_typed)
         erase = await self.slack.wait_for(lambda: self._parent(2))
         await self.act("U0ALICE", "clicks Approve on her own erasure")
         await self.click("U0ALICE", self.slack.messages[erase.ts], action=APPROVE_ACTION)

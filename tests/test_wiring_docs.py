@@ -11,6 +11,7 @@ import json
 import re
 from pathlib import Path
 
+from handlers.intake_form import NEW_REQUEST_SHORTCUT
 from handlers.kinds.registry import KINDS
 
 ROOT = Path(__file__).parent.parent
@@ -68,3 +69,13 @@ def test_the_manifests_slash_command_and_app_description_name_every_kinds_comman
         assert re.search(rf"\b{verb}\b", app_description), app_description
     # Slack's manifest schema: display_information.description <= 140, usage_hint <= 1000, description <= 2000.
     assert len(app_description) <= 140 and len(usage_hint) <= 1000 and len(command_description) <= 2000
+
+
+def test_the_manifests_global_shortcut_is_the_one_the_bot_listens_for() -> None:
+    """The "New data request" shortcut in manifest.yml carries the callback id the bot registers, so it opens
+    the form."""
+    manifest = (ROOT / "manifest.yml").read_text()
+    shortcut = re.search(r"^  shortcuts:\n((?:    .+\n)+)", manifest, re.MULTILINE)
+    assert shortcut, "manifest.yml has no shortcuts"
+    assert "name: New data request" in shortcut.group(1) and "type: global" in shortcut.group(1)
+    assert f"callback_id: {NEW_REQUEST_SHORTCUT}\n" in shortcut.group(1)
