@@ -115,11 +115,12 @@ def _version() -> str:
 
 
 def _playground() -> int:
+    from bot.listener import bind
     from bot.settings import read_port
     from offline.playground import run_playground
 
     try:
-        port = read_port(os.environ)
+        listening = bind("127.0.0.1", read_port(os.environ))  # this machine's browser only
     except ConfigError as error:
         return _refuse(error)
 
@@ -128,7 +129,9 @@ def _playground() -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        return await run_playground(os.environ, out=sys.stdout, start_bot=start_sandboxed, stop=stop, port=port)
+        return await run_playground(
+            os.environ, out=sys.stdout, start_bot=start_sandboxed, stop=stop, listening=listening
+        )
 
     try:
         return asyncio.run(run())

@@ -10,6 +10,7 @@ import asyncio
 import base64
 import os
 import secrets
+import socket
 import tempfile
 from collections.abc import Mapping
 from contextlib import ExitStack
@@ -27,7 +28,6 @@ __all__ = ["ALLOWED", "PEOPLE", "run_playground"]
 
 PEOPLE = {"U0ALICE": "Alice", "U0BOB": "Bob", "U0CAROL": "Carol"}
 ALLOWED = ("U0ALICE", "U0BOB")  # Carol is not on the allow-list: what a refusal looks like
-DEFAULT_PORT = 3000
 COMPLETE_AFTER = "5"  # seconds the sandbox's tasks take, unless SANDBOX_COMPLETE_AFTER says
 # The bot's own settings the playground passes on when they are set; the rest it chooses.
 PASSED_ON = (
@@ -44,12 +44,12 @@ PASSED_ON = (
 
 
 async def run_playground(
-    env: Mapping[str, str], *, out: TextIO, start_bot: StartBot, stop: asyncio.Event, port: int = DEFAULT_PORT
+    env: Mapping[str, str], *, out: TextIO, start_bot: StartBot, stop: asyncio.Event, listening: socket.socket
 ) -> int:
-    """Serve the playground on ``port`` (0: the OS picks) until ``stop`` is set; return the exit status."""
+    """Serve the playground on ``listening`` (a socket bound to PORT on loopback) until ``stop`` is set."""
     token = "xoxb-playground-" + secrets.token_hex(8)
     signing_secret = secrets.token_hex(16)
-    slack = PlaygroundSlack(token, port=port, people=PEOPLE)
+    slack = PlaygroundSlack(token, listening=listening, people=PEOPLE)
     page = Page(slack)
     slack.page_routes = page.routes()
     with ExitStack() as cleanup:

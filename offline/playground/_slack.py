@@ -7,6 +7,7 @@ page's long poll through the same change feed the tests wait on.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import asdict
 from typing import Any
 
@@ -20,11 +21,11 @@ POLL_SECONDS = 20.0  # a page's long poll returns after this long with nothing n
 
 
 class PlaygroundSlack(LocalSlack):
-    """``LocalSlack`` on a chosen port, remembering each person's ephemerals, open modal and Home tab."""
+    """``LocalSlack`` on the socket it is given, remembering each person's ephemerals, open modal and Home tab."""
 
-    def __init__(self, token: str, *, port: int, people: dict[str, str]) -> None:
+    def __init__(self, token: str, *, listening: socket.socket, people: dict[str, str]) -> None:
         super().__init__(token)
-        self._port = port or None  # 0: the OS picks, as LoopbackServer does
+        self._listening = listening
         self.people = dict(people)
         self.version = 0
         self.modals: dict[str, dict[str, Any]] = {}  # user -> {"view": ..., "errors": {...}}
@@ -32,6 +33,10 @@ class PlaygroundSlack(LocalSlack):
         self._triggers: dict[str, str] = {}  # trigger_id -> the user whose action it came with
         self._threads: dict[str, str] = {}  # response_url -> the thread it was handed out in
         self.page_routes: list[web.RouteDef] = []  # the page's, served beside the Web API
+
+    async def start(self, listening: socket.socket | None = None) -> None:
+        """Serve on the socket given at construction (bound to PORT by the command line)."""
+        await super().start(listening or self._listening)
 
     def _app(self) -> web.Application:
         app = super()._app()
