@@ -186,7 +186,9 @@ def test_an_erasure_is_approved_by_a_second_person_never_by_its_requester(
     wait(browser, lambda d: (m := message_with(d, "e***@example.com")) and button(m, "Approve") is None)
 
 
-def test_the_reject_form_shows_the_bots_refusal_beside_the_field_then_closes(browser: WebDriver) -> None:
+def test_the_reject_form_shows_the_bots_refusal_beside_the_field_then_closes(
+    browser: WebDriver, screenshot: Callable[[str], None]
+) -> None:
     """Reject opens the bot's modal; a reason naming an email is refused in the form; a good one rejects."""
     be(browser, "Alice")
     type_command(browser, "/data-request delete keep.me@example.com")
@@ -199,6 +201,7 @@ def test_the_reject_form_shows_the_bots_refusal_beside_the_field_then_closes(bro
     browser.find_element(By.ID, "modal-submit").click()
     error = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#modal-blocks .field-error"))
     assert "without the shopper's email" in error.text
+    screenshot("playground-reject-form")
     field = browser.find_element(By.CSS_SELECTOR, "#modal-blocks .input-block .field")
     field.clear()
     field.send_keys("the shopper withdrew the request")
