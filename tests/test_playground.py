@@ -40,7 +40,8 @@ pytestmark = pytest.mark.skipif(
 def playground(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The playground as a process; yields the page's address, and proves Ctrl-C stops it cleanly."""
     port = free_port()
-    env = clean_env(PORT=str(port), SANDBOX_COMPLETE_AFTER="1", SANDBOX_HOLD_SECONDS="0.2")
+    # Identity verification has its own tests; here Download and Approve answer at once, whatever the default.
+    env = clean_env(PORT=str(port), SANDBOX_COMPLETE_AFTER="1", SANDBOX_HOLD_SECONDS="0.2", IDENTITY_VERIFICATION="off")
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "playground"],
         env=env,
@@ -116,7 +117,10 @@ def message_with(browser: WebDriver, text: str, *, where: str = "messages") -> W
     return found[-1] if found else None
 
 
-def button(message: WebElement, label: str) -> WebElement | None:
+def button(message: WebElement | None, label: str) -> WebElement | None:
+    """The message's button with this label, if the message is there and has one."""
+    if message is None:
+        return None
     return next((b for b in message.find_elements(By.CSS_SELECTOR, "button.button") if b.text == label), None)
 
 
@@ -165,6 +169,12 @@ def test_a_retrieval_typed_in_the_page_ends_in_its_thread_with_a_download_link_f
     be(browser, "Bob")  # the link was shown to Alice alone
     wait(browser, lambda d: message_with(d, "j***@example.com"))
     assert not browser.find_elements(By.CSS_SELECTOR, ".msg.ephemeral a[href*='X-Amz-Signature']")
+
+    be(browser, "Carol")  # not on the allow-list: her Download is refused, to her alone
+    download = wait(browser, lambda d: button(message_with(d, "Download", where="thread-messages"), "Download"))
+    download.click()
+    refusal = wait(browser, lambda d: message_with(d, "not allowed", where="thread-messages"))
+    assert "Only visible to you" in refusal.text and "X-Amz-Signature" not in refusal.get_attribute("innerHTML")
 
 
 def test_an_erasure_is_approved_by_a_second_person_never_by_its_requester(
