@@ -1,4 +1,4 @@
-"""The ``data-request-bot`` command: serve, check, demo, audit, purge, backup, rotate-key, records, report.
+"""The ``data-request-bot`` command: serve, check, demo, playground, audit, purge, backup, rotate-key, records, report.
 
 Configuration mistakes end the program with one line per problem and no
 traceback: the operator needs the name of the setting and the fix, not a stack.
@@ -45,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description="Slack bot for Buy with Prime shopper data requests.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the bot until SIGTERM or SIGINT")
     serve.add_argument(
@@ -55,6 +56,9 @@ def _run(argv: Sequence[str] | None) -> int:
         "--sandbox", action="store_true", help="check everything but Buy with Prime (for serve --sandbox)"
     )
     commands.add_parser("demo", help="run the whole flow offline and print what staff would see in Slack")
+    commands.add_parser(
+        "playground", help="the real bot on the sandbox, with a local Slack channel in your browser at PORT"
+    )
     audit = commands.add_parser("audit", help="export the audit log (CSV or JSON lines), emails masked")
     audit.add_argument("--since", default="1970-01-01", help="first day to include, e.g. 2026-11-01 (UTC)")
     audit.add_argument("--format", choices=("csv", "jsonl"), default="csv")
@@ -79,6 +83,8 @@ def _run(argv: Sequence[str] | None) -> int:
         from offline.demo import run_demo
 
         return asyncio.run(run_demo(sys.stdout, start_bot=start_sandboxed))
+    if args.command == "playground":
+        return _playground()
     if args.command in ("audit", "purge", "backup", "rotate-key", "records", "report"):
         return _offline_command(args)
     if args.command == "check":
@@ -106,6 +112,43 @@ async def start_sandboxed(env: Mapping[str, str]) -> Runtime:
     settings = load_settings(env, sandbox=True)
     redactor = configure_logging(settings.log_level, secrets=settings.secrets(), fmt=settings.log_format)
     return await Runtime.start(settings, host="127.0.0.1", redactor=redactor)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("data-request-bot")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def _playground() -> int:
+    from bot.listener import bind
+    from bot.settings import read_port
+    from offline.playground import run_playground
+
+    try:
+        listening = bind("127.0.0.1", read_port(os.environ))  # this machine's browser only
+    except ConfigError as error:
+        return _refuse(error)
+
+    async def run() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        return await run_playground(
+            os.environ, out=sys.stdout, start_bot=start_sandboxed, stop=stop, listening=listening
+        )
+
+    try:
+        return asyncio.run(run())
+    except DataRequestError as error:
+        return _refuse(error)
+    except OSError as error:  # the port is taken, …
+        print(f"{PROG}: cannot start: {error.strerror or error}", file=sys.stderr)
+        return 1
 
 
 def _offline_command(args: argparse.Namespace) -> int:

@@ -29,6 +29,7 @@ __all__ = [
     "load_new_key",
     "load_settings",
     "load_storage_settings",
+    "read_port",
 ]
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -204,6 +205,14 @@ def load_storage_settings(env: Mapping[str, str]) -> StorageSettings:
     )
     reader.raise_problems()
     return settings
+
+
+def read_port(env: Mapping[str, str]) -> int:
+    """``PORT`` alone, for ``playground``: its page is served there while the bot takes a port of its own."""
+    reader = _Reader(env)
+    port = reader.port("PORT", _DEFAULTS["port"])
+    reader.raise_problems()
+    return port
 
 
 def load_new_key(env: Mapping[str, str]) -> bytes:

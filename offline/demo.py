@@ -26,17 +26,16 @@ import time
 import zipfile
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, TextIO
-from urllib.parse import urlencode
+from typing import Protocol, TextIO
 
 import httpx
-from slack_sdk.signature import SignatureVerifier
 
 from handlers.buttons import CLOSE_ACTION
 from handlers.kinds.erasure.rules import APPROVE_ACTION, CANCEL_ACTION
 from handlers.kinds.retrieval.rules import DOWNLOAD_ACTION
 from handlers.texts import COMMAND
 from offline.slack import LocalSlack, Posted
+from offline.slack_requests import SlackSender, block_actions, slash_command, trigger_id
 from store import Store
 
 __all__ = ["RunningBot", "StartBot", "run_demo"]
@@ -161,7 +160,8 @@ async def run_demo(out: TextIO = sys.stdout, *, start_bot: StartBot) -> int:
         runtime = await start_bot(env)
         try:
             async with httpx.AsyncClient(timeout=15) as http:
-                scene = _Scene(runtime, slack, http, SignatureVerifier(signing_secret), transcript)
+                url = f"http://127.0.0.1:{runtime.port}/slack/events"
+                scene = _Scene(runtime, slack, SlackSender(http, url=url, signing_secret=signing_secret), transcript)
                 await scene.play()
         finally:
             await runtime.stop()
@@ -171,11 +171,8 @@ async def run_demo(out: TextIO = sys.stdout, *, start_bot: StartBot) -> int:
 
 
 class _Scene:
-    def __init__(
-        self, runtime: RunningBot, slack: LocalSlack, http: httpx.AsyncClient, signer: SignatureVerifier, t: _Transcript
-    ) -> None:
-        self.runtime, self.slack, self.http, self.signer, self.t = runtime, slack, http, signer, t
-        self.url = f"http://127.0.0.1:{runtime.port}/slack/events"
+    def __init__(self, runtime: RunningBot, slack: LocalSlack, sender: SlackSender, t: _Transcript) -> None:
+        self.runtime, self.slack, self.sender, self.t = runtime, slack, sender, t
 
     async def play(self) -> None:
         t = self.t
@@ -263,30 +260,18 @@ class _Scene:
 
     # ----------------------------------------------------------------- what Slack sends
 
-    def _signed(self, body: str) -> dict[str, str]:
-        stamp = str(int(time.time()))
-        signature = self.signer.generate_signature(timestamp=stamp, body=body) or ""
-        return {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": stamp,
-            "X-Slack-Signature": signature,
-        }
-
     async def command(self, user: str, text: str) -> None:
-        body = urlencode(
-            {
-                "command": COMMAND,
-                "text": text,
-                "user_id": user,
-                "user_name": NAMES[user],
-                "channel_id": CHANNEL,
-                "channel_name": "compliance",
-                "team_id": "T0DEMO",
-                "response_url": self.slack.response_url(user, CHANNEL),
-                "trigger_id": "demo",
-            }
+        body = slash_command(
+            command=COMMAND,
+            text=text,
+            user=user,
+            name=NAMES[user],
+            channel=CHANNEL,
+            channel_name="compliance",
+            response_url=self.slack.response_url(user, CHANNEL),
+            trigger=trigger_id(),
         )
-        response = await self.http.post(self.url, content=body, headers=self._signed(body))
+        response = await self.sender.send(*body)
         if response.content:
             self.t.show("ephemeral", Posted(CHANNEL, "", [], response.text, visible_to=user))
 
@@ -295,25 +280,17 @@ class _Scene:
         button = next(
             e for b in message.blocks if b.get("type") == "actions" for e in b["elements"] if e["action_id"] == action
         )
-        payload: dict[str, Any] = {
-            "type": "block_actions",
-            "user": {"id": user, "username": NAMES[user]},
-            "team": {"id": "T0DEMO"},
-            "channel": {"id": CHANNEL},
-            "container": {
-                "type": "message",
-                "channel_id": CHANNEL,
-                "message_ts": message.ts,
-                "thread_ts": message.thread_ts,
-            },
-            "message": {"ts": message.ts, "thread_ts": message.thread_ts, "text": message.text},
-            "response_url": self.slack.response_url(user, CHANNEL),
-            "trigger_id": "demo",
-            "actions": [{"action_id": action, "block_id": "demo", "value": button["value"], "type": "button"}],
-        }
-        body = urlencode({"payload": json.dumps(payload)})
+        body = block_actions(
+            user=user,
+            name=NAMES[user],
+            action={"action_id": action, "block_id": "demo", "value": button["value"], "type": "button"},
+            response_url=self.slack.response_url(user, CHANNEL),
+            trigger=trigger_id(),
+            channel=CHANNEL,
+            message={"ts": message.ts, "thread_ts": message.thread_ts, "text": message.text},
+        )
         already = len(self.slack.seen)
-        await self.http.post(self.url, content=body, headers=self._signed(body))
+        await self.sender.send(*body)
         shown: Posted = await self.slack.wait_for(
             lambda: next((m for m in self.slack.seen[already:] if m.visible_to == user), None)
         )
