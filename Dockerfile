@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# The bot as a container: docker build -t data-request-bot . (see README, "Run in production").
+# The bot as a container: docker build -t data-request-bot . (see docs/operating.md, "Run in production").
 
 # Build stage: the project's wheel, installed with its dependencies into a virtual environment.
 FROM python:3.11-slim AS build
