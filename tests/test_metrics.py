@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 P = "data_request_bot_"
 EMAIL = "jane.shopper@example.com"
+LINKED = re.compile(r"^\[(.*)\]\([^)]*\)$")  # an alert's name links to its entry in docs/troubleshooting.md
 
 
 async def scrape(bot: Harness) -> tuple[dict[tuple[str, frozenset[tuple[str, str]]], float], str]:
@@ -121,7 +122,7 @@ def documented_alerts() -> dict[str, str]:
     text = (Path(__file__).parent.parent / "docs" / "operating.md").read_text()
     section = text.split("### Monitoring", 1)[1].split("\n### ", 1)[0]
     rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| ") and "`data_request_bot" in line]
-    return {cells[0].strip("| "): cells[1].split("`")[1] for cells in rows}
+    return {LINKED.sub(r"\1", cells[0].strip("| ")): cells[1].split("`")[1] for cells in rows}
 
 
 def firing(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], expression: str) -> bool:
