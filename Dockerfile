@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# The bot as a container: docker build -t data-request-bot . (see README, "Run in production").
+# The bot as a container: docker build -t data-request-bot . (see docs/operating.md, "Run in production").
 
 # The base image, pinned by digest so a rebuild starts from the same bytes; refresh it on purpose
 # (docker buildx imagetools inspect python:3.11-slim) and read the CHANGELOG's upgrade notes.

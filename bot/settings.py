@@ -1,4 +1,4 @@
-"""Settings, read once from the environment at start (each name is in the README's "Settings" table).
+"""Settings, read once from the environment at start (each name is in the "Settings" table of docs/operating.md).
 
 Nothing else in the project reads ``os.environ``: the rest receives what it
 needs from this frozen value, which keeps tests free to build one by hand.

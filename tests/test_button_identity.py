@@ -60,7 +60,7 @@ async def test_after_a_restore_the_old_threads_buttons_refuse_and_leave_the_new_
         await asyncio.to_thread(backup_database, live, copy)
         _, old_reply = await completed(bot, "after.backup@example.com")
 
-        # The restore procedure (README, Backup and restore): stop, drop the WAL, copy the backup over, start.
+        # The restore procedure (docs/operating.md): stop, drop the WAL, copy the backup over, start.
         await bot.runtime.stop()
         bot.crashed = True
         for leftover in (live.with_name(live.name + "-wal"), live.with_name(live.name + "-shm")):

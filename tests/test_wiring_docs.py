@@ -1,4 +1,4 @@
-"""The setup documents say what the code does: the README's event wiring and the Slack app manifest.
+"""The setup documents say what the code does: the event wiring (docs/operating.md) and the Slack app manifest.
 
 An operator wires Amazon's events and creates the Slack app from these texts alone, so a kind of request the
 bot runs but the texts leave out fails quietly (an erasure's thread waits for the next poll; staff never see
@@ -24,8 +24,8 @@ def relay_event_types() -> set[str]:
 
 
 def wiring_section() -> str:
-    """The README's "Wiring events" section."""
-    return (ROOT / "README.md").read_text().split("\n## Wiring events\n", 1)[1].split("\n## ", 1)[0]
+    """The operator's "Wiring events" section."""
+    return (ROOT / "docs" / "operating.md").read_text().split("\n## Wiring events\n", 1)[1].split("\n## ", 1)[0]
 
 
 def manifest_value(key: str, *, indent: int) -> str:
@@ -35,14 +35,14 @@ def manifest_value(key: str, *, indent: int) -> str:
     return found.group(1).strip().strip('"')
 
 
-def test_the_readmes_eventbridge_rule_matches_exactly_the_event_types_the_relay_stores() -> None:
+def test_the_docs_eventbridge_rule_matches_exactly_the_event_types_the_relay_stores() -> None:
     """The rule's ``detail-type`` list is every type the relay acts on, no fewer (their tasks would end only by
     polling) and no more (EventBridge would deliver events the relay drops)."""
     rule = json.loads(wiring_section().split("```json", 1)[1].split("```", 1)[0])
     assert sorted(rule["detail-type"]) == sorted(relay_event_types())
 
 
-def test_the_readmes_webhook_subscription_takes_every_event_type_the_relay_stores() -> None:
+def test_the_docs_webhook_subscription_takes_every_event_type_the_relay_stores() -> None:
     """The webhook alternative subscribes all of them: by naming each, or by pointing at the rule's list."""
     paragraph = next(part for part in wiring_section().split("\n\n") if "webhooks" in part)
     named = set(EVENT_TYPE.findall(paragraph))
