@@ -15,7 +15,7 @@ from typing import Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from core import StoreUnavailable, case_context, mask_email
+from core import DenialReason, StoreUnavailable, case_context, mask_email
 from handlers import notices, texts
 from handlers.deadlines import JURISDICTIONS, DeadlineSpec, next_reminder_at, parse_deadline_days
 from handlers.desk import Desk
@@ -24,16 +24,22 @@ from handlers.guard import allowed, ephemeral_reply, saving
 from handlers.kinds import KindFlow
 from handlers.lifecycle import Reply, advance, kind_of
 from handlers.listing import Page, list_page
-from handlers.texts import casework
+from handlers.record.actions import close_case, deny_case, verify_case
+from handlers.record.rules import NOTE_FLAG, PARTLY_FLAG, method_named, note_problem, reason_named
+from handlers.texts import casework, record
+from handlers.texts.mrkdwn import escape_clip
 from store import Request, behind
 
 __all__ = [
+    "Close",
+    "Deny",
     "Extend",
     "Help",
     "Invalid",
     "ListOpen",
     "Start",
     "Status",
+    "Verify",
     "handle_command",
     "parse_command",
     "start_in_turn",
@@ -81,11 +87,37 @@ class ListOpen:
 
 
 @dataclass(frozen=True, slots=True)
+class Verify:
+    """The shopper's identity was verified by ``method`` (a ``VerificationMethod``); ``note``: staff's words."""
+
+    query: str
+    method: str
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Deny:
+    """Close the case as denied for ``reason`` (a ``DenialReason``); ``note``: staff's words."""
+
+    query: str
+    reason: str
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """The shopper has their answer (``partly``: in part): close the case with its outcome."""
+
+    query: str
+    partly: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Invalid:
     message: texts.Message
 
 
-Intent = Help | Start | Status | Extend | ListOpen | Invalid
+Intent = Help | Start | Status | Extend | ListOpen | Verify | Deny | Close | Invalid
 
 
 def parse_command(text: str, kinds: Mapping[str, KindFlow]) -> Intent:
@@ -114,10 +146,63 @@ def parse_command(text: str, kinds: Mapping[str, KindFlow]) -> Intent:
         if len(words) > 2 or (len(words) == 2 and words[1].lower() != "all"):
             return Invalid(texts.usage_error("`list` shows your open requests; `list all` shows the team's."))
         return ListOpen(whole_team=len(words) == 2)
+    if first in _RECORD_VERBS:
+        return _RECORD_VERBS[first](words[1:])
     by_verb = {kind.verb: kind for kind in kinds.values()}
     if first in by_verb:
         return _parse_start(words[1:], by_verb[first])
     return _parse_start(words, by_verb[None])
+
+
+def _noted(words: list[str]) -> tuple[list[str], str | None]:
+    """The words before ``--note``, and every word after it (None: no note asked for)."""
+    lowered = [word.lower() for word in words]
+    if NOTE_FLAG not in lowered:
+        return words, None
+    at = lowered.index(NOTE_FLAG)
+    return words[:at], " ".join(words[at + 1 :])
+
+
+def _note_refusal(note: str | None, *, needed: bool = False) -> Invalid | None:
+    """``--note`` without words, or a note that cannot be kept (``needed``: a reason that needs one)."""
+    if note is not None and not note.strip():
+        return Invalid({"text": f"`{NOTE_FLAG}` needs the words after it."})
+    problem = note_problem(note or "", needed=needed)
+    return Invalid({"text": record.note_refused(problem)}) if problem is not None else None
+
+
+def _parse_verify(words: list[str]) -> Intent:
+    """``verify <email or task id> <method> [--note <words>]``."""
+    words, note = _noted(words)
+    if len(words) != 2:
+        return Invalid({"text": record.verify_usage()})
+    method = method_named(words[1])
+    if method is None:
+        return Invalid({"text": record.verify_usage(f"`{escape_clip(words[1], texts.TYPED_SHOWN)}` is no method. ")})
+    return _note_refusal(note) or Verify(words[0], method.value, note or "")
+
+
+def _parse_deny(words: list[str]) -> Intent:
+    """``deny <email or task id> <reason> [--note <words>]``; ``other`` needs a note."""
+    words, note = _noted(words)
+    if len(words) != 2:
+        return Invalid({"text": record.deny_usage()})
+    reason = reason_named(words[1])
+    if reason is None:
+        return Invalid({"text": record.deny_usage(f"`{escape_clip(words[1], texts.TYPED_SHOWN)}` is no reason. ")})
+    return _note_refusal(note, needed=reason is DenialReason.OTHER) or Deny(words[0], reason.value, note or "")
+
+
+def _parse_close(words: list[str]) -> Intent:
+    """``close <email or task id> [--partly]``."""
+    partly = any(word.lower() == PARTLY_FLAG for word in words)
+    rest = [word for word in words if word.lower() != PARTLY_FLAG]
+    if len(rest) != 1 or rest[0].startswith("--"):
+        return Invalid({"text": record.close_usage()})
+    return Close(rest[0], partly=partly)
+
+
+_RECORD_VERBS = {"verify": _parse_verify, "deny": _parse_deny, "close": _parse_close}
 
 
 def _parse_start(words: list[str], kind: KindFlow) -> Intent:
@@ -178,6 +263,11 @@ async def handle_command(deps: Desk, *, ack: AsyncAck, command: dict[str, Any], 
     if isinstance(intent, ListOpen):
         await ack()
         deps.background.spawn(saving(_list(deps, intent, user=user, reply=reply), reply=reply), name="command list")
+        return
+    if isinstance(intent, Verify | Deny | Close):
+        await ack()
+        work = _keep_record(deps, intent, user=user, reply=reply)
+        deps.background.spawn(saving(work, reply=reply), name="command record")
         return
     decision = deps.authorizer.known(user)  # never waits: nothing before ack() may wait on the network
     if decision is None:  # the allowed group's members are not known yet: answer first, decide after
@@ -294,7 +384,10 @@ async def _status(deps: Desk, intent: Status, *, user: str, reply: Reply) -> Non
     if request.status.unfinished or request.status in kind.ask_amazon:  # Amazon's word now, where it may move it
         request = await advance(deps.flow, request.id) or request
     await deps.flow.store.audit.append(request_id=request.id, actor=user, action="status viewed")
-    message = texts.status_message(request, kind.texts, permalink=await deps.permalink(request), now=deps.flow.clock())
+    notes = record.notes_lines(await deps.flow.store.verdicts.notes(request.id))
+    message = texts.status_message(
+        request, kind.texts, permalink=await deps.permalink(request), now=deps.flow.clock(), notes=notes
+    )
     await reply(message)
 
 
@@ -317,6 +410,24 @@ async def _extend(deps: Desk, intent: Extend, *, user: str, reply: Reply) -> Non
     else:
         assert done.request is not None
         await reply(casework.deadline_extended(done.request, days=intent.days))
+
+
+async def _keep_record(deps: Desk, intent: Verify | Deny | Close, *, user: str, reply: Reply) -> None:
+    """``verify``, ``deny``, ``close``: find the case, check the user may act, then record it."""
+    request, what = await _find(deps, intent.query)
+    action = {Verify: "verify", Deny: "deny", Close: "close"}[type(intent)]
+    if not await allowed(deps, user, action=action, reply=reply, request_id=request.id if request else None):
+        return
+    if request is None:
+        await reply(texts.unknown_request(what))
+        return
+    with case_context(request_id=request.id):
+        if isinstance(intent, Verify):
+            await verify_case(deps, request, user=user, method=intent.method, note=intent.note, reply=reply)
+        elif isinstance(intent, Deny):
+            await deny_case(deps, request, user=user, reason=intent.reason, note=intent.note, reply=reply)
+        else:
+            await close_case(deps, request, user=user, partly=intent.partly, reply=reply)
 
 
 async def _list(deps: Desk, intent: ListOpen, *, user: str, reply: Reply) -> None:

@@ -40,8 +40,10 @@ from store._records import (
 )
 from store._signal import Commit
 from store._store import Store, open_verified
+from store._verdicts import IDENTITY_VERIFIED, Notes
 
 __all__ = [
+    "IDENTITY_VERIFIED",
     "NOTICE",
     "OPENS_THREAD",
     "PRIVATE_FILE",
@@ -56,6 +58,7 @@ __all__ = [
     "InstanceLock",
     "KeyState",
     "Moved",
+    "Notes",
     "Notice",
     "OutboxEntry",
     "Request",

@@ -60,6 +60,7 @@ def make_settings(slack: FakeSlack, prime: FakePrime, workdir: Path, **overrides
         allowed_users=frozenset({"U0ALICE", "U0BOB"}),
         reconcile_interval=3600,
         port=0,
+        identity_verification="off",  # most tests click Download or Approve at once; verification tests say required
     )
     return replace(settings, **overrides)
 

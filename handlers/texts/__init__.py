@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from handlers.deadlines import CCPA_DAYS, DAY, DEADLINE_DAYS, REMINDERS
+from handlers.texts import facts
 from handlers.texts.blocks import Block, Message, context, fields, section, sections
 from handlers.texts.mrkdwn import date, escape, escape_clip, more, subject
 from prime import CLIENT_TOKEN_WINDOW
@@ -65,9 +66,7 @@ def hours(seconds: float) -> str:
 
 def thread_parent(request: Request, kind: KindTexts) -> Message:
     """The channel message that opens a request's thread and shows its status as it changes."""
-    when = date(request.closed_at or 0, "then")
-    closed = f":lock: Closed: answer sent to the shopper by <@{request.closed_by}> {when}"
-    status = kind.status_line(request, waiting=_WAITING, closed=closed)
+    status = kind.status_line(request, waiting=_WAITING, closed=facts.closed_line(request))
     task = f"`{task_shown(request)}`" if request.task_id else "_not started yet_"
     due = f"{date(request.due_at, 'the due date', time=False)} ({request.deadline})" if request.due_at else "_none_"
     return {
@@ -80,9 +79,11 @@ def thread_parent(request: Request, kind: KindTexts) -> Message:
                 ("Task", task),
                 ("Answer due", due),
                 *kind.extra_fields(request),
+                *facts.parent_fields(request),
                 ("Status", status),
             ),
             *kind.parent_actions(request),
+            *facts.case_actions(request, deniable=kind.deniable),
         ],
     }
 
@@ -281,6 +282,8 @@ _SHARED_REPLIES: Mapping[str, Callable[[Request, KindTexts], Message]] = {
     "waiting_operator": lambda request, _kind: waiting_for_prime(request, needs_operator=True),
     "started_after_wait": lambda request, _kind: started_after_wait(request),
     "start_window_passed": start_window_passed,
+    "verified": lambda request, _kind: facts.verified_reply(request),
+    "denied": lambda request, _kind: facts.denied_reply(request),
 }
 
 
@@ -320,12 +323,15 @@ def stale_button() -> Message:
     }
 
 
-def status_message(request: Request, kind: KindTexts, *, permalink: str | None, now: float) -> Message:
-    """The answer to ``status``: where one request stands, for the asker alone."""
+def status_message(
+    request: Request, kind: KindTexts, *, permalink: str | None, now: float, notes: Sequence[str] = ()
+) -> Message:
+    """The answer to ``status``: where one request stands, for the asker alone (``notes``: staff's, escaped)."""
     days = max(0, int((now - request.created_at) // 86_400))
     thread = f"<{permalink}|the thread>" if permalink else "its thread"
     if request.closed_at is not None:
-        answer = f"answered: closed by <@{request.closed_by}> {date(request.closed_at, 'then')}"
+        when = date(request.closed_at, "then")
+        answer = f"answer: {facts.outcome_words(request)}, closed by <@{request.closed_by}> {when}"
     else:
         left = int((request.due_at - now) // 86_400)
         when = f"in {left} days" if left >= 0 else f"*{-left} days overdue*"
@@ -337,7 +343,7 @@ def status_message(request: Request, kind: KindTexts, *, permalink: str | None, 
                 f"*{kind.title} for {subject(request)}*: {kind.status_lines[request.status]}\n"
                 f"Task `{task_shown(request) or 'not started'}` · requested by <@{request.requester}> "
                 f"on {date(request.created_at, 'that day')} ({days} days ago) · see {thread}\n"
-                f"The shopper's {answer}"
+                f"The shopper's {answer}\n{facts.identity_line(request)}" + "".join(f"\n{line}" for line in notes)
             ),
             *kind.status_offer(request),
         ],
