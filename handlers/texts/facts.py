@@ -85,9 +85,8 @@ def closed_line(request: Request) -> str:
     when = date(request.closed_at or 0, "then")
     if request.outcome == Outcome.DENIED:
         return f":no_entry: Denied by <@{request.closed_by}> {when}: {why(request.denial_reason)}"
-    if request.outcome in (Outcome.COMPLIED_IN_PART, Outcome.NO_DATA):
-        return f":lock: Closed: answer sent to the shopper by <@{request.closed_by}> {when} ({request.outcome})"
-    return f":lock: Closed: answer sent to the shopper by <@{request.closed_by}> {when}"
+    outcome = f" ({escape_clip(request.outcome, 40)})" if request.outcome else ""
+    return f":lock: Closed: answer sent to the shopper by <@{request.closed_by}> {when}{outcome}"
 
 
 def case_actions(request: Request, *, deniable: Collection[RequestStatus]) -> list[Block]:
