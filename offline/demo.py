@@ -247,7 +247,9 @@ class _Scene:
         await self.click("U0ALICE", self.slack.messages[erase.ts], action=APPROVE_ACTION)
         await self.act("U0BOB", "clicks Approve")
         await self.click("U0BOB", self.slack.messages[erase.ts], action=APPROVE_ACTION)
-        await self.act("U0BOB", f"replies to the shopper's email, then types  {COMMAND} verify erase.me@example.com email")
+        await self.act(
+            "U0BOB", f"replies to the shopper's email, then types  {COMMAND} verify erase.me@example.com email"
+        )
         await self.answered("U0BOB", "verify erase.me@example.com email")
         await self.act("U0BOB", "clicks Approve")
         await self.click("U0BOB", self.slack.messages[erase.ts], action=APPROVE_ACTION)

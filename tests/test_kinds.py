@@ -404,7 +404,8 @@ async def test_a_third_kind_runs_in_the_real_bot_from_its_registration_alone(tmp
         task_id, parent = await h.request(f"probe {EMAIL} --hold 2d", email=EMAIL)
         task = h.prime.tasks[task_id]
         assert (task.kind, task.holding_period) == ("deletion", 2)
-        assert "Probe request" in text_of(parent) and [b["action_id"] for b in buttons(parent)] == [POKE_ACTION, VERIFY_ACTION]
+        assert "Probe request" in text_of(parent)
+        assert [b["action_id"] for b in buttons(parent)] == [POKE_ACTION, VERIFY_ACTION]
 
         h.prime.complete(task_id)
         event = envelope("PERSONAL_DATA_DELETION_TASK_COMPLETED", task_id, task_field="personalDataDeletionTask")
