@@ -136,9 +136,17 @@ class Harness:
             self.url + "/slack/events", content=body, headers=slack_headers(body, SIGNING_SECRET)
         )
 
-    async def submit(self, view: dict[str, Any], values: dict[str, dict[str, str]], *, user: str) -> httpx.Response:
-        """Submit a modal the bot opened (``view`` as sent to views.open) with ``values`` typed in, as ``user``."""
-        body = view_submission_body(user=user, view=view, values=values)
+    async def submit(
+        self,
+        view: dict[str, Any],
+        values: dict[str, dict[str, str]],
+        *,
+        user: str,
+        selected: dict[str, dict[str, str]] | None = None,
+    ) -> httpx.Response:
+        """Submit a modal the bot opened (``view`` as sent to views.open) with ``values`` typed in and the options
+        ``selected`` chosen, as ``user``."""
+        body = view_submission_body(user=user, view=view, values=values, selected=selected)
         return await self.http.post(
             self.url + "/slack/events", content=body, headers=slack_headers(body, SIGNING_SECRET)
         )

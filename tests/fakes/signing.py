@@ -121,15 +121,29 @@ def block_actions_body(
     return urlencode({"payload": json.dumps(payload)})
 
 
-def view_submission_body(*, user: str, view: dict[str, Any], values: dict[str, dict[str, str]]) -> str:
+def view_submission_body(
+    *,
+    user: str,
+    view: dict[str, Any],
+    values: dict[str, dict[str, str]],
+    selected: dict[str, dict[str, str]] | None = None,
+) -> str:
     """Return a modal's submission body as Slack sends it: ``view`` as opened, with each input's typed value.
 
-    ``values`` maps block id -> action id -> the text typed into that ``plain_text_input``.
+    ``values`` maps block id -> action id -> the text typed into that ``plain_text_input``; ``selected`` maps
+    block id -> action id -> the value of the option chosen in that ``static_select``.
     """
-    state = {
+    state: dict[str, dict[str, Any]] = {
         block: {action: {"type": "plain_text_input", "value": text} for action, text in inputs.items()}
         for block, inputs in values.items()
     }
+    for block, choices in (selected or {}).items():
+        state.setdefault(block, {}).update(
+            {
+                action: {"type": "static_select", "selected_option": {"value": value}}
+                for action, value in choices.items()
+            }
+        )
     payload: dict[str, Any] = {
         "type": "view_submission",
         "team": {"id": TEAM_ID, "domain": _TEAM_DOMAIN},
