@@ -93,6 +93,15 @@ class Cases:
         )
         return [request_from_row(row) for row in rows]
 
+    async def answered(self, *, requester: str, limit: int = 5) -> list[Request]:
+        """One requester's cases closed most recently, newest first (from requests_answered_by_requester)."""
+        rows = await self._database.fetch(
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE closed_at IS NOT NULL AND requester = ?"
+            " ORDER BY closed_at DESC LIMIT ?",
+            (requester, limit),
+        )
+        return [request_from_row(row) for row in rows]
+
     async def open_count(self, *, requester: str | None = None) -> int:
         """How many cases ``open`` would give without a limit (one requester's, or all)."""
         where = OPEN_CASE  # counted in the open-case indexes, not the table

@@ -207,3 +207,19 @@ async def test_retention_erases_emails_and_notes_and_keeps_every_record_field(tm
 async def _purged(bot: Harness, task_id: str) -> bool:
     request = await bot.runtime.store.requests.for_task(task_id)
     return request is not None and request.purged_at is not None
+
+
+async def test_home_lists_the_viewers_answered_cases_with_their_outcome(bot: Harness) -> None:
+    """The Home tab shows the viewer's last answered cases, each with the nature of its answer, newest first."""
+    _, _, reply = await ended(bot, "whole@example.com")
+    await bot.press(reply, CLOSE_ACTION)
+    await bot.slack.wait_for(lambda: told(bot, "U0ALICE", "marked as answered"))
+    await ask(bot, "delete twice@example.com")
+    await bot.slash("deny twice@example.com duplicate")
+    await bot.slack.wait_for(lambda: told(bot, "U0ALICE", "Denied: the case"))
+    await bot.runtime.workers.home.opened("U0ALICE")
+    view = (await bot.slack.wait_for(lambda: bot.slack.calls_to("views.publish")))[-1].args["view"]
+    shown = text_of(view)
+    answered = shown.split("Your recently answered requests", 1)[1]
+    assert answered.index("denied (duplicate)") < answered.index("complied")
+    assert "t***@example.com" in answered and "w***@example.com" in answered

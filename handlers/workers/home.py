@@ -18,7 +18,9 @@ from handlers.texts import casework
 from handlers.workers.access import Authorizer
 from store import Store, behind
 
-__all__ = ["HomeTab"]
+__all__ = ["ANSWERED_SHOWN", "HomeTab"]
+
+ANSWERED_SHOWN = 5  # the viewer's most recently answered cases the tab shows, with the nature of each answer
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +76,10 @@ class HomeTab:
             team_page = page if page is not None and page.scope == "all" else team_page
             team = await read_page(self._store, self._permalinks, team_page, user=user)
             links |= team.links
+        answered = await self._store.cases.answered(requester=user, limit=ANSWERED_SHOWN)
+        for request in answered:
+            if (link := await self._permalinks.get(request)) is not None:
+                links[request.id] = link
         return casework.home_view(
             mine.cases,
             team.cases if team is not None else None,
@@ -86,6 +92,7 @@ class HomeTab:
             mine_total=mine.total,
             team_total=team.total if team is not None else None,
             nouns=self._nouns,
+            answered=answered,
         )
 
     async def publish(self, user: str, *, page: Page | None = None) -> None:
