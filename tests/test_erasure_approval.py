@@ -142,6 +142,7 @@ async def test_reject_asks_why_in_a_form_and_closes_the_case(bot: Harness) -> No
     assert not buttons(latest(bot, parent["ts"]))
     request = await request_of(bot, parent)
     assert request.closed_by == "U0BOB" and request.closed_at is not None
+    assert (request.outcome, request.denial_reason) == ("denied", "other")  # a reason in staff's own words
     assert bot.prime.requests == [] or bot.prime.deletion_starts() == []
     rejected = [e for e in await bot.runtime.store.audit.entries() if e.action == "rejected"]
     assert [(e.actor, e.detail) for e in rejected] == [("U0BOB", "")]

@@ -16,6 +16,8 @@ from store import Request, RequestStatus
 
 __all__ = [
     "HOW",
+    "METHOD_WORDS",
+    "REASON_WORDS",
     "WHY",
     "case_actions",
     "closed_line",
@@ -28,6 +30,8 @@ __all__ = [
     "why",
 ]
 
+METHOD_WORDS = ", ".join(f"`{method.value}`" for method in VerificationMethod)  # as a command takes them
+REASON_WORDS = ", ".join(f"`{reason.value}`" for reason in DenialReason)
 # A method and a reason as a sentence says them.
 HOW = {
     VerificationMethod.ORDER: "order details only the shopper knows",

@@ -14,13 +14,11 @@ from handlers.buttons import form_metadata
 from handlers.record.rules import DENY_VIEW, NOTE_FLAG, NOTE_LIMIT, PARTLY_FLAG, VERIFY_VIEW, NoteProblem
 from handlers.texts import COMMAND
 from handlers.texts.blocks import Message, context, section
-from handlers.texts.facts import HOW, WHY
+from handlers.texts.facts import HOW, METHOD_WORDS, REASON_WORDS, WHY
 from handlers.texts.mrkdwn import date, escape_clip, subject
 from store import Notes, Request, RequestStatus
 
 __all__ = [
-    "METHODS",
-    "REASONS",
     "already_verified",
     "approve_unverified",
     "cannot_deny",
@@ -39,8 +37,6 @@ __all__ = [
     "verify_view",
 ]
 
-METHODS = ", ".join(f"`{method.value}`" for method in VerificationMethod)
-REASONS = ", ".join(f"`{reason.value}`" for reason in DenialReason)
 NOTE_SHOWN = 600  # characters of a note as shown, escaped: room for NOTE_LIMIT typed ones
 _VERIFY = f"{COMMAND} verify <email or task id> <method>"
 
@@ -104,7 +100,7 @@ def download_unverified(request: Request) -> Message:
         "text": (
             "The shopper's identity is not recorded as verified yet, so their data cannot be downloaded. Verify it, "
             f"then record how: click *Verify identity* on the thread's first message, or run `{_VERIFY}` "
-            f"(methods: {METHODS}). Then click *Download* again."
+            f"(methods: {METHOD_WORDS}). Then click *Download* again."
         )
     }
 
@@ -115,7 +111,7 @@ def approve_unverified(request: Request) -> Message:
         "text": (
             "The shopper's identity is not recorded as verified yet, so this erasure cannot be approved. Verify it, "
             f"then record how: click *Verify identity* on the thread's first message, or run `{_VERIFY}` "
-            f"(methods: {METHODS}). Then click *Approve* again."
+            f"(methods: {METHOD_WORDS}). Then click *Approve* again."
         )
     }
 
@@ -133,14 +129,14 @@ def note_refused(problem: NoteProblem) -> str:
 
 def verify_usage(what: str = "") -> str:
     return (
-        f"{what}`verify` takes an email or task id and how the shopper's identity was verified ({METHODS}), "
+        f"{what}`verify` takes an email or task id and how the shopper's identity was verified ({METHOD_WORDS}), "
         f"and `{NOTE_FLAG}` with words after it if you like. Example: `{COMMAND} verify jane@example.com order`."
     ).strip()
 
 
 def deny_usage(what: str = "") -> str:
     return (
-        f"{what}`deny` takes an email or task id and a reason ({REASONS}), and `{NOTE_FLAG}` with words after it "
+        f"{what}`deny` takes an email or task id and a reason ({REASON_WORDS}), and `{NOTE_FLAG}` with words after it "
         f"(`other` needs one). Example: `{COMMAND} deny jane@example.com unverifiable`."
     ).strip()
 
