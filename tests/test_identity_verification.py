@@ -211,3 +211,15 @@ async def test_a_verified_case_shows_no_verify_button_and_the_form_is_not_offere
         await bot.slack.wait_for(
             lambda: VERIFY_ACTION not in [b["action_id"] for b in buttons(latest(bot, parent["ts"]))] or None
         )
+
+
+async def test_check_warns_when_identity_verification_is_off(fakes: Fakes, tmp_path: Path) -> None:
+    """``check`` with IDENTITY_VERIFICATION=off warns in one line; with the default it says nothing of it."""
+    (tmp_path / "data").mkdir()
+    off = await run_bot("check", env=fakes.env(tmp_path, IDENTITY_VERIFICATION="off"), cwd=tmp_path)
+    assert off.returncode == 0, off.stdout + off.stderr
+    assert [line for line in off.lines if line.startswith("! IDENTITY_VERIFICATION=off")]
+    env = fakes.env(tmp_path)
+    del env["IDENTITY_VERIFICATION"]
+    default = await run_bot("check", env=env, cwd=tmp_path)
+    assert default.returncode == 0 and "IDENTITY_VERIFICATION" not in default.stdout
