@@ -15,7 +15,7 @@ from typing import Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from core import DenialReason, StoreUnavailable, case_context, mask_email
+from core import StoreUnavailable, case_context, mask_email
 from handlers import notices, texts
 from handlers.deadlines import JURISDICTIONS, DeadlineSpec, next_reminder_at, parse_deadline_days
 from handlers.desk import Desk
@@ -25,9 +25,8 @@ from handlers.kinds import KindFlow
 from handlers.lifecycle import Reply, advance, kind_of
 from handlers.listing import Page, list_page
 from handlers.record.actions import close_case, deny_case, verify_case
-from handlers.record.rules import NOTE_FLAG, PARTLY_FLAG, method_named, note_problem, reason_named
+from handlers.record.verbs import RECORD_VERBS, Close, Deny, Verify, parse_record
 from handlers.texts import casework, record
-from handlers.texts.mrkdwn import escape_clip
 from store import Request, behind
 
 __all__ = [
@@ -87,32 +86,6 @@ class ListOpen:
 
 
 @dataclass(frozen=True, slots=True)
-class Verify:
-    """The shopper's identity was verified by ``method`` (a ``VerificationMethod``); ``note``: staff's words."""
-
-    query: str
-    method: str
-    note: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Deny:
-    """Close the case as denied for ``reason`` (a ``DenialReason``); ``note``: staff's words."""
-
-    query: str
-    reason: str
-    note: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    """The shopper has their answer (``partly``: in part): close the case with its outcome."""
-
-    query: str
-    partly: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class Invalid:
     message: texts.Message
 
@@ -146,63 +119,13 @@ def parse_command(text: str, kinds: Mapping[str, KindFlow]) -> Intent:
         if len(words) > 2 or (len(words) == 2 and words[1].lower() != "all"):
             return Invalid(texts.usage_error("`list` shows your open requests; `list all` shows the team's."))
         return ListOpen(whole_team=len(words) == 2)
-    if first in _RECORD_VERBS:
-        return _RECORD_VERBS[first](words[1:])
+    if first in RECORD_VERBS:
+        parsed = parse_record(first, words[1:])
+        return parsed if isinstance(parsed, Verify | Deny | Close) else Invalid(parsed)
     by_verb = {kind.verb: kind for kind in kinds.values()}
     if first in by_verb:
         return _parse_start(words[1:], by_verb[first])
     return _parse_start(words, by_verb[None])
-
-
-def _noted(words: list[str]) -> tuple[list[str], str | None]:
-    """The words before ``--note``, and every word after it (None: no note asked for)."""
-    lowered = [word.lower() for word in words]
-    if NOTE_FLAG not in lowered:
-        return words, None
-    at = lowered.index(NOTE_FLAG)
-    return words[:at], " ".join(words[at + 1 :])
-
-
-def _note_refusal(note: str | None, *, needed: bool = False) -> Invalid | None:
-    """``--note`` without words, or a note that cannot be kept (``needed``: a reason that needs one)."""
-    if note is not None and not note.strip():
-        return Invalid({"text": f"`{NOTE_FLAG}` needs the words after it."})
-    problem = note_problem(note or "", needed=needed)
-    return Invalid({"text": record.note_refused(problem)}) if problem is not None else None
-
-
-def _parse_verify(words: list[str]) -> Intent:
-    """``verify <email or task id> <method> [--note <words>]``."""
-    words, note = _noted(words)
-    if len(words) != 2:
-        return Invalid({"text": record.verify_usage()})
-    method = method_named(words[1])
-    if method is None:
-        return Invalid({"text": record.verify_usage(f"`{escape_clip(words[1], texts.TYPED_SHOWN)}` is no method. ")})
-    return _note_refusal(note) or Verify(words[0], method.value, note or "")
-
-
-def _parse_deny(words: list[str]) -> Intent:
-    """``deny <email or task id> <reason> [--note <words>]``; ``other`` needs a note."""
-    words, note = _noted(words)
-    if len(words) != 2:
-        return Invalid({"text": record.deny_usage()})
-    reason = reason_named(words[1])
-    if reason is None:
-        return Invalid({"text": record.deny_usage(f"`{escape_clip(words[1], texts.TYPED_SHOWN)}` is no reason. ")})
-    return _note_refusal(note, needed=reason is DenialReason.OTHER) or Deny(words[0], reason.value, note or "")
-
-
-def _parse_close(words: list[str]) -> Intent:
-    """``close <email or task id> [--partly]``."""
-    partly = any(word.lower() == PARTLY_FLAG for word in words)
-    rest = [word for word in words if word.lower() != PARTLY_FLAG]
-    if len(rest) != 1 or rest[0].startswith("--"):
-        return Invalid({"text": record.close_usage()})
-    return Close(rest[0], partly=partly)
-
-
-_RECORD_VERBS = {"verify": _parse_verify, "deny": _parse_deny, "close": _parse_close}
 
 
 def _parse_start(words: list[str], kind: KindFlow) -> Intent:

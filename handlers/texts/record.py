@@ -29,6 +29,7 @@ __all__ = [
     "deny_usage",
     "deny_view",
     "download_unverified",
+    "note_needs_words",
     "note_refused",
     "notes_lines",
     "nothing_to_download",
@@ -125,6 +126,10 @@ def note_refused(problem: NoteProblem) -> str:
     if problem is NoteProblem.MISSING:
         return "Say what the reason is in a note (`other` needs one)."
     return f"The note is kept with the case: write it without the shopper's email (at most {NOTE_LIMIT} characters)."
+
+
+def note_needs_words() -> Message:
+    return {"text": f"`{NOTE_FLAG}` needs the words after it."}
 
 
 def verify_usage(what: str = "") -> str:
