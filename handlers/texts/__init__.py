@@ -92,14 +92,12 @@ def thread_parent(request: Request, kind: KindTexts) -> Message:
 
 
 def intake_facts(request: Request) -> str:
-    """The request's intake facts in one line: received, law, how, staff's ticket, identity if verified."""
+    """The request's intake facts in one line: received, law, how, staff's ticket."""
     return facts_line(
         received_on=request.received_on,
         law=law_of(request.deadline),
         via=request.received_via,
         outside_ref=request.outside_ref,
-        verified_how=request.verified_how,
-        verified_by=request.verified_by,
         extension_told_at=request.extension_told_at,
     )
 
