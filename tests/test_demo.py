@@ -171,8 +171,8 @@ async def test_demo_prints_each_thread_reply_under_the_step_that_caused_it(demo:
             verified,
         ),
         ("▶ @bob clicks Approve", "Buy with Prime deleted the shopper's data (task sbxdel-"),
-        ("▶ @bob clicks Approve", "The holding period (30 days) plus the up to 30 days"),  # past the due date
         ("▶ @alice types  /data-request verify cancel.me@example.com document", verified),
+        ("▶ @bob clicks Approve", "The holding period (30 days) plus the up to 30 days"),  # past the due date
         (
             "▶ @alice learns the shopper changed their mind, and clicks Cancel deletion during the hold",
             "Deletion cancelled by @alice",
