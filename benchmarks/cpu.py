@@ -49,12 +49,16 @@ from switches import prelude
 
 
 async def one_round(driver: Driver, bot: Proc, number: int, args: argparse.Namespace, tasks: int) -> dict[str, Any]:
-    """One burst of commands, then one batch of events; CPU ms per operation for each."""
+    """One burst of commands, then one batch of events, then events for strangers; CPU ms per operation for each.
+
+    The strangers' events of the rounds before wait in the inbox for good, so settling allows for them.
+    """
+    strangers_before = number * args.events
     meter = CpuMeter([bot])
     load = await driver.commands(bot.url, f"cpu-r{number}", args.commands, 32)
     acks = meter.seconds("bot")
     meter = CpuMeter([bot])
-    await driver.settle(bot, tasks=tasks + args.commands)
+    await driver.settle(bot, tasks=tasks + args.commands, inbox_left=strangers_before)
     settle = meter.seconds("bot")
     task_ids = (await driver.post("/complete", {"count": args.events}))["task_ids"]
     bodies = [envelope(task_ids[i % len(task_ids)]) for i in range(args.events)]
@@ -62,7 +66,7 @@ async def one_round(driver: Driver, bot: Proc, number: int, args: argparse.Names
     sent = await drive(len(bodies), 32, lambda i: relay(driver, bot, bodies[i]), relay_status("stored"))
     accepted = meter.seconds("bot")
     meter = CpuMeter([bot])
-    await driver.settle(bot, tasks=0)
+    await driver.settle(bot, tasks=0, inbox_left=strangers_before)
     applied = meter.seconds("bot")
     strangers = [envelope(f"sbx-unknown-{number}-{i}") for i in range(args.events)]
     meter = CpuMeter([bot])

@@ -25,6 +25,15 @@ SWITCHES: dict[str, Switch] = {
         "commands that arrive together commit together, a savepoint each",
         "import store._database as m\nm.Database.run_grouped = lambda self, work: self.run(work)\n",
     ),
+    "relay_group_commit": Switch(
+        "relayed events that arrive together commit together, a savepoint each",
+        # Inbox.add as one statement in its own transaction, one round trip to the connection's thread each.
+        "import store._inbox as m\n"
+        "async def _add(self, *, event_id, event_type, task_id):\n"
+        "    sql = 'INSERT OR IGNORE INTO inbox (event_id, event_type, task_id, received_at) VALUES (?, ?, ?, ?)'\n"
+        "    return await self._database.write_once(sql, (event_id, event_type, task_id, self._clock())) == 1\n"
+        "m.Inbox.add = _add\n",
+    ),
     "foreground_first": Switch(
         "background units (outbox, inbox, reconciler, reminders, Home refreshes, task starts) go one at a time",
         # As many background units in the connection thread's queue as there are: one FIFO queue for everything.
