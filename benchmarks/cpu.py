@@ -10,7 +10,7 @@ fakes and start-up):
 2. ``--events`` COMPLETED events at concurrency 32 for tasks in progress: the bot's CPU while they are
    accepted, and until every one is applied (the inbox asks Amazon, the outbox posts), per event;
 3. as many events for tasks the bot does not know: stored, never applied, so the bot's CPU meanwhile is
-   the relay's own per-event work and nothing else (``ingest_ms_per_event``).
+   the relay's own per-event work and the inbox worker's look at what is pending (``ingest_ms_per_event``).
 
 It prints each round and the medians, and writes JSON to ``benchmarks/results/cpu-<timestamp>.json``.
 ``--without NAME`` switches a piece of machinery off (``switches.py``), as in ``run.py``;
