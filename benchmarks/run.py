@@ -618,8 +618,9 @@ class Driver:
     async def post(self, path: str, body: dict[str, Any]) -> Any:
         return (await self.http.post(self.control + path, json_body=body)).json()
 
-    async def settle(self, bot: Proc, *, tasks: int, within: float = 180.0) -> float:
-        """Wait until the bot has started ``tasks`` tasks, its inbox and outbox are empty, and the fakes are quiet."""
+    async def settle(self, bot: Proc, *, tasks: int, within: float = 180.0, inbox_left: int = 0) -> float:
+        """Wait until the bot has started ``tasks`` tasks, its outbox is empty, its inbox holds no more than
+        ``inbox_left`` events (ones for tasks it never heard of wait there for good), and the fakes are quiet."""
         started = time.monotonic()
         previous: tuple[int, int] | None = None
         while time.monotonic() - started < within:
@@ -629,7 +630,7 @@ class Driver:
             if (
                 stats["tasks"] >= tasks
                 and not ready.get("outbox_pending")
-                and not ready.get("inbox_pending")
+                and ready.get("inbox_pending", 0) <= inbox_left
                 and calls == previous
             ):
                 return time.monotonic() - started

@@ -25,6 +25,35 @@ SWITCHES: dict[str, Switch] = {
         "commands that arrive together commit together, a savepoint each",
         "import store._database as m\nm.Database.run_grouped = lambda self, work: self.run(work)\n",
     ),
+    "relay_group_commit": Switch(
+        "relayed events that arrive together commit together, a savepoint each",
+        # Inbox.add as one statement in its own transaction, one round trip to the connection's thread each.
+        "import store._inbox as m\n"
+        "async def _add(self, *, event_id, event_type, task_id):\n"
+        "    sql = 'INSERT OR IGNORE INTO inbox (event_id, event_type, task_id, received_at) VALUES (?, ?, ?, ?)'\n"
+        "    return await self._database.write_once(sql, (event_id, event_type, task_id, self._clock())) == 1\n"
+        "m.Inbox.add = _add\n",
+    ),
+    "relay_body_at_once": Switch(
+        "a relayed body that came with its headers is taken as it is, without a timer or a read loop",
+        # _read_limited without its first branch: every body read in chunks under the timeout.
+        "import asyncio, bot.server as s\n"
+        "async def _read(request, limit, *, within):\n"
+        "    if request.content_length is not None and request.content_length > limit:\n"
+        "        raise s.RelayRejected(413, 'too large')\n"
+        "    chunks, size = [], 0\n"
+        "    try:\n"
+        "        async with asyncio.timeout(within):\n"
+        "            async for chunk in request.content.iter_chunked(64 * 1024):\n"
+        "                size += len(chunk)\n"
+        "                if size > limit:\n"
+        "                    raise s.RelayRejected(413, 'too large')\n"
+        "                chunks.append(chunk)\n"
+        "    except TimeoutError:\n"
+        "        raise s.RelayRejected(408, s._TOO_SLOW) from None\n"
+        "    return b''.join(chunks)\n"
+        "s._read_limited = _read\n",
+    ),
     "foreground_first": Switch(
         "background units (outbox, inbox, reconciler, reminders, Home refreshes, task starts) go one at a time",
         # As many background units in the connection thread's queue as there are: one FIFO queue for everything.

@@ -159,6 +159,11 @@ async def _read_limited(request: web.Request, limit: int, *, within: float) -> b
     ``within`` seconds."""
     if request.content_length is not None and request.content_length > limit:
         raise RelayRejected(413, f"the body is larger than {limit} bytes")
+    if request.content.is_eof():  # it came with the headers, as an event nearly always does: no waiting, no timer
+        body = request.content.read_nowait()
+        if len(body) > limit:
+            raise RelayRejected(413, f"the body is larger than {limit} bytes")
+        return body
     chunks: list[bytes] = []
     size = 0
     try:

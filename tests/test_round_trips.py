@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from store import RequestStatus
-from tests.harness import running_bot
+from tests.harness import envelope, running_bot
+
+COMPLETED = "PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED"
 
 # The loops that run beside the listeners: their rounds are the bot's, not this start's.
 LOOPS = {"outbox", "inbox", "reconciler", "reminders", "retention", "checkpoints", "usergroup"}
@@ -46,3 +49,47 @@ async def test_one_retrieval_start_takes_a_known_number_of_round_trips(tmp_path:
         assert request.status is RequestStatus.IN_PROGRESS
         assert bot.parents()[0]["ts"] == request.thread_ts
         assert len(units) == START_ROUND_TRIPS, units
+
+
+async def test_relayed_events_that_arrive_together_cross_to_the_database_together(tmp_path: Path) -> None:
+    """Eight events relayed while the database's thread is busy cross to it in one or two units, not eight, and each is
+    answered ``stored`` only once it is in the inbox."""
+    async with running_bot(tmp_path) as bot:
+        connection = bot.runtime.store._db
+        entered, release = threading.Event(), threading.Event()
+
+        def held(_: Any) -> None:
+            entered.set()
+            release.wait(10)
+
+        holding = asyncio.create_task(connection.call(held))
+        await asyncio.to_thread(entered.wait, 10)
+        units: list[str] = []
+        call, add = connection.call, bot.runtime.store.inbox.add
+        arrived: list[str] = []
+
+        async def counted(work: Callable[[Any], Any]) -> Any:
+            task = asyncio.current_task()
+            if task is None or task.get_name() not in LOOPS:
+                units.append(getattr(work, "__qualname__", repr(work)))
+            return await call(work)
+
+        async def adding(**event: str) -> bool:
+            arrived.append(event["event_id"])
+            return await add(**event)
+
+        connection.call = counted  # type: ignore[method-assign]
+        bot.runtime.store.inbox.add = adding  # type: ignore[method-assign]
+        events = [envelope(COMPLETED, f"task-nobody-knows-{n}", event_id=f"evt-{n}") for n in range(8)]
+        answers = asyncio.gather(*(bot.relay(event) for event in events))
+        while len(arrived) < len(events):  # noqa: ASYNC110 (each relay request is on its way to the store)
+            await asyncio.sleep(0.005)
+        release.set()
+        responses = await answers
+        await holding
+        connection.call = call  # type: ignore[method-assign]
+
+        assert [r.json() for r in responses] == [{"status": "stored"}] * len(events)
+        assert 1 <= len(units) <= 2, units  # one each would be eight
+        rows = await connection.execute("SELECT event_id FROM inbox ORDER BY event_id")
+        assert [row["event_id"] for row in rows] == sorted(f"evt-{n}" for n in range(8))
