@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import os
 import re
 import shlex
@@ -24,6 +25,8 @@ from harness import running_bot
 from processes import Fakes, clean_env, run_bot
 
 from bot.cli import main
+from bot.settings import load_new_key, load_settings, load_storage_settings
+from core import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -191,6 +194,37 @@ def test_each_alert_links_to_its_own_troubleshooting_entry_and_each_entry_has_it
     alerts_section = troubleshooting.split("\n## Alerts\n", 1)[1].split("\n## ", 1)[0]
     entries = [slug(heading) for heading in re.findall(r"^### (.+)$", alerts_section, re.MULTILINE)]
     assert sorted(link.group(1) for link in linked if link) == sorted(entries)
+
+
+class ReadBack(dict[str, str]):
+    """An environment that notes each name the settings read from it."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__(values)
+        self.read: set[str] = set()
+
+    def get(self, name: str, default: object = None) -> object:  # type: ignore[override]
+        self.read.add(name)
+        return super().get(name, default)
+
+    def __getitem__(self, name: str) -> str:
+        self.read.add(name)
+        return super().__getitem__(name)
+
+
+def test_the_settings_table_lists_each_setting_the_bot_reads_and_no_other(tmp_path: Path) -> None:
+    """Each name the settings read from the environment (``serve``'s, the storage commands', ``rotate-key``'s
+    new key) is a row of operating.md's Settings table, and each row is one the bot reads."""
+    key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    env = ReadBack({"DATABASE_PATH": str(tmp_path / "bot.db"), "ENCRYPTION_KEY": key})
+    for load in (load_settings, load_storage_settings, load_new_key):
+        with contextlib.suppress(ConfigError):
+            load(env)
+    operating = (ROOT / "docs" / "operating.md").read_text()
+    table = operating.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    rows = set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", table, re.MULTILINE))
+    assert "IDENTITY_VERIFICATION" in env.read
+    assert env.read == rows, (sorted(env.read - rows), sorted(rows - env.read))
 
 
 def test_the_readmes_two_commands_install_and_run_the_demo_and_the_tests_and_ci_runs_the_same() -> None:
