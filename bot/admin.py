@@ -1,6 +1,6 @@
-"""``data-request-bot audit``, ``purge`` and ``backup``: the audit trail out, expired data gone, a safe copy.
+"""``data-request-bot audit``, ``purge`` and ``backup``: the audit trail out or checked, expired data gone, a copy.
 
-All three work on the database alone (no Slack, no Amazon), after checking that
+All of them work on the database alone (no Slack, no Amazon), after checking that
 the key opens it, so a compliance officer or an operator can run them from a
 shell or a cron job, beside the running bot.
 """
@@ -22,8 +22,10 @@ from core import ConfigError
 from handlers.kinds.registry import KINDS, free_text
 from store import (
     AuditRow,
+    ChainBreak,
     EmailCipher,
     Store,
+    Tamper,
     backup_database,
     inspect_key,
     key_file_for,
@@ -31,7 +33,7 @@ from store import (
     read_key_file,
 )
 
-__all__ = ["parse_since", "run_audit", "run_backup", "run_purge"]
+__all__ = ["parse_since", "run_audit", "run_backup", "run_purge", "run_verify"]
 
 COLUMNS = ("time", "request", "task", "actor", "actor_name", "action", "detail", "shopper", "kind")
 
@@ -113,6 +115,50 @@ async def run_audit(env: Mapping[str, str], *, since: float, fmt: str, reveal: b
         writer.writeheader()
         writer.writerows(records)
     return 0
+
+
+async def run_verify(env: Mapping[str, str], *, out: TextIO) -> int:
+    """Check the audit log's hash chain: 0 when every entry fits, 1 naming the first that does not."""
+    store = await _open(load_storage_settings(env), need_key=False)
+    try:
+        report = await store.audit.verify()
+    finally:
+        await store.close()
+    if report.broken is None:
+        print(f"{report.entries} entries, chain intact", file=out)
+        if report.last_id is not None and report.last_at is not None:
+            print(f"newest: entry {report.last_id} at {_iso(report.last_at)}, hash {report.last_hash}", file=out)
+        return 0
+    print(_broken(report.broken), file=out)
+    print(f"{report.entries} entries before it are intact", file=out)
+    return 1
+
+
+def _broken(found: ChainBreak) -> str:
+    """The first break in the chain, in words: which entry, and what was done to it."""
+    if found.tamper is Tamper.CHANGED:
+        how = (
+            f"its hash was recomputed, but entry {found.names} still names the old one"
+            if found.names is not None
+            else "its content no longer matches its hash"
+        )
+        return f"chain broken at entry {found.entry}: it was changed after it was written ({how})"
+    if found.tamper is Tamper.REMOVED:
+        if found.removed_before:
+            return (
+                f"chain broken before entry {found.entry}: the entries before it were removed "
+                "(it names an entry that is no longer in the log)"
+            )
+        return (
+            f"chain broken at entry {found.entry}: it was removed "
+            f"(entry {found.names} names an entry that is no longer in the log)"
+        )
+    if found.names is None:
+        why = "it carries no hash: it was written past the bot"
+    else:
+        before = f"entry {found.after}" if found.after is not None else "no entry"
+        why = f"entry {found.names} names {before} as the one before it"
+    return f"chain broken at entry {found.entry}: it was inserted afterwards ({why})"
 
 
 async def run_purge(env: Mapping[str, str], *, out: TextIO) -> int:

@@ -58,6 +58,9 @@ def _run(argv: Sequence[str] | None) -> int:
     audit.add_argument("--since", default="1970-01-01", help="first day to include, e.g. 2026-11-01 (UTC)")
     audit.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     audit.add_argument("--reveal", action="store_true", help="show shoppers' emails in full (needs the key)")
+    audit.add_argument(
+        "--verify", action="store_true", help="check the log's hash chain instead: exit 1 names the first break"
+    )
     commands.add_parser("purge", help="erase emails of requests closed or finished over RETENTION_DAYS ago")
     backup = commands.add_parser("backup", help="a consistent, verified, owner-only copy of the database")
     backup.add_argument(
@@ -100,13 +103,15 @@ async def start_sandboxed(env: Mapping[str, str]) -> Runtime:
 
 
 def _offline_command(args: argparse.Namespace) -> int:
-    from bot.admin import parse_since, run_audit, run_backup, run_purge
+    from bot.admin import parse_since, run_audit, run_backup, run_purge, run_verify
     from bot.rotate import run_rotate_key
 
     try:
         if args.command == "backup":
             folder = args.path.endswith(("/", os.sep))  # Path() drops the slash that says "a folder"
             return run_backup(os.environ, target=Path(args.path), folder=folder, out=sys.stdout)
+        if args.command == "audit" and args.verify:
+            return asyncio.run(run_verify(os.environ, out=sys.stdout))
         if args.command == "audit":
             since = parse_since(args.since)
             return asyncio.run(run_audit(os.environ, since=since, fmt=args.format, reveal=args.reveal, out=sys.stdout))

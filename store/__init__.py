@@ -10,6 +10,7 @@ from __future__ import annotations
 from store._audit import AuditRow
 from store._backup import BackupReport, backup_database
 from store._cases import CaseCounts, Extension
+from store._chain import ChainBreak, ChainReport, Tamper
 from store._database import WriteHealth, behind, cannot_open
 from store._files import PRIVATE_FILE, InstanceLock, lock_path_for, others_can_read, private_folder
 from store._key import (
@@ -49,6 +50,8 @@ __all__ = [
     "AuditRow",
     "BackupReport",
     "CaseCounts",
+    "ChainBreak",
+    "ChainReport",
     "Commit",
     "EmailCipher",
     "Extension",
@@ -61,6 +64,7 @@ __all__ = [
     "Request",
     "RequestStatus",
     "Store",
+    "Tamper",
     "TaskError",
     "WriteHealth",
     "backup_database",
