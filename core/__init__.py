@@ -2,8 +2,9 @@
 
 The error tree (``DataRequestError`` and below), the background tasks the bot keeps (``Background``,
 ``supervise``, ``Wakeup``), the outage board (``Outages``), the ids that tie a log line to a case, the one
-backoff rule, the kinds' names (``RequestKind``), a failed task's reasons (``TaskError``), and the shapes
-of an email address (how one is found in text and logs, and masked wherever it is shown).
+backoff rule, the kinds' names (``RequestKind``), the compliance record's words (``Outcome``,
+``DenialReason``, ``ReceivedVia``, ``VerificationMethod``), a failed task's reasons (``TaskError``), and the
+shapes of an email address (how one is found in text and logs, and masked wherever it is shown).
 
 Arrows run ``bot -> handlers -> {store, prime} -> core`` (the import-linter contracts in ``pyproject.toml``).
 Modules are private; this is the one way in.
@@ -27,6 +28,7 @@ from core._errors import (
 from core._kinds import RequestKind
 from core._logids import CONTEXT_FIELDS, case_context, current_ids, log_ids
 from core._outages import Episode, Outages
+from core._record import DenialReason, Outcome, ReceivedVia, VerificationMethod
 from core._retry import RetryPolicy, backoff
 from core._types import TaskError
 
@@ -39,17 +41,21 @@ __all__ = [
     "BackupFailed",
     "ConfigError",
     "DataRequestError",
+    "DenialReason",
     "EmailUnreadable",
     "Episode",
     "Outages",
+    "Outcome",
     "PrimeError",
     "PrimeRejected",
     "PrimeUnavailable",
+    "ReceivedVia",
     "RelayRejected",
     "RequestKind",
     "RetryPolicy",
     "StoreUnavailable",
     "TaskError",
+    "VerificationMethod",
     "Wakeup",
     "backoff",
     "case_context",

@@ -118,6 +118,16 @@ class Request:
     cancelled_at: float | None = None
     ref: str = ""  # random: its buttons carry it beside the id, which a restored database hands out again
     cancel_sent_at: float | None = None  # a cancel call may have reached Amazon from then on, its answer unknown
+    # The compliance record (core.ReceivedVia, VerificationMethod, Outcome, DenialReason hold the values).
+    received_on: str = ""  # YYYY-MM-DD (UTC): the day the shopper asked; deadlines count from it
+    received_via: str | None = None  # None: not recorded
+    outside_ref: str | None = None  # staff's ticket reference, plain text
+    verified_by: str | None = None  # who recorded the shopper's identity as verified
+    verified_how: str | None = None
+    verified_at: float | None = None
+    outcome: str | None = None  # the nature of the response, once closed
+    denial_reason: str | None = None
+    extension_told_at: float | None = None  # the shopper was told the deadline is extended
 
     @property
     def is_open_case(self) -> bool:

@@ -66,6 +66,10 @@ class Requests:
         first_reminder_at: float | None = None,
         note: str = "",
         notices: Sequence[Notice] = (),
+        received_on: str | None = None,
+        received_via: str | None = None,
+        outside_ref: str | None = None,
+        verified_how: str | None = None,
     ) -> tuple[Request, bool]:
         """Store a new request with its clientToken, before anything is sent anywhere.
 
@@ -74,8 +78,14 @@ class Requests:
         transaction, so two commands at once cannot both start a task. Requests of another kind, and
         ones that never started, are no duplicates. ``first_reminder_at`` is when its first reminder is due
         (the schedule is the caller's); without it the next reminder pass looks at the case and sets it.
+
+        The record's intake facts: ``received_on`` (YYYY-MM-DD, the day the shopper asked; today, UTC, when
+        None), how (``received_via``), staff's ticket (``outside_ref``), and ``verified_how`` when the requester
+        had verified the shopper's identity before typing the command (recorded as verified by them, now).
         """
         now = self._clock()
+        received = received_on or time.strftime("%Y-%m-%d", time.gmtime(now))
+        verified_by, verified_at = (requester, now) if verified_how else (None, None)
         lookup = self._cipher.lookup_hash(email)
         client_token = str(uuid.uuid4())
         ref = secrets.token_hex(REF_BYTES)
@@ -94,7 +104,8 @@ class Requests:
             cursor = db.execute(
                 "INSERT INTO requests (client_token, email_hash, email_sealed, email_masked, requester, channel,"
                 " status, moving, never_started, created_at, updated_at, next_check_at, due_at, deadline, kind,"
-                " params, remind_at, ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " params, remind_at, ref, received_on, received_via, outside_ref, verified_by, verified_how,"
+                " verified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     client_token,
                     lookup,
@@ -112,6 +123,12 @@ class Requests:
                     params_json(params or {}),
                     now if first_reminder_at is None else first_reminder_at,
                     ref,
+                    received,
+                    received_via,
+                    outside_ref,
+                    verified_by,
+                    verified_how,
+                    verified_at,
                 ),
             )
             new_id = int(cursor.lastrowid or 0)
@@ -149,6 +166,12 @@ class Requests:
             kind=kind,
             params=dict(params or {}),
             ref=ref,
+            received_on=received,
+            received_via=received_via,
+            outside_ref=outside_ref,
+            verified_by=verified_by,
+            verified_how=verified_how,
+            verified_at=verified_at,
         )
         return request, True
 

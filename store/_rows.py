@@ -33,7 +33,9 @@ REQUEST_COLUMNS = (
     "id, client_token, email_masked, requester, channel, thread_ts, task_id, status, errors, created_at,"
     " updated_at, due_at, deadline, reminders_sent, closed_at, closed_by, purged_at,"
     " check_failures, waiting_since, start_sent_at, kind, params,"
-    " approved_by, approved_at, hold_ends_at, cancelled_by, cancelled_at, ref, cancel_sent_at"
+    " approved_by, approved_at, hold_ends_at, cancelled_by, cancelled_at, ref, cancel_sent_at,"
+    " received_on, received_via, outside_ref, verified_by, verified_how, verified_at, outcome, denial_reason,"
+    " extension_told_at"
 )
 # The statuses each shared rule is about, as the queries bind them (RequestStatus says which are which).
 UNFINISHED = tuple(s.value for s in RequestStatus if s.unfinished)
@@ -108,6 +110,15 @@ def request_from_row(row: sqlite3.Row) -> Request:
         cancelled_at=row["cancelled_at"],
         ref=row["ref"],
         cancel_sent_at=row["cancel_sent_at"],
+        received_on=row["received_on"] or "",
+        received_via=row["received_via"],
+        outside_ref=row["outside_ref"],
+        verified_by=row["verified_by"],
+        verified_how=row["verified_how"],
+        verified_at=row["verified_at"],
+        outcome=row["outcome"],
+        denial_reason=row["denial_reason"],
+        extension_told_at=row["extension_told_at"],
     )
 
 

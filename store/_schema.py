@@ -175,7 +175,29 @@ DROP TABLE temp.audit_chain;
 """
 
 # Each moves the database from BASELINE_VERSION + n to BASELINE_VERSION + n + 1. Append; never edit one that shipped.
-MIGRATIONS: tuple[str, ...] = (AUDIT_CHAIN,)
+MIGRATIONS: tuple[str, ...] = (
+    # 14: the compliance record. A case made before it was received the day it was made, how and by whom it
+    # was verified is unknown, and a case closed before it complied (closing was the only way to answer).
+    """
+    ALTER TABLE requests ADD COLUMN received_on TEXT;  -- YYYY-MM-DD, the day the shopper asked (UTC)
+    ALTER TABLE requests ADD COLUMN received_via TEXT;  -- core.ReceivedVia; NULL: not recorded
+    ALTER TABLE requests ADD COLUMN outside_ref TEXT;  -- staff's ticket reference, plain text, at most 64 characters
+    ALTER TABLE requests ADD COLUMN verified_by TEXT;
+    ALTER TABLE requests ADD COLUMN verified_how TEXT;  -- core.VerificationMethod
+    ALTER TABLE requests ADD COLUMN verified_at REAL;
+    ALTER TABLE requests ADD COLUMN verified_note_sealed BLOB;  -- staff's free text, sealed; erased by retention
+    ALTER TABLE requests ADD COLUMN outcome TEXT;  -- core.Outcome, set when the case is closed
+    ALTER TABLE requests ADD COLUMN denial_reason TEXT;  -- core.DenialReason, when the outcome is "denied"
+    ALTER TABLE requests ADD COLUMN outcome_note_sealed BLOB;  -- staff's free text, sealed; erased by retention
+    ALTER TABLE requests ADD COLUMN extension_told_at REAL;  -- the shopper was told of the extension then
+    UPDATE requests SET received_on = date(created_at, 'unixepoch');
+    UPDATE requests SET outcome = 'complied' WHERE closed_at IS NOT NULL;
+    CREATE INDEX requests_by_outside_ref ON requests (outside_ref) WHERE outside_ref IS NOT NULL;
+    CREATE INDEX requests_by_received_on ON requests (received_on, id);
+    """,
+    # 15: the audit log's hash chain (AUDIT_CHAIN above).
+    AUDIT_CHAIN,
+)
 
 VERSION = BASELINE_VERSION + len(MIGRATIONS)
 
