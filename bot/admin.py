@@ -33,7 +33,16 @@ from store import (
     read_key_file,
 )
 
-__all__ = ["parse_since", "run_audit", "run_backup", "run_purge", "run_verify"]
+__all__ = [
+    "describe_break",
+    "iso_utc",
+    "open_store",
+    "parse_since",
+    "run_audit",
+    "run_backup",
+    "run_purge",
+    "run_verify",
+]
 
 COLUMNS = ("time", "request", "task", "actor", "actor_name", "action", "detail", "shopper", "kind")
 
@@ -47,7 +56,7 @@ def parse_since(text: str) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
-async def _open(settings: StorageSettings, *, need_key: bool) -> Store:
+async def open_store(settings: StorageSettings, *, need_key: bool) -> Store:
     """Open an existing database with its verified key; ``need_key`` when emails will be decrypted."""
     path = settings.database_path
     if not path.exists():
@@ -75,7 +84,7 @@ def _shopper(row: AuditRow, *, reveal: bool) -> str:
 
 async def run_audit(env: Mapping[str, str], *, since: float, fmt: str, reveal: bool, out: TextIO) -> int:
     """Write the audit log from ``since`` on as CSV or JSON lines; emails masked unless ``reveal``."""
-    store = await _open(load_storage_settings(env), need_key=reveal)
+    store = await open_store(load_storage_settings(env), need_key=reveal)
     try:
         rows = await store.audit.export(since=since, reveal=reveal)
         if reveal:  # seeing shoppers' emails is itself an access to their data
@@ -83,7 +92,7 @@ async def run_audit(env: Mapping[str, str], *, since: float, fmt: str, reveal: b
                 request_id=None,
                 actor=f"cli:{getpass.getuser()}",
                 action="audit exported",
-                detail=f"emails revealed, {len(rows)} entries since {_iso(since)}",
+                detail=f"emails revealed, {len(rows)} entries since {iso_utc(since)}",
             )
     finally:
         await store.close()
@@ -92,7 +101,7 @@ async def run_audit(env: Mapping[str, str], *, since: float, fmt: str, reveal: b
             zip(
                 COLUMNS,
                 (
-                    _iso(r.at),
+                    iso_utc(r.at),
                     r.request_id or "",
                     r.task_id or "",
                     r.actor,
@@ -119,7 +128,7 @@ async def run_audit(env: Mapping[str, str], *, since: float, fmt: str, reveal: b
 
 async def run_verify(env: Mapping[str, str], *, out: TextIO) -> int:
     """Check the audit log's hash chain: 0 when every entry fits, 1 naming the first that does not."""
-    store = await _open(load_storage_settings(env), need_key=False)
+    store = await open_store(load_storage_settings(env), need_key=False)
     try:
         report = await store.audit.verify()
     finally:
@@ -127,14 +136,14 @@ async def run_verify(env: Mapping[str, str], *, out: TextIO) -> int:
     if report.broken is None:
         print(f"{report.entries} entries, chain intact", file=out)
         if report.last_id is not None and report.last_at is not None:
-            print(f"newest: entry {report.last_id} at {_iso(report.last_at)}, hash {report.last_hash}", file=out)
+            print(f"newest: entry {report.last_id} at {iso_utc(report.last_at)}, hash {report.last_hash}", file=out)
         return 0
-    print(_broken(report.broken), file=out)
+    print(describe_break(report.broken), file=out)
     print(f"{report.entries} entries before it are intact", file=out)
     return 1
 
 
-def _broken(found: ChainBreak) -> str:
+def describe_break(found: ChainBreak) -> str:
     """The first break in the chain, in words: which entry, and what was done to it."""
     if found.tamper is Tamper.CHANGED:
         how = (
@@ -164,7 +173,7 @@ def _broken(found: ChainBreak) -> str:
 async def run_purge(env: Mapping[str, str], *, out: TextIO) -> int:
     """Erase the emails of requests closed or finished more than RETENTION_DAYS ago, now."""
     settings = load_storage_settings(env)
-    store = await _open(settings, need_key=False)
+    store = await open_store(settings, need_key=False)
     try:
         purged = await store.cases.purge_expired(
             older_than=time.time() - settings.retention_days * 86_400, free_text=free_text(KINDS)
@@ -229,5 +238,6 @@ def _size(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
-def _iso(epoch: float) -> str:
+def iso_utc(epoch: float) -> str:
+    """Epoch seconds as the CLI writes times: ISO 8601, UTC, to the second."""
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")

@@ -1,4 +1,4 @@
-"""The ``data-request-bot`` command: serve, check, demo, audit, purge, backup, rotate-key.
+"""The ``data-request-bot`` command: serve, check, demo, audit, evidence, purge, backup, rotate-key.
 
 Configuration mistakes end the program with one line per problem and no
 traceback: the operator needs the name of the setting and the fix, not a stack.
@@ -61,6 +61,13 @@ def _run(argv: Sequence[str] | None) -> int:
     audit.add_argument(
         "--verify", action="store_true", help="check the log's hash chain instead: exit 1 names the first break"
     )
+    evidence = commands.add_parser("evidence", help="everything known about one case, in one file (JSON or HTML)")
+    evidence.add_argument("request", metavar="REQUEST", help="the request id, or a task id of the case")
+    evidence.add_argument("--out", metavar="FILE", help="write to FILE (owner-only) instead of standard output")
+    evidence.add_argument(
+        "--format", choices=("json", "html"), help="json (default), or html for people (the default for a .html FILE)"
+    )
+    evidence.add_argument("--reveal", action="store_true", help="include the shopper's email (needs the key; audited)")
     commands.add_parser("purge", help="erase emails of requests closed or finished over RETENTION_DAYS ago")
     backup = commands.add_parser("backup", help="a consistent, verified, owner-only copy of the database")
     backup.add_argument(
@@ -73,7 +80,7 @@ def _run(argv: Sequence[str] | None) -> int:
         from offline.demo import run_demo
 
         return asyncio.run(run_demo(sys.stdout, start_bot=start_sandboxed))
-    if args.command in ("audit", "purge", "backup", "rotate-key"):
+    if args.command in ("audit", "evidence", "purge", "backup", "rotate-key"):
         return _offline_command(args)
     if args.command == "check":
         from bot.check import run_check
@@ -115,6 +122,21 @@ def _offline_command(args: argparse.Namespace) -> int:
         if args.command == "audit":
             since = parse_since(args.since)
             return asyncio.run(run_audit(os.environ, since=since, fmt=args.format, reveal=args.reveal, out=sys.stdout))
+        if args.command == "evidence":
+            from bot.evidence import run_evidence
+
+            target = Path(args.out) if args.out else None
+            return asyncio.run(
+                run_evidence(
+                    os.environ,
+                    ref=args.request,
+                    fmt=args.format,
+                    target=target,
+                    reveal=args.reveal,
+                    out=sys.stdout,
+                    err=sys.stderr,
+                )
+            )
         if args.command == "rotate-key":
             return asyncio.run(run_rotate_key(os.environ, out=sys.stdout))
         return asyncio.run(run_purge(os.environ, out=sys.stdout))

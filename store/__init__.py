@@ -12,6 +12,7 @@ from store._backup import BackupReport, backup_database
 from store._cases import CaseCounts, Extension
 from store._chain import ChainBreak, ChainReport, Tamper
 from store._database import WriteHealth, behind, cannot_open
+from store._evidence import CaseFile, PostRow, ReceivedEvent, started_task
 from store._files import PRIVATE_FILE, InstanceLock, lock_path_for, others_can_read, private_folder
 from store._key import (
     EmailCipher,
@@ -50,6 +51,7 @@ __all__ = [
     "AuditRow",
     "BackupReport",
     "CaseCounts",
+    "CaseFile",
     "ChainBreak",
     "ChainReport",
     "Commit",
@@ -61,6 +63,8 @@ __all__ = [
     "Moved",
     "Notice",
     "OutboxEntry",
+    "PostRow",
+    "ReceivedEvent",
     "Request",
     "RequestStatus",
     "Store",
@@ -82,6 +86,7 @@ __all__ = [
     "private_folder",
     "read_key_file",
     "read_key_state",
+    "started_task",
     "stored_key_state",
     "write_key_file",
 ]
