@@ -126,21 +126,50 @@ async def run_audit(env: Mapping[str, str], *, since: float, fmt: str, reveal: b
     return 0
 
 
-async def run_verify(env: Mapping[str, str], *, out: TextIO) -> int:
-    """Check the audit log's hash chain: 0 when every entry fits, 1 naming the first that does not."""
+def parse_noted(text: str) -> tuple[int, str]:
+    """``ENTRY:HASH`` (the newest entry and its hash, as an earlier ``audit --verify`` printed them)."""
+    entry, _, digest = text.partition(":")
+    if not entry.strip().isdigit() or len(digest.strip()) != 64:
+        raise ConfigError(
+            f"--expect takes the entry and hash an earlier audit --verify printed, like 1284:4ce21def… (not {text!r})"
+        )
+    return int(entry), digest.strip().lower()
+
+
+async def run_verify(env: Mapping[str, str], *, out: TextIO, noted: tuple[int, str] | None = None) -> int:
+    """Check the audit log's hash chain: 0 when every entry fits, 1 naming the first that does not.
+
+    ``noted``: an entry and the hash it had when someone wrote them down; it must still be there with it.
+    """
     store = await open_store(load_storage_settings(env), need_key=False)
     try:
-        report = await store.audit.verify()
+        report = await store.audit.verify(noted=noted[0] if noted else None)
     finally:
         await store.close()
-    if report.broken is None:
-        print(f"{report.entries} entries, chain intact", file=out)
-        if report.last_id is not None and report.last_at is not None:
-            print(f"newest: entry {report.last_id} at {iso_utc(report.last_at)}, hash {report.last_hash}", file=out)
-        return 0
-    print(describe_break(report.broken), file=out)
-    print(f"{report.entries} entries before it are intact", file=out)
-    return 1
+    if report.broken is not None:
+        print(describe_break(report.broken), file=out)
+        print(f"{report.entries} entries before it are intact", file=out)
+        return 1
+    if noted is not None and report.noted_hash != noted[1]:
+        entry = noted[0]
+        if report.noted_hash is None:
+            print(
+                f"chain broken after entry {report.last_id or 0}: entry {entry}, noted earlier, is no longer in the "
+                "log (entries were removed from its end)",
+                file=out,
+            )
+        else:
+            print(
+                f"chain broken at entry {entry}: it no longer has the hash noted for it (the log was rewritten "
+                "from there or before)",
+                file=out,
+            )
+        print(f"{report.entries} entries fit together, but not with what was noted", file=out)
+        return 1
+    print(f"{report.entries} entries, chain intact", file=out)
+    if report.last_id is not None and report.last_at is not None:
+        print(f"newest: entry {report.last_id} at {iso_utc(report.last_at)}, hash {report.last_hash}", file=out)
+    return 0
 
 
 def describe_break(found: ChainBreak) -> str:

@@ -61,6 +61,11 @@ def _run(argv: Sequence[str] | None) -> int:
     audit.add_argument(
         "--verify", action="store_true", help="check the log's hash chain instead: exit 1 names the first break"
     )
+    audit.add_argument(
+        "--expect",
+        metavar="ENTRY:HASH",
+        help="with --verify: an entry and hash an earlier --verify printed as newest; they must still be there",
+    )
     evidence = commands.add_parser("evidence", help="everything known about one case, in one file (JSON or HTML)")
     evidence.add_argument("request", metavar="REQUEST", help="the request id, or a task id of the case")
     evidence.add_argument("--out", metavar="FILE", help="write to FILE (owner-only) instead of standard output")
@@ -110,7 +115,7 @@ async def start_sandboxed(env: Mapping[str, str]) -> Runtime:
 
 
 def _offline_command(args: argparse.Namespace) -> int:
-    from bot.admin import parse_since, run_audit, run_backup, run_purge, run_verify
+    from bot.admin import parse_noted, parse_since, run_audit, run_backup, run_purge, run_verify
     from bot.rotate import run_rotate_key
 
     try:
@@ -118,7 +123,8 @@ def _offline_command(args: argparse.Namespace) -> int:
             folder = args.path.endswith(("/", os.sep))  # Path() drops the slash that says "a folder"
             return run_backup(os.environ, target=Path(args.path), folder=folder, out=sys.stdout)
         if args.command == "audit" and args.verify:
-            return asyncio.run(run_verify(os.environ, out=sys.stdout))
+            noted = parse_noted(args.expect) if args.expect else None
+            return asyncio.run(run_verify(os.environ, out=sys.stdout, noted=noted))
         if args.command == "audit":
             since = parse_since(args.since)
             return asyncio.run(run_audit(os.environ, since=since, fmt=args.format, reveal=args.reveal, out=sys.stdout))

@@ -91,9 +91,10 @@ class Audit:
             )
         )
 
-    async def verify(self) -> ChainReport:
-        """Walk the log's hash chain, oldest first, a row at a time, in one consistent snapshot."""
-        return await self._database.read(_walk_log)
+    async def verify(self, *, noted: int | None = None) -> ChainReport:
+        """Walk the log's hash chain, oldest first, a row at a time, in one consistent snapshot; ``noted``: an
+        entry whose hash the report should give (one written down earlier, to compare)."""
+        return await self._database.read(partial(_walk_log, noted=noted))
 
     async def entries(self, *, request_id: int | None = None) -> list[AuditEntry]:
         """The audit log, oldest first, for one request or for all."""
@@ -152,9 +153,9 @@ class Audit:
         return out
 
 
-def _walk_log(db: sqlite3.Connection) -> ChainReport:
+def _walk_log(db: sqlite3.Connection, *, noted: int | None) -> ChainReport:
     cursor = db.execute(f"SELECT {CHAIN_COLUMNS} FROM audit ORDER BY id")
     try:
-        return walk(cursor)
+        return walk(cursor, noted=noted)
     finally:
         cursor.close()

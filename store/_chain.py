@@ -96,6 +96,7 @@ class ChainReport:
     last_at: float | None
     last_hash: str
     broken: ChainBreak | None
+    noted_hash: str | None = None  # the hash the ``noted`` entry has now; None: not in the log (or past a break)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,24 +124,30 @@ def _entries(rows: Iterable[sqlite3.Row]) -> Iterator[_Entry]:
         yield _Entry(int(row["id"]), float(row["at"]), prev_hash, stored, computed)
 
 
-def walk(rows: Iterable[sqlite3.Row]) -> ChainReport:
-    """Check the log, read oldest first (``rows`` selected with ``CHAIN_COLUMNS``), up to its first break."""
+def walk(rows: Iterable[sqlite3.Row], *, noted: int | None = None) -> ChainReport:
+    """Check the log, read oldest first (``rows`` selected with ``CHAIN_COLUMNS``), up to its first break.
+
+    ``noted``: an entry whose hash someone wrote down earlier (the newest then), to be compared: the chain
+    alone cannot show entries removed from its end, nor one rewritten from some entry on.
+    """
     entries = _entries(rows)
     recent: deque[_Entry] = deque(maxlen=_RECENT)  # the entries that fit, newest last
-    count = 0
+    count, noted_hash = 0, None
     entry = next(entries, None)
     while entry is not None:
         following = next(entries, None)
         broken = _check(entry, following, recent)
         if broken is not None:  # the entries found to be inserted, or changed, were counted as fitting
-            return _report(count - sum(1 for e in recent if e.id >= broken.entry), recent, broken)
+            return _report(count - sum(1 for e in recent if e.id >= broken.entry), recent, broken, noted_hash)
         recent.append(entry)
         count += 1
+        if entry.id == noted:
+            noted_hash = entry.hash
         entry = following
-    return _report(count, recent, None)
+    return _report(count, recent, None, noted_hash)
 
 
-def _report(count: int, recent: deque[_Entry], broken: ChainBreak | None) -> ChainReport:
+def _report(count: int, recent: deque[_Entry], broken: ChainBreak | None, noted_hash: str | None) -> ChainReport:
     last = recent[-1] if recent else None
     return ChainReport(
         entries=count,
@@ -148,6 +155,7 @@ def _report(count: int, recent: deque[_Entry], broken: ChainBreak | None) -> Cha
         last_at=last.at if last else None,
         last_hash=last.hash if last else GENESIS,
         broken=broken,
+        noted_hash=noted_hash,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import shutil
 import sqlite3
 from collections.abc import Callable
@@ -198,3 +199,70 @@ async def test_the_migration_chains_the_entries_an_older_bot_wrote(tmp_path: Pat
         db.execute("UPDATE audit SET detail = 'changed' WHERE id = 7")
     status, lines = await verify(database)
     assert status == 1 and lines[0].startswith("chain broken at entry 7: it was changed")
+
+
+def rewrite_from_the_third(db: sqlite3.Connection) -> None:
+    """Change entry 3 and recompute every hash from there on: a chain that holds, told apart from the
+    original only by a hash noted before."""
+    first = 3
+    db.execute("UPDATE audit SET detail = 'nothing to see' WHERE id = ?", (first,))
+    prev_hash = entry(db, first - 1)[7]
+    for (entry_id,) in db.execute("SELECT id FROM audit WHERE id >= ? ORDER BY id", (first,)).fetchall():
+        at, request_id, actor, actor_name, action, detail, _, _ = entry(db, entry_id)
+        new = entry_hash(entry_id, at, request_id, actor, actor_name, action, detail, prev_hash)
+        db.execute("UPDATE audit SET prev_hash = ?, hash = ? WHERE id = ?", (prev_hash, new, entry_id))
+        prev_hash = new
+
+
+def newest_noted(lines: list[str]) -> tuple[str, str]:
+    """The entry and hash a successful --verify printed as the newest, as an auditor notes them down."""
+    found = re.fullmatch(r"newest: entry (\d+) at \S+, hash (\w+)", lines[1])
+    assert found, lines
+    return found.group(1), found.group(2)
+
+
+def delete_the_newest(db: sqlite3.Connection) -> None:
+    db.execute("DELETE FROM audit WHERE id = (SELECT MAX(id) FROM audit)")
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (
+            delete_the_newest,
+            "chain broken after entry {before}: entry {newest}, noted earlier, is no longer in the log",
+        ),
+        (rewrite_from_the_third, "chain broken at entry {newest}: it no longer has the hash noted for it"),
+    ],
+)
+async def test_an_entry_noted_earlier_must_still_be_there_with_its_hash(
+    case_log: tuple[Path, str], tmp_path: Path, change: Tamper, named: str
+) -> None:
+    """What the chain alone cannot show (the newest entries removed, the log rewritten from one entry on) is
+    found against the newest entry and hash an earlier --verify printed (--expect)."""
+    newest, digest = newest_noted((await verify(case_log[0], case_log[1]))[1])
+    copy = tampered(case_log, tmp_path, change)
+    assert (await verify(copy, case_log[1]))[0] == 0  # the chain itself still holds
+    done = await run_bot(
+        "audit",
+        "--verify",
+        "--expect",
+        f"{newest}:{digest}",
+        env=clean_env(DATABASE_PATH=str(copy), ENCRYPTION_KEY=case_log[1]),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1, done.stdout
+    assert done.lines[0].startswith(named.format(newest=newest, before=int(newest) - 1)), done.lines
+
+
+async def test_expect_passes_on_the_log_as_it_was_noted_and_refuses_a_malformed_value(
+    case_log: tuple[Path, str],
+) -> None:
+    """The untouched log passes --expect with its own newest entry; a value that is not ENTRY:HASH is exit 2."""
+    _, lines = await verify(case_log[0], case_log[1])
+    newest, digest = newest_noted(lines)
+    env = clean_env(DATABASE_PATH=str(case_log[0]), ENCRYPTION_KEY=case_log[1])
+    good = await run_bot("audit", "--verify", "--expect", f"{newest}:{digest}", env=env, cwd=case_log[0].parent)
+    assert (good.returncode, good.lines) == (0, lines)
+    bad = await run_bot("audit", "--verify", "--expect", "yesterday", env=env, cwd=case_log[0].parent)
+    assert bad.returncode == 2 and bad.stderr.startswith("data-request-bot: --expect takes")
