@@ -81,7 +81,7 @@ COMPLETED = "PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED"
 _TASK_ID = r"[A-Za-z0-9._:-]+"  # the fake Amazon's task ids (offline/amazon_tasks.py), no slash
 _REPLY_TASK = re.compile(rf"task `({_TASK_ID})`")
 _LINK_TASK = re.compile(rf"/download/({_TASK_ID})/")
-# The bot's settings (the README's "Settings" table): never inherited from the caller's environment.
+# The bot's settings (the "Settings" table in docs/operating.md): never inherited from the caller's environment.
 _SETTING_NAMES = frozenset(
     {
         "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL", "BWP_API_URL", "BWP_TOKEN_URL",

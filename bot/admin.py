@@ -37,6 +37,7 @@ __all__ = [
     "describe_break",
     "iso_utc",
     "open_store",
+    "parse_noted",
     "parse_since",
     "run_audit",
     "run_backup",
@@ -56,13 +57,19 @@ def parse_since(text: str) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
-async def open_store(settings: StorageSettings, *, need_key: bool) -> Store:
-    """Open an existing database with its verified key; ``need_key`` when emails will be decrypted."""
+async def open_store(settings: StorageSettings, *, need_key: bool, keyless: bool = False) -> Store:
+    """Open an existing database with its verified key; ``need_key`` when emails will be decrypted.
+
+    ``keyless``: the command reads no email and writes nothing (the record, its figures), so the key is
+    neither needed nor checked: a compliance officer runs it without holding the shoppers' key.
+    """
     path = settings.database_path
     if not path.exists():
         raise ConfigError(
             (f"DATABASE_PATH {path} does not exist", "point DATABASE_PATH at the bot's database (serve creates it)")
         )
+    if keyless:
+        return await Store.open(path, cipher=EmailCipher(bytes(32)))  # never used: nothing is sealed or opened
     store = await open_verified(path, configured=settings.encryption_key, create_key=False)
     if need_key and settings.encryption_key is None and not key_file_for(path).exists():
         await store.close()
@@ -141,7 +148,7 @@ async def run_verify(env: Mapping[str, str], *, out: TextIO, noted: tuple[int, s
 
     ``noted``: an entry and the hash it had when someone wrote them down; it must still be there with it.
     """
-    store = await open_store(load_storage_settings(env), need_key=False)
+    store = await open_store(load_storage_settings(env), need_key=False, keyless=True)  # hashes, no email
     try:
         report = await store.audit.verify(noted=noted[0] if noted else None)
     finally:

@@ -1,4 +1,5 @@
-"""The ``data-request-bot`` command: serve, check, demo, audit, evidence, purge, backup, rotate-key.
+"""The ``data-request-bot`` command: serve, check, demo, playground, audit, evidence, purge, backup, rotate-key,
+records, report.
 
 Configuration mistakes end the program with one line per problem and no
 traceback: the operator needs the name of the setting and the fix, not a stack.
@@ -13,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description="Slack bot for Buy with Prime shopper data requests.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the bot until SIGTERM or SIGINT")
     serve.add_argument(
@@ -54,6 +57,9 @@ def _run(argv: Sequence[str] | None) -> int:
         "--sandbox", action="store_true", help="check everything but Buy with Prime (for serve --sandbox)"
     )
     commands.add_parser("demo", help="run the whole flow offline and print what staff would see in Slack")
+    commands.add_parser(
+        "playground", help="the real bot on the sandbox, with a local Slack channel in your browser at PORT"
+    )
     audit = commands.add_parser("audit", help="export the audit log (CSV or JSON lines), emails masked")
     audit.add_argument("--since", default="1970-01-01", help="first day to include, e.g. 2026-11-01 (UTC)")
     audit.add_argument("--format", choices=("csv", "jsonl"), default="csv")
@@ -79,13 +85,23 @@ def _run(argv: Sequence[str] | None) -> int:
         "path", metavar="PATH", help="a new file to write, or a folder (ending in /) for a time-stamped file"
     )
     commands.add_parser("rotate-key", help="re-encrypt every stored email under NEW_ENCRYPTION_KEY (bot stopped)")
+    records = commands.add_parser("records", help="one row per case with the record-keeping fields, no email")
+    records.add_argument("--since", help="only cases received on or after this day, e.g. 2026-01-01")
+    records.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    report = commands.add_parser("report", help="the figures per kind and law for a year or a range of days")
+    report.add_argument("--year", help="the calendar year of the day received (default: this year)")
+    report.add_argument("--from", dest="first", help="first day received, e.g. 2026-01-01 (with --to)")
+    report.add_argument("--to", dest="last", help="last day received, included, e.g. 2026-06-30")
+    report.add_argument("--format", choices=("text", "csv", "json"), default="text")
     args = parser.parse_args(argv)
     sandbox = bool(getattr(args, "sandbox", False))
     if args.command == "demo":
         from offline.demo import run_demo
 
         return asyncio.run(run_demo(sys.stdout, start_bot=start_sandboxed))
-    if args.command in ("audit", "evidence", "purge", "backup", "rotate-key"):
+    if args.command == "playground":
+        return _playground()
+    if args.command in ("audit", "evidence", "purge", "backup", "rotate-key", "records", "report"):
         return _offline_command(args)
     if args.command == "check":
         from bot.check import run_check
@@ -114,8 +130,46 @@ async def start_sandboxed(env: Mapping[str, str]) -> Runtime:
     return await Runtime.start(settings, host="127.0.0.1", redactor=redactor)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("data-request-bot")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def _playground() -> int:
+    from bot.listener import bind
+    from bot.settings import read_port
+    from offline.playground import run_playground
+
+    try:
+        listening = bind("127.0.0.1", read_port(os.environ))  # this machine's browser only
+    except ConfigError as error:
+        return _refuse(error)
+
+    async def run() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        return await run_playground(
+            os.environ, out=sys.stdout, start_bot=start_sandboxed, stop=stop, listening=listening
+        )
+
+    try:
+        return asyncio.run(run())
+    except DataRequestError as error:
+        return _refuse(error)
+    except OSError as error:  # the port is taken, …
+        print(f"{PROG}: cannot start: {error.strerror or error}", file=sys.stderr)
+        return 1
+
+
 def _offline_command(args: argparse.Namespace) -> int:
     from bot.admin import parse_noted, parse_since, run_audit, run_backup, run_purge, run_verify
+    from bot.records import ReportAsked, parse_day, run_records, run_report
     from bot.rotate import run_rotate_key
 
     try:
@@ -143,6 +197,12 @@ def _offline_command(args: argparse.Namespace) -> int:
                     err=sys.stderr,
                 )
             )
+        if args.command == "records":
+            first = None if args.since is None else parse_day(args.since, option="--since")
+            return asyncio.run(run_records(os.environ, since=first, fmt=args.format, out=sys.stdout))
+        if args.command == "report":
+            asked = ReportAsked(year=args.year, first=args.first, last=args.last)
+            return asyncio.run(run_report(os.environ, asked=asked, fmt=args.format, out=sys.stdout, now=time.time()))
         if args.command == "rotate-key":
             return asyncio.run(run_rotate_key(os.environ, out=sys.stdout))
         return asyncio.run(run_purge(os.environ, out=sys.stdout))

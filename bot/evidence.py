@@ -40,7 +40,8 @@ async def run_evidence(
     env: Mapping[str, str], *, ref: str, fmt: str | None, target: Path | None, reveal: bool, out: TextIO, err: TextIO
 ) -> int:
     """Write the evidence file of the case ``ref`` names (request id or task id); 1 when there is none."""
-    store = await open_store(load_storage_settings(env), need_key=reveal)
+    # Without --reveal nothing sealed is read and nothing written: the officer needs no key.
+    store = await open_store(load_storage_settings(env), need_key=reveal, keyless=not reveal)
     by = f"cli:{getpass.getuser()}"
     try:
         request_id = await store.evidence.find(ref)

@@ -1,4 +1,4 @@
-"""Settings, read once from the environment at start (each name is in the README's "Settings" table).
+"""Settings, read once from the environment at start (each name is in the "Settings" table of docs/operating.md).
 
 Nothing else in the project reads ``os.environ``: the rest receives what it
 needs from this frozen value, which keeps tests free to build one by hand.
@@ -29,6 +29,7 @@ __all__ = [
     "load_new_key",
     "load_settings",
     "load_storage_settings",
+    "read_port",
 ]
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -204,6 +205,14 @@ def load_storage_settings(env: Mapping[str, str]) -> StorageSettings:
     )
     reader.raise_problems()
     return settings
+
+
+def read_port(env: Mapping[str, str]) -> int:
+    """``PORT`` alone, for ``playground``: its page is served there while the bot takes a port of its own."""
+    reader = _Reader(env)
+    port = reader.port("PORT", _DEFAULTS["port"])
+    reader.raise_problems()
+    return port
 
 
 def load_new_key(env: Mapping[str, str]) -> bytes:

@@ -40,9 +40,10 @@ def thread_update(reply: str | None = None, *, parent: bool = True) -> list[Noti
     return notices
 
 
-def reminder(when: str) -> list[Notice]:
-    """A reminder in the thread (``when``: one of ``deadlines.REMINDERS``), the first message left as it is."""
-    return [Notice("reminder", {"when": when})]
+def reminder(when: str, *, extension: bool = False) -> list[Notice]:
+    """A reminder in the thread (``when``: one of ``deadlines.REMINDERS`` or ``EXTENSION_REMINDER``), the first
+    message left as it is; ``extension``: it also says that an extension must be told to the shopper now."""
+    return [Notice("reminder", {"when": when, "extension": "yes" if extension else ""})]
 
 
 def abandoned(code: str) -> Notice:
@@ -69,7 +70,8 @@ def render(entry: OutboxEntry, kinds: Mapping[str, KindFlow]) -> SlackCall:
     if entry.method == "reply":
         return _in_thread(request, texts.thread_reply(str(args["name"]), request, words))
     if entry.method == "reminder":
-        return _in_thread(request, casework.reminder_message(request, str(args["when"])))
+        said = casework.reminder_message(request, str(args["when"]), extension=bool(args.get("extension")))
+        return _in_thread(request, said)
     if entry.method == "abandoned":
         said = texts.post_abandoned(request, str(args["code"]))
         return SlackCall("chat.postMessage", {"channel": request.requester, **_UNFURL, **_m(said)})

@@ -20,17 +20,20 @@ from handlers.buttons import CLOSE_ACTION, HOME_MORE_ACTION, LIST_MORE_ACTION
 from handlers.cases import handle_close, handle_home_more
 from handlers.commands import handle_command
 from handlers.desk import Desk
+from handlers.form_submit import submit_form
+from handlers.intake_form import NEW_REQUEST_SHORTCUT, on_shortcut
 from handlers.kinds import Click, ViewSubmit
 from handlers.listing import handle_list_more
 from handlers.texts import COMMAND
+from handlers.texts.form import FORM_VIEW
 from handlers.workers.home import HomeTab
 
 __all__ = ["register"]
 
 
 def register(app: AsyncApp, deps: Desk, *, home: HomeTab) -> None:
-    """Route the slash command, every kind's buttons and modals, Close, the lists' **More** and the Home tab to
-    their handlers."""
+    """Route the slash command, the new-request shortcut and form, every kind's buttons and modals, Close, the
+    lists' **More** and the Home tab to their handlers."""
 
     async def on_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         await handle_command(deps, ack=ack, command=command, respond=respond)
@@ -44,11 +47,19 @@ def register(app: AsyncApp, deps: Desk, *, home: HomeTab) -> None:
     async def on_home_more(ack: AsyncAck, body: dict[str, Any]) -> None:
         await handle_home_more(deps, home, ack=ack, body=body)
 
+    async def on_new_request_shortcut(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await on_shortcut(deps, ack=ack, body=body)
+
+    async def on_form(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        await submit_form(deps, ack=ack, body=body, view=view)
+
     async def on_home_opened(event: dict[str, Any]) -> None:
         if event.get("tab", "home") == "home" and event.get("user"):
             deps.background.spawn(home.opened(str(event["user"])), name="home opened")
 
     app.command(COMMAND)(on_command)
+    app.shortcut(NEW_REQUEST_SHORTCUT)(on_new_request_shortcut)
+    app.view(FORM_VIEW)(on_form)
     for kind in deps.flow.kinds.values():
         for action_id, click in kind.actions.items():
             app.action(action_id)(_on_click(click, deps))

@@ -1,6 +1,6 @@
 """The event relay: Amazon's events, checked strictly and stored before they are acknowledged.
 
-Accepted shapes (the two deliveries the README's "Wiring events" sets up):
+Accepted shapes (the two deliveries "Wiring events" in docs/operating.md sets up):
 
 - an EventBridge API destination envelope (``id``, ``detail-type``, ``resources``),
   whose ``detail`` may be empty or hold a webhook body;

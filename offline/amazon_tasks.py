@@ -12,7 +12,7 @@ A task id carries its start time, its holding period and its outcome, so a
 restarted sandbox still answers for the tasks it started (only a cancel, the
 shopper's email and the clientToken memory live in this process alone).
 
-Outcomes by email, as in the README's sandbox section: an address starting
+Outcomes by email, as in docs/operating.md's sandbox section: an address starting
 ``notfound`` ends FAILED with DATA_SUBJECT_NOT_FOUND, one starting
 ``openorders`` with ORDERS_NOT_CLOSED; every other address ends COMPLETED.
 """

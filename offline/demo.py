@@ -26,17 +26,16 @@ import time
 import zipfile
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, TextIO
-from urllib.parse import urlencode
+from typing import Protocol, TextIO
 
 import httpx
-from slack_sdk.signature import SignatureVerifier
 
 from handlers.buttons import CLOSE_ACTION
 from handlers.kinds.erasure.rules import APPROVE_ACTION, CANCEL_ACTION
 from handlers.kinds.retrieval.rules import DOWNLOAD_ACTION
 from handlers.texts import COMMAND
 from offline.slack import LocalSlack, Posted
+from offline.slack_requests import SlackSender, block_actions, slash_command, trigger_id
 from store import Store
 
 __all__ = ["RunningBot", "StartBot", "run_demo"]
@@ -161,7 +160,8 @@ async def run_demo(out: TextIO = sys.stdout, *, start_bot: StartBot) -> int:
         runtime = await start_bot(env)
         try:
             async with httpx.AsyncClient(timeout=15) as http:
-                scene = _Scene(runtime, slack, http, SignatureVerifier(signing_secret), transcript)
+                url = f"http://127.0.0.1:{runtime.port}/slack/events"
+                scene = _Scene(runtime, slack, SlackSender(http, url=url, signing_secret=signing_secret), transcript)
                 await scene.play()
         finally:
             await runtime.stop()
@@ -171,19 +171,19 @@ async def run_demo(out: TextIO = sys.stdout, *, start_bot: StartBot) -> int:
 
 
 class _Scene:
-    def __init__(
-        self, runtime: RunningBot, slack: LocalSlack, http: httpx.AsyncClient, signer: SignatureVerifier, t: _Transcript
-    ) -> None:
-        self.runtime, self.slack, self.http, self.signer, self.t = runtime, slack, http, signer, t
-        self.url = f"http://127.0.0.1:{runtime.port}/slack/events"
+    def __init__(self, runtime: RunningBot, slack: LocalSlack, sender: SlackSender, t: _Transcript) -> None:
+        self.runtime, self.slack, self.sender, self.t = runtime, slack, sender, t
 
     async def play(self) -> None:
         t = self.t
         t.say("A compliance team handles a shopper's GDPR access request in #compliance.")
         t.say(f"(Buy with Prime is the built-in sandbox: tasks finish after {COMPLETE_AFTER:g} s.)")
 
-        await self.act("U0ALICE", f"types  {COMMAND} jane.doe@example.com")
-        await self.command("U0ALICE", "jane.doe@example.com")
+        # The shopper emailed three days ago: the answer's due date counts from then, not from the command.
+        asked = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 3 * 86_400))
+        typed = f"jane.doe@example.com gdpr --received {asked} --via email --ref ZD-4711"
+        await self.act("U0ALICE", f"types  {COMMAND} {typed}")
+        await self.command("U0ALICE", typed)
         parent = await self.slack.wait_for(lambda: self._parent(0))
         t.say("\n… Amazon works on the task; when it is done, its event reaches the bot's relay …")
         reply = await self.slack.wait_for(lambda: self._reply_with_button(parent.ts))
@@ -227,8 +227,9 @@ class _Scene:
         await self.settled()
         t.say("\nThe same team erases a shopper's data (GDPR erasure): two people decide, and Amazon holds it first.")
         t.say(f"(In the sandbox one day of the holding period lasts {HOLD_SECONDS:g} s.)")
-        await self.act("U0ALICE", f"types  {COMMAND} delete erase.me@example.com --reason shopper asked by email")
-        await self.command("U0ALICE", "delete erase.me@example.com --reason shopper asked by email")
+        erase_typed = "delete erase.me@example.com ccpa --via form --reason shopper asked by email"
+        await self.act("U0ALICE", f"types  {COMMAND} {erase_typed}")
+        await self.command("U0ALICE", erase_typed)
         erase = await self.slack.wait_for(lambda: self._parent(2))
         await self.act("U0ALICE", "clicks Approve on her own erasure")
         await self.click("U0ALICE", self.slack.messages[erase.ts], action=APPROVE_ACTION)
@@ -259,30 +260,18 @@ class _Scene:
 
     # ----------------------------------------------------------------- what Slack sends
 
-    def _signed(self, body: str) -> dict[str, str]:
-        stamp = str(int(time.time()))
-        signature = self.signer.generate_signature(timestamp=stamp, body=body) or ""
-        return {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": stamp,
-            "X-Slack-Signature": signature,
-        }
-
     async def command(self, user: str, text: str) -> None:
-        body = urlencode(
-            {
-                "command": COMMAND,
-                "text": text,
-                "user_id": user,
-                "user_name": NAMES[user],
-                "channel_id": CHANNEL,
-                "channel_name": "compliance",
-                "team_id": "T0DEMO",
-                "response_url": self.slack.response_url(user, CHANNEL),
-                "trigger_id": "demo",
-            }
+        body = slash_command(
+            command=COMMAND,
+            text=text,
+            user=user,
+            name=NAMES[user],
+            channel=CHANNEL,
+            channel_name="compliance",
+            response_url=self.slack.response_url(user, CHANNEL),
+            trigger=trigger_id(),
         )
-        response = await self.http.post(self.url, content=body, headers=self._signed(body))
+        response = await self.sender.send(*body)
         if response.content:
             self.t.show("ephemeral", Posted(CHANNEL, "", [], response.text, visible_to=user))
 
@@ -291,25 +280,17 @@ class _Scene:
         button = next(
             e for b in message.blocks if b.get("type") == "actions" for e in b["elements"] if e["action_id"] == action
         )
-        payload: dict[str, Any] = {
-            "type": "block_actions",
-            "user": {"id": user, "username": NAMES[user]},
-            "team": {"id": "T0DEMO"},
-            "channel": {"id": CHANNEL},
-            "container": {
-                "type": "message",
-                "channel_id": CHANNEL,
-                "message_ts": message.ts,
-                "thread_ts": message.thread_ts,
-            },
-            "message": {"ts": message.ts, "thread_ts": message.thread_ts, "text": message.text},
-            "response_url": self.slack.response_url(user, CHANNEL),
-            "trigger_id": "demo",
-            "actions": [{"action_id": action, "block_id": "demo", "value": button["value"], "type": "button"}],
-        }
-        body = urlencode({"payload": json.dumps(payload)})
+        body = block_actions(
+            user=user,
+            name=NAMES[user],
+            action={"action_id": action, "block_id": "demo", "value": button["value"], "type": "button"},
+            response_url=self.slack.response_url(user, CHANNEL),
+            trigger=trigger_id(),
+            channel=CHANNEL,
+            message={"ts": message.ts, "thread_ts": message.thread_ts, "text": message.text},
+        )
         already = len(self.slack.seen)
-        await self.http.post(self.url, content=body, headers=self._signed(body))
+        await self.sender.send(*body)
         shown: Posted = await self.slack.wait_for(
             lambda: next((m for m in self.slack.seen[already:] if m.visible_to == user), None)
         )

@@ -56,14 +56,17 @@ class LoopbackServer:
             raise RuntimeError(f"{type(self).__name__} is not started: await start() first")
         return f"http://127.0.0.1:{self._port}"
 
-    async def start(self) -> None:
-        """Bind an ephemeral port and serve; after ``stop()``, serve again on the same port (back online)."""
+    async def start(self, listening: socket.socket | None = None) -> None:
+        """Bind an ephemeral port (or serve on ``listening``, a socket bound already) and serve; after
+        ``stop()``, serve again on the same port (back online)."""
         # handler_cancellation: a client that gives up on a held request cancels it.
         self._runner = web.AppRunner(self._app(), access_log=None, handler_cancellation=True)
         await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self._port or 0))
+        sock = listening
+        if sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", self._port or 0))
         self._port = sock.getsockname()[1]
         await web.SockSite(self._runner, sock).start()
 

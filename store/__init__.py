@@ -40,6 +40,7 @@ from store._records import (
     RequestStatus,
     TaskError,
 )
+from store._reports import CaseRecord, Tally
 from store._signal import Commit
 from store._store import Store, open_verified
 
@@ -52,6 +53,7 @@ __all__ = [
     "BackupReport",
     "CaseCounts",
     "CaseFile",
+    "CaseRecord",
     "ChainBreak",
     "ChainReport",
     "Commit",
@@ -68,6 +70,7 @@ __all__ = [
     "Request",
     "RequestStatus",
     "Store",
+    "Tally",
     "Tamper",
     "TaskError",
     "WriteHealth",

@@ -32,9 +32,10 @@ from store._rows import (
     request_from_row,
 )
 
-__all__ = ["EXTENDED", "CaseCounts", "Cases", "Extension"]
+__all__ = ["EXTENDED", "TOLD", "CaseCounts", "Cases", "Extension"]
 
 EXTENDED = "deadline extended"  # the audit action; a second one needs --again
+TOLD = "shopper told of extension"  # the audit action: staff told the shopper of the extension, and why
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +49,10 @@ class CaseCounts:
 
 @dataclass(frozen=True, slots=True)
 class Extension:
-    """What ``extend`` did: ``extended``, or why not (``not started``, ``closed``, ``extended before``)."""
+    """What ``extend`` did: ``extended`` (or ``told``: only recorded that the shopper was told), or why not
+    (``not started``, ``closed``, ``extended before``)."""
 
-    outcome: Literal["extended", "not started", "closed", "extended before"]
+    outcome: Literal["extended", "told", "not started", "closed", "extended before"]
     request: Request | None
     before_at: float | None = None  # the earlier extension, when there was one
     before_by: str | None = None
@@ -154,16 +156,18 @@ class Cases:
         self,
         request_id: int,
         *,
-        days: int,
+        days: int | None,
         user: str,
         again: bool = False,
+        told: bool = False,
         notices: Sequence[Notice],
     ) -> Extension:
         """Push an open, started case's due date back by ``days``; its reminders start over.
 
         Only a case with a thread that is past its start (``RequestStatus.started``) and not closed
         has a deadline to extend. CCPA allows one extension: a second needs ``again``, and says so in
-        the audit log. Check and change are one transaction.
+        the audit log. ``told``: staff told the shopper of the extension (``extension_told_at``, audited);
+        with ``days`` None that is all that is recorded. Check and change are one transaction.
         """
         now = self._clock()
 
@@ -177,8 +181,18 @@ class Cases:
                 "SELECT at, actor FROM audit WHERE request_id = ? AND action = ? ORDER BY id DESC LIMIT 1",
                 (request_id, EXTENDED),
             ).fetchone()
-            if before is not None and not again:
+            if days is not None and before is not None and not again:
                 return Extension("extended before", request, before_at=before["at"], before_by=before["actor"])
+            if told:
+                db.execute(
+                    "UPDATE requests SET extension_told_at = ?, updated_at = ? WHERE id = ?", (now, now, request_id)
+                )
+                append_audit(
+                    db, at=now, request_id=request_id, actor=user, action=TOLD, actor_name=self._names.of(user)
+                )
+            if days is None:
+                enqueue(db, request_id, notices, now)
+                return Extension("told", fetch_request(db, request_id))
             db.execute(
                 "UPDATE requests SET due_at = due_at + ?, deadline = deadline || ?, reminders_sent = '',"
                 " remind_at = ?, updated_at = ? WHERE id = ?",  # the next pass reschedules

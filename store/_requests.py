@@ -183,6 +183,13 @@ class Requests:
         rows = await self._database.fetch(f"SELECT {REQUEST_COLUMNS} FROM requests WHERE task_id = ?", (task_id,))
         return request_from_row(rows[0]) if rows else None
 
+    async def for_outside_ref(self, outside_ref: str) -> Request | None:
+        """The newest request staff gave this outside reference (``--ref``), read from requests_by_outside_ref."""
+        rows = await self._database.fetch(
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE outside_ref = ? ORDER BY id DESC LIMIT 1", (outside_ref,)
+        )
+        return request_from_row(rows[0]) if rows else None
+
     async def for_email(self, email: str, *, kind: str | None = None) -> list[Request]:
         """Every request for this shopper (of ``kind``, or of any kind), newest first, found by the keyed hash."""
         of_kind, params = (" AND kind = ?", (kind,)) if kind is not None else ("", ())

@@ -1,7 +1,7 @@
 """The one place that reads and writes the database: ``Store`` owns the connection and hands out intents.
 
-``store.requests``, ``store.cases``, ``store.inbox``, ``store.outbox``, ``store.audit`` and
-``store.evidence`` each hold one kind of record and one method per thing done to it; they share this
+``store.requests``, ``store.cases``, ``store.inbox``, ``store.outbox``, ``store.audit``, ``store.reports``
+and ``store.evidence`` each hold one kind of record and one method per thing done to it; they share this
 store's connection, clock, cipher and the names of the people acting. Each method is one unit of work
 on the database (see store/_database.py). Nothing outside the store reaches the connection.
 """
@@ -34,6 +34,7 @@ from store._key import (
 )
 from store._moves import Decisions
 from store._outbox import Outbox
+from store._reports import Reports
 from store._requests import Requests
 from store._rows import MOVING, MOVING_SQL, marks
 from store._signal import Listener
@@ -55,6 +56,7 @@ class Store:
         self.decisions = Decisions(database=database, clock=clock, names=self._names)
         self.inbox = Inbox(database=database, clock=clock)
         self.outbox = Outbox(database=database, clock=clock, names=self._names)
+        self.reports = Reports(database=database)
         self.checkpoints = Checkpoints(database)  # serve runs its loop; without it commits checkpoint as usual
         self._seal_with(cipher)
 

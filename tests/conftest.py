@@ -11,6 +11,15 @@ from harness import Harness, running_bot
 from processes import Fakes
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--screenshots",
+        metavar="DIR",
+        default=None,
+        help="save the playground's screenshots for the docs (e.g. docs/images) while its browser tests run",
+    )
+
+
 @pytest.fixture
 async def bot(tmp_path: Path) -> AsyncIterator[Harness]:
     async with running_bot(tmp_path) as harness:

@@ -24,6 +24,7 @@ from fakes import (
     FakeSlack,
     block_actions_body,
     buttons,
+    shortcut_body,
     slack_headers,
     slash_body,
     text_of,
@@ -136,8 +137,16 @@ class Harness:
         )
 
     async def submit(self, view: dict[str, Any], values: dict[str, dict[str, str]], *, user: str) -> httpx.Response:
-        """Submit a modal the bot opened (``view`` as sent to views.open) with ``values`` typed in, as ``user``."""
-        body = view_submission_body(user=user, view=view, values=values)
+        """Submit a modal the bot opened (``view`` as sent to views.open) with ``values`` typed or chosen, as
+        ``user``; a channel picked in it comes with its response_url, as Slack sends it."""
+        body = view_submission_body(user=user, view=view, values=values, response_url=self.slack.response_url(user))
+        return await self.http.post(
+            self.url + "/slack/events", content=body, headers=slack_headers(body, SIGNING_SECRET)
+        )
+
+    async def shortcut(self, callback_id: str, *, user: str = "U0ALICE") -> httpx.Response:
+        """Run the global shortcut ``callback_id`` as ``user`` (from the search bar: no channel)."""
+        body = shortcut_body(callback_id, user=user)
         return await self.http.post(
             self.url + "/slack/events", content=body, headers=slack_headers(body, SIGNING_SECRET)
         )
@@ -182,6 +191,11 @@ class Harness:
         self.crashed = False
 
     # ----------------------------------------------------------------- what Slack shows
+
+    def opened_form(self) -> dict[str, Any]:
+        """The modal the bot opened last, as it sent it to views.open."""
+        view: dict[str, Any] | str = self.slack.calls_to("views.open")[-1].args["view"]
+        return json.loads(view) if isinstance(view, str) else view
 
     def parents(self, channel: str = CHANNEL) -> list[dict[str, Any]]:
         return [p for p in self.slack.posts(channel) if not p.get("thread_ts")]

@@ -60,7 +60,7 @@ async def test_after_a_restore_the_old_threads_buttons_refuse_and_leave_the_new_
         await asyncio.to_thread(backup_database, live, copy)
         _, old_reply = await completed(bot, "after.backup@example.com")
 
-        # The restore procedure (README, Backup and restore): stop, drop the WAL, copy the backup over, start.
+        # The restore procedure (docs/operating.md): stop, drop the WAL, copy the backup over, start.
         await bot.runtime.stop()
         bot.crashed = True
         for leftover in (live.with_name(live.name + "-wal"), live.with_name(live.name + "-shm")):
@@ -163,11 +163,6 @@ async def test_status_answers_download_by_reference_alone(bot: Harness) -> None:
     await bot.slack.wait_for(lambda: [e for e in bot.slack.ephemerals_to("U0BOB") if STALE in text_of(e)])
 
 
-def opened_form(bot: Harness) -> dict[str, Any]:
-    view: dict[str, Any] | str = bot.slack.calls_to("views.open")[-1].args["view"]
-    return json.loads(view) if isinstance(view, str) else view
-
-
 async def test_an_erasures_buttons_and_its_reject_form_act_only_on_their_own_request(bot: Harness) -> None:
     """Approve with another reference starts nothing; a Reject form whose request is not the one it names, or
     from an older version (a bare id), rejects nothing; each is refused, audited, and the erasure still waits."""
@@ -181,7 +176,7 @@ async def test_an_erasures_buttons_and_its_reject_form_act_only_on_their_own_req
     await bot.slack.wait_for(lambda: [e for e in bot.slack.ephemerals_to("U0BOB") if STALE in text_of(e)])
 
     await bot.press(message, REJECT_ACTION, user="U0BOB")
-    form = await bot.slack.wait_for(lambda: bot.slack.calls_to("views.open") and opened_form(bot))
+    form = await bot.slack.wait_for(lambda: bot.slack.calls_to("views.open") and bot.opened_form())
     stored = json.loads(form["private_metadata"])
     for metadata in (json.dumps({**stored, "request": other_ref}), str(request.id)):
         await bot.submit({**form, "private_metadata": metadata}, {"reason": {"reason": "not ours"}}, user="U0BOB")

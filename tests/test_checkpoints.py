@@ -188,7 +188,7 @@ async def test_a_failing_checkpoint_is_logged_once_and_readyz_still_tells_the_tr
 ) -> None:
     """Checkpoints refused (SQLITE_BUSY, a disk error) are logged once for the episode, not at every tick;
     the loop keeps going, /readyz stays 200 (writes still work) and says nothing about writes failing, while
-    /metrics says the checkpoints fail (the README's alert) and how big the WAL is; when checkpoints work
+    /metrics says the checkpoints fail (the alert in docs/operating.md) and how big the WAL is; when checkpoints work
     again the log says so once and the gauge goes back to 0."""
     refused = sqlite3.OperationalError("database is locked")
     async with running_bot(tmp_path) as harness:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib.metadata
 import os
 import signal
 import socket
@@ -299,3 +300,34 @@ async def test_each_check_fix_adds_something_the_finding_did_not_say(fakes: Fake
     for line, fix in found:
         assert fix.startswith("fix: ") and "as described" not in fix
         assert fix.removeprefix("fix: ") not in line
+
+
+# ----------------------------------------------------------------- --version, playground
+
+
+def test_version_prints_the_installed_version() -> None:
+    """``--version`` says which release runs (the package metadata's version), for bug reports and upgrades."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "--version"], env=clean_env(), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"data-request-bot {importlib.metadata.version('data-request-bot')}\n"
+
+
+def test_playground_on_a_port_in_use_says_so_in_one_line_naming_port(tmp_path: Path) -> None:
+    """The playground's page takes PORT as serve does: a taken port is exit 2 and one line, not a traceback."""
+    with closing(socket.socket()) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "playground"],
+            env=clean_env(PORT=str(port)),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2, done.stderr
+    (line,) = assert_one_line_per_problem(done.stderr)
+    assert line.startswith(f"{PROG} PORT: port {port} is in use"), line

@@ -26,6 +26,7 @@ from handlers.commands import (
     Help,
     Invalid,
     ListOpen,
+    OpenForm,
     Start,
     Status,
     handle_command,
@@ -57,10 +58,16 @@ HELP_KINDS = [kind.texts for kind in KINDS.values()]
 # ----------------------------------------------------------------------------- parsing: text -> intent
 
 
-@pytest.mark.parametrize("text", ["", "   ", "help", "HELP", "-h", "--help", "help me"])
-def test_help_and_nothing_read_as_help(text: str) -> None:
-    """An empty command and every spelling of help ask for the help text."""
+@pytest.mark.parametrize("text", ["help", "HELP", "-h", "--help", "help me"])
+def test_every_spelling_of_help_reads_as_help(text: str) -> None:
+    """Every spelling of help asks for the help text."""
     assert parse_command(text, KINDS) == Help()
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+def test_nothing_opens_the_form(text: str) -> None:
+    """An empty command asks for the new-request form."""
+    assert parse_command(text, KINDS) == OpenForm()
 
 
 @pytest.mark.parametrize(
@@ -92,20 +99,20 @@ def test_each_command_reads_into_its_intent(text: str, intent: object) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("status", texts.usage_error("`status` takes one email or task id.")),
-        ("status a b", texts.usage_error("`status` takes one email or task id.")),
+        ("status", texts.usage_error("`status` takes one email, task id or ticket reference.")),
+        ("status a b", texts.usage_error("`status` takes one email, task id or ticket reference.")),
         (
             "extend task-1",
             texts.usage_error(
                 "`extend` takes an email or task id and a number of days, like `45d` (and `--again` "
-                "for a second extension)."
+                "for a second extension, `--told` once the shopper is told of it)."
             ),
         ),
         (
             "extend task-1 400d",
             texts.usage_error(
                 "`extend` takes an email or task id and a number of days, like `45d` (and `--again` "
-                "for a second extension)."
+                "for a second extension, `--told` once the shopper is told of it)."
             ),
         ),
         ("list mine", texts.usage_error("`list` shows your open requests; `list all` shows the team's.")),

@@ -91,6 +91,8 @@ async def test_demo_thread_masks_the_email_and_shows_task_and_status_as_they_cha
     posted = [lines for heading, lines in blocks(transcript) if heading.endswith("posted in #compliance:")]
     assert "Shopper data request for j***@example.com" in posted[0]
     assert "Task: not started yet" in posted[0]
+    facts = next(line for line in posted[0] if line.startswith("Received "))
+    assert "GDPR" in facts and "via email" in facts and "ref ZD-4711" in facts, facts
     assert not any("jane.doe@example.com" in line for _, lines in blocks(transcript) for line in lines)
     updates = [lines for heading, lines in blocks(transcript) if heading == "  the thread's first message now reads:"]
     tasks = [line for lines in updates for line in lines if re.fullmatch(r"Task: sbx-[0-9a-f]+-c-[0-9a-f]{12}", line)]
@@ -155,6 +157,7 @@ async def test_demo_prints_each_thread_reply_under_the_step_that_caused_it(demo:
         ("▶ @alice types  /data-request jane.doe@example.com", "The shopper's data is ready"),
         ("▶ @bob types  /data-request notfound.shopper@example.com", "could not retrieve the shopper's data"),
         ("▶ @bob clicks Approve", "Buy with Prime deleted the shopper's data (task sbxdel-"),
+        ("▶ @bob clicks Approve", "The holding period (30 days) plus the up to 30 days"),  # past the due date
         (
             "▶ @alice learns the shopper changed their mind, and clicks Cancel deletion during the hold",
             "Deletion cancelled by @alice",
@@ -168,7 +171,7 @@ async def test_demo_prints_each_thread_reply_under_the_step_that_caused_it(demo:
     ]
     assert len(replies) == len(expected), replies
     for (under, reply), (step, words) in zip(replies, expected, strict=True):
-        assert under == step and words in reply, (under, reply)
+        assert under.startswith(step) and words in reply, (under, reply)
     assert steps(transcript)[-1][1].count("│") == 0, "a post printed after the audit log's heading"
 
 

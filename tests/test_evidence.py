@@ -212,3 +212,15 @@ def rendered(page: Path) -> str:
         check=True,
     )
     return done.stdout
+
+
+async def test_a_compliance_officer_without_the_key_can_verify_and_get_the_masked_file(made: Made) -> None:
+    """Neither `audit --verify` nor `evidence` without --reveal reads an email, so neither needs the key;
+    --reveal without it is refused, naming the setting."""
+    env = clean_env(DATABASE_PATH=str(made.database))  # no ENCRYPTION_KEY, and the bot had no key file
+    verified = await run_bot("audit", "--verify", env=env, cwd=made.database.parent)
+    assert verified.returncode == 0 and verified.lines[0].endswith("entries, chain intact"), verified.stderr
+    masked = await run_bot("evidence", made.task_id, env=env, cwd=made.database.parent)
+    assert masked.returncode == 0 and json.loads(masked.stdout)["shopper"]["email_masked"] == "e***@example.com"
+    revealed = await run_bot("evidence", made.task_id, "--reveal", env=env, cwd=made.database.parent)
+    assert revealed.returncode == 2 and "ENCRYPTION_KEY" in revealed.stderr

@@ -8,12 +8,14 @@ import importlib.metadata
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import stat
 import subprocess
 import sys
 import tempfile
+import tomllib
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from processes import Fakes, clean_env, free_port, wait_until_healthy
@@ -84,8 +87,9 @@ def test_the_image_runs_as_a_non_root_user_with_its_database_on_the_volume() -> 
     assert image.entrypoint == ["data-request-bot"] and image.cmd == ["serve"]
     assert image.healthcheck[:2] == ["python", "-c"], "the health check needs no curl in a slim image"
     assert sorted(image.copied) == sorted(
-        ["pyproject.toml", "README.md", "bot", "offline", "handlers", "store", "prime", "core"]
-    )
+        ["requirements.lock", "pyproject.toml", "README.md", "LICENSE", "bot", "offline", "handlers", "store", "prime",
+         "core"]
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -237,6 +241,11 @@ async def test_the_images_install_entrypoint_path_and_healthcheck_work_for_a_non
     assert checked.returncode == 0, checked.stdout
     where = as_user(str(venv / "bin" / "python"), "-c", "import bot, store; print(bot.__file__)")
     assert where.stdout.startswith(str(site)), where.stdout
+    version = as_user(str(venv / "bin" / "data-request-bot"), "--version")
+    assert version.stdout.strip() == f"data-request-bot {project()['version']}", version.stdout + version.stderr
+    page = "from importlib import resources; print(resources.files('offline.playground').joinpath('static').iterdir())"
+    shipped = as_user(str(venv / "bin" / "python"), "-c", page.replace(".iterdir())", ".is_dir())"))
+    assert shipped.stdout.strip() == "True", "the playground's page is package data: " + shipped.stderr
 
     volume = workspace / image.volume.strip("/")
     as_user("mkdir", "-m", "0700", str(volume))
@@ -265,3 +274,103 @@ async def test_the_images_install_entrypoint_path_and_healthcheck_work_for_a_non
     assert returncode == 0, log.read_text()
     down = await asyncio.to_thread(as_user, *image.healthcheck, env=env)
     assert down.returncode == 1
+
+
+# ---------------------------------------------------------------------------- the platform kit beside the image
+
+ENV_EXAMPLE = ROOT / "data-request-bot.env.example"
+COMPOSE = ROOT / "compose.yaml"
+LOCK = ROOT / "requirements.lock"
+# The contract's Environment table (shared/CONTRACT.md): the names operators configure the bot with.
+CONTRACT_SETTINGS = {
+    "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL", "BWP_API_URL", "BWP_TOKEN_URL",
+    "BWP_CLIENT_ID", "BWP_CLIENT_SECRET", "BWP_TARGET_ID", "BWP_API_VERSION", "RELAY_API_KEY", "DATABASE_PATH",
+    "ENCRYPTION_KEY", "ALLOWED_USERS", "ALLOWED_USERGROUP", "IDENTITY_VERIFICATION", "DATABASE_URL",
+    "DELETION_HOLD_DAYS", "LOG_FORMAT", "RECONCILE_INTERVAL", "PORT", "LOG_LEVEL",
+}  # fmt: skip
+
+
+def project() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]  # type: ignore[no-any-return]
+
+
+def settings_read() -> set[str]:
+    """Every environment name the settings module reads (its one reader takes each name as a string literal)."""
+    source = (ROOT / "bot" / "settings.py").read_text()
+    return set(re.findall(r"reader\.\w+\(\s*\"([A-Z][A-Z0-9_]+)\"", source))
+
+
+def example_settings() -> dict[str, str]:
+    """NAME -> value for each ``NAME=value`` line of the example, commented out (``# NAME=``) or not."""
+    lines = re.findall(r"^(?:# )?([A-Z][A-Z0-9_]+)=(.*)$", ENV_EXAMPLE.read_text(), re.MULTILINE)
+    return dict(lines)
+
+
+def test_the_env_example_names_every_setting_of_the_contract_and_of_the_bot_and_no_other() -> None:
+    """An operator copies the example and fills it in: no setting is missing from it, none is misspelt."""
+    named = example_settings()
+    assert set(named) >= CONTRACT_SETTINGS, CONTRACT_SETTINGS - set(named)
+    assert settings_read() <= set(named), settings_read() - set(named)
+    assert set(named) <= CONTRACT_SETTINGS | settings_read(), set(named) - CONTRACT_SETTINGS - settings_read()
+    for name, value in named.items():  # no secret or made-up value ships: empty, or the default
+        assert not value or "..." not in value, name
+    assert named["PORT"] == "3000" and named["LOG_LEVEL"] == "INFO" and named["DELETION_HOLD_DAYS"] == "10"
+
+
+def test_compose_runs_the_image_with_the_example_settings_a_fixed_name_backups_and_the_images_healthcheck() -> None:
+    """The env_file compose names is made from the shipped example and never committed; /data and /backups
+    are volumes; the health check is the Dockerfile's own."""
+    service = yaml.safe_load(COMPOSE.read_text())["services"]["data-request-bot"]
+    env_file = service["env_file"]
+    assert f"cp {ENV_EXAMPLE.name} {env_file}" in COMPOSE.read_text() and ENV_EXAMPLE.exists()
+    ignored = subprocess.run(["git", "check-ignore", "-q", env_file], cwd=ROOT, check=False).returncode
+    assert ignored == 0, f"{env_file} holds secrets: .gitignore must keep it out"
+    assert service["container_name"] == "data-request-bot"
+    mounts = {volume.split(":")[1] for volume in service["volumes"]}
+    assert mounts == {read_dockerfile().volume, "/backups"}
+    assert service["healthcheck"]["test"] == ["CMD", *read_dockerfile().healthcheck]
+
+
+def test_the_lock_pins_every_dependency_the_wheel_needs_at_a_version_pyproject_allows() -> None:
+    """The image installs requirements.lock, then the wheel without dependencies (and pip check): the lock
+    must hold each requirement, transitively, at a version the requirement accepts."""
+    pinned: dict[str, str] = {}
+    for line in LOCK.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version and " " not in line, f"not an exact pin: {line!r}"
+            pinned[canonicalize_name(name)] = version
+    for requirement in map(Requirement, project()["dependencies"]):
+        name = canonicalize_name(requirement.name)
+        assert name in pinned, f"{requirement} is not in {LOCK.name}"
+        assert requirement.specifier.contains(pinned[name]), f"{LOCK.name} pins {name}=={pinned[name]}: {requirement}"
+    needed = {
+        canonicalize_name(d.metadata["Name"])
+        for d in installed_closure(list(map(Requirement, project()["dependencies"])))
+    }
+    assert needed <= set(pinned), f"{LOCK.name} lacks {needed - set(pinned)}: regenerate it (see its header)"
+
+
+def test_the_dockerfile_starts_from_a_base_image_pinned_by_digest() -> None:
+    """Both stages use one base image, named by its sha256 digest: a rebuild starts from the same bytes."""
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", DOCKERFILE.read_text(), re.MULTILINE)
+    assert base and re.fullmatch(r"python:3\.11-slim@sha256:[0-9a-f]{64}", base.group(1))
+    assert re.findall(r"^FROM (\S+)", DOCKERFILE.read_text(), re.MULTILINE) == ["${PYTHON_IMAGE}"] * 2
+
+
+def test_the_socket_mode_manifest_is_the_http_one_with_socket_mode_and_no_urls() -> None:
+    """Two ways to create the same app: everything but the request URLs and the mode is the same."""
+    http = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    socket = yaml.safe_load((ROOT / "manifest.socket.yml").read_text())
+    assert socket["settings"]["socket_mode_enabled"] is True and http["settings"]["socket_mode_enabled"] is False
+    del http["settings"]["event_subscriptions"]["request_url"], http["settings"]["interactivity"]["request_url"]
+    for command in http["features"]["slash_commands"]:
+        del command["url"]
+    http["settings"]["socket_mode_enabled"] = True
+    assert socket == http
+    assert "url" not in json.dumps(socket).replace("_url", "")
+
+
+def test_the_license_is_apache_2_and_pyproject_says_so() -> None:
+    assert (ROOT / "LICENSE").read_text().lstrip().startswith("Apache License\n")
+    assert project()["license"] == {"text": "Apache-2.0"}

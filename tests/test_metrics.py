@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 P = "data_request_bot_"
 EMAIL = "jane.shopper@example.com"
+LINKED = re.compile(r"^\[(.*)\]\([^)]*\)$")  # an alert's name links to its entry in docs/troubleshooting.md
 
 
 async def scrape(bot: Harness) -> tuple[dict[tuple[str, frozenset[tuple[str, str]]], float], str]:
@@ -116,12 +117,12 @@ async def test_refused_credentials_show_as_their_own_outcome_and_as_an_outage(bo
     assert value(samples, "outage_active", source="buy_with_prime", code="credentialsrefused") == 1
 
 
-def readme_alerts() -> dict[str, str]:
-    """The README's alert table (section "Monitoring"): {alert: PromQL expression}."""
-    text = (Path(__file__).parent.parent / "README.md").read_text()
+def documented_alerts() -> dict[str, str]:
+    """The alert table in docs/operating.md (section "Monitoring"): {alert: PromQL expression}."""
+    text = (Path(__file__).parent.parent / "docs" / "operating.md").read_text()
     section = text.split("### Monitoring", 1)[1].split("\n### ", 1)[0]
     rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| ") and "`data_request_bot" in line]
-    return {cells[0].strip("| "): cells[1].split("`")[1] for cells in rows}
+    return {LINKED.sub(r"\1", cells[0].strip("| ")): cells[1].split("`")[1] for cells in rows}
 
 
 def firing(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], expression: str) -> bool:
@@ -137,11 +138,11 @@ def firing(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], express
     return False
 
 
-async def test_the_readme_alerts_name_exported_metrics_and_fire_on_refused_credentials_and_slack(bot: Harness) -> None:
-    """Every metric the README tells operators to alert on is exported (in HTTP mode, all but the Socket Mode
+async def test_the_docs_alerts_name_exported_metrics_and_fire_on_refused_credentials_and_slack(bot: Harness) -> None:
+    """Every metric the docs tell operators to alert on is exported (in HTTP mode, all but the Socket Mode
     ones); with Amazon refusing the credentials and Slack refusing the token, exactly those two outage alerts
     fire, the other Amazon one does not."""
-    alerts = readme_alerts()
+    alerts = documented_alerts()
     bot.prime.fail_next["token"] = ["401"] * 200
     await bot.slash("refused@example.com")
     parent = await bot.slack.wait_for(lambda: bot.parents()[0])

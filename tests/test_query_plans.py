@@ -66,6 +66,7 @@ async def fill(store: Store, clock: SettableClock, count: int) -> list[Request]:
             channel="C0CASES",
             due_at=clock.now + 30 * DAY,
             deadline="30 days",
+            outside_ref=f"ZD-{i}" if i % 2 else None,
         )
         if i % 10 == 9:
             await store.requests.abandon(request.id, actor="bot", reason="not in channel")
@@ -183,6 +184,14 @@ async def test_status_by_task_reads_the_task_index(history: tuple[Store, Settabl
     with recording(store) as recorder:
         assert await store.requests.for_task("task-3") is not None
     assert_indexed(await plans(store, recorder), uses="(task_id=?)")
+
+
+async def test_status_by_outside_ref_reads_the_ref_index(history: tuple[Store, SettableClock]) -> None:
+    """``status <ref>`` finds the newest case with staff's ticket reference through its partial index."""
+    store, _ = history
+    with recording(store) as recorder:
+        assert await store.requests.for_outside_ref("ZD-3") is not None
+    assert_indexed(await plans(store, recorder), uses="requests_by_outside_ref")
 
 
 async def test_list_reads_a_page_of_the_requesters_open_cases(history: tuple[Store, SettableClock]) -> None:

@@ -341,9 +341,9 @@ async def test_odd_download_query_values_are_a_403_not_a_500(amazon: Amazon, dat
     assert response.status_code == 403
 
 
-async def test_the_readmes_proxy_lists_forward_the_path_of_the_sandboxs_download_links(tmp_path: Path) -> None:
-    """Behind a proxy the sandbox's links 404 unless their path is forwarded: both lists of paths in the README
-    (install step 5 and "Proxy paths") name the path of a link the sandbox really gives."""
+async def test_the_docs_proxy_lists_forward_the_path_of_the_sandboxs_download_links(tmp_path: Path) -> None:
+    """Behind a proxy the sandbox's links 404 unless their path is forwarded: both lists of paths in
+    docs/operating.md (install step 5 and "Proxy paths") name the path of a link the sandbox really gives."""
     async with running_bot(
         tmp_path, sandbox=True, sandbox_complete_after=0, public_url="https://bot.example.com"
     ) as bot:
@@ -352,8 +352,8 @@ async def test_the_readmes_proxy_lists_forward_the_path_of_the_sandboxs_download
         link = (await prime.task(RETRIEVAL, task_id)).link or ""
     path = httpx.URL(link).path
     forwarded = "GET " + path[: path.index(task_id)]
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    install = readme.split("5. **Put it behind HTTPS.**", 1)[1].split("\n6. ", 1)[0]
-    proxy_paths = readme.split("### Proxy paths and bind address", 1)[1].split("\n## ", 1)[0]
+    operating = (Path(__file__).parent.parent / "docs" / "operating.md").read_text()
+    install = operating.split("5. **Put it behind HTTPS.**", 1)[1].split("\n6. ", 1)[0]
+    proxy_paths = operating.split("### Proxy paths and bind address", 1)[1].split("\n## ", 1)[0]
     assert forwarded == "GET /sandbox/download/"
     assert f"`{forwarded}`" in install and f"`{forwarded}`" in proxy_paths.replace("\n", " ")

@@ -38,7 +38,7 @@ def problems(env: dict[str, str], *, sandbox: bool = False) -> list[str]:
 
 
 def test_minimal_http_mode_environment_gives_the_documented_defaults() -> None:
-    """The five required names and an allow-list give HTTP mode with every default exactly as the README lists it."""
+    """The five required names and an allow-list give HTTP mode with every default exactly as the docs list it."""
     settings = load_settings(HTTP_MODE)
     assert not settings.socket_mode and not settings.sandbox
     assert settings.slack_bot_token == HTTP_MODE["SLACK_BOT_TOKEN"]
@@ -78,7 +78,7 @@ def test_sandbox_needs_no_buy_with_prime_credentials() -> None:
 
 
 def test_every_optional_setting_is_read() -> None:
-    """Each optional name in the README's "Settings" table reaches the settings, parsed."""
+    """Each optional name in the "Settings" table (docs/operating.md) reaches the settings, parsed."""
     env = {
         **HTTP_MODE,
         "SLACK_API_URL": "https://slack-gov.com/api/",

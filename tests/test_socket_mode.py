@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,12 +12,15 @@ from urllib.parse import parse_qsl
 
 import httpx
 import pytest
-from fakes import FakePrime, slash_body
+from fakes import FakePrime, block_actions_body, buttons, slash_body, text_of
 from fakes.socket_mode import FakeSlackWithSockets
 from harness import CHANNEL, envelope, make_settings
 
 from bot.runtime import Runtime
+from bot.settings import load_settings
 from bot.tuning import Tuning
+
+LINK = re.compile(r"https?://[^\s|>\"]+X-Amz-Signature=[0-9a-f]+")
 
 
 @dataclass
@@ -76,3 +81,55 @@ async def test_in_socket_mode_metrics_say_whether_the_socket_is_connected(bot: S
     async with httpx.AsyncClient() as http:
         text = (await http.get(bot.url + "/metrics")).text
     assert "\ndata_request_bot_slack_socket_mode_connected 1.0\n" in text
+
+
+async def test_serve_sandbox_in_socket_mode_gives_download_links_this_machines_browser_can_open(
+    tmp_path: Path,
+) -> None:
+    """Socket Mode's first try (``serve --sandbox`` with an app token, no public URL, no PUBLIC_URL): the
+    Download link points at localhost on the bot's own port, where the sandbox serves the zip."""
+    async with FakeSlackWithSockets() as slack:
+        env = {
+            "SLACK_BOT_TOKEN": slack.token,
+            "SLACK_APP_TOKEN": slack.app_token,
+            "SLACK_API_URL": slack.api_url,
+            "DATABASE_PATH": str(tmp_path / "data-requests.db"),
+            "PORT": "0",
+            "SANDBOX_COMPLETE_AFTER": "0",
+        }
+        runtime = await Runtime.start(load_settings(env, sandbox=True), host="127.0.0.1", tuning=Tuning.fast())
+        try:
+            await slack.wait_for(lambda: slack.sockets)
+            command = slash_body("jane.doe@example.com", user="U0ALICE", channel=CHANNEL,
+                                 response_url=slack.response_url("U0ALICE"))  # fmt: skip
+            await slack.push("slash_commands", dict(parse_qsl(command)))
+            parent = await slack.wait_for(
+                lambda: next((p for p in slack.posts(CHANNEL) if not p.get("thread_ts")), None)
+            )
+            reply = await slack.wait_for(
+                lambda: next(
+                    (p for p in slack.posts(CHANNEL) if p.get("thread_ts") == parent["ts"] and buttons(p)), None
+                )
+            )
+            download = next(b for b in buttons(reply) if b["text"]["text"] == "Download")
+            click = block_actions_body(
+                user="U0ALICE",
+                channel=CHANNEL,
+                message_ts=reply["ts"],
+                thread_ts=parent["ts"],
+                action_id=download["action_id"],
+                value=download["value"],
+                block_id=download["block_id"],
+                response_url=slack.response_url("U0ALICE"),
+                message=reply,
+            )
+            await slack.push("interactive", json.loads(dict(parse_qsl(click))["payload"]))
+            link = await slack.wait_for(
+                lambda: next((m for e in slack.ephemerals_to("U0ALICE") if (m := LINK.search(text_of(e)))), None)
+            )
+            assert link.group().startswith(f"http://localhost:{runtime.port}/sandbox/download/")
+            async with httpx.AsyncClient(timeout=10) as browser:
+                zipped = await browser.get(link.group())
+            assert zipped.status_code == 200 and zipped.content.startswith(b"PK")
+        finally:
+            await runtime.stop()

@@ -114,7 +114,7 @@ async def test_sigterm_in_socket_mode_with_slacks_web_api_failing_exits_0_retryi
             began = time.monotonic()
             process.send_signal(signal.SIGTERM)
             returncode = await process.wait()
-            print(f"stopped {time.monotonic() - began:.2f} s after SIGTERM")  # the figure for the README
+            print(f"stopped {time.monotonic() - began:.2f} s after SIGTERM")  # the figure for docs/how-it-works.md
         finally:
             if process.returncode is None:
                 process.kill()

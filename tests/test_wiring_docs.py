@@ -1,4 +1,4 @@
-"""The setup documents say what the code does: the README's event wiring and the Slack app manifest.
+"""The setup documents say what the code does: the event wiring (docs/operating.md) and the Slack app manifest.
 
 An operator wires Amazon's events and creates the Slack app from these texts alone, so a kind of request the
 bot runs but the texts leave out fails quietly (an erasure's thread waits for the next poll; staff never see
@@ -11,6 +11,7 @@ import json
 import re
 from pathlib import Path
 
+from handlers.intake_form import NEW_REQUEST_SHORTCUT
 from handlers.kinds.registry import KINDS
 
 ROOT = Path(__file__).parent.parent
@@ -23,8 +24,8 @@ def relay_event_types() -> set[str]:
 
 
 def wiring_section() -> str:
-    """The README's "Wiring events" section."""
-    return (ROOT / "README.md").read_text().split("\n## Wiring events\n", 1)[1].split("\n## ", 1)[0]
+    """The operator's "Wiring events" section."""
+    return (ROOT / "docs" / "operating.md").read_text().split("\n## Wiring events\n", 1)[1].split("\n## ", 1)[0]
 
 
 def manifest_value(key: str, *, indent: int) -> str:
@@ -34,14 +35,14 @@ def manifest_value(key: str, *, indent: int) -> str:
     return found.group(1).strip().strip('"')
 
 
-def test_the_readmes_eventbridge_rule_matches_exactly_the_event_types_the_relay_stores() -> None:
+def test_the_docs_eventbridge_rule_matches_exactly_the_event_types_the_relay_stores() -> None:
     """The rule's ``detail-type`` list is every type the relay acts on, no fewer (their tasks would end only by
     polling) and no more (EventBridge would deliver events the relay drops)."""
     rule = json.loads(wiring_section().split("```json", 1)[1].split("```", 1)[0])
     assert sorted(rule["detail-type"]) == sorted(relay_event_types())
 
 
-def test_the_readmes_webhook_subscription_takes_every_event_type_the_relay_stores() -> None:
+def test_the_docs_webhook_subscription_takes_every_event_type_the_relay_stores() -> None:
     """The webhook alternative subscribes all of them: by naming each, or by pointing at the rule's list."""
     paragraph = next(part for part in wiring_section().split("\n\n") if "webhooks" in part)
     named = set(EVENT_TYPE.findall(paragraph))
@@ -68,3 +69,13 @@ def test_the_manifests_slash_command_and_app_description_name_every_kinds_comman
         assert re.search(rf"\b{verb}\b", app_description), app_description
     # Slack's manifest schema: display_information.description <= 140, usage_hint <= 1000, description <= 2000.
     assert len(app_description) <= 140 and len(usage_hint) <= 1000 and len(command_description) <= 2000
+
+
+def test_the_manifests_global_shortcut_is_the_one_the_bot_listens_for() -> None:
+    """The "New data request" shortcut in manifest.yml carries the callback id the bot registers, so it opens
+    the form."""
+    manifest = (ROOT / "manifest.yml").read_text()
+    shortcut = re.search(r"^  shortcuts:\n((?:    .+\n)+)", manifest, re.MULTILINE)
+    assert shortcut, "manifest.yml has no shortcuts"
+    assert "name: New data request" in shortcut.group(1) and "type: global" in shortcut.group(1)
+    assert f"callback_id: {NEW_REQUEST_SHORTCUT}\n" in shortcut.group(1)

@@ -20,7 +20,8 @@ request's kind up in ``deps.kinds`` (``KINDS`` in ``handlers/kinds/registry.py``
   person's approval: a status no step acts on waits for the kind's buttons); the outbox hands it to the
   store, which applies it in the same write as the thread's ts;
 - ``defaults``: the params a command may leave out, from the settings (``KindSettings``);
-  ``free_text``: the params staff type freely (they may name the shopper), erased with the email.
+  ``free_text``: the params staff type freely (they may name the shopper), erased with the email;
+  ``form_fields``: its own options as fields of the new-request form (read by ``options``, like the command).
 
 A new kind is a package beside ``retrieval`` and ``erasure`` and one entry in ``handlers/kinds/registry.py``.
 """
@@ -42,7 +43,17 @@ from store import Request, RequestStatus
 if TYPE_CHECKING:  # a kind's buttons take the Desk, and the Flow names KindFlow in turn
     from handlers.desk import Desk
 
-__all__ = ["Click", "KindFlow", "KindSettings", "KindTexts", "Move", "Options", "ViewSubmit", "no_options"]
+__all__ = [
+    "Click",
+    "FormField",
+    "KindFlow",
+    "KindSettings",
+    "KindTexts",
+    "Move",
+    "Options",
+    "ViewSubmit",
+    "no_options",
+]
 
 # A kind's own words in the command, taken out before the shared parser reads the rest: (its params,
 # the words left), or what is wrong with them, in words for the person who typed them.
@@ -77,6 +88,17 @@ class ViewSubmit(Protocol):
 def no_options(words: Sequence[str]) -> tuple[dict[str, str], list[str]]:
     """A kind with no options of its own: every word goes to the shared parser."""
     return {}, list(words)
+
+
+@dataclass(frozen=True, slots=True)
+class FormField:
+    """One of a kind's own options as a field of the new-request form, read as the command reads ``flag value``."""
+
+    flag: str  # the command's option (``--hold``): the field's text is read by the kind's ``options`` after it
+    label: str
+    hint: str = ""
+    multiline: bool = False
+    max_length: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +138,7 @@ class KindTexts:
     """
 
     title = "Shopper data request"  # the thread's first line
+    form_label = "Shopper data request"  # the kind's choice in the new-request form
     status_lines: Mapping[RequestStatus, str] = MappingProxyType({})
     short_statuses: Mapping[RequestStatus, str] = MappingProxyType({})  # the notification text; absent: "starting"
 
@@ -181,6 +204,7 @@ class KindFlow:
     opened: RequestStatus = RequestStatus.STARTING  # where a request goes once its thread is posted
     defaults: Callable[[KindSettings], Mapping[str, str]] = no_defaults  # params a command may leave out
     free_text: frozenset[str] = frozenset()  # params staff type freely: erased with the email at retention
+    form_fields: tuple[FormField, ...] = ()  # its own options as fields of the new-request form
 
     @property
     def kind(self) -> str:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from handlers.deadlines import CCPA_DAYS, DAY, DEADLINE_DAYS, REMINDERS
+from handlers.deadlines import CCPA_DAYS, DAY, DEADLINE_DAYS, REMINDERS, law_of
 from handlers.texts.blocks import Block, Message, context, fields, section, sections
+from handlers.texts.intake import facts_line
 from handlers.texts.mrkdwn import date, escape, escape_clip, more, subject
 from prime import CLIENT_TOKEN_WINDOW
 from store import Request, RequestStatus, TaskError
@@ -29,6 +30,7 @@ __all__ = [
     "explain_errors",
     "help_message",
     "hours",
+    "intake_facts",
     "invalid_email",
     "not_allowed",
     "not_in_channel",
@@ -82,9 +84,23 @@ def thread_parent(request: Request, kind: KindTexts) -> Message:
                 *kind.extra_fields(request),
                 ("Status", status),
             ),
+            context(intake_facts(request)),
             *kind.parent_actions(request),
         ],
     }
+
+
+def intake_facts(request: Request) -> str:
+    """The request's intake facts in one line: received, law, how, staff's ticket, identity if verified."""
+    return facts_line(
+        received_on=request.received_on,
+        law=law_of(request.deadline),
+        via=request.received_via,
+        outside_ref=request.outside_ref,
+        verified_how=request.verified_how,
+        verified_by=request.verified_by,
+        extension_told_at=request.extension_told_at,
+    )
 
 
 def explain_errors(errors: Sequence[TaskError], meanings: Mapping[str, str]) -> list[Block]:
@@ -117,10 +133,17 @@ def help_message(kinds: Sequence[KindTexts], *, everyone_allowed: bool) -> Messa
                 + f"*`{COMMAND} <shopper email> gdpr`* (one month) or *`ccpa`* ({CCPA_DAYS} days) or "
                 "*`--deadline 45d`*: set the answer's due date (default: RESPONSE_DEADLINE_DAYS). "
                 f"Reminders come {_REMINDER_DAYS} days before.\n"
+                f"*`--received 2026-03-01`* (the day the shopper asked: deadlines count from it; default today), "
+                "*`--via email|form|phone|mail|agent|other`*, *`--ref ZD-4711`* (your ticket) and "
+                "*`--verified order|email|document|agent|other`* (identity already verified) record how the request "
+                f"came in. *`{COMMAND}`* alone opens a form with every field.\n"
                 f"*`{COMMAND} extend <email or task id> 45d`*: push an open request's due date back "
-                f"(CCPA allows one {CCPA_DAYS}-day extension; a second one needs `--again`).\n"
+                f"(CCPA allows one {CCPA_DAYS}-day extension; a second one needs `--again`). Add `--told` once the "
+                f"shopper is told of it, or record that later: `{COMMAND} extend <email or task id> --told`.\n"
                 f"*`{COMMAND} list`*: your open requests; *`{COMMAND} list all`*: the team's.\n"
-                f"*`{COMMAND} status <email or task id>`*: where a request stands, shown to you alone. "
+                f"*`{COMMAND} report [YYYY]`*: the year's figures (received, answered, denied, days to answer), "
+                "shown to you alone.\n"
+                f"*`{COMMAND} status <email, task id or ticket ref>`*: where a request stands, shown to you alone. "
                 f"Example: `{COMMAND} status jane@example.com`\n"
                 f"*`{COMMAND} help`*: this message."
             ),
@@ -306,7 +329,7 @@ def duplicate_request(existing: Request, kind: KindTexts, *, window: float, perm
 
 
 def unknown_request(what: str) -> Message:
-    return {"text": f"I know of no data request for {what}. Check the email or task id."}
+    return {"text": f"I know of no data request for {what}. Check the email, task id or ticket reference."}
 
 
 def stale_button() -> Message:

@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from handlers.buttons import HOME_MORE_ACTION, LIST_MORE_ACTION
-from handlers.deadlines import DAY, REMINDERS
+from handlers.deadlines import DAY, EXTENSION_REMINDER, REMINDERS, first_month_end
+from handlers.figures import Report
 from handlers.texts import COMMAND, Message
 from handlers.texts.blocks import Block, actions, button, context, divider, header, home, section, sections
+from handlers.texts.figures import figures_blocks
 from handlers.texts.mrkdwn import date, subject
 from store import Extension, Request, RequestStatus
 
@@ -20,6 +22,7 @@ __all__ = [
     "closed_ack",
     "deadline_extended",
     "extended_before",
+    "extension_told",
     "home_view",
     "list_cannot_continue",
     "open_cases_message",
@@ -29,9 +32,14 @@ __all__ = [
 _BEFORE = dict(REMINDERS)  # a reminder's name -> seconds before the due date
 
 
-def reminder_message(request: Request, when: str) -> Message:
-    """A thread reply that nudges the requester before (or at) the due date (``when``: a ``REMINDERS`` name)."""
+def reminder_message(request: Request, when: str, *, extension: bool = False) -> Message:
+    """A thread reply that nudges the requester before (or at) the due date (``when``: a ``REMINDERS`` name, or
+    ``EXTENSION_REMINDER``); ``extension`` adds that an extension must be told to the shopper within the month."""
     due = date(request.due_at, "the due date", time=False)
+    told = _extension_words(request)
+    if when == EXTENSION_REMINDER:
+        text = f":calendar: <@{request.requester}> {told}"
+        return {"text": text, "blocks": [section(text), context(f"Deadline: {request.deadline}.")]}
     days = _BEFORE[when] / DAY
     if request.status is RequestStatus.AWAITING_APPROVAL:  # nobody has decided yet: that is what is late
         due_in = f"in {days:.0f} days" if days else "today"
@@ -49,6 +57,8 @@ def reminder_message(request: Request, when: str) -> Message:
             f":alarm_clock: <@{request.requester}> Reminder: the answer to this shopper is due in {days:.0f} days"
             f" ({due})."
         )
+    if extension:
+        text = f"{text}\n{told}"
     return {
         "text": text,
         "blocks": [
@@ -61,12 +71,37 @@ def reminder_message(request: Request, when: str) -> Message:
     }
 
 
-def deadline_extended(request: Request, *, days: int) -> Message:
+def _extension_words(request: Request) -> str:
+    """GDPR's rule on extensions, said for this case: the shopper must be told by the end of the first month."""
+    month_end = date(first_month_end(request.received_on), "the end of the first month", time=False)
+    return (
+        f"GDPR: if this answer needs longer than a month, the shopper must be told of the extension and why "
+        f"by {month_end}, the end of its first month. Tell them, then record it with "
+        f"`{COMMAND} extend <email or task id> 60d --told` (GDPR allows up to two more months)."
+    )
+
+
+def deadline_extended(request: Request, *, days: int, told: bool = False, flag: str = "--told") -> Message:
     due = date(request.due_at, "the new due date", time=False)
+    then = (
+        "Recorded that the shopper was told of the extension."
+        if told
+        else "Tell the shopper about the extension and why, then record it: "
+        f"`{COMMAND} extend <email or task id> {flag}`."
+    )
     return {
         "text": (
             f"Extended by {days} days: the answer to `{request.email_masked}` is now due {due}. "
-            "Reminders start over from the new date. Tell the shopper about the extension and why."
+            f"Reminders start over from the new date. {then}"
+        )
+    }
+
+
+def extension_told(request: Request) -> Message:
+    return {
+        "text": (
+            f"Recorded: the shopper of `{request.email_masked}` was told of the extension "
+            f"{date(request.extension_told_at or 0, 'now')}. The audit log keeps who and when."
         )
     }
 
@@ -199,10 +234,12 @@ def home_view(
     mine_total: int | None = None,
     team_total: int | None = None,
     nouns: Mapping[str, str] | None = None,
+    figures: Report | None = None,
 ) -> dict[str, Any]:
     """The Home tab: a page of the viewer's open cases and, for allowed users, of the team's; overdue first.
 
     ``*_total``: how many there are in all, when there is more than the page (the page says so).
+    ``figures``: this year's (for allowed users), below the lists.
     """
 
     def listing(cases: list[Request], empty: str, *, more: str | None, start: int, total: int | None) -> list[Block]:
@@ -230,5 +267,7 @@ def home_view(
             section("*The team's open requests*"),
             *listing(team, "No open requests.", more=team_more, start=team_start, total=team_total),
         ]
+    if figures is not None:
+        blocks += [divider(), *figures_blocks(figures)]
     blocks.append(context(f"Start one in any channel with `{COMMAND} <shopper email>`; `{COMMAND} help` for more."))
     return home(blocks)

@@ -12,15 +12,18 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from core import Background
 from handlers.desk import Permalinks
+from handlers.figures import Period, Report, figures_for
 from handlers.listing import Page, read_page
 from handlers.slack_errors import slack_error_code
 from handlers.texts import casework
 from handlers.workers.access import Authorizer
 from store import Store, behind
 
-__all__ = ["HomeTab"]
+__all__ = ["FIGURES_FRESH", "HomeTab"]
 
 logger = logging.getLogger(__name__)
+
+FIGURES_FRESH = 60.0  # seconds the Home tab shows the same figures (the tab says as of when)
 
 
 class HomeTab:
@@ -48,6 +51,7 @@ class HomeTab:
         self._nouns = dict(nouns or {})  # what each kind's cases are called in the list
         self._viewers: set[str] = set()
         self._pending: asyncio.Task[None] | None = None
+        self._report: Report | None = None  # this year's figures, as of their ``as_of``
 
     async def opened(self, user: str) -> None:
         self._viewers.add(user)
@@ -70,14 +74,18 @@ class HomeTab:
         links = dict(mine.links)
         restricted = not self._authorizer.everyone_allowed
         team, team_page = None, Page("all")
-        if restricted and (await self._authorizer.check(user)).allowed:
+        allowed = (await self._authorizer.check(user)).allowed
+        now = self._clock()
+        if restricted and allowed:
             team_page = page if page is not None and page.scope == "all" else team_page
             team = await read_page(self._store, self._permalinks, team_page, user=user)
             links |= team.links
+        # This year's figures are the team's record: shown to those who may act, as ``report`` is.
+        figures = await self._figures(now) if allowed else None
         return casework.home_view(
             mine.cases,
             team.cases if team is not None else None,
-            now=self._clock(),
+            now=now,
             permalinks=links,
             mine_more=mine.more,
             team_more=team.more if team is not None else None,
@@ -86,7 +94,15 @@ class HomeTab:
             mine_total=mine.total,
             team_total=team.total if team is not None else None,
             nouns=self._nouns,
+            figures=figures,
         )
+
+    async def _figures(self, now: float) -> Report:
+        """This year's figures, computed at most once per ``FIGURES_FRESH`` seconds for every viewer: a year of
+        cases is a scan of the store's one connection, and the tab is published again on every change."""
+        if self._report is None or now - self._report.as_of >= FIGURES_FRESH or now < self._report.as_of:
+            self._report = await figures_for(self._store, Period.this_year(now), now=now)
+        return self._report
 
     async def publish(self, user: str, *, page: Page | None = None) -> None:
         view = await self.view(user, page=page)

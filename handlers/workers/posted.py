@@ -5,7 +5,7 @@ request (``tag``). Before an entry that was attempted before is posted again, ``
 a thread reply in its thread (``conversations.replies``), a thread's first message in the channel since
 its request was made (``conversations.history``). Reading messages back needs the ``channels:history`` /
 ``groups:history`` scopes: without them nothing is found and the post is made again (at least once, not
-exactly once; README, Reliability).
+exactly once; docs/how-it-works.md, Reliability).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Callable
 
 from handlers import notices
-from handlers.deadlines import next_reminder_at, reminders_due
+from handlers.deadlines import EXTENSION_REMINDER, extension_reminder_at, next_reminder_at, reminders_due
 from handlers.flow import Counters
 from store import Store
 
@@ -17,7 +17,8 @@ __all__ = ["Reminders"]
 
 
 class Reminders:
-    """Posts each due reminder once into its thread: 7 and 2 days before the due date, and on it."""
+    """Posts each due reminder once into its thread: 7 and 2 days before the due date, and on it; a GDPR case's
+    reminder to tell the shopper of an extension within its first month."""
 
     def __init__(
         self,
@@ -50,13 +51,18 @@ class Reminders:
             due = await self._store.cases.reminders_due(limit=page)
             moved = 0
             for request in due:
-                kinds = reminders_due(request.due_at, request.reminders_sent, now=now)
-                next_at = next_reminder_at(request.due_at, request.reminders_sent | set(kinds))
+                extension_at = extension_reminder_at(
+                    deadline=request.deadline,
+                    received_on=request.received_on,
+                    told=request.extension_told_at is not None,
+                )
+                kinds = reminders_due(request.due_at, request.reminders_sent, now=now, extension_at=extension_at)
+                sent_now = request.reminders_sent | set(kinds)
+                next_at = next_reminder_at(request.due_at, sent_now, extension_at=extension_at)
+                said = notices.reminder(kinds[-1], extension=EXTENSION_REMINDER in kinds) if kinds else []
                 if not kinds:
                     moved += await self._store.cases.remind_later(request, at=next_at)
-                elif await self._store.cases.record_reminder(
-                    request, kinds, notices=notices.reminder(kinds[-1]), next_at=next_at
-                ):
+                elif await self._store.cases.record_reminder(request, kinds, notices=said, next_at=next_at):
                     moved += 1
                     sent += 1
                     self._counters.reminder_sent()

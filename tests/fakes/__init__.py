@@ -7,7 +7,7 @@ clients against them; nothing reaches the internet and nothing sleeps to wait.
 from __future__ import annotations
 
 from .prime import FakePrime, Task, amazon_error
-from .signing import block_actions_body, slack_headers, slash_body, view_submission_body
+from .signing import block_actions_body, shortcut_body, slack_headers, slash_body, view_submission_body
 from .slack import BOT_ID, BOT_USER, TEAM_ID, Call, FakeSlack, ResponsePost, block_problems, buttons, text_of
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "block_actions_body",
     "block_problems",
     "buttons",
+    "shortcut_body",
     "slack_headers",
     "slash_body",
     "text_of",

@@ -16,7 +16,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from .slack import BOT_ID, BOT_USER, TEAM_ID
 
-__all__ = ["APP_ID", "block_actions_body", "slack_headers", "slash_body", "view_submission_body"]
+__all__ = ["APP_ID", "block_actions_body", "shortcut_body", "slack_headers", "slash_body", "view_submission_body"]
 
 APP_ID = "A0TEST"
 _TEAM_DOMAIN = "fake"
@@ -121,15 +121,47 @@ def block_actions_body(
     return urlencode({"payload": json.dumps(payload)})
 
 
-def view_submission_body(*, user: str, view: dict[str, Any], values: dict[str, dict[str, str]]) -> str:
-    """Return a modal's submission body as Slack sends it: ``view`` as opened, with each input's typed value.
+def _element_state(element: dict[str, Any], typed: str) -> dict[str, Any]:
+    """One input's state as Slack sends it for its element type: ``typed`` is the text, date, option value or
+    conversation id chosen."""
+    kind = element.get("type", "plain_text_input")
+    if kind == "datepicker":
+        return {"type": kind, "selected_date": typed or None}
+    if kind in ("static_select", "radio_buttons"):
+        chosen = next((o for o in element.get("options") or [] if o.get("value") == typed), None)
+        return {"type": kind, "selected_option": chosen}
+    if kind == "conversations_select":
+        return {"type": kind, "selected_conversation": typed or None}
+    return {"type": kind, "value": typed or None}
 
-    ``values`` maps block id -> action id -> the text typed into that ``plain_text_input``.
+
+def view_submission_body(
+    *, user: str, view: dict[str, Any], values: dict[str, dict[str, str]], response_url: str | None = None
+) -> str:
+    """Return a modal's submission body as Slack sends it: ``view`` as opened, with each input's value.
+
+    ``values`` maps block id -> action id -> what was typed or chosen (text, ``YYYY-MM-DD``, an option's value,
+    a conversation id), put in the state the way Slack does for that input's element type; an input not in
+    ``values`` is sent with its initial value, or empty. A conversation picked in an input with
+    ``response_url_enabled`` comes with ``response_url`` for it, in ``response_urls``.
     """
-    state = {
-        block: {action: {"type": "plain_text_input", "value": text} for action, text in inputs.items()}
-        for block, inputs in values.items()
-    }
+    state: dict[str, dict[str, Any]] = {}
+    response_urls: list[dict[str, str]] = []
+    for block in view.get("blocks") or []:
+        if block.get("type") != "input":
+            continue
+        element = block["element"]
+        action = element["action_id"]
+        initial = element.get("initial_date") or (element.get("initial_option") or {}).get("value") or ""
+        typed = values.get(block["block_id"], {}).get(action, initial)
+        state[block["block_id"]] = {action: _element_state(element, typed)}
+        if element.get("response_url_enabled") and typed and response_url:
+            response_urls.append(
+                {"block_id": block["block_id"], "action_id": action, "channel_id": typed, "response_url": response_url}
+            )
+    for block_id, inputs in values.items():  # inputs the view does not name (a test's own modal)
+        for action, typed in inputs.items():
+            state.setdefault(block_id, {}).setdefault(action, {"type": "plain_text_input", "value": typed})
     payload: dict[str, Any] = {
         "type": "view_submission",
         "team": {"id": TEAM_ID, "domain": _TEAM_DOMAIN},
@@ -146,8 +178,24 @@ def view_submission_body(*, user: str, view: dict[str, Any], values: dict[str, d
             "state": {"values": state},
             "hash": secrets.token_hex(8),
         },
-        "response_urls": [],
+        "response_urls": response_urls,
         "is_enterprise_install": False,
         "enterprise": None,
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def shortcut_body(callback_id: str, *, user: str) -> str:
+    """Return a global shortcut's body as Slack sends it: no channel, a trigger id for a modal."""
+    payload = {
+        "type": "shortcut",
+        "token": "deprecated-verification-token",
+        "action_ts": f"{time.time():.6f}",
+        "team": {"id": TEAM_ID, "domain": _TEAM_DOMAIN},
+        "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": _trigger_id(),
     }
     return urlencode({"payload": json.dumps(payload)})

@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from handlers.deadlines import days_typed
-from handlers.kinds import KindFlow, Move
+from handlers.kinds import FormField, KindFlow, Move
 from handlers.kinds.erasure import answers as say
 from handlers.kinds.erasure import buttons
 from handlers.kinds.erasure.rules import (
     APPROVE_ACTION,
     CANCEL_ACTION,
+    REASON_LIMIT,
     REJECT_ACTION,
     REJECT_VIEW,
     RETRY_ACTION,
@@ -133,4 +134,8 @@ ERASURE_FLOW = KindFlow(
     opened=RequestStatus.AWAITING_APPROVAL,  # two people decide before anything goes to Amazon
     defaults=lambda settings: {"hold_days": str(settings.deletion_hold_days)},
     free_text=frozenset({"reason", "reject_reason"}),
+    form_fields=(
+        FormField(HOLD_FLAG, "Holding period in days (erasure)", hint=say.hold_hint(), max_length=4),
+        FormField(REASON_FLAG, "Reason (erasure)", hint=say.reason_hint(), multiline=True, max_length=REASON_LIMIT),
+    ),
 )

@@ -10,7 +10,7 @@ from typing import Any
 
 from handlers.buttons import form_metadata
 from handlers.kinds.erasure.rules import REASON_LIMIT, REJECT_VIEW, ReasonProblem
-from handlers.kinds.erasure.texts import ERASURE_TEXTS
+from handlers.kinds.erasure.texts import ERASURE_TEXTS, hold_past_due_words
 from handlers.texts.blocks import Message, section
 from handlers.texts.mrkdwn import date, subject
 from prime import MAX_HOLD_DAYS
@@ -63,8 +63,12 @@ def already_decided(request: Request) -> Message:
     return {"text": f"{said} Nothing changed."}
 
 
-def approved_ack(request: Request) -> Message:
-    return {"text": f"Approved: the erasure for `{request.email_masked}` starts at Buy with Prime now."}
+def approved_ack(request: Request, *, longest_hold: int | None = None) -> Message:
+    """To the approver; ``longest_hold``: the hold does not fit the due date, and this is the longest that does."""
+    said = f"Approved: the erasure for `{request.email_masked}` starts at Buy with Prime now."
+    if longest_hold is None:
+        return {"text": said}
+    return {"text": f"{said} :warning: {hold_past_due_words(request, longest=longest_hold)}"}
 
 
 def rejected_ack(request: Request) -> Message:
@@ -149,6 +153,14 @@ def reason_needs_words(flag: str) -> str:
 
 def hold_refused(flag: str) -> str:
     return f"`{flag}` takes a number of days from 0 to {MAX_HOLD_DAYS}, like `10d`."
+
+
+def hold_hint() -> str:
+    return f"0 to {MAX_HOLD_DAYS} days; empty: DELETION_HOLD_DAYS. Buy with Prime waits this long before deleting."
+
+
+def reason_hint() -> str:
+    return "Kept with the case, shown in the thread and sent to Buy with Prime; no email addresses."
 
 
 def never_twice() -> str:

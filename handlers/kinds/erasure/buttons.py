@@ -22,7 +22,7 @@ from handlers.buttons import Pressed, Thread, submitted
 from handlers.desk import Desk
 from handlers.guard import Clicked, about_request, clicked_by, clicked_request, request_button
 from handlers.kinds.erasure import answers as say
-from handlers.kinds.erasure.rules import OPEN_ORDERS, reason_problem, retryable
+from handlers.kinds.erasure.rules import OPEN_ORDERS, hold_past_due, reason_problem, retryable
 from handlers.lifecycle import Reply, advance, kind_of
 from handlers.notices import thread_update
 from handlers.slack_errors import slack_error_code
@@ -58,12 +58,14 @@ async def on_approve(deps: Desk, click: Clicked) -> None:
             )
             await reply(say.own_approval())
             return
-        approved = await flow.store.decisions.approve(current.id, user=user, notices=thread_update())
+        longest = hold_past_due(current, at=flow.clock())  # told, not refused: the approver may go on
+        told = thread_update("hold_past_due" if longest is not None else None)
+        approved = await flow.store.decisions.approve(current.id, user=user, notices=told)
     if not approved.moved or approved.request is None:
         await reply(say.already_decided(approved.request or current))
         return
     logger.info("request %s: approved by %s", request.id, user)
-    await reply(say.approved_ack(approved.request))
+    await reply(say.approved_ack(approved.request, longest_hold=longest))
     await advance(flow, request.id)  # the start, with the stored clientToken; a crash here resumes it
 
 

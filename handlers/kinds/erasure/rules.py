@@ -4,10 +4,12 @@ and which reasons can be kept. The flow, the buttons and the texts all read thes
 
 from __future__ import annotations
 
+import math
 from enum import Enum
 
+from handlers.deadlines import DAY
 from handlers.emails import names_an_email
-from prime import DEFAULT_HOLD_DAYS
+from prime import DEFAULT_HOLD_DAYS, DELETION
 from store import Request, RequestStatus
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "RUN_AFTER_CANCEL",
     "ReasonProblem",
     "hold_days",
+    "hold_past_due",
     "open_orders",
     "ran_after_cancel",
     "reason_problem",
@@ -42,6 +45,17 @@ RUN_AFTER_CANCEL = frozenset({RequestStatus.IN_PROGRESS, RequestStatus.COMPLETED
 def hold_days(request: Request) -> int:
     """The holding period this erasure asks Amazon for (its ``--hold``, else DELETION_HOLD_DAYS)."""
     return int(request.params.get("hold_days", DEFAULT_HOLD_DAYS))
+
+
+_GRACE = 1 / 24  # of a day: the due date is a day, so an approval an hour inside a whole day counts that day
+
+
+def hold_past_due(request: Request, *, at: float) -> int | None:
+    """None when the holding period and Amazon's processing time, started ``at``, end by the due date; else the
+    longest hold in days that would (negative: not even a deletion started at once ends in time)."""
+    days_left = math.floor((request.due_at - at) / DAY + _GRACE)
+    longest = days_left - DELETION.processing_days
+    return None if hold_days(request) <= longest else longest
 
 
 def open_orders(request: Request) -> bool:

@@ -18,6 +18,7 @@ from handlers.kinds.erasure.rules import (
     REJECT_ACTION,
     RETRY_ACTION,
     hold_days,
+    hold_past_due,
     open_orders,
     ran_after_cancel,
     retryable,
@@ -28,7 +29,7 @@ from handlers.texts.mrkdwn import date, escape, escape_clip
 from prime import CLIENT_TOKEN_WINDOW, DELETION, MAX_HOLD_DAYS
 from store import Request, RequestStatus
 
-__all__ = ["ERASURE_TEXTS", "ErasureTexts"]
+__all__ = ["ERASURE_TEXTS", "ErasureTexts", "hold_past_due_words"]
 
 # Characters of a staff reason as the thread shows it, escaped: room to spare in a 2,000-character field.
 REASON_SHOWN = 1_000
@@ -60,6 +61,7 @@ class ErasureTexts(KindTexts):
     """An erasure's words: two people decide, Amazon holds the task (Cancel works then), then deletes."""
 
     title = "Shopper data erasure"
+    form_label = "Erasure: delete the shopper's data"
     noun = "erasure"
     status_lines = MappingProxyType(
         {
@@ -316,7 +318,33 @@ def start_window_passed(request: Request) -> Message:
     }
 
 
+def hold_past_due_words(request: Request, *, longest: int) -> str:
+    """The holding period plus Amazon's processing time would end after the answer's due date: what fits."""
+    due = date(request.due_at, "the due date", time=False)
+    fits = (
+        f"The longest hold that fits is {longest} days."
+        if longest >= 0
+        else "Not even a deletion started at once ends in time: extend the deadline "
+        f"(`{COMMAND} extend <email or task id> 30d`) and tell the shopper why."
+    )
+    return (
+        f"The holding period ({hold_days(request)} days) plus the up to {_DAYS} days Buy with Prime takes to delete "
+        f"may end after the answer's due date ({due}). {fits} The approval stands: Cancel deletion during the hold "
+        f"and start again with `--hold`, or extend the deadline."
+    )
+
+
+def hold_past_due_reply(request: Request) -> Message:
+    """The thread reply when an erasure approved now may not be answered by its due date."""
+    longest = hold_past_due(request, at=request.approved_at or request.updated_at)
+    if longest is None:  # nothing to say after all (the due date moved before the reply was sent)
+        longest = hold_days(request)
+    text = f":warning: <@{request.requester}> {hold_past_due_words(request, longest=longest)}"
+    return {"text": text, "blocks": [section(text)]}
+
+
 _REPLIES = {
+    "hold_past_due": hold_past_due_reply,
     "completed": completed_reply,
     "failed": failed_reply,
     "cancelled": cancelled_reply,

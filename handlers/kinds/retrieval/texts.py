@@ -39,6 +39,7 @@ class RetrievalTexts(KindTexts):
     """A retrieval's words: Amazon runs it at once; when it is ready, *Download* gives a link."""
 
     title = "Shopper data request"
+    form_label = "Access: a copy of the shopper's data"
     noun = "retrieval"
     status_lines = MappingProxyType(
         {
