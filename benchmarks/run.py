@@ -88,6 +88,7 @@ _SETTING_NAMES = frozenset(
         "BWP_CLIENT_ID", "BWP_CLIENT_SECRET", "BWP_TARGET_ID", "BWP_API_VERSION", "RELAY_API_KEY", "DATABASE_PATH",
         "ENCRYPTION_KEY", "NEW_ENCRYPTION_KEY", "ALLOWED_USERS", "ALLOWED_USERGROUP", "RECONCILE_INTERVAL", "PORT",
         "LOG_LEVEL", "LOG_FORMAT", "RESPONSE_DEADLINE_DAYS", "RETENTION_DAYS", "SANDBOX_COMPLETE_AFTER", "PUBLIC_URL",
+        "IDENTITY_VERIFICATION",
     }
 )  # fmt: skip
 
@@ -444,6 +445,7 @@ def bot_env(fakes: dict[str, str], workdir: Path, port: int) -> dict[str, str]:
         PORT=str(port),
         LOG_LEVEL="WARNING",
         ALLOWED_USERS=USER,
+        IDENTITY_VERIFICATION="off",  # the benchmark clicks Download at once
     )
     return env
 

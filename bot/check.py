@@ -72,6 +72,11 @@ async def run_check(env: Mapping[str, str], *, sandbox: bool, out: TextIO) -> in
                 else "(--sandbox without ALLOWED_USERS or ALLOWED_USERGROUP)"
             )
         )
+    if not settings.verification_required:
+        report.warn(
+            "IDENTITY_VERIFICATION=off: Download and an erasure's Approve do not wait for the shopper's identity "
+            "to be recorded as verified"
+        )
     print("all good" if not report.failures else f"{report.failures} problem(s) found", file=out)
     return 1 if report.failures else 0
 

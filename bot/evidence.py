@@ -31,8 +31,8 @@ FORMAT_VERSION = 1  # the document's shape: a reader checks it before reading th
 # The audit actions each part of the file is about (the store and the handlers write them).
 DOWNLOADS = ("link shown",)
 REMINDERS = ("reminder sent",)
-EXTENSIONS = ("deadline extended",)
-DECISIONS = ("approved", "rejected", "cancelled", "cancel too late", "retried")
+EXTENSIONS = ("deadline extended", "shopper told of extension")
+DECISIONS = ("approved", "rejected", "denied", "cancelled", "cancel too late", "retried")
 REVEALED = "evidence exported"
 
 

@@ -268,6 +268,11 @@ def _warn_about(settings: Settings) -> None:
             "every member of the workspace may request shopper data and download it "
             "(ALLOWED_USERS=*, or --sandbox without ALLOWED_USERS or ALLOWED_USERGROUP)"
         )
+    if not settings.verification_required:
+        logger.warning(
+            "IDENTITY_VERIFICATION=off: Download and an erasure's Approve do not wait for the shopper's identity "
+            "to be recorded as verified"
+        )
     if others_can_read(settings.database_path):
         logger.warning(
             "the database %s can be read by users other than its owner: chmod 600 it (and its -wal and -shm files)",

@@ -24,6 +24,8 @@ __all__ = [
     "MAKE_RELAY_KEY",
     "RELAY_KEY_MIN_LENGTH",
     "SLACK_API_URL",
+    "VERIFICATION_OFF",
+    "VERIFICATION_REQUIRED",
     "Settings",
     "StorageSettings",
     "load_new_key",
@@ -34,6 +36,7 @@ __all__ = [
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _LOG_FORMATS = ("text", "json")
+VERIFICATION_REQUIRED, VERIFICATION_OFF = "required", "off"  # IDENTITY_VERIFICATION's values
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _USERGROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 MAKE_KEY = 'python3 -c "import base64,os;print(base64.urlsafe_b64encode(os.urandom(32)).decode())"'
@@ -70,6 +73,7 @@ class Settings:
     sandbox: bool = False
     response_deadline_days: int = 30
     deletion_hold_days: int = DEFAULT_HOLD_DAYS  # an erasure's holding period at Amazon, unless it says --hold
+    identity_verification: str = VERIFICATION_REQUIRED  # or "off": Download and Approve do not wait for it
     retention_days: int = 365
     sandbox_complete_after: float = 20.0
     sandbox_hold_seconds: float = 6.0  # --sandbox only: one day of a deletion's hold lasts this long (10 days: 1 min)
@@ -79,6 +83,11 @@ class Settings:
     def socket_mode(self) -> bool:
         """Slack traffic arrives over Socket Mode rather than HTTP."""
         return self.slack_app_token is not None
+
+    @property
+    def verification_required(self) -> bool:
+        """Download and an erasure's Approve wait until the shopper's identity is recorded as verified."""
+        return self.identity_verification != VERIFICATION_OFF
 
     @property
     def everyone_allowed(self) -> bool:
@@ -184,6 +193,9 @@ def load_settings(env: Mapping[str, str], *, sandbox: bool = False) -> Settings:
         response_deadline_days=reader.days("RESPONSE_DEADLINE_DAYS", _DEFAULTS["response_deadline_days"]),
         deletion_hold_days=reader.days(
             "DELETION_HOLD_DAYS", _DEFAULTS["deletion_hold_days"], low=0, high=MAX_HOLD_DAYS
+        ),
+        identity_verification=reader.choice(
+            "IDENTITY_VERIFICATION", (VERIFICATION_REQUIRED, VERIFICATION_OFF), _DEFAULTS["identity_verification"]
         ),
         retention_days=reader.days("RETENTION_DAYS", _DEFAULTS["retention_days"], high=3650),
         sandbox_complete_after=reader.seconds("SANDBOX_COMPLETE_AFTER", _DEFAULTS["sandbox_complete_after"], low=0),

@@ -153,6 +153,7 @@ def assemble(
         background=background,
         permalinks=permalinks,
         deadline_days=settings.response_deadline_days,
+        verification_required=settings.verification_required,
         kind_defaults=defaults(kinds, settings),
     )
     store.after_commit(partial(_signalled, outbox=outbox, home=home))

@@ -23,8 +23,10 @@ from store import Request
 
 __all__ = [
     "CLOSE_ACTION",
+    "DENY_ACTION",
     "HOME_MORE_ACTION",
     "LIST_MORE_ACTION",
+    "VERIFY_ACTION",
     "Named",
     "Pressed",
     "Thread",
@@ -37,6 +39,8 @@ __all__ = [
 ]
 
 CLOSE_ACTION = "close_case"  # **Mark as sent/answered to shopper**, on every kind's last reply
+VERIFY_ACTION = "record_verify"  # **Verify identity**, on the thread's first message until it is recorded
+DENY_ACTION = "record_deny"  # **Deny**, on the thread's first message while the case can be denied
 LIST_MORE_ACTION = "list_more"  # the **More** button under a list's page
 HOME_MORE_ACTION = "home_more"  # the **More** button under one of the Home tab's listings
 _MAX_ID = 2**63 - 1  # SQLite's largest row id: a longer number is no request's, and could not even be looked up

@@ -10,11 +10,10 @@ from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from handlers import notices
 from handlers.desk import Desk
 from handlers.guard import Clicked, clicked_by, request_button
 from handlers.listing import Page
-from handlers.texts import casework
+from handlers.record.actions import close_case
 from handlers.workers.home import HomeTab
 
 __all__ = ["handle_close", "handle_home_more"]
@@ -24,15 +23,9 @@ logger = logging.getLogger(__name__)
 
 @request_button(action="close", name="close case")
 async def handle_close(deps: Desk, click: Clicked) -> None:
-    """**Mark as sent to shopper**: allowed users only, any kind; a second press changes nothing."""
-    request, user, reply = click.request, click.user, click.reply
-    closed, changed = await deps.flow.store.cases.close(request.id, user=user, notices=notices.thread_update())
-    if changed and closed is not None:
-        await reply(casework.closed_ack(closed))
-    elif closed is not None and closed.closed_at is not None:
-        await reply(casework.already_closed(closed))
-    else:
-        await reply(casework.cannot_close_yet(request))
+    """**Mark as sent to shopper**: allowed users only, any kind; a second press changes nothing. The case's
+    outcome is ``complied`` (``no data`` when Amazon found no shopper)."""
+    await close_case(deps, click.request, user=click.user, partly=False, reply=click.reply)
 
 
 async def handle_home_more(deps: Desk, home: HomeTab, *, ack: AsyncAck, body: dict[str, Any]) -> None:

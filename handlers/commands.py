@@ -33,13 +33,17 @@ from handlers.intake_form import open_form
 from handlers.kinds import KindFlow
 from handlers.lifecycle import Reply, advance, kind_of
 from handlers.listing import Page, list_page
+from handlers.record.actions import close_case, deny_case, verify_case
+from handlers.record.verbs import RECORD_VERBS, Close, Deny, Verify, parse_record
 from handlers.reporting import parse_year, show_report
-from handlers.texts import casework
+from handlers.texts import casework, record
 from handlers.texts import figures as figures_texts
 from handlers.texts.intake import form_failed
 from store import Request, behind
 
 __all__ = [
+    "Close",
+    "Deny",
     "Extend",
     "Help",
     "Invalid",
@@ -48,6 +52,7 @@ __all__ = [
     "ShowReport",
     "Start",
     "Status",
+    "Verify",
     "decide_then_request",
     "handle_command",
     "parse_command",
@@ -117,7 +122,7 @@ class Invalid:
     message: texts.Message
 
 
-Intent = Help | OpenForm | Start | Status | Extend | ListOpen | ShowReport | Invalid
+Intent = Help | OpenForm | Start | Status | Extend | ListOpen | ShowReport | Verify | Deny | Close | Invalid
 
 
 def parse_command(text: str, kinds: Mapping[str, KindFlow], *, now: float | None = None) -> Intent:
@@ -160,6 +165,9 @@ def parse_command(text: str, kinds: Mapping[str, KindFlow], *, now: float | None
         if len(words) > 2 or (len(words) == 2 and year is None):
             return Invalid({"text": figures_texts.report_usage()})
         return ShowReport(year)
+    if first in RECORD_VERBS:
+        parsed = parse_record(first, words[1:])
+        return parsed if isinstance(parsed, Verify | Deny | Close) else Invalid(parsed)
     by_verb = {kind.verb: kind for kind in kinds.values()}
     if first in by_verb:
         return _parse_start(words[1:], by_verb[first], now=now)
@@ -239,6 +247,11 @@ async def handle_command(deps: Desk, *, ack: AsyncAck, command: dict[str, Any], 
         deps.background.spawn(
             saving(show_report(deps, intent.year, user=user, reply=reply), reply=reply), name="command report"
         )
+        return
+    if isinstance(intent, Verify | Deny | Close):
+        await ack()
+        work = _keep_record(deps, intent, user=user, reply=reply)
+        deps.background.spawn(saving(work, reply=reply), name="command record")
         return
     decision = deps.authorizer.known(user)  # never waits: nothing before ack() may wait on the network
     if decision is None:  # the allowed group's members are not known yet: answer first, decide after
@@ -380,7 +393,10 @@ async def _status(deps: Desk, intent: Status, *, user: str, reply: Reply) -> Non
     if request.status.unfinished or request.status in kind.ask_amazon:  # Amazon's word now, where it may move it
         request = await advance(deps.flow, request.id) or request
     await deps.flow.store.audit.append(request_id=request.id, actor=user, action="status viewed")
-    message = texts.status_message(request, kind.texts, permalink=await deps.permalink(request), now=deps.flow.clock())
+    notes = record.notes_lines(await deps.flow.store.verdicts.notes(request.id))
+    message = texts.status_message(
+        request, kind.texts, permalink=await deps.permalink(request), now=deps.flow.clock(), notes=notes
+    )
     await reply(message)
 
 
@@ -411,6 +427,24 @@ async def _extend(deps: Desk, intent: Extend, *, user: str, reply: Reply) -> Non
     else:
         assert done.request is not None
         await reply(casework.deadline_extended(done.request, days=intent.days, told=intent.told, flag=TOLD_FLAG))
+
+
+async def _keep_record(deps: Desk, intent: Verify | Deny | Close, *, user: str, reply: Reply) -> None:
+    """``verify``, ``deny``, ``close``: find the case, check the user may act, then record it."""
+    request, what = await _find(deps, intent.query)
+    action = {Verify: "verify", Deny: "deny", Close: "close"}[type(intent)]
+    if not await allowed(deps, user, action=action, reply=reply, request_id=request.id if request else None):
+        return
+    if request is None:
+        await reply(texts.unknown_request(what))
+        return
+    with case_context(request_id=request.id):
+        if isinstance(intent, Verify):
+            await verify_case(deps, request, user=user, method=intent.method, note=intent.note, reply=reply)
+        elif isinstance(intent, Deny):
+            await deny_case(deps, request, user=user, reason=intent.reason, note=intent.note, reply=reply)
+        else:
+            await close_case(deps, request, user=user, partly=intent.partly, reply=reply)
 
 
 async def _list(deps: Desk, intent: ListOpen, *, user: str, reply: Reply) -> None:

@@ -37,7 +37,8 @@ class StartGate:
 class Desk:
     """What answers a person: the flow their request moves through, Slack, who may act, background work.
 
-    ``deadline_days`` has no default here: RESPONSE_DEADLINE_DAYS's default (bot/settings.py) is the one.
+    ``deadline_days`` and ``verification_required`` have no default here: RESPONSE_DEADLINE_DAYS's and
+    IDENTITY_VERIFICATION's defaults (bot/settings.py) are the ones.
     ``kind_defaults``: a kind's params the command may leave out, by kind, as the settings give them
     (``KindFlow.defaults``: an erasure's ``hold_days`` from DELETION_HOLD_DAYS).
     """
@@ -48,6 +49,7 @@ class Desk:
     background: Background
     permalinks: Permalinks
     deadline_days: int
+    verification_required: bool  # IDENTITY_VERIFICATION: Download and Approve wait for the shopper's identity
     starts: StartGate = field(default_factory=StartGate)
     kind_defaults: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 

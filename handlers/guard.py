@@ -16,10 +16,11 @@ from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
 
 from core import StoreUnavailable, case_context
 from handlers import texts
-from handlers.buttons import Pressed, mismatch, named, pressed
+from handlers.buttons import Pressed, Thread, mismatch, named, pressed
 from handlers.desk import Desk
 from handlers.kinds import Click
 from handlers.lifecycle import Reply
@@ -33,6 +34,7 @@ __all__ = [
     "clicked_by",
     "clicked_request",
     "ephemeral_reply",
+    "form_reply",
     "request_button",
     "saving",
 ]
@@ -130,6 +132,23 @@ def about_request(click: Pressed) -> AbstractContextManager[None]:
     """Work started inside (a button's, in the background) logs with the id of the request ``click`` names."""
     name = named(click.value)
     return case_context(request_id=name.request_id if name else None)
+
+
+def form_reply(deps: Desk, thread: Thread | None, user: str) -> Reply:
+    """Answer whoever sent a form with an ephemeral in the thread the form names (a modal's submission has no
+    response_url); a form opened by an older version names none, and is answered nowhere (a refusal is audited
+    all the same)."""
+
+    async def reply(message: texts.Message) -> None:
+        if thread is None:
+            logger.info("could not answer %s: the form names no thread to answer in", user)
+            return
+        try:
+            await deps.slack.chat_postEphemeral(channel=thread.channel, user=user, thread_ts=thread.ts, **message)
+        except (SlackApiError, OSError, TimeoutError) as error:
+            logger.info("could not answer %s in %s (%s)", user, thread.channel, type(error).__name__)
+
+    return reply
 
 
 def ephemeral_reply(respond: AsyncRespond) -> Reply:

@@ -16,7 +16,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from handlers.buttons import CLOSE_ACTION, HOME_MORE_ACTION, LIST_MORE_ACTION
+from handlers.buttons import CLOSE_ACTION, DENY_ACTION, HOME_MORE_ACTION, LIST_MORE_ACTION, VERIFY_ACTION
 from handlers.cases import handle_close, handle_home_more
 from handlers.commands import handle_command
 from handlers.desk import Desk
@@ -24,6 +24,8 @@ from handlers.form_submit import submit_form
 from handlers.intake_form import NEW_REQUEST_SHORTCUT, on_shortcut
 from handlers.kinds import Click, ViewSubmit
 from handlers.listing import handle_list_more
+from handlers.record import actions as record
+from handlers.record.rules import DENY_VIEW, VERIFY_VIEW
 from handlers.texts import COMMAND
 from handlers.texts.form import FORM_VIEW
 from handlers.workers.home import HomeTab
@@ -32,8 +34,8 @@ __all__ = ["register"]
 
 
 def register(app: AsyncApp, deps: Desk, *, home: HomeTab) -> None:
-    """Route the slash command, the new-request shortcut and form, every kind's buttons and modals, Close, the
-    lists' **More** and the Home tab to their handlers."""
+    """Route the slash command, the new-request shortcut and form, every kind's buttons and modals, Close,
+    Verify identity and Deny (with their forms), the lists' **More** and the Home tab to their handlers."""
 
     async def on_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         await handle_command(deps, ack=ack, command=command, respond=respond)
@@ -66,6 +68,10 @@ def register(app: AsyncApp, deps: Desk, *, home: HomeTab) -> None:
         for callback_id, submit in kind.views.items():
             app.view(callback_id)(_on_submit(submit, deps))
     app.action(CLOSE_ACTION)(on_close)
+    for action_id, click in ((VERIFY_ACTION, record.on_verify), (DENY_ACTION, record.on_deny)):
+        app.action(action_id)(_on_click(click, deps))
+    for callback_id, submit in ((VERIFY_VIEW, record.on_verify_submitted), (DENY_VIEW, record.on_deny_submitted)):
+        app.view(callback_id)(_on_submit(submit, deps))
     app.action(LIST_MORE_ACTION)(on_list_more)
     app.action(HOME_MORE_ACTION)(on_home_more)
     app.event("app_home_opened")(on_home_opened)

@@ -156,6 +156,7 @@ async def run_demo(out: TextIO = sys.stdout, *, start_bot: StartBot) -> int:
             "SANDBOX_COMPLETE_AFTER": str(COMPLETE_AFTER),
             "SANDBOX_HOLD_SECONDS": str(HOLD_SECONDS),
             "LOG_LEVEL": "ERROR",
+            "IDENTITY_VERIFICATION": "required",
         }
         runtime = await start_bot(env)
         try:
@@ -188,6 +189,15 @@ class _Scene:
         t.say("\n… Amazon works on the task; when it is done, its event reaches the bot's relay …")
         reply = await self.slack.wait_for(lambda: self._reply_with_button(parent.ts))
 
+        await self.act("U0ALICE", "clicks Download before recording how she verified the shopper's identity")
+        await self.click("U0ALICE", reply)
+        await self.act(
+            "U0ALICE",
+            f"checks the order number the shopper quoted, then types  {COMMAND} verify jane.doe@example.com order"
+            " --note quoted order number and delivery town",
+        )
+        await self.answered("U0ALICE", "verify jane.doe@example.com order --note quoted order number and delivery town")
+
         await self.act("U0ALICE", "clicks Download")
         before = len(self.slack.messages)
         shown = await self.click("U0ALICE", reply)
@@ -211,8 +221,11 @@ class _Scene:
         await self.act("U0BOB", f"types  {COMMAND} notfound.shopper@example.com")
         await self.command("U0BOB", "notfound.shopper@example.com")
         parent2 = await self.slack.wait_for(lambda: self._parent(1))
-        await self.slack.wait_for(lambda: [m for m in self.slack.messages.values() if m.thread_ts == parent2.ts])
+        failed = await self.slack.wait_for(lambda: self._reply_with_button(parent2.ts))
+        await self.act("U0BOB", "tells the shopper no data is held about them, and clicks Mark as answered to shopper")
+        await self.click("U0BOB", failed, action=CLOSE_ACTION)
         await self.erasures()
+        await self.denial()
 
         await self.settled()
         t.say("\nThe audit log (who touched which shopper's data, and when):")
@@ -235,18 +248,37 @@ class _Scene:
         await self.click("U0ALICE", self.slack.messages[erase.ts], action=APPROVE_ACTION)
         await self.act("U0BOB", "clicks Approve")
         await self.click("U0BOB", self.slack.messages[erase.ts], action=APPROVE_ACTION)
+        await self.act(
+            "U0BOB", f"replies to the shopper's email, then types  {COMMAND} verify erase.me@example.com email"
+        )
+        await self.answered("U0BOB", "verify erase.me@example.com email")
+        await self.act("U0BOB", "clicks Approve")
+        await self.click("U0BOB", self.slack.messages[erase.ts], action=APPROVE_ACTION)
         t.say("\n… Amazon holds the deletion for its holding period, then deletes; its event reaches the relay …")
         await self.slack.wait_for(lambda: "Deleted" in json.dumps(self.slack.messages[erase.ts].blocks), timeout=30)
 
         await self.act("U0ALICE", f"types  {COMMAND} delete cancel.me@example.com --hold 30d")
         await self.command("U0ALICE", "delete cancel.me@example.com --hold 30d")
         cancel = await self.slack.wait_for(lambda: self._parent(3))
+        await self.act("U0ALICE", f"types  {COMMAND} verify cancel.me@example.com document")
+        await self.answered("U0ALICE", "verify cancel.me@example.com document")
         await self.act("U0BOB", "clicks Approve")
         await self.click("U0BOB", self.slack.messages[cancel.ts], action=APPROVE_ACTION)
         await self.slack.wait_for(lambda: CANCEL_ACTION in json.dumps(self.slack.messages[cancel.ts].blocks))
         await self.act("U0ALICE", "learns the shopper changed their mind, and clicks Cancel deletion during the hold")
         await self.click("U0ALICE", self.slack.messages[cancel.ts], action=CANCEL_ACTION)
         await self.slack.wait_for(lambda: "Cancelled by" in json.dumps(self.slack.messages[cancel.ts].blocks))
+
+    async def denial(self) -> None:
+        """An erasure asked twice for the same shopper, denied as a duplicate: nothing reaches Amazon."""
+        t = self.t
+        await self.settled()
+        t.say("\nA request the team refuses: denied with a reason, recorded for the privacy notice's figures.")
+        await self.act("U0ALICE", f"types  {COMMAND} delete twice.asked@example.com")
+        await self.command("U0ALICE", "delete twice.asked@example.com")
+        await self.slack.wait_for(lambda: self._parent(4))
+        await self.act("U0BOB", f"types  {COMMAND} deny twice.asked@example.com duplicate --note asked again by phone")
+        await self.answered("U0BOB", "deny twice.asked@example.com duplicate --note asked again by phone")
 
     async def act(self, who: str, what: str) -> None:
         """Print the next step once the last step's thread posts are out, so each shows under its own step."""
@@ -274,6 +306,15 @@ class _Scene:
         response = await self.sender.send(*body)
         if response.content:
             self.t.show("ephemeral", Posted(CHANNEL, "", [], response.text, visible_to=user))
+
+    async def answered(self, user: str, text: str) -> Posted:
+        """Run a command answered after its acknowledgement; return what ``user`` alone is then shown."""
+        already = len(self.slack.seen)
+        await self.command(user, text)
+        shown: Posted = await self.slack.wait_for(
+            lambda: next((m for m in self.slack.seen[already:] if m.visible_to == user), None)
+        )
+        return shown
 
     async def click(self, user: str, message: Posted, action: str = DOWNLOAD_ACTION) -> Posted:
         """Click the message's ``action`` button as ``user``; return what that user alone is then shown."""

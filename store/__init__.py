@@ -43,8 +43,10 @@ from store._records import (
 from store._reports import CaseRecord, Tally
 from store._signal import Commit
 from store._store import Store, open_verified
+from store._verdicts import IDENTITY_VERIFIED, Notes
 
 __all__ = [
+    "IDENTITY_VERIFIED",
     "NOTICE",
     "OPENS_THREAD",
     "PRIVATE_FILE",
@@ -63,6 +65,7 @@ __all__ = [
     "InstanceLock",
     "KeyState",
     "Moved",
+    "Notes",
     "Notice",
     "OutboxEntry",
     "PostRow",

@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from core import Outcome
 from store._audit import ActorNames
 from store._database import Database
 from store._records import Notice, Request, TaskError
@@ -94,6 +95,15 @@ class Cases:
         )
         return [request_from_row(row) for row in rows]
 
+    async def answered(self, *, requester: str, limit: int = 5) -> list[Request]:
+        """One requester's cases closed most recently, newest first (from requests_answered_by_requester)."""
+        rows = await self._database.fetch(
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE closed_at IS NOT NULL AND requester = ?"
+            " ORDER BY closed_at DESC LIMIT ?",
+            (requester, limit),
+        )
+        return [request_from_row(row) for row in rows]
+
     async def open_count(self, *, requester: str | None = None) -> int:
         """How many cases ``open`` would give without a limit (one requester's, or all)."""
         where = OPEN_CASE  # counted in the open-case indexes, not the table
@@ -125,15 +135,18 @@ class Cases:
             overdue=int(overdue["open"]),
         )
 
-    async def close(self, request_id: int, *, user: str, notices: Sequence[Notice]) -> tuple[Request | None, bool]:
-        """Record that the shopper was answered; (request, False) when it was closed already or cannot be."""
+    async def close(
+        self, request_id: int, *, user: str, notices: Sequence[Notice], outcome: str = Outcome.COMPLIED
+    ) -> tuple[Request | None, bool]:
+        """Record that the shopper was answered, and the nature of the answer (``outcome``, a ``core.Outcome``);
+        (request, False) when it was closed already or cannot be."""
         now = self._clock()
 
         def close(db: sqlite3.Connection) -> tuple[Request | None, bool]:
             cursor = db.execute(
-                "UPDATE requests SET closed_at = ?, closed_by = ?, updated_at = ?"
+                "UPDATE requests SET closed_at = ?, closed_by = ?, outcome = ?, updated_at = ?"
                 f" WHERE id = ? AND closed_at IS NULL AND status IN ({marks(CLOSABLE)})",
-                (now, user, now, request_id, *CLOSABLE),
+                (now, user, outcome, now, request_id, *CLOSABLE),
             )
             request = fetch_request(db, request_id)
             if cursor.rowcount != 1 or request is None:
@@ -144,7 +157,7 @@ class Cases:
                 request_id=request_id,
                 actor=user,
                 action="closed",
-                detail="answer sent to shopper",
+                detail=f"answer sent to shopper: {outcome}",
                 actor_name=self._names.of(user),
             )
             enqueue(db, request_id, notices, now)
@@ -271,7 +284,9 @@ class Cases:
     ) -> list[int]:
         """Erase the email of every request finished or closed before ``older_than``; return their ids.
 
-        The skeleton stays for the audit trail: task id, dates, who did what, Amazon's error codes.
+        The skeleton stays for the audit trail: task id, dates, who did what, Amazon's error codes, and the
+        compliance record's fields (received, via, verified by and how, outcome, denial reason).
+        Staff's sealed notes on the verification and the outcome go with the email.
         Amazon's error messages go, and sent Slack payloads of those requests are emptied, since
         either may carry the shopper's (masked) email or name. The work goes in batches of ``batch``
         requests, each its own short transaction, with the event loop free between them (``pause``
@@ -292,7 +307,7 @@ class Cases:
             # The params staff typed freely (``free_text``: the kinds name them) may name the shopper too.
             db.executemany(
                 "UPDATE requests SET email_hash = NULL, email_sealed = NULL, email_masked = NULL, errors = ?,"
-                " params = ?, purged_at = ? WHERE id = ?",
+                " params = ?, verified_note_sealed = NULL, outcome_note_sealed = NULL, purged_at = ? WHERE id = ?",
                 [(_codes_only(row["errors"]), _kept_params(row["params"], free_text), now, row["id"]) for row in rows],
             )
             db.executemany(

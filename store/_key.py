@@ -249,6 +249,7 @@ def rotate(db: sqlite3.Connection, *, old: EmailCipher, new: EmailCipher, actor:
             "UPDATE requests SET email_sealed = ?, email_hash = ? WHERE id = ?",
             (new.encrypt(email), new.lookup_hash(email), request_id),
         )
+    notes = _reseal_notes(db, old=old, new=new)
     record_key_check(db, cipher=new, at=at)
     append_audit(
         db,
@@ -256,9 +257,34 @@ def rotate(db: sqlite3.Connection, *, old: EmailCipher, new: EmailCipher, actor:
         request_id=None,
         actor=actor,
         action="encryption key rotated",
-        detail=f"{len(rows)} shopper emails re-encrypted; key {old.fingerprint} replaced by {new.fingerprint}",
+        detail=f"{len(rows)} shopper emails and {notes} staff notes re-encrypted; key {old.fingerprint} replaced"
+        f" by {new.fingerprint}",
     )
     return len(rows)
+
+
+_NOTES = ("verified_note_sealed", "outcome_note_sealed")  # staff's free text on a case, sealed like its email
+
+
+def _reseal_notes(db: sqlite3.Connection, *, old: EmailCipher, new: EmailCipher) -> int:
+    """Re-seal staff's notes under ``new``, inside ``rotate``'s transaction; how many there were."""
+    count = 0
+    for column in _NOTES:
+        rows = db.execute(f"SELECT id, {column} FROM requests WHERE {column} IS NOT NULL").fetchall()
+        for row in rows:
+            try:
+                note = old.decrypt(bytes(row[column]))
+            except ValueError as error:
+                raise ConfigError(
+                    (
+                        f"request {row['id']}'s stored note does not open with ENCRYPTION_KEY (the row is damaged); "
+                        "nothing was rotated",
+                        "restore the database from a backup made before the damage, then run rotate-key again",
+                    )
+                ) from error
+            db.execute(f"UPDATE requests SET {column} = ? WHERE id = ?", (new.encrypt(note), row["id"]))
+        count += len(rows)
+    return count
 
 
 # ----------------------------------------------------------------- the key check

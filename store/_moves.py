@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from core import DenialReason, Outcome
 from store._audit import ActorNames
 from store._database import Database
 from store._records import Moved, Notice, Request, RequestStatus, TaskError
@@ -152,14 +153,20 @@ class Decisions:
     async def reject(self, request_id: int, *, user: str, reason: str, notices: Sequence[Notice]) -> Moved:
         """Staff refused (or the requester withdrew) a request that waits for approval: it ends, closed.
 
-        The reason is kept with the request (erased at retention), never in the append-only audit log.
+        The reason is kept with the request (erased at retention), never in the append-only audit log. The
+        compliance record counts it as denied, for a reason of staff's own (``other``, its words the reason).
         """
         now = self._clock()
         return await self._mover.attempt(
             request_id,
             from_={RequestStatus.AWAITING_APPROVAL},
             to=RequestStatus.REJECTED,
-            extra={"closed_at": now, "closed_by": user},
+            extra={
+                "closed_at": now,
+                "closed_by": user,
+                "outcome": Outcome.DENIED.value,
+                "denial_reason": DenialReason.OTHER.value,
+            },
             params={"reject_reason": reason},
             audit=("rejected", user, ""),
             notices=notices,

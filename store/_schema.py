@@ -195,7 +195,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX requests_by_outside_ref ON requests (outside_ref) WHERE outside_ref IS NOT NULL;
     CREATE INDEX requests_by_received_on ON requests (received_on, id);
     """,
-    # 15: the audit log's hash chain (AUDIT_CHAIN above).
+    # 15: outcomes kept by the bot. An erasure staff rejected before its approval was denied (for a reason of
+    # their own words, kept in its params), not complied with; the Home tab lists a requester's answered cases,
+    # newest first, from an index of closed cases.
+    """
+    UPDATE requests SET outcome = 'denied', denial_reason = 'other'
+        WHERE status = 'REJECTED' AND closed_at IS NOT NULL;
+    CREATE INDEX requests_answered_by_requester ON requests (requester, closed_at) WHERE closed_at IS NOT NULL;
+    """,
+    # 16: the audit log's hash chain (AUDIT_CHAIN above).
     AUDIT_CHAIN,
 )
 

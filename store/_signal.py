@@ -20,7 +20,7 @@ CASES = "cases"
 # refreshes the lists; bookkeeping (the next check, a start's mark) does not.
 _LISTED = (
     "status, closed_at, closed_by, due_at, deadline, thread_ts, task_id, hold_ends_at, purged_at,"
-    " email_masked, requester, errors, waiting_since, approved_by, cancelled_by, kind, params"
+    " email_masked, requester, errors, waiting_since, approved_by, cancelled_by, kind, params, verified_at, outcome"
 )
 
 _TRIGGERS = (

@@ -1,9 +1,9 @@
 """The one place that reads and writes the database: ``Store`` owns the connection and hands out intents.
 
-``store.requests``, ``store.cases``, ``store.inbox``, ``store.outbox``, ``store.audit``, ``store.reports``
-and ``store.evidence`` each hold one kind of record and one method per thing done to it; they share this
-store's connection, clock, cipher and the names of the people acting. Each method is one unit of work
-on the database (see store/_database.py). Nothing outside the store reaches the connection.
+``store.requests``, ``store.cases``, ``store.verdicts``, ``store.inbox``, ``store.outbox``, ``store.audit``,
+``store.reports`` and ``store.evidence`` each hold one kind of record and one method per thing done to it;
+they share this store's connection, clock, cipher and the names of the people acting. Each method is one
+unit of work on the database (see store/_database.py). Nothing outside the store reaches the connection.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from store._reports import Reports
 from store._requests import Requests
 from store._rows import MOVING, MOVING_SQL, marks
 from store._signal import Listener
+from store._verdicts import Verdicts
 
 __all__ = ["Store", "open_verified"]
 
@@ -65,6 +66,7 @@ class Store:
         self._cipher = cipher
         self.requests = Requests(database=self._database, clock=self._clock, cipher=cipher, names=self._names)
         self.audit = Audit(database=self._database, clock=self._clock, cipher=cipher, names=self._names)
+        self.verdicts = Verdicts(database=self._database, clock=self._clock, cipher=cipher, names=self._names)
         self.evidence = Evidence(database=self._database, cipher=cipher)
 
     @classmethod
@@ -93,7 +95,7 @@ class Store:
         return await self._database.ping()
 
     async def rotate_key(self, new: EmailCipher, *, actor: str) -> int:
-        """Re-seal every email under ``new`` (and recompute every lookup hash), in one transaction.
+        """Re-seal every email and note under ``new`` (and recompute every lookup hash), in one transaction.
 
         Returns how many emails were re-sealed. The write-ahead log is folded into the database file
         afterwards, so nothing sealed under the old key stays behind in it. From then on this store

@@ -61,6 +61,7 @@ def make_settings(slack: FakeSlack, prime: FakePrime, workdir: Path, **overrides
         allowed_users=frozenset({"U0ALICE", "U0BOB"}),
         reconcile_interval=3600,
         port=0,
+        identity_verification="off",  # most tests click Download or Approve at once; verification tests say required
     )
     return replace(settings, **overrides)
 
@@ -136,10 +137,19 @@ class Harness:
             self.url + "/slack/events", content=body, headers=slack_headers(body, SIGNING_SECRET)
         )
 
-    async def submit(self, view: dict[str, Any], values: dict[str, dict[str, str]], *, user: str) -> httpx.Response:
-        """Submit a modal the bot opened (``view`` as sent to views.open) with ``values`` typed or chosen, as
-        ``user``; a channel picked in it comes with its response_url, as Slack sends it."""
-        body = view_submission_body(user=user, view=view, values=values, response_url=self.slack.response_url(user))
+    async def submit(
+        self,
+        view: dict[str, Any],
+        values: dict[str, dict[str, str]],
+        *,
+        user: str,
+        selected: dict[str, dict[str, str]] | None = None,
+    ) -> httpx.Response:
+        """Submit a modal the bot opened (``view`` as sent to views.open) with ``values`` typed or chosen (and the
+        options ``selected``), as ``user``; a channel picked in it comes with its response_url, as Slack sends it."""
+        body = view_submission_body(
+            user=user, view=view, values=values, selected=selected, response_url=self.slack.response_url(user)
+        )
         return await self.http.post(
             self.url + "/slack/events", content=body, headers=slack_headers(body, SIGNING_SECRET)
         )

@@ -79,6 +79,7 @@ class Fakes:
             "BWP_TARGET_ID": self.prime.target_id,
             "DATABASE_PATH": str(workdir / "data" / "requests.db"),
             "ALLOWED_USERS": "U0ALICE",
+            "IDENTITY_VERIFICATION": "off",  # most tests download at once; verification tests set required
         }
         return clean_env(**{**settings, **overrides})
 

@@ -203,6 +203,7 @@ async def desktop(tmp_path: Path) -> AsyncIterator[Desktop]:
         background=Background(),
         permalinks=Permalinks(slack),
         deadline_days=30,
+        verification_required=False,
     )
     try:
         yield Desktop(desk, store, clock)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import os
@@ -138,7 +139,10 @@ async def test_demo_plays_an_approved_and_a_cancelled_erasure(demo: tuple[int, s
     statuses = [line for lines in updates for line in lines if line.startswith("Status:")]
     assert any("On hold until" in s for s in statuses), statuses
     assert any("Deleted" in s for s in statuses) and any("Cancelled by @alice" in s for s in statuses)
-    assert "erase.me@example.com" not in channel_visible(transcript).replace("delete erase.me@example.com", "")
+    typed = ("delete erase.me@example.com", "verify erase.me@example.com")  # slash commands are never posted
+    assert "erase.me@example.com" not in functools.reduce(
+        lambda text, t: text.replace(t, ""), typed, channel_visible(transcript)
+    )
     audit = transcript.split("The audit log", 1)[1]
     assert re.search(r"@bob \(U0BOB\) +approved", audit) and re.search(r"@alice \(U0ALICE\) +cancelled  task", audit)
     assert "approve: own request" in audit and "hold 10 days" in audit
@@ -153,14 +157,29 @@ async def test_demo_prints_each_thread_reply_under_the_step_that_caused_it(demo:
     """The demo prints a step only once the outbox has sent the last one's posts: each thread reply shows under
     the step that caused it, in order, and none under a later step or after the audit log's heading."""
     _, transcript = demo
+    verified = "recorded the shopper's identity as verified"
     expected = [
         ("▶ @alice types  /data-request jane.doe@example.com", "The shopper's data is ready"),
+        (
+            "▶ @alice checks the order number the shopper quoted, then types  /data-request verify "
+            "jane.doe@example.com order --note quoted order number and delivery town",
+            verified,
+        ),
         ("▶ @bob types  /data-request notfound.shopper@example.com", "could not retrieve the shopper's data"),
+        (
+            "▶ @bob replies to the shopper's email, then types  /data-request verify erase.me@example.com email",
+            verified,
+        ),
         ("▶ @bob clicks Approve", "Buy with Prime deleted the shopper's data (task sbxdel-"),
+        ("▶ @alice types  /data-request verify cancel.me@example.com document", verified),
         ("▶ @bob clicks Approve", "The holding period (30 days) plus the up to 30 days"),  # past the due date
         (
             "▶ @alice learns the shopper changed their mind, and clicks Cancel deletion during the hold",
             "Deletion cancelled by @alice",
+        ),
+        (
+            "▶ @bob types  /data-request deny twice.asked@example.com duplicate --note asked again by phone",
+            "@bob denied this request: it duplicates another request. Nothing was sent to Buy with Prime.",
         ),
     ]
     replies = [
@@ -210,3 +229,31 @@ async def test_a_proxy_in_the_environment_does_not_capture_the_demos_loopback_sl
         assert (await client.auth_test())["ok"]
     finally:
         await slack.stop()
+
+
+async def test_demo_verifies_the_shoppers_identity_before_download_and_denies_a_duplicate(
+    demo: tuple[int, str],
+) -> None:
+    """Download before the identity is recorded is refused, saying how; after ``verify`` it gives the link; the
+    not-found shopper's case closes as ``no data``; a duplicate erasure is denied with nothing sent to Amazon;
+    the audit log names each step with its method, outcome or reason, never a note."""
+    _, transcript = demo
+    refused = transcript.split("clicks Download before recording", 1)[1].split("▶", 1)[0]
+    assert "not recorded as verified yet" in refused and "/data-request verify" in refused
+    assert "Verify identity" in refused and "X-Amz-Signature" not in refused
+    assert "Identity: verified by @alice" in transcript and "no data)" in transcript
+    denial = transcript.split("denied with a reason", 1)[1].split("The audit log", 1)[0]
+    assert "Status: ⛔ Denied by @bob" in denial and "[ Approve ]" in denial.split("deny twice", 1)[0]
+    audit = transcript.split("The audit log", 1)[1]
+    for entry in (
+        r"refused  download: identity not verified",
+        r"identity verified  order",
+        r"closed  answer sent to shopper: complied",
+        r"closed  answer sent to shopper: no data",
+        r"refused  approve: identity not verified",
+        r"denied  duplicate",
+    ):
+        assert re.search(entry, audit), entry
+    posted = [line for heading, lines in blocks(transcript) if not PRIVATE.match(heading) for line in lines]
+    assert not [line for line in posted if "delivery town" in line or "again by phone" in line]  # notes stay sealed
+    assert "asked again by phone" not in audit

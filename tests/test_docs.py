@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from harness import running_bot
 from processes import Fakes, clean_env, run_bot
 
@@ -29,11 +30,20 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 # Run here, each to exit 0: against the loopback fakes, on a temporary database holding a case. A path the
 # docs name (``/backups/``) is taken inside the test's folder.
-RUN_HERE = frozenset({"demo", "check", "audit", "evidence", "backup", "purge", "rotate-key"})
+RUN_HERE = frozenset(
+    {"demo", "check", "audit", "evidence", "backup", "purge", "rotate-key", "records", "report", "--version"}
+)
 # Serve until stopped: accepted by the parser here, run and stopped by the tests named.
-PARSED_HERE = {"serve": "tests/test_cli.py (python -m bot serve, SIGTERM) and tests/test_sandbox.py (--sandbox)"}
-# Images another change adds; a link to one is allowed to wait for it.
-PENDING_IMAGES = {ROOT / "docs" / "images" / "playground-thread.png"}
+PARSED_HERE = {
+    "serve": "tests/test_cli.py (python -m bot serve, SIGTERM) and tests/test_sandbox.py (--sandbox)",
+    "playground": "tests/test_playground.py (python -m bot playground, driven in a browser)",
+}
+# Shown failing on purpose, with the exit code they show: run here, each to exit with it.
+SHOWN_FAILING = {("report", "--from", "2025-01-01"): 2}
+# The service of compose.yaml whose image's entrypoint is the bot's CLI.
+COMPOSE_SERVICE = "data-request-bot"
+# ``docker compose run`` options that take a value (the service name follows them).
+COMPOSE_RUN_VALUES = {"-e", "--env", "-v", "--volume", "-w", "--workdir", "-u", "--user", "--name", "-p", "--publish"}
 
 FENCE = re.compile(r"^( *)```([^\n]*)\n(.*?)^ *```", re.MULTILINE | re.DOTALL)
 INLINE_CODE = re.compile(r"`[^`\n]*`")
@@ -60,12 +70,17 @@ def anchors(page: Path) -> set[str]:
 
 
 def shell_lines(text: str) -> Iterator[str]:
-    """Each line of the shell and cron blocks, continuations joined, a shown prompt (``$ ``) dropped."""
+    """Each line of the shell and cron blocks, continuations joined, a shown prompt (``$ ``) dropped. In a block
+    that shows prompts, only the lines after one are commands: the others are what they print."""
     for indent, info, block in FENCE.findall(text):
         if info.strip() not in ("", "sh", "bash", "console", "cron"):
             continue  # json, mermaid: not commands
-        for raw in block.replace("\\\n", " ").splitlines():
-            line = raw.removeprefix(indent).strip().removeprefix("$ ")
+        lines = [raw.removeprefix(indent).strip() for raw in block.replace("\\\n", " ").splitlines()]
+        prompted = any(line.startswith("$ ") for line in lines)
+        for line in lines:
+            if prompted and not line.startswith("$ "):
+                continue
+            line = line.removeprefix("$ ")
             if info.strip() == "cron":
                 line = " ".join(line.split()[CRON_FIELDS:])
             yield line
@@ -93,17 +108,34 @@ def simple_commands(line: str) -> Iterator[list[str]]:
 
 def bot_arguments(words: list[str]) -> list[str] | None:
     """The arguments given to the bot's CLI, if these words run it (``data-request-bot``, ``python -m bot``,
-    also after ``NAME=value`` settings or inside ``docker exec CONTAINER``); None if they run something else."""
+    also after ``NAME=value`` settings, inside ``docker exec CONTAINER`` or as ``docker compose run … SERVICE``);
+    None if they run something else."""
     while words and re.fullmatch(r"[A-Z_]+=.*", words[0]):
         words = words[1:]
     if words[:2] == ["docker", "exec"]:
         words = words[3:]
+    elif words[:3] == ["docker", "compose", "run"]:
+        return compose_run_arguments(words[3:])
     program = Path(words[0]).name if words else ""
     if program == "data-request-bot":
         return words[1:]
     if program.startswith("python") and words[1:3] == ["-m", "bot"]:
         return words[3:]
     return None
+
+
+def compose_run_arguments(words: list[str]) -> list[str] | None:
+    """The words after ``docker compose run``: its options, the service, then the arguments the image's entrypoint
+    (the bot's CLI) is given; None for another service or an ``--entrypoint`` that is not the bot's."""
+    while words and words[0].startswith("-"):
+        option = words.pop(0)
+        if option == "--entrypoint":
+            return None
+        if option in COMPOSE_RUN_VALUES:
+            words = words[1:]
+    if not words or words[0] != COMPOSE_SERVICE:
+        return None
+    return words[1:]
 
 
 def documented_commands() -> list[tuple[str, list[str]]]:
@@ -129,7 +161,7 @@ def command_id(command: tuple[str, list[str]]) -> str:
 
 
 def test_every_link_between_the_pages_lands_on_a_file_and_heading_that_exist() -> None:
-    """A relative link names a file that exists (or an image on its way), and its ``#anchor`` a heading in it."""
+    """A relative link names a file that exists, and its ``#anchor`` a heading in it."""
     broken = []
     for page in PAGES:
         for target in LINK.findall(prose(page.read_text())):
@@ -137,7 +169,7 @@ def test_every_link_between_the_pages_lands_on_a_file_and_heading_that_exist() -
                 continue  # https:, mailto:
             path, _, anchor = target.partition("#")
             file = (page.parent / path).resolve() if path else page
-            if not file.exists() and file not in PENDING_IMAGES:
+            if not file.exists():
                 broken.append(f"{page.name}: {target} (no such file)")
             elif anchor and (file.suffix != ".md" or anchor not in anchors(file)):
                 broken.append(f"{page.name}: {target} (no such heading)")
@@ -176,9 +208,20 @@ def test_the_readmes_two_commands_install_and_run_the_demo_and_the_tests_and_ci_
 # ----------------------------------------------------------------- every command shown is run or parsed
 
 
+def test_the_compose_service_the_docs_run_is_the_images_entrypoint() -> None:
+    """``docker compose run … data-request-bot ARGS`` gives ARGS to the bot's CLI: the service exists and keeps
+    the image's entrypoint, which is the bot's."""
+    service = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"][COMPOSE_SERVICE]
+    assert "entrypoint" not in service
+    assert 'ENTRYPOINT ["data-request-bot"]' in (ROOT / "Dockerfile").read_text().splitlines()
+    assert compose_run_arguments(["--rm", "-T", "-e", "A=b", COMPOSE_SERVICE, "audit"]) == ["audit"]
+    assert compose_run_arguments(["--rm", "--entrypoint", "cat", COMPOSE_SERVICE, "/data/x"]) is None
+
+
 def test_the_docs_show_commands_and_each_is_run_here_or_parsed_and_run_elsewhere() -> None:
     """A command the docs show that neither list names fails here: say how it is tested before showing it."""
-    assert {"demo", "check", "backup", "audit", "serve", "rotate-key"} <= {args[0] for _, args in COMMANDS if args}
+    shown = {args[0] for _, args in COMMANDS if args}
+    assert {"demo", "check", "backup", "audit", "serve", "rotate-key", "records", "report", "playground"} <= shown
     unplaced = [command_id(c) for c in COMMANDS if not c[1] or (c[1][0] not in RUN_HERE | PARSED_HERE.keys())]
     assert not unplaced, unplaced
 
@@ -192,15 +235,18 @@ def test_the_cli_accepts_each_command_the_docs_show(
     command: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The CLI's own parser takes the arguments as shown (a misspelt option or value fails here); the
-    command is stopped right after parsing, so nothing runs."""
+    command is stopped right after parsing, so nothing runs. ``--version`` is answered by the parser itself,
+    which ends with exit 0."""
     parse = argparse.ArgumentParser.parse_args
 
     def parse_then_stop(self: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
         raise Parsed(parse(self, *args, **kwargs))
 
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_then_stop)
-    with pytest.raises(Parsed):
+    with pytest.raises((Parsed, SystemExit)) as stopped:
         main(command[1])
+    if stopped.type is SystemExit:
+        assert command[1] == ["--version"] and stopped.value.code == 0, stopped.value
 
 
 def in_folder(arguments: list[str], folder: Path) -> list[str]:
@@ -211,8 +257,9 @@ def in_folder(arguments: list[str], folder: Path) -> list[str]:
 
 
 async def test_each_command_the_docs_show_that_runs_offline_exits_0(fakes: Fakes, tmp_path: Path) -> None:
-    """Run as shown, as a process, against the fakes and a database holding a case: each exits 0.
-    ``rotate-key`` runs last (it changes the key the others open the database with)."""
+    """Run as shown, as a process, against the fakes and a database holding a case: each exits 0 (one shown
+    failing on purpose exits with the code in ``SHOWN_FAILING``). ``rotate-key`` runs last (it changes the key
+    the others open the database with)."""
     runs = sorted((args for _, args in COMMANDS if args and args[0] in RUN_HERE), key=lambda a: a[0] == "rotate-key")
     # The demo waits on the sandbox's clock and needs no setting: it runs beside the others.
     demos = {
@@ -233,7 +280,7 @@ async def test_each_command_the_docs_show_that_runs_offline_exits_0(fakes: Fakes
     failed = []
     for args in (args for args in runs if args[0] != "demo"):
         done = await run_bot(*in_folder(args, tmp_path), env=env, cwd=tmp_path)
-        if done.returncode != 0:
+        if done.returncode != SHOWN_FAILING.get(tuple(args), 0):
             failed.append(f"{shlex.join(args)}: exit {done.returncode}: {done.stderr}")
     for shown, task in demos.items():
         done = await task

@@ -26,7 +26,7 @@ async def test_nothing_reaches_amazon_before_a_second_allowed_person_approves(bo
     assert "Waiting for approval" in shown and "shopper asked by email" in shown
     first = with_button(bot, parent["ts"], APPROVE_ACTION)
     assert first is not None
-    assert [b["text"]["text"] for b in buttons(first)] == ["Approve", "Reject"]
+    assert [b["text"]["text"] for b in buttons(first)] == ["Approve", "Reject", "Verify identity", "Deny"]
 
     await bot.press(first, APPROVE_ACTION, user="U0ALICE")
     own = await bot.slack.wait_for(lambda: bot.slack.ephemerals_to("U0ALICE"))
@@ -56,7 +56,7 @@ async def test_approval_starts_one_task_with_the_hold_setting_and_the_reason(tmp
         await bot.slack.wait_for(lambda: with_button(bot, parent["ts"], CANCEL_ACTION))
         now = latest(bot, parent["ts"])
         assert "On hold until" in text_of(now) and "<@U0BOB>" in text_of(now)
-        assert [b["text"]["text"] for b in buttons(now)] == ["Cancel deletion"]
+        assert [b["text"]["text"] for b in buttons(now)] == ["Cancel deletion", "Verify identity"]
         entries = await bot.runtime.store.audit.entries()
         assert [(e.action, e.actor) for e in entries][:3] == [
             ("requested", "U0ALICE"),
@@ -142,6 +142,7 @@ async def test_reject_asks_why_in_a_form_and_closes_the_case(bot: Harness) -> No
     assert not buttons(latest(bot, parent["ts"]))
     request = await request_of(bot, parent)
     assert request.closed_by == "U0BOB" and request.closed_at is not None
+    assert (request.outcome, request.denial_reason) == ("denied", "other")  # a reason in staff's own words
     assert bot.prime.requests == [] or bot.prime.deletion_starts() == []
     rejected = [e for e in await bot.runtime.store.audit.entries() if e.action == "rejected"]
     assert [(e.actor, e.detail) for e in rejected] == [("U0BOB", "")]

@@ -46,14 +46,16 @@ class Made:
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory: pytest.TempPathFactory) -> Made:
-    """A retrieval asked under the GDPR with a 10-day deadline, reminded, extended by Bob, completed, its
-    Download shown to Bob, closed by Alice; and an erasure Alice asked and Bob approved."""
+    """A retrieval asked with a 10-day deadline, its shopper's identity verified by Bob, reminded, extended by
+    Bob, completed, its Download shown to Bob, closed by Alice; and an erasure Alice asked and Bob approved."""
     workdir = tmp_path_factory.mktemp("evidence")
     clock = SettableClock()
 
     async def drive() -> Made:
         async with running_bot(workdir, clock=clock) as bot:
             task_id, parent = await bot.request(f"{RETRIEVAL_EMAIL} --deadline 10d", email=RETRIEVAL_EMAIL)
+            await bot.slash(f"verify {task_id} document", user="U0BOB")
+            await eventually(lambda: _has(bot, "identity verified"))
             clock.advance(4 * DAY)
             assert await bot.runtime.workers.reminders.send_due() == 1
             await bot.slash(f"extend {task_id} 45d", user="U0BOB")
@@ -95,6 +97,8 @@ async def test_json_evidence_holds_the_whole_case_in_time_order_without_the_emai
     assert doc["evidence_format"] == 1 and doc["case"]["request"] == 1 and doc["case"]["status"] == "COMPLETED"
     assert doc["intake"]["requested_by"]["id"] == "U0ALICE" and doc["intake"]["deadline"].startswith("10 days")
     assert doc["shopper"] == {"email_masked": "e***@example.com", "email_erased_at": None}
+    assert doc["verification"]["verified_by"]["id"] == "U0BOB" and doc["verification"]["how"] == "document"
+    assert doc["verification"]["at"] and doc["outcome"]["outcome"] == "complied"
     [task] = doc["tasks"]
     assert task["task"] == made.task_id and task["status"] == "COMPLETED" and task["started_at"]
     assert [e["type"] for e in task["events"]] == [COMPLETED] and task["events"][0]["processed_at"]

@@ -66,7 +66,8 @@ async def test_intake_options_are_kept_shown_in_the_thread_and_set_the_due_date_
         "GDPR",
         "via email",
         "ref `ZD-4711`",
-        "Identity: verified (order) by <@U0ALICE>",
+        "verified by <@U0ALICE>",  # the Identity field, beside the facts' line
+        "(order)",
     ):
         assert words in shown, shown
 

@@ -34,6 +34,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from core import Background, RequestKind, RetryPolicy
 from handlers import notices
+from handlers.buttons import VERIFY_ACTION
 from handlers.commands import Invalid, Start, handle_command, parse_command
 from handlers.desk import Desk, Permalinks
 from handlers.flow import Flow
@@ -188,6 +189,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             background=Background(),
             permalinks=Permalinks(web),
             deadline_days=30,
+            verification_required=False,
         )
         sender = asyncio.create_task(outbox.run())
         try:
@@ -245,7 +247,7 @@ async def test_a_kind_made_up_in_a_test_runs_through_the_shared_steps(tmp_path: 
         parent = r.slack.posts("C0COMPLY")[0]
         opened = text_of(parent)
         assert "Probe request" in opened and "Probe hold" in opened and "3 days" in opened
-        assert [b["action_id"] for b in buttons(parent)] == [POKE_ACTION]  # its button, on its first message
+        assert [b["action_id"] for b in buttons(parent)] == [POKE_ACTION, VERIFY_ACTION]  # its button, then the case's
 
         # ON_HOLD is a status the probe waits through: nothing moves, nothing is queued.
         assert await sync_task(r.flow, request.id) is Synced.ANSWERED
@@ -402,7 +404,8 @@ async def test_a_third_kind_runs_in_the_real_bot_from_its_registration_alone(tmp
         task_id, parent = await h.request(f"probe {EMAIL} --hold 2d", email=EMAIL)
         task = h.prime.tasks[task_id]
         assert (task.kind, task.holding_period) == ("deletion", 2)
-        assert "Probe request" in text_of(parent) and [b["action_id"] for b in buttons(parent)] == [POKE_ACTION]
+        assert "Probe request" in text_of(parent)
+        assert [b["action_id"] for b in buttons(parent)] == [POKE_ACTION, VERIFY_ACTION]
 
         h.prime.complete(task_id)
         event = envelope("PERSONAL_DATA_DELETION_TASK_COMPLETED", task_id, task_field="personalDataDeletionTask")

@@ -212,6 +212,20 @@ async def test_list_all_and_home_read_a_page_of_open_cases_in_due_order(history:
     assert_indexed(await plans(store, recorder), uses="requests_open_by_due")
 
 
+async def test_home_reads_the_viewers_last_answered_cases_from_the_closed_index(
+    history: tuple[Store, SettableClock],
+) -> None:
+    """The Home tab's recently answered cases (with their outcome) are read newest first from an index of closed
+    cases, not from the whole history, and not sorted."""
+    store, _ = history
+    with recording(store) as recorder:
+        answered = await store.cases.answered(requester="U0STAFF1", limit=5)
+    assert len(answered) == 5 and [r.closed_at for r in answered] == sorted(
+        (r.closed_at for r in answered), reverse=True
+    )
+    assert_indexed(await plans(store, recorder), uses="requests_answered_by_requester")
+
+
 async def test_home_and_list_totals_count_open_cases_in_their_indexes(history: tuple[Store, SettableClock]) -> None:
     """The "20 of N" under a long Home tab or list counts the open-case indexes, never the whole history."""
     store, _ = history

@@ -97,6 +97,7 @@ async def registered(tmp_path: Path) -> AsyncIterator[Registered]:
             background=background,
             permalinks=permalinks,
             deadline_days=30,
+            verification_required=False,
         )
         home = HomeTab(
             store=store,

@@ -19,7 +19,7 @@ from test_refusals import encoded, one_line, seed
 
 from bot.rotate import run_rotate_key
 from core import ConfigError
-from store import EmailCipher, open_verified
+from store import EmailCipher, RequestStatus, open_verified
 
 CASES = 300
 HERE = Path(__file__).parent
@@ -297,3 +297,32 @@ async def test_rotate_key_with_the_wrong_current_key_refuses(tmp_path: Path) -> 
     done = await run_bot("rotate-key", env=env, cwd=tmp_path)
     assert done.returncode == 2 and "ENCRYPTION_KEY" in done.stderr and "Traceback" not in done.stderr
     assert snapshot(database) == before
+
+
+async def test_rotate_key_reseals_staffs_notes_so_they_open_under_the_new_key(tmp_path: Path) -> None:
+    """A verification note and a denial note, sealed under the old key, open under the new one after rotate-key."""
+    database, old, new = tmp_path / "requests.db", os.urandom(32), os.urandom(32)
+    await seed(database, old, 2, pattern="Shopper.{n}@Example.com")
+    store = await open_verified(database, configured=old, create_key=False)
+    try:
+        await store.verdicts.verify(1, user="U0ALICE", method="order", note="quoted the order", notices=())
+        stands = _status(database, 2)
+        await store.verdicts.deny(
+            2, user="U0BOB", reason="other", note="a stranger asked", from_=stands, to=stands, notices=()
+        )
+    finally:
+        await store.close()
+    env = {"DATABASE_PATH": str(database), "ENCRYPTION_KEY": encoded(old), "NEW_ENCRYPTION_KEY": encoded(new)}
+    assert await run_rotate_key(env, out=io.StringIO()) == 0
+    store = await open_verified(database, configured=new, create_key=False)
+    try:
+        assert (await store.verdicts.notes(1)).verified == "quoted the order"
+        assert (await store.verdicts.notes(2)).outcome == "a stranger asked"
+    finally:
+        await store.close()
+
+
+def _status(database: Path, request_id: int) -> RequestStatus:
+    with closing(sqlite3.connect(database)) as db:
+        (status,) = db.execute("SELECT status FROM requests WHERE id = ?", (request_id,)).fetchone()
+    return RequestStatus(status)

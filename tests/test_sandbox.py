@@ -251,7 +251,8 @@ async def has_relayed(bot: Harness, event: tuple[str, str | None]) -> bool:
 
 
 async def test_serve_sandbox_runs_the_whole_flow_to_a_downloaded_zip(tmp_path: Path) -> None:
-    """Signed command, sandbox completes, event reaches the relay, Download reply, click, link downloads the zip."""
+    """Signed command, sandbox completes, event reaches the relay, Download reply, the shopper's identity recorded
+    as verified (required by default), click, link downloads the zip."""
     async with sandbox_bot(tmp_path) as bot:
         assert bot.runtime.settings.relay_api_key  # the bot made its own relay key
         assert (await bot.slash("jane.doe@example.com")).status_code == 200
@@ -260,6 +261,9 @@ async def test_serve_sandbox_runs_the_whole_flow_to_a_downloaded_zip(tmp_path: P
         reply = await bot.download_reply(parent)
         task_id = re.findall(r"sbx-[0-9a-f]+-c-[0-9a-f]{12}", text_of(reply))[0]
         await eventually(lambda: has_relayed(bot, ("PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED", task_id)))
+        assert bot.settings.verification_required  # the default: Download waits for the shopper's identity
+        assert (await bot.slash(f"verify {task_id} order")).status_code == 200
+        await bot.slack.wait_for(lambda: [m for m in bot.slack.ephemerals_to("U0ALICE") if "Recorded" in text_of(m)])
 
         assert (await bot.click(reply)).status_code == 200
         shown = await bot.slack.wait_for(

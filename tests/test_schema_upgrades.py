@@ -63,3 +63,24 @@ def test_the_compliance_record_upgrade_keeps_every_case_with_what_is_known_of_it
         }
         for number, outcome in ((1, None), (2, "complied"))
     ]
+
+
+def test_an_erasure_staff_rejected_before_the_upgrade_is_recorded_as_denied(tmp_path: Path) -> None:
+    """A rejected erasure, closed by staff before the outcome existed, is denied (a reason of their own words),
+    not complied; one Amazon refused to start stays without an outcome (there was no case)."""
+    path = tmp_path / "first-release.db"
+    made = calendar.timegm(time.strptime("2026-03-02 12:00", "%Y-%m-%d %H:%M"))
+    with closing(sqlite3.connect(path)) as db, db:
+        db.executescript(BASELINE)
+        db.execute(f"PRAGMA user_version = {BASELINE_VERSION}")
+        for number, closed_by in ((1, "U0BOB"), (2, None)):
+            db.execute(
+                "INSERT INTO requests (id, ref, client_token, kind, requester, channel, status, moving, never_started,"
+                " created_at, updated_at, next_check_at, closed_at, closed_by)"
+                " VALUES (?, ?, ?, 'deletion', 'U0ALICE', 'C0COMPLY', 'REJECTED', 0, 1, ?, ?, ?, ?, ?)",
+                (number, f"ref-{number}", f"token-{number}", made, made, made, closed_by and made + DAY, closed_by),
+            )
+    with closing(sqlite3.connect(path)) as db:
+        assert migrate(db) == VERSION
+        rows = db.execute("SELECT id, outcome, denial_reason FROM requests ORDER BY id").fetchall()
+    assert rows == [(1, "denied", "other"), (2, None, None)]

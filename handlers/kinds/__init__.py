@@ -178,6 +178,8 @@ class KindTexts:
         return []
 
     noun = "request"  # what a list calls one: ``retrieval``, ``erasure``
+    # Where **Deny** closes a case of this kind: a denial never leaves Amazon doing what staff refused.
+    deniable: frozenset[RequestStatus] = frozenset()
 
     def duplicate(self, existing: Request, *, permalink: str | None) -> Message | None:
         """This kind's own answer to a duplicate request; None: the shared one (``texts.duplicate_request``)."""

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from handlers.deadlines import CCPA_DAYS, DAY, DEADLINE_DAYS, REMINDERS, law_of
+from handlers.texts import facts
 from handlers.texts.blocks import Block, Message, context, fields, section, sections
 from handlers.texts.intake import facts_line
 from handlers.texts.mrkdwn import date, escape, escape_clip, more, subject
@@ -67,9 +68,7 @@ def hours(seconds: float) -> str:
 
 def thread_parent(request: Request, kind: KindTexts) -> Message:
     """The channel message that opens a request's thread and shows its status as it changes."""
-    when = date(request.closed_at or 0, "then")
-    closed = f":lock: Closed: answer sent to the shopper by <@{request.closed_by}> {when}"
-    status = kind.status_line(request, waiting=_WAITING, closed=closed)
+    status = kind.status_line(request, waiting=_WAITING, closed=facts.closed_line(request))
     task = f"`{task_shown(request)}`" if request.task_id else "_not started yet_"
     due = f"{date(request.due_at, 'the due date', time=False)} ({request.deadline})" if request.due_at else "_none_"
     return {
@@ -82,23 +81,23 @@ def thread_parent(request: Request, kind: KindTexts) -> Message:
                 ("Task", task),
                 ("Answer due", due),
                 *kind.extra_fields(request),
+                *facts.parent_fields(request),
                 ("Status", status),
             ),
             context(intake_facts(request)),
             *kind.parent_actions(request),
+            *facts.case_actions(request, deniable=kind.deniable),
         ],
     }
 
 
 def intake_facts(request: Request) -> str:
-    """The request's intake facts in one line: received, law, how, staff's ticket, identity if verified."""
+    """The request's intake facts in one line: received, law, how, staff's ticket."""
     return facts_line(
         received_on=request.received_on,
         law=law_of(request.deadline),
         via=request.received_via,
         outside_ref=request.outside_ref,
-        verified_how=request.verified_how,
-        verified_by=request.verified_by,
         extension_told_at=request.extension_told_at,
     )
 
@@ -140,6 +139,13 @@ def help_message(kinds: Sequence[KindTexts], *, everyone_allowed: bool) -> Messa
                 f"*`{COMMAND} extend <email or task id> 45d`*: push an open request's due date back "
                 f"(CCPA allows one {CCPA_DAYS}-day extension; a second one needs `--again`). Add `--told` once the "
                 f"shopper is told of it, or record that later: `{COMMAND} extend <email or task id> --told`.\n"
+                f"*`{COMMAND} verify <email or task id> <method> [--note <words>]`*: record how you verified the "
+                f"shopper's identity ({facts.METHOD_WORDS}); *Download* and an erasure's *Approve* may wait for it. "
+                "The thread's *Verify identity* button does the same.\n"
+                f"*`{COMMAND} deny <email or task id> <reason> [--note <words>]`*: close a case as denied "
+                f"({facts.REASON_WORDS}; `other` needs a note), or the thread's *Deny* button.\n"
+                f"*`{COMMAND} close <email or task id> [--partly]`*: the shopper has their answer (in part, with "
+                "`--partly`); the thread's *Mark as …* buttons do the same.\n"
                 f"*`{COMMAND} list`*: your open requests; *`{COMMAND} list all`*: the team's.\n"
                 f"*`{COMMAND} report [YYYY]`*: the year's figures (received, answered, denied, days to answer), "
                 "shown to you alone.\n"
@@ -304,6 +310,8 @@ _SHARED_REPLIES: Mapping[str, Callable[[Request, KindTexts], Message]] = {
     "waiting_operator": lambda request, _kind: waiting_for_prime(request, needs_operator=True),
     "started_after_wait": lambda request, _kind: started_after_wait(request),
     "start_window_passed": start_window_passed,
+    "verified": lambda request, _kind: facts.verified_reply(request),
+    "denied": lambda request, _kind: facts.denied_reply(request),
 }
 
 
@@ -343,12 +351,15 @@ def stale_button() -> Message:
     }
 
 
-def status_message(request: Request, kind: KindTexts, *, permalink: str | None, now: float) -> Message:
-    """The answer to ``status``: where one request stands, for the asker alone."""
+def status_message(
+    request: Request, kind: KindTexts, *, permalink: str | None, now: float, notes: Sequence[str] = ()
+) -> Message:
+    """The answer to ``status``: where one request stands, for the asker alone (``notes``: staff's, escaped)."""
     days = max(0, int((now - request.created_at) // 86_400))
     thread = f"<{permalink}|the thread>" if permalink else "its thread"
     if request.closed_at is not None:
-        answer = f"answered: closed by <@{request.closed_by}> {date(request.closed_at, 'then')}"
+        when = date(request.closed_at, "then")
+        answer = f"answer: {facts.outcome_words(request)}, closed by <@{request.closed_by}> {when}"
     else:
         left = int((request.due_at - now) // 86_400)
         when = f"in {left} days" if left >= 0 else f"*{-left} days overdue*"
@@ -360,7 +371,7 @@ def status_message(request: Request, kind: KindTexts, *, permalink: str | None, 
                 f"*{kind.title} for {subject(request)}*: {kind.status_lines[request.status]}\n"
                 f"Task `{task_shown(request) or 'not started'}` · requested by <@{request.requester}> "
                 f"on {date(request.created_at, 'that day')} ({days} days ago) · see {thread}\n"
-                f"The shopper's {answer}"
+                f"The shopper's {answer}\n{facts.identity_line(request)}" + "".join(f"\n{line}" for line in notes)
             ),
             *kind.status_offer(request),
         ],

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from handlers.buttons import HOME_MORE_ACTION, LIST_MORE_ACTION
 from handlers.deadlines import DAY, EXTENSION_REMINDER, REMINDERS, first_month_end
 from handlers.figures import Report
-from handlers.texts import COMMAND, Message
+from handlers.texts import COMMAND, Message, facts
 from handlers.texts.blocks import Block, actions, button, context, divider, header, home, section, sections
 from handlers.texts.figures import figures_blocks
 from handlers.texts.mrkdwn import date, subject
@@ -235,8 +235,10 @@ def home_view(
     team_total: int | None = None,
     nouns: Mapping[str, str] | None = None,
     figures: Report | None = None,
+    answered: Sequence[Request] = (),
 ) -> dict[str, Any]:
-    """The Home tab: a page of the viewer's open cases and, for allowed users, of the team's; overdue first.
+    """The Home tab: a page of the viewer's open cases and, for allowed users, of the team's; overdue first; then
+    the viewer's last ``answered`` cases with the nature of each answer.
 
     ``*_total``: how many there are in all, when there is more than the page (the page says so).
     ``figures``: this year's (for allowed users), below the lists.
@@ -267,7 +269,22 @@ def home_view(
             section("*The team's open requests*"),
             *listing(team, "No open requests.", more=team_more, start=team_start, total=team_total),
         ]
+    if answered:
+        nouns_ = nouns or {}
+        blocks += [
+            divider(),
+            section("*Your recently answered requests*"),
+            *sections(f"• {_answered_line(r, permalinks.get(r.id), nouns_)}" for r in answered),
+        ]
     if figures is not None:
         blocks += [divider(), *figures_blocks(figures)]
     blocks.append(context(f"Start one in any channel with `{COMMAND} <shopper email>`; `{COMMAND} help` for more."))
     return home(blocks)
+
+
+def _answered_line(request: Request, permalink: str | None, nouns: Mapping[str, str]) -> str:
+    """A closed case as the Home tab lists it: what, for whom, the nature of the answer, when, and its thread."""
+    thread = f" · <{permalink}|thread>" if permalink else ""
+    noun = nouns.get(request.kind, request.kind)
+    when = date(request.closed_at or 0, "recently", time=False)
+    return f"{noun} · {subject(request)} · {facts.outcome_words(request)} · closed {when}{thread}"

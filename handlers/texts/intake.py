@@ -106,18 +106,14 @@ def facts_line(
     law: str,
     via: str | None,
     outside_ref: str | None,
-    verified_how: str | None,
-    verified_by: str | None,
     extension_told_at: float | None = None,
 ) -> str:
-    """The thread's one line of intake facts: received, law, how, staff's ticket, and identity if verified."""
+    """The thread's one line of intake facts: received, law, how, staff's ticket (identity has a field of its own)."""
     parts = [f"Received {received_on}" if received_on else "Received: not recorded"]
     parts.append(law)
     parts.append(f"via {escape(via)}" if via else "via: not recorded")
     if outside_ref:
         parts.append(f"ref `{escape(outside_ref)}`")
-    if verified_how:
-        parts.append(f"Identity: verified ({escape(verified_how)})" + (f" by <@{verified_by}>" if verified_by else ""))
     if extension_told_at is not None:
         parts.append(f"shopper told of the extension {shown_date(extension_told_at, 'then', time=False)}")
     return " · ".join(parts)

@@ -19,7 +19,9 @@ from handlers.texts import casework
 from handlers.workers.access import Authorizer
 from store import Store, behind
 
-__all__ = ["FIGURES_FRESH", "HomeTab"]
+__all__ = ["ANSWERED_SHOWN", "FIGURES_FRESH", "HomeTab"]
+
+ANSWERED_SHOWN = 5  # the viewer's most recently answered cases the tab shows, with the nature of each answer
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +84,10 @@ class HomeTab:
             links |= team.links
         # This year's figures are the team's record: shown to those who may act, as ``report`` is.
         figures = await self._figures(now) if allowed else None
+        answered = await self._store.cases.answered(requester=user, limit=ANSWERED_SHOWN)
+        for request in answered:
+            if (link := await self._permalinks.get(request)) is not None:
+                links[request.id] = link
         return casework.home_view(
             mine.cases,
             team.cases if team is not None else None,
@@ -95,6 +101,7 @@ class HomeTab:
             team_total=team.total if team is not None else None,
             nouns=self._nouns,
             figures=figures,
+            answered=answered,
         )
 
     async def _figures(self, now: float) -> Report:

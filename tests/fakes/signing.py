@@ -136,15 +136,24 @@ def _element_state(element: dict[str, Any], typed: str) -> dict[str, Any]:
 
 
 def view_submission_body(
-    *, user: str, view: dict[str, Any], values: dict[str, dict[str, str]], response_url: str | None = None
+    *,
+    user: str,
+    view: dict[str, Any],
+    values: dict[str, dict[str, str]],
+    selected: dict[str, dict[str, str]] | None = None,
+    response_url: str | None = None,
 ) -> str:
     """Return a modal's submission body as Slack sends it: ``view`` as opened, with each input's value.
 
     ``values`` maps block id -> action id -> what was typed or chosen (text, ``YYYY-MM-DD``, an option's value,
     a conversation id), put in the state the way Slack does for that input's element type; an input not in
     ``values`` is sent with its initial value, or empty. A conversation picked in an input with
-    ``response_url_enabled`` comes with ``response_url`` for it, in ``response_urls``.
+    ``response_url_enabled`` comes with ``response_url`` for it, in ``response_urls``. ``selected`` is more of
+    the same, for a test that names its choices apart from its text.
     """
+    values = {
+        block: {**values.get(block, {}), **(selected or {}).get(block, {})} for block in {*values, *(selected or {})}
+    }
     state: dict[str, dict[str, Any]] = {}
     response_urls: list[dict[str, str]] = []
     for block in view.get("blocks") or []:

@@ -18,14 +18,16 @@ from slack_sdk.errors import SlackApiError
 
 from core import PrimeRejected, PrimeUnavailable, RequestKind, log_ids
 from handlers import texts
-from handlers.buttons import Pressed, Thread, submitted
+from handlers.buttons import Pressed, submitted
 from handlers.desk import Desk
-from handlers.guard import Clicked, about_request, clicked_by, clicked_request, request_button
+from handlers.guard import Clicked, about_request, clicked_by, clicked_request, form_reply, request_button
 from handlers.kinds.erasure import answers as say
 from handlers.kinds.erasure.rules import OPEN_ORDERS, hold_past_due, reason_problem, retryable
 from handlers.lifecycle import Reply, advance, kind_of
 from handlers.notices import thread_update
+from handlers.record.rules import unverified
 from handlers.slack_errors import slack_error_code
+from handlers.texts import record
 from store import Request, RequestStatus
 
 __all__ = ["on_approve", "on_cancel", "on_reject", "on_reject_submitted", "on_retry"]
@@ -41,7 +43,8 @@ NOT_FOUND = "ResourceNotFoundError"  # Amazon's classification type: it knows no
 
 @request_button(action="approve", name="erasure approve", kind=RequestKind.ERASURE)
 async def on_approve(deps: Desk, click: Clicked) -> None:
-    """**Approve**: an allowed person other than the requester lets the erasure start at Amazon."""
+    """**Approve**: an allowed person other than the requester lets the erasure start at Amazon (once the
+    shopper's identity is recorded as verified, with IDENTITY_VERIFICATION=required)."""
     request, user, reply = click.request, click.user, click.reply
     flow = deps.flow
     async with flow.locks.hold(request.id):
@@ -57,6 +60,12 @@ async def on_approve(deps: Desk, click: Clicked) -> None:
                 request_id=current.id, actor=user, action="refused", detail="approve: own request"
             )
             await reply(say.own_approval())
+            return
+        if unverified(current, required=deps.verification_required):
+            await flow.store.audit.append(
+                request_id=current.id, actor=user, action="refused", detail="approve: identity not verified"
+            )
+            await reply(record.approve_unverified(current))
             return
         longest = hold_past_due(current, at=flow.clock())  # told, not refused: the approver may go on
         told = thread_update("hold_past_due" if longest is not None else None)
@@ -105,7 +114,7 @@ async def on_reject_submitted(deps: Desk, *, ack: AsyncAck, body: dict[str, Any]
 
 async def _reject(deps: Desk, form: Pressed, *, user: str, reason: str) -> None:
     flow = deps.flow
-    reply = _to_clicker(deps, form.thread, user)
+    reply = form_reply(deps, form.thread, user)
     request = await clicked_request(deps, form, user=user, action="reject", reply=reply, kind=RequestKind.ERASURE)
     if request is None:
         return
@@ -118,22 +127,6 @@ async def _reject(deps: Desk, form: Pressed, *, user: str, reason: str) -> None:
         return
     logger.info("request %s: rejected by %s", request.id, user)  # never the reason: staff's free text
     await reply(say.rejected_ack(rejected.request))
-
-
-def _to_clicker(deps: Desk, thread: Thread | None, user: str) -> Reply:
-    """An ephemeral in the thread the form names (a modal's submission has no response_url); a form opened by
-    an older version names none, and is answered nowhere (the refusal is audited all the same)."""
-
-    async def reply(message: texts.Message) -> None:
-        if thread is None:
-            logger.info("could not answer %s: the form names no thread to answer in", user)
-            return
-        try:
-            await deps.slack.chat_postEphemeral(channel=thread.channel, user=user, thread_ts=thread.ts, **message)
-        except (SlackApiError, OSError, TimeoutError) as error:
-            logger.info("could not answer %s in %s (%s)", user, thread.channel, type(error).__name__)
-
-    return reply
 
 
 # ---------------------------------------------------------------- Cancel deletion

@@ -15,6 +15,7 @@ from store import Request, RequestStatus
 __all__ = [
     "APPROVE_ACTION",
     "CANCEL_ACTION",
+    "DENIABLE",
     "OPEN_ORDERS",
     "REASON_LIMIT",
     "REJECT_ACTION",
@@ -38,6 +39,17 @@ RETRY_ACTION = "erasure_retry"
 REJECT_VIEW = "erasure_reject"  # the Reject modal's callback id
 OPEN_ORDERS = "ORDERS_NOT_CLOSED"  # Amazon's error code: the shopper has open orders, nothing is deleted
 REASON_LIMIT = 500  # characters of a reason: kept in the thread, the database and at Amazon
+# Where **Deny** closes an erasure: before anything reached Amazon (a denial then sends nothing), or once
+# Amazon's task has ended; never while Amazon holds or runs it (Cancel deletion is the way then).
+DENIABLE = frozenset(
+    {
+        RequestStatus.NEW,
+        RequestStatus.AWAITING_APPROVAL,
+        RequestStatus.COMPLETED,
+        RequestStatus.FAILED,
+        RequestStatus.CANCELLED,
+    }
+)
 # Where a task the bot had recorded as cancelled can stand once Amazon ran it after all.
 RUN_AFTER_CANCEL = frozenset({RequestStatus.IN_PROGRESS, RequestStatus.COMPLETED, RequestStatus.FAILED})
 

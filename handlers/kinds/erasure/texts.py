@@ -14,6 +14,7 @@ from handlers.kinds import KindTexts
 from handlers.kinds.erasure.rules import (
     APPROVE_ACTION,
     CANCEL_ACTION,
+    DENIABLE,
     OPEN_ORDERS,
     REJECT_ACTION,
     RETRY_ACTION,
@@ -63,6 +64,7 @@ class ErasureTexts(KindTexts):
     title = "Shopper data erasure"
     form_label = "Erasure: delete the shopper's data"
     noun = "erasure"
+    deniable = DENIABLE
     status_lines = MappingProxyType(
         {
             _S.NEW: (
@@ -106,7 +108,7 @@ class ErasureTexts(KindTexts):
     def status_line(self, request: Request, *, waiting: str, closed: str) -> str:
         """Who decided and until when, where it matters: approved, rejected, cancelled, on hold."""
         status = request.status
-        if status is _S.REJECTED and request.closed_by:
+        if status is _S.REJECTED and request.closed_by and "reject_reason" in request.params:
             reason = escape_clip(request.params.get("reject_reason", ""), REASON_SHOWN) or "_no reason kept_"
             return f":no_entry: Rejected by <@{request.closed_by}> {date(request.closed_at or 0, 'then')}: {reason}"
         if ran_after_cancel(request):  # before "closed": the answer the case was closed with may be wrong

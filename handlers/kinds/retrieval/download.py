@@ -1,5 +1,8 @@
 """The Download button: a fresh pre-signed link, asked for at click time, shown to the clicker alone.
 
+Not for a denied case, and (IDENTITY_VERIFICATION=required) not before the shopper's identity is recorded as
+verified: the refusal says how to record it.
+
 The link is never stored and never logged; it lives only in the ephemeral
 message. Who was shown a link, and when, goes to the audit log first.
 """
@@ -18,7 +21,9 @@ from handlers.desk import Desk
 from handlers.guard import Clicked, request_button
 from handlers.kinds.retrieval import texts as words
 from handlers.lifecycle import Reply, apply_task_state, kind_of
+from handlers.record.rules import denied, unverified
 from handlers.slack_errors import slack_error_code
+from handlers.texts import record
 
 __all__ = ["handle_download"]
 
@@ -44,6 +49,15 @@ async def handle_download(deps: Desk, click: Clicked) -> None:
     kind = kind_of(deps.flow, request)
     if kind is None or not request.task_id:
         await reply(texts.unknown_request("this button"))
+        return
+    if denied(request):
+        await reply(record.nothing_to_download(request))
+        return
+    if unverified(request, required=deps.verification_required):
+        await deps.flow.store.audit.append(
+            request_id=request.id, actor=user, action="refused", detail="download: identity not verified"
+        )
+        await reply(record.download_unverified(request))
         return
     try:
         state = await deps.flow.prime.task(kind.operations, request.task_id)

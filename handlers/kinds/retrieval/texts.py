@@ -11,7 +11,8 @@ from types import MappingProxyType
 
 from handlers.buttons import CLOSE_ACTION, button_value
 from handlers.kinds import KindTexts
-from handlers.kinds.retrieval.rules import DOWNLOAD_ACTION
+from handlers.kinds.retrieval.rules import DENIABLE, DOWNLOAD_ACTION
+from handlers.record.rules import denied
 from handlers.texts import COMMAND, ERRORS_SHOWN, explain_errors, hours, task_shown
 from handlers.texts.blocks import Block, Message, actions, button, context, section
 from handlers.texts.mrkdwn import clip, date, escape
@@ -41,6 +42,7 @@ class RetrievalTexts(KindTexts):
     title = "Shopper data request"
     form_label = "Access: a copy of the shopper's data"
     noun = "retrieval"
+    deniable = DENIABLE
     status_lines = MappingProxyType(
         {
             RequestStatus.NEW: ":hourglass_flowing_sand: Starting…",
@@ -88,14 +90,24 @@ class RetrievalTexts(KindTexts):
 
     def status_offer(self, request: Request) -> list[Block]:
         """A completed request's Download button, so nothing depends on the thread's post having arrived."""
-        if request.status is not RequestStatus.COMPLETED:
+        if request.status is not RequestStatus.COMPLETED or denied(request):
             return []
         download = button("Download", action_id=DOWNLOAD_ACTION, value=button_value(request), style="primary")
         return [actions(f"status-{request.id}", download)]
 
 
 def completion_reply(request: Request) -> Message:
-    """The thread reply that says the data is ready and carries the Download button."""
+    """The thread reply that says the data is ready and carries the Download button (none for a denied case)."""
+    if denied(request):
+        return {
+            "text": "Buy with Prime finished the task, but this case was denied: nothing is to be downloaded.",
+            "blocks": [
+                section(
+                    f"Buy with Prime finished task `{task_shown(request)}`, but this case was denied by "
+                    f"<@{request.closed_by}>, so nothing is to be downloaded or sent to the shopper."
+                )
+            ],
+        }
     return {
         "text": f"The shopper's data is ready. Click Download for a link (it works for {_LINK}).",
         "blocks": [
