@@ -96,6 +96,7 @@ async def test_serve_sandbox_in_socket_mode_gives_download_links_this_machines_b
             "DATABASE_PATH": str(tmp_path / "data-requests.db"),
             "PORT": "0",
             "SANDBOX_COMPLETE_AFTER": "0",
+            "IDENTITY_VERIFICATION": "off",  # the link's address is tested here; who may see it, elsewhere
         }
         runtime = await Runtime.start(load_settings(env, sandbox=True), host="127.0.0.1", tuning=Tuning.fast())
         try:
