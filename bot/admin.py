@@ -1,6 +1,6 @@
-"""``data-request-bot audit``, ``purge`` and ``backup``: the audit trail out, expired data gone, a safe copy.
+"""``data-request-bot audit``, ``purge`` and ``backup``: the audit trail out or checked, expired data gone, a copy.
 
-All three work on the database alone (no Slack, no Amazon), after checking that
+All of them work on the database alone (no Slack, no Amazon), after checking that
 the key opens it, so a compliance officer or an operator can run them from a
 shell or a cron job, beside the running bot.
 """
@@ -22,8 +22,10 @@ from core import ConfigError
 from handlers.kinds.registry import KINDS, free_text
 from store import (
     AuditRow,
+    ChainBreak,
     EmailCipher,
     Store,
+    Tamper,
     backup_database,
     inspect_key,
     key_file_for,
@@ -31,7 +33,17 @@ from store import (
     read_key_file,
 )
 
-__all__ = ["open_store", "parse_since", "run_audit", "run_backup", "run_purge"]
+__all__ = [
+    "describe_break",
+    "iso_utc",
+    "open_store",
+    "parse_noted",
+    "parse_since",
+    "run_audit",
+    "run_backup",
+    "run_purge",
+    "run_verify",
+]
 
 COLUMNS = ("time", "request", "task", "actor", "actor_name", "action", "detail", "shopper", "kind")
 
@@ -87,7 +99,7 @@ async def run_audit(env: Mapping[str, str], *, since: float, fmt: str, reveal: b
                 request_id=None,
                 actor=f"cli:{getpass.getuser()}",
                 action="audit exported",
-                detail=f"emails revealed, {len(rows)} entries since {_iso(since)}",
+                detail=f"emails revealed, {len(rows)} entries since {iso_utc(since)}",
             )
     finally:
         await store.close()
@@ -96,7 +108,7 @@ async def run_audit(env: Mapping[str, str], *, since: float, fmt: str, reveal: b
             zip(
                 COLUMNS,
                 (
-                    _iso(r.at),
+                    iso_utc(r.at),
                     r.request_id or "",
                     r.task_id or "",
                     r.actor,
@@ -119,6 +131,79 @@ async def run_audit(env: Mapping[str, str], *, since: float, fmt: str, reveal: b
         writer.writeheader()
         writer.writerows(records)
     return 0
+
+
+def parse_noted(text: str) -> tuple[int, str]:
+    """``ENTRY:HASH`` (the newest entry and its hash, as an earlier ``audit --verify`` printed them)."""
+    entry, _, digest = text.partition(":")
+    if not entry.strip().isdigit() or len(digest.strip()) != 64:
+        raise ConfigError(
+            f"--expect takes the entry and hash an earlier audit --verify printed, like 1284:4ce21def… (not {text!r})"
+        )
+    return int(entry), digest.strip().lower()
+
+
+async def run_verify(env: Mapping[str, str], *, out: TextIO, noted: tuple[int, str] | None = None) -> int:
+    """Check the audit log's hash chain: 0 when every entry fits, 1 naming the first that does not.
+
+    ``noted``: an entry and the hash it had when someone wrote them down; it must still be there with it.
+    """
+    store = await open_store(load_storage_settings(env), need_key=False, keyless=True)  # hashes, no email
+    try:
+        report = await store.audit.verify(noted=noted[0] if noted else None)
+    finally:
+        await store.close()
+    if report.broken is not None:
+        print(describe_break(report.broken), file=out)
+        print(f"{report.entries} entries before it are intact", file=out)
+        return 1
+    if noted is not None and report.noted_hash != noted[1]:
+        entry = noted[0]
+        if report.noted_hash is None:
+            print(
+                f"chain broken after entry {report.last_id or 0}: entry {entry}, noted earlier, is no longer in the "
+                "log (entries were removed from its end)",
+                file=out,
+            )
+        else:
+            print(
+                f"chain broken at entry {entry}: it no longer has the hash noted for it (the log was rewritten "
+                "from there or before)",
+                file=out,
+            )
+        print(f"{report.entries} entries fit together, but not with what was noted", file=out)
+        return 1
+    print(f"{report.entries} entries, chain intact", file=out)
+    if report.last_id is not None and report.last_at is not None:
+        print(f"newest: entry {report.last_id} at {iso_utc(report.last_at)}, hash {report.last_hash}", file=out)
+    return 0
+
+
+def describe_break(found: ChainBreak) -> str:
+    """The first break in the chain, in words: which entry, and what was done to it."""
+    if found.tamper is Tamper.CHANGED:
+        how = (
+            f"its hash was recomputed, but entry {found.names} still names the old one"
+            if found.names is not None
+            else "its content no longer matches its hash"
+        )
+        return f"chain broken at entry {found.entry}: it was changed after it was written ({how})"
+    if found.tamper is Tamper.REMOVED:
+        if found.removed_before:
+            return (
+                f"chain broken before entry {found.entry}: the entries before it were removed "
+                "(it names an entry that is no longer in the log)"
+            )
+        return (
+            f"chain broken at entry {found.entry}: it was removed "
+            f"(entry {found.names} names an entry that is no longer in the log)"
+        )
+    if found.names is None:
+        why = "it carries no hash: it was written past the bot"
+    else:
+        before = f"entry {found.after}" if found.after is not None else "no entry"
+        why = f"entry {found.names} names {before} as the one before it"
+    return f"chain broken at entry {found.entry}: it was inserted afterwards ({why})"
 
 
 async def run_purge(env: Mapping[str, str], *, out: TextIO) -> int:
@@ -189,5 +274,6 @@ def _size(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
-def _iso(epoch: float) -> str:
+def iso_utc(epoch: float) -> str:
+    """Epoch seconds as the CLI writes times: ISO 8601, UTC, to the second."""
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")

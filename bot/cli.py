@@ -1,4 +1,5 @@
-"""The ``data-request-bot`` command: serve, check, demo, playground, audit, purge, backup, rotate-key, records, report.
+"""The ``data-request-bot`` command: serve, check, demo, playground, audit, evidence, purge, backup, rotate-key,
+records, report.
 
 Configuration mistakes end the program with one line per problem and no
 traceback: the operator needs the name of the setting and the fix, not a stack.
@@ -63,6 +64,21 @@ def _run(argv: Sequence[str] | None) -> int:
     audit.add_argument("--since", default="1970-01-01", help="first day to include, e.g. 2026-11-01 (UTC)")
     audit.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     audit.add_argument("--reveal", action="store_true", help="show shoppers' emails in full (needs the key)")
+    audit.add_argument(
+        "--verify", action="store_true", help="check the log's hash chain instead: exit 1 names the first break"
+    )
+    audit.add_argument(
+        "--expect",
+        metavar="ENTRY:HASH",
+        help="with --verify: an entry and hash an earlier --verify printed as newest; they must still be there",
+    )
+    evidence = commands.add_parser("evidence", help="everything known about one case, in one file (JSON or HTML)")
+    evidence.add_argument("request", metavar="REQUEST", help="the request id, or a task id of the case")
+    evidence.add_argument("--out", metavar="FILE", help="write to FILE (owner-only) instead of standard output")
+    evidence.add_argument(
+        "--format", choices=("json", "html"), help="json (default), or html for people (the default for a .html FILE)"
+    )
+    evidence.add_argument("--reveal", action="store_true", help="include the shopper's email (needs the key; audited)")
     commands.add_parser("purge", help="erase emails of requests closed or finished over RETENTION_DAYS ago")
     backup = commands.add_parser("backup", help="a consistent, verified, owner-only copy of the database")
     backup.add_argument(
@@ -85,7 +101,7 @@ def _run(argv: Sequence[str] | None) -> int:
         return asyncio.run(run_demo(sys.stdout, start_bot=start_sandboxed))
     if args.command == "playground":
         return _playground()
-    if args.command in ("audit", "purge", "backup", "rotate-key", "records", "report"):
+    if args.command in ("audit", "evidence", "purge", "backup", "rotate-key", "records", "report"):
         return _offline_command(args)
     if args.command == "check":
         from bot.check import run_check
@@ -152,7 +168,7 @@ def _playground() -> int:
 
 
 def _offline_command(args: argparse.Namespace) -> int:
-    from bot.admin import parse_since, run_audit, run_backup, run_purge
+    from bot.admin import parse_noted, parse_since, run_audit, run_backup, run_purge, run_verify
     from bot.records import ReportAsked, parse_day, run_records, run_report
     from bot.rotate import run_rotate_key
 
@@ -160,9 +176,27 @@ def _offline_command(args: argparse.Namespace) -> int:
         if args.command == "backup":
             folder = args.path.endswith(("/", os.sep))  # Path() drops the slash that says "a folder"
             return run_backup(os.environ, target=Path(args.path), folder=folder, out=sys.stdout)
+        if args.command == "audit" and args.verify:
+            noted = parse_noted(args.expect) if args.expect else None
+            return asyncio.run(run_verify(os.environ, out=sys.stdout, noted=noted))
         if args.command == "audit":
             since = parse_since(args.since)
             return asyncio.run(run_audit(os.environ, since=since, fmt=args.format, reveal=args.reveal, out=sys.stdout))
+        if args.command == "evidence":
+            from bot.evidence import run_evidence
+
+            target = Path(args.out) if args.out else None
+            return asyncio.run(
+                run_evidence(
+                    os.environ,
+                    ref=args.request,
+                    fmt=args.format,
+                    target=target,
+                    reveal=args.reveal,
+                    out=sys.stdout,
+                    err=sys.stderr,
+                )
+            )
         if args.command == "records":
             first = None if args.since is None else parse_day(args.since, option="--since")
             return asyncio.run(run_records(os.environ, since=first, fmt=args.format, out=sys.stdout))

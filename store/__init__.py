@@ -10,7 +10,9 @@ from __future__ import annotations
 from store._audit import AuditRow
 from store._backup import BackupReport, backup_database
 from store._cases import CaseCounts, Extension
+from store._chain import ChainBreak, ChainReport, Tamper
 from store._database import WriteHealth, behind, cannot_open
+from store._evidence import CaseFile, PostRow, ReceivedEvent, started_task
 from store._files import PRIVATE_FILE, InstanceLock, lock_path_for, others_can_read, private_folder
 from store._key import (
     EmailCipher,
@@ -52,7 +54,10 @@ __all__ = [
     "AuditRow",
     "BackupReport",
     "CaseCounts",
+    "CaseFile",
     "CaseRecord",
+    "ChainBreak",
+    "ChainReport",
     "Commit",
     "EmailCipher",
     "Extension",
@@ -63,10 +68,13 @@ __all__ = [
     "Notes",
     "Notice",
     "OutboxEntry",
+    "PostRow",
+    "ReceivedEvent",
     "Request",
     "RequestStatus",
     "Store",
     "Tally",
+    "Tamper",
     "TaskError",
     "WriteHealth",
     "backup_database",
@@ -84,6 +92,7 @@ __all__ = [
     "private_folder",
     "read_key_file",
     "read_key_state",
+    "started_task",
     "stored_key_state",
     "write_key_file",
 ]

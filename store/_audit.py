@@ -8,13 +8,17 @@ disagree.
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
+from store._chain import CHAIN_COLUMNS, ChainReport, walk
 from store._database import Database
 from store._key import EmailCipher
 from store._records import AuditEntry
+from store._rows import append_audit
 
 __all__ = ["ActorNames", "Audit", "AuditRow"]
 
@@ -74,16 +78,31 @@ class Audit:
 
     async def append(self, *, request_id: int | None, actor: str, action: str, detail: str = "") -> None:
         """Append one entry to the audit log."""
-        await self._database.write_once(
-            "INSERT INTO audit (at, request_id, actor, action, detail, actor_name) VALUES (?, ?, ?, ?, ?, ?)",
-            (self._clock(), request_id, actor, action, detail, self._names.of(actor)),
+        at, actor_name = self._clock(), self._names.of(actor)
+        await self._database.run(
+            partial(
+                append_audit,
+                at=at,
+                request_id=request_id,
+                actor=actor,
+                action=action,
+                detail=detail,
+                actor_name=actor_name,
+            )
         )
+
+    async def verify(self, *, noted: int | None = None) -> ChainReport:
+        """Walk the log's hash chain, oldest first, a row at a time, in one consistent snapshot; ``noted``: an
+        entry whose hash the report should give (one written down earlier, to compare)."""
+        return await self._database.read(partial(_walk_log, noted=noted))
 
     async def entries(self, *, request_id: int | None = None) -> list[AuditEntry]:
         """The audit log, oldest first, for one request or for all."""
         where, params = ("WHERE request_id = ?", (request_id,)) if request_id is not None else ("", ())
         rows = await self._database.fetch(
-            f"SELECT id, at, request_id, actor, action, detail, actor_name FROM audit {where} ORDER BY id", params
+            f"SELECT id, at, request_id, actor, action, detail, actor_name, prev_hash, hash FROM audit {where}"
+            " ORDER BY id",
+            params,
         )
         return [
             AuditEntry(
@@ -94,6 +113,8 @@ class Audit:
                 action=row["action"],
                 detail=row["detail"],
                 actor_name=row["actor_name"],
+                prev_hash=row["prev_hash"],
+                hash=row["hash"],
             )
             for row in rows
         ]
@@ -130,3 +151,11 @@ class Audit:
                 )
             )
         return out
+
+
+def _walk_log(db: sqlite3.Connection, *, noted: int | None) -> ChainReport:
+    cursor = db.execute(f"SELECT {CHAIN_COLUMNS} FROM audit ORDER BY id")
+    try:
+        return walk(cursor, noted=noted)
+    finally:
+        cursor.close()

@@ -315,11 +315,8 @@ class Cases:
                 " AND (sent_at IS NOT NULL OR gave_up_at IS NOT NULL) AND payload != '{}'",
                 [(request_id,) for request_id in ids],
             )
-            db.executemany(
-                "INSERT INTO audit (at, request_id, actor, action, detail, actor_name)"
-                " VALUES (?, ?, 'bot', 'purged', 'email erased', '')",
-                [(now, request_id) for request_id in ids],
-            )
+            for request_id in ids:
+                append_audit(db, at=now, request_id=request_id, actor="bot", action="purged", detail="email erased")
             return ids
 
         purged: list[int] = []

@@ -204,3 +204,5 @@ class AuditEntry:
     action: str
     detail: str
     actor_name: str = ""  # the actor's Slack name when the action was taken ("" for the bot, Amazon, the CLI)
+    prev_hash: str = ""  # the hash of the entry before it (the chain: store/_chain.py)
+    hash: str = ""  # the hash of this entry's content and ``prev_hash``

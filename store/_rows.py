@@ -6,6 +6,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 
+from store._chain import entry_hash, next_link
 from store._records import Notice, Request, RequestStatus, TaskError
 
 __all__ = [
@@ -137,10 +138,26 @@ def append_audit(
     detail: str = "",
     actor_name: str = "",
 ) -> None:
-    """One audit entry, inside the caller's transaction (the table refuses updates and deletes)."""
+    """One audit entry, inside the caller's transaction (the table refuses updates and deletes).
+
+    It takes the next id and the hash of the entry before it in that transaction, so two appends, from
+    this process or another, can never name the same predecessor.
+    """
+    entry_id, prev_hash = next_link(db)
     db.execute(
-        "INSERT INTO audit (at, request_id, actor, action, detail, actor_name) VALUES (?, ?, ?, ?, ?, ?)",
-        (at, request_id, actor, action, detail, actor_name),
+        "INSERT INTO audit (id, at, request_id, actor, action, detail, actor_name, prev_hash, hash)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            entry_id,
+            at,
+            request_id,
+            actor,
+            action,
+            detail,
+            actor_name,
+            prev_hash,
+            entry_hash(entry_id, at, request_id, actor, actor_name, action, detail, prev_hash),
+        ),
     )
 
 

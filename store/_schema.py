@@ -15,6 +15,7 @@ from __future__ import annotations
 import sqlite3
 
 from core import ConfigError
+from store._chain import entry_hash
 
 __all__ = ["BASELINE_VERSION", "MIGRATIONS", "VERSION", "migrate"]
 
@@ -150,6 +151,29 @@ CREATE TABLE key_check (
 );
 """
 
+# The audit log becomes a hash chain (store/_chain.py): every entry gets the hash of the one before it and
+# its own, the entries already written chained in id order. The append-only trigger steps aside for this
+# one update, in the migration's own transaction.
+AUDIT_CHAIN = """
+ALTER TABLE audit ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT '';
+CREATE TEMP TABLE audit_chain AS
+    WITH RECURSIVE chain (id, prev_hash, hash) AS (
+        SELECT id, '', audit_entry_hash(id, at, request_id, actor, actor_name, action, detail, '')
+            FROM audit WHERE id = (SELECT MIN(id) FROM audit)
+        UNION ALL
+        SELECT a.id, c.hash,
+               audit_entry_hash(a.id, a.at, a.request_id, a.actor, a.actor_name, a.action, a.detail, c.hash)
+            FROM chain c JOIN audit a ON a.id = (SELECT MIN(id) FROM audit WHERE id > c.id)
+    )
+    SELECT id, prev_hash, hash FROM chain;
+DROP TRIGGER audit_is_append_only_update;
+UPDATE audit SET prev_hash = c.prev_hash, hash = c.hash FROM temp.audit_chain c WHERE c.id = audit.id;
+CREATE TRIGGER audit_is_append_only_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+DROP TABLE temp.audit_chain;
+"""
+
 # Each moves the database from BASELINE_VERSION + n to BASELINE_VERSION + n + 1. Append; never edit one that shipped.
 MIGRATIONS: tuple[str, ...] = (
     # 14: the compliance record. A case made before it was received the day it was made, how and by whom it
@@ -179,6 +203,8 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE status = 'REJECTED' AND closed_at IS NOT NULL;
     CREATE INDEX requests_answered_by_requester ON requests (requester, closed_at) WHERE closed_at IS NOT NULL;
     """,
+    # 16: the audit log's hash chain (AUDIT_CHAIN above).
+    AUDIT_CHAIN,
 )
 
 VERSION = BASELINE_VERSION + len(MIGRATIONS)
@@ -195,6 +221,7 @@ def _run(db: sqlite3.Connection, script: str, version: int) -> None:
 
 def migrate(db: sqlite3.Connection) -> int:
     """Create the schema in a new database, or bring this one up to the newest version; return that version."""
+    db.create_function("audit_entry_hash", 8, entry_hash, deterministic=True)  # for AUDIT_CHAIN
     version = int(db.execute("PRAGMA user_version").fetchone()[0])
     if version > VERSION:
         raise ConfigError(

@@ -1,9 +1,9 @@
 """The one place that reads and writes the database: ``Store`` owns the connection and hands out intents.
 
-``store.requests``, ``store.cases``, ``store.verdicts``, ``store.inbox``, ``store.outbox``, ``store.audit`` and
-``store.reports`` each hold one kind of record and one method per thing done to it; they share this store's
-connection, clock, cipher and the names of the people acting. Each method is one unit of work on the database (see
-store/_database.py). Nothing outside the store reaches the connection.
+``store.requests``, ``store.cases``, ``store.verdicts``, ``store.inbox``, ``store.outbox``, ``store.audit``,
+``store.reports`` and ``store.evidence`` each hold one kind of record and one method per thing done to it;
+they share this store's connection, clock, cipher and the names of the people acting. Each method is one
+unit of work on the database (see store/_database.py). Nothing outside the store reaches the connection.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from store._audit import ActorNames, Audit
 from store._cases import Cases
 from store._checkpoints import Checkpoints
 from store._database import Database, WriteHealth
+from store._evidence import Evidence
 from store._inbox import Inbox
 from store._key import (
     EmailCipher,
@@ -66,6 +67,7 @@ class Store:
         self.requests = Requests(database=self._database, clock=self._clock, cipher=cipher, names=self._names)
         self.audit = Audit(database=self._database, clock=self._clock, cipher=cipher, names=self._names)
         self.verdicts = Verdicts(database=self._database, clock=self._clock, cipher=cipher, names=self._names)
+        self.evidence = Evidence(database=self._database, cipher=cipher)
 
     @classmethod
     async def open(cls, path: Path, *, cipher: EmailCipher, clock: Clock = time.time) -> Store:

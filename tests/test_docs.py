@@ -33,7 +33,9 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 # Run here, each to exit 0: against the loopback fakes, on a temporary database holding a case. A path the
 # docs name (``/backups/``) is taken inside the test's folder.
-RUN_HERE = frozenset({"demo", "check", "audit", "backup", "purge", "rotate-key", "records", "report", "--version"})
+RUN_HERE = frozenset(
+    {"demo", "check", "audit", "evidence", "backup", "purge", "rotate-key", "records", "report", "--version"}
+)
 # Serve until stopped: accepted by the parser here, run and stopped by the tests named.
 PARSED_HERE = {
     "serve": "tests/test_cli.py (python -m bot serve, SIGTERM) and tests/test_sandbox.py (--sandbox)",

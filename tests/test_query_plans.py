@@ -22,7 +22,7 @@ from harness import SettableClock
 from core import RequestKind, TaskError
 from handlers.kinds.registry import KINDS, free_text
 from store import EmailCipher, Notice, Request, RequestStatus, Store
-from store._schema import BASELINE, MIGRATIONS
+from store._schema import migrate
 
 DAY = 86_400.0
 START = 1_700_000_000.0
@@ -141,8 +141,8 @@ _OPEN_ENDED = re.compile(r"USING (?:COVERING )?INDEX (\w+) \(\w+>\?\)$")
 def _partial_indexes() -> set[str]:
     """The indexes that hold a slice of their table (open cases, pending posts...), not every row of it."""
     db = sqlite3.connect(":memory:")
-    for script in (BASELINE, *MIGRATIONS):
-        db.executescript(script)
+    db.isolation_level = None  # as the store's connection: the migrations say BEGIN themselves
+    migrate(db)
     rows = db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'").fetchall()
     db.close()
     return {name for name, sql in rows if sql and " WHERE " in sql}
