@@ -359,3 +359,16 @@ def test_the_home_tab_lists_the_persons_open_requests(browser: WebDriver, screen
     home.find_elements(By.XPATH, after)[0].click()
     wait(browser, lambda d: d.find_element(By.ID, "thread").is_displayed())
     assert "h***@example.com" in browser.find_element(By.ID, "thread-messages").text
+
+
+def test_the_report_is_a_table_shown_to_the_asker_alone(browser: WebDriver) -> None:
+    """/data-request report answers with the year's figures in a code block, drawn as a preformatted table."""
+    be(browser, "Alice")
+    type_command(browser, "/data-request report")
+    table = wait(
+        browser,
+        lambda d: next(
+            (p for p in d.find_elements(By.CSS_SELECTOR, "#messages .msg.ephemeral pre") if "kind" in p.text), None
+        ),
+    )
+    assert "median days" in table.text and "Only visible to you" in message_with(browser, "median days").text  # type: ignore[union-attr]
