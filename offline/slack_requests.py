@@ -16,7 +16,16 @@ from urllib.parse import urlencode
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
-__all__ = ["TEAM", "SlackSender", "block_actions", "home_opened", "slash_command", "trigger_id", "view_submission"]
+__all__ = [
+    "TEAM",
+    "SlackSender",
+    "block_actions",
+    "global_shortcut",
+    "home_opened",
+    "slash_command",
+    "trigger_id",
+    "view_submission",
+]
 
 TEAM = "T0LOCAL"
 FORM = "application/x-www-form-urlencoded"
@@ -86,15 +95,36 @@ def block_actions(
     return urlencode({"payload": json.dumps(payload)}), FORM
 
 
-def view_submission(*, user: str, name: str, view: dict[str, Any], values: dict[str, Any]) -> tuple[str, str]:
-    """A modal's submission: the view as opened, with ``values`` as its ``state.values``."""
+def view_submission(
+    *,
+    user: str,
+    name: str,
+    view: dict[str, Any],
+    values: dict[str, Any],
+    response_urls: list[dict[str, str]] | None = None,
+) -> tuple[str, str]:
+    """A modal's submission: the view as opened, with ``values`` as its ``state.values``, and a response_url
+    for each conversation picked in a ``response_url_enabled`` select (``response_urls``)."""
     payload = {
         "type": "view_submission",
         "team": {"id": TEAM},
         "user": _user(user, name),
         "trigger_id": trigger_id(),
         "view": {**view, "state": {"values": values}},
-        "response_urls": [],
+        "response_urls": list(response_urls or []),
+    }
+    return urlencode({"payload": json.dumps(payload)}), FORM
+
+
+def global_shortcut(*, callback_id: str, user: str, name: str, trigger: str) -> tuple[str, str]:
+    """A global shortcut (from the search bar or the composer's shortcut menu): no channel, a trigger for a modal."""
+    payload = {
+        "type": "shortcut",
+        "team": {"id": TEAM},
+        "user": _user(user, name),
+        "callback_id": callback_id,
+        "trigger_id": trigger,
+        "action_ts": f"{time.time():.6f}",
     }
     return urlencode({"payload": json.dumps(payload)}), FORM
 

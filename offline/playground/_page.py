@@ -14,11 +14,13 @@ from typing import Any
 
 from aiohttp import web
 
+from handlers.intake_form import NEW_REQUEST_SHORTCUT
 from offline.playground._slack import PlaygroundSlack
 from offline.slack import BOT_ID, BOT_USER, Posted
 from offline.slack_requests import (
     SlackSender,
     block_actions,
+    global_shortcut,
     home_opened,
     slash_command,
     trigger_id,
@@ -49,6 +51,7 @@ class Page:
             web.get("/playground/{name}", self._static),
             web.get("/playground/api/state", self._state),
             web.post("/playground/api/command", self._command),
+            web.post("/playground/api/shortcut", self._shortcut),
             web.post("/playground/api/action", self._action),
             web.post("/playground/api/submit", self._submit),
             web.post("/playground/api/close", self._close),
@@ -68,7 +71,10 @@ class Page:
         user = self._person(request.query.get("user", ""))
         after = int(request.query.get("after") or -1)
         await self.slack.next_version(after)
-        return web.json_response(self.slack.view_for(user))
+        shortcuts = [{"callback_id": NEW_REQUEST_SHORTCUT, "name": "New data request"}]
+        return web.json_response(
+            {**self.slack.view_for(user), "channels": {CHANNEL: CHANNEL_NAME}, "shortcuts": shortcuts}
+        )
 
     async def _read(self, request: web.Request) -> tuple[str, dict[str, Any], SlackSender]:
         """The person and what they did; only JSON is taken, so another site's form cannot post here."""
@@ -103,6 +109,16 @@ class Page:
         )
         answer = await sender.send(*body)
         await self._acknowledged(user, answer.status_code, answer.text)
+        return web.json_response({"ok": True})
+
+    async def _shortcut(self, request: web.Request) -> web.Response:
+        user, said, sender = await self._read(request)
+        callback_id = str(said.get("callback_id", ""))
+        body = global_shortcut(
+            callback_id=callback_id, user=user, name=self.slack.people[user], trigger=self._trigger(user)
+        )
+        answer = await sender.send(*body)
+        await self._acknowledged(user, answer.status_code, "")
         return web.json_response({"ok": True})
 
     async def _action(self, request: web.Request) -> web.Response:
@@ -143,7 +159,11 @@ class Page:
         modal = self.slack.modals.get(user)
         if modal is None:
             raise web.HTTPConflict(text="no form is open")
-        body = view_submission(user=user, name=self.slack.people[user], view=modal["view"], values=said["values"])
+        values = dict(said.get("values") or {})
+        urls = self._response_urls(user, modal["view"], values)
+        body = view_submission(
+            user=user, name=self.slack.people[user], view=modal["view"], values=values, response_urls=urls
+        )
         answer = await sender.send(*body)
         reply: dict[str, Any] = json.loads(answer.text) if answer.text.strip().startswith("{") else {}
         what = reply.get("response_action")
@@ -157,6 +177,28 @@ class Page:
             self.slack.modals.pop(user, None)
         await self.slack.changed()
         return web.json_response({"ok": True})
+
+    def _response_urls(self, user: str, view: dict[str, Any], values: dict[str, Any]) -> list[dict[str, str]]:
+        """What Slack adds for each conversation picked in a select with ``response_url_enabled``: a response_url
+        whose answers reach the person alone in that conversation."""
+        urls = []
+        for block in view.get("blocks") or []:
+            element = block.get("element") or {}
+            if block.get("type") != "input" or not element.get("response_url_enabled"):
+                continue
+            picked = (values.get(block.get("block_id")) or {}).get(element.get("action_id")) or {}
+            channel = str(picked.get("selected_conversation") or picked.get("selected_channel") or "")
+            if channel:
+                url = self.slack.response_url_in(user, channel, None)
+                urls.append(
+                    {
+                        "block_id": block["block_id"],
+                        "action_id": element["action_id"],
+                        "channel_id": channel,
+                        "response_url": url,
+                    }
+                )
+        return urls
 
     async def _close(self, request: web.Request) -> web.Response:
         user, _, _ = await self._read(request)

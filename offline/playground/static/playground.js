@@ -354,6 +354,18 @@ function inputBlock(block) {
       field.append(choice);
     }
     if (item.initial_option) field.value = item.initial_option.value;
+  } else if (item.type === "conversations_select" || item.type === "channels_select") {
+    // The playground's one channel. A global shortcut has no current conversation, so
+    // default_to_current_conversation leaves the select empty there, as in Slack.
+    field = el("select");
+    field.append(el("option", null, item.placeholder ? item.placeholder.text : "Select a channel"));
+    field.options[0].value = "";
+    for (const [id, name] of Object.entries(state.data.channels || {})) {
+      const choice = el("option", null, "# " + name);
+      choice.value = id;
+      field.append(choice);
+    }
+    field.value = item.initial_conversation || item.initial_channel || "";
   } else if (item.type === "radio_buttons" || item.type === "checkboxes") {
     field = el("div");
     for (const option of item.options || []) {
@@ -386,6 +398,8 @@ function fieldValue(node) {
   };
   if (type === "datepicker") return { type, selected_date: item.value || null };
   if (type === "static_select") return { type, selected_option: item.value ? find(item.value) : null };
+  if (type === "conversations_select") return { type, selected_conversation: item.value || null };
+  if (type === "channels_select") return { type, selected_channel: item.value || null };
   if (type === "radio_buttons") {
     const checked = item.querySelector("input:checked");
     return { type, selected_option: checked ? find(checked.value) : null };
@@ -471,7 +485,24 @@ function openPage(page) {
   render();
 }
 
+function toggleShortcuts() {
+  const menu = $("shortcut-menu");
+  if (!menu.hidden) { menu.hidden = true; return; }
+  const items = ((state.data && state.data.shortcuts) || []).map((shortcut) => {
+    const item = el("button", null, shortcut.name);
+    item.type = "button";
+    item.addEventListener("click", () => {
+      menu.hidden = true;
+      send("shortcut", { callback_id: shortcut.callback_id });
+    });
+    return item;
+  });
+  menu.replaceChildren(el("div", "title", "Shortcuts: data-request"), ...items);
+  menu.hidden = false;
+}
+
 $("composer").addEventListener("submit", compose);
+$("composer-shortcut").addEventListener("click", toggleShortcuts);
 $("person").addEventListener("change", switchPerson);
 $("nav-channel").addEventListener("click", () => openPage("channel"));
 $("nav-home").addEventListener("click", () => openPage("home"));
