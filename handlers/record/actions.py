@@ -9,6 +9,7 @@ intent: the change, its audit entry and the thread's update commit together.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -140,18 +141,12 @@ async def on_verify_submitted(deps: Desk, *, ack: AsyncAck, body: dict[str, Any]
     if errors or method is None:
         await ack(response_action="errors", errors=errors)
         return
-    await ack()
-    user = clicked_by(deps, body)
-    form = submitted(str(view.get("private_metadata") or ""))
-    reply = form_reply(deps, form.thread, user)
+    how, said = method.value, " ".join(note.split())
 
-    async def record() -> None:
-        request = await clicked_request(deps, form, user=user, action="verify", reply=reply)
-        if request is not None:
-            await verify_case(deps, request, user=user, method=method.value, note=" ".join(note.split()), reply=reply)
+    async def record(request: Request, user: str, reply: Reply) -> None:
+        await verify_case(deps, request, user=user, method=how, note=said, reply=reply)
 
-    with about_request(form):
-        deps.background.spawn(saving(record(), reply=reply), name="record verified")
+    await _act_on_form(deps, ack=ack, body=body, view=view, action="verify", act=record)
 
 
 async def on_deny_submitted(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -165,15 +160,33 @@ async def on_deny_submitted(deps: Desk, *, ack: AsyncAck, body: dict[str, Any], 
     if errors or reason is None:
         await ack(response_action="errors", errors=errors)
         return
+    why, said = reason.value, " ".join(note.split())
+
+    async def record(request: Request, user: str, reply: Reply) -> None:
+        await deny_case(deps, request, user=user, reason=why, note=said, reply=reply)
+
+    await _act_on_form(deps, ack=ack, body=body, view=view, action="deny", act=record)
+
+
+async def _act_on_form(
+    deps: Desk,
+    *,
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    action: str,
+    act: Callable[[Request, str, Reply], Awaitable[None]],
+) -> None:
+    """A valid form: closed at once, then ``act`` on its case in the background, once the clicker may."""
     await ack()
     user = clicked_by(deps, body)
     form = submitted(str(view.get("private_metadata") or ""))
     reply = form_reply(deps, form.thread, user)
 
-    async def record() -> None:
-        request = await clicked_request(deps, form, user=user, action="deny", reply=reply)
+    async def on_its_case() -> None:
+        request = await clicked_request(deps, form, user=user, action=action, reply=reply)
         if request is not None:
-            await deny_case(deps, request, user=user, reason=reason.value, note=" ".join(note.split()), reply=reply)
+            await act(request, user, reply)
 
     with about_request(form):
-        deps.background.spawn(saving(record(), reply=reply), name="record denied")
+        deps.background.spawn(saving(on_its_case(), reply=reply), name=f"record {action}")
