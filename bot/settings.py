@@ -120,10 +120,21 @@ class StorageSettings:
 _DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Settings)}
 
 
+def _database_path(reader: _Reader) -> Path:
+    """The SQLite file; ``DATABASE_URL`` is refused, so no operator believes the state is somewhere it is not."""
+    if reader.optional("DATABASE_URL") is not None:
+        reader.problem(
+            "DATABASE_URL",
+            "is set, but this version keeps its state in SQLite only (PostgreSQL is not supported yet)",
+            "unset DATABASE_URL; the database is the file DATABASE_PATH names",
+        )
+    return Path(reader.optional("DATABASE_PATH") or _DEFAULTS["database_path"])
+
+
 def load_settings(env: Mapping[str, str], *, sandbox: bool = False) -> Settings:
     """Build settings from ``env``; raise ConfigError naming every bad setting, one per line."""
     reader = _Reader(env)
-    database = Path(reader.optional("DATABASE_PATH") or _DEFAULTS["database_path"])
+    database = _database_path(reader)
     bot_token = reader.required(
         "SLACK_BOT_TOKEN", "copy the Bot User OAuth Token (xoxb-…) from the Slack app's OAuth & Permissions page"
     )
@@ -209,7 +220,7 @@ def load_settings(env: Mapping[str, str], *, sandbox: bool = False) -> Settings:
 def load_storage_settings(env: Mapping[str, str]) -> StorageSettings:
     """Only the storage settings: the audit and purge commands run without Slack or Amazon credentials."""
     reader = _Reader(env)
-    database = Path(reader.optional("DATABASE_PATH") or _DEFAULTS["database_path"])
+    database = _database_path(reader)
     settings = StorageSettings(
         database_path=database,
         encryption_key=reader.encryption_key("ENCRYPTION_KEY", database=database),

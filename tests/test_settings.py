@@ -243,3 +243,9 @@ def test_every_problem_has_a_fix_that_adds_something() -> None:
     assert len(caught.value.problems) >= 8
     for what, fix in caught.value.problems:
         assert fix and fix not in what and what not in fix, (what, fix)
+
+
+def test_a_database_url_is_refused_in_one_line_rather_than_ignored() -> None:
+    """PostgreSQL is not supported yet: a set DATABASE_URL is one problem naming it, not a silent SQLite file."""
+    (line,) = problems({**HTTP_MODE, "DATABASE_URL": "postgresql://bot@db/requests"})
+    assert line.startswith("DATABASE_URL ") and "DATABASE_PATH" in line and "postgresql://" not in line
