@@ -98,7 +98,8 @@ async def test_rotate_key_stops_on_a_damaged_row_and_changes_nothing(tmp_path: P
     await populate(database, old, cases=4)
     with sqlite3.connect(database) as db:
         sealed = db.execute("SELECT email_sealed FROM requests WHERE id = 3").fetchone()[0]
-        db.execute("UPDATE requests SET email_sealed = ? WHERE id = 3", (bytes(sealed[:-1]) + b"\x00",))
+        damaged = bytes(sealed[:-1]) + bytes([sealed[-1] ^ 0x01])  # never the same bytes (a zero byte could be)
+        db.execute("UPDATE requests SET email_sealed = ? WHERE id = 3", (damaged,))
     before = snapshot(database)
     env = clean_env(
         DATABASE_PATH=str(database), ENCRYPTION_KEY=encoded(old), NEW_ENCRYPTION_KEY=encoded(os.urandom(32))
