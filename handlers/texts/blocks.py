@@ -35,6 +35,7 @@ __all__ = [
     "fields",
     "header",
     "home",
+    "modal",
     "section",
     "sections",
 ]
@@ -97,3 +98,18 @@ def divider() -> Block:
 def home(blocks: Sequence[Block]) -> dict[str, Any]:
     """An App Home view of these blocks (at most 100: slack_sdk refuses more)."""
     return View(type="home", blocks=list(blocks)).to_dict()
+
+
+def modal(
+    *, callback_id: str, metadata: str, title: str, submit: str, blocks: Sequence[Block], close: str = "Back"
+) -> Block:
+    """A form (``views.open``): ``metadata`` comes back with its submission, as ``private_metadata``."""
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "private_metadata": metadata,
+        "title": {"type": "plain_text", "text": title},
+        "submit": {"type": "plain_text", "text": submit},
+        "close": {"type": "plain_text", "text": close},
+        "blocks": list(blocks),
+    }

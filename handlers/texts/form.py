@@ -16,6 +16,7 @@ from core import ReceivedVia, VerificationMethod
 from handlers.deadlines import CCPA_DAYS
 from handlers.intake import REF_LIMIT
 from handlers.kinds import FormField, KindFlow
+from handlers.texts.blocks import modal
 from handlers.texts.intake import LAW_NONE, VERIFIED_LABELS, VIA_LABELS
 
 __all__ = [
@@ -128,12 +129,11 @@ def request_form(
             "filter": {"include": ["public", "private"], "exclude_bot_users": True},
         }
         blocks.append(_input(FIELD_CHANNEL, "Channel for the request's thread", picker))
-    return {
-        "type": "modal",
-        "callback_id": FORM_VIEW,
-        "private_metadata": json.dumps(dict(metadata)),
-        "title": _text("New data request"),
-        "submit": _text("Start request"),
-        "close": _text("Cancel"),
-        "blocks": blocks,
-    }
+    return modal(
+        callback_id=FORM_VIEW,
+        metadata=json.dumps(dict(metadata)),
+        title="New data request",
+        submit="Start request",
+        close="Cancel",
+        blocks=blocks,
+    )

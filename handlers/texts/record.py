@@ -13,7 +13,7 @@ from core import DenialReason, VerificationMethod
 from handlers.buttons import form_metadata
 from handlers.record.rules import DENY_VIEW, NOTE_FLAG, NOTE_LIMIT, PARTLY_FLAG, VERIFY_VIEW, NoteProblem
 from handlers.texts import COMMAND
-from handlers.texts.blocks import Message, context, section
+from handlers.texts.blocks import Message, context, modal, section
 from handlers.texts.facts import HOW, METHOD_WORDS, REASON_WORDS, WHY
 from handlers.texts.mrkdwn import date, escape_clip, subject
 from store import Notes, Request, RequestStatus
@@ -193,14 +193,12 @@ def _note(optional: bool, hint: str) -> dict[str, Any]:
 def verify_view(request: Request) -> dict[str, Any]:
     """The Verify identity form: how (a method), and an optional note (sealed, never in the channel)."""
     methods = [(method.value, HOW[method].capitalize()) for method in VerificationMethod]
-    return {
-        "type": "modal",
-        "callback_id": VERIFY_VIEW,
-        "private_metadata": form_metadata(request),
-        "title": {"type": "plain_text", "text": "Verify identity"},
-        "submit": {"type": "plain_text", "text": "Record"},
-        "close": {"type": "plain_text", "text": "Back"},
-        "blocks": [
+    return modal(
+        callback_id=VERIFY_VIEW,
+        metadata=form_metadata(request),
+        title="Verify identity",
+        submit="Record",
+        blocks=[
             section(
                 f"Record that the requester of {subject(request)} is the shopper, and how you checked. "
                 "Who and when are recorded with it."
@@ -208,7 +206,7 @@ def verify_view(request: Request) -> dict[str, Any]:
             _select("method", "Verified by", methods),
             _note(True, "Kept with the case, never shown in the channel. No email address."),
         ],
-    }
+    )
 
 
 def deny_view(request: Request) -> dict[str, Any]:
@@ -216,17 +214,15 @@ def deny_view(request: Request) -> dict[str, Any]:
     reasons = [(reason.value, WHY[reason].capitalize()) for reason in DenialReason]
     unstarted = request.status in (RequestStatus.NEW, RequestStatus.AWAITING_APPROVAL)
     then = " Nothing is sent to Buy with Prime." if unstarted else ""
-    return {
-        "type": "modal",
-        "callback_id": DENY_VIEW,
-        "private_metadata": form_metadata(request),
-        "title": {"type": "plain_text", "text": "Deny request"},
-        "submit": {"type": "plain_text", "text": "Deny"},
-        "close": {"type": "plain_text", "text": "Back"},
-        "blocks": [
+    return modal(
+        callback_id=DENY_VIEW,
+        metadata=form_metadata(request),
+        title="Deny request",
+        submit="Deny",
+        blocks=[
             section(f"Deny the request for {subject(request)}? The case closes as denied.{then}"),
             _select("reason", "Why", reasons),
             _note(True, "Needed for “another reason”. Kept with the case, never shown in the channel. No email."),
             context("Tell the shopper why their request was denied."),
         ],
-    }
+    )

@@ -11,7 +11,7 @@ from typing import Any
 from handlers.buttons import form_metadata
 from handlers.kinds.erasure.rules import REASON_LIMIT, REJECT_VIEW, ReasonProblem
 from handlers.kinds.erasure.texts import ERASURE_TEXTS, hold_past_due_words
-from handlers.texts.blocks import Message, section
+from handlers.texts.blocks import Message, modal, section
 from handlers.texts.mrkdwn import date, subject
 from prime import MAX_HOLD_DAYS
 from store import Request, RequestStatus
@@ -172,14 +172,12 @@ def never_twice() -> str:
 
 def reject_view(request: Request) -> dict[str, Any]:
     """The Reject modal: why (kept in the thread and the request, never in the audit log)."""
-    return {
-        "type": "modal",
-        "callback_id": REJECT_VIEW,
-        "private_metadata": form_metadata(request),
-        "title": {"type": "plain_text", "text": "Reject erasure"},
-        "submit": {"type": "plain_text", "text": "Reject"},
-        "close": {"type": "plain_text", "text": "Back"},
-        "blocks": [
+    return modal(
+        callback_id=REJECT_VIEW,
+        metadata=form_metadata(request),
+        title="Reject erasure",
+        submit="Reject",
+        blocks=[
             section(
                 f"Reject the erasure for {subject(request)} asked by <@{request.requester}>? Nothing is sent to "
                 "Buy with Prime, and the case closes."
@@ -196,4 +194,4 @@ def reject_view(request: Request) -> dict[str, Any]:
                 },
             },
         ],
-    }
+    )
