@@ -63,15 +63,16 @@ async def open_store(settings: StorageSettings, *, need_key: bool, keyless: bool
     ``keyless``: the command reads no email and writes nothing (the record, its figures), so the key is
     neither needed nor checked: a compliance officer runs it without holding the shoppers' key.
     """
-    path = settings.database_path
-    if not path.exists():
+    where = settings.database
+    if isinstance(where, Path) and not where.exists():
         raise ConfigError(
-            (f"DATABASE_PATH {path} does not exist", "point DATABASE_PATH at the bot's database (serve creates it)")
+            (f"DATABASE_PATH {where} does not exist", "point DATABASE_PATH at the bot's database (serve creates it)")
         )
     if keyless:
-        return await Store.open(path, cipher=EmailCipher(bytes(32)))  # never used: nothing is sealed or opened
-    store = await open_verified(path, configured=settings.encryption_key, create_key=False)
-    if need_key and settings.encryption_key is None and not key_file_for(path).exists():
+        return await Store.open(where, cipher=EmailCipher(bytes(32)))  # never used: nothing is sealed or opened
+    store = await open_verified(where, configured=settings.encryption_key, create_key=False)
+    path = settings.database_path
+    if need_key and settings.encryption_key is None and (isinstance(where, str) or not key_file_for(path).exists()):
         await store.close()
         raise ConfigError(
             (
@@ -230,6 +231,14 @@ def run_backup(env: Mapping[str, str], *, target: Path, folder: bool = False, ou
     ``folder``: ``target`` names a folder even if it does not exist yet (the PATH ended in a slash).
     """
     settings = load_storage_settings(env)
+    if settings.database_url is not None:
+        raise ConfigError(
+            (
+                "backup copies the SQLite file DATABASE_PATH names, and DATABASE_URL keeps the state in PostgreSQL",
+                "back up with PostgreSQL's own pg_dump --format=custom, and keep ENCRYPTION_KEY apart from the dump "
+                "(docs/operating.md, Several copies on PostgreSQL)",
+            )
+        )
     _verify_key(settings)
     report = backup_database(settings.database_path, target, folder=folder)
     key_file = key_file_for(settings.database_path)

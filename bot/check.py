@@ -22,7 +22,7 @@ from bot.settings import SLACK_API_URL, Settings, load_settings
 from core import ConfigError, PrimeError, PrimeRejected, PrimeUnavailable, RetryPolicy
 from handlers.slack_errors import slack_error_code
 from prime import RETRIEVAL, UNEXPECTED
-from store import inspect_key, key_file_for, others_can_read
+from store import inspect_key, key_file_for, open_verified, others_can_read, where_shown
 
 __all__ = ["run_check"]
 
@@ -56,7 +56,10 @@ async def run_check(env: Mapping[str, str], *, sandbox: bool, out: TextIO) -> in
             report.fail(what, fix)
         return 1
     report.ok("configuration: every setting is present and well-formed")
-    _check_database(settings, report)
+    if settings.database_url is not None:
+        await _check_postgres(settings.database_url, settings.encryption_key, report)
+    else:
+        _check_database(settings, report)
     _check_relay(settings, report)
     await _check_slack(settings, report)
     if settings.sandbox:
@@ -116,6 +119,19 @@ def _check_database(settings: Settings, report: _Report) -> None:
             f"encryption key: ENCRYPTION_KEY is unset, so the first start creates {key_file_for(path)}; "
             "copy its contents into ENCRYPTION_KEY"
         )
+
+
+async def _check_postgres(url: str, key: bytes | None, report: _Report) -> None:
+    """The PostgreSQL database answers, its schema is brought up to date, and ENCRYPTION_KEY opens its data."""
+    try:
+        store = await open_verified(url, configured=key, create_key=False)
+    except ConfigError as error:
+        for what, fix in error.problems:
+            report.fail(what, fix or "see docs/operating.md, Several copies on PostgreSQL")
+        return
+    await store.close()
+    report.ok(f"database: PostgreSQL {where_shown(url)} answers and its schema is up to date")
+    report.ok("encryption key: ENCRYPTION_KEY opens the stored data (every copy of the bot must have the same)")
 
 
 def _check_relay(settings: Settings, report: _Report) -> None:

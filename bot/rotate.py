@@ -10,6 +10,10 @@ wholly under the old key; the write-ahead log is then folded in, so old
 ciphertexts leave it. With a key file (ENCRYPTION_KEY unset) the new key then
 takes the key file's place. Run again after a crash, the command finishes what
 the crash interrupted.
+
+With ``DATABASE_URL`` (PostgreSQL) every copy of the bot must be stopped: the command takes the serving
+lock that each running copy holds shared (store/_leader.py), and the new key is kept in the current folder,
+since the database has no folder of the bot's beside it.
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ from store import (
     EmailCipher,
     InstanceLock,
     key_file_for,
+    no_copy_serving,
     open_verified,
     pending_key_file_for,
     read_key_file,
     stored_key_state,
+    where_shown,
     write_key_file,
 )
 
@@ -40,6 +46,8 @@ async def run_rotate_key(env: Mapping[str, str], *, out: TextIO) -> int:
     """Rotate the database's key to NEW_ENCRYPTION_KEY; print where the new key is and what to set next."""
     settings = load_storage_settings(env)
     new_key = load_new_key(env)
+    if settings.database_url is not None:
+        return await _rotate_postgres(settings.database_url, old_key=settings.encryption_key, new_key=new_key, out=out)
     path = settings.database_path
     if not path.exists():
         raise ConfigError(
@@ -156,3 +164,57 @@ def _install(pending: Path, key_file: Path, key: bytes) -> None:
             )
         ) from error
     pending.unlink(missing_ok=True)
+
+
+PENDING_FOR_POSTGRES = Path("data-request-bot.new-key")  # in the folder rotate-key runs in
+
+
+async def _rotate_postgres(url: str, *, old_key: bytes | None, new_key: bytes, out: TextIO) -> int:
+    """rotate-key on PostgreSQL: the same steps as on SQLite, with every copy of the bot stopped."""
+    if old_key is None:
+        raise ConfigError(
+            ("ENCRYPTION_KEY is not set", "set it to the key every copy of the bot runs with (DATABASE_URL needs it)")
+        )
+    if old_key == new_key:
+        raise ConfigError(
+            ("NEW_ENCRYPTION_KEY is the key the database already uses", f"make a new one with: {MAKE_KEY}")
+        )
+    old, new = EmailCipher(old_key), EmailCipher(new_key)
+    held = await no_copy_serving(url)
+    if held is None:
+        raise ConfigError(
+            (
+                f"a copy of the bot is serving from {where_shown(url)}; nothing was changed",
+                "stop every copy (a copy still running would seal new requests under the old key), "
+                "then run rotate-key again",
+            )
+        )
+    pending = Path.cwd() / PENDING_FOR_POSTGRES.name
+    try:
+        try:
+            store = await open_verified(url, configured=old_key, create_key=False)
+        except ConfigError:
+            await (await open_verified(url, configured=new_key, create_key=False)).close()  # raises if neither opens
+            store = None  # an earlier run committed the data under the new key, then stopped
+        try:
+            _keep(pending, new_key, current=old_key)
+            print(f"the new key {new.fingerprint} is kept in {pending} (owner-only, on disk)", file=out, flush=True)
+            count = None if store is None else await store.rotate_key(new, actor=f"cli:{getpass.getuser()}")
+        finally:
+            if store is not None:
+                await store.close()
+    finally:
+        await held.close()
+    if count is None:
+        print(f"the data was already under the new key {new.fingerprint}: nothing to re-encrypt", file=out)
+    else:
+        print(
+            f"re-encrypted {count} shopper email(s) under the new key {new.fingerprint}, in one transaction", file=out
+        )
+    print(
+        f"next: set ENCRYPTION_KEY to the contents of {pending} in every copy's environment, unset "
+        f"NEW_ENCRYPTION_KEY, and start the copies; the old key {old.fingerprint} opens only backups made before "
+        f"now; keep a copy of the new key apart from the database and delete {pending}",
+        file=out,
+    )
+    return 0

@@ -114,11 +114,13 @@ class Runtime:
 
         ``kinds``: the kinds of request this bot runs (a test hands it a registry with a kind of its own).
         """
-        try:
-            private_folder(settings.database_path.parent)
-            lock = InstanceLock.acquire(settings.database_path)  # first: a second serve must change nothing
-        except OSError as error:
-            raise cannot_open(settings.database_path, error) from error
+        lock = None
+        if settings.database_url is None:  # PostgreSQL: several copies may serve; SQLite: one
+            try:
+                private_folder(settings.database_path.parent)
+                lock = InstanceLock.acquire(settings.database_path)  # first: a second serve must change nothing
+            except OSError as error:
+                raise cannot_open(settings.database_path, error) from error
         try:
             runtime = await cls._assemble(
                 settings,
@@ -129,7 +131,8 @@ class Runtime:
                 kinds=kinds,
             )
         except BaseException:
-            lock.release()
+            if lock is not None:
+                lock.release()
             raise
         runtime.served.instance_lock = lock
         return runtime
@@ -156,8 +159,10 @@ class Runtime:
             )
         try:
             store = await open_verified(
-                settings.database_path, configured=settings.encryption_key, create_key=True, clock=clock
+                settings.database, configured=settings.encryption_key, create_key=True, clock=clock
             )
+            if settings.database_url is None:
+                await store.forget_claims()  # the only copy (under the lock): claims left are its earlier run's
         except BaseException:
             sock.close()
             await sandbox_http.aclose()
@@ -273,7 +278,7 @@ def _warn_about(settings: Settings) -> None:
             "IDENTITY_VERIFICATION=off: Download and an erasure's Approve do not wait for the shopper's identity "
             "to be recorded as verified"
         )
-    if others_can_read(settings.database_path):
+    if settings.database_url is None and others_can_read(settings.database_path):
         logger.warning(
             "the database %s can be read by users other than its owner: chmod 600 it (and its -wal and -shm files)",
             settings.database_path,

@@ -10,6 +10,7 @@ import base64
 import binascii
 import re
 import sqlite3
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -62,6 +63,7 @@ class Settings:
     bwp_api_version: str = "2024-11-01"
     relay_api_key: str | None = field(default=None, repr=False)
     database_path: Path = Path("data-requests.db")
+    database_url: str | None = field(default=None, repr=False)  # PostgreSQL, in DATABASE_PATH's place when set
     encryption_key: bytes | None = field(default=None, repr=False)
     allowed_users: frozenset[str] = frozenset()
     allowed_usergroup: str | None = None
@@ -78,6 +80,11 @@ class Settings:
     sandbox_complete_after: float = 20.0
     sandbox_hold_seconds: float = 6.0  # --sandbox only: one day of a deletion's hold lasts this long (10 days: 1 min)
     public_url: str | None = None
+
+    @property
+    def database(self) -> Path | str:
+        """Where the state is kept: the PostgreSQL URL when ``DATABASE_URL`` is set, else the SQLite file."""
+        return self.database_url or self.database_path
 
     @property
     def socket_mode(self) -> bool:
@@ -102,6 +109,7 @@ class Settings:
             self.slack_app_token,
             self.bwp_client_secret,
             self.relay_api_key,
+            *_url_secrets(self.database_url),
         ]
         if self.encryption_key is not None:
             values.append(base64.urlsafe_b64encode(self.encryption_key).decode())
@@ -115,26 +123,50 @@ class StorageSettings:
     database_path: Path
     encryption_key: bytes | None = field(repr=False)
     retention_days: int
+    database_url: str | None = field(default=None, repr=False)
+
+    @property
+    def database(self) -> Path | str:
+        """Where the state is kept: the PostgreSQL URL when ``DATABASE_URL`` is set, else the SQLite file."""
+        return self.database_url or self.database_path
 
 
 _DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Settings)}
 
 
 def _database_path(reader: _Reader) -> Path:
-    """The SQLite file; ``DATABASE_URL`` is refused, so no operator believes the state is somewhere it is not."""
-    if reader.optional("DATABASE_URL") is not None:
+    """The SQLite file (used when ``DATABASE_URL`` is unset)."""
+    return Path(reader.optional("DATABASE_PATH") or _DEFAULTS["database_path"])
+
+
+def _database_url(reader: _Reader) -> str | None:
+    """``DATABASE_URL``, a PostgreSQL URL; anything else is named at start rather than guessed at."""
+    url = reader.optional("DATABASE_URL")
+    if url is None:
+        return None
+    if not url.startswith(("postgresql://", "postgres://")):
         reader.problem(
             "DATABASE_URL",
-            "is set, but this version keeps its state in SQLite only (PostgreSQL is not supported yet)",
-            "unset DATABASE_URL; the database is the file DATABASE_PATH names",
+            "is not a PostgreSQL URL",
+            "write it as postgresql://USER:PASSWORD@HOST:5432/DATABASE, or unset it to keep the state in DATABASE_PATH",
         )
-    return Path(reader.optional("DATABASE_PATH") or _DEFAULTS["database_path"])
+        return None
+    return url
+
+
+def _url_secrets(url: str | None) -> list[str]:
+    """The parts of a database URL the logs must never show: the URL itself and its password."""
+    if not url:
+        return []
+    password = urllib.parse.urlsplit(url).password
+    return [url, *([password, urllib.parse.unquote(password)] if password else [])]
 
 
 def load_settings(env: Mapping[str, str], *, sandbox: bool = False) -> Settings:
     """Build settings from ``env``; raise ConfigError naming every bad setting, one per line."""
     reader = _Reader(env)
     database = _database_path(reader)
+    database_url = _database_url(reader)
     bot_token = reader.required(
         "SLACK_BOT_TOKEN", "copy the Bot User OAuth Token (xoxb-…) from the Slack app's OAuth & Permissions page"
     )
@@ -192,7 +224,8 @@ def load_settings(env: Mapping[str, str], *, sandbox: bool = False) -> Settings:
         bwp_api_version=reader.optional("BWP_API_VERSION") or _DEFAULTS["bwp_api_version"],
         relay_api_key=reader.relay_key("RELAY_API_KEY"),
         database_path=database,
-        encryption_key=reader.encryption_key("ENCRYPTION_KEY", database=database),
+        database_url=database_url,
+        encryption_key=_key_with(reader, database_url=database_url, database=database),
         allowed_users=allowed_users,
         allowed_usergroup=usergroup,
         allow_everyone=everyone,
@@ -221,13 +254,30 @@ def load_storage_settings(env: Mapping[str, str]) -> StorageSettings:
     """Only the storage settings: the audit and purge commands run without Slack or Amazon credentials."""
     reader = _Reader(env)
     database = _database_path(reader)
+    database_url = _database_url(reader)
     settings = StorageSettings(
         database_path=database,
-        encryption_key=reader.encryption_key("ENCRYPTION_KEY", database=database),
+        database_url=database_url,
+        encryption_key=reader.encryption_key("ENCRYPTION_KEY", database=None if database_url else database),
         retention_days=reader.days("RETENTION_DAYS", _DEFAULTS["retention_days"], high=3650),
     )
     reader.raise_problems()
     return settings
+
+
+def _key_with(reader: _Reader, *, database_url: str | None, database: Path) -> bytes | None:
+    """ENCRYPTION_KEY; with DATABASE_URL it is required: every copy of the bot must seal and open with it, and a
+    key file made beside one copy would not be beside the others."""
+    if database_url is None:
+        return reader.encryption_key("ENCRYPTION_KEY", database=database)
+    key = reader.encryption_key("ENCRYPTION_KEY")
+    if key is None and reader.optional("ENCRYPTION_KEY") is None:
+        reader.problem(
+            "ENCRYPTION_KEY",
+            "is not set, and DATABASE_URL needs it (no key file is made for PostgreSQL)",
+            f"set it to the same key in every copy of the bot; make one with: {MAKE_KEY}",
+        )
+    return key
 
 
 def read_port(env: Mapping[str, str]) -> int:

@@ -1,7 +1,9 @@
 """The handlers' side of the bot, assembled: the ``Flow`` and the ``Desk``, and the loops that run beside them.
 
 Each loop (outbox, inbox, reconciler, reminders, retention, the database's WAL checkpoints, and the allowed
-group's reader) runs as one supervised task until ``stop``; each is given only what it uses.
+group's reader) runs as one supervised task until ``stop``; each is given only what it uses. The outbox and the
+inbox run in every copy of the bot (they claim their rows); the reconciler, reminders, retention and the WAL's
+checkpoints run in the leader alone (``store.leadership``: on SQLite the one copy there is).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from handlers.workers.outbox import OutboxSender
 from handlers.workers.reconcile import Reconciler
 from handlers.workers.reminders import Reminders
 from handlers.workers.retention import Retention
-from store import Commit, Store, behind
+from store import Commit, Leadership, Store, behind
 
 __all__ = ["Loop", "Workers", "assemble"]
 
@@ -49,7 +51,8 @@ class Workers:
     home: HomeTab
     authorizer: Authorizer
     read_usergroup: bool  # ALLOWED_USERGROUP is set: its members are read before anyone asks
-    checkpoints: Loop  # the store's WAL checkpoints, off the command path (store/_checkpoints.py)
+    checkpoints: Loop | None  # the store's WAL checkpoints, off the command path (store/_checkpoints.py); SQLite's
+    leadership: Leadership
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def start(self, *, also: Mapping[str, Loop] | None = None) -> None:
@@ -57,15 +60,30 @@ class Workers:
         loops: dict[str, Loop] = {
             "outbox": self.outbox.run,
             "inbox": self.inbox.run,
-            "reconciler": self.reconciler.run,
-            "reminders": self.reminders.run,
-            "retention": self.retention.run,
-            "checkpoints": self.checkpoints,
+            "leader": partial(self.leadership.run, self._singletons),
         }
         if self.read_usergroup:
             loops["usergroup"] = self.authorizer.run  # refreshed in the background, never waited on by an ack
         loops.update(also or {})
         self.tasks = [asyncio.create_task(_in_the_background(name, run), name=name) for name, run in loops.items()]
+
+    async def _singletons(self) -> None:
+        """The loops only one copy of the bot may run at a time, each supervised, together."""
+        loops: dict[str, Loop] = {
+            "reconciler": self.reconciler.run,
+            "reminders": self.reminders.run,
+            "retention": self.retention.run,
+        }
+        if self.checkpoints is not None:
+            loops["checkpoints"] = self.checkpoints
+        led = [asyncio.create_task(supervise(name, run), name=name) for name, run in loops.items()]
+        self.tasks = [*(task for task in self.tasks if not task.done()), *led]  # by name, as the others are
+        try:
+            await asyncio.gather(*led)
+        finally:  # the lead was lost, or the bot stops
+            for task in led:
+                task.cancel()
+            await asyncio.gather(*led, return_exceptions=True)
 
     def cancel(self, name: str) -> None:
         """Cancel one loop by its name (Socket Mode's, before its link closes)."""
@@ -177,7 +195,8 @@ def assemble(
         home=home,
         authorizer=authorizer,
         read_usergroup=bool(settings.allowed_usergroup),
-        checkpoints=store.checkpoints.run,
+        checkpoints=None if store.postgres else store.checkpoints.run,
+        leadership=store.leadership(),
     )
     return desk, workers
 

@@ -1,4 +1,5 @@
-"""Keeping: the one SQLite database, its schema, field encryption and the append-only audit log.
+"""Keeping: the database (a SQLite file, or PostgreSQL for several copies of the bot), its schema, field
+encryption and the append-only audit log.
 
 Every module here is private (``store/_x.py``); this is the only way in from outside, as httpx keeps
 its own. The import-linter contract in ``pyproject.toml`` fails CI when another package imports a
@@ -11,7 +12,7 @@ from store._audit import AuditRow
 from store._backup import BackupReport, backup_database
 from store._cases import CaseCounts, Extension
 from store._chain import ChainBreak, ChainReport, Tamper
-from store._database import WriteHealth, behind, cannot_open
+from store._database import WriteHealth, behind, cannot_open, cannot_reach
 from store._evidence import CaseFile, PostRow, ReceivedEvent, started_task
 from store._files import PRIVATE_FILE, InstanceLock, lock_path_for, others_can_read, private_folder
 from store._key import (
@@ -28,6 +29,8 @@ from store._key import (
     stored_key_state,
     write_key_file,
 )
+from store._leader import Leadership, no_copy_serving
+from store._postgres import is_postgres_url, where_shown
 from store._records import (
     NOTICE,
     OPENS_THREAD,
@@ -64,6 +67,7 @@ __all__ = [
     "InboxEvent",
     "InstanceLock",
     "KeyState",
+    "Leadership",
     "Moved",
     "Notes",
     "Notice",
@@ -80,11 +84,14 @@ __all__ = [
     "backup_database",
     "behind",
     "cannot_open",
+    "cannot_reach",
     "create_key_file",
     "inspect_key",
+    "is_postgres_url",
     "key_file_for",
     "key_problem",
     "lock_path_for",
+    "no_copy_serving",
     "normalise_email",
     "open_verified",
     "others_can_read",
@@ -94,5 +101,6 @@ __all__ = [
     "read_key_state",
     "started_task",
     "stored_key_state",
+    "where_shown",
     "write_key_file",
 ]

@@ -67,9 +67,10 @@ class Checkpoints:
         self.deferred = 0  # truncating checkpoints kept waiting by writes still coming (tried again next tick)
 
     @property
-    def wal(self) -> Path:
+    def wal(self) -> Path | None:
+        """SQLite's write-ahead log file; None on PostgreSQL, whose WAL is the server's own."""
         path = self._database.path
-        return path.with_name(path.name + "-wal")
+        return None if path is None else path.with_name(path.name + "-wal")
 
     async def run(self) -> None:
         """Checkpoint every ``interval`` on a second connection until cancelled; meanwhile commits never do."""
@@ -90,6 +91,8 @@ class Checkpoints:
 
     async def connect(self) -> Connection:
         """The checkpoints' own connection: it waits ``CAP_WAIT_MS`` at most (a PASSIVE one never waits)."""
+        if self._database.path is None:
+            raise ValueError("PostgreSQL has no WAL file of the bot's to checkpoint")
         connection = await Connection.open(self._database.path)
         await connection.execute(f"PRAGMA busy_timeout = {CAP_WAIT_MS}")
         return connection
@@ -116,7 +119,7 @@ class Checkpoints:
     def wal_bytes(self) -> int:
         """The WAL file's size now (0 when there is none): for /metrics, and for the cap."""
         try:
-            return self.wal.stat().st_size
+            return self.wal.stat().st_size if self.wal is not None else 0
         except FileNotFoundError:
             return 0
 

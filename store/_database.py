@@ -33,11 +33,23 @@ from typing import Any, TypeVar
 
 from core import ConfigError, StoreUnavailable
 from store._files import create_private, private_folder
+from store._postgres import Pool, Units, is_postgres_url, where_shown
 from store._schema import migrate
-from store._signal import Commit, Listener, watch
-from store._thread import Connection
+from store._schema_pg import migrate as migrate_postgres
+from store._signal import LISTED, Commit, Listener, watch
+from store._thread import Connection, Noting
 
-__all__ = ["AUTOCHECKPOINT_PAGES", "BEHIND_AT_ONCE", "WAL_LIMIT", "Database", "WriteHealth", "behind", "cannot_open"]
+__all__ = [
+    "AUTOCHECKPOINT_PAGES",
+    "BEHIND_AT_ONCE",
+    "CLAIM_LEASE",
+    "WAL_LIMIT",
+    "Database",
+    "WriteHealth",
+    "behind",
+    "cannot_open",
+    "cannot_reach",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +60,10 @@ CHECKPOINT_TRIES, CHECKPOINT_RETRY = 50, 0.02  # ``checkpoint`` kept busy by ano
 # Background units in the connection thread's queue at once: a foreground unit waits behind this many at most
 # (benchmarks/README.md, "Foreground first").
 BEHIND_AT_ONCE = 1
+
+# Seconds a claimed outbox or inbox row is left to the copy of the bot that claimed it (``Database.claim``):
+# longer than any Slack or Amazon call, after which a dead copy's claim lapses and another copy takes the row.
+CLAIM_LEASE = 60.0
 
 T = TypeVar("T")
 
@@ -115,13 +131,14 @@ def _each_in_a_savepoint(
 
 
 def _transaction(
-    connection: sqlite3.Connection, *, work: Callable[[sqlite3.Connection], T], noted: set[str]
+    connection: Noting | Units, *, work: Callable[[Any], T], begin: str = "BEGIN IMMEDIATE"
 ) -> tuple[T, bool, Commit | None]:
     """``work``'s result, whether it changed anything, and its signal (read on the same thread, so no other
     unit counts)."""
     before = connection.total_changes
+    noted = connection.noted
     noted.clear()
-    connection.execute("BEGIN IMMEDIATE")
+    connection.execute(begin)
     try:
         result = work(connection)
     except BaseException:
@@ -134,13 +151,18 @@ def _transaction(
     return result, connection.total_changes != before, signal
 
 
-def _snapshot(connection: sqlite3.Connection, *, work: Callable[[sqlite3.Connection], T]) -> T:
+def _snapshot(connection: Noting | Units, *, work: Callable[[Any], T]) -> T:
     """``work``'s reads, all from one snapshot of the database, taking no write lock."""
     connection.execute("BEGIN DEFERRED")
     try:
         return work(connection)
     finally:
         connection.rollback()  # it only read: nothing to keep
+
+
+def _prepare_postgres(units: Units) -> None:
+    """The schema brought up to date, by whichever copy of the bot gets there first."""
+    migrate_postgres(units.raw, listed=LISTED)
 
 
 def _prepare(db: sqlite3.Connection) -> None:
@@ -156,8 +178,9 @@ def _prepare(db: sqlite3.Connection) -> None:
     migrate(db)
 
 
-def _changes(sql: str, params: Sequence[Any], db: sqlite3.Connection, *, noted: set[str]) -> tuple[int, Commit | None]:
+def _changes(sql: str, params: Sequence[Any], db: Noting | Units) -> tuple[int, Commit | None]:
     """How many rows one statement (in its own implicit transaction) changed, and its signal."""
+    noted = db.noted
     noted.clear()
     try:
         count = db.execute(sql, params).rowcount
@@ -175,13 +198,22 @@ def cannot_open(path: Path, error: Exception) -> ConfigError:
     )
 
 
+def cannot_reach(url: str, error: Exception) -> ConfigError:
+    """The one line for a PostgreSQL database that cannot be reached or used (never showing its password)."""
+    return ConfigError(
+        f"DATABASE_URL: cannot use the PostgreSQL database {where_shown(url)} ({error}): check that the server "
+        "is up, that the URL's user may connect and create tables, and that the database exists"
+    )
+
+
 class Database:
     """An open, migrated database; every read and write of the store goes through it."""
 
-    def __init__(self, connection: Connection, *, path: Path, noted: set[str]) -> None:
+    def __init__(self, connection: Connection | Pool, *, path: Path | None, url: str | None = None) -> None:
         self.connection = connection
-        self.path = path  # for the checkpointer's own connection (store/_checkpoints.py)
-        self._noted = noted  # what the unit running now changed, filled on the connection's thread (store/_signal.py)
+        # The SQLite file, for the checkpointer's own connection (store/_checkpoints.py); None on PostgreSQL.
+        self.path = path
+        self.url = url  # PostgreSQL's, for the leader's connection of its own (store/_leader.py)
         self._listeners: list[Listener] = []
         self.writes = WriteHealth()
         self._waiting: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
@@ -197,30 +229,49 @@ class Database:
         async with self._background:
             yield
 
+    @property
+    def postgres(self) -> bool:
+        """The database is PostgreSQL's (``DATABASE_URL``), where several copies of the bot may share it."""
+        return self.path is None
+
     @classmethod
-    async def open(cls, path: Path) -> Database:
-        """Open (creating if needed) the database at ``path`` and migrate it to the newest schema.
+    async def open(cls, where: Path | str) -> Database:
+        """Open (creating if needed) the database at ``where`` (a SQLite file, or a PostgreSQL URL) and migrate
+        it to the newest schema.
 
         A database that cannot be opened or written (a read-only filesystem, a file owned by someone
-        else, a folder in its place) is the operator's to fix: ConfigError, naming DATABASE_PATH.
+        else, a folder in its place, a server that refuses) is the operator's to fix: ConfigError, naming
+        DATABASE_PATH or DATABASE_URL.
         """
+        if isinstance(where, str):
+            return await cls._open_postgres(where)
+        path = where
         try:
             private_folder(path.parent)
             create_private(path)  # before SQLite creates it: the WAL and SHM then get its owner-only mode too
             connection = await Connection.open(path)
         except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as error:
             raise cannot_open(path, error) from error
-        noted: set[str] = set()
         try:
             await connection.call(_prepare)
-            await connection.call(partial(watch, noted=noted))
+            await connection.call(watch)
         except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as error:
             await connection.close()
             raise cannot_open(path, error) from error
         except BaseException:
             await connection.close()
             raise
-        return cls(connection, path=path, noted=noted)
+        return cls(connection, path=path)
+
+    @classmethod
+    async def _open_postgres(cls, url: str) -> Database:
+        if not is_postgres_url(url):
+            raise ConfigError("DATABASE_URL: not a PostgreSQL URL: write it as postgresql://user:password@host/db")
+        try:
+            pool = await Pool.open(url, prepare=_prepare_postgres)
+        except (sqlite3.Error, OSError, ValueError) as error:
+            raise cannot_reach(url, error) from error
+        return cls(pool, path=None, url=url)
 
     def after_commit(self, listener: Listener) -> None:
         """Call ``listener`` (on the event loop, at once) after each commit that queued Slack posts or moved
@@ -243,7 +294,7 @@ class Database:
         except (sqlite3.Error, ValueError):
             return False
 
-    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Rows of one query, in one round trip to the connection's thread (execute, fetch and close together)."""
         async with self._turn():
             return await self.connection.execute(sql, params)
@@ -257,11 +308,24 @@ class Database:
         try:
             result: T
             async with self._turn():
-                result, changed, signal = await self.connection.call(
-                    partial(_transaction, work=work, noted=self._noted)
-                )
+                result, changed, signal = await self.connection.call(partial(_transaction, work=work))
         except sqlite3.OperationalError as error:
             raise self.writes.failed(error) from error
+        if changed:
+            self.writes.committed()
+        self._tell(signal)
+        return result
+
+    async def claim(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work``, a unit that claims rows it locks itself (``FOR UPDATE SKIP LOCKED``), as one transaction.
+
+        On PostgreSQL it does not wait for the writers' turn (store/_postgres.py): copies claiming at once each
+        skip what another has locked. On SQLite it is ``run``: one writer at a time already.
+        """
+        if not self.postgres:
+            return await self.run(work)
+        async with self._turn():
+            result, changed, signal = await self.connection.call(partial(_transaction, work=work, begin="BEGIN"))
         if changed:
             self.writes.committed()
         self._tell(signal)
@@ -314,7 +378,7 @@ class Database:
         """One statement in its own implicit transaction (one round trip); return how many rows it changed."""
         try:
             async with self._turn():
-                changed, signal = await self.connection.call(partial(_changes, sql, params, noted=self._noted))
+                changed, signal = await self.connection.call(partial(_changes, sql, params))
         except sqlite3.OperationalError as error:
             raise self.writes.failed(error) from error
         if changed > 0:
@@ -324,6 +388,8 @@ class Database:
 
     async def autocheckpoint(self, *, off: bool) -> None:
         """Turn this connection's automatic checkpoints off (another connection checkpoints) or back on."""
+        if self.postgres:
+            return  # PostgreSQL keeps its own write-ahead log
         await self.fetch(f"PRAGMA wal_autocheckpoint = {0 if off else AUTOCHECKPOINT_PAGES}")
 
     async def checkpoint(self) -> None:
@@ -334,6 +400,8 @@ class Database:
         Its result row is read (and the statement finished): a statement left running makes SQLite refuse
         the next transaction.
         """
+        if self.path is None:
+            return  # PostgreSQL: vacuum reclaims erased rows' space; its WAL is the server's to recycle
         side = await Connection.open(self.path)
         try:
             await side.execute("PRAGMA wal_checkpoint(PASSIVE)")

@@ -10,7 +10,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from store._database import Database
+from store._database import CLAIM_LEASE, Database
 from store._records import InboxEvent
 from store._rows import append_audit
 
@@ -35,19 +35,33 @@ class Inbox:
 
         def insert(db: sqlite3.Connection) -> int:
             return db.execute(
-                "INSERT OR IGNORE INTO inbox (event_id, event_type, task_id, received_at) VALUES (?, ?, ?, ?)", values
+                "INSERT INTO inbox (event_id, event_type, task_id, received_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (event_id) DO NOTHING",
+                values,
             ).rowcount
 
         return await self._database.run_grouped(insert) == 1
 
-    async def pending(self, *, limit: int = 100) -> list[InboxEvent]:
-        """Unprocessed events whose task the bot knows and that are due (not backing off), oldest first."""
-        rows = await self._database.fetch(
-            "SELECT i.event_id, i.event_type, i.task_id, i.received_at, i.attempts FROM inbox i"
-            " JOIN requests r ON r.task_id = i.task_id"
-            " WHERE i.processed_at IS NULL AND i.next_attempt_at <= ? ORDER BY i.received_at LIMIT ?",
-            (self._clock(), limit),
-        )
+    async def pending(self, *, limit: int = 100, lease: float = CLAIM_LEASE) -> list[InboxEvent]:
+        """Claim for ``lease`` seconds the unprocessed events whose task the bot knows, that are due (not backing
+        off) and that no other copy of the bot has claimed; return them oldest first.
+
+        On PostgreSQL the rows are taken ``FOR UPDATE SKIP LOCKED`` and the claim does not wait for the
+        writers' turn: two copies asking at once each get rows the other did not.
+        """
+        now = self._clock()
+        skip_locked = " FOR UPDATE OF i SKIP LOCKED" if self._database.postgres else ""
+
+        def claim(db: sqlite3.Connection) -> list[sqlite3.Row]:
+            return db.execute(
+                "UPDATE inbox SET claimed_until = ? WHERE event_id IN (SELECT i.event_id FROM inbox i"
+                " JOIN requests r ON r.task_id = i.task_id WHERE i.processed_at IS NULL AND i.next_attempt_at <= ?"
+                f" AND (i.claimed_until IS NULL OR i.claimed_until <= ?) ORDER BY i.received_at LIMIT ?{skip_locked})"
+                " RETURNING event_id, event_type, task_id, received_at, attempts",
+                (now + lease, now, now, limit),
+            ).fetchall()
+
+        rows = sorted(await self._database.claim(claim), key=lambda row: (row["received_at"], row["event_id"]))
         return [
             InboxEvent(
                 event_id=row["event_id"],
@@ -62,15 +76,16 @@ class Inbox:
     async def next_due(self) -> float | None:
         """When the earliest pending event of a known task is due, or None if none waits."""
         rows = await self._database.fetch(
-            "SELECT MIN(i.next_attempt_at) AS due FROM inbox i JOIN requests r ON r.task_id = i.task_id"
-            " WHERE i.processed_at IS NULL"
+            "SELECT MIN(CASE WHEN i.claimed_until > i.next_attempt_at THEN i.claimed_until ELSE i.next_attempt_at END)"
+            " AS due FROM inbox i JOIN requests r ON r.task_id = i.task_id WHERE i.processed_at IS NULL"
         )
         return float(rows[0]["due"]) if rows and rows[0]["due"] is not None else None
 
     async def retry(self, task_id: str, *, at: float) -> None:
         """Acting on this task's events failed: they wait until ``at`` (their own backoff), the others do not."""
         await self._database.write_once(
-            "UPDATE inbox SET attempts = attempts + 1, next_attempt_at = ? WHERE task_id = ? AND processed_at IS NULL",
+            "UPDATE inbox SET attempts = attempts + 1, next_attempt_at = ?, claimed_until = NULL"
+            " WHERE task_id = ? AND processed_at IS NULL",
             (at, task_id),
         )
 

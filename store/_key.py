@@ -221,7 +221,8 @@ def read_key_state(db: sqlite3.Connection) -> KeyState:
 def record_key_check(db: sqlite3.Connection, *, cipher: EmailCipher, at: float) -> None:
     """Store (or replace) the check: ``_CHECK_TEXT`` sealed under ``cipher``, and its fingerprint."""
     db.execute(
-        "INSERT OR REPLACE INTO key_check (id, sealed, fingerprint, recorded_at) VALUES (1, ?, ?, ?)",
+        "INSERT INTO key_check (id, sealed, fingerprint, recorded_at) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE"
+        " SET sealed = excluded.sealed, fingerprint = excluded.fingerprint, recorded_at = excluded.recorded_at",
         (cipher.encrypt(_CHECK_TEXT), cipher.fingerprint, at),
     )
 

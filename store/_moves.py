@@ -31,6 +31,10 @@ from store._rows import append_audit, enqueue, fetch_request, params_json, statu
 __all__ = ["Decisions", "Mover", "NotMoved", "error_codes"]
 
 
+# The kind's params with new keys merged in (a JSON object, kept as text), by backend (postgres?).
+_MERGED_PARAMS = {False: "json_patch(params, ?)", True: "CAST(CAST(params AS jsonb) || CAST(? AS jsonb) AS TEXT)"}
+
+
 class Mover:
     """Moves requests from one status to another, one transaction each."""
 
@@ -75,7 +79,7 @@ class Mover:
         assignments = ", ".join(f"{name} = ?" for name in columns)
         values: list[Any] = list(columns.values())
         if params:
-            assignments += ", params = json_patch(params, ?)"
+            assignments += f", params = {_MERGED_PARAMS[self._database.postgres]}"
             values.append(params_json(params))
         marks = ", ".join("?" for _ in from_)
         still_open = " AND closed_at IS NULL" if open_only else ""

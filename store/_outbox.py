@@ -1,8 +1,12 @@
 """The Slack outbox: every post a change causes, queued in that change's transaction and sent once, in order.
 
 ``store.outbox``: the sender takes the head entry of each request when it is due, with the request as it
-stands then (the entry is a ``Notice``, put into words at that moment), records each attempt before
-making it (a crash after it may have sent it), and marks it sent, retried or given up.
+stands then (the entry is a ``Notice``, put into words at that moment), claims it and records the attempt
+before making it (a crash after it may have sent it), and marks it sent, retried or given up.
+
+Several copies of the bot may share the database (PostgreSQL): the claim is a lease taken by one conditional
+UPDATE, so of two copies that saw the same entry due, one sends it and the other leaves it; a copy that dies
+mid-send leaves its claim to lapse, and the next attempt looks for the post before posting again.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from store._audit import ActorNames
-from store._database import Database
+from store._database import CLAIM_LEASE, Database
 from store._moves import Mover
 from store._records import OPENS_THREAD, Moved, Notice, OutboxEntry, RequestStatus
 from store._rows import REQUEST_COLUMNS, append_audit, enqueue, fetch_request, request_from_row
@@ -41,8 +45,9 @@ class Outbox:
         that went): the worker takes it only after that first attempt, or ``OPENER_GRACE`` later.
         """
         now = self._clock()
-        if request_id is None:
-            scope, params = f" AND {_DUE_FOR_WORKER}", (now - OPENER_GRACE,)
+        if request_id is None:  # the worker's round: entries another copy has claimed are that copy's
+            scope = f" AND {_DUE_FOR_WORKER} AND (o.claimed_until IS NULL OR o.claimed_until <= ?)"
+            params: tuple[float | int, ...] = (now - OPENER_GRACE, now)
         else:
             scope, params = " AND o.request_id = ?", (request_id,)
         rows = await self._database.fetch(
@@ -79,7 +84,9 @@ class Outbox:
         now = self._clock()
 
         def mark_sent(db: sqlite3.Connection) -> None:
-            db.execute("UPDATE outbox SET sent_at = ?, last_error = NULL WHERE id = ?", (now, sent))
+            db.execute(
+                "UPDATE outbox SET sent_at = ?, last_error = NULL, claimed_until = NULL WHERE id = ?", (now, sent)
+            )
 
         return await self._mover.attempt(
             request_id,
@@ -119,26 +126,39 @@ class Outbox:
     async def next_due(self) -> float | None:
         """When the earliest head entry (the next one of its request) is due, or None if none is waiting."""
         rows = await self._database.fetch(
-            "SELECT MIN(CASE WHEN o.purpose = ? AND o.attempts = 0 THEN MAX(o.next_attempt_at, o.created_at + ?)"
-            " ELSE o.next_attempt_at END) AS due FROM outbox o WHERE o.sent_at IS NULL AND o.gave_up_at IS NULL"
+            "SELECT MIN(CASE WHEN o.claimed_until > o.next_attempt_at THEN o.claimed_until"
+            " WHEN o.purpose = ? AND o.attempts = 0 AND o.created_at + ? > o.next_attempt_at"
+            " THEN o.created_at + ? ELSE o.next_attempt_at END) AS due FROM outbox o"
+            " WHERE o.sent_at IS NULL AND o.gave_up_at IS NULL"
             " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.request_id = o.request_id AND p.id < o.id"
             "                 AND p.sent_at IS NULL AND p.gave_up_at IS NULL)",
-            (OPENS_THREAD, OPENER_GRACE),
+            (OPENS_THREAD, OPENER_GRACE, OPENER_GRACE),
         )
         return float(rows[0]["due"]) if rows and rows[0]["due"] is not None else None
 
-    async def attempting(self, entry_id: int) -> None:
-        """Record, before the call, that it is being made: a crash after this may have sent it."""
-        await self._database.write_once("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", (entry_id,))
+    async def attempting(self, entry_id: int, *, lease: float = CLAIM_LEASE) -> bool:
+        """Claim the entry for ``lease`` seconds and record, before the call, that it is being made (a crash
+        after this may have sent it). False: it is sent, given up, or claimed by another copy of the bot."""
+        now = self._clock()
+        return (
+            await self._database.write_once(
+                "UPDATE outbox SET attempts = attempts + 1, claimed_until = ? WHERE id = ? AND sent_at IS NULL"
+                " AND gave_up_at IS NULL AND (claimed_until IS NULL OR claimed_until <= ?)",
+                (now + lease, entry_id, now),
+            )
+            == 1
+        )
 
     async def sent(self, entry_id: int) -> None:
         await self._database.write_once(
-            "UPDATE outbox SET sent_at = ?, last_error = NULL WHERE id = ?", (self._clock(), entry_id)
+            "UPDATE outbox SET sent_at = ?, last_error = NULL, claimed_until = NULL WHERE id = ?",
+            (self._clock(), entry_id),
         )
 
     async def retry(self, entry_id: int, *, at: float, error: str) -> None:
         await self._database.write_once(
-            "UPDATE outbox SET next_attempt_at = ?, last_error = ? WHERE id = ?", (at, error, entry_id)
+            "UPDATE outbox SET next_attempt_at = ?, last_error = ?, claimed_until = NULL WHERE id = ?",
+            (at, error, entry_id),
         )
 
     async def give_up(self, entry: OutboxEntry, *, error: str, method: str | None = None) -> None:
@@ -146,7 +166,10 @@ class Outbox:
         now = self._clock()
 
         def give_up(db: sqlite3.Connection) -> None:
-            db.execute("UPDATE outbox SET gave_up_at = ?, last_error = ? WHERE id = ?", (now, error, entry.id))
+            db.execute(
+                "UPDATE outbox SET gave_up_at = ?, last_error = ?, claimed_until = NULL WHERE id = ?",
+                (now, error, entry.id),
+            )
             detail = f"{method or entry.method}: {error}"
             append_audit(
                 db, at=now, request_id=entry.request_id, actor="bot", action="slack post abandoned", detail=detail

@@ -20,8 +20,18 @@ __all__ = ["CASE_SQL", "CaseRecord", "Reports", "Tally"]
 # not one (staff ask again, and that request is the case).
 CASE_SQL = "(never_started = 0 OR outcome IS NOT NULL)"
 # Whole calendar days (UTC) from the day the shopper asked to the day they were answered; NULL while open.
-# Both as days since 1970-01-01 (the Julian day of which is 2440587.5): integer arithmetic, no date strings.
-_DAYS_SQL = "(CAST(closed_at / 86400 AS INTEGER) - CAST(julianday(received_on) - 2440587.5 AS INTEGER))"
+# Both as days since 1970-01-01 (on SQLite, the Julian day of which is 2440587.5), by backend (postgres?).
+_DAYS_SQL = {
+    False: "(CAST(closed_at / 86400 AS INTEGER) - CAST(julianday(received_on) - 2440587.5 AS INTEGER))",
+    True: "(CAST(floor(closed_at / 86400) AS INTEGER) - (CAST(received_on AS DATE) - DATE '1970-01-01'))",
+}
+# When a case's deadline was extended, oldest first, as one space-separated string.
+_EXTENDED_SQL = {
+    False: "(SELECT group_concat(at, ' ') FROM (SELECT at FROM audit WHERE audit.request_id = requests.id"
+    " AND action = ? ORDER BY at))",
+    True: "(SELECT string_agg(CAST(at AS TEXT), ' ' ORDER BY at) FROM audit WHERE audit.request_id = requests.id"
+    " AND action = ?)",
+}
 
 
 def _law_sql(laws: Mapping[str, str], none: str) -> tuple[str, list[Any]]:
@@ -88,9 +98,7 @@ class Reports:
         rows = await self._database.fetch(
             f"SELECT id, kind, {law} AS law, received_on, received_via, outside_ref, created_at, requester,"
             " verified_by, verified_how, verified_at, due_at, closed_at, outcome, denial_reason, task_id,"
-            f" {_DAYS_SQL} AS days,"
-            " (SELECT group_concat(at, ' ') FROM (SELECT at FROM audit WHERE audit.request_id = requests.id"
-            "   AND action = ? ORDER BY at)) AS extended"
+            f" {_DAYS_SQL[self._database.postgres]} AS days, {_EXTENDED_SQL[self._database.postgres]} AS extended"
             f" FROM requests WHERE id > ? AND {CASE_SQL}{since} ORDER BY id LIMIT ?",
             (*law_params, EXTENDED, after, *since_params, limit),
         )
@@ -127,7 +135,8 @@ class Reports:
         law, law_params = _law_sql(laws, none)
         rows = await self._database.fetch(
             f"SELECT kind, {law} AS law, closed_at IS NOT NULL AS answered, outcome, denial_reason,"
-            f" (closed_at IS NULL AND due_at < ?) AS overdue, {_DAYS_SQL} AS days, COUNT(*) AS count"
+            f" (closed_at IS NULL AND due_at < ?) AS overdue, {_DAYS_SQL[self._database.postgres]} AS days,"
+            " COUNT(*) AS count"
             f" FROM requests WHERE received_on BETWEEN ? AND ? AND {CASE_SQL}"
             " GROUP BY 1, 2, 3, 4, 5, 6, 7",
             (*law_params, now, received_from, received_to),

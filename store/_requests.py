@@ -105,7 +105,8 @@ class Requests:
                 "INSERT INTO requests (client_token, email_hash, email_sealed, email_masked, requester, channel,"
                 " status, moving, never_started, created_at, updated_at, next_check_at, due_at, deadline, kind,"
                 " params, remind_at, ref, received_on, received_via, outside_ref, verified_by, verified_how,"
-                " verified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " verified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " RETURNING id",
                 (
                     client_token,
                     lookup,
@@ -131,7 +132,7 @@ class Requests:
                     verified_at,
                 ),
             )
-            new_id = int(cursor.lastrowid or 0)
+            new_id = int(cursor.fetchone()[0])
             append_audit(
                 db,
                 at=now,

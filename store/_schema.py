@@ -205,6 +205,12 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 16: the audit log's hash chain (AUDIT_CHAIN above).
     AUDIT_CHAIN,
+    # 17: claims, so several copies of the bot sharing one database (PostgreSQL) send each post and act on each
+    # event once: a copy takes a row until ``claimed_until`` (a lease that a dead copy's claim outlives).
+    """
+    ALTER TABLE outbox ADD COLUMN claimed_until REAL;
+    ALTER TABLE inbox ADD COLUMN claimed_until REAL;
+    """,
 )
 
 VERSION = BASELINE_VERSION + len(MIGRATIONS)

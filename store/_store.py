@@ -8,6 +8,7 @@ unit of work on the database (see store/_database.py). Nothing outside the store
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from functools import partial
@@ -22,6 +23,7 @@ from store._evidence import Evidence
 from store._inbox import Inbox
 from store._key import (
     EmailCipher,
+    KeyState,
     create_key_file,
     key_file_for,
     key_file_or_none,
@@ -32,6 +34,7 @@ from store._key import (
     record_key_check,
     rotate,
 )
+from store._leader import Leadership
 from store._moves import Decisions
 from store._outbox import Outbox
 from store._reports import Reports
@@ -70,9 +73,14 @@ class Store:
         self.evidence = Evidence(database=self._database, cipher=cipher)
 
     @classmethod
-    async def open(cls, path: Path, *, cipher: EmailCipher, clock: Clock = time.time) -> Store:
-        """Open (creating if needed) the database at ``path`` and migrate it."""
-        return cls(await Database.open(path), cipher=cipher, clock=clock)
+    async def open(cls, where: Path | str, *, cipher: EmailCipher, clock: Clock = time.time) -> Store:
+        """Open (creating if needed) the database at ``where`` (a SQLite file or a PostgreSQL URL), migrated."""
+        return cls(await Database.open(where), cipher=cipher, clock=clock)
+
+    @property
+    def postgres(self) -> bool:
+        """The store is on PostgreSQL (``DATABASE_URL``): other copies of the bot may share it."""
+        return self._database.postgres
 
     async def close(self) -> None:
         await self._database.close()
@@ -105,6 +113,20 @@ class Store:
         await self._database.checkpoint()
         self._seal_with(new)
         return count
+
+    def leadership(self) -> Leadership:
+        """Who runs the work one copy alone may do: this copy on SQLite, the advisory lock's holder on PostgreSQL."""
+        return Leadership(self._database.url)
+
+    async def forget_claims(self) -> None:
+        """Drop every claim on outbox and inbox rows: for a bot that is the database's only user (SQLite, under
+        its lock) at its start, whose claims can only be those of its own earlier run, killed mid-send."""
+
+        def forget(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE outbox SET claimed_until = NULL WHERE claimed_until IS NOT NULL")
+            db.execute("UPDATE inbox SET claimed_until = NULL WHERE claimed_until IS NOT NULL")
+
+        await self._database.run(forget)
 
     async def backlog(self) -> dict[str, float | int | None]:
         """What is waiting, and for how long: for an operator's alarms, not for users."""
@@ -139,17 +161,22 @@ class Store:
 
 
 async def open_verified(
-    path: Path,
+    where: Path | str,
     *,
     configured: bytes | None,
     create_key: bool,
     clock: Callable[[], float] = time.time,
 ) -> Store:
-    """Open the store at ``path`` with its key, or raise ConfigError saying why the key is wrong or missing.
+    """Open the store at ``where`` with its key, or raise ConfigError saying why the key is wrong or missing.
 
     The key is ``configured`` (ENCRYPTION_KEY), else the key file beside the database; with neither,
     ``create_key`` makes a key file for a database that holds no data yet (serve's first start).
+    On PostgreSQL (``where`` a URL) the key is ENCRYPTION_KEY alone: a file beside one copy of the bot would
+    not be beside the others.
     """
+    if isinstance(where, str):
+        return await _open_postgres_verified(where, configured=configured, create_key=create_key, clock=clock)
+    path = where
     key_file = key_file_for(path)
     file_key = read_key_file(key_file) if configured is None else key_file_or_none(key_file)
     database = await Database.open(path)
@@ -172,6 +199,45 @@ async def open_verified(
         cipher = EmailCipher(key or create_key_file(key_file))
         if state.sealed is None:
             await database.run(partial(record_key_check, cipher=cipher, at=clock()))
+    except BaseException:
+        await database.close()
+        raise
+    return Store(database, cipher=cipher, clock=clock)
+
+
+def _check_once(db: sqlite3.Connection, *, cipher: EmailCipher, at: float) -> KeyState:
+    """The key check as it stands, recorded under ``cipher`` first if there is none: two copies starting at
+    once take turns here (a writing unit), so the second reads the first's check rather than replacing it."""
+    if read_key_state(db).sealed is None:
+        record_key_check(db, cipher=cipher, at=at)
+    return read_key_state(db)
+
+
+async def _open_postgres_verified(
+    url: str, *, configured: bytes | None, create_key: bool, clock: Callable[[], float]
+) -> Store:
+    database = await Database.open(url)
+    try:
+        if configured is None:
+            if create_key:
+                raise ConfigError(
+                    (
+                        "DATABASE_URL is set but ENCRYPTION_KEY is not",
+                        "set ENCRYPTION_KEY (the same value in every copy of the bot): with PostgreSQL no key "
+                        "file is made, since a file beside one copy would not be beside the others",
+                    )
+                )
+            return Store(database, cipher=EmailCipher(bytes(32)), clock=clock)  # read-only commands: none needed
+        cipher = EmailCipher(configured)
+        state = await database.run(partial(_check_once, cipher=cipher, at=clock()))
+        if not state.opens(cipher):
+            held = f" (key {state.fingerprint})" if state.fingerprint else ""
+            raise ConfigError(
+                (
+                    f"ENCRYPTION_KEY does not open the data in the DATABASE_URL database (sealed under a key{held})",
+                    "set ENCRYPTION_KEY to the key the other copies of the bot use (a new key cannot open the data)",
+                )
+            )
     except BaseException:
         await database.close()
         raise

@@ -18,13 +18,20 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["Connection"]
+__all__ = ["Connection", "Noting"]
 
 T = TypeVar("T")
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    connection = sqlite3.connect(path, isolation_level=None)  # autocommit: the store says BEGIN itself
+class Noting(sqlite3.Connection):
+    """A sqlite3 connection that keeps what the transaction running on it changed (store/_signal.py)."""
+
+    noted: set[str]
+
+
+def _connect(path: Path) -> Noting:
+    connection = sqlite3.connect(path, isolation_level=None, factory=Noting)  # autocommit: the store says BEGIN
+    connection.noted = set()
     connection.row_factory = sqlite3.Row  # the store reads columns by name, never by position
     return connection
 
@@ -40,7 +47,7 @@ def _rows(sql: str, params: Sequence[Any], db: sqlite3.Connection) -> list[sqlit
 class Connection:
     """A sqlite3 connection that lives on a thread of its own; ``call`` runs a unit there."""
 
-    def __init__(self, raw: sqlite3.Connection, thread: ThreadPoolExecutor) -> None:
+    def __init__(self, raw: Noting, thread: ThreadPoolExecutor) -> None:
         self.raw = raw  # touched on ``thread`` alone
         self._thread = thread
         self._closed = False
@@ -56,13 +63,13 @@ class Connection:
             raise
         return cls(raw, thread)
 
-    async def call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def call(self, work: Callable[[Noting], T]) -> T:
         """``work(connection)`` on the connection's thread, in one hop there and one back."""
         if self._closed:
             raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._apply, work)
 
-    def _apply(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def _apply(self, work: Callable[[Noting], T]) -> T:
         return work(self.raw)  # ``raw`` read on the thread, at the time the unit runs
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from harness import eventually, running_bot
+from harness import Harness, eventually, running_bot
 
 from core import RequestKind
 from store import EmailCipher, Store, open_verified
@@ -82,12 +82,23 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
         await opened.close()
 
 
+async def led_loop(harness: Harness, name: str) -> asyncio.Task[None]:
+    """The loop ``name``'s task, once the leader (on SQLite, the one copy, at once) has started it."""
+
+    async def started() -> bool:
+        return any(t.get_name() == name for t in harness.runtime.workers.tasks)
+
+    await eventually(started)
+    (task,) = [t for t in harness.runtime.workers.tasks if t.get_name() == name]
+    return task
+
+
 async def test_a_serving_bot_checkpoints_beside_its_connection_and_stops_doing_so_with_the_bot(tmp_path: Path) -> None:
     """``serve`` runs the checkpoint loop as a supervised worker: meanwhile the command connection's
     autocheckpoint is 0, and when the bot stops the loop has ended (its task done, its connection closed)."""
     async with running_bot(tmp_path) as harness:
         store = harness.runtime.store
-        (task,) = [t for t in harness.runtime.workers.tasks if t.get_name() == "checkpoints"]
+        task = await led_loop(harness, "checkpoints")
         async with asyncio.timeout(5):
             await store.checkpoints.running.wait()
         assert await autocheckpoint(store) == 0
@@ -193,7 +204,7 @@ async def test_a_failing_checkpoint_is_logged_once_and_readyz_still_tells_the_tr
     refused = sqlite3.OperationalError("database is locked")
     async with running_bot(tmp_path) as harness:
         checkpoints = harness.runtime.store.checkpoints
-        (task,) = [t for t in harness.runtime.workers.tasks if t.get_name() == "checkpoints"]
+        task = await led_loop(harness, "checkpoints")
         caplog.set_level(logging.INFO, logger="store._checkpoints")
         with mock.patch("store._checkpoints._checkpoint", side_effect=refused):
 

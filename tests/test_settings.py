@@ -245,7 +245,17 @@ def test_every_problem_has_a_fix_that_adds_something() -> None:
         assert fix and fix not in what and what not in fix, (what, fix)
 
 
-def test_a_database_url_is_refused_in_one_line_rather_than_ignored() -> None:
-    """PostgreSQL is not supported yet: a set DATABASE_URL is one problem naming it, not a silent SQLite file."""
-    (line,) = problems({**HTTP_MODE, "DATABASE_URL": "postgresql://bot@db/requests"})
-    assert line.startswith("DATABASE_URL ") and "DATABASE_PATH" in line and "postgresql://" not in line
+def test_a_database_url_keeps_the_state_in_postgresql_and_needs_the_shared_key() -> None:
+    """DATABASE_URL takes DATABASE_PATH's place; without ENCRYPTION_KEY it is one problem naming both (no key
+    file is made for PostgreSQL), and a URL of another kind is named rather than guessed at."""
+    key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    url = "postgresql://bot:pa%24%24word@db:5432/requests"
+    settings = load_settings({**HTTP_MODE, "DATABASE_URL": url, "ENCRYPTION_KEY": key})
+    assert settings.database == url and settings.database_url == url
+    assert url in settings.secrets() and "pa$$word" in settings.secrets()  # the log redaction hides both forms
+    assert url not in repr(settings)
+    (line,) = problems({**HTTP_MODE, "DATABASE_URL": url})
+    assert line.startswith("ENCRYPTION_KEY ") and "DATABASE_URL" in line and "pa%24" not in line
+    (line,) = problems({**HTTP_MODE, "DATABASE_URL": "mysql://bot@db/requests", "ENCRYPTION_KEY": key})
+    assert line.startswith("DATABASE_URL ") and "postgresql://" in line and "mysql" not in line
+    assert load_settings(HTTP_MODE).database == Path("data-requests.db")
