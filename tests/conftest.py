@@ -1,10 +1,11 @@
-"""Shared fixtures: a running bot against loopback fakes of Slack and Buy with Prime."""
+"""Shared fixtures: a running bot against loopback fakes of Slack and Buy with Prime; a PostgreSQL server."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import postgres
 import pytest
 from fakes import FakePrime, FakeSlack
 from harness import Harness, running_bot
@@ -33,3 +34,17 @@ async def fakes() -> AsyncIterator[Fakes]:
     async with FakeSlack() as slack, FakePrime() as prime:
         yield Fakes(slack, prime)
         assert not prime.invalid, prime.invalid
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[postgres.Server]:
+    """One PostgreSQL server for the session: ``TEST_DATABASE_URL``'s, or one started from Debian's binaries."""
+    with postgres.server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: postgres.Server) -> Iterator[str]:
+    """A fresh empty database for this test alone (``postgresql://…/t_…``), dropped after it."""
+    with postgres_server.database() as url:
+        yield url

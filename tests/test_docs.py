@@ -45,6 +45,8 @@ PARSED_HERE = {
 SHOWN_FAILING = {("report", "--from", "2025-01-01"): 2}
 # The service of compose.yaml whose image's entrypoint is the bot's CLI.
 COMPOSE_SERVICE = "data-request-bot"
+# ``docker compose -f FILE`` for the compose files beside compose.yaml: their services that run the image built here.
+COMPOSE_FILE_OPTIONS = {"-f", "--file"}
 # ``docker compose run`` options that take a value (the service name follows them).
 COMPOSE_RUN_VALUES = {"-e", "--env", "-v", "--volume", "-w", "--workdir", "-u", "--user", "--name", "-p", "--publish"}
 
@@ -117,8 +119,12 @@ def bot_arguments(words: list[str]) -> list[str] | None:
         words = words[1:]
     if words[:2] == ["docker", "exec"]:
         words = words[3:]
-    elif words[:3] == ["docker", "compose", "run"]:
-        return compose_run_arguments(words[3:])
+    elif words[:2] == ["docker", "compose"]:
+        words = words[2:]
+        file = "compose.yaml"
+        if words[:1] and words[0] in COMPOSE_FILE_OPTIONS:
+            file, words = words[1], words[2:]
+        return compose_run_arguments(words[1:], services=image_services(file)) if words[:1] == ["run"] else None
     program = Path(words[0]).name if words else ""
     if program == "data-request-bot":
         return words[1:]
@@ -127,7 +133,15 @@ def bot_arguments(words: list[str]) -> list[str] | None:
     return None
 
 
-def compose_run_arguments(words: list[str]) -> list[str] | None:
+def image_services(file: str) -> frozenset[str]:
+    """The services of a compose file that run the image built from this folder (its entrypoint is the bot's CLI)."""
+    services = yaml.safe_load((ROOT / file).read_text())["services"]
+    return frozenset(name for name, service in services.items() if service.get("build") == ".")
+
+
+def compose_run_arguments(
+    words: list[str], *, services: frozenset[str] = frozenset({COMPOSE_SERVICE})
+) -> list[str] | None:
     """The words after ``docker compose run``: its options, the service, then the arguments the image's entrypoint
     (the bot's CLI) is given; None for another service or an ``--entrypoint`` that is not the bot's."""
     while words and words[0].startswith("-"):
@@ -136,7 +150,7 @@ def compose_run_arguments(words: list[str]) -> list[str] | None:
             return None
         if option in COMPOSE_RUN_VALUES:
             words = words[1:]
-    if not words or words[0] != COMPOSE_SERVICE:
+    if not words or words[0] not in services:
         return None
     return words[1:]
 
@@ -244,9 +258,16 @@ def test_the_readmes_two_commands_install_and_run_the_demo_and_the_tests_and_ci_
 
 def test_the_compose_service_the_docs_run_is_the_images_entrypoint() -> None:
     """``docker compose run … data-request-bot ARGS`` gives ARGS to the bot's CLI: the service exists and keeps
-    the image's entrypoint, which is the bot's."""
-    service = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"][COMPOSE_SERVICE]
-    assert "entrypoint" not in service
+    the image's entrypoint, which is the bot's. So do compose.postgres.yaml's two copies
+    (``docker compose -f compose.postgres.yaml run … bot-a ARGS``)."""
+    assert image_services("compose.yaml") == {COMPOSE_SERVICE}
+    assert image_services("compose.postgres.yaml") == {"bot-a", "bot-b"}
+    for file in ("compose.yaml", "compose.postgres.yaml"):
+        services = yaml.safe_load((ROOT / file).read_text())["services"]
+        assert all("entrypoint" not in services[name] for name in image_services(file)), file
+    words = ["docker", "compose", "-f", "compose.postgres.yaml", "run", "--rm", "bot-b", "check"]
+    assert bot_arguments(words) == ["check"]
+    assert bot_arguments(["docker", "compose", "-f", "compose.postgres.yaml", "exec", "postgres", "pg_dump"]) is None
     assert 'ENTRYPOINT ["data-request-bot"]' in (ROOT / "Dockerfile").read_text().splitlines()
     assert compose_run_arguments(["--rm", "-T", "-e", "A=b", COMPOSE_SERVICE, "audit"]) == ["audit"]
     assert compose_run_arguments(["--rm", "--entrypoint", "cat", COMPOSE_SERVICE, "/data/x"]) is None

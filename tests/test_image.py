@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -329,6 +330,70 @@ def test_compose_runs_the_image_with_the_example_settings_a_fixed_name_backups_a
     mounts = {volume.split(":")[1] for volume in service["volumes"]}
     assert mounts == {read_dockerfile().volume, "/backups"}
     assert service["healthcheck"]["test"] == ["CMD", *read_dockerfile().healthcheck]
+
+
+COMPOSE_POSTGRES = ROOT / "compose.postgres.yaml"
+BOT_COPIES = ("bot-a", "bot-b")
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|KEY")
+REFERENCE = re.compile(r"\$\{(\w+)[^}]*\}")  # ${NAME}, ${NAME:?message}: Compose fills it in from .env
+
+
+def test_compose_postgres_runs_two_copies_of_the_image_on_one_database_with_one_key() -> None:
+    """Both copies are compose.yaml's image with its settings file (so one ENCRYPTION_KEY) and its health check,
+    on the postgres service's database (one DATABASE_URL), with no volume for a SQLite file, each on its own port,
+    started once PostgreSQL answers pg_isready."""
+    compose = yaml.safe_load(COMPOSE_POSTGRES.read_text())
+    services = compose["services"]
+    single = yaml.safe_load(COMPOSE.read_text())["services"]["data-request-bot"]
+    copies = [services[name] for name in BOT_COPIES]
+    published = []
+    for copy in copies:
+        assert (copy["build"], copy["image"], copy["env_file"]) == (
+            single["build"],
+            single["image"],
+            single["env_file"],
+        )
+        assert "entrypoint" not in copy and "command" not in copy
+        assert set(copy["environment"]) == {"DATABASE_URL"}, "ENCRYPTION_KEY from the one env file, never per copy"
+        assert "volumes" not in copy, "the state is in PostgreSQL: no DATABASE_PATH volume"
+        assert copy["healthcheck"]["test"] == ["CMD", *read_dockerfile().healthcheck]
+        assert copy["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+        (port,) = copy["ports"]
+        address, host_port, container_port = port.split(":")
+        assert address == "127.0.0.1" and container_port == read_dockerfile().env["PORT"]
+        published.append(host_port)
+    assert published == ["3000", "3001"]
+    assert len({copy["container_name"] for copy in copies}) == len(copies)
+    (url,) = {copy["environment"]["DATABASE_URL"] for copy in copies}
+    database = urlsplit(REFERENCE.sub(r"<\1>", url))
+    postgres = services["postgres"]
+    settings = postgres["environment"]
+    assert (database.scheme, database.hostname, database.port) == ("postgresql", "postgres", 5432)
+    assert database.username == settings["POSTGRES_USER"] and database.path == f"/{settings['POSTGRES_DB']}"
+    assert database.password == "<POSTGRES_PASSWORD>", "the copies log in with the password the server is given"
+    assert postgres["image"].partition(":")[0] == "postgres" and "pg_isready" in postgres["healthcheck"]["test"]
+    (volume,) = postgres["volumes"]
+    name, _, mount = volume.partition(":")
+    assert mount == "/var/lib/postgresql/data" and name in compose["volumes"]
+    assert "ports" not in postgres, "PostgreSQL is reached on Compose's network only"
+
+
+def test_compose_postgres_holds_no_secret_and_says_how_to_make_the_files_that_do() -> None:
+    """Every password, key, token or secret is a ${NAME} Compose fills in from .env, or lives in the settings
+    file; both files are made by the commands the header shows and kept out of git."""
+    text = COMPOSE_POSTGRES.read_text()
+    services = yaml.safe_load(text)["services"]
+    for service in services.values():
+        for name, value in service.get("environment", {}).items():
+            if SECRET_NAME.search(name):
+                assert REFERENCE.fullmatch(str(value)), f"{name} is written in compose.postgres.yaml"
+            if "://" in str(value):  # a URL's password too
+                password = urlsplit(REFERENCE.sub(r"<\1>", str(value))).password
+                assert password is None or re.fullmatch(r"<\w+>", password), f"{name} holds a password"
+    assert "> .env" in text and f"cp {ENV_EXAMPLE.name} {services['bot-a']['env_file']}" in text
+    for made in (".env", services["bot-a"]["env_file"]):
+        ignored = subprocess.run(["git", "check-ignore", "-q", made], cwd=ROOT, check=False).returncode
+        assert ignored == 0, f"{made} holds secrets: .gitignore must keep it out"
 
 
 def test_the_lock_pins_every_dependency_the_wheel_needs_at_a_version_pyproject_allows() -> None:
