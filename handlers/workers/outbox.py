@@ -47,6 +47,9 @@ class SlackCall:
     payload: dict[str, Any]
 
 
+CLAIMED = "claimed_elsewhere"  # the entry was taken by another copy of the bot sharing the database
+
+
 @dataclass(frozen=True, slots=True)
 class SendResult:
     """How one attempt went: sent, or the Slack code it failed with and what kind of failure that is."""
@@ -58,8 +61,9 @@ class SendResult:
 
     @property
     def settled(self) -> bool:
-        """Nothing more to do in this round: sent, given up, or rescheduled by Slack's own Retry-After."""
-        return self.sent or self.fault is SlackFault.MESSAGE or self.code == "ratelimited"
+        """Nothing more to do in this round: sent, given up, rescheduled by Slack's own Retry-After, or another
+        copy of the bot's to send."""
+        return self.sent or self.fault is SlackFault.MESSAGE or self.code in ("ratelimited", CLAIMED)
 
 
 class OutboxSender:
@@ -241,10 +245,11 @@ class OutboxSender:
             logger.exception("outbox %s: the %s notice could not be put into words; giving up", entry.id, entry.method)
             return await self._give_up(entry, UNRENDERABLE, entry.method)
         posting = call.method == "chat.postMessage"
+        if not await self._store.outbox.attempting(entry.id):
+            return SendResult(sent=False, code=CLAIMED)  # another copy of the bot sends it (or has sent it)
         if posting and entry.attempts and (found := await find_posted(self._slack, entry, call.payload)):
             logger.info("outbox %s: found already posted by an earlier attempt; not posting again", entry.id)
             return SendResult(sent=True, opened=await self._record_sent(entry, found))
-        await self._store.outbox.attempting(entry.id)
         try:
             response = await self._slack.api_call(
                 call.method, json=tag(entry, call.payload) if posting else call.payload
