@@ -229,6 +229,23 @@ def _configure(raw: psycopg.Connection[Any]) -> None:
     raw.execute(f"LISTEN {NOTIFY_CHANNEL}")
 
 
+def _first_connection(url: str, prepare: Callable[[Units], None] | None) -> None:
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT)) as raw:
+            _configure(raw)
+            if prepare is not None:
+                prepare(Units(raw))
+    except psycopg.Error as error:
+        raise _error(error) from error
+
+
+def _open_pool(pool: psycopg_pool.ConnectionPool[Any]) -> None:
+    try:
+        pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+    except psycopg_pool.PoolTimeout as error:
+        raise sqlite3.OperationalError(f"no connection to PostgreSQL within {CONNECT_TIMEOUT:g} s") from error
+
+
 class Pool:
     """PostgreSQL for the store: the ``Connection`` of store/_thread.py, with a pool of connections, each unit
     on one of them, on a thread of the pool's own."""
@@ -255,10 +272,11 @@ class Pool:
             name="data-request-bot",
         )
         opened = cls(pool, threads)
+        loop = asyncio.get_running_loop()
         try:
-            await asyncio.get_running_loop().run_in_executor(threads, partial(pool.open, wait=True))
-            if prepare is not None:
-                await opened.call(prepare)
+            # One connection first: a server that refuses is told at once, not after the pool's retries.
+            await loop.run_in_executor(threads, partial(_first_connection, url, prepare))
+            await loop.run_in_executor(threads, partial(_open_pool, pool))
         except BaseException:
             await opened.close()
             raise

@@ -14,6 +14,8 @@ from handlers.kinds.erasure.rules import REASON_LIMIT
 from handlers.kinds.erasure.texts import REASON_SHOWN
 from store import RequestStatus
 
+ON_BOTH_BACKENDS = True  # each ``bot`` test runs on SQLite and on PostgreSQL (tests/conftest.py)
+
 EMAIL = "erase.me@example.com"
 
 

@@ -22,6 +22,8 @@ from harness import Harness, SettableClock, envelope, eventually, running_bot
 from handlers.buttons import CLOSE_ACTION, VERIFY_ACTION
 from store import RequestStatus
 
+ON_BOTH_BACKENDS = True  # each ``bot`` test runs on SQLite and on PostgreSQL (tests/conftest.py)
+
 EMAIL = "cancel.me@example.com"
 DELETION_TASK = "personalDataDeletionTask"
 

@@ -7,6 +7,8 @@ import json
 from fakes import buttons, text_of
 from harness import CHANNEL, Harness, ack_text, envelope, webhook
 
+ON_BOTH_BACKENDS = True  # each ``bot`` test runs on SQLite and on PostgreSQL (tests/conftest.py)
+
 COMPLETED = "PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED"
 FAILED = "PERSONAL_DATA_RETRIEVAL_TASK_FAILED"
 

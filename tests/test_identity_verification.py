@@ -20,6 +20,8 @@ from core import ConfigError
 from handlers.buttons import VERIFY_ACTION
 from handlers.kinds.retrieval.rules import DOWNLOAD_ACTION
 
+ON_BOTH_BACKENDS = True  # each ``bot`` test runs on SQLite and on PostgreSQL (tests/conftest.py)
+
 COMPLETED = "PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED"
 EMAIL = "jane.doe@example.com"
 

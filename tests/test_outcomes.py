@@ -16,6 +16,8 @@ from handlers.buttons import CLOSE_ACTION, DENY_ACTION
 from handlers.kinds.retrieval.rules import DOWNLOAD_ACTION
 from store import RequestStatus
 
+ON_BOTH_BACKENDS = True  # each ``bot`` test runs on SQLite and on PostgreSQL (tests/conftest.py)
+
 COMPLETED = "PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED"
 FAILED = "PERSONAL_DATA_RETRIEVAL_TASK_FAILED"
 DAY = 86_400.0

@@ -46,7 +46,18 @@ def key() -> bytes:
 
 
 @pytest.fixture
-async def store(tmp_path: Path, key: bytes, clock: SettableClock) -> AsyncIterator[Store]:
+async def store(database_at: Path | str, key: bytes, clock: SettableClock) -> AsyncIterator[Store]:
+    """The store on each backend in turn (tests/conftest.py ``database_at``)."""
+    opened = await Store.open(database_at, cipher=EmailCipher(key), clock=clock)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path, key: bytes, clock: SettableClock) -> AsyncIterator[Store]:
+    """The store on a SQLite file, for what is about that file's bytes."""
     opened = await Store.open(tmp_path / "requests.db", cipher=EmailCipher(key), clock=clock)
     try:
         yield opened
@@ -116,11 +127,11 @@ async def in_transaction(store: Store) -> bool:
 # ----------------------------------------------------------------- emails at rest
 
 
-async def test_database_files_never_hold_an_email_in_plain_text(store: Store, tmp_path: Path) -> None:
+async def test_database_files_never_hold_an_email_in_plain_text(sqlite_store: Store, tmp_path: Path) -> None:
     """After requests are stored and moved on, no form of any email is in the db, -wal or -shm bytes."""
     emails = [EMAIL, "mo.customer@example.org", "ZOE+tag@shop.example.net"]
     for number, email in enumerate(emails):
-        await in_progress(store, email, task_id=f"task-{number}")
+        await in_progress(sqlite_store, email, task_id=f"task-{number}")
     files = database_bytes(tmp_path)
     assert {"requests.db", "requests.db-wal"} <= set(files)
     for name, content in files.items():
