@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import os
-import sqlite3
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
@@ -58,18 +57,18 @@ class Case:
     extend: bool = False
 
 
-def record_answer(path: Path, request_id: int, *, outcome: str, reason: str | None, answered: float) -> None:
-    """Test only: the outcome columns as ``close``/``deny`` will set them (their setters are another branch's)."""
-    with sqlite3.connect(path) as db:
-        db.execute(
+async def record_answer(store: Store, request_id: int, *, outcome: str, reason: str | None, answered: float) -> None:
+    """Test only: the outcome columns set directly, on either backend, so one table covers every outcome."""
+    await store._db.call(
+        lambda db: db.execute(
             "UPDATE requests SET outcome = ?, denial_reason = ?, closed_at = COALESCE(closed_at, ?),"
             " closed_by = COALESCE(closed_by, 'U0BOB') WHERE id = ?",
             (outcome, reason, answered, request_id),
         )
-    os.sync()
+    )
 
 
-async def make(store: Store, clock: SettableClock, path: Path, n: int, case: Case) -> int:
+async def make(store: Store, clock: SettableClock, path: Path | str, n: int, case: Case) -> int:
     """One case through the store's API, as the bot moves it: stored, thread, task, (extended), completed,
     closed; then its outcome recorded."""
     clock.now = at(case.received)
@@ -110,7 +109,7 @@ async def make(store: Store, clock: SettableClock, path: Path, n: int, case: Cas
         )
         await store.cases.close(request.id, user="U0BOB", notices=QUIET)
     assert case.outcome is not None
-    record_answer(path, request.id, outcome=case.outcome, reason=case.reason, answered=clock.now)
+    await record_answer(store, request.id, outcome=case.outcome, reason=case.reason, answered=clock.now)
     return request.id
 
 
@@ -158,7 +157,7 @@ FIELDS = (
 )
 
 
-async def made(path: Path, clock: SettableClock) -> list[int]:
+async def made(path: Path | str, clock: SettableClock) -> list[int]:
     """CASES in a database at ``path``, and a request that never started (not a case); their ids."""
     store = await open_verified(path, configured=KEY, create_key=True, clock=clock)
     try:
@@ -179,14 +178,23 @@ async def made(path: Path, clock: SettableClock) -> list[int]:
     return ids
 
 
-@pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """CASES in a database, and the environment an operator sets to run the CLI on it (the CLI runs its own loop)."""
-    path = tmp_path / "data-requests.db"
-    asyncio.run(made(path, SettableClock(at("2025-01-01"))))
-    monkeypatch.setenv("DATABASE_PATH", str(path))
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Path | str:
+    """CASES in a database (a SQLite file, then PostgreSQL: the figures' SQL is each backend's own), and the
+    environment an operator sets to run the CLI on it (the CLI runs its own loop)."""
+    where: Path | str = tmp_path / "data-requests.db"
+    if request.param == "postgresql":
+        where = request.getfixturevalue("postgres_url")
+        monkeypatch.setenv("DATABASE_URL", where)
+    asyncio.run(made(where, SettableClock(at("2025-01-01"))))
+    monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "data-requests.db"))
     monkeypatch.setenv("ENCRYPTION_KEY", base64.urlsafe_b64encode(KEY).decode())
-    return path
+    return where
+
+
+def where_set(database: Path | str) -> dict[str, str]:
+    """The setting an operator gives for ``database``: DATABASE_URL for PostgreSQL, else DATABASE_PATH."""
+    return {"DATABASE_URL": database} if isinstance(database, str) else {"DATABASE_PATH": str(database)}
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
@@ -234,7 +242,9 @@ def from_json(report: dict[str, Any]) -> dict[tuple[str, str], tuple]:
     return {(row["kind"], row["law"]): tuple(row[name] for name in FIELDS) for row in report["rows"]}
 
 
-def test_report_figures_are_what_counting_the_records_gives(database: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_figures_are_what_counting_the_records_gives(
+    database: Path | str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """``report --year 2025 --format json`` gives the hand-worked figures, and so does counting ``records``."""
     rows = list(csv.DictReader(io.StringIO(run(capsys, "records"))))
     report = json.loads(run(capsys, "report", "--year", "2025", "--format", "json"))
@@ -247,7 +257,7 @@ def test_report_figures_are_what_counting_the_records_gives(database: Path, caps
 
 
 def test_records_has_the_contracts_columns_one_row_per_case_and_no_email(
-    database: Path, capsys: pytest.CaptureFixture[str]
+    database: Path | str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """One row per case (the request that never started is none), the contract's columns, no shopper email."""
     out = run(capsys, "records")
@@ -333,11 +343,11 @@ async def test_home_tab_shows_this_years_figures_to_allowed_people_only(tmp_path
     ],
 )
 async def test_a_wrong_option_exits_2_with_one_line_naming_it(
-    database: Path, args: tuple[str, ...], names: str
+    database: Path | str, args: tuple[str, ...], names: str, tmp_path: Path
 ) -> None:
     """A wrong date or period: exit 2, one line on stderr naming the option and the fix, nothing on stdout."""
-    env = clean_env(DATABASE_PATH=str(database))
-    done = await run_bot(*args, env=env, cwd=database.parent)
+    env = clean_env(**where_set(database))
+    done = await run_bot(*args, env=env, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     assert done.stdout == "" and len(done.stderr.splitlines()) == 1 and names in done.stderr
     assert "Traceback" not in done.stderr
@@ -358,13 +368,13 @@ async def test_a_missing_database_exits_2_naming_database_path_and_creates_nothi
     assert not missing.exists()
 
 
-async def test_records_and_report_need_no_key_and_run_beside_the_bot(database: Path) -> None:
+async def test_records_and_report_need_no_key_and_run_beside_the_bot(database: Path | str, tmp_path: Path) -> None:
     """A compliance officer without the shoppers' key gets the record and the figures (no email is read)."""
-    env = clean_env(DATABASE_PATH=str(database))  # no ENCRYPTION_KEY, and no key file
-    records = await run_bot("records", "--format", "jsonl", env=env, cwd=database.parent)
+    env = clean_env(**where_set(database))  # no ENCRYPTION_KEY, and no key file
+    records = await run_bot("records", "--format", "jsonl", env=env, cwd=tmp_path)
     assert records.returncode == 0, records.stderr
     assert len(records.lines) == len(CASES) and "@" not in records.stdout
-    report = await run_bot("report", "--year", "2025", env=env, cwd=database.parent)
+    report = await run_bot("report", "--year", "2025", env=env, cwd=tmp_path)
     assert report.returncode == 0, report.stderr
     assert report.lines[0].startswith("Shopper data requests received 2025-01-01 to 2025-12-31")
     assert any(line.split()[:3] == ["all", "all", "11"] for line in report.lines)
@@ -379,7 +389,7 @@ async def test_home_tab_figures_are_computed_once_a_minute_for_every_viewer(tmp_
         home = bot.runtime.workers.home
         before = "all      all         11         5        1        1       3     2"
         assert before in text_of(await home.view("U0ALICE"))
-        record_answer(bot.settings.database_path, 4, outcome="complied", reason=None, answered=clock.now)
+        await record_answer(bot.runtime.store, 4, outcome="complied", reason=None, answered=clock.now)
         clock.advance(FIGURES_FRESH - 1)
         assert before in text_of(await home.view("U0BOB"))
         clock.advance(1)
