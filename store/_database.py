@@ -214,6 +214,7 @@ class Database:
         # The SQLite file, for the checkpointer's own connection (store/_checkpoints.py); None on PostgreSQL.
         self.path = path
         self.url = url  # PostgreSQL's, for the leader's connection of its own (store/_leader.py)
+        self._listening: asyncio.Task[None] | None = None  # PostgreSQL: other copies' commits, heard
         self._listeners: list[Listener] = []
         self.writes = WriteHealth()
         self._waiting: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
@@ -271,7 +272,11 @@ class Database:
             pool = await Pool.open(url, prepare=_prepare_postgres)
         except (sqlite3.Error, OSError, ValueError) as error:
             raise cannot_reach(url, error) from error
-        return cls(pool, path=None, url=url)
+        opened = cls(pool, path=None, url=url)
+        opened._listening = asyncio.create_task(
+            pool.listen(url, lambda kind: opened._tell(Commit.of({kind}))), name="database listener"
+        )
+        return opened
 
     def after_commit(self, listener: Listener) -> None:
         """Call ``listener`` (on the event loop, at once) after each commit that queued Slack posts or moved
@@ -285,6 +290,9 @@ class Database:
             listener(signal)
 
     async def close(self) -> None:
+        if self._listening is not None:
+            self._listening.cancel()
+            await asyncio.gather(self._listening, return_exceptions=True)
         await self.connection.close()
 
     async def ping(self) -> bool:

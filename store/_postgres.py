@@ -177,12 +177,13 @@ class Units:
 
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self.raw = raw
+        self.pid = raw.info.backend_pid
         self.noted: set[str] = set()  # what the transaction running now changed (store/_signal.py), heard at COMMIT
         self.total_changes = 0
         raw.add_notify_handler(self._heard)
 
     def _heard(self, notify: psycopg.Notify) -> None:
-        if notify.channel == NOTIFY_CHANNEL and notify.pid == self.raw.info.backend_pid:
+        if notify.channel == NOTIFY_CHANNEL and notify.pid == self.pid:
             self.noted.add(notify.payload)
 
     @property
@@ -299,6 +300,23 @@ class Pool:
         if self._closed:
             raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
         return await asyncio.get_running_loop().run_in_executor(self._threads, self._apply, work)
+
+    def ours(self, pid: int) -> bool:
+        """The server process ``pid`` serves one of this pool's connections (its commits are heard at COMMIT)."""
+        return any(units.pid == pid for units in list(self._units.values()))
+
+    async def listen(self, url: str, heard: Callable[[str], None], *, retry_after: float = 2.0) -> None:
+        """Call ``heard`` with what each commit of another copy of the bot changed, until cancelled: a post
+        another copy queued and did not send (it died) is sent here without waiting for the next round."""
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
+                    await connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    async for notify in connection.notifies():
+                        if not self.ours(notify.pid):
+                            heard(notify.payload)
+            except (psycopg.Error, OSError):
+                await asyncio.sleep(retry_after)  # the server is away: the pool's units say so; listen again later
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """One statement's rows."""

@@ -16,7 +16,7 @@ from harness import SettableClock
 from test_store import in_progress, new_request
 
 from core import ConfigError
-from store import EmailCipher, Leadership, Notice, Store, open_verified
+from store import Commit, EmailCipher, Leadership, Notice, Store, open_verified
 from store._schema import VERSION
 
 EMAILS = ["shopper@example.com", "Mo.Customer@Example.org", "zoe+tag@shop.example.net"]
@@ -192,3 +192,34 @@ async def test_one_copy_leads_and_another_takes_over_when_it_stops(postgres_url:
         for task in tasks.values():
             task.cancel()
         await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+
+async def test_a_commit_of_another_copy_is_heard_so_its_posts_are_not_left_waiting(
+    postgres_url: str, clock: SettableClock
+) -> None:
+    """Copy one hears that copy two queued a post (and moved a case): were two to die before sending it, one
+    sends it at once rather than at its next round."""
+    key = os.urandom(32)
+    one = await Store.open(postgres_url, cipher=EmailCipher(key), clock=clock)
+    two = await Store.open(postgres_url, cipher=EmailCipher(key), clock=clock)
+    heard: list[Commit] = []
+    got = asyncio.Event()
+
+    def hear(commit: Commit) -> None:
+        heard.append(commit)
+        got.set()
+
+    try:
+        request_id = await made(two, EMAILS[0])
+        one.after_commit(hear)
+        await two.outbox.queue_notice(request_id, Notice("parent"))
+        async with asyncio.timeout(10):
+            while Commit(outbox=True, cases=False) not in heard:
+                await got.wait()
+                got.clear()
+        before = len(heard)
+        await one.outbox.queue_notice(request_id, Notice("parent"))  # its own commit: heard once, at COMMIT
+        assert heard[before:] == [Commit(outbox=True, cases=False)]
+    finally:
+        await one.close()
+        await two.close()
