@@ -21,7 +21,7 @@ from core import Background, Outages, Wakeup, supervise
 from handlers import notices
 from handlers.commands import start_in_turn
 from handlers.desk import Desk, Permalinks
-from handlers.flow import Counters, Flow
+from handlers.flow import Counters, Flow, RequestLocks
 from handlers.kinds import KindFlow
 from handlers.kinds.registry import defaults, free_text, opened
 from handlers.lifecycle import post_abandoned
@@ -163,6 +163,7 @@ def assemble(
         clock=clock,
         counters=counters,
         hold_day=settings.sandbox_hold_seconds if settings.sandbox else 86_400.0,
+        locks=RequestLocks(across=store.across.hold if store.postgres else None),
     )
     desk = Desk(
         flow=flow,

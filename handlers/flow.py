@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,10 +54,14 @@ class _NotCounted:
 
 
 class RequestLocks:
-    """One lock per request id, so a command, an event and the reconciler never advance it at once."""
+    """One lock per request id, so a command, an event and the reconciler never advance it at once.
 
-    def __init__(self) -> None:
+    ``across`` holds it against the other copies of the bot sharing the database too (``store.across.hold``).
+    """
+
+    def __init__(self, across: Callable[[int], AbstractAsyncContextManager[None]] | None = None) -> None:
         self._locks: dict[int, asyncio.Lock] = {}
+        self._across = across
 
     def busy(self, request_id: int) -> bool:
         """Someone is moving this request right now."""
@@ -69,7 +73,7 @@ class RequestLocks:
         """Move this request alone; the log lines of the work inside name it."""
         lock = self._locks.setdefault(request_id, asyncio.Lock())
         try:
-            async with lock:
+            async with lock, self._across(request_id) if self._across else nullcontext():
                 with case_context(request_id=request_id):
                     yield
         finally:

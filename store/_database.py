@@ -409,7 +409,11 @@ class Database:
         the next transaction.
         """
         if self.path is None:
-            return  # PostgreSQL: vacuum reclaims erased rows' space; its WAL is the server's to recycle
+            # PostgreSQL: the erased values stay in the table's dead row versions until a VACUUM removes them
+            # (now, not at some later autovacuum). Bytes left in pages' free space and in the server's WAL are
+            # sealed: no key opens them once the old one is destroyed after a rotation (docs/operating.md).
+            await self.connection.call(lambda units: units.execute("VACUUM requests"))
+            return
         side = await Connection.open(self.path)
         try:
             await side.execute("PRAGMA wal_checkpoint(PASSIVE)")

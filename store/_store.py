@@ -38,6 +38,7 @@ from store._leader import Leadership
 from store._moves import Decisions
 from store._outbox import Outbox
 from store._reports import Reports
+from store._request_locks import AcrossCopies
 from store._requests import Requests
 from store._rows import MOVING, MOVING_SQL, marks
 from store._signal import Listener
@@ -61,6 +62,7 @@ class Store:
         self.inbox = Inbox(database=database, clock=clock)
         self.outbox = Outbox(database=database, clock=clock, names=self._names)
         self.reports = Reports(database=database)
+        self.across = AcrossCopies(database.url)  # a request moved by one copy at a time (PostgreSQL)
         self.checkpoints = Checkpoints(database)  # serve runs its loop; without it commits checkpoint as usual
         self._seal_with(cipher)
 
@@ -83,6 +85,7 @@ class Store:
         return self._database.postgres
 
     async def close(self) -> None:
+        await self.across.close()
         await self._database.close()
 
     @property

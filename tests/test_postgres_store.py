@@ -13,10 +13,10 @@ from pathlib import Path
 import psycopg
 import pytest
 from harness import SettableClock
-from test_store import in_progress, new_request
+from test_store import amazon_says, in_progress, new_request
 
 from core import ConfigError
-from store import Commit, EmailCipher, Leadership, Notice, Store, open_verified
+from store import Commit, EmailCipher, Leadership, Notice, RequestStatus, Store, open_verified
 from store._schema import VERSION
 
 EMAILS = ["shopper@example.com", "Mo.Customer@Example.org", "zoe+tag@shop.example.net"]
@@ -223,3 +223,63 @@ async def test_a_commit_of_another_copy_is_heard_so_its_posts_are_not_left_waiti
     finally:
         await one.close()
         await two.close()
+
+
+async def test_a_request_is_moved_by_one_copy_at_a_time(postgres_url: str, clock: SettableClock) -> None:
+    """While one copy holds a request (asking Amazon between reading and writing it), another copy's hold of the
+    same request waits, and one of another request does not; a copy that dies frees what it held."""
+    key = os.urandom(32)
+    one = await Store.open(postgres_url, cipher=EmailCipher(key), clock=clock)
+    two = await Store.open(postgres_url, cipher=EmailCipher(key), clock=clock)
+    order: list[str] = []
+    try:
+        async with one.across.hold(1):
+            waiting = asyncio.create_task(_hold(two, 1, order, "two moved 1"))
+            async with two.across.hold(2):
+                order.append("two moved 2")
+            for _ in range(20):
+                await asyncio.sleep(0.01)
+                assert not waiting.done()
+            order.append("one moved 1")
+        await asyncio.wait_for(waiting, 10)
+        assert order == ["two moved 2", "one moved 1", "two moved 1"]
+        async with one.across.hold(3):
+            await one.across.close()  # the copy's session ends, as when it dies
+        await asyncio.wait_for(_hold(two, 3, order, "two moved 3"), 10)
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def _hold(store: Store, request_id: int, order: list[str], said: str) -> None:
+    async with store.across.hold(request_id):
+        order.append(said)
+
+
+async def test_retention_erases_the_email_and_vacuums_it_out_of_the_table(pg: Store, postgres_url: str) -> None:
+    """The erased sealed email leaves the live row at once and, with the VACUUM that follows, every dead version
+    of the row too, rather than waiting for some later autovacuum. (Bytes left in a page's free space or the
+    server's WAL are sealed, and opened by no key once the old one is destroyed after a rotation.)"""
+    request_id = await made(pg, EMAILS[0], task_id="task-0")
+    assert await amazon_says(pg, request_id, RequestStatus.COMPLETED, notices=[])
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute("CREATE EXTENSION IF NOT EXISTS pageinspect")
+        (sealed,) = db.execute("SELECT email_sealed FROM requests WHERE id = %s", (request_id,)).fetchone() or (None,)
+        assert sealed and bytes(sealed) in row_versions(db, "requests")
+    assert await pg.cases.purge_expired(older_than=2_000_000_000.0, free_text=()) == [request_id]
+    with psycopg.connect(postgres_url) as db:
+        row = db.execute("SELECT email_sealed, email_hash, purged_at FROM requests").fetchone()
+        assert row is not None and row[0] is None and row[1] is None and row[2] is not None
+        assert bytes(sealed) not in row_versions(db, "requests")
+    assert [e.action for e in await pg.audit.entries()][-1] == "purged"
+
+
+def row_versions(db: psycopg.Connection[tuple[object, ...]], table: str) -> bytes:
+    """Every version of every row ``table`` keeps, live or dead, as stored (pageinspect, a superuser's)."""
+    (size,) = db.execute("SELECT pg_relation_size(%s)", (table,)).fetchone() or (0,)
+    items = db.execute(
+        "SELECT t_data FROM generate_series(0, %s - 1) n, heap_page_items(get_raw_page(%s, n::int))"
+        " WHERE t_data IS NOT NULL",
+        (int(size) // 8192, table),
+    ).fetchall()
+    return b"".join(bytes(data) for (data,) in items)
