@@ -4,7 +4,10 @@ The store's units are functions of a connection that speak sqlite3's DB-API (``e
 ``BEGIN IMMEDIATE`` … ``COMMIT``). ``Units`` gives them a psycopg 3 connection dressed that way: placeholders
 and the two BEGINs translated once per statement text, rows readable by name and position, Python's bools
 written as the integers the schema keeps, PostgreSQL's errors raised as sqlite3's kinds (a refused write is an
-OperationalError on both). So one store, one set of units and one test suite serve both backends.
+OperationalError on both), and what each change signals (store/_signal.py) noted as SQLite's temporary
+triggers note it. So one store, one set of units and one test suite serve both backends. The pool's
+connections do not LISTEN (an idle one would let other copies' notifications pile up on the server): one
+connection of the copy's own does (``Pool.listen``).
 
 psycopg 3 rather than asyncpg: its synchronous connections let those units run unchanged, each on a thread of
 the ``Pool`` (the event loop hands a unit over in one hop, as with SQLite's thread), with a connection pool
@@ -18,6 +21,7 @@ Reads take no lock and run side by side on the pool's other connections.
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +36,7 @@ from psycopg.adapt import Buffer, Dumper, Loader
 from psycopg.rows import RowMaker
 
 from store._schema_pg import NOTIFY_CHANNEL
+from store._signal import CASES, LISTED_COLUMNS, OUTBOX
 
 __all__ = ["WRITE_LOCK", "Pool", "Row", "Units", "is_postgres_url", "where_shown"]
 
@@ -63,13 +68,31 @@ def where_shown(url: str) -> str:
     return f"{parts.get('dbname') or parts.get('user') or ''} on {host}:{parts.get('port') or 5432}"
 
 
+_SIGNALLED_INSERT = re.compile(r"\s*(INSERT\s+INTO|DELETE\s+FROM)\s+(outbox|requests)\b", re.IGNORECASE)
+_SIGNALLED_UPDATE = re.compile(r"\s*UPDATE\s+requests\s+SET\s+(.*?)(\sWHERE\s|$)", re.IGNORECASE | re.DOTALL)
+_ASSIGNED = re.compile(r"(\w+)\s*=")
+
+
+def _signalled(sql: str) -> frozenset[str]:
+    """What a statement that changes rows signals (store/_signal.py), as SQLite's temporary triggers say it:
+    a row put in the outbox; a request made, removed, or updated in a column the lists show."""
+    if match := _SIGNALLED_INSERT.match(sql):
+        verb, table = match.group(1).split()[0].upper(), match.group(2).lower()
+        if table == "requests":
+            return frozenset({CASES})
+        return frozenset({OUTBOX}) if verb == "INSERT" else frozenset()
+    if (match := _SIGNALLED_UPDATE.match(sql)) and set(_ASSIGNED.findall(match.group(1))) & LISTED_COLUMNS:
+        return frozenset({CASES})
+    return frozenset()
+
+
 @lru_cache(maxsize=2048)
-def _translated(sql: str) -> tuple[str, bool]:
+def _translated(sql: str) -> tuple[str, bool, frozenset[str]]:
     """``sql`` with sqlite3's ``?`` placeholders as psycopg's ``%s`` (a literal ``%`` doubled), outside quotes;
-    and whether it changes rows (its count adds to ``total_changes``)."""
+    whether it changes rows (its count adds to ``total_changes``), and what it signals when it does."""
     stripped = sql.strip()
     if stripped in _BEGINS:
-        return _BEGINS[stripped], False
+        return _BEGINS[stripped], False, frozenset()
     out: list[str] = []
     quote = ""
     for char in sql:
@@ -86,7 +109,7 @@ def _translated(sql: str) -> tuple[str, bool]:
             out.append("%%")
         else:
             out.append(char)
-    return "".join(out), stripped[:6].upper() in _CHANGES
+    return "".join(out), stripped[:6].upper() in _CHANGES, _signalled(stripped)
 
 
 class Row:
@@ -177,21 +200,15 @@ class Units:
 
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self.raw = raw
-        self.pid = raw.info.backend_pid
-        self.noted: set[str] = set()  # what the transaction running now changed (store/_signal.py), heard at COMMIT
+        self.noted: set[str] = set()  # what the transaction running now changed (store/_signal.py)
         self.total_changes = 0
-        raw.add_notify_handler(self._heard)
-
-    def _heard(self, notify: psycopg.Notify) -> None:
-        if notify.channel == NOTIFY_CHANNEL and notify.pid == self.pid:
-            self.noted.add(notify.payload)
 
     @property
     def in_transaction(self) -> bool:
         return self.raw.info.transaction_status != pq.TransactionStatus.IDLE
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
-        text, changes = _translated(sql)
+        text, changes, signals = _translated(sql)
         cursor = self.raw.cursor(row_factory=_rows)
         try:
             if params or "%" in text:
@@ -202,10 +219,11 @@ class Units:
             raise _error(error) from error
         if changes and cursor.rowcount > 0:
             self.total_changes += cursor.rowcount
+            self.noted |= signals
         return Cursor(cursor)
 
     def executemany(self, sql: str, seq: Sequence[Sequence[Any]]) -> Cursor:
-        text, _ = _translated(sql)
+        text, _, signals = _translated(sql)
         cursor = self.raw.cursor(row_factory=_rows)
         rows = [tuple(params) for params in seq]
         try:
@@ -213,6 +231,8 @@ class Units:
         except psycopg.Error as error:
             raise _error(error) from error
         self.total_changes += len(rows)
+        if rows:
+            self.noted |= signals
         return Cursor(cursor)
 
     def commit(self) -> None:
@@ -227,7 +247,6 @@ class Units:
 def _configure(raw: psycopg.Connection[Any]) -> None:
     raw.adapters.register_dumper(bool, _IntFromBool)
     raw.adapters.register_loader("numeric", _NumberFromNumeric)
-    raw.execute(f"LISTEN {NOTIFY_CHANNEL}")
 
 
 def _first_connection(url: str, prepare: Callable[[Units], None] | None) -> None:
@@ -256,6 +275,7 @@ class Pool:
         self._pool = pool
         self._threads = threads
         self._units: weakref.WeakKeyDictionary[psycopg.Connection[Any], Units] = weakref.WeakKeyDictionary()
+        self._pids: set[int] = set()  # the server processes of this pool's connections, whose NOTIFYs are ours
         self._closed = False
 
     @classmethod
@@ -289,6 +309,7 @@ class Pool:
                 units = self._units.get(raw)
                 if units is None:
                     units = self._units[raw] = Units(raw)
+                    self._pids.add(raw.info.backend_pid)
                 return work(units)
         except psycopg_pool.PoolTimeout as error:
             raise sqlite3.OperationalError(f"no connection to PostgreSQL within {CONNECT_TIMEOUT:g} s") from error
@@ -301,10 +322,6 @@ class Pool:
             raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
         return await asyncio.get_running_loop().run_in_executor(self._threads, self._apply, work)
 
-    def ours(self, pid: int) -> bool:
-        """The server process ``pid`` serves one of this pool's connections (its commits are heard at COMMIT)."""
-        return any(units.pid == pid for units in list(self._units.values()))
-
     async def listen(self, url: str, heard: Callable[[str], None], *, retry_after: float = 2.0) -> None:
         """Call ``heard`` with what each commit of another copy of the bot changed, until cancelled: a post
         another copy queued and did not send (it died) is sent here without waiting for the next round."""
@@ -313,7 +330,7 @@ class Pool:
                 async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
                     await connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     async for notify in connection.notifies():
-                        if not self.ours(notify.pid):
+                        if notify.pid not in self._pids:  # this copy's own commits were signalled as they ended
                             heard(notify.payload)
             except (psycopg.Error, OSError):
                 await asyncio.sleep(retry_after)  # the server is away: the pool's units say so; listen again later

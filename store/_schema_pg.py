@@ -7,8 +7,8 @@ database was made before it, so there is nothing older to migrate. A later migra
 
 What SQLite does with triggers PostgreSQL does with trigger functions: the kept counts, the append-only audit
 log (UPDATE, DELETE and TRUNCATE refused by the database, whoever asks), and the commit signal
-(store/_signal.py), which here is a NOTIFY, heard at commit by the connection that wrote and by every other
-copy of the bot listening.
+(store/_signal.py) for the other copies of the bot: a NOTIFY each copy's listener hears (the copy that wrote
+signals its own commit as it ends, store/_postgres.py).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from store._thread import Noting
 
-__all__ = ["LISTED", "Commit", "Listener", "watch"]
+__all__ = ["CASES", "LISTED", "LISTED_COLUMNS", "OUTBOX", "Commit", "Listener", "watch"]
 
 OUTBOX = "outbox"
 CASES = "cases"
@@ -24,6 +24,8 @@ LISTED = (
     "status, closed_at, closed_by, due_at, deadline, thread_ts, task_id, hold_ends_at, purged_at,"
     " email_masked, requester, errors, waiting_since, approved_by, cancelled_by, kind, params, verified_at, outcome"
 )
+
+LISTED_COLUMNS = frozenset(column.strip() for column in LISTED.split(","))
 
 _TRIGGERS = (
     f"CREATE TEMP TRIGGER IF NOT EXISTS signal_outbox AFTER INSERT ON main.outbox BEGIN SELECT noted('{OUTBOX}'); END",
