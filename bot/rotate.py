@@ -29,6 +29,7 @@ from core import ConfigError
 from store import (
     EmailCipher,
     InstanceLock,
+    Store,
     key_file_for,
     no_copy_serving,
     open_verified,
@@ -76,23 +77,12 @@ async def run_rotate_key(env: Mapping[str, str], *, out: TextIO) -> int:
             if not _rotated_before(path, new):
                 raise
             store = None  # an earlier run committed the data under the new key, then stopped
-        try:
-            _keep(pending, new_key, current=old_key)
-            print(f"the new key {new.fingerprint} is kept in {pending} (owner-only, on disk)", file=out, flush=True)
-            count = None if store is None else await store.rotate_key(new, actor=f"cli:{getpass.getuser()}")
-        finally:
-            if store is not None:
-                await store.close()
+        count = await _reseal(store, pending=pending, new_key=new_key, old_key=old_key, out=out)
         if settings.encryption_key is None:
             _install(pending, key_file, new_key)
     finally:
         lock.release()
-    if count is None:
-        print(f"the data in {path} was already under the new key {new.fingerprint}: nothing to re-encrypt", file=out)
-    else:
-        print(
-            f"re-encrypted {count} shopper email(s) under the new key {new.fingerprint}, in one transaction", file=out
-        )
+    _say_resealed(count, new, where=f"the data in {path}", out=out)
     print(f"the old key {old.fingerprint} no longer opens {path}; keep it only with backups made before now", file=out)
     if settings.encryption_key is None:
         print(f"next: {key_file} now holds the new key; unset NEW_ENCRYPTION_KEY and start the bot", file=out)
@@ -104,6 +94,28 @@ async def run_rotate_key(env: Mapping[str, str], *, out: TextIO) -> int:
             file=out,
         )
     return 0
+
+
+async def _reseal(store: Store | None, *, pending: Path, new_key: bytes, old_key: bytes, out: TextIO) -> int | None:
+    """Keep the new key on disk first, then re-seal every email under it in one transaction; how many were
+    re-sealed (None: ``store`` is None, the data was already under the new key)."""
+    new = EmailCipher(new_key)
+    try:
+        _keep(pending, new_key, current=old_key)
+        print(f"the new key {new.fingerprint} is kept in {pending} (owner-only, on disk)", file=out, flush=True)
+        return None if store is None else await store.rotate_key(new, actor=f"cli:{getpass.getuser()}")
+    finally:
+        if store is not None:
+            await store.close()
+
+
+def _say_resealed(count: int | None, new: EmailCipher, *, where: str, out: TextIO) -> None:
+    if count is None:
+        print(f"{where} was already under the new key {new.fingerprint}: nothing to re-encrypt", file=out)
+    else:
+        print(
+            f"re-encrypted {count} shopper email(s) under the new key {new.fingerprint}, in one transaction", file=out
+        )
 
 
 def _rotated_before(path: Path, new: EmailCipher) -> bool:
@@ -192,25 +204,17 @@ async def _rotate_postgres(url: str, *, old_key: bytes | None, new_key: bytes, o
     pending = Path.cwd() / PENDING_FOR_POSTGRES.name
     try:
         try:
-            store = await open_verified(url, configured=old_key, create_key=False)
-        except ConfigError:
-            await (await open_verified(url, configured=new_key, create_key=False)).close()  # raises if neither opens
-            store = None  # an earlier run committed the data under the new key, then stopped
-        try:
-            _keep(pending, new_key, current=old_key)
-            print(f"the new key {new.fingerprint} is kept in {pending} (owner-only, on disk)", file=out, flush=True)
-            count = None if store is None else await store.rotate_key(new, actor=f"cli:{getpass.getuser()}")
-        finally:
-            if store is not None:
-                await store.close()
+            store: Store | None = await open_verified(url, configured=old_key, create_key=False)
+        except ConfigError as refused:
+            try:  # an earlier run committed the data under the new key, then stopped?
+                await (await open_verified(url, configured=new_key, create_key=False)).close()
+            except ConfigError:
+                raise refused from None  # neither key opens it: the current key's problem is the one to tell
+            store = None
+        count = await _reseal(store, pending=pending, new_key=new_key, old_key=old_key, out=out)
     finally:
         await held.close()
-    if count is None:
-        print(f"the data was already under the new key {new.fingerprint}: nothing to re-encrypt", file=out)
-    else:
-        print(
-            f"re-encrypted {count} shopper email(s) under the new key {new.fingerprint}, in one transaction", file=out
-        )
+    _say_resealed(count, new, where="the data", out=out)
     print(
         f"next: set ENCRYPTION_KEY to the contents of {pending} in every copy's environment, unset "
         f"NEW_ENCRYPTION_KEY, and start the copies; the old key {old.fingerprint} opens only backups made before "
