@@ -54,6 +54,11 @@ SWITCHES: dict[str, Switch] = {
         "    return b''.join(chunks)\n"
         "s._read_limited = _read\n",
     ),
+    "slash_before_bolt": Switch(
+        "/data-request over HTTP answered without Bolt's dispatch (bot/slash.py), verified as Bolt verifies it",
+        # No body is taken as the command: every request goes through Bolt, as before bot/slash.py.
+        "import bot.slash as s\ns.SlashCommand.fields = lambda self, body, **kw: None\n",
+    ),
     "foreground_first": Switch(
         "background units (outbox, inbox, reconciler, reminders, Home refreshes, task starts) go one at a time",
         # As many background units in the connection thread's queue as there are: one FIFO queue for everything.

@@ -29,13 +29,15 @@ from bot.metrics import Metrics
 from bot.redaction import Redactor
 from bot.server import build_web_app
 from bot.settings import Settings
+from bot.slash import SlashCommand
 from bot.socket_link import SocketModeLink, SocketModeState
 from bot.tuning import Tuning
 from bot.workers import Workers, assemble
 from core import Background, Outages
 from handlers.kinds import KindFlow
 from handlers.kinds.registry import KINDS
-from handlers.register import register
+from handlers.register import command_listener, register
+from handlers.texts import COMMAND
 from store import InstanceLock, Store, cannot_open, open_verified, others_can_read, private_folder
 
 __all__ = ["Runtime", "Served"]
@@ -194,6 +196,10 @@ class Runtime:
         bolt = _bolt_app(settings, clients.slack)
         register(bolt, desk, home=workers.home)
         socket_state = SocketModeState() if settings.socket_mode else None
+        slash = None
+        if not settings.socket_mode and settings.slack_signing_secret:
+            secret, listener = settings.slack_signing_secret, command_listener(desk)
+            slash = SlashCommand(signing_secret=secret, command=COMMAND, listener=listener, slack=clients.slack)
         web_app = build_web_app(
             store=store,
             bolt=None if settings.socket_mode else bolt,
@@ -204,6 +210,7 @@ class Runtime:
             socket_state=socket_state,
             body_timeout=tuning.body_timeout,
             kinds=desk.flow.kinds,
+            slash=slash,
         )
         if sandbox is not None:
             web_app.add_routes(sandbox.routes())

@@ -5,6 +5,9 @@ what to answer) is decided by ``handlers.relay.accept``; the route is its transp
 404 while no RELAY_API_KEY is set, EventBridge's size limit (413, counted as the body
 arrives, never after reading it all), and the JSON answer.
 
+``/data-request`` itself is answered without Bolt's dispatch (bot/slash.py) when it is signed by Slack;
+everything else Slack sends, refusals included, goes through Bolt.
+
 A body that has not all arrived ``body_timeout`` seconds after its headers is answered 408,
 on both POST routes: a sender that stops halfway holds a connection no longer than that.
 """
@@ -22,6 +25,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
 from bot.metrics import CONTENT_TYPE, Metrics
+from bot.slash import SlashCommand
 from bot.socket_link import SocketModeState
 from core import Outages, RelayRejected
 from handlers.kinds import KindFlow
@@ -49,6 +53,7 @@ def build_web_app(
     socket_state: SocketModeState | None = None,
     body_timeout: float,
     kinds: Mapping[str, KindFlow],
+    slash: SlashCommand | None = None,
 ) -> web.Application:
     """Routes: ``POST /slack/events`` (HTTP mode only), ``POST /buy-with-prime/events``, ``GET /healthz``,
     ``GET /readyz`` (the inbox and outbox backlog, and what is failing, for alarms) and ``GET /metrics``
@@ -118,13 +123,18 @@ def build_web_app(
             return web.json_response({"error": "invalid request"}, status=401)
         try:
             async with asyncio.timeout(body_timeout):
-                bolt_request = await to_bolt_request(request)
+                body = await request.text()
         except UnicodeDecodeError:
             return web.json_response({"error": "the body could not be read"}, status=400)
         except TimeoutError:
             late = web.json_response({"error": _TOO_SLOW}, status=408)
             late.force_close()  # the rest of the body is not waited for
             return late
+        if slash is not None:
+            fields = slash.fields(body, content_type=request.content_type, headers=request.headers)
+            if fields is not None:
+                return await to_aiohttp_response(await slash.answer(fields))
+        bolt_request = await to_bolt_request(request)  # the body read above, kept by aiohttp
         return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
     async def relay(request: web.Request) -> web.Response:

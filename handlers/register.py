@@ -3,8 +3,9 @@
 Bolt hands a listener the arguments its parameters name (``ack``, ``command``, ``body``, ``respond``,
 ``event``), so each listener here keeps those names and types and passes the input on, with the
 ``Desk``, to the handler that decides. The bot's wiring builds the ``AsyncApp`` (signing, authorize,
-its logger) and calls ``register`` once. A kind's own buttons come from its entry in the registry
-(``KindFlow.actions``): a new kind's button needs no line here.
+its logger) and calls ``register`` once; the web server answers the slash command over HTTP without
+Bolt's dispatch (bot/slash.py) through the same ``command_listener``. A kind's own buttons come from
+its entry in the registry (``KindFlow.actions``): a new kind's button needs no line here.
 """
 
 from __future__ import annotations
@@ -30,15 +31,23 @@ from handlers.texts import COMMAND
 from handlers.texts.form import FORM_VIEW
 from handlers.workers.home import HomeTab
 
-__all__ = ["register"]
+__all__ = ["CommandListener", "command_listener", "register"]
+
+CommandListener = Callable[[AsyncAck, dict[str, Any], AsyncRespond], Awaitable[None]]
+
+
+def command_listener(deps: Desk) -> CommandListener:
+    """The slash command's listener, with the parameter names Bolt fills in."""
+
+    async def on_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        await handle_command(deps, ack=ack, command=command, respond=respond)
+
+    return on_command
 
 
 def register(app: AsyncApp, deps: Desk, *, home: HomeTab) -> None:
     """Route the slash command, the new-request shortcut and form, every kind's buttons and modals, Close,
     Verify identity and Deny (with their forms), the lists' **More** and the Home tab to their handlers."""
-
-    async def on_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
-        await handle_command(deps, ack=ack, command=command, respond=respond)
 
     async def on_close(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await handle_close(deps, ack=ack, body=body, respond=respond)
@@ -59,7 +68,7 @@ def register(app: AsyncApp, deps: Desk, *, home: HomeTab) -> None:
         if event.get("tab", "home") == "home" and event.get("user"):
             deps.background.spawn(home.opened(str(event["user"])), name="home opened")
 
-    app.command(COMMAND)(on_command)
+    app.command(COMMAND)(command_listener(deps))
     app.shortcut(NEW_REQUEST_SHORTCUT)(on_new_request_shortcut)
     app.view(FORM_VIEW)(on_form)
     for kind in deps.flow.kinds.values():
