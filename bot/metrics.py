@@ -101,6 +101,9 @@ class Metrics:
         self.outbox_abandoned = gauge(
             "slack_posts_abandoned", "Slack posts given up on for good (each is in the audit log)"
         )
+        self.leader = gauge(
+            "leader", "1 while this copy runs the reconciler, reminders and retention (one copy per database)"
+        )
         # From the outage board (core's Outages): what someone must fix, now and so far.
         self.outage_active = Gauge(
             f"{_PREFIX}_outage_active",
@@ -152,6 +155,7 @@ class Metrics:
         checkpoints_failing: bool = False,
         outages: Iterable[tuple[str, str]] = (),
         socket_connected: bool | None = None,
+        leading: bool = True,
     ) -> bytes:
         """The exposition text, with the database's numbers of this moment."""
         self.cases.clear()  # a status with no case left disappears rather than keeping its last count
@@ -167,6 +171,7 @@ class Metrics:
         self.database_writes_failing.set(1 if writes_failing else 0)
         self.wal_bytes.set(wal_bytes)
         self.wal_checkpoints_failing.set(1 if checkpoints_failing else 0)
+        self.leader.set(1 if leading else 0)
         self.outage_active.clear()  # an outage that ended disappears
         for source, code in outages:
             self.outage_active.labels(outcome_label(source), outcome_label(code)).set(1)

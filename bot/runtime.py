@@ -208,6 +208,7 @@ class Runtime:
             metrics=metrics,
             outages=outages,
             socket_state=socket_state,
+            leadership=workers.leadership,
             body_timeout=tuning.body_timeout,
             kinds=desk.flow.kinds,
             slash=slash,

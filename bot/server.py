@@ -30,7 +30,7 @@ from bot.socket_link import SocketModeState
 from core import Outages, RelayRejected
 from handlers.kinds import KindFlow
 from handlers.relay import WrongKeys, accept
-from store import Store
+from store import Leadership, Store
 
 __all__ = ["RELAY_MAX_BYTES", "build_web_app"]
 
@@ -51,6 +51,7 @@ def build_web_app(
     metrics: Metrics | None = None,
     outages: Outages | None = None,
     socket_state: SocketModeState | None = None,
+    leadership: Leadership | None = None,
     body_timeout: float,
     kinds: Mapping[str, KindFlow],
     slash: SlashCommand | None = None,
@@ -60,7 +61,8 @@ def build_web_app(
     (Prometheus).
 
     ``/readyz`` answers 503 while an outage someone must fix goes on (``outages``): Slack refusing
-    the bot's token, Buy with Prime refusing its credentials. Work is kept meanwhile, not lost.
+    the bot's token, Buy with Prime refusing its credentials. Work is kept meanwhile, not lost. ``leadership``
+    says whether this copy leads (``data_request_bot_leader``: with several copies on PostgreSQL, one of them).
     """
     metrics = metrics or Metrics()
     wrong_keys = WrongKeys()
@@ -111,6 +113,7 @@ def build_web_app(
             checkpoints_failing=store.checkpoints.failing,
             outages=outages.keys() if outages is not None else (),
             socket_connected=None if socket_state is None else socket_state.connected,
+            leading=leadership is None or leadership.leading,
         )
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 

@@ -70,6 +70,7 @@ async def test_metrics_move_as_the_bot_works_and_carry_no_personal_data(tmp_path
     assert value(after, "cases", kind="retrieval", status="IN_PROGRESS") == 1
     assert value(after, "cases_open") == 2 and value(after, "cases_overdue") == 2
     assert value(after, "inbox_pending") == 0 and value(after, "slack_posts_abandoned") == 0
+    assert value(after, "leader") == 1  # SQLite's one copy leads (two copies on PostgreSQL: test_two_copies.py)
     labels = " ".join(f"{k}={v}" for _, pairs in after for k, v in pairs)
     for personal in (EMAIL, "second@example.com", "@", task_id, second_id, "U0ALICE", "U0BOB", "C0COMPLY"):
         assert personal not in labels, personal
