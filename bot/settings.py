@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from core import ConfigError
 from prime import DEFAULT_HOLD_DAYS, MAX_HOLD_DAYS
+from store import CLAIM_LEASE
 
 __all__ = [
     "MAKE_KEY",
@@ -64,6 +65,7 @@ class Settings:
     relay_api_key: str | None = field(default=None, repr=False)
     database_path: Path = Path("data-requests.db")
     database_url: str | None = field(default=None, repr=False)  # PostgreSQL, in DATABASE_PATH's place when set
+    claim_lease: float = CLAIM_LEASE  # seconds a copy keeps a post or an event it took to itself (store._database)
     encryption_key: bytes | None = field(default=None, repr=False)
     allowed_users: frozenset[str] = frozenset()
     allowed_usergroup: str | None = None
@@ -225,6 +227,7 @@ def load_settings(env: Mapping[str, str], *, sandbox: bool = False) -> Settings:
         relay_api_key=reader.relay_key("RELAY_API_KEY"),
         database_path=database,
         database_url=database_url,
+        claim_lease=reader.seconds("CLAIM_LEASE", _DEFAULTS["claim_lease"]),
         encryption_key=_key_with(reader, database_url=database_url, database=database),
         allowed_users=allowed_users,
         allowed_usergroup=usergroup,

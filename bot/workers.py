@@ -132,6 +132,7 @@ def assemble(
         outages=outages,
         render=partial(notices.render, kinds=kinds),
         opened=opened(kinds),
+        claim_lease=settings.claim_lease,
     )
     inbox_wakeup = Wakeup()
     authorizer = Authorizer(
@@ -181,7 +182,11 @@ def assemble(
     workers = Workers(
         outbox=outbox,
         inbox=InboxWorker(
-            flow, wakeup=inbox_wakeup, base_backoff=tuning.inbox_base_backoff, max_backoff=tuning.inbox_max_backoff
+            flow,
+            wakeup=inbox_wakeup,
+            base_backoff=tuning.inbox_base_backoff,
+            max_backoff=tuning.inbox_max_backoff,
+            claim_lease=settings.claim_lease,
         ),
         reconciler=Reconciler(
             flow,

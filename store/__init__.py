@@ -12,7 +12,7 @@ from store._audit import AuditRow
 from store._backup import BackupReport, backup_database
 from store._cases import CaseCounts, Extension
 from store._chain import ChainBreak, ChainReport, Tamper
-from store._database import WriteHealth, behind, cannot_open, cannot_reach
+from store._database import CLAIM_LEASE, WriteHealth, behind, cannot_open, cannot_reach
 from store._evidence import CaseFile, PostRow, ReceivedEvent, started_task
 from store._files import PRIVATE_FILE, InstanceLock, lock_path_for, others_can_read, private_folder
 from store._key import (
@@ -49,6 +49,7 @@ from store._store import Store, open_verified
 from store._verdicts import IDENTITY_VERIFIED, Notes
 
 __all__ = [
+    "CLAIM_LEASE",
     "IDENTITY_VERIFIED",
     "NOTICE",
     "OPENS_THREAD",

@@ -13,6 +13,7 @@ import logging
 from core import Wakeup, backoff
 from handlers.flow import Flow
 from handlers.lifecycle import Synced, sync_task
+from store import CLAIM_LEASE
 
 __all__ = ["InboxWorker"]
 
@@ -23,7 +24,8 @@ class InboxWorker:
     """Processes pending inbox events until cancelled; ``wake()`` says new ones are waiting.
 
     The events of a task whose answer fails (Amazon unavailable, an answer of the wrong shape, a bug)
-    back off on their own schedule, doubling up to ``max_backoff``; the other tasks go on.
+    back off on their own schedule, doubling up to ``max_backoff``; the other tasks go on. The events taken are
+    this copy's for ``claim_lease`` seconds: another copy of the bot sharing the database takes them after that.
     """
 
     def __init__(
@@ -35,6 +37,7 @@ class InboxWorker:
         idle_wait: float = 60.0,
         base_backoff: float = 1.0,
         max_backoff: float = 60.0,
+        claim_lease: float = CLAIM_LEASE,
     ) -> None:
         self._deps = deps
         self._slots = asyncio.Semaphore(concurrency)
@@ -42,6 +45,7 @@ class InboxWorker:
         self._base_backoff = min(base_backoff, max_backoff)
         self._max_backoff = max_backoff
         self._wakeup = wakeup
+        self._claim_lease = claim_lease  # events taken are this copy's for so long, then another copy's to take
 
     async def run(self) -> None:
         while True:
@@ -58,7 +62,7 @@ class InboxWorker:
 
     async def process_pending(self) -> tuple[int, int]:
         """Apply the tasks of due events once each; return (tasks handled, tasks that failed and back off)."""
-        events = await self._deps.store.inbox.pending(limit=256)
+        events = await self._deps.store.inbox.pending(limit=256, lease=self._claim_lease)
         attempts: dict[str, int] = {}
         for event in events:
             attempts[event.task_id] = max(attempts.get(event.task_id, 0), event.attempts)

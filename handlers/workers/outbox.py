@@ -30,7 +30,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from core import Outages, Wakeup, backoff
 from handlers.slack_errors import SlackFault, classify, operator_hint, slack_error_code
 from handlers.workers.posted import find_posted, tag
-from store import OPENS_THREAD, OutboxEntry, Request, RequestStatus, Store
+from store import CLAIM_LEASE, OPENS_THREAD, OutboxEntry, Request, RequestStatus, Store
 
 __all__ = ["OutboxSender", "SendResult", "SlackCall"]
 
@@ -73,7 +73,8 @@ class OutboxSender:
     message Slack refuses (``unrenderable``). ``opened`` says, by kind, where a request goes once its thread's
     first message is posted. ``on_thread_opened(request_id)`` is called when the
     worker posted a thread's first message (the request can now start); ``on_abandoned(entry, code)``
-    when a post is given up for good.
+    when a post is given up for good. ``claim_lease``: how long an entry being sent stays this copy's, after
+    which, if it is not recorded as sent, another copy of the bot sharing the database may send it.
     """
 
     def __init__(
@@ -89,11 +90,13 @@ class OutboxSender:
         outages: Outages | None = None,
         render: Callable[[OutboxEntry], SlackCall],
         opened: Mapping[str, RequestStatus],
+        claim_lease: float = CLAIM_LEASE,
     ) -> None:
         self._store = store
         self._slack = slack
         self._render = render
         self._opened = opened  # where a request of each kind goes once its thread is posted
+        self._claim_lease = claim_lease  # an entry being sent is this copy's for so long (CLAIM_LEASE)
         self._slots = asyncio.Semaphore(concurrency)
         self._base_delay = base_delay
         self._max_delay = max_delay
@@ -245,7 +248,7 @@ class OutboxSender:
             logger.exception("outbox %s: the %s notice could not be put into words; giving up", entry.id, entry.method)
             return await self._give_up(entry, UNRENDERABLE, entry.method)
         posting = call.method == "chat.postMessage"
-        if not await self._store.outbox.attempting(entry.id):
+        if not await self._store.outbox.attempting(entry.id, lease=self._claim_lease):
             return SendResult(sent=False, code=CLAIMED)  # another copy of the bot sends it (or has sent it)
         if posting and entry.attempts and (found := await find_posted(self._slack, entry, call.payload)):
             logger.info("outbox %s: found already posted by an earlier attempt; not posting again", entry.id)
