@@ -259,6 +259,8 @@ async def test_slack_can_carry_out_a_call_and_hold_its_answer(slack: FakeSlack) 
     posting = asyncio.create_task(client.chat_postMessage(channel="C1", text="in flight"))
     await slack.wait_for(lambda: slack.answers_held)
     assert [p["text"] for p in slack.posts("C1")] == ["in flight"] and not posting.done()
+    slack.hold_answers_of = lambda args: args["text"] == "held"
+    assert (await client.chat_postMessage(channel="C1", text="answered"))["ok"]
     gate.set()
     assert (await posting)["ts"] == slack.posts("C1")[0]["ts"]
 

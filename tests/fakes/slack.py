@@ -10,6 +10,7 @@ an outage) and checks every blocks array the bot sends against Slack's limits.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -112,7 +113,8 @@ class FakeSlack(LocalSlack):
     ``hold`` (method -> an asyncio.Event the call waits for before it is answered;
     ``held`` lists the calls waiting now), ``hold_answers`` (the same, but the call is
     carried out first and only its answer waits, as when Slack posted and the answer
-    is lost on the way; ``answers_held`` lists them),
+    is lost on the way; ``answers_held`` lists them; ``hold_answers_of`` picks, by the
+    call's arguments, whose answers are held: every call's unless set),
     ``not_in`` and ``archived`` (channel ids that refuse posts), ``fail``
     (per-method queue of injected failures: an int is an HTTP status, a str a
     Slack error code), ``down`` (every Web API call answers 503) and
@@ -141,6 +143,7 @@ class FakeSlack(LocalSlack):
         self.held: list[str] = []
         self.hold_answers: dict[str, asyncio.Event] = {}
         self.answers_held: list[str] = []
+        self.hold_answers_of: Callable[[dict[str, Any]], bool] = lambda _args: True
         self.down = False
         self.invalid_blocks: list[str] = []
 
@@ -180,7 +183,8 @@ class FakeSlack(LocalSlack):
             finally:
                 self.held.remove(method)
         response = await super()._api(request)
-        if (gate := self.hold_answers.get(method)) is not None and not gate.is_set():
+        gate = self.hold_answers.get(method)
+        if gate is not None and not gate.is_set() and self.hold_answers_of(await _arguments(request)):
             self.answers_held.append(method)
             await self._notify()
             try:
@@ -225,3 +229,10 @@ class FakeSlack(LocalSlack):
         problems = block_problems(blocks, limit)
         self.invalid_blocks += [f"{where}: {p}" for p in problems]
         return problems
+
+
+async def _arguments(request: web.Request) -> dict[str, Any]:
+    """A call's arguments as sent (JSON or a form; its body is read already, and kept by aiohttp)."""
+    if "json" in request.content_type:
+        return dict(await request.json())
+    return {key: value for key, value in (await request.post()).items() if isinstance(value, str)}
