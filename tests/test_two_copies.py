@@ -193,11 +193,13 @@ async def test_two_copies_one_killed_mid_burst_lose_nothing_and_do_nothing_twice
     completion reply, the killed copies' ones too."""
     slack, prime = fakes.slack, fakes.prime
     key = base64.urlsafe_b64encode(os.urandom(32)).decode()
-    copies = [await start_copy(name, fakes, tmp_path, database_url=postgres_url, key=key) for name in ("a", "b")]
     emails = [f"shopper@n{i:03d}.example.com" for i in range(COMMANDS)]
     acknowledged: dict[str, str] = {}  # email -> the name of the copy that acknowledged it
+    copies: list[Copy] = []
     try:
         async with httpx.AsyncClient(timeout=30) as http:
+            for name in ("a", "b"):
+                copies.append(await start_copy(name, fakes, tmp_path, database_url=postgres_url, key=key))
             victim = await leader_among(http, copies, within=LEAD_MOVES_WITHIN)
             (survivor,) = (copy for copy in copies if copy is not victim)
 
@@ -230,16 +232,15 @@ async def test_two_copies_one_killed_mid_burst_lose_nothing_and_do_nothing_twice
                     deliveries += [(other, event), (to, envelope(COMPLETED, task_id))]
             answers: dict[str, list[str]] = defaultdict(list)  # event id -> the relay's answers to it
             for start in range(0, len(deliveries), AT_ONCE):
-                batch = [
+                relayed = [
                     (to, event, asyncio.create_task(relay(http, to if to.alive else survivor, event)))
                     for to, event in deliveries[start : start + AT_ONCE]
                 ]
                 if start == len(deliveries) // 2 // AT_ONCE * AT_ONCE:  # halfway: the follower dies mid-batch
-                    to_follower = [sent for to, _, sent in batch if to is restarted]
-                    await first_stored(to_follower)
+                    await first_stored([sent for to, _, sent in relayed if to is restarted])
                     restarted.process.send_signal(signal.SIGKILL)
                     await restarted.process.wait()
-                for _, event, sent in batch:
+                for _, event, sent in relayed:
                     status = await sent or await relay(http, survivor, event)  # unanswered: sent again
                     answers[event["id"]].append(str(status))
             await slack.wait_for(lambda: completed_threads(slack) >= len(acknowledged), timeout=WITHIN)
