@@ -73,13 +73,16 @@ class Inbox:
             for row in rows
         ]
 
-    async def next_due(self) -> float | None:
-        """When the earliest pending event of a known task is due, or None if none waits."""
+    async def next_due(self) -> tuple[float, bool] | None:
+        """When the earliest pending event of a known task is due, and whether that is when another copy's claim
+        on it lapses (rather than the end of its own backoff); None if none waits."""
         rows = await self._database.fetch(
-            "SELECT MIN(CASE WHEN i.claimed_until > i.next_attempt_at THEN i.claimed_until ELSE i.next_attempt_at END)"
-            " AS due FROM inbox i JOIN requests r ON r.task_id = i.task_id WHERE i.processed_at IS NULL"
+            "SELECT due, claimed FROM (SELECT CASE WHEN i.claimed_until > i.next_attempt_at THEN i.claimed_until"
+            " ELSE i.next_attempt_at END AS due, COALESCE(i.claimed_until > i.next_attempt_at, 0 = 1) AS claimed"
+            " FROM inbox i JOIN requests r ON r.task_id = i.task_id WHERE i.processed_at IS NULL) AS pending"
+            " ORDER BY due LIMIT 1"
         )
-        return float(rows[0]["due"]) if rows and rows[0]["due"] is not None else None
+        return (float(rows[0]["due"]), bool(rows[0]["claimed"])) if rows else None
 
     async def retry(self, task_id: str, *, at: float) -> None:
         """Acting on this task's events failed: they wait until ``at`` (their own backoff), the others do not."""

@@ -449,3 +449,17 @@ async def test_the_thread_opened_marks_its_post_sent_and_moves_the_request_once(
     assert await store.outbox.due(request_id=request.id) == []
     again = await store.outbox.thread_opened(request.id, "1700000000.000200", sent=entry.id)
     assert not again.moved and again.request == opened.request
+
+
+async def test_the_next_due_event_says_whether_it_waits_out_a_backoff_or_another_copys_claim(
+    store: Store, clock: SettableClock
+) -> None:
+    """The inbox worker sleeps through a backoff but listens for new events while another copy holds the only
+    pending ones: next_due tells the two apart."""
+    await in_progress(store, task_id="task-1")
+    await store.inbox.add(event_id="event-1", event_type="COMPLETED", task_id="task-1")
+    assert await store.inbox.next_due() == (0.0, False)
+    assert [e.event_id for e in await store.inbox.pending(limit=10, lease=30.0)] == ["event-1"]
+    assert await store.inbox.next_due() == (clock.now + 30.0, True)
+    await store.inbox.retry("task-1", at=clock.now + 5.0)
+    assert await store.inbox.next_due() == (clock.now + 5.0, False)

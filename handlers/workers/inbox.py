@@ -54,10 +54,11 @@ class InboxWorker:
                 continue
             next_due = await self._deps.store.inbox.next_due()
             now = self._deps.clock()
-            wait = self._idle_wait if next_due is None else min(self._idle_wait, max(0.0, next_due - now))
-            if next_due is not None and next_due > now:
+            due, claimed = next_due if next_due is not None else (now + self._idle_wait, False)
+            wait = min(self._idle_wait, max(0.0, due - now))
+            if due > now and not claimed:
                 await asyncio.sleep(wait)  # failing events wait their backoff: a wake-up must not cut it short
-            else:
+            else:  # nothing waits, or only events another copy holds: new events wake this one
                 await self._wakeup.wait(wait)
 
     async def process_pending(self) -> tuple[int, int]:
