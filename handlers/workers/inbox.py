@@ -54,11 +54,14 @@ class InboxWorker:
                 continue
             next_due = await self._deps.store.inbox.next_due()
             now = self._deps.clock()
-            due, claimed = next_due if next_due is not None else (now + self._idle_wait, False)
+            if next_due is None:  # nothing waits: a new event wakes this one
+                await self._wakeup.wait(self._idle_wait)
+                continue
+            due, claimed = next_due
             wait = min(self._idle_wait, max(0.0, due - now))
             if due > now and not claimed:
                 await asyncio.sleep(wait)  # failing events wait their backoff: a wake-up must not cut it short
-            else:  # nothing waits, or only events another copy holds: new events wake this one
+            else:  # due, or held by another copy until then: a new event wakes this one
                 await self._wakeup.wait(wait)
 
     async def process_pending(self) -> tuple[int, int]:
