@@ -24,7 +24,9 @@ signed requests and measures:
 
 Prints a table with the targets from the issue and writes JSON to
 ``benchmarks/results/<timestamp>.json``. Not a test: numbers for a person to
-read. ``python benchmarks/run.py [--quick]``
+read. ``python benchmarks/run.py [--quick] [--database postgresql://USER@HOST:PORT/DB]``: with
+``--database`` the bots keep their state in PostgreSQL, each in an empty database made for the run on that
+server and dropped after it (``stores.py``), and the server's CPU for them is its own column.
 
 The load generator uses aiohttp's client. httpx's (``--client httpx``) tops out
 near 450 requests/s at concurrency 32 on this machine, with a p99 of about 450 ms
@@ -67,15 +69,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from fakes import FakePrime, FakeSlack, block_actions_body, buttons, slack_headers, slash_body  # noqa: E402
+from stores import Stores  # noqa: E402  (beside this file)
 from switches import SWITCHES, prelude  # noqa: E402  (beside this file)
 
 SIGNING_SECRET = "bench-signing-secret-0123456789abcdef"
 RELAY_KEY = "bench-relay-key-0123456789abcdef"
 SLACK_TOKEN = "xoxb-bench-token"
+# One key for every bot of a run: copies of the bot on one PostgreSQL database must seal and open with the same key.
+ENCRYPTION_KEY = base64.urlsafe_b64encode(b"benchmark-encryption-key-32bytes").decode()
 USER = "U0BENCH"
 GROUP = "S0BENCH"
 GROUP_LOOKUP_SECONDS = 5.0  # how long the fake Slack takes to answer usergroups.users.list
 CHANNEL = "C0BENCH"
+BOT_STORE = "data-requests"  # the measured bot's store (Stores.settings): data-requests.db with SQLite
 DOWNLOAD_ACTION = "download_data"
 COMPLETED = "PERSONAL_DATA_RETRIEVAL_TASK_COMPLETED"
 _TASK_ID = r"[A-Za-z0-9._:-]+"  # the fake Amazon's task ids (offline/amazon_tasks.py), no slash
@@ -88,7 +94,7 @@ _SETTING_NAMES = frozenset(
         "BWP_CLIENT_ID", "BWP_CLIENT_SECRET", "BWP_TARGET_ID", "BWP_API_VERSION", "RELAY_API_KEY", "DATABASE_PATH",
         "ENCRYPTION_KEY", "NEW_ENCRYPTION_KEY", "ALLOWED_USERS", "ALLOWED_USERGROUP", "RECONCILE_INTERVAL", "PORT",
         "LOG_LEVEL", "LOG_FORMAT", "RESPONSE_DEADLINE_DAYS", "RETENTION_DAYS", "SANDBOX_COMPLETE_AFTER", "PUBLIC_URL",
-        "IDENTITY_VERIFICATION",
+        "IDENTITY_VERIFICATION", "DATABASE_URL",
     }
 )  # fmt: skip
 
@@ -428,7 +434,9 @@ def start_fakes(workdir: Path) -> tuple[Proc, dict[str, str]]:
     return proc, json.loads(line)
 
 
-def bot_env(fakes: dict[str, str], workdir: Path, port: int) -> dict[str, str]:
+def bot_env(fakes: dict[str, str], workdir: Path, port: int, *, store: dict[str, str] | None = None) -> dict[str, str]:
+    """The bot's settings for a run; ``store`` (``Stores.settings``) says where it keeps its state (by default
+    ``data-requests.db`` in ``workdir``)."""
     env = {k: v for k, v in os.environ.items() if k not in _SETTING_NAMES}
     env.update(
         SLACK_BOT_TOKEN=SLACK_TOKEN,
@@ -440,13 +448,13 @@ def bot_env(fakes: dict[str, str], workdir: Path, port: int) -> dict[str, str]:
         BWP_CLIENT_SECRET=fakes["client_secret"],
         BWP_TARGET_ID=fakes["target_id"],
         RELAY_API_KEY=RELAY_KEY,
-        DATABASE_PATH=str(workdir / "data-requests.db"),
-        ENCRYPTION_KEY=base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        ENCRYPTION_KEY=ENCRYPTION_KEY,
         PORT=str(port),
         LOG_LEVEL="WARNING",
         ALLOWED_USERS=USER,
         IDENTITY_VERIFICATION="off",  # the benchmark clicks Download at once
     )
+    env.update(store or {"DATABASE_PATH": str(workdir / "data-requests.db")})
     return env
 
 
@@ -494,32 +502,46 @@ class CpuMeter:
     """CPU used by each process while the meter runs, in percent of one core (200 % is both cores here).
 
     It may be started and stopped several times; ``read`` reports the total. ``others`` is whatever
-    else ran on the machine meanwhile: a large value means the numbers are noisy.
+    else ran on the machine meanwhile: a large value means the numbers are noisy. With a PostgreSQL
+    store on this machine, ``postgresql`` is what the server's processes serving the run's databases
+    used (``backends`` lists them; a backend that ends between start and stop loses its last stretch).
     """
 
-    def __init__(self, procs: list[Proc], *, running: bool = True) -> None:
+    def __init__(
+        self, procs: list[Proc], *, running: bool = True, backends: Callable[[], list[int]] | None = None
+    ) -> None:
         self.procs = list(procs)
+        self.backends = backends
         self.wall = 0.0
         self.used: dict[str, float] = {}
-        self._mark: tuple[float, dict[str, float]] | None = None
+        self._mark: tuple[float, dict[str, float], dict[int, float]] | None = None
         if running:
             self.start()
+
+    def _backend_seconds(self) -> dict[int, float]:
+        if self.backends is None:
+            return {}
+        used = {pid: cpu_seconds(pid) for pid in self.backends()}
+        return {pid: seconds for pid, seconds in used.items() if not math.isnan(seconds)}
 
     def _snapshot(self) -> dict[str, float]:
         used = {p.name: cpu_seconds(p.popen.pid) for p in self.procs}
         return {**used, "load_generator": time.process_time(), "machine": machine_busy_seconds()}
 
     def start(self) -> None:
-        self._mark = (time.monotonic(), self._snapshot())
+        self._mark = (time.monotonic(), self._snapshot(), self._backend_seconds())
 
     def stop(self) -> None:
         if self._mark is None:
             return
-        began, before = self._mark
+        began, before, backends_before = self._mark
         self._mark = None
         self.wall += time.monotonic() - began
         for name, value in self._snapshot().items():
             self.used[name] = self.used.get(name, 0.0) + value - before[name]
+        if self.backends is not None:
+            grown = sum(s - backends_before.get(pid, 0.0) for pid, s in self._backend_seconds().items())
+            self.used["postgresql"] = self.used.get("postgresql", 0.0) + grown
 
     def seconds(self, name: str) -> float:
         self.stop()
@@ -595,14 +617,15 @@ def plain_ack(response: Reply) -> str | None:
 class Driver:
     """The load generator: signed Slack requests and relay events, and the fakes' control API."""
 
-    def __init__(self, http: Http, fakes: dict[str, str], procs: list[Proc]) -> None:
+    def __init__(self, http: Http, fakes: dict[str, str], procs: list[Proc], *, stores: Stores | None = None) -> None:
         self.http = http
         self.fakes = fakes
         self.control = fakes["control"]
         self.procs = procs
+        self.backends = stores.backends if stores is not None and stores.server is not None else None
 
-    def meter(self) -> CpuMeter:
-        return CpuMeter(self.procs)
+    def meter(self, *, running: bool = True) -> CpuMeter:
+        return CpuMeter(self.procs, running=running, backends=self.backends)
 
     async def slash(self, url: str, text: str) -> Reply:
         response_url = f"{self.fakes['slack_base']}/response/{secrets.token_hex(8)}"
@@ -687,7 +710,7 @@ async def phase_commands(driver: Driver, bot: Proc, bare: Proc, args: argparse.N
         quotient, rest = divmod(args.commands, args.rounds)
         sizes = [quotient + (1 if r < rest else 0) for r in range(args.rounds)]
         loads = {name: Load() for name, _ in sides}
-        meters = {name: CpuMeter(driver.procs, running=False) for name, _ in sides}
+        meters = {name: driver.meter(running=False) for name, _ in sides}
         settling = 0.0
         for number, size in enumerate(sizes):
             for name, proc in sides:
@@ -720,17 +743,17 @@ async def phase_commands(driver: Driver, bot: Proc, bare: Proc, args: argparse.N
     return out
 
 
-async def phase_usergroup(driver: Driver, fakes: dict[str, str], workdir: Path, warm: int) -> dict[str, Any]:
+async def phase_usergroup(driver: Driver, fakes: dict[str, str], stores: Stores, warm: int) -> dict[str, Any]:
     """A bot allowed by ALLOWED_USERGROUP alone, whose group lookup takes 5 s: ack latency cold and warm.
 
     Cold: commands sent right after start-up, while the first read of the group is held (answered
     first, decided after). Warm: commands once the list is known (decided on the last known list).
     """
     port = free_port()
-    env = bot_env(fakes, workdir, port)
+    env = bot_env(fakes, stores.workdir, port, store=stores.settings("usergroup"))
     env.pop("ALLOWED_USERS")
-    env.update(ALLOWED_USERGROUP=GROUP, DATABASE_PATH=str(workdir / "usergroup.db"))
-    proc = await launch("usergroup_bot", [sys.executable, "-m", "bot", "serve"], env, workdir, port)
+    env.update(ALLOWED_USERGROUP=GROUP)
+    proc = await launch("usergroup_bot", [sys.executable, "-m", "bot", "serve"], env, stores.workdir, port)
     started = time.monotonic()
     try:
 
@@ -963,9 +986,8 @@ async def phase_busy(driver: Driver, bot: Proc, bare: Proc, args: argparse.Names
     return out
 
 
-def footprint(bot: Proc, bare: Proc, workdir: Path, requests: int) -> dict[str, Any]:
-    db = workdir / "data-requests.db"
-    sizes = {p.name: p.stat().st_size for p in (db, db.with_name(db.name + "-wal")) if p.exists()}
+def footprint(bot: Proc, bare: Proc, stores: Stores, requests: int) -> dict[str, Any]:
+    sizes = stores.sizes(BOT_STORE)
     memory, bare_memory = bot.memory(), bare.memory()
     return {
         "bot_peak_rss_mb": round(memory.get("VmHWM", math.nan), 1),
@@ -973,7 +995,7 @@ def footprint(bot: Proc, bare: Proc, workdir: Path, requests: int) -> dict[str, 
         "bare_bolt_peak_rss_mb": round(bare_memory.get("VmHWM", math.nan), 1),
         "database_files": sizes,
         "requests": requests,
-        "database_bytes_per_request": round(sum(sizes.values()) / max(1, requests)),
+        "database_bytes_per_request": round(stores.grown_bytes(BOT_STORE) / max(1, requests)),
         "bot_startup_s": round(bot.startup, 3),
         "bare_bolt_startup_s": round(bare.startup, 3),
     }
@@ -1000,6 +1022,8 @@ def verdicts(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     )
     rows.append(("start-up to healthy", f"{fp['bot_startup_s']:.2f} s", "< 2 s", fp["bot_startup_s"] < 2))
     rows.append(("database bytes per request", f"{fp['database_bytes_per_request']}", "(reported)", True))
+    if store := r.get("config", {}).get("store"):
+        rows.insert(0, ("store", store["version"], "(reported)", True))
     return rows
 
 
@@ -1136,9 +1160,10 @@ def print_table(rows: list[tuple[str, str, str, bool]]) -> None:
 # ======================================================================= main
 
 
-async def run(args: argparse.Namespace, fakes: dict[str, str], workdir: Path, procs: list[Proc]) -> dict[str, Any]:
+async def run(args: argparse.Namespace, fakes: dict[str, str], stores: Stores, procs: list[Proc]) -> dict[str, Any]:
     port, bare_port = free_port(), free_port()
-    env = bot_env(fakes, workdir, port)
+    workdir = stores.workdir
+    env = bot_env(fakes, workdir, port, store=stores.settings(BOT_STORE))
     print("starting the bot (python -m bot serve) and the bare Bolt baseline ...")
     argv = [sys.executable, "-m", "bot", "serve"]
     before_serve = prelude(args.without or "") + (args.bot_prelude or "")
@@ -1147,6 +1172,7 @@ async def run(args: argparse.Namespace, fakes: dict[str, str], workdir: Path, pr
         argv = [sys.executable, "-c", f"{before_serve}\n{serve}"]
     bot = await launch("bot", argv, env, workdir, port)
     procs.append(bot)
+    stores.mark_empty(BOT_STORE)
     bare_env = {**env, "PORT": str(bare_port)}
     bare = await launch(
         "bare_bolt", [sys.executable, str(ROOT / "benchmarks" / "bare_bolt.py")], bare_env, workdir, bare_port
@@ -1155,7 +1181,7 @@ async def run(args: argparse.Namespace, fakes: dict[str, str], workdir: Path, pr
     print(f"  healthy after {bot.startup:.2f} s (bot, pid {bot.popen.pid}), {bare.startup:.2f} s (bare Bolt)")
 
     async with Http(args.client, args.concurrency + 8) as http:
-        driver = Driver(http, fakes, procs)
+        driver = Driver(http, fakes, procs, stores=stores)
         results: dict[str, Any] = {}
         print(f"warm-up: {args.warmup} commands to each ...")
         for proc in (bare, bot):
@@ -1165,7 +1191,7 @@ async def run(args: argparse.Namespace, fakes: dict[str, str], workdir: Path, pr
         await driver.settle(bot, tasks=args.warmup)
 
         if args.busy_only:
-            return await busy(driver, bot, bare, workdir, args, results)
+            return await busy(driver, bot, bare, stores, args, results)
         print(
             f"1. command acknowledgement: {args.commands} commands at concurrency 1 and {args.concurrency},"
             f" in {args.rounds} rounds alternating bare Bolt and the bot"
@@ -1194,11 +1220,11 @@ async def run(args: argparse.Namespace, fakes: dict[str, str], workdir: Path, pr
             f" every request: {rl['all_requests']}"
         )
         stats = await driver.get("/stats")
-        results["footprint"] = footprint(bot, bare, workdir, stats["tasks"])  # before the busy phase's bursts
-        await busy(driver, bot, bare, workdir, args, results)
+        results["footprint"] = footprint(bot, bare, stores, stats["tasks"])  # before the busy phase's bursts
+        await busy(driver, bot, bare, stores, args, results)
 
         print(f"4. acknowledgement with ALLOWED_USERGROUP and a {GROUP_LOOKUP_SECONDS:.0f} s group lookup")
-        results["usergroup"] = await phase_usergroup(driver, fakes, workdir, warm=50 if args.quick else 200)
+        results["usergroup"] = await phase_usergroup(driver, fakes, stores, warm=50 if args.quick else 200)
         ug = results["usergroup"]
         print(
             f"  cold (first read under way): p99 {ug['cold']['p99_ms']:.2f} ms, max {ug['cold']['max_ms']:.2f} ms;"
@@ -1208,7 +1234,7 @@ async def run(args: argparse.Namespace, fakes: dict[str, str], workdir: Path, pr
 
 
 async def busy(
-    driver: Driver, bot: Proc, bare: Proc, workdir: Path, args: argparse.Namespace, results: dict[str, Any]
+    driver: Driver, bot: Proc, bare: Proc, stores: Stores, args: argparse.Namespace, results: dict[str, Any]
 ) -> dict[str, Any]:
     print(
         f"5. while busy: right after a burst of {args.burst} commands, {args.busy_commands} commands at"
@@ -1218,7 +1244,7 @@ async def busy(
     results["busy"] = await phase_busy(driver, bot, bare, args)
     stats = await driver.get("/stats")
     results["busy"]["bot_peak_rss_mb"] = round(bot.memory().get("VmHWM", math.nan), 1)
-    results.setdefault("footprint", footprint(bot, bare, workdir, stats["tasks"]))
+    results.setdefault("footprint", footprint(bot, bare, stores, stats["tasks"]))
     return results
 
 
@@ -1258,6 +1284,12 @@ def main() -> int:
     parser.add_argument("--busy-events", type=int, default=2000, help="relay events after the burst")
     parser.add_argument("--busy-only", action="store_true", help="only the busy phase (and the footprint)")
     parser.add_argument("--warmup", type=int, default=20, help="commands sent to each server before measuring")
+    parser.add_argument(
+        "--database",
+        metavar="POSTGRESQL_URL",
+        help="keep the bot's state in PostgreSQL: a server's URL as a user who may create databases; each run makes"
+        " (and drops) empty databases of its own there (default: SQLite files in a temporary folder)",
+    )
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results", help="where the JSON goes")
     args = parser.parse_args()
     prelude(args.without or "")  # an unknown name stops here, before anything starts
@@ -1275,12 +1307,16 @@ def main() -> int:
     procs: list[Proc] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
+        stores = Stores(workdir, args.database)
+        store = stores.describe()
         fakes_proc, fakes = start_fakes(workdir)
         procs.append(fakes_proc)
         try:
-            results = asyncio.run(run(args, fakes, workdir, procs))
+            results = asyncio.run(run(args, fakes, stores, procs))
+            store = stores.describe()
         finally:
             stopped = {p.name: p.stop() for p in reversed(procs)}
+            stores.close()
             for proc in procs:
                 if proc.name == "bot" and (text := proc.log.read_text(errors="replace").strip()):
                     lines = text.splitlines()
@@ -1300,6 +1336,7 @@ def main() -> int:
         "busy_events": args.busy_events,
         "busy_only": args.busy_only,
         "client": args.client,
+        "store": store,
         "without": sorted(filter(None, (n.strip() for n in (args.without or "").split(",")))),
         "bot_prelude": args.bot_prelude,
         "other_load_at_start_cores": round(background_load, 2),
