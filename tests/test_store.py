@@ -7,7 +7,7 @@ import base64
 import os
 import sqlite3
 import stat
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import closing
 from pathlib import Path
 
@@ -463,3 +463,32 @@ async def test_the_next_due_event_says_whether_it_waits_out_a_backoff_or_another
     assert await store.inbox.next_due() == (clock.now + 30.0, True)
     await store.inbox.retry("task-1", at=clock.now + 5.0)
     assert await store.inbox.next_due() == (clock.now + 5.0, False)
+
+
+async def test_a_unit_the_database_refuses_in_a_group_fails_alone_and_the_next_units_go_on(store: Store) -> None:
+    """A constraint broken by one unit of a group commit undoes that unit alone (a savepoint each, on PostgreSQL
+    as on SQLite), and every connection goes on serving."""
+
+    def insert(event_id: str) -> Callable[[sqlite3.Connection], None]:
+        def unit(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO inbox (event_id, event_type, task_id, received_at) VALUES (?, 'COMPLETED', 't', 0)",
+                (event_id,),
+            )
+
+        return unit
+
+    await store._database.run(insert("kept"))
+    results = await asyncio.gather(
+        store._database.run_grouped(insert("first")),
+        store._database.run_grouped(insert("kept")),  # the same id again: the primary key refuses it
+        store._database.run_grouped(insert("second")),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[2] is None and isinstance(results[1], sqlite3.IntegrityError)
+    with pytest.raises(sqlite3.IntegrityError):
+        await store._database.run(insert("kept"))
+    for _ in range(8):  # every pooled connection is usable again
+        await new_request(store, f"after{_}@example.com")
+    rows = await store._db.execute("SELECT event_id FROM inbox ORDER BY event_id")
+    assert [row["event_id"] for row in rows] == ["first", "kept", "second"]
