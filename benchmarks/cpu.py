@@ -20,13 +20,8 @@ It prints each round and the medians, and writes JSON to ``benchmarks/results/cp
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
-import statistics
 import sys
-import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +38,7 @@ from run import (  # beside this file
     launch,
     relay,
     relay_status,
-    start_fakes,
+    run_rounds,
 )
 from switches import prelude
 
@@ -117,24 +112,7 @@ def main() -> int:
     parser.add_argument("--bot-path", type=Path, help="run the bot from this checkout instead of this one")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results", help="where the JSON goes")
     args = parser.parse_args()
-    prelude(args.without or "")
-    procs: list[Proc] = []
-    with tempfile.TemporaryDirectory(prefix="bench-cpu-") as tmp:
-        workdir = Path(tmp)
-        fakes_proc, fakes = start_fakes(workdir)
-        procs.append(fakes_proc)
-        try:
-            rounds = asyncio.run(measure(args, fakes, workdir, procs))
-        finally:
-            for proc in reversed(procs):
-                proc.stop()
-    medians = {key: round(statistics.median(r[key] for r in rounds), 3) for key in rounds[0]}
-    print(f"median of {len(rounds)} rounds: {medians}")
-    config = {**vars(args), "bot_path": str(args.bot_path or ROOT), "results": str(args.results)}
-    out = args.results / f"cpu-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    args.results.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"config": config, "rounds": rounds, "median": medians}, indent=2) + "\n")
-    return 0
+    return run_rounds(args, measure, name="cpu")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ import secrets
 import select
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -416,6 +417,32 @@ class Proc:
                 if key in ("VmHWM", "VmRSS"):
                     out[key] = int(value.split()[0]) / 1024
         return out
+
+
+Rounds = Callable[[argparse.Namespace, dict[str, str], Path, list["Proc"]], Awaitable[list[Any]]]
+
+
+def run_rounds(args: argparse.Namespace, measure: Rounds, *, name: str) -> int:
+    """Start the fakes, run ``measure``'s rounds beside them, print the rounds' medians and keep them all in
+    ``<results>/<name>-<time>.json`` (the CPU scripts' common frame)."""
+    prelude(args.without or "")
+    procs: list[Proc] = []
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+        workdir = Path(tmp)
+        fakes_proc, fakes = start_fakes(workdir)
+        procs.append(fakes_proc)
+        try:
+            rounds = asyncio.run(measure(args, fakes, workdir, procs))
+        finally:
+            for proc in reversed(procs):
+                proc.stop()
+    medians = {key: round(statistics.median(r[key] for r in rounds), 3) for key in rounds[0]}
+    print(f"median of {len(rounds)} rounds: {medians}")
+    config = {**vars(args), "bot_path": str(args.bot_path or ROOT), "results": str(args.results)}
+    out = args.results / f"{name}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    args.results.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"config": config, "rounds": rounds, "median": medians}, indent=2) + "\n")
+    return 0
 
 
 def start_fakes(workdir: Path) -> tuple[Proc, dict[str, str]]:
