@@ -227,7 +227,10 @@ class Units:
         cursor = self.raw.cursor(row_factory=_rows)
         rows = [tuple(params) for params in seq]
         try:
-            cursor.executemany(text, rows)
+            if len(rows) == 1:
+                cursor.execute(text, rows[0])  # psycopg's executemany costs a pipeline's set-up: not for one row
+            else:
+                cursor.executemany(text, rows)
         except psycopg.Error as error:
             raise _error(error) from error
         self.total_changes += len(rows)

@@ -14,20 +14,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from core import EmailUnreadable
 from store._audit import ActorNames
+from store._creations import NewRequest, insert_new
 from store._database import Database
 from store._key import EmailCipher
 from store._moves import Mover, error_codes
 from store._records import Moved, Notice, Request, RequestStatus, TaskError
 from store._rows import (
     MOVING_SQL,
-    NEVER_STARTED,
     REQUEST_COLUMNS,
-    UNFINISHED,
+    AuditLine,
     append_audit,
     enqueue,
     errors_json,
     fetch_request,
-    marks,
     params_json,
     request_from_row,
     status_columns,
@@ -91,62 +90,37 @@ class Requests:
         ref = secrets.token_hex(REF_BYTES)
         sealed = self._cipher.encrypt(email)
 
-        def insert(db: sqlite3.Connection) -> Request | int:
-            if duplicate_window is not None:
-                row = db.execute(
-                    f"SELECT {REQUEST_COLUMNS} FROM requests WHERE email_hash = ? AND kind = ?"
-                    f" AND status NOT IN ({marks(NEVER_STARTED)})"
-                    f" AND (status IN ({marks(UNFINISHED)}) OR created_at >= ?) ORDER BY id DESC LIMIT 1",
-                    (lookup, kind, *NEVER_STARTED, *UNFINISHED, now - duplicate_window),
-                ).fetchone()
-                if row is not None:
-                    return request_from_row(row)
-            cursor = db.execute(
-                "INSERT INTO requests (client_token, email_hash, email_sealed, email_masked, requester, channel,"
-                " status, moving, never_started, created_at, updated_at, next_check_at, due_at, deadline, kind,"
-                " params, remind_at, ref, received_on, received_via, outside_ref, verified_by, verified_how,"
-                " verified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " RETURNING id",
-                (
-                    client_token,
-                    lookup,
-                    sealed,
-                    email_masked,
-                    requester,
-                    channel,
-                    *status_columns(RequestStatus.NEW).values(),
-                    now,
-                    now,
-                    now + first_check_after,
-                    due_at,
-                    deadline,
-                    kind,
-                    params_json(params or {}),
-                    now if first_reminder_at is None else first_reminder_at,
-                    ref,
-                    received,
-                    received_via,
-                    outside_ref,
-                    verified_by,
-                    verified_how,
-                    verified_at,
-                ),
-            )
-            new_id = int(cursor.fetchone()[0])
-            append_audit(
-                db,
-                at=now,
-                request_id=new_id,
-                actor=requester,
-                action="requested",
-                detail=note,
-                actor_name=self._names.of(requester),
-            )
-            enqueue(db, new_id, notices, now)  # the thread's first message, sent by the outbox like every other post
-            return new_id
-
+        new = NewRequest(
+            columns={
+                "client_token": client_token,
+                "email_hash": lookup,
+                "email_sealed": sealed,
+                "email_masked": email_masked,
+                "requester": requester,
+                "channel": channel,
+                **status_columns(RequestStatus.NEW),
+                "created_at": now,
+                "updated_at": now,
+                "next_check_at": now + first_check_after,
+                "due_at": due_at,
+                "deadline": deadline,
+                "kind": kind,
+                "params": params_json(params or {}),
+                "remind_at": now if first_reminder_at is None else first_reminder_at,
+                "ref": ref,
+                "received_on": received,
+                "received_via": received_via,
+                "outside_ref": outside_ref,
+                "verified_by": verified_by,
+                "verified_how": verified_how,
+                "verified_at": verified_at,
+            },
+            duplicate_since=None if duplicate_window is None else now - duplicate_window,
+            audit=AuditLine(now, None, requester, "requested", note, self._names.of(requester)),
+            notices=notices,  # the thread's first message, sent by the outbox like every other post
+        )
         # The command is acknowledged once this commits: one round trip, with the burst it arrived in.
-        outcome = await self._database.run_grouped(insert)
+        outcome = await self._database.run_batched(insert_new, new)
         if isinstance(outcome, Request):
             return outcome, False
         request_id = outcome

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from store._chain import entry_hash, next_link
 from store._records import Notice, Request, RequestStatus, TaskError
@@ -18,8 +19,11 @@ __all__ = [
     "REQUEST_COLUMNS",
     "UNFINISHED",
     "UNFINISHED_SQL",
+    "AuditLine",
     "append_audit",
+    "append_audits",
     "enqueue",
+    "enqueue_all",
     "errors_json",
     "fetch_request",
     "literals",
@@ -128,6 +132,18 @@ def fetch_request(db: sqlite3.Connection, request_id: int) -> Request | None:
     return request_from_row(row) if row is not None else None
 
 
+@dataclass(frozen=True, slots=True)
+class AuditLine:
+    """One audit entry to append, before the chain gives it an id and a hash."""
+
+    at: float
+    request_id: int | None
+    actor: str
+    action: str
+    detail: str = ""
+    actor_name: str = ""
+
+
 def append_audit(
     db: sqlite3.Connection,
     *,
@@ -138,33 +154,52 @@ def append_audit(
     detail: str = "",
     actor_name: str = "",
 ) -> None:
-    """One audit entry, inside the caller's transaction (the table refuses updates and deletes).
+    """One audit entry, inside the caller's transaction (the table refuses updates and deletes)."""
+    append_audits(db, [AuditLine(at, request_id, actor, action, detail, actor_name)])
 
-    It takes the next id and the hash of the entry before it in that transaction, so two appends, from
+
+def append_audits(db: sqlite3.Connection, lines: Sequence[AuditLine]) -> None:
+    """Audit entries in order, inside the caller's transaction, in one statement.
+
+    They take the next ids and chain from the entry before them in that transaction, so two appends, from
     this process or another, can never name the same predecessor.
     """
+    if not lines:
+        return
     entry_id, prev_hash = next_link(db)
-    db.execute(
+    rows: list[tuple[object, ...]] = []
+    for line in lines:
+        at, request_id, actor, action, detail, name = (
+            line.at,
+            line.request_id,
+            line.actor,
+            line.action,
+            line.detail,
+            line.actor_name,
+        )
+        hashed = entry_hash(entry_id, at, request_id, actor, name, action, detail, prev_hash)
+        rows.append((entry_id, at, request_id, actor, action, detail, name, prev_hash, hashed))
+        entry_id, prev_hash = entry_id + 1, hashed
+    db.executemany(
         "INSERT INTO audit (id, at, request_id, actor, action, detail, actor_name, prev_hash, hash)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            entry_id,
-            at,
-            request_id,
-            actor,
-            action,
-            detail,
-            actor_name,
-            prev_hash,
-            entry_hash(entry_id, at, request_id, actor, actor_name, action, detail, prev_hash),
-        ),
+        rows,
     )
 
 
 def enqueue(db: sqlite3.Connection, request_id: int, notices: Iterable[Notice], now: float) -> None:
     """Queue what a change tells Slack, in the transaction of that change (put into words when sent)."""
+    enqueue_all(db, [(request_id, notices, now)])
+
+
+def enqueue_all(db: sqlite3.Connection, changes: Iterable[tuple[int, Iterable[Notice], float]]) -> None:
+    """``enqueue`` for several changes of one transaction, in one statement."""
     db.executemany(
         "INSERT INTO outbox (request_id, method, payload, created_at, next_attempt_at, purpose)"
         " VALUES (?, ?, ?, ?, ?, ?)",
-        [(request_id, n.name, json.dumps(dict(n.args)), now, now, n.purpose) for n in notices],
+        [
+            (request_id, n.name, json.dumps(dict(n.args)), now, now, n.purpose)
+            for request_id, notices, now in changes
+            for n in notices
+        ],
     )

@@ -408,6 +408,70 @@ async def test_units_that_arrive_together_commit_together_and_fail_alone(store: 
     assert actions.count("requested") == 30 and "half" not in actions
 
 
+async def test_a_burst_of_new_requests_decides_each_as_if_alone(store: Store) -> None:
+    """Requests that arrive together are stored together (a statement a step for the burst), yet each decides as
+    it would alone: the same shopper asked twice in one burst gets one request, the second told it is a
+    duplicate; another kind for that shopper is no duplicate; every stored one has its audit entry, in an
+    unbroken chain, and its thread's first post queued."""
+
+    async def ask(email: str, kind: str = RequestKind.RETRIEVAL) -> tuple[Request, bool]:
+        return await store.requests.create(
+            kind=kind,
+            email=email,
+            email_masked="s***@example.com",
+            requester="U0ALICE",
+            channel="C0COMPLY",
+            due_at=1_700_000_000.0 + 30 * DAY,
+            deadline="30 days",
+            duplicate_window=DAY,
+            notices=[Notice("opener", purpose=OPENS_THREAD)],
+        )
+
+    before = await new_request(store, "earlier@example.com")
+    asked = [f"shopper{i}@example.com" for i in range(20)] + ["twice@example.com", "Twice@Example.com"]
+    asked.append("earlier@example.com")
+    outcomes = await asyncio.gather(*(ask(email) for email in asked), ask("twice@example.com", RequestKind.ERASURE))
+    created = [request for request, new in outcomes if new]
+    assert len(created) == 22 and len({r.id for r in created}) == 22
+    (twice, first_new), (again, second_new) = outcomes[20], outcomes[21]
+    assert first_new and not second_new and again.id == twice.id
+    assert outcomes[22] == (before, False)
+    assert outcomes[23][1] and outcomes[23][0].kind == RequestKind.ERASURE
+    for request in created:
+        assert [e.method for e in await store.outbox.due(request_id=request.id)] == ["opener"]
+    requested = [e for e in await store.audit.entries() if e.action == "requested"]
+    assert sorted(e.request_id for e in requested) == sorted([before.id] + [r.id for r in created])
+    report = await store.audit.verify()
+    assert report.broken is None and report.entries == len(await store.audit.entries())
+
+
+async def test_a_batched_unit_that_fails_fails_alone(store: Store) -> None:
+    """Units run together as a batch: when the batch fails, each is tried again alone, so the one that breaks a
+    rule fails by itself and the others are kept, as if they had never been batched."""
+    ran: list[list[str]] = []
+
+    def together(db: sqlite3.Connection, event_ids: list[str]) -> list[int]:
+        ran.append(list(event_ids))
+        return [
+            db.execute(
+                "INSERT INTO inbox (event_id, event_type, task_id, received_at) VALUES (?, 'COMPLETED', 't', 0)",
+                (event_id,),
+            ).rowcount
+            for event_id in event_ids
+        ]
+
+    await store._database.run_batched(together, "kept")
+    ran.clear()
+    results = await asyncio.gather(
+        *(store._database.run_batched(together, event_id) for event_id in ("first", "kept", "second")),
+        return_exceptions=True,
+    )
+    assert results[0] == 1 and results[2] == 1 and isinstance(results[1], sqlite3.IntegrityError)
+    assert ran == [["first", "kept", "second"], ["first"], ["kept"], ["second"]]
+    rows = await store._db.execute("SELECT event_id FROM inbox ORDER BY event_id")
+    assert [row["event_id"] for row in rows] == ["first", "kept", "second"]
+
+
 async def test_a_commit_tells_its_listeners_what_it_queued_and_moved(store: Store) -> None:
     """Each committed unit that queues Slack posts or changes a listed case is signalled once it commits, with
     which it did; bookkeeping (a request's next check) and a unit that rolls back signal nothing."""
