@@ -20,6 +20,7 @@ from store._records import Notice, Request
 from store._rows import (
     NEVER_STARTED,
     REQUEST_COLUMNS,
+    ROWS_AT_ONCE,
     UNFINISHED,
     AuditLine,
     append_audits,
@@ -27,6 +28,7 @@ from store._rows import (
     literals,
     marks,
     request_from_row,
+    rows_of,
 )
 
 __all__ = ["NEW_COLUMNS", "NewRequest", "insert_new"]
@@ -57,7 +59,6 @@ NEW_COLUMNS = (
     "verified_how",
     "verified_at",
 )
-ROWS_AT_ONCE = 100  # rows one INSERT writes: 2,400 bound values, well under either database's limit
 
 # For each (position, shopper's hash, kind, since): the newest request that makes it a duplicate, if any.
 _DUPLICATES = (
@@ -107,9 +108,8 @@ def _insert_pass(db: sqlite3.Connection, new: dict[int, NewRequest]) -> dict[int
     for start in range(0, len(stored), ROWS_AT_ONCE):
         chunk = stored[start : start + ROWS_AT_ONCE]
         rows = db.execute(
-            f"INSERT INTO requests ({', '.join(NEW_COLUMNS)}) VALUES "
-            + ", ".join(f"({marks(NEW_COLUMNS)})" for _ in chunk)
-            + " RETURNING id, client_token",
+            f"INSERT INTO requests ({', '.join(NEW_COLUMNS)}) VALUES {rows_of(len(chunk), len(NEW_COLUMNS))}"
+            " RETURNING id, client_token",
             [new[index].columns[column] for index in chunk for column in NEW_COLUMNS],
         ).fetchall()
         by_token = {row[1]: int(row[0]) for row in rows}
@@ -130,7 +130,7 @@ def _duplicates(db: sqlite3.Connection, new: dict[int, NewRequest]) -> dict[int,
     found = {
         int(row[0]): int(row[1])
         for row in db.execute(
-            _DUPLICATES.format(values=", ".join("(?, ?, ?, ?)" for _ in asked)),
+            _DUPLICATES.format(values=rows_of(len(asked), 4)),
             [value for values in asked for value in values],
         ).fetchall()
         if row[1] is not None

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from store._database import CLAIM_LEASE, Database
 from store._records import InboxEvent
-from store._rows import append_audit
+from store._rows import ROWS_AT_ONCE, append_audit, rows_of
 
 __all__ = ["Inbox"]
 
@@ -27,20 +27,12 @@ class Inbox:
     async def add(self, *, event_id: str, event_type: str, task_id: str) -> bool:
         """Store a relayed event durably; False when this event id was stored before.
 
-        EventBridge waits for the answer, 32 at a time in a burst: events that arrive together commit
-        together (``run_grouped``), each still kept or refused alone: one crossing to the connection's thread for
-        the lot, not one each (benchmarks/README.md, "CPU per operation").
+        EventBridge waits for the answer, 32 at a time in a burst: events that arrive together are stored
+        together (``run_batched``), one statement for the lot, each still kept or refused as if alone: one
+        crossing to the connection's thread, and on PostgreSQL one round trip, not one each
+        (benchmarks/README.md, "CPU per operation" and "PostgreSQL").
         """
-        values = (event_id, event_type, task_id, self._clock())
-
-        def insert(db: sqlite3.Connection) -> int:
-            return db.execute(
-                "INSERT INTO inbox (event_id, event_type, task_id, received_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (event_id) DO NOTHING",
-                values,
-            ).rowcount
-
-        return await self._database.run_grouped(insert) == 1
+        return await self._database.run_batched(_store_events, (event_id, event_type, task_id, self._clock()))
 
     async def pending(self, *, limit: int = 100, lease: float = CLAIM_LEASE) -> list[InboxEvent]:
         """Claim for ``lease`` seconds the unprocessed events whose task the bot knows, that are due (not backing
@@ -118,3 +110,23 @@ class Inbox:
             " OR task_id NOT IN (SELECT task_id FROM requests WHERE task_id IS NOT NULL))",
             (older_than,),
         )
+
+
+def _store_events(db: sqlite3.Connection, events: list[tuple[str, str, str, float]]) -> list[bool]:
+    """Whether each event was stored; an event id seen before (earlier in ``events`` too) is not stored again."""
+    stored: set[str] = set()
+    for start in range(0, len(events), ROWS_AT_ONCE):
+        chunk = events[start : start + ROWS_AT_ONCE]
+        stored.update(
+            row[0]
+            for row in db.execute(
+                f"INSERT INTO inbox (event_id, event_type, task_id, received_at) VALUES {rows_of(len(chunk), 4)}"
+                " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                [value for event in chunk for value in event],
+            ).fetchall()
+        )
+    outcomes = []
+    for event_id, *_ in events:
+        outcomes.append(event_id in stored)
+        stored.discard(event_id)  # the same event twice in one burst: the first is the one stored
+    return outcomes

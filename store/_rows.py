@@ -17,6 +17,7 @@ __all__ = [
     "NEVER_STARTED",
     "OPEN_CASE",
     "REQUEST_COLUMNS",
+    "ROWS_AT_ONCE",
     "UNFINISHED",
     "UNFINISHED_SQL",
     "AuditLine",
@@ -30,6 +31,7 @@ __all__ = [
     "marks",
     "params_json",
     "request_from_row",
+    "rows_of",
     "status_columns",
 ]
 
@@ -41,6 +43,7 @@ REQUEST_COLUMNS = (
     " received_on, received_via, outside_ref, verified_by, verified_how, verified_at, outcome, denial_reason,"
     " extension_told_at"
 )
+ROWS_AT_ONCE = 100  # rows one INSERT writes at most: well under either database's limit of bound values
 # The statuses each shared rule is about, as the queries bind them (RequestStatus says which are which).
 UNFINISHED = tuple(s.value for s in RequestStatus if s.unfinished)
 MOVING = tuple(s.value for s in RequestStatus if s.moving)
@@ -68,6 +71,12 @@ UNFINISHED_SQL = f"status IN ({literals(UNFINISHED)})"
 def marks(values: Sequence[object]) -> str:
     """One ``?`` per value, for an ``IN (...)`` the values are bound to."""
     return ", ".join("?" for _ in values)
+
+
+def rows_of(count: int, width: int) -> str:
+    """``count`` rows of ``width`` bound values, for an INSERT of many rows in one statement."""
+    row = f"({', '.join('?' * width)})"
+    return ", ".join(row for _ in range(count))
 
 
 def params_json(params: Mapping[str, str]) -> str:

@@ -445,6 +445,19 @@ async def test_a_burst_of_new_requests_decides_each_as_if_alone(store: Store) ->
     assert report.broken is None and report.entries == len(await store.audit.entries())
 
 
+async def test_events_relayed_together_are_each_stored_once(store: Store) -> None:
+    """Relayed events that arrive together are stored in one statement, yet each is told whether it was new:
+    an event stored before, or sent twice in the same burst, is stored once and the repeat is told so."""
+    await store.inbox.add(event_id="before", event_type="COMPLETED", task_id="task-1")
+    asked = ["e1", "before", "e2", "e1", "e3"]
+    stored = await asyncio.gather(
+        *(store.inbox.add(event_id=event_id, event_type="COMPLETED", task_id="task-1") for event_id in asked)
+    )
+    assert stored == [True, False, True, False, True]
+    rows = await store._db.execute("SELECT event_id FROM inbox ORDER BY event_id")
+    assert [row["event_id"] for row in rows] == ["before", "e1", "e2", "e3"]
+
+
 async def test_a_batched_unit_that_fails_fails_alone(store: Store) -> None:
     """Units run together as a batch: when the batch fails, each is tried again alone, so the one that breaks a
     rule fails by itself and the others are kept, as if they had never been batched."""
