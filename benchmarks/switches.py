@@ -22,11 +22,13 @@ class Switch:
 
 SWITCHES: dict[str, Switch] = {
     "group_commit": Switch(
-        "commands that arrive together commit together, a savepoint each",
-        "import store._database as m\nm.Database.run_grouped = lambda self, work: self.run(work)\n",
+        "commands that arrive together are stored together, one statement a step, and commit together",
+        "import store._database as m\n"
+        "m.Database.run_grouped = lambda self, work: self.run(work)\n"
+        "m.Database.run_batched = lambda self, together, item: self.run(lambda db: together(db, [item])[0])\n",
     ),
     "relay_group_commit": Switch(
-        "relayed events that arrive together commit together, a savepoint each",
+        "relayed events that arrive together are stored in one statement and commit together",
         # Inbox.add as one statement in its own transaction, one round trip to the connection's thread each.
         "import store._inbox as m\n"
         "async def _add(self, *, event_id, event_type, task_id):\n"
