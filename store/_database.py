@@ -193,11 +193,11 @@ def _transaction(
     connection.execute(begin)
     try:
         result = work(connection)
+        connection.commit()  # a refused COMMIT (a full disk, a lost server) is rolled back like any error
     except BaseException:
         connection.rollback()
         noted.clear()
         raise
-    connection.commit()
     signal = Commit.of(noted)
     noted.clear()
     return result, connection.total_changes != before, signal
