@@ -730,33 +730,45 @@ async def phase_commands(driver: Driver, bot: Proc, bare: Proc, args: argparse.N
     so the baseline is never measured while the bot is still busy. The bot's CPU per command counts
     that work too; its CPU % is over the rounds and that wait.
     """
+    out, _ = await alternate_rounds(driver, [("bare_bolt", bare, False), ("bot", bot, True)], args, started=args.warmup)
+    for row in out.values():
+        row["p99_ratio"] = round(row["bot"]["p99_ms"] / row["bare_bolt"]["p99_ms"], 3)
+    return out
+
+
+async def alternate_rounds(
+    driver: Driver, sides: list[tuple[str, Proc, bool]], args: argparse.Namespace, *, started: int
+) -> tuple[dict[str, Any], int]:
+    """Commands at concurrency 1 and ``args.concurrency``, each level in ``args.rounds`` rounds that go to each
+    side in turn (name, server, whether it is a bot whose work is waited out after its round); the rows by
+    level, and how many tasks the fakes have started by the end (``started``: before)."""
     out: dict[str, Any] = {}
-    started = args.warmup  # tasks the bot has started so far: one per command
-    sides = (("bare_bolt", bare), ("bot", bot))
     for concurrency in (1, args.concurrency):
         quotient, rest = divmod(args.commands, args.rounds)
         sizes = [quotient + (1 if r < rest else 0) for r in range(args.rounds)]
-        loads = {name: Load() for name, _ in sides}
-        meters = {name: driver.meter(running=False) for name, _ in sides}
-        settling = 0.0
+        loads = {name: Load() for name, _, _ in sides}
+        meters = {name: driver.meter(running=False) for name, _, _ in sides}
+        settling = dict.fromkeys(loads, 0.0)
         for number, size in enumerate(sizes):
-            for name, proc in sides:
+            for name, proc, settles in sides:
                 meters[name].start()
                 load = await driver.commands(proc.url, f"{name}-c{concurrency}-r{number}", size, concurrency)
-                if proc is bot:  # the bot's meter also covers the work its commands set off
+                if settles:  # a bot's meter also covers the work its commands set off
                     started += size
-                    settling += await driver.settle(bot, tasks=started)
+                    settling[name] += await driver.settle(proc, tasks=started)
                 meters[name].stop()
                 loads[name].latencies += load.latencies
                 loads[name].bad += load.bad
                 loads[name].seconds += load.seconds
         row: dict[str, Any] = {}
-        for name, _ in sides:
+        for name, proc, settles in sides:
             load = loads[name]
             row[name] = {**dist_ms(load.latencies), "per_second": round(len(load.latencies) / load.seconds, 1)}
             row[name]["cpu_percent"] = meters[name].read()
-            row[name]["cpu_ms_per_command"] = round(1000 * meters[name].seconds(name) / len(load.latencies), 2)
+            row[name]["cpu_ms_per_command"] = round(1000 * meters[name].seconds(proc.name) / len(load.latencies), 2)
             row[name]["not_plain_ack"] = len(load.bad)
+            if settles:
+                row[name]["settled_after_s"] = round(settling[name], 2)
             if load.bad:
                 print(f"  {name} c={concurrency}: {len(load.bad)} answers were not a plain ack, e.g. {load.bad[0]}")
             print(
@@ -764,10 +776,8 @@ async def phase_commands(driver: Driver, bot: Proc, bare: Proc, args: argparse.N
                 f"  max {row[name]['max_ms']:7.2f} ms  ({row[name]['per_second']}/s;"
                 f" {row[name]['cpu_ms_per_command']} ms CPU each; CPU % {row[name]['cpu_percent']})"
             )
-        row["bot"]["settled_after_s"] = round(settling, 2)
-        row["p99_ratio"] = round(row["bot"]["p99_ms"] / row["bare_bolt"]["p99_ms"], 3)
         out[f"c{concurrency}"] = row
-    return out
+    return out, started
 
 
 async def phase_usergroup(driver: Driver, fakes: dict[str, str], stores: Stores, warm: int) -> dict[str, Any]:
