@@ -75,6 +75,7 @@ class InboxWorker:
         return handled, len(results) - handled
 
     async def _process(self, task_id: str, attempts: int) -> bool:
+        await self._deps.foreground.give_way()  # before a slot and the task's lock: waiting holds neither
         async with self._slots:
             deps = self._deps
             try:
