@@ -166,7 +166,8 @@ class OutboxSender:
                 if result.sent and entry.purpose == OPENS_THREAD:
                     self.on_thread_opened(entry.request_id)
             failed = [(e, r) for e, r in zip(started, results, strict=True) if not r.settled]
-            await self._reschedule(failed, len(started))
+            if started:  # else send_for took every one: its own attempts say how Slack is doing
+                await self._reschedule(failed, len(started))
         finally:
             self._release(started, calls)
         return len(entries)
