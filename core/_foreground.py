@@ -10,7 +10,10 @@ the loop's CPU with all of it. The store keeps background *units* behind foregro
 Socket Mode's envelopes). Each background item calls ``give_way()`` before it starts; while a request
 is in flight the items pass one at a time, each as soon as nothing is in flight, or after ``patience``
 seconds at most. So under requests that never stop, background work still starts one item per
-``patience``; once they stop, everything waiting goes.
+``patience``; once they stop, everything waiting goes. An item that then waits for one of a few slots
+(a task start, a task's events applied) takes it through ``turn()``: a slot that comes free while a
+request is being answered is given back while the item gives way, so what queued for the slots in a
+lull does not all start beside the next requests.
 
 An item gives way before it takes anything that others wait on (a store transaction, a request's lock,
 a start slot, a worker's slot): waiting here holds nothing but its place in the line.
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 __all__ = ["PATIENCE", "Foreground"]
 
@@ -76,3 +79,17 @@ class Foreground:
                             await self._clear.wait()
         finally:
             self._waiting -= 1
+
+    @contextlib.asynccontextmanager
+    async def turn(self, slots: asyncio.Semaphore) -> AsyncIterator[None]:
+        """Hold one of ``slots`` for a background item; one that comes while a request is in flight is given
+        back while the item gives way, then taken again and kept (so the item always goes on)."""
+        await slots.acquire()
+        if self._in_flight:
+            slots.release()
+            await self.give_way()
+            await slots.acquire()
+        try:
+            yield
+        finally:
+            slots.release()

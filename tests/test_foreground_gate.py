@@ -71,6 +71,37 @@ async def test_under_requests_that_never_end_items_still_start_one_at_a_time() -
     assert left_waiting == [2, 1, 0]  # each started while the ones behind it still waited
 
 
+async def test_a_slot_that_comes_while_a_request_is_in_flight_is_given_back_until_it_ends() -> None:
+    """Two items queued for one slot in a lull: the second gets it while a request is being answered, gives
+    it back while it gives way, and starts only when the answer is sent."""
+    gate = Foreground(patience=60.0)
+    slots = asyncio.Semaphore(1)
+    order: list[str] = []
+    finish_first = asyncio.Event()
+
+    async def first() -> None:
+        async with gate.turn(slots):
+            await finish_first.wait()
+            order.append("first done")
+
+    async def second() -> None:
+        async with gate.turn(slots):
+            order.append("second started")
+
+    running = asyncio.create_task(first())
+    await asyncio.sleep(0)  # the first holds the slot
+    queued = asyncio.create_task(second())
+    await asyncio.sleep(0)  # the second waits for the slot, no request in flight yet
+    with gate.serving():
+        finish_first.set()
+        await running  # the slot goes to the second while the request is in flight
+        await items_waiting(gate, 1)
+        assert not slots.locked() and not queued.done()
+        order.append("request answered")
+    await queued
+    assert order == ["first done", "request answered", "second started"]
+
+
 async def command_held(bot: Harness) -> asyncio.Task[httpx.Response]:
     """A bare ``/data-request``, its answer held in flight (its form's views.open held at Slack)."""
     bot.slack.hold[FORM] = asyncio.Event()
