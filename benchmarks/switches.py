@@ -66,6 +66,11 @@ SWITCHES: dict[str, Switch] = {
         # As many background units in the connection thread's queue as there are: one FIFO queue for everything.
         "import store._database as m\nm.BEHIND_AT_ONCE = 1_000_000\n",
     ),
+    "foreground_gate": Switch(
+        "background items (posts, starts, events applied, Home refreshes, polls) give way to requests in flight",
+        # give_way() returns at once: every item starts whatever is being answered (core/_foreground.py).
+        "import core._foreground as m\nasync def _go(self):\n    return None\nm.Foreground.give_way = _go\n",
+    ),
     "start_slots": Switch(
         "at most two new requests start at once (a semaphore of 2)",
         # handle_command looks _start up at call time; this is _start without the semaphore.

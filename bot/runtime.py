@@ -33,7 +33,7 @@ from bot.slash import SlashCommand
 from bot.socket_link import SocketModeLink, SocketModeState
 from bot.tuning import Tuning
 from bot.workers import Workers, assemble
-from core import Background, Outages
+from core import Background, Foreground, Outages
 from handlers.kinds import KindFlow
 from handlers.kinds.registry import KINDS
 from handlers.register import command_listener, register
@@ -93,6 +93,7 @@ class Runtime:
     background: Background  # work spawned after an acknowledgement; drained first at shutdown
     outages: Outages  # what is failing now, for /readyz and /metrics
     tuning: Tuning = field(default_factory=Tuning)
+    foreground: Foreground = field(default_factory=Foreground)  # Slack's and Amazon's requests being answered
 
     @classmethod
     async def start(
@@ -182,6 +183,7 @@ class Runtime:
             sandbox=sandbox,
         )
         background = Background()
+        foreground = Foreground(patience=tuning.foreground_patience)  # what background work gives way to
         desk, workers = assemble(
             settings,
             store=store,
@@ -192,6 +194,7 @@ class Runtime:
             tuning=tuning,
             clock=clock,
             kinds=kinds,
+            foreground=foreground,
         )
         bolt = _bolt_app(settings, clients.slack)
         register(bolt, desk, home=workers.home)
@@ -212,13 +215,16 @@ class Runtime:
             body_timeout=tuning.body_timeout,
             kinds=desk.flow.kinds,
             slash=slash,
+            foreground=foreground,
         )
         if sandbox is not None:
             web_app.add_routes(sandbox.routes())
         served = Served(runner=await serve_http(web_app, sock, tuning=tuning))
         if socket_state is not None and settings.slack_app_token:
             # Connected by a worker, not awaited: HTTP serves at once, whatever Slack is doing.
-            served.socket_mode = SocketModeLink(bolt, settings.slack_app_token, state=socket_state)
+            served.socket_mode = SocketModeLink(
+                bolt, settings.slack_app_token, state=socket_state, foreground=foreground
+            )
         workers.start(also={"socket mode": served.socket_mode.run} if served.socket_mode else None)
         _warn_about(settings)
         logger.info(
@@ -237,6 +243,7 @@ class Runtime:
             background=background,
             outages=outages,
             tuning=tuning,
+            foreground=foreground,
         )
 
     async def posted(self) -> None:

@@ -10,6 +10,9 @@ everything else Slack sends, refusals included, goes through Bolt.
 
 A body that has not all arrived ``body_timeout`` seconds after its headers is answered 408,
 on both POST routes: a sender that stops halfway holds a connection no longer than that.
+
+Both POST routes are what someone waits on: each request is counted in ``foreground`` while it is
+answered, and background work gives way to it (core/_foreground.py). Health and metrics are not.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -27,7 +30,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.slash import SlashCommand
 from bot.socket_link import SocketModeState
-from core import Outages, RelayRejected
+from core import Foreground, Outages, RelayRejected
 from handlers.kinds import KindFlow
 from handlers.relay import WrongKeys, accept
 from store import Leadership, Store
@@ -55,6 +58,7 @@ def build_web_app(
     body_timeout: float,
     kinds: Mapping[str, KindFlow],
     slash: SlashCommand | None = None,
+    foreground: Foreground | None = None,
 ) -> web.Application:
     """Routes: ``POST /slack/events`` (HTTP mode only), ``POST /buy-with-prime/events``, ``GET /healthz``,
     ``GET /readyz`` (the inbox and outbox backlog, and what is failing, for alarms) and ``GET /metrics``
@@ -63,8 +67,10 @@ def build_web_app(
     ``/readyz`` answers 503 while an outage someone must fix goes on (``outages``): Slack refusing
     the bot's token, Buy with Prime refusing its credentials. Work is kept meanwhile, not lost. ``leadership``
     says whether this copy leads (``data_request_bot_leader``: with several copies on PostgreSQL, one of them).
+    ``foreground`` counts the Slack and relay requests being answered.
     """
     metrics = metrics or Metrics()
+    foreground = foreground or Foreground()
     wrong_keys = WrongKeys()
     app = web.Application(client_max_size=SLACK_MAX_BYTES)
 
@@ -161,10 +167,22 @@ def build_web_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_route)
-    app.router.add_post("/buy-with-prime/events", relay)
+    app.router.add_post("/buy-with-prime/events", _waited_on(relay, foreground))
     if bolt is not None:
-        app.router.add_post("/slack/events", slack_events)
+        app.router.add_post("/slack/events", _waited_on(slack_events, foreground))
     return app
+
+
+def _waited_on(
+    route: Callable[[web.Request], Awaitable[web.StreamResponse]], foreground: Foreground
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The route, its requests counted in flight from their headers to their answer."""
+
+    async def counted(request: web.Request) -> web.StreamResponse:
+        with foreground.serving():
+            return await route(request)
+
+    return counted
 
 
 async def _read_limited(request: web.Request, limit: int, *, within: float) -> bytes:

@@ -5,7 +5,8 @@ retries forever with a traceback at each failure (every ~12 s while Slack is
 unreachable). Here the connection is a worker: the HTTP side serves at once,
 each failed attempt is one log line saying how long until the next (capped
 backoff), and ``SocketModeState`` says whether the socket is up, for
-``/readyz`` and ``/metrics``.
+``/readyz`` and ``/metrics``. Each envelope Slack sends is counted in ``foreground`` until it is
+acknowledged, as the HTTP routes count theirs: background work gives way to it (core/_foreground.py).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from dataclasses import dataclass
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 
-from core import backoff
+from core import Foreground, backoff
 from handlers.slack_errors import slack_error_code
 
 __all__ = ["SDK_LOGGER", "OneLinePerAttempt", "SocketModeLink", "SocketModeState"]
@@ -72,6 +75,18 @@ class OneLinePerAttempt(logging.Filter):
         return record.levelno >= logging.WARNING and not str(record.msg).startswith(self._SAID_BY_THE_LINK)
 
 
+class _CountedHandler(AsyncSocketModeHandler):
+    """Bolt's Socket Mode handler, each envelope counted in flight until its acknowledgement is sent."""
+
+    def __init__(self, bolt: AsyncApp, app_token: str, *, foreground: Foreground) -> None:
+        self._foreground = foreground
+        super().__init__(bolt, app_token, logger=logging.getLogger(SDK_LOGGER))
+
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        with self._foreground.serving():
+            await super().handle(client, req)
+
+
 class SocketModeLink:
     """Connects the Bolt app over Socket Mode and reconnects it whenever it drops, until cancelled."""
 
@@ -86,8 +101,9 @@ class SocketModeLink:
         check_every: float = 5.0,
         connect_timeout: float = 15.0,
         clock: Callable[[], float] = time.time,
+        foreground: Foreground | None = None,
     ) -> None:
-        self.handler = AsyncSocketModeHandler(bolt, app_token, logger=logging.getLogger(SDK_LOGGER))
+        self.handler = _CountedHandler(bolt, app_token, foreground=foreground or Foreground())
         # The link reconnects, with its own pace and words; the client's own reconnecting would race it.
         self.handler.client.default_auto_reconnect_enabled = False
         self.handler.client.auto_reconnect_enabled = False

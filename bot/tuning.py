@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core import RetryPolicy
+from core import PATIENCE, RetryPolicy
 
 __all__ = ["Tuning"]
 
@@ -29,6 +29,7 @@ class Tuning:
     reconcile_spread: bool = True  # a pass's polls spread over RECONCILE_INTERVAL (never closer than the spacing)
     shutdown_grace: float = 8.0  # a stop takes at most this, in-flight work and Slack calls included (Docker: 10 s)
     usergroup_ttl: float = 60.0  # ALLOWED_USERGROUP's members are read again after this (in the background)
+    foreground_patience: float = PATIENCE  # a background item waits at most this for the requests in flight
     # The HTTP server's connections (bot/listener.py). Slack, EventBridge and Prometheus send a request's
     # headers at once; a connection still sending them after this is closed.
     header_timeout: float = 10.0

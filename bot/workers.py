@@ -17,7 +17,7 @@ from functools import partial
 from bot.clients import Clients
 from bot.settings import Settings
 from bot.tuning import Tuning
-from core import Background, Outages, Wakeup, supervise
+from core import Background, Foreground, Outages, Wakeup, supervise
 from handlers import notices
 from handlers.commands import start_in_turn
 from handlers.desk import Desk, Permalinks
@@ -119,9 +119,11 @@ def assemble(
     tuning: Tuning,
     clock: Callable[[], float],
     kinds: Mapping[str, KindFlow],
+    foreground: Foreground,
 ) -> tuple[Desk, Workers]:
     """Build the ``Flow`` and the ``Desk`` from the store and the clients, and the loops around them, for the
-    ``kinds`` of request this bot runs (``handlers.kinds.registry.KINDS``)."""
+    ``kinds`` of request this bot runs (``handlers.kinds.registry.KINDS``). The background work (posts, starts,
+    relayed events applied, Home refreshes, the reconciler's polls) gives way to ``foreground``'s requests."""
     slack = clients.slack
     outbox = OutboxSender(
         store=store,
@@ -133,6 +135,7 @@ def assemble(
         render=partial(notices.render, kinds=kinds),
         opened=opened(kinds),
         claim_lease=settings.claim_lease,
+        foreground=foreground,
     )
     inbox_wakeup = Wakeup()
     authorizer = Authorizer(
@@ -151,6 +154,7 @@ def assemble(
         background=background,
         clock=clock,
         nouns={kind: flow.texts.noun for kind, flow in kinds.items()},
+        foreground=foreground,
     )
     flow = Flow(
         store=store,
@@ -165,6 +169,7 @@ def assemble(
         counters=counters,
         hold_day=settings.sandbox_hold_seconds if settings.sandbox else 86_400.0,
         locks=RequestLocks(across=store.across.hold if store.postgres else None),
+        foreground=foreground,
     )
     desk = Desk(
         flow=flow,

@@ -1,10 +1,11 @@
 """The shared vocabulary every package stands on; it imports nothing of ours and knows neither Slack nor Amazon.
 
 The error tree (``DataRequestError`` and below), the background tasks the bot keeps (``Background``,
-``supervise``, ``Wakeup``), the outage board (``Outages``), the ids that tie a log line to a case, the one
-backoff rule, the kinds' names (``RequestKind``), the compliance record's words (``Outcome``,
-``DenialReason``, ``ReceivedVia``, ``VerificationMethod``), a failed task's reasons (``TaskError``), and the
-shapes of an email address (how one is found in text and logs, and masked wherever it is shown).
+``supervise``, ``Wakeup``) and the requests they give way to (``Foreground``), the outage board (``Outages``),
+the ids that tie a log line to a case, the one backoff rule, the kinds' names (``RequestKind``), the compliance
+record's words (``Outcome``, ``DenialReason``, ``ReceivedVia``, ``VerificationMethod``), a failed task's reasons
+(``TaskError``), and the shapes of an email address (how one is found in text and logs, and masked wherever it
+is shown).
 
 Arrows run ``bot -> handlers -> {store, prime} -> core`` (the import-linter contracts in ``pyproject.toml``).
 Modules are private; this is the one way in.
@@ -25,6 +26,7 @@ from core._errors import (
     RelayRejected,
     StoreUnavailable,
 )
+from core._foreground import PATIENCE, Foreground
 from core._kinds import RequestKind
 from core._logids import CONTEXT_FIELDS, case_context, current_ids, log_ids
 from core._outages import Episode, Outages
@@ -37,6 +39,7 @@ __all__ = [
     "CONTEXT_FIELDS",
     "EMAIL_IN_LOGS",
     "EMAIL_IN_TEXT",
+    "PATIENCE",
     "Background",
     "BackupFailed",
     "ConfigError",
@@ -44,6 +47,7 @@ __all__ = [
     "DenialReason",
     "EmailUnreadable",
     "Episode",
+    "Foreground",
     "Outages",
     "Outcome",
     "PrimeError",

@@ -210,9 +210,10 @@ async def start_in_turn(deps: Desk, request_id: int, *, reply: Reply | None = No
     """Take a new request as far as it goes (its thread, its start at Amazon) in one of the start slots.
 
     Whoever sets it off, a command or the outbox having opened the thread first: every start waits for
-    a slot, so a burst never runs more than the slots' starts beside the foreground.
+    a slot, so a burst never runs more than the slots' starts beside the foreground; and a slot that comes
+    while a request is being answered waits for it (given back meanwhile: ``Foreground.turn``).
     """
-    async with deps.starts.slots:
+    async with deps.flow.foreground.turn(deps.starts.slots):
         await advance(deps.flow, request_id, reply=reply)
 
 

@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from core import backoff, case_context
+from core import Foreground, backoff, case_context
 from handlers.kinds import KindFlow
 from handlers.workers.outbox import SendResult
 from prime import Operations, TaskState
@@ -95,6 +95,8 @@ class Flow:
 
     ``open_thread`` sends a request's next due outbox entry now (its thread's first message): the outbox's
     ``send_for``. ``wake_inbox`` says a task's waiting events became applicable. A test leaves them out.
+    ``foreground``: the requests someone waits on; the work that moves requests in the background gives way
+    to them before each request it takes up.
     The outbox and the Home tab need no telling: the store signals each commit that concerns them
     (``Store.after_commit``, wired where the workers are built).
     """
@@ -110,6 +112,7 @@ class Flow:
     clock: Callable[[], float] = time.time
     counters: Counters = field(default_factory=_NotCounted)
     locks: RequestLocks = field(default_factory=RequestLocks)
+    foreground: Foreground = field(default_factory=Foreground)
     hold_day: float = 86_400.0  # how long one day of Amazon's holding period lasts (the sandbox shortens it)
 
     def retry_delay(self, failures: int) -> float:

@@ -10,7 +10,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from core import Background
+from core import Background, Foreground
 from handlers.desk import Permalinks
 from handlers.figures import Period, Report, figures_for
 from handlers.listing import Page, read_page
@@ -42,8 +42,10 @@ class HomeTab:
         clock: Callable[[], float],
         debounce: float = 1.0,
         nouns: Mapping[str, str] | None = None,
+        foreground: Foreground | None = None,
     ) -> None:
         self._store = store
+        self._foreground = foreground or Foreground()  # a refresh gives way to the requests being answered
         self._slack = slack
         self._permalinks = permalinks
         self._authorizer = authorizer
@@ -67,6 +69,7 @@ class HomeTab:
     async def _refresh_soon(self) -> None:
         await asyncio.sleep(self._debounce)
         for user in list(self._viewers):
+            await self._foreground.give_way()
             await self.publish(user)
 
     async def view(self, user: str, *, page: Page | None = None) -> dict[str, Any]:

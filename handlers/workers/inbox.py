@@ -75,7 +75,7 @@ class InboxWorker:
         return handled, len(results) - handled
 
     async def _process(self, task_id: str, attempts: int) -> bool:
-        async with self._slots:
+        async with self._deps.foreground.turn(self._slots):  # gives way holding neither the slot nor the lock
             deps = self._deps
             try:
                 request = await deps.store.requests.for_task(task_id)

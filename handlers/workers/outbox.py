@@ -27,7 +27,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from core import Outages, Wakeup, backoff
+from core import Foreground, Outages, Wakeup, backoff
 from handlers.slack_errors import SlackFault, classify, operator_hint, slack_error_code
 from handlers.workers.posted import find_posted, tag
 from store import CLAIM_LEASE, OPENS_THREAD, OutboxEntry, Request, RequestStatus, Store
@@ -75,6 +75,7 @@ class OutboxSender:
     worker posted a thread's first message (the request can now start); ``on_abandoned(entry, code)``
     when a post is given up for good. ``claim_lease``: how long an entry being sent stays this copy's, after
     which, if it is not recorded as sent, another copy of the bot sharing the database may send it.
+    ``foreground``: the requests someone waits on; the worker's round gives way to them before each post.
     """
 
     def __init__(
@@ -91,8 +92,10 @@ class OutboxSender:
         render: Callable[[OutboxEntry], SlackCall],
         opened: Mapping[str, RequestStatus],
         claim_lease: float = CLAIM_LEASE,
+        foreground: Foreground | None = None,
     ) -> None:
         self._store = store
+        self._foreground = foreground or Foreground()
         self._slack = slack
         self._render = render
         self._opened = opened  # where a request of each kind goes once its thread is posted
@@ -142,20 +145,31 @@ class OutboxSender:
         Slack is down (or refusing the token) for all of them, and the first round after it recovers
         sends everything. The delay is capped (``max_delay``), which bounds how long a thread lags
         behind once Slack is back, or once the operator has fixed what Slack refused.
+
+        Each post gives way to the requests being answered before it is claimed, so ``send_for`` (a start
+        holding its request's lock) never waits on a post still in line: it sends the entry itself, and
+        this round leaves it alone, or finds it sent.
         """
         entries = [e for e in await self._store.outbox.due(limit=64) if e.id not in self._in_flight]
         if not entries:
             return 0  # nothing was due: says nothing about whether Slack is back
-        calls = [self._start(entry) for entry in entries]  # each claimed before anything else runs
+        started: list[OutboxEntry] = []
+        calls: list[asyncio.Task[SendResult]] = []
         try:
+            for entry in entries:
+                await self._foreground.give_way()
+                if entry.id not in self._in_flight:  # else send_for took it while this one gave way
+                    started.append(entry)
+                    calls.append(self._start(entry))
             results = await asyncio.gather(*(asyncio.shield(call) for call in calls))
-            for entry, result in zip(entries, results, strict=True):
+            for entry, result in zip(started, results, strict=True):
                 if result.sent and entry.purpose == OPENS_THREAD:
                     self.on_thread_opened(entry.request_id)
-            failed = [(e, r) for e, r in zip(entries, results, strict=True) if not r.settled]
-            await self._reschedule(failed, len(entries))
+            failed = [(e, r) for e, r in zip(started, results, strict=True) if not r.settled]
+            if started:  # else send_for took every one: its own attempts say how Slack is doing
+                await self._reschedule(failed, len(started))
         finally:
-            self._release(entries, calls)
+            self._release(started, calls)
         return len(entries)
 
     async def send_for(self, request_id: int) -> SendResult | None:

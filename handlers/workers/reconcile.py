@@ -77,6 +77,7 @@ class Reconciler:
         while requests := await deps.store.requests.unfinished(due_by=due, limit=self._batch, after=after):
             after = (requests[-1].created_at, requests[-1].id)
             for request in requests:
+                await deps.foreground.give_way()  # before the request's lock: waiting holds nothing
                 if deps.locks.busy(request.id):
                     continue  # a command or an event is moving it right now
                 seen += 1
