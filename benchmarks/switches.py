@@ -73,11 +73,11 @@ SWITCHES: dict[str, Switch] = {
     ),
     "start_slots": Switch(
         "at most two new requests start at once (a semaphore of 2)",
-        # handle_command looks _start up at call time; this is _start without the semaphore.
-        "import handlers.commands as c\n"
-        "async def _start(deps, request_id, *, reply):\n"
+        # start_in_turn without its slot, where the command and the outbox's thread-opened hook look it up.
+        "import handlers.commands as c, bot.workers as w\n"
+        "async def start_in_turn(deps, request_id, *, reply=None):\n"
         "    await c.advance(deps.flow, request_id, reply=reply)\n"
-        "c._start = _start\n",
+        "c.start_in_turn = w.start_in_turn = start_in_turn\n",
     ),
     "gc_freeze": Switch(
         "start-up objects are frozen out of the garbage collector's full collections",
