@@ -426,16 +426,7 @@ def run_rounds(args: argparse.Namespace, measure: Rounds, *, name: str) -> int:
     """Start the fakes, run ``measure``'s rounds beside them, print the rounds' medians and keep them all in
     ``<results>/<name>-<time>.json`` (the CPU scripts' common frame)."""
     prelude(args.without or "")
-    procs: list[Proc] = []
-    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
-        workdir = Path(tmp)
-        fakes_proc, fakes = start_fakes(workdir)
-        procs.append(fakes_proc)
-        try:
-            rounds = asyncio.run(measure(args, fakes, workdir, procs))
-        finally:
-            for proc in reversed(procs):
-                proc.stop()
+    rounds = beside_fakes(name, lambda fakes, workdir, procs: measure(args, fakes, workdir, procs))
     medians = {key: round(statistics.median(r[key] for r in rounds), 3) for key in rounds[0]}
     print(f"median of {len(rounds)} rounds: {medians}")
     config = {**vars(args), "bot_path": str(args.bot_path or ROOT), "results": str(args.results)}
@@ -443,6 +434,27 @@ def run_rounds(args: argparse.Namespace, measure: Rounds, *, name: str) -> int:
     args.results.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"config": config, "rounds": rounds, "median": medians}, indent=2) + "\n")
     return 0
+
+
+def beside_fakes(
+    name: str,
+    measure: Callable[[dict[str, str], Path, list[Proc]], Awaitable[Any]],
+    *,
+    finally_: Callable[[], None] = lambda: None,
+) -> Any:
+    """``measure(fakes, workdir, procs)`` with the fakes up in a temporary folder; then every process in
+    ``procs`` (the fakes and whatever ``measure`` started) is stopped, and ``finally_`` runs."""
+    procs: list[Proc] = []
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+        workdir = Path(tmp)
+        fakes_proc, fakes = start_fakes(workdir)
+        procs.append(fakes_proc)
+        try:
+            return asyncio.run(measure(fakes, workdir, procs))
+        finally:
+            for proc in reversed(procs):
+                proc.stop()
+            finally_()
 
 
 def start_fakes(workdir: Path) -> tuple[Proc, dict[str, str]]:

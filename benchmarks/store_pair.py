@@ -13,10 +13,8 @@ Prints a table; writes JSON to ``benchmarks/results/store-pair-<timestamp>.json`
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,10 +25,10 @@ from run import (  # beside this file
     Http,
     Proc,
     alternate_rounds,
+    beside_fakes,
     bot_env,
     free_port,
     launch,
-    start_fakes,
     wait_for_quiet,
 )
 from stores import Stores
@@ -102,17 +100,17 @@ def main() -> int:
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results", help="where the JSON goes")
     args = parser.parse_args()
     load = wait_for_quiet(args.quiet_wait)
-    procs: list[Proc] = []
-    with tempfile.TemporaryDirectory(prefix="bench-pair-") as tmp:
-        on = {"sqlite": Stores(Path(tmp)), "postgresql": Stores(Path(tmp), args.database)}
-        fakes_proc, fakes = start_fakes(Path(tmp))
-        procs.append(fakes_proc)
-        try:
-            results = asyncio.run(measure(args, fakes, on, procs))
-        finally:
-            for proc in reversed(procs):
-                proc.stop()
-            on["postgresql"].close()
+    on: dict[str, Stores] = {}
+
+    async def pair(fakes: dict[str, str], workdir: Path, procs: list[Proc]) -> dict[str, Any]:
+        on.update(sqlite=Stores(workdir), postgresql=Stores(workdir, args.database))
+        return await measure(args, fakes, on, procs)
+
+    def drop() -> None:
+        for stores in on.values():
+            stores.close()
+
+    results = beside_fakes("pair", pair, finally_=drop)
     results["config"] = {
         **{k: v for k, v in vars(args).items() if k not in ("database", "results")},
         "other_load_at_start_cores": round(load, 2),

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +29,7 @@ from run import (  # beside this file
     Http,
     Load,
     Proc,
+    beside_fakes,
     bot_env,
     dist_ms,
     drive,
@@ -39,7 +39,6 @@ from run import (  # beside this file
     plain_ack,
     relay,
     relay_status,
-    start_fakes,
     wait_for_quiet,
 )
 from stores import Stores
@@ -181,18 +180,19 @@ def main() -> int:
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results", help="where the JSON goes")
     args = parser.parse_args()
     load = wait_for_quiet(args.quiet_wait)
-    procs: list[Proc] = []
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        stores = Stores(Path(tmp), args.database)
-        fakes_proc, fakes = start_fakes(Path(tmp))
-        procs.append(fakes_proc)
-        try:
-            results = asyncio.run(measure(args, fakes, stores, procs))
-            results["store"] = stores.describe()
-        finally:
-            for proc in reversed(procs):
-                proc.stop()
+    made: list[Stores] = []
+
+    async def copies(fakes: dict[str, str], workdir: Path, procs: list[Proc]) -> dict[str, Any]:
+        made.append(Stores(workdir, args.database))
+        results = await measure(args, fakes, made[0], procs)
+        results["store"] = made[0].describe()
+        return results
+
+    def drop() -> None:
+        for stores in made:
             stores.close()
+
+    results: dict[str, Any] = beside_fakes("two-copies", copies, finally_=drop)
     results["config"] = {
         **{k: v for k, v in vars(args).items() if k not in ("database", "results")},
         "other_load_at_start_cores": round(load, 2),
