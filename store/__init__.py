@@ -30,7 +30,7 @@ from store._key import (
     write_key_file,
 )
 from store._leader import Leadership, no_copy_serving
-from store._postgres import is_postgres_url, where_shown
+from store._postgres_url import is_postgres_url, where_shown
 from store._records import (
     NOTICE,
     OPENS_THREAD,

@@ -30,15 +30,18 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from core import ConfigError, StoreUnavailable
 from store._files import create_private, private_folder
-from store._postgres import Pool, Units, is_postgres_url, where_shown
+from store._postgres_url import is_postgres_url, where_shown
 from store._schema import migrate
 from store._schema_pg import migrate as migrate_postgres
 from store._signal import LISTED, Commit, Listener, watch
 from store._thread import Connection, Noting
+
+if TYPE_CHECKING:  # PostgreSQL's driver is loaded only for a PostgreSQL URL (store/_postgres_url.py)
+    from store._postgres import Pool, Units
 
 __all__ = [
     "AUTOCHECKPOINT_PAGES",
@@ -320,6 +323,8 @@ class Database:
     async def _open_postgres(cls, url: str) -> Database:
         if not is_postgres_url(url):
             raise ConfigError("DATABASE_URL: not a PostgreSQL URL: write it as postgresql://user:password@host/db")
+        from store._postgres import Pool  # PostgreSQL's driver, loaded now that it is used
+
         try:
             pool = await Pool.open(url, prepare=_prepare_postgres)
         except (sqlite3.Error, OSError, ValueError) as error:

@@ -14,9 +14,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
+if TYPE_CHECKING:  # loaded only where a PostgreSQL URL is used (store/_postgres_url.py)
+    import psycopg
 
 __all__ = ["ASK_EVERY", "LEADER_LOCK", "SERVING_LOCK", "Leadership", "no_copy_serving"]
 
@@ -46,6 +47,8 @@ class Leadership:
         if self._url is None:
             await work()
             return
+        import psycopg  # several copies share a PostgreSQL database: its driver is in use
+
         while True:
             try:
                 await self._lead_once(self._url, work)
@@ -54,6 +57,8 @@ class Leadership:
             await asyncio.sleep(self._ask_every)
 
     async def _lead_once(self, url: str, work: Work) -> None:
+        import psycopg
+
         connection = await psycopg.AsyncConnection.connect(psycopg.conninfo.make_conninfo(url, **_KEEPALIVES))
         await connection.set_autocommit(True)
         try:
@@ -88,6 +93,8 @@ class Leadership:
 async def no_copy_serving(url: str) -> psycopg.AsyncConnection[tuple[bool]] | None:
     """A connection holding the serving lock alone (close it to let copies start again), or None while any copy
     of the bot serves from the database at ``url``."""
+    import psycopg
+
     connection = await psycopg.AsyncConnection.connect(url)
     await connection.set_autocommit(True)
     row = await (await connection.execute("SELECT pg_try_advisory_lock(%s)", (SERVING_LOCK,))).fetchone()

@@ -38,7 +38,7 @@ from psycopg.rows import RowMaker
 from store._schema_pg import NOTIFY_CHANNEL
 from store._signal import CASES, LISTED_COLUMNS, OUTBOX
 
-__all__ = ["WRITE_LOCK", "Pool", "Row", "Units", "is_postgres_url", "where_shown"]
+__all__ = ["WRITE_LOCK", "Pool", "Row", "Units"]
 
 T = TypeVar("T")
 
@@ -51,21 +51,6 @@ _BEGINS = {
     "BEGIN DEFERRED": "BEGIN ISOLATION LEVEL REPEATABLE READ",  # one snapshot for every read of the unit
 }
 _CHANGES = ("INSERT", "UPDATE", "DELETE")
-
-
-def is_postgres_url(where: object) -> bool:
-    """``where`` names a PostgreSQL database (``DATABASE_URL``) rather than a SQLite file."""
-    return isinstance(where, str) and where.startswith(("postgresql://", "postgres://"))
-
-
-def where_shown(url: str) -> str:
-    """``url`` as it may be shown or logged: host, port and database, never the user's password."""
-    try:
-        parts = psycopg.conninfo.conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
-        return "(an unreadable URL)"
-    host = parts.get("host") or "localhost"
-    return f"{parts.get('dbname') or parts.get('user') or ''} on {host}:{parts.get('port') or 5432}"
 
 
 _SIGNALLED_INSERT = re.compile(r"\s*(INSERT\s+INTO|DELETE\s+FROM)\s+(outbox|requests)\b", re.IGNORECASE)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
+if TYPE_CHECKING:  # loaded only where a PostgreSQL URL is used (store/_postgres_url.py)
+    import psycopg
 
 __all__ = ["AcrossCopies"]
 
@@ -33,6 +34,8 @@ class AcrossCopies:
         self._releasing: asyncio.Future[Any] | None = None  # an unlock after a cancelled take
 
     async def _session(self) -> psycopg.AsyncConnection[tuple[bool]]:
+        import psycopg  # several copies share a PostgreSQL database: its driver is in use
+
         async with self._connecting:
             if self._connection is None or self._connection.closed or self._connection.broken:
                 assert self._url is not None
@@ -57,6 +60,8 @@ class AcrossCopies:
             if taken:
                 break
             await asyncio.sleep(self._poll)
+        import psycopg
+
         try:
             yield
         finally:
