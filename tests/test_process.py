@@ -66,21 +66,3 @@ async def test_slack_down_then_kill_9_then_restart_posts_the_completion_once(fak
             process.send_signal(signal.SIGTERM)
             await process.wait()
     assert process.returncode == 0, log.read_text()[-2000:]
-
-
-async def test_postgresql_s_driver_is_loaded_only_by_a_bot_that_keeps_its_state_there(
-    fakes: Fakes, tmp_path: Path, postgres_url: str
-) -> None:
-    """psycopg and libpq cost a process about 20 MB: ``serve`` on SQLite, the default, never maps them; the same
-    bot on PostgreSQL does (the check can tell)."""
-    key = base64.urlsafe_b64encode(os.urandom(32)).decode()
-    for store, settings in (("sqlite", {}), ("postgresql", {"DATABASE_URL": postgres_url})):
-        port = free_port()
-        env = fakes.env(tmp_path / store, PORT=str(port), ENCRYPTION_KEY=key, **settings)
-        process = await start_bot(env, cwd=tmp_path, log=tmp_path / f"{store}.log")
-        try:
-            mapped = Path(f"/proc/{process.pid}/maps").read_text()
-        finally:
-            process.terminate()
-            await process.wait()
-        assert ("libpq" in mapped) is (store == "postgresql"), store
