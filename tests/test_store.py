@@ -65,17 +65,32 @@ async def sqlite_store(tmp_path: Path, key: bytes, clock: SettableClock) -> Asyn
         await opened.close()
 
 
-async def new_request(store: Store, email: str = EMAIL, *, requester: str = "U0ALICE") -> Request:
-    """Store a request the way the slash command does."""
-    request, created = await store.requests.create(
-        kind=RequestKind.RETRIEVAL,
+async def create(
+    store: Store,
+    email: str = EMAIL,
+    *,
+    kind: str = RequestKind.RETRIEVAL,
+    requester: str = "U0ALICE",
+    duplicate_window: float | None = None,
+    notices: Sequence[Notice] = (),
+) -> tuple[Request, bool]:
+    """Store a request the way the slash command does; the request, and whether it is new (not a duplicate)."""
+    return await store.requests.create(
+        kind=kind,
         email=email,
         email_masked=email[0] + "***@" + email.split("@")[1],
         requester=requester,
         channel="C0COMPLY",
         due_at=1_700_000_000.0 + 30 * DAY,
         deadline="30 days",
+        duplicate_window=duplicate_window,
+        notices=notices,
     )
+
+
+async def new_request(store: Store, email: str = EMAIL, *, requester: str = "U0ALICE") -> Request:
+    """A new request, stored the way the slash command does."""
+    request, created = await create(store, email, requester=requester)
     assert created
     return request
 
@@ -415,16 +430,8 @@ async def test_a_burst_of_new_requests_decides_each_as_if_alone(store: Store) ->
     unbroken chain, and its thread's first post queued."""
 
     async def ask(email: str, kind: str = RequestKind.RETRIEVAL) -> tuple[Request, bool]:
-        return await store.requests.create(
-            kind=kind,
-            email=email,
-            email_masked="s***@example.com",
-            requester="U0ALICE",
-            channel="C0COMPLY",
-            due_at=1_700_000_000.0 + 30 * DAY,
-            deadline="30 days",
-            duplicate_window=DAY,
-            notices=[Notice("opener", purpose=OPENS_THREAD)],
+        return await create(
+            store, email, kind=kind, duplicate_window=DAY, notices=[Notice("opener", purpose=OPENS_THREAD)]
         )
 
     before = await new_request(store, "earlier@example.com")
@@ -509,16 +516,7 @@ async def test_a_commit_tells_its_listeners_what_it_queued_and_moved(store: Stor
 async def test_the_thread_opened_marks_its_post_sent_and_moves_the_request_once(store: Store) -> None:
     """The outbox's record of a sent first message is the one way a request gets its thread: the post is marked
     sent and the request leaves NEW in one unit; a second record (a post found again) moves nothing."""
-    request, _ = await store.requests.create(
-        kind=RequestKind.RETRIEVAL,
-        email=EMAIL,
-        email_masked="s***@example.com",
-        requester="U0ALICE",
-        channel="C0COMPLY",
-        due_at=1_700_000_000.0 + 30 * DAY,
-        deadline="30 days",
-        notices=[Notice("opener", purpose=OPENS_THREAD)],
-    )
+    request, _ = await create(store, notices=[Notice("opener", purpose=OPENS_THREAD)])
     (entry,) = await store.outbox.due(request_id=request.id)
     opened = await store.outbox.thread_opened(request.id, "1700000000.000100", sent=entry.id)
     assert opened.moved and opened.request is not None
