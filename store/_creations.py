@@ -1,10 +1,10 @@
 """New requests stored a burst at a time: what a command's acknowledgement waits on.
 
-Thirty-two commands acknowledged at once arrive in one group commit (``Database.run_batched``); this stores
-them with one statement per step for the lot (look for duplicates, insert, audit, queue the threads' first
-posts) instead of five each. On SQLite that saves little; on PostgreSQL every statement is a round trip to
-the server, and the steps of 32 separate units were what kept the burst waiting (benchmarks/README.md,
-"PostgreSQL").
+Commands acknowledged at once arrive in one group commit (``Database.run_batched``); this stores them with
+one statement per step for the lot (look for duplicates, insert, audit, queue the threads' first posts)
+rather than a statement per step for each. On SQLite that saves little; on PostgreSQL every statement is a
+round trip to the server and the driver's work, and a burst's separate units were what kept it waiting
+(benchmarks/README.md, "PostgreSQL").
 
 Each request decides as it would alone, in order: a command for a shopper already asked about in the same
 burst is stored in a later pass of the same transaction, so it finds the first as its duplicate.

@@ -1,9 +1,9 @@
 """What the rest of the bot needs to know about a PostgreSQL URL, without loading PostgreSQL's driver.
 
-psycopg and its pool cost a process about 23 MB of memory the moment they are imported; a bot on SQLite (the
-default) never needs them. So the modules that talk to PostgreSQL (store/_postgres.py, _leader.py,
-_request_locks.py) import psycopg only when a PostgreSQL URL is in use, and these helpers, which every bot
-calls, import nothing of it until they are given such a URL.
+psycopg, its pool and libpq take a good share of a process's memory the moment they are imported
+(benchmarks/README.md, "Peak RSS"); a bot on SQLite (the default) never needs them. So the modules that talk
+to PostgreSQL (store/_postgres.py, _leader.py, _request_locks.py) import psycopg only when a PostgreSQL URL is
+in use, and these helpers, which every bot calls, import nothing of it until they are given such a URL.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ def test_serve_without_the_sandbox_does_not_load_graphql_core() -> None:
 async def test_postgresql_s_driver_is_loaded_only_by_a_bot_that_keeps_its_state_there(
     fakes: Fakes, tmp_path: Path, postgres_url: str
 ) -> None:
-    """psycopg and libpq cost a process about 20 MB: ``serve`` on SQLite, the default, never maps them; the same
+    """psycopg and libpq weigh on a process's memory: ``serve`` on SQLite, the default, never maps them; the same
     bot on PostgreSQL does (the check can tell)."""
     key = base64.urlsafe_b64encode(os.urandom(32)).decode()
     for store, settings in (("sqlite", {}), ("postgresql", {"DATABASE_URL": postgres_url})):
